@@ -1,0 +1,151 @@
+"""Log entries: the envelope around an event, and its hash chain.
+
+A stored entry is one line of JSON::
+
+    {"position":3,"recorded_at":"2025-04-01T09:00:00.000000Z","type":"Observation",
+     "schema":2,"batch_end":4,"prev_hash":"...","event":{...},"hash":"..."}
+
+``hash`` is the SHA-256 of the exact stored bytes of the line without its
+``,"hash":"..."`` suffix (the "body"), so verification never depends on
+re-serialising anything: editing, deleting, inserting or reordering any
+byte of a past line breaks either that line's hash or the next line's
+``prev_hash``. ``batch_end`` is the position of the last entry written in
+the same append; a batch whose last entry is missing at the end of a log
+was never acknowledged and is treated as a torn write.
+
+Every store keeps these same bytes, so a log copied between stores keeps
+its hashes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from typing import Any
+
+import attrs
+import msgspec
+import orjson
+
+from .codec import SCHEMA, event_from_stored, unstructure
+from .errors import BrokenChainError, InputError
+from .events import Event
+
+GENESIS = "0" * 64
+_SUFFIX = re.compile(rb',"hash":"([0-9a-f]{64})"\}')
+_SUFFIX_LEN = len(b',"hash":"') + 64 + len(b'"}')
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def format_time(moment: dt.datetime) -> str:
+    """UTC, microseconds, 'Z': a fixed width, so text order is time order."""
+    return moment.astimezone(dt.UTC).strftime(TIME_FORMAT)
+
+
+def parse_time(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, TIME_FORMAT).replace(tzinfo=dt.UTC)
+
+
+class RawEntry(msgspec.Struct, frozen=True):
+    """An entry as decoded on the read path: the event is still plain data."""
+
+    position: int
+    recorded_at: str
+    type: str
+    schema: int
+    batch_end: int
+    prev_hash: str
+    event: dict[str, Any]
+    hash: str
+
+
+_decode_raw = msgspec.json.Decoder(RawEntry).decode
+
+
+def decode_line(line: bytes) -> RawEntry:
+    """Decode one stored line; its hash is not checked here (see ``check_line``)."""
+    try:
+        return _decode_raw(line)
+    except msgspec.ValidationError as exc:
+        raise InputError(f"not a log entry: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid JSON: {exc}") from None
+
+
+@attrs.frozen
+class Entry:
+    """A stored entry with its event structured."""
+
+    position: int
+    recorded_at: dt.datetime
+    schema: int
+    batch_end: int
+    prev_hash: str
+    hash: str
+    event: Event
+
+    @property
+    def type(self) -> str:
+        return type(self.event).__name__
+
+    @classmethod
+    def from_raw(cls, raw: RawEntry) -> Entry:
+        return cls(
+            position=raw.position,
+            recorded_at=parse_time(raw.recorded_at),
+            schema=raw.schema,
+            batch_end=raw.batch_end,
+            prev_hash=raw.prev_hash,
+            hash=raw.hash,
+            event=event_from_stored(raw.type, raw.schema, raw.event),
+        )
+
+
+def encode_entry(event: Event, *, position: int, recorded_at: str, batch_end: int, prev_hash: str) -> tuple[bytes, str]:
+    """The stored line (without newline) of an event and its hash."""
+    name = type(event).__name__
+    body = orjson.dumps(
+        {
+            "position": position,
+            "recorded_at": recorded_at,
+            "type": name,
+            "schema": SCHEMA[name],
+            "batch_end": batch_end,
+            "prev_hash": prev_hash,
+            "event": unstructure(event),
+        }
+    )
+    digest = hashlib.sha256(body).hexdigest()
+    return body[:-1] + b',"hash":"' + digest.encode() + b'"}', digest
+
+
+def check_line(line: bytes, position: int, prev_hash: str) -> RawEntry:
+    """Decode a stored line and prove it is the entry that belongs at ``position``.
+
+    Raises ``BrokenChainError`` naming the position if the bytes were edited,
+    or if the line is not the one that follows ``prev_hash``.
+    """
+    match = _SUFFIX.fullmatch(line, len(line) - _SUFFIX_LEN) if len(line) > _SUFFIX_LEN else None
+    if match is None:
+        raise BrokenChainError(f"position {position}: the line does not end in its hash", position)
+    body = line[:-_SUFFIX_LEN] + b"}"
+    stored = match.group(1).decode()
+    if hashlib.sha256(body).hexdigest() != stored:
+        raise BrokenChainError(f"position {position}: the line's content does not match its hash", position)
+    try:
+        raw = decode_line(line)
+    except InputError as exc:
+        raise BrokenChainError(f"position {position}: {exc}", position) from None
+    if raw.position != position:
+        raise BrokenChainError(
+            f"position {position}: the entry says it is position {raw.position} (deleted, inserted or reordered)",
+            position,
+        )
+    if raw.prev_hash != prev_hash:
+        raise BrokenChainError(
+            f"position {position}: prev_hash does not match the hash of the entry before it", position
+        )
+    if raw.hash != stored:
+        raise BrokenChainError(f"position {position}: the line holds two hashes", position)
+    return raw

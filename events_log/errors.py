@@ -1,0 +1,55 @@
+"""The project's exceptions: few, named for what went wrong.
+
+Each also subclasses the builtin it resembles, so a caller who does not know
+this tree can still write ``except ValueError`` or ``except OSError``.
+The command line maps ``InputError`` to exit code 2 and every other
+``TimelineError`` to exit code 1, always as one line without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class TimelineError(Exception):
+    """Base of every error the project raises on purpose."""
+
+
+class InputError(TimelineError, ValueError):
+    """Input that cannot become events: a bad file, row, field or reference.
+
+    ``where`` names the place (``file.csv:12: low``) so that the one-line
+    message is enough to find and fix the problem.
+    """
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        self.message = message
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+    def located(self, where: str) -> InputError:
+        """The same error, placed in front of an outer location (file, line)."""
+        inner = f"{where}: {self.where}" if self.where else where
+        return InputError(self.message, inner)
+
+
+class LogError(TimelineError):
+    """The log cannot be used as it stands."""
+
+
+class TornLogError(LogError):
+    """The log ends in an incomplete write; appends wait for ``timeline repair``."""
+
+
+class BrokenChainError(LogError):
+    """A stored entry does not match its hash or its place in the chain."""
+
+    def __init__(self, message: str, position: int) -> None:
+        self.position = position
+        super().__init__(message)
+
+
+class ReadOnlyLogError(LogError, PermissionError):
+    """Writing to a log that must not be written, such as the bundled dataset."""
+
+
+class StoreError(LogError, OSError):
+    """The store's medium failed: a file, a disk, a database connection."""

@@ -1,0 +1,254 @@
+"""The events of the log: frozen values that validate themselves.
+
+An event is checked once, when it is built, so that everything downstream
+(stores, replay, reports) can trust its shape: counts are non-negative
+integers, a figure's bounds agree with its qualifier, dates are calendar
+dates in order. Checks that need the rest of the log (unique ids, a
+correction naming an observation that exists) live in ``admission``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+
+import attrs
+from attrs import validators as v
+
+from .errors import InputError
+
+MAX_TEXT = 500
+MAX_TITLE = 1_000
+MAX_QUOTE = 20_000
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_TERM = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_URL = re.compile(r"https?://[^\s<>\"'\x00-\x1f\x7f]+", re.IGNORECASE)
+# Control characters other than tab and newline never belong in published
+# text; they are how hostile input hides itself in terminals and pages.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class Kind(enum.StrEnum):
+    """Whether a figure is a running total or only what one report adds."""
+
+    CUMULATIVE = "cumulative"
+    INCREMENT = "increment"
+
+
+class Qualifier(enum.StrEnum):
+    """How the monitor worded the figure; it fixes which bounds are known."""
+
+    EXACT = "exact"
+    ABOUT = "about"
+    AT_LEAST = "at_least"
+    AT_MOST = "at_most"
+    RANGE = "range"
+
+
+def _matches(pattern: re.Pattern[str], what: str):
+    def check(instance, attribute, value):
+        if value is not None and not pattern.fullmatch(value):
+            raise InputError(f"not a valid {what}: {value!r}", attribute.name)
+
+    return check
+
+
+def _text(limit: int, *, required: bool = True):
+    def check(instance, attribute, value):
+        if value is None:
+            if required:
+                raise InputError("is required", attribute.name)
+            return
+        if not isinstance(value, str):
+            raise InputError(f"must be text, not {type(value).__name__}", attribute.name)
+        if required and not value.strip():
+            raise InputError("must not be empty", attribute.name)
+        if len(value) > limit:
+            raise InputError(f"is {len(value):,} characters long; the limit is {limit:,}", attribute.name)
+        if _CONTROL.search(value):
+            raise InputError("contains control characters", attribute.name)
+
+    return check
+
+
+def _count(instance, attribute, value):
+    if value is None:
+        return
+    # bool is an int subclass; True is not a casualty count.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InputError(f"must be a whole number, not {value!r}", attribute.name)
+    if value < 0:
+        raise InputError(f"must not be negative, got {value}", attribute.name)
+
+
+def _date(optional: bool = False):
+    def check(instance, attribute, value):
+        if value is None and optional:
+            return
+        if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+            raise InputError(f"must be a date (YYYY-MM-DD), not {value!r}", attribute.name)
+
+    return check
+
+
+@attrs.frozen
+class Figure:
+    """A published number with its wording: 803, "at least 803", "125-300".
+
+    ``high`` is None only for an open-ended floor ("at least"). For "at
+    most N" the floor is unknown and ``low`` is 0 unless the text gives one.
+    """
+
+    low: int = attrs.field(validator=_count)
+    high: int | None = attrs.field(validator=_count)
+    qualifier: Qualifier = attrs.field(validator=v.instance_of(Qualifier))
+
+    def __attrs_post_init__(self) -> None:
+        q, low, high = self.qualifier, self.low, self.high
+        if q is Qualifier.AT_LEAST:
+            if high is not None:
+                raise InputError("an 'at_least' figure has no upper bound; leave high empty", "high")
+            return
+        if high is None:
+            raise InputError(f"a '{q}' figure needs an upper bound", "high")
+        if high < low:
+            raise InputError(f"high ({high}) is below low ({low})", "high")
+        if q in (Qualifier.EXACT, Qualifier.ABOUT) and high != low:
+            raise InputError(f"an '{q}' figure has high equal to low; use 'range' for {low}-{high}", "high")
+        if q is Qualifier.RANGE and high == low:
+            raise InputError(f"a 'range' needs high above low; use 'exact' for {low}", "high")
+
+    @classmethod
+    def of(cls, low: int | None, high: int | None, qualifier: Qualifier | str) -> Figure:
+        """Build a figure from what a person types: bounds a qualifier implies may be left out."""
+        q = Qualifier(qualifier)
+        if q is Qualifier.AT_MOST and low is None:
+            low = 0
+        if q in (Qualifier.EXACT, Qualifier.ABOUT) and high is None:
+            high = low
+        if low is None:
+            raise InputError("is required", "low")
+        return cls(low, high, q)
+
+    def __str__(self) -> str:
+        return describe_figure(self.low, self.high, self.qualifier)
+
+
+def describe_figure(low: int, high: int | None, qualifier: Qualifier | str | None = None) -> str:
+    """People's wording of a figure: "at least 803", "125-300", "about 1,700"."""
+    q = Qualifier(qualifier) if qualifier else None
+    if high is None:
+        return f"at least {low:,}"
+    if q is Qualifier.AT_MOST:
+        return f"at most {high:,}"
+    if low != high:
+        return f"{low:,}-{high:,}"
+    return f"about {low:,}" if q is Qualifier.ABOUT else f"{low:,}"
+
+
+@attrs.frozen
+class Source:
+    """Where a figure was published, with the words that carry it."""
+
+    title: str = attrs.field(validator=_text(MAX_TITLE))
+    url: str | None = attrs.field(default=None, validator=v.optional(_matches(_URL, "http(s) URL")))
+    quote: str | None = attrs.field(default=None, validator=_text(MAX_QUOTE, required=False))
+
+
+@attrs.frozen
+class Observation:
+    """One figure as one monitor published it on one day."""
+
+    id: str = attrs.field(validator=_matches(_ID, "id (letters, digits, . _ : -)"))
+    incident: str = attrs.field(validator=_matches(_SLUG, "incident slug"))
+    monitor: str = attrs.field(validator=_matches(_SLUG, "monitor slug"))
+    reported_on: dt.date = attrs.field(validator=_date())
+    measure: str = attrs.field(validator=_matches(_TERM, "measure (lower-case, e.g. killed)"))
+    category: str = attrs.field(validator=_matches(_TERM, "category (lower-case, e.g. civilians)"))
+    kind: Kind = attrs.field(validator=v.instance_of(Kind))
+    figure: Figure = attrs.field(validator=v.instance_of(Figure))
+    source: Source = attrs.field(validator=v.instance_of(Source))
+    period_start: dt.date | None = attrs.field(default=None, validator=_date(optional=True))
+    period_end: dt.date | None = attrs.field(default=None, validator=_date(optional=True))
+    location: str | None = attrs.field(default=None, validator=_text(MAX_TEXT, required=False))
+    note: str | None = attrs.field(default=None, validator=_text(MAX_QUOTE, required=False))
+
+    def __attrs_post_init__(self) -> None:
+        start, end = self.period_start, self.period_end
+        if start and end and end < start:
+            raise InputError(f"period_end {end} is before period_start {start}", "period_end")
+        for name, day in (("period_start", start), ("period_end", end)):
+            if day and day > self.reported_on:
+                raise InputError(f"{name} {day} is after reported_on {self.reported_on}", name)
+        if self.location is not None and not self.location.strip():
+            raise InputError("must not be blank; leave it out for the whole incident", "location")
+
+    @property
+    def series_key(self) -> tuple[str, str, str, str, str | None]:
+        return (self.incident, self.monitor, self.measure, self.category, self.location)
+
+
+@attrs.frozen
+class Correction:
+    """Our record of an observation was entered wrongly; this is what it should say.
+
+    It carries the whole corrected observation, not a patch, so that replay
+    needs no merge rules and the correction is readable on its own.
+    """
+
+    observation_id: str = attrs.field(validator=_matches(_ID, "observation id"))
+    replacement: Observation = attrs.field(validator=v.instance_of(Observation))
+    reason: str = attrs.field(validator=_text(MAX_TEXT))
+
+    def __attrs_post_init__(self) -> None:
+        if self.replacement.id != self.observation_id:
+            raise InputError(
+                f"replacement id {self.replacement.id!r} differs from {self.observation_id!r}", "replacement.id"
+            )
+
+
+@attrs.frozen
+class Retraction:
+    """Our record of an observation should never have been entered."""
+
+    observation_id: str = attrs.field(validator=_matches(_ID, "observation id"))
+    reason: str = attrs.field(validator=_text(MAX_TEXT))
+
+
+@attrs.frozen
+class Link:
+    """A document about an incident."""
+
+    title: str = attrs.field(validator=_text(MAX_TITLE))
+    url: str | None = attrs.field(default=None, validator=v.optional(_matches(_URL, "http(s) URL")))
+
+
+@attrs.frozen
+class IncidentDescribed:
+    """What an incident is; a later description of the same slug replaces it."""
+
+    slug: str = attrs.field(validator=_matches(_SLUG, "incident slug"))
+    title: str = attrs.field(validator=_text(MAX_TITLE))
+    place: str = attrs.field(validator=_text(MAX_TEXT))
+    start_date: dt.date = attrs.field(validator=_date())
+    summary: str = attrs.field(validator=_text(MAX_QUOTE))
+    links: tuple[Link, ...] = attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen
+class MonitorDescribed:
+    """Who a monitor is, in the words of the sources; a later one replaces it."""
+
+    slug: str = attrs.field(validator=_matches(_SLUG, "monitor slug"))
+    full_name: str = attrs.field(validator=_text(MAX_TEXT))
+    description: str = attrs.field(validator=_text(MAX_QUOTE))
+    url: str | None = attrs.field(default=None, validator=v.optional(_matches(_URL, "http(s) URL")))
+
+
+Event = Observation | Correction | Retraction | IncidentDescribed | MonitorDescribed
+EVENT_TYPES: dict[str, type] = {
+    cls.__name__: cls for cls in (Observation, Correction, Retraction, IncidentDescribed, MonitorDescribed)
+}

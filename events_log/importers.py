@@ -1,0 +1,248 @@
+"""Reading events from the files people bring: CSV rows and JSON Lines.
+
+Every bad file, row or field becomes one ``InputError`` naming the file,
+the line and the field. Files are read whole before anything is appended,
+so an import lands entirely or not at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import enum
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+
+from .codec import event_from_input, parse_date, with_content_id
+from .errors import InputError
+from .events import Event, Figure, Kind, Observation, Qualifier, Source
+
+COLUMNS = (
+    "id",
+    "incident",
+    "monitor",
+    "reported_on",
+    "period_start",
+    "period_end",
+    "measure",
+    "category",
+    "location",
+    "kind",
+    "low",
+    "high",
+    "qualifier",
+    "source_url",
+    "source_title",
+    "quote",
+    "note",
+)
+_WHOLE_NUMBER = re.compile(r"[0-9]+")
+# Field names of the event classes that differ from the CSV column they come from.
+_COLUMN_OF = {"title": "source_title", "url": "source_url"}
+
+Labelled = list[tuple[str, Event]]
+
+
+@contextmanager
+def _column(name: str) -> Iterator[None]:
+    """Name the column in any error raised while its value is read."""
+    try:
+        yield
+    except InputError as exc:
+        raise InputError(exc.message, name) from None
+    except ValueError as exc:
+        raise InputError(str(exc), name) from None
+
+
+def _count(text: str | None, name: str) -> int | None:
+    if text is None:
+        return None
+    if not _WHOLE_NUMBER.fullmatch(text):
+        raise InputError(f"{text!r} is not a whole number (write digits only, e.g. 1383)", name)
+    return int(text)
+
+
+def _date(text: str | None, name: str) -> dt.date | None:
+    if text is None:
+        return None
+    with _column(name):
+        return parse_date(text)
+
+
+def observation_from_row(row: Mapping[str, str | None]) -> Observation:
+    """An observation from CSV-named fields (empty or missing = absent).
+
+    An empty ``id`` gets an id derived from the content (``obs-...``).
+    """
+
+    def cell(name: str) -> str | None:
+        value = row.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def required(name: str) -> str:
+        value = cell(name)
+        if value is None:
+            raise InputError("is required", name)
+        return value
+
+    kind = _member(Kind, required("kind"), "kind")
+    figure = _figure(cell("low"), cell("high"), required("qualifier"))
+    try:
+        source = Source(title=required("source_title"), url=cell("source_url"), quote=cell("quote"))
+        observation = Observation(
+            id=cell("id") or "pending",
+            incident=required("incident"),
+            monitor=required("monitor"),
+            reported_on=_date(required("reported_on"), "reported_on"),
+            period_start=_date(cell("period_start"), "period_start"),
+            period_end=_date(cell("period_end"), "period_end"),
+            measure=required("measure"),
+            category=required("category"),
+            location=cell("location"),
+            kind=kind,
+            figure=figure,
+            source=source,
+            note=cell("note"),
+        )
+    except InputError as exc:
+        raise InputError(exc.message, _COLUMN_OF.get(exc.where, exc.where)) from None
+    return observation if cell("id") else with_content_id(observation)
+
+
+def _figure(low: str | None, high: str | None, qualifier: str) -> Figure:
+    q = _member(Qualifier, qualifier, "qualifier")
+    return Figure.of(_count(low, "low"), _count(high, "high"), q)
+
+
+def _member(choices: type[enum.StrEnum], text: str, name: str):
+    try:
+        return choices(text)
+    except ValueError:
+        raise InputError(f"{text!r} is not one of: {', '.join(m.value for m in choices)}", name) from None
+
+
+def row_from_observation(observation: Observation) -> dict[str, str]:
+    """The CSV cells of an observation: the inverse of ``observation_from_row``."""
+    o = observation
+    return {
+        "id": o.id,
+        "incident": o.incident,
+        "monitor": o.monitor,
+        "reported_on": o.reported_on.isoformat(),
+        "period_start": o.period_start.isoformat() if o.period_start else "",
+        "period_end": o.period_end.isoformat() if o.period_end else "",
+        "measure": o.measure,
+        "category": o.category,
+        "location": o.location or "",
+        "kind": o.kind.value,
+        "low": str(o.figure.low),
+        "high": "" if o.figure.high is None else str(o.figure.high),
+        "qualifier": o.figure.qualifier.value,
+        "source_url": o.source.url or "",
+        "source_title": o.source.title,
+        "quote": o.source.quote or "",
+        "note": o.note or "",
+    }
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("no such file", str(path)) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, not a file", str(path)) from None
+    except PermissionError:
+        raise InputError("permission denied", str(path)) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8", f"{path}:{line}"
+        ) from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise InputError("contains a NUL byte; this is not a text file", f"{path}:{line}")
+    if not text.strip():
+        raise InputError("the file is empty", str(path))
+    return text
+
+
+def read_csv(path: Path) -> Labelled:
+    """Observations from a CSV file with the documented header, any column order."""
+    text = _read_text(path)
+    reader = csv.reader(text.splitlines(keepends=True), strict=True)
+    try:
+        header = next(reader)
+    except csv.Error as exc:
+        raise InputError(f"unreadable CSV: {exc}", f"{path}:1") from None
+    header = [name.strip() for name in header]
+    unknown = [name for name in header if name not in COLUMNS]
+    if unknown:
+        raise InputError(
+            f"unknown column(s) {', '.join(map(repr, unknown))}; the columns are: {','.join(COLUMNS)}", f"{path}:1"
+        )
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated:
+        raise InputError(f"column(s) named twice: {', '.join(duplicated)}", f"{path}:1")
+    events: Labelled = []
+    line = reader.line_num
+    while True:
+        start = line + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise InputError(f"unreadable CSV: {exc}", f"{path}:{start}") from None
+        line = reader.line_num
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) != len(header):
+            raise InputError(f"{len(cells)} cells where the header has {len(header)}", f"{path}:{start}")
+        label = f"{path}:{start}"
+        try:
+            events.append((label, observation_from_row(dict(zip(header, cells, strict=True)))))
+        except InputError as exc:
+            raise exc.located(label) from None
+    if not events:
+        raise InputError("no rows below the header", str(path))
+    return events
+
+
+def read_jsonl(path: Path) -> Labelled:
+    """Events from a JSON Lines file: one ``{"type": ..., ...}`` object a line."""
+    text = _read_text(path)
+    events: Labelled = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        label = f"{path}:{number}"
+        try:
+            data = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON ({exc})", label) from None
+        try:
+            events.append((label, event_from_input(data)))
+        except InputError as exc:
+            raise exc.located(label) from None
+    return events
+
+
+def read_events(path: str | Path, format: str | None = None) -> Labelled:
+    """Events from a CSV or JSON Lines file; the format follows the file's extension."""
+    path = Path(path)
+    format = format or {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(path.suffix.lower())
+    if format == "csv":
+        return read_csv(path)
+    if format == "jsonl":
+        return read_jsonl(path)
+    raise InputError("cannot tell the format from the extension; use --format csv or --format jsonl", str(path))

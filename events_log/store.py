@@ -1,0 +1,177 @@
+"""The one interface every log store offers, and what they share.
+
+A store keeps entries as the exact lines ``envelope.encode_entry`` made, in
+position order. Stores differ in how they lock, write and read; the chain
+check, the reading of events and the admission rules are the same for all
+and live here, so that every store passes one contract test suite.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+
+import attrs
+
+from .admission import KnownIds, admit
+from .codec import SCHEMA
+from .envelope import GENESIS, Entry, RawEntry, check_line, decode_line, encode_entry, format_time, parse_time
+from .errors import BrokenChainError, ReadOnlyLogError
+from .events import Event
+
+Clock = Callable[[], dt.datetime]
+Encoder = Callable[[RawEntry | None, str, KnownIds], list[bytes]]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@attrs.frozen
+class LogHead:
+    """How long a log is and the hash of its last entry: together they name one exact log."""
+
+    entries: int
+    head: str
+
+    @classmethod
+    def of(cls, last: RawEntry | None) -> LogHead:
+        return cls(0, GENESIS) if last is None else cls(last.position + 1, last.hash)
+
+
+@attrs.frozen
+class TornTail:
+    """Bytes at the end of a log that no acknowledged append wrote completely."""
+
+    offset: int
+    size: int
+    entries: int  # complete lines of an unfinished batch among those bytes
+
+
+@attrs.frozen
+class Verified:
+    """What ``verify`` proved: the whole chain up to ``head`` holds."""
+
+    head: LogHead
+    torn: TornTail | None
+
+
+class ChainCheck:
+    """Checks stored lines one after another, as a reader or ``verify`` meets them."""
+
+    def __init__(self) -> None:
+        self.last: RawEntry | None = None
+
+    def feed(self, line: bytes) -> RawEntry:
+        position = 0 if self.last is None else self.last.position + 1
+        raw = check_line(line, position, GENESIS if self.last is None else self.last.hash)
+        if self.last is not None and raw.recorded_at < self.last.recorded_at:
+            raise BrokenChainError(f"position {position}: recorded_at goes back in time", position)
+        open_batch = self.last is not None and self.last.position < self.last.batch_end
+        if raw.batch_end < position or (open_batch and raw.batch_end != self.last.batch_end):
+            raise BrokenChainError(f"position {position}: batch_end {raw.batch_end} breaks its batch", position)
+        self.last = raw
+        return raw
+
+    @property
+    def head(self) -> LogHead:
+        return LogHead.of(self.last)
+
+
+class Store(abc.ABC):
+    """An append-only log of entries.
+
+    ``location`` names the log in messages. ``clock`` stamps ``recorded_at``;
+    stamps never go back in time along a log, so known-at is always a prefix.
+    """
+
+    location: str
+    read_only: bool = False
+    clock: Clock = staticmethod(utc_now)
+
+    # -- what each store implements -------------------------------------
+
+    @abc.abstractmethod
+    def lines(self, start: int = 0) -> Iterator[bytes]:
+        """The stored lines of acknowledged entries from ``start``, streamed in order."""
+
+    @abc.abstractmethod
+    def head(self) -> LogHead:
+        """Length and head hash of the acknowledged log."""
+
+    @abc.abstractmethod
+    def _append_lines(self, encode: Encoder) -> None:
+        """Under the store's write lock, call ``encode(last_entry, now, known_ids)``
+        and write the lines it returns, whole or not at all."""
+
+    def torn(self) -> TornTail | None:
+        """Bytes of an unfinished write at the end of the log, if the store can have any."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 - most stores hold nothing open between calls
+        """Release connections; a closed store must not be used again."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # -- shared behaviour ------------------------------------------------
+
+    def records(self, start: int = 0) -> Iterator[RawEntry]:
+        """Entries with their events still as plain data: the fast read path."""
+        for line in self.lines(start):
+            yield decode_line(line)
+
+    def entries(self, start: int = 0) -> Iterator[Entry]:
+        """Entries with their events structured and upcast to the current schema."""
+        for raw in self.records(start):
+            yield Entry.from_raw(raw)
+
+    def append(self, events: Sequence[Event], labels: Sequence[str] | None = None) -> list[Entry]:
+        """Append ``events`` as one batch: all of them land, or none do.
+
+        Returns the entries once they are durable. Raises ``InputError`` if
+        admission refuses an event (``labels`` name them in the message).
+        """
+        if self.read_only:
+            raise ReadOnlyLogError(f"{self.location} is read-only")
+        if not events:
+            return []
+        written: list[Entry] = []
+
+        def encode(last: RawEntry | None, now: str, known: KnownIds) -> list[bytes]:
+            admit(events, known, labels)
+            head = LogHead.of(last)
+            recorded_at = max(now, last.recorded_at) if last is not None else now
+            stamp = parse_time(recorded_at)
+            batch_end = head.entries + len(events) - 1
+            prev, out = head.head, []
+            written.clear()
+            for offset, event in enumerate(events):
+                position = head.entries + offset
+                line, digest = encode_entry(
+                    event, position=position, recorded_at=recorded_at, batch_end=batch_end, prev_hash=prev
+                )
+                out.append(line)
+                written.append(Entry(position, stamp, SCHEMA[type(event).__name__], batch_end, prev, digest, event))
+                prev = digest
+            return out
+
+        self._append_lines(encode)
+        return written
+
+    def verify(self) -> Verified:
+        """Check every stored line's hash, position, chain link, time and batch.
+
+        Raises ``BrokenChainError`` naming the first bad position.
+        """
+        check = ChainCheck()
+        for line in self.lines():
+            check.feed(line)
+        return Verified(check.head, self.torn())
+
+    def now(self) -> str:
+        return format_time(self.clock())

@@ -1,0 +1,258 @@
+"""The `timeline` command line, in-process: every command and its bad-input paths."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from timeline.cli import cli
+from timeline.dataset import bundled_log
+
+HEADER = "incident,monitor,reported_on,measure,category,kind,low,high,qualifier,source_title,quote,id"
+ROWS = [
+    "coastal-2025,SOHR,2025-03-08,killed,civilians,cumulative,745,,exact,Wiki,reached 745 by the end of the day,s8",
+    "coastal-2025,SOHR,2025-03-09,killed,civilians,increment,303,,exact,Wiki,303 civilians,s9",
+    'coastal-2025,SNHR,2025-03-11,killed,unspecified,cumulative,803,,at_least,Wiki,"at least 803 people",n11',
+]
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    """Run `timeline ARGS` in-process with a log of the test's own; returns the result."""
+    monkeypatch.delenv("TIMELINE_LOG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def invoke(*args, input=None, env=None):
+        return runner.invoke(cli, list(args), input=input, env=env, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("\n".join([HEADER, *ROWS]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def log(tmp_path, run, csv_file):
+    """A log with the three rows imported."""
+    path = tmp_path / "log.jsonl"
+    assert run("import", "--log", str(path), str(csv_file)).exit_code == 0
+    return path
+
+
+def assert_user_error(result, *fragments):
+    """Exit 2 and one line naming the problem, no traceback."""
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip()
+    assert "\n" not in message and "Traceback" not in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_import_prints_what_was_added(run, log, csv_file):
+    """import appends every row and lists each observation it added."""
+    result = run("log", "--log", str(log))
+    assert result.exit_code == 0
+    assert "s8: SOHR on coastal-2025, reported 2025-03-08: 745 killed" in result.output
+    assert "n11: SNHR on coastal-2025, reported 2025-03-11: at least 803 killed" in result.output
+
+
+def test_import_is_all_or_nothing(run, log, tmp_path):
+    """One bad row refuses the whole file and leaves the log byte-for-byte unchanged."""
+    before = log.read_bytes()
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        f"{HEADER}\n"
+        "coastal-2025,SOHR,2025-03-12,killed,civilians,cumulative,1383,,exact,Wiki,q,s12\n"
+        "coastal-2025,SOHR,2025-02-30,killed,civilians,cumulative,1,,exact,Wiki,q,s13\n"
+    )
+    result = run("import", "--log", str(log), str(bad))
+    assert_user_error(result, "bad.csv:3: reported_on: 2025-02-30 is not a calendar date")
+    assert log.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("content", "fragments"),
+    [
+        (f"{HEADER},colour\n", ["rows.csv:1", "unknown column(s) 'colour'"]),
+        (f"{HEADER},id\n", ["rows.csv:1", "named twice: id"]),
+        ("", ["rows.csv", "the file is empty"]),
+        (f"{HEADER}\n", ["rows.csv", "no rows below the header"]),
+        (f"{HEADER}\n{ROWS[0].replace('745', '-5')}\n", ["rows.csv:2: low", "not a whole number"]),
+        (f"{HEADER}\n{ROWS[0].replace('745', '74.5')}\n", ["rows.csv:2: low", "not a whole number"]),
+        (f"{HEADER}\n{ROWS[0].replace('745,', '745,700')}\n", ["rows.csv:2: high", "below low"]),
+        (f"{HEADER}\n{ROWS[0].replace('cumulative', 'total')}\n", ["rows.csv:2: kind", "'total' is not one of"]),
+        (f"{HEADER}\n{ROWS[0].replace(',exact', ',roughly')}\n", ["rows.csv:2: qualifier"]),
+        (f"{HEADER}\n{ROWS[0].replace('coastal-2025', '')}\n", ["rows.csv:2: incident: is required"]),
+        (f"{HEADER}\n{ROWS[0]},extra\n", ["rows.csv:2", "13 cells where the header has 12"]),
+        (f"{HEADER}\n{ROWS[0]}\n{ROWS[0]}\n", ["rows.csv:3: id", "'s8' is already in the log"]),
+    ],
+)
+def test_bad_csv_names_file_line_and_field(run, tmp_path, content, fragments):
+    """Every malformed header, row or field is one line naming where it is; nothing is written."""
+    path = tmp_path / "rows.csv"
+    path.write_text(content, encoding="utf-8")
+    log = tmp_path / "new.jsonl"
+    assert_user_error(run("import", "--log", str(log), str(path)), *fragments)
+    assert not log.exists() or log.read_bytes() == b""
+
+
+def test_csv_with_bom_crlf_and_shuffled_columns_imports(run, tmp_path):
+    """A spreadsheet export (BOM, CRLF, columns in another order, empty id) imports fine."""
+    path = tmp_path / "excel.csv"
+    text = "id,quote,monitor,incident,reported_on,measure,category,kind,qualifier,low,source_title\r\n"
+    text += ",\"He said \"\"1,700\"\"\",Hawar,coastal-2025,2025-03-07,killed,civilians,cumulative,about,1700,Wiki\r\n"
+    path.write_bytes("\ufeff".encode() + text.encode())
+    result = run("import", "--log", "x.jsonl", str(path))
+    assert result.exit_code == 0, result.output
+    assert "about 1,700 killed" in result.output
+
+
+def test_not_utf8_is_refused(run, tmp_path):
+    """A file in another encoding is refused with its line, not decoded into mojibake."""
+    path = tmp_path / "latin.csv"
+    path.write_bytes(f"{HEADER}\n".encode() + ROWS[0].replace("Wiki", "Caf\xe9").encode("latin-1") + b"\n")
+    assert_user_error(run("import", "--log", "x.jsonl", str(path)), "latin.csv:2", "not UTF-8")
+
+
+def test_jsonl_import_and_its_errors(run, tmp_path, log):
+    """JSON Lines import takes any event type; a bad line is named with its field path."""
+    good = tmp_path / "events.jsonl"
+    good.write_text(
+        json.dumps({"type": "Retraction", "observation_id": "s9", "reason": "duplicate of another row"}) + "\n"
+    )
+    assert run("import", "--log", str(log), str(good)).exit_code == 0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "Retraction", "observation_id": "s8", "reason": "x"}\n{"type": "Retraction"\n')
+    assert_user_error(run("import", "--log", str(log), str(bad)), "bad.jsonl:2", "not valid JSON")
+    bad.write_text(json.dumps({"type": "Retraction", "observation_id": "nope", "reason": "x"}) + "\n")
+    assert_user_error(run("import", "--log", str(log), str(bad)), "bad.jsonl:1: observation_id", "no observation")
+    bad.write_text(json.dumps({"type": "Retraction", "observation_id": "s8", "reason": 5}) + "\n")
+    assert_user_error(run("import", "--log", str(log), str(bad)), "bad.jsonl:1", "$.reason: expected text")
+
+
+def test_unknown_extension_needs_format(run, tmp_path):
+    """A file whose extension says nothing asks for --format."""
+    path = tmp_path / "rows.txt"
+    path.write_text(HEADER + "\n" + ROWS[0] + "\n")
+    assert_user_error(run("import", "--log", "x.jsonl", str(path)), "--format csv")
+    assert run("import", "--log", "x.jsonl", "--format", "csv", str(path)).exit_code == 0
+
+
+def test_append_from_options_and_from_json(run, tmp_path):
+    """append takes one observation as options named after the CSV columns, or any event as --json."""
+    result = run(
+        "append", "--log", "a.jsonl", "--incident", "coastal-2025", "--monitor", "SOHR", "--reported-on",
+        "2025-03-12", "--measure", "killed", "--category", "civilians", "--kind", "cumulative", "--low", "1383",
+        "--qualifier", "exact", "--source-title", "Wiki", "--quote", "The death toll reached 1383", "--id", "s12",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "appended s12" in result.output and "position 0" in result.output
+    event = {"type": "Retraction", "observation_id": "s12", "reason": "wrong incident"}
+    result = run("append", "--log", "a.jsonl", "--json", json.dumps(event))
+    assert result.exit_code == 0 and "position 1" in result.output
+    assert_user_error(run("append", "--log", "a.jsonl", "--json", "{not json"), "--json", "not valid JSON")
+    assert_user_error(
+        run("append", "--log", "a.jsonl", "--incident", "x", "--low", "3"), "options: kind: is required"
+    )
+
+
+def test_correct_changes_only_the_given_fields(run, log):
+    """correct --low of an exact figure keeps it exact and replays the corrected value."""
+    result = run("correct", "--log", str(log), "s8", "--low", "754", "--reason", "digits swapped")
+    assert result.exit_code == 0, result.output
+    assert "low: 745 -> 754; high: 745 -> 754" in result.output
+    replayed = json.loads(run("replay", "--log", str(log), "--format", "json", "--monitor", "SOHR").output)
+    assert replayed["series"][0]["days"][0]["low"] == 754
+    assert_user_error(run("correct", "--log", str(log), "nope", "--low", "1", "--reason", "x"), "no observation 'nope'")
+    assert_user_error(run("correct", "--log", str(log), "s8", "--low", "754", "--reason", "x"), "nothing to correct")
+    assert_user_error(run("correct", "--log", str(log), "s8", "--high", "1", "--reason", "x"), "high", "below low")
+
+
+def test_retract_and_then_correct_is_refused(run, log):
+    """A retracted observation can be neither retracted again nor corrected."""
+    assert run("retract", "--log", str(log), "s9", "--reason", "duplicate").exit_code == 0
+    assert_user_error(run("retract", "--log", str(log), "s9", "--reason", "again"), "was retracted")
+    assert_user_error(run("correct", "--log", str(log), "s9", "--low", "1", "--reason", "x"), "was retracted")
+
+
+def test_replay_formats(run, log):
+    """table, csv and json show the same running figures; csv has one row per series and day."""
+    table = run("replay", "--log", str(log)).output
+    assert "at least 803" in table and "1,048" in table
+    rows = run("replay", "--log", str(log), "--format", "csv").output.splitlines()
+    assert rows[0] == "incident,monitor,measure,category,location,date,low,high,basis,observations"
+    assert "coastal-2025,SOHR,killed,civilians,,2025-03-09,1048,1048,derived,s8 s9" in rows
+    assert "coastal-2025,SNHR,killed,unspecified,,2025-03-11,803,,reported,n11" in rows
+    document = json.loads(run("replay", "--log", str(log), "--format", "json", "--as-of", "2025-03-10").output)
+    assert document["as_of"] == "2025-03-10" and document["log"]["entries"] == 3
+    [sohr] = document["series"]
+    assert sohr["latest"] == {
+        "date": "2025-03-10", "low": 1048, "high": 1048, "basis": "carried", "observations": ["s8", "s9"],
+    }  # fmt: skip
+
+
+def test_replay_known_at_accepts_dates_and_timestamps(run, log):
+    """--known-at takes a date or an ISO timestamp; before the first entry nothing is known."""
+    early = json.loads(run("replay", "--log", str(log), "--format", "json", "--known-at", "2000-01-01").output)
+    assert early["series"] == [] and early["log"]["entries"] == 0
+    later = json.loads(
+        run("replay", "--log", str(log), "--format", "json", "--known-at", "2999-01-01T00:00:00+02:00").output
+    )
+    assert later["known_at"] == "2998-12-31T22:00:00Z" and later["log"]["entries"] == 3
+    result = run("replay", "--log", str(log), "--known-at", "yesterday")
+    assert result.exit_code == 2 and "expected a date or an ISO timestamp" in result.output
+
+
+def test_verify_and_repair(run, log):
+    """verify names the first bad position and exits 1; repair moves a torn tail aside."""
+    ok = run("verify", "--log", str(log))
+    assert ok.exit_code == 0 and "3 entries, chain intact" in ok.output
+    with open(log, "ab") as f:
+        f.write(b'{"position":3,')
+    torn = run("verify", "--log", str(log))
+    assert torn.exit_code == 1 and "run `timeline repair`" in torn.stderr
+    warned = run("replay", "--log", str(log))
+    assert warned.exit_code == 0 and "incomplete write" in warned.stderr
+    repaired = run("repair", "--log", str(log))
+    assert repaired.exit_code == 0 and "moved 14 bytes" in repaired.output and "quarantine-1" in repaired.output
+    assert "nothing to repair" in run("repair", "--log", str(log)).output
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(lines[0] + lines[1].replace(b"303", b"330") + lines[2])
+    broken = run("verify", "--log", str(log))
+    assert broken.exit_code == 1 and "position 1" in broken.stderr
+
+
+def test_writing_needs_a_log_of_ones_own(run, csv_file):
+    """Without --log, reading uses the bundled dataset and writing is refused with advice."""
+    result = run("import", str(csv_file))
+    assert result.exit_code == 1 and "--log PATH" in result.stderr and "timeline copy" in result.stderr
+    event = json.dumps({"type": "Retraction", "observation_id": "x", "reason": "y"})
+    result = run("append", "--log", str(bundled_log()), "--json", event)
+    assert result.exit_code == 1 and "the bundled dataset is read-only" in result.stderr
+
+
+def test_timeline_log_environment_variable(run, log):
+    """TIMELINE_LOG names the log when --log is absent."""
+    result = run("log", env={"TIMELINE_LOG": str(log)})
+    assert result.exit_code == 0 and "s8" in result.output
+
+
+def test_console_script_runs_and_reports_errors_without_traceback(tmp_path):
+    """The installed entry point exits 2 with one line for a bad file."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("nope\n")
+    done = subprocess.run(
+        [sys.executable, "-c", "from timeline.cli import main; main()", "import", "--log", str(tmp_path / "l"), str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

@@ -1,0 +1,379 @@
+"""The `timeline` command: a thin layer over the library.
+
+Each command parses its options, calls the library and formats the result.
+User errors end in one line on stderr and exit code 2; problems with the
+log itself exit 1; nothing is appended unless the whole input is good.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+from events_log.codec import event_from_input, parse_date
+from events_log.errors import InputError, ReadOnlyLogError, TimelineError
+from events_log.events import Correction, Observation, Retraction
+from events_log.importers import COLUMNS, observation_from_row, read_events, row_from_observation
+from events_log.store import Store
+from events_log.stores import open_store
+
+from . import output
+from .dataset import bundled_log
+from .replay import replay as run_replay
+
+T = TypeVar("T")
+
+_NO_LOG = (
+    "no log to write to: pass --log PATH (or set TIMELINE_LOG) to name a log of your own; "
+    "a new path starts an empty log, and `timeline copy` copies the bundled dataset into one"
+)
+
+
+# -- options shared by commands ---------------------------------------------
+
+
+def log_option(command: Callable) -> Callable:
+    return click.option(
+        "--log",
+        "log",
+        envvar="TIMELINE_LOG",
+        metavar="PATH",
+        help="The log: a JSON Lines file. Default: $TIMELINE_LOG, else (for reading) the bundled dataset.",
+    )(command)
+
+
+def _observation_options(command: Callable) -> Callable:
+    """One option per CSV column, so `append` and `correct` read like the import file."""
+    helps = {
+        "id": "Observation id (default: derived from the content).",
+        "kind": "cumulative or increment.",
+        "qualifier": "exact, about, at_least, at_most or range.",
+        "reported_on": "Date the figure was published (YYYY-MM-DD).",
+    }
+    for column in reversed(COLUMNS):
+        flag = "--" + column.replace("_", "-")
+        command = click.option(flag, column, default=None, metavar="TEXT", help=helps.get(column))(command)
+    return command
+
+
+def open_log(log: str | None, *, write: bool) -> Store:
+    """The store a command works on; the bundled dataset only ever for reading."""
+    bundled = bundled_log()
+    if log is None:
+        if write:
+            raise ReadOnlyLogError(_NO_LOG)
+        return open_store(str(bundled), read_only=True)
+    if "://" not in log and Path(log).resolve() == bundled.resolve():
+        if write:
+            raise ReadOnlyLogError("the bundled dataset is read-only; " + _NO_LOG.split(": ", 1)[1])
+        return open_store(log, read_only=True)
+    return open_store(log)
+
+
+def _parse_as_of(ctx, param, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _parse_known_at(ctx, param, value: str | None) -> dt.datetime | None:
+    """A date (the end of that day, UTC) or an ISO timestamp (UTC when no zone is given)."""
+    if value is None:
+        return None
+    try:
+        day = parse_date(value)
+    except ValueError:
+        pass
+    else:
+        return dt.datetime.combine(day, dt.time.max, dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a date or an ISO timestamp, got {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+as_of_option = click.option(
+    "--as-of", callback=_parse_as_of, metavar="DATE", help="Only figures reported on or before DATE."
+)
+known_at_option = click.option(
+    "--known-at",
+    callback=_parse_known_at,
+    metavar="TIME",
+    help="Only what the log held at TIME: a date (its end, UTC) or an ISO timestamp (UTC if no zone).",
+)
+
+
+def _progress(items: Iterable[T], label: str, length: int | None = None) -> Iterable[T]:
+    """A progress bar on a terminal; silence when stderr is piped or redirected."""
+    if not sys.stderr.isatty():
+        return items
+
+    def shown() -> Iterator[T]:
+        with click.progressbar(items, label=label, length=length, file=sys.stderr) as bar:
+            yield from bar
+
+    return shown()
+
+
+def _warn_if_torn(store: Store) -> None:
+    torn = store.torn()
+    if torn is not None:
+        click.echo(
+            f"warning: {store.location} ends in an incomplete write ({torn.size} bytes); "
+            f"using the complete entries; run `timeline repair` to set it aside",
+            err=True,
+        )
+
+
+# -- the commands ------------------------------------------------------------
+
+
+class _Failure(click.ClickException):
+    """A project error as the command line shows it: one line, no traceback."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"timeline: error: {self.message}", err=True)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            raise _Failure(str(exc), 2) from None
+        except TimelineError as exc:
+            raise _Failure(str(exc), 1) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="toll-timeline")
+def cli() -> None:
+    """Keep every published casualty figure with its source, and replay them
+    into per-day running tolls for each monitor."""
+
+
+@cli.command()
+@log_option
+@_observation_options
+@click.option("--json", "json_text", metavar="JSON", help='One event of any type, e.g. {"type": "Retraction", ...}.')
+def append(log: str | None, json_text: str | None, **columns: str | None) -> None:
+    """Append one observation given as options, or one event as --json."""
+    given = {k: v for k, v in columns.items() if v is not None}
+    if json_text is not None:
+        if given:
+            raise InputError("give either --json or the observation options, not both", "--json")
+        try:
+            data = orjson.loads(json_text)
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON ({exc})", "--json") from None
+        event = _located(lambda: event_from_input(data), "--json")
+    else:
+        if not given:
+            raise click.UsageError("give the observation's options (see --help) or --json")
+        event = _located(lambda: observation_from_row(given), "options")
+    store = open_log(log, write=True)
+    [entry] = store.append([event], labels=["--json" if json_text else "options"])
+    click.echo(f"appended {output.describe_event(entry.event)} at position {entry.position} of {store.location}")
+
+
+@cli.command(name="import")
+@log_option
+@click.argument("file", type=click.Path(dir_okay=True, path_type=Path))
+@click.option("--format", "format_", type=click.Choice(["csv", "jsonl"]), help="Default: from the extension.")
+def import_(log: str | None, file: Path, format_: str | None) -> None:
+    """Append every event of FILE (CSV of observations, or JSON Lines of events), all or nothing."""
+    store = open_log(log, write=True)
+    labelled = read_events(file, format_)
+    labels = [label for label, _ in labelled]
+    entries = store.append([event for _, event in labelled], labels=labels)
+    first, last = entries[0].position, entries[-1].position
+    click.echo(f"imported {len(entries)} events from {file} into {store.location} (positions {first}-{last}):")
+    for line in output.summarise_events([e.event for e in entries]):
+        click.echo("  " + line)
+
+
+@cli.command()
+@log_option
+@click.argument("observation_id", metavar="ID")
+@click.option("--reason", required=True, help="Why our record was wrong (kept in the log).")
+@_observation_options
+def correct(log: str | None, observation_id: str, reason: str, **columns: str | None) -> None:
+    """Fix our record of observation ID: give only the fields that change.
+
+    An emptied option (--location "") clears that field. Changing --low of an
+    exact figure moves its high with it.
+    """
+    changes = {k: v for k, v in columns.items() if v is not None}
+    if not changes:
+        raise click.UsageError("give at least one field to change, e.g. --low 1383")
+    if "id" in changes:
+        raise InputError("an observation's id cannot be corrected; retract it and append a new one", "--id")
+    store = open_log(log, write=True)
+    current = _current_observation(store, observation_id)
+    row = row_from_observation(current)
+    # "exact 1,225" corrected to low 1,383 stays exact: the old high would contradict it.
+    bound_moves = ("low" in changes or "qualifier" in changes) and "high" not in changes
+    if bound_moves and changes.get("qualifier", row["qualifier"]) in ("exact", "about", "at_least"):
+        row["high"] = ""
+    row.update(changes)
+    replacement = _located(lambda: observation_from_row(row), "options")
+    if replacement == current:
+        raise InputError("these values are what the record already says; nothing to correct")
+    event = Correction(observation_id=observation_id, replacement=replacement, reason=reason)
+    [entry] = store.append([event], labels=[observation_id])
+    change = output.describe_change(current, replacement)
+    click.echo(f"corrected {observation_id} at position {entry.position}: {change}")
+
+
+@cli.command()
+@log_option
+@click.argument("observation_id", metavar="ID")
+@click.option("--reason", required=True, help="Why the record should never have been entered.")
+def retract(log: str | None, observation_id: str, reason: str) -> None:
+    """Withdraw our record of observation ID (it stays in the log, marked retracted)."""
+    store = open_log(log, write=True)
+    event = _located(lambda: Retraction(observation_id=observation_id, reason=reason), "options")
+    [entry] = store.append([event], labels=[observation_id])
+    click.echo(f"retracted {observation_id} at position {entry.position}")
+
+
+@cli.command()
+@log_option
+@as_of_option
+@known_at_option
+@click.option("--incident", metavar="SLUG", help="Only this incident's series.")
+@click.option("--monitor", metavar="SLUG", help="Only this monitor's series.")
+@click.option("--format", "format_", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def replay(
+    log: str | None,
+    as_of: dt.date | None,
+    known_at: dt.datetime | None,
+    incident: str | None,
+    monitor: str | None,
+    format_: str,
+) -> None:
+    """Rebuild each monitor's per-day running toll from the log."""
+    store = open_log(log, write=False)
+    _warn_if_torn(store)
+    length = store.head().entries
+    result = run_replay(
+        store,
+        as_of=as_of,
+        known_at=known_at,
+        incident=incident,
+        monitor=monitor,
+        progress=lambda records: _progress(records, "replaying", length),
+    )
+    if format_ == "json":
+        output.write_json(result, sys.stdout.buffer)
+    elif format_ == "csv":
+        output.write_csv(result, sys.stdout)
+    else:
+        click.echo(output.render_table(result), nl=False)
+
+
+@cli.command(name="log")
+@log_option
+@click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the last N entries.")
+@click.option("--format", "format_", type=click.Choice(["table", "jsonl"]), default="table", show_default=True)
+def log_(log: str | None, last: int | None, format_: str) -> None:
+    """List the log's entries: position, time recorded, type and what each says."""
+    store = open_log(log, write=False)
+    _warn_if_torn(store)
+    start = max(0, store.head().entries - last) if last else 0
+    if format_ == "jsonl":
+        for line in store.lines(start):
+            sys.stdout.buffer.write(line + b"\n")
+        return
+    for entry in store.entries(start):
+        stamp = entry.recorded_at.strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(f"{entry.position:>6}  {stamp}Z  {entry.type:<17}  {output.describe_event(entry.event)}")
+
+
+@cli.command()
+@log_option
+def verify(log: str | None) -> None:
+    """Check every entry's hash and the chain; name the first bad position (exit 1)."""
+    store = open_log(log, write=False)
+    checked = store.verify()
+    click.echo(f"{store.location}: {checked.head.entries} entries, chain intact, head {checked.head.head}")
+    if checked.torn is not None:
+        click.echo(
+            f"{store.location}: ends in an incomplete write ({checked.torn.size} bytes after the last entry); "
+            f"run `timeline repair`",
+            err=True,
+        )
+        sys.exit(1)
+
+
+@cli.command()
+@log_option
+def repair(log: str | None) -> None:
+    """Move an incomplete write at the end of the log into a quarantine file beside it."""
+    store = open_log(log, write=True)
+    if not hasattr(store, "repair"):
+        click.echo(f"{store.location}: this kind of store cannot hold a torn write; nothing to repair")
+        return
+    repaired = store.repair()
+    if repaired is None:
+        click.echo(f"{store.location}: nothing to repair; the log ends with a complete entry")
+        return
+    torn = repaired.torn
+    partial = f", holding {torn.entries} complete line(s) of an unfinished batch" if torn.entries else ""
+    click.echo(
+        f"moved {torn.size} bytes from the end of {store.location} (byte {torn.offset} on{partial}) "
+        f"to {repaired.quarantine}; no acknowledged entry was touched"
+    )
+
+
+# -- helpers ---------------------------------------------------------------
+
+
+def _located(build: Callable[[], T], where: str) -> T:
+    try:
+        return build()
+    except InputError as exc:
+        raise exc.located(where) from None
+
+
+def _current_observation(store: Store, observation_id: str) -> Observation:
+    current: Observation | None = None
+    for entry in store.entries():
+        event = entry.event
+        if isinstance(event, Observation) and event.id == observation_id:
+            current = event
+        elif isinstance(event, Correction) and event.observation_id == observation_id:
+            current = event.replacement
+        elif isinstance(event, Retraction) and event.observation_id == observation_id:
+            raise InputError(f"observation {observation_id!r} was retracted", "ID")
+    if current is None:
+        raise InputError(f"no observation {observation_id!r} in {store.location}", "ID")
+    return current
+
+
+def main() -> None:
+    """The console script: the command line, quiet when its output pipe closes early."""
+    try:
+        cli.main(prog_name="timeline")
+    except BrokenPipeError:
+        # Output piped into `head` and the like: stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)

@@ -1,0 +1,179 @@
+"""Replay results as JSON, CSV and a table for people.
+
+JSON and CSV are for machines and must be byte-for-byte reproducible from
+the same log and parameters; the table is for reading in a terminal.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterator
+from typing import IO, Any
+
+import orjson
+
+from events_log.events import (
+    Correction,
+    Event,
+    IncidentDescribed,
+    Observation,
+    Qualifier,
+    Retraction,
+    describe_figure,
+)
+from events_log.importers import row_from_observation
+
+from .replay import DayPoint, Replay, Series
+
+CSV_COLUMNS = ("incident", "monitor", "measure", "category", "location", "date", "low", "high", "basis", "observations")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: str) -> str:
+    """Keep a spreadsheet from running text that begins like a formula."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _point(point: DayPoint) -> dict[str, Any]:
+    return {
+        "date": point.date.isoformat(),
+        "low": point.low,
+        "high": point.high,
+        "basis": point.basis,
+        "observations": list(point.observations),
+    }
+
+
+def _series(series: Series) -> dict[str, Any]:
+    return {
+        "incident": series.incident,
+        "monitor": series.monitor,
+        "measure": series.measure,
+        "category": series.category,
+        "location": series.location,
+        "latest": _point(series.latest),
+        "days": [_point(p) for p in series.days],
+        "flags": [{"date": f.date.isoformat(), "kind": f.kind, "detail": f.detail} for f in series.flags],
+    }
+
+
+def replay_document(result: Replay) -> dict[str, Any]:
+    """The replay as one JSON-ready object (the ``--format json`` document)."""
+    return {
+        "as_of": result.as_of.isoformat() if result.as_of else None,
+        "known_at": result.known_at.isoformat().replace("+00:00", "Z") if result.known_at else None,
+        "log": {"entries": result.log.entries, "head": result.log.head},
+        "series": [_series(s) for s in result.series],
+    }
+
+
+def write_json(result: Replay, out: IO[bytes]) -> None:
+    out.write(orjson.dumps(replay_document(result), option=orjson.OPT_INDENT_2))
+    out.write(b"\n")
+
+
+def csv_rows(result: Replay) -> Iterator[list[str]]:
+    """One row per series and day, header first."""
+    yield list(CSV_COLUMNS)
+    for series in result.series:
+        prefix = (series.incident, series.monitor, series.measure, series.category, safe_cell(series.location or ""))
+        f = series.folded
+        for i, low in enumerate(f.lows):
+            high = f.highs[i]
+            yield [
+                *prefix,
+                dt.date.fromordinal(f.first + i).isoformat(),
+                str(low),
+                "" if high is None else str(high),
+                f.basis[i],
+                " ".join(f.observations[i]),
+            ]
+
+
+def write_csv(result: Replay, out: IO[str]) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerows(csv_rows(result))
+
+
+def point_wording(result: Replay, point: DayPoint) -> str:
+    """A day's figure as people say it, keeping the monitor's own qualifier."""
+    qualifiers = {result.qualifier(i) for i in point.observations}
+    if point.high is not None and point.low == point.high and Qualifier.ABOUT in qualifiers:
+        return f"about {point.low:,}"
+    if point.high is not None and qualifiers == {Qualifier.AT_MOST}:
+        return f"at most {point.high:,}"
+    return describe_figure(point.low, point.high)
+
+
+def render_table(result: Replay) -> str:
+    """Every series, day by day, aligned; flags under the day they concern."""
+    out = io.StringIO()
+    out.write(_table_header(result))
+    for series in result.series:
+        where = f" · {series.location}" if series.location else ""
+        out.write(f"\n{series.incident} · {series.monitor} · {series.measure} · {series.category}{where}\n")
+        flags: dict = {}
+        for flag in series.flags:
+            flags.setdefault(flag.date, []).append(flag)
+        rows = []
+        for point in series.days:
+            ids = " ".join(point.observations)
+            rows.append((point.date.isoformat(), point_wording(result, point), point.basis, ids))
+        widths = [max(len(r[c]) for r in rows) for c in range(3)]
+        for (date, figure, basis, ids), point in zip(rows, series.days, strict=True):
+            out.write(f"  {date:<{widths[0]}}  {figure:>{widths[1]}}  {basis:<{widths[2]}}  {ids}\n")
+            for flag in flags.get(point.date, ()):
+                out.write(f"  {'':<{widths[0]}}  ! {flag.kind}: {flag.detail}\n")
+    if not result.series:
+        out.write("\n(no series: nothing reported in this log")
+        out.write(f" on or before {result.as_of})\n" if result.as_of else ")\n")
+    return out.getvalue()
+
+
+def _table_header(result: Replay) -> str:
+    as_of = result.as_of.isoformat() if result.as_of else "every report"
+    known = result.known_at.isoformat().replace("+00:00", "Z") if result.known_at else "the whole log"
+    return f"as-of {as_of} · known-at {known} · log {result.log.entries} entries, head {result.log.head[:12]}\n"
+
+
+def describe_observation(o: Observation) -> str:
+    where = f" in {o.location}" if o.location else ""
+    return (
+        f"{o.id}: {o.monitor} on {o.incident}, reported {o.reported_on}: {o.figure} "
+        f"{o.measure} ({o.category}{where}, {o.kind.value})"
+    )
+
+
+def describe_event(event: Event) -> str:
+    """One line saying what an event records, for `log`, `append` and `import`."""
+    if isinstance(event, Observation):
+        return describe_observation(event)
+    if isinstance(event, Correction):
+        return f"correction of {event.observation_id}: {event.reason}"
+    if isinstance(event, Retraction):
+        return f"retraction of {event.observation_id}: {event.reason}"
+    if isinstance(event, IncidentDescribed):
+        return f"incident {event.slug}: {event.title}"
+    return f"monitor {event.slug}: {event.full_name}"
+
+
+def summarise_events(events: list[Event], limit: int = 20) -> list[str]:
+    """Each event on a line, or counts by type and incident when there are many."""
+    if len(events) <= limit:
+        return [describe_event(e) for e in events]
+    counts: dict[str, int] = {}
+    for event in events:
+        name = type(event).__name__
+        if isinstance(event, Observation):
+            name = f"Observation of {event.incident} by {event.monitor}"
+        counts[name] = counts.get(name, 0) + 1
+    return [f"{n:>8,}  {name}" for name, n in sorted(counts.items())]
+
+
+def describe_change(before: Observation, after: Observation) -> str:
+    """The fields a correction changes, as `field: old -> new`."""
+    old, new = row_from_observation(before), row_from_observation(after)
+    changed = [f"{k}: {old[k] or '(empty)'} -> {new[k] or '(empty)'}" for k in old if old[k] != new[k]]
+    return "; ".join(changed)
