@@ -109,7 +109,7 @@ def test_csv_with_bom_crlf_and_shuffled_columns_imports(run, tmp_path):
     """A spreadsheet export (BOM, CRLF, columns in another order, empty id) imports fine."""
     path = tmp_path / "excel.csv"
     text = "id,quote,monitor,incident,reported_on,measure,category,kind,qualifier,low,source_title\r\n"
-    text += ",\"He said \"\"1,700\"\"\",Hawar,coastal-2025,2025-03-07,killed,civilians,cumulative,about,1700,Wiki\r\n"
+    text += ',"He said ""1,700""",Hawar,coastal-2025,2025-03-07,killed,civilians,cumulative,about,1700,Wiki\r\n'
     path.write_bytes("\ufeff".encode() + text.encode())
     result = run("import", "--log", "x.jsonl", str(path))
     assert result.exit_code == 0, result.output
@@ -160,9 +160,7 @@ def test_append_from_options_and_from_json(run, tmp_path):
     result = run("append", "--log", "a.jsonl", "--json", json.dumps(event))
     assert result.exit_code == 0 and "position 1" in result.output
     assert_user_error(run("append", "--log", "a.jsonl", "--json", "{not json"), "--json", "not valid JSON")
-    assert_user_error(
-        run("append", "--log", "a.jsonl", "--incident", "x", "--low", "3"), "options: kind: is required"
-    )
+    assert_user_error(run("append", "--log", "a.jsonl", "--incident", "x", "--low", "3"), "options: kind: is required")
 
 
 def test_correct_changes_only_the_given_fields(run, log):
@@ -251,7 +249,15 @@ def test_console_script_runs_and_reports_errors_without_traceback(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("nope\n")
     done = subprocess.run(
-        [sys.executable, "-c", "from timeline.cli import main; main()", "import", "--log", str(tmp_path / "l"), str(bad)],
+        [
+            sys.executable,
+            "-c",
+            "from timeline.cli import main; main()",
+            "import",
+            "--log",
+            str(tmp_path / "l"),
+            str(bad),
+        ],
         capture_output=True,
         text=True,
     )

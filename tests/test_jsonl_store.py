@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 
@@ -34,7 +35,7 @@ def test_entries_chain_and_verify(store):
     """Positions run 0, 1, 2, ... and each entry links to the hash of the one before."""
     entries = list(store.entries())
     assert [e.position for e in entries] == [0, 1, 2, 3]
-    assert all(e.prev_hash == p.hash for p, e in zip(entries, entries[1:], strict=False))
+    assert all(e.prev_hash == p.hash for p, e in itertools.pairwise(entries))
     assert [e.batch_end for e in entries] == [1, 1, 2, 3]
     checked = store.verify()
     assert checked.head.entries == 4 and checked.head.head == entries[-1].hash and checked.torn is None

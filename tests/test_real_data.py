@@ -75,7 +75,7 @@ def test_import_and_replay_every_day_through_the_cli(tmp_path):
 
 class _Clock:
     def __init__(self) -> None:
-        self.now = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+        self.now = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
     def __call__(self) -> dt.datetime:
         return self.now
@@ -155,10 +155,10 @@ def test_known_at_a_commit_equals_the_file_as_it_then_stood(history, vintage):
 
 def test_a_revision_shows_before_and_after(history):
     """2022-04-22 was published as 22,000 and corrected to 21,200 the next day; known-at sees both."""
-    store, times = history
+    store, _times = history
     day = dt.date(2022, 4, 22)
-    [before] = replay(store, known_at=dt.datetime(2022, 4, 23, tzinfo=dt.timezone.utc)).series
-    [after] = replay(store, known_at=dt.datetime(2022, 4, 24, tzinfo=dt.timezone.utc)).series
+    [before] = replay(store, known_at=dt.datetime(2022, 4, 23, tzinfo=dt.UTC)).series
+    [after] = replay(store, known_at=dt.datetime(2022, 4, 24, tzinfo=dt.UTC)).series
     assert before.on(day).low == 22000 and after.on(day).low == 21200
 
 
