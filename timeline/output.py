@@ -26,6 +26,7 @@ from events_log.events import (
 from events_log.importers import row_from_observation
 
 from .replay import DayPoint, Replay, Series
+from .rule import CARRIED
 
 CSV_COLUMNS = ("incident", "monitor", "measure", "category", "location", "date", "low", "high", "basis", "observations")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -108,28 +109,51 @@ def point_wording(result: Replay, point: DayPoint) -> str:
 
 
 def render_table(result: Replay) -> str:
-    """Every series, day by day, aligned; flags under the day they concern."""
+    """Every series day by day, aligned; runs of carried days on one line; flags under their day."""
     out = io.StringIO()
     out.write(_table_header(result))
     for series in result.series:
         where = f" · {series.location}" if series.location else ""
         out.write(f"\n{series.incident} · {series.monitor} · {series.measure} · {series.category}{where}\n")
-        flags: dict = {}
+        flags: dict[dt.date, list] = {}
         for flag in series.flags:
             flags.setdefault(flag.date, []).append(flag)
-        rows = []
-        for point in series.days:
-            ids = " ".join(point.observations)
-            rows.append((point.date.isoformat(), point_wording(result, point), point.basis, ids))
-        widths = [max(len(r[c]) for r in rows) for c in range(3)]
-        for (date, figure, basis, ids), point in zip(rows, series.days, strict=True):
-            out.write(f"  {date:<{widths[0]}}  {figure:>{widths[1]}}  {basis:<{widths[2]}}  {ids}\n")
-            for flag in flags.get(point.date, ()):
+        rows = [
+            (_days(run), point_wording(result, run[0]), _basis(run), " ".join(run[0].observations), run[0].date)
+            for run in _runs(series)
+        ]
+        widths = [max(len(row[c]) for row in rows) for c in range(3)]
+        for days, figure, basis, ids, first in rows:
+            out.write(f"  {days:<{widths[0]}}  {figure:>{widths[1]}}  {basis:<{widths[2]}}  {ids}\n")
+            for flag in flags.get(first, ()):
                 out.write(f"  {'':<{widths[0]}}  ! {flag.kind}: {flag.detail}\n")
     if not result.series:
         out.write("\n(no series: nothing reported in this log")
         out.write(f" on or before {result.as_of})\n" if result.as_of else ")\n")
     return out.getvalue()
+
+
+def _runs(series: Series) -> Iterator[list[DayPoint]]:
+    """Each day alone, except consecutive carried days, which come as one run."""
+    run: list[DayPoint] = []
+    for point in series.days:
+        if point.basis == CARRIED and run and run[-1].basis == CARRIED:
+            run.append(point)
+            continue
+        if run:
+            yield run
+        run = [point]
+    if run:
+        yield run
+
+
+def _days(run: list[DayPoint]) -> str:
+    first = run[0].date.isoformat()
+    return first if len(run) == 1 else f"{first} to {run[-1].date.isoformat()}"
+
+
+def _basis(run: list[DayPoint]) -> str:
+    return run[0].basis if len(run) == 1 else f"carried ({len(run)} days)"
 
 
 def _table_header(result: Replay) -> str:

@@ -189,8 +189,8 @@ def replay(
 
 def _sort_key(key: SeriesKey) -> tuple:
     incident, monitor, measure, category, location = key
-    # The whole-incident series first, then its breakdowns by location.
-    return (incident, monitor, measure, category, location is not None, location or "")
+    # Monitors alphabetically whatever their case; the whole-incident series first, then by location.
+    return (incident, monitor.casefold(), monitor, measure, category, location is not None, location or "")
 
 
 class _DayOrdinals:

@@ -1,0 +1,1 @@
+"""Curation of the bundled dataset (not installed: the built log is)."""

@@ -1,0 +1,224 @@
+"""The bundled dataset: reproducible, verifiable, faithful to the seed texts, and pinned."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dataset.build import build
+from dataset.curation import DOCUMENTS, OBSERVATIONS
+from timeline.cli import cli
+from timeline.dataset import bundled_log
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = Path(os.environ.get("TIMELINE_SEEDS", ROOT.parent / "shared" / "seeds"))
+
+
+def test_the_shipped_log_is_exactly_what_the_curation_builds(tmp_path):
+    """Rebuilding from dataset/curation.py gives the shipped file byte for byte (same hashes, same head)."""
+    rebuilt = tmp_path / "bundled.jsonl"
+    build(rebuilt)
+    assert rebuilt.read_bytes() == bundled_log().read_bytes()
+
+
+def test_verify_accepts_the_bundled_log():
+    """`timeline verify` with no --log checks the bundled dataset and finds the chain intact."""
+    result = CliRunner().invoke(cli, ["verify"], env={"TIMELINE_LOG": None})
+    assert result.exit_code == 0, result.output
+    assert f"{len(OBSERVATIONS) + 7 + 21} entries, chain intact" in result.output
+
+
+def _seed_texts() -> dict[str, str]:
+    texts = {}
+    for document in DOCUMENTS:
+        [path] = SEEDS.glob(f"{document.seed}_*.txt")
+        texts[document.title] = re.sub(r"\s+", " ", path.read_text(encoding="utf-8"))
+    return texts
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason=f"seed documents not found at {SEEDS} (set TIMELINE_SEEDS)")
+def test_every_quote_is_verbatim_in_its_seed_document():
+    """Each observation's quote appears, word for word, in the document its source names."""
+    texts = _seed_texts()
+    missing = [o.id for o in OBSERVATIONS if re.sub(r"\s+", " ", o.source.quote) not in texts[o.source.title]]
+    assert missing == []
+
+
+_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90,
+}  # fmt: skip
+# Figures the text gives without writing the number, and why.
+_UNWRITTEN = {
+    "residents-2025-03-07-sanobar-mayor": "the mayor and three sons: four people",
+    "sohr-2025-03-08-salhab": "a sheikh and his son: two people",
+    "hawar-undated": "'the same figure' as the advisor's 1,700",
+    "loyalists-2016-05-12-zaraa": "'in the hundreds', read as at least 200",
+    "reuters-2025-04-evictions": "'hundreds and possibly thousands', read as at least 200",
+}
+
+
+def numbers_in(text: str) -> set[int]:
+    found = {int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*\d|\d", text)}
+    for word in re.findall(r"[a-z]+(?:-[a-z]+)?", text.lower()):
+        parts = word.split("-")
+        if all(p in _WORDS for p in parts):
+            found.add(sum(_WORDS[p] for p in parts))
+    return found
+
+
+@pytest.mark.parametrize("observation", OBSERVATIONS, ids=lambda o: o.id)
+def test_every_figure_is_written_in_its_quote(observation):
+    """The low and high of each figure are numbers its verbatim quote states (or the note says why not)."""
+    if observation.id in _UNWRITTEN:
+        assert observation.note, "a figure read from words must say so in its note"
+        return
+    stated = numbers_in(observation.source.quote)
+    figure = observation.figure
+    bounds = {figure.high} if figure.qualifier == "at_most" else {figure.low, figure.high} - {None}
+    assert bounds <= stated, f"{bounds} not all in {stated}"
+
+
+# -- pins: the running figure of each monitor with several reports on coastal-2025 ------------------
+
+PINS = [
+    # monitor, measure, category, location, as-of, low, high, basis, the sentence of the seed
+    ("SOHR", "killed", "civilians", None, "2025-03-06", 4, 4, "reported",
+     "According to SOHR, at least 35 pro-government fighters and 32 pro-Assad gunmen died in the violence, while "
+     "four civilians were also killed."),
+    ("SOHR", "killed", "civilians", None, "2025-03-08", 745, 745, "reported",
+     "By midday on 8 March, the number of killings reported by SOHR reached 532, and reached 745 by the end of the "
+     "day."),
+    ("SOHR", "killed", "civilians", None, "2025-03-09", 1048, 1048, "derived",
+     "According to the SOHR, 303 civilians were reported to have been killed on 9 March"),
+    ("SOHR", "killed", "civilians", None, "2025-03-10", 1191, None, "derived",
+     "SOHR reported at least 143 civilian deaths on 10 March"),
+    ("SOHR", "killed", "civilians", None, "2025-03-11", 1225, 1225, "reported",
+     "bringing their cumulative total to 1,225 civilian deaths in forty-seven separate massacres since 6 March."),
+    ("SOHR", "killed", "civilians", None, "2025-03-12", 1383, 1383, "reported",
+     "The death toll reached 1383 by 12 March per the SOHR"),
+    ("SOHR", "killed", "civilians", None, "2025-03-16", 1500, 1500, "carried",
+     "increasing its reported number of deaths from sectarian killings since 6 March to 1,500."),
+    ("SOHR", "killed", "civilians", None, "2025-03-17", 1557, 1557, "reported",
+     "increasing the number of reported civilians massacred since 6 March to 1,557."),
+    ("SOHR", "killed", "civilians", "Latakia Governorate", "2025-03-10", 220, 220, "derived",
+     "with 103 in Tartus Governorate, 194 in Lataika Governorate ... twenty-six in Lataika Governorate"),
+    ("SOHR", "killed", "civilians", "Latakia Governorate", "2025-03-12", 683, 683, "reported",
+     "The death toll reached 1383 by 12 March per the SOHR, with 683 deaths in Latakia"),
+    ("SNHR", "killed", "civilians", None, "2025-03-07", 125, 125, "reported",
+     "said 125 civilians were killed over 6–7 March in the attacks"),
+    ("SNHR", "killed", "civilians", None, "2025-03-08", 164, 164, "reported",
+     "SNHR, in contrast, said late on 8 March that since 6 March a total of 164 civilians ... were confirmed killed"),
+    ("SNHR", "killed", "security_forces", None, "2025-03-07", 100, 100, "reported",
+     "as well as 100 Syrian security forces and 15 civilians killed by Assadist groups."),
+    ("SNHR", "killed", "security_forces", None, "2025-03-08", 121, 121, "reported",
+     "as well as 121 General Security checkpoint personnel"),
+    ("SNHR", "killed", "security_forces", None, "2025-03-11", 172, 172, "reported",
+     "plus 172 pro-Damascus fighters and 211 civilians killed by pro-Assad forces."),
+    ("SNHR", "killed", "unspecified", None, "2025-03-11", 803, None, "reported",
+     "for the period from 6 to 10 March: at least at least 803 people"),
+    ("SNHR", "killed", "unspecified", None, "2025-03-17", 1084, 1084, "reported",
+     "As of 17 March 2025, the UK-based independent monitoring group Syrian Network for Human Rights (SNHR) "
+     "reported that 1,084 people, including civilians and fighters, were killed in the clashes since 6 March."),
+    ("SNHR", "killed", "civilians_killed_by_pro_assad_groups", None, "2025-03-17", 231, None, "reported",
+     "Armed remnants of the former Assad regime were also responsible for the deaths of at least 231 civilians."),
+    ("residents", "killed", "civilians", "Sanobar", "2025-03-08", 50, None, "reported",
+     "A list of names of over 130 civilian victims in Muzayraa, over fifty from Snobar"),
+    ("residents", "killed", "unspecified", "Arzah", "2025-03-07", 24, 24, "reported",
+     "systematic house-to-house killings involving AK-47s that resulted in 24 deaths, including two women."),
+    ("wikipedia", "killed", "civilians", "Sanobar", "2025-03-09", 133, None, "reported",
+     "The number of civilian deaths in Sanobar was reported to have increased to at least 133."),
+    ("wikipedia", "killed", "unspecified", "Qurfays", "2025-03-08", 29, 29, "derived",
+     "six men were killed outside the Qurfays shrine ... a convoy of 80 vehicles arrived and killed 23 people"),
+    ("syrian-state-media", "killed", "security_forces", "Beit Ana", "2025-03-07", 1, 1, "reported",
+     "near Beit Ana, killing one security force member and wounding two."),
+    ("UNFPA", "displaced", "civilians", None, "2025-03-14", 51000, 51000, "reported",
+     "The United Nations Population Fund estimated on 14 March that 51,000 civilians had been displaced"),
+    ("Reuters", "killed", "alawites", None, "2025-06-30", 1479, 1479, "reported",
+     "An investigation by Reuters published on 30 June 2025 concluded that 1,479 Alawites were killed"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def replays():
+    """`timeline replay --format json` of the bundled dataset, once per as-of date."""
+    runner = CliRunner()
+    cache: dict[str, dict] = {}
+
+    def as_of(date: str) -> dict:
+        if date not in cache:
+            result = runner.invoke(
+                cli, ["replay", "--incident", "coastal-2025", "--as-of", date, "--format", "json"],
+                env={"TIMELINE_LOG": None},
+            )  # fmt: skip
+            assert result.exit_code == 0, result.output
+            cache[date] = json.loads(result.output)
+        return cache[date]
+
+    return as_of
+
+
+@pytest.mark.parametrize(
+    ("monitor", "measure", "category", "location", "as_of", "low", "high", "basis", "sentence"),
+    PINS,
+    ids=[f"{p[0]}-{p[2]}-{p[3] or 'all'}-{p[4]}" for p in PINS],
+)
+def test_running_figures_as_of(replays, monitor, measure, category, location, as_of, low, high, basis, sentence):
+    """Each pinned running figure is what the seed sentence (in the parameters) says, as of that date."""
+    document = replays(as_of)
+    [series] = [
+        s
+        for s in document["series"]
+        if (s["monitor"], s["measure"], s["category"], s["location"]) == (monitor, measure, category, location)
+    ]
+    latest = series["latest"]
+    assert (latest["date"], latest["low"], latest["high"], latest["basis"]) == (as_of, low, high, basis)
+
+
+def test_sohr_inconsistency_is_flagged_not_fixed(replays):
+    """'bringing their cumulative total to 1,225' after 745 + 303 + 143 + 132: the mismatch shows."""
+    [sohr] = [
+        s for s in replays("2025-03-17")["series"]
+        if (s["monitor"], s["category"], s["location"]) == ("SOHR", "civilians", None)
+    ]  # fmt: skip
+    flags = {(f["date"], f["kind"]) for f in sohr["flags"]}
+    assert ("2025-03-11", "mismatch") in flags
+    assert not any(date > "2025-03-11" for date, _ in flags)  # 1,383, 1,476, 1,500, 1,557 all add up
+
+
+def test_regional_breakdowns_never_enter_the_incident_wide_series(replays):
+    """The incident-wide SOHR series rests only on observations without a location."""
+    by_id = {o.id: o for o in OBSERVATIONS}
+    for series in replays("2025-12-31")["series"]:
+        for day in series["days"]:
+            assert all(by_id[i].location == series["location"] for i in day["observations"])
+
+
+@pytest.mark.slow
+def test_the_installed_wheel_ships_the_dataset(tmp_path):
+    """A wheel built from this tree, installed elsewhere, replays and verifies the bundled log."""
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)], check=True)
+    [wheel] = wheels.glob("toll_timeline-*.whl")
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+                   check=True)  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    env.pop("TIMELINE_LOG", None)
+    code = (
+        "import timeline, sys; assert timeline.__file__.startswith(sys.argv[1]), timeline.__file__; "
+        "from timeline.cli import main; sys.argv = ['timeline', 'verify']; main()"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(target)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "chain intact" in done.stdout
