@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shlex
 import sys
+import webbrowser
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -287,6 +289,58 @@ def replay(
         output.write_csv(result, sys.stdout)
     else:
         click.echo(output.render_table(result), nl=False)
+
+
+@cli.command()
+@log_option
+@as_of_option
+@known_at_option
+@click.option("--incident", metavar="SLUG", help="Only this incident.")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("report"), show_default=True,
+    help="Folder to write the pages into.",
+)  # fmt: skip
+@click.option("--single-file", is_flag=True, help="Inline plotly.js into every page (for e-mailing one file).")
+@click.option("--open", "open_", is_flag=True, help="Open the index in a web browser when done.")
+def report(
+    log: str | None,
+    as_of: dt.date | None,
+    known_at: dt.datetime | None,
+    incident: str | None,
+    out: Path,
+    single_file: bool,
+    open_: bool,
+) -> None:
+    """Build interactive HTML timelines: an index of incidents and one page per incident."""
+    from reports.build import build_report  # Plotly and Jinja2 load only for this command.
+
+    store = open_log(log, write=False)
+    _warn_if_torn(store)
+    length = store.head().entries
+    result = run_replay(
+        store, as_of=as_of, known_at=known_at, incident=incident,
+        progress=lambda records: _progress(records, "replaying", length),
+    )  # fmt: skip
+    if incident is not None and not result.series:
+        raise InputError(f"no observations of incident {incident!r} in {store.location}", "--incident")
+    pinned = known_at or result.last_recorded_at
+    command = " ".join(
+        ["timeline report"]
+        + ([f"--log {shlex.quote(log)}"] if log is not None else [])
+        + ([f"--as-of {as_of}"] if as_of else [])
+        + ([f"--known-at {pinned.isoformat().replace('+00:00', 'Z')}"] if pinned else [])
+        + ([f"--incident {incident}"] if incident else [])
+        + [f"--out {shlex.quote(str(out))}"]
+        + (["--single-file"] if single_file else [])
+    )
+    built = build_report(result, out, command=command, single_file=single_file)
+    click.echo(
+        f"wrote {len(built.pages)} incident page(s) and the index to {built.folder}/ "
+        f"({built.size / 1e6:.1f} MB, log of {result.log.entries} entries, head {result.log.head[:12]})"
+    )
+    click.echo(f"open {built.index.resolve().as_uri()}")
+    if open_:
+        webbrowser.open(built.index.resolve().as_uri())
 
 
 @cli.command(name="log")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 import orjson
@@ -75,10 +75,10 @@ def write_json(result: Replay, out: IO[bytes]) -> None:
     out.write(b"\n")
 
 
-def csv_rows(result: Replay) -> Iterator[list[str]]:
+def csv_rows(series_list: Iterable[Series]) -> Iterator[list[str]]:
     """One row per series and day, header first."""
     yield list(CSV_COLUMNS)
-    for series in result.series:
+    for series in series_list:
         prefix = (series.incident, series.monitor, series.measure, series.category, safe_cell(series.location or ""))
         f = series.folded
         for i, low in enumerate(f.lows):
@@ -95,7 +95,7 @@ def csv_rows(result: Replay) -> Iterator[list[str]]:
 
 def write_csv(result: Replay, out: IO[str]) -> None:
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerows(csv_rows(result))
+    writer.writerows(csv_rows(result.series))
 
 
 def point_wording(result: Replay, point: DayPoint) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from events_log.codec import SCHEMA, structure, upcast
-from events_log.envelope import RawEntry, format_time
+from events_log.envelope import RawEntry, format_time, parse_time
 from events_log.events import IncidentDescribed, MonitorDescribed, Observation, Qualifier
 from events_log.store import LogHead, Store
 
@@ -104,19 +104,24 @@ class Replay:
     incidents: Mapping[str, IncidentDescribed] = attrs.field(repr=False)
     monitors: Mapping[str, MonitorDescribed] = attrs.field(repr=False)
     corrected: Mapping[str, tuple[str, ...]] = attrs.field(repr=False)
+    last_recorded_at: dt.datetime | None = attrs.field(default=None)
+    _structured: dict[str, Observation] = attrs.field(factory=dict, init=False, repr=False, eq=False)
 
     def observation(self, observation_id: str) -> Observation:
         """The effective observation (after corrections) behind an id the series name."""
-        return structure(self._observations[observation_id], Observation)
+        found = self._structured.get(observation_id)
+        if found is None:
+            found = self._structured[observation_id] = structure(self._observations[observation_id], Observation)
+        return found
 
     def qualifier(self, observation_id: str) -> Qualifier:
         return Qualifier(self._observations[observation_id]["figure"]["qualifier"])
 
     def observations(self, incident: str | None = None) -> Iterator[Observation]:
         """Effective observations in log order, reported on or before as-of."""
-        for data in self._observations.values():
+        for observation_id, data in self._observations.items():
             if incident is None or data["incident"] == incident:
-                yield structure(data, Observation)
+                yield self.observation(observation_id)
 
 
 def replay(
@@ -184,6 +189,7 @@ def replay(
         incidents={slug: structure(data, IncidentDescribed) for slug, data in state.incidents.items()},
         monitors={slug: structure(data, MonitorDescribed) for slug, data in state.monitors.items()},
         corrected={k: tuple(v) for k, v in state.corrected.items() if k in kept},
+        last_recorded_at=parse_time(last.recorded_at) if last is not None else None,
     )
 
 

@@ -1,0 +1,294 @@
+"""Build the HTML report of a replay: an index of incidents and one page per incident.
+
+Pages are rendered by Jinja2 with autoescaping, so every text that came
+from the log (titles, quotes, places, notes) is escaped in the HTML; the
+data the page's script reads is embedded as JSON with ``<``, ``>`` and
+``&`` escaped, so no quote can close the script element around it.
+By default the pages share one local ``plotly.min.js``; a single-file
+report inlines it. Nothing needs the network to be viewed.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import urllib.parse
+from collections.abc import Sequence
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+import attrs
+import jinja2
+import orjson
+from plotly.offline import get_plotlyjs
+
+from events_log.events import Observation
+from timeline.output import csv_rows, point_wording
+from timeline.replay import Replay, Series
+from timeline.rule import CARRIED
+
+from .figures import location_figure, monitor_colours, sparkline, view_figure, views_of
+
+PLOTLY_FILE = "plotly.min.js"
+
+
+@attrs.frozen
+class Report:
+    """Where a report was written and what it holds."""
+
+    folder: Path
+    index: Path
+    pages: tuple[Path, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("reports", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def _asset(name: str) -> str:
+    return (resources.files("reports") / "assets" / name).read_text(encoding="utf-8")
+
+
+def script_json(data: Any) -> str:
+    """JSON that is safe inside a <script> element whatever strings it holds."""
+    text = orjson.dumps(data).decode()
+    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                         ("\u2029", "\\u2029")):  # fmt: skip
+        text = text.replace(raw, escaped)
+    return text
+
+
+def _version() -> str:
+    try:
+        return metadata.version("toll-timeline")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _meta(result: Replay, command: str) -> dict[str, Any]:
+    if result.known_at is not None:
+        known_at = result.known_at.isoformat().replace("+00:00", "Z")
+    elif result.last_recorded_at is not None:
+        known_at = f"the whole log (last entry recorded {result.last_recorded_at:%Y-%m-%d %H:%M:%S}Z)"
+    else:
+        known_at = "the whole log (empty)"
+    return {
+        "as_of": result.as_of.isoformat() if result.as_of else None,
+        "known_at": known_at,
+        "entries": result.log.entries,
+        "head": result.log.head,
+        "version": _version(),
+        "command": command,
+    }
+
+
+def build_report(result: Replay, out: Path, *, command: str, single_file: bool = False) -> Report:
+    """Write ``index.html`` and one page per incident into ``out`` and return where they are."""
+    out.mkdir(parents=True, exist_ok=True)
+    env = _environment()
+    colours = monitor_colours(s.monitor for s in result.series)
+    base = {
+        "meta": _meta(result, command),
+        "css": _asset("report.css"),
+        "plotly_inline": get_plotlyjs() if single_file else None,
+        "plotly_src": None if single_file else PLOTLY_FILE,
+        "home": "index.html",
+    }
+    if not single_file:
+        (out / PLOTLY_FILE).write_text(get_plotlyjs(), encoding="utf-8")
+    by_incident: dict[str, list[Series]] = {}
+    for series in result.series:
+        by_incident.setdefault(series.incident, []).append(series)
+    cards, pages = [], []
+    for slug in _incident_order(result, by_incident):
+        series = by_incident[slug]
+        observations = sorted(result.observations(slug), key=lambda o: (o.reported_on, o.monitor.casefold(), o.id))
+        incident = _incident_info(result, slug, series, observations)
+        page = out / f"incident-{slug}.html"
+        page.write_text(
+            _incident_page(env, base, result, incident, series, observations, colours, out, single_file),
+            encoding="utf-8",
+        )
+        pages.append(page)
+        cards.append(_card(result, incident, series, colours, page.name))
+    index = out / "index.html"
+    index.write_text(
+        env.get_template("index.html").render(**{**base, "plotly_inline": None, "plotly_src": None}, incidents=cards),
+        encoding="utf-8",
+    )
+    return Report(out, index, tuple(pages))
+
+
+def _incident_order(result: Replay, by_incident: dict[str, list[Series]]) -> list[str]:
+    """Most recent incident first."""
+
+    def start(slug: str) -> dt.date:
+        described = result.incidents.get(slug)
+        return described.start_date if described else min(s.first for s in by_incident[slug])
+
+    return sorted(by_incident, key=lambda slug: (start(slug), slug), reverse=True)
+
+
+def _incident_info(result: Replay, slug: str, series: Sequence[Series], observations: list[Observation]) -> dict:
+    described = result.incidents.get(slug)
+    return {
+        "slug": slug,
+        "title": described.title if described else slug,
+        "place": described.place if described else "",
+        "start": described.start_date.isoformat() if described else None,
+        "summary": described.summary if described else None,
+        "first": min(o.reported_on for o in observations).isoformat(),
+        "last": max(o.reported_on for o in observations).isoformat(),
+        "observations": len(observations),
+        "monitors": sorted({s.monitor for s in series}, key=str.casefold),
+    }
+
+
+def _card(result: Replay, incident: dict, series: Sequence[Series], colours: dict[str, str], href: str) -> dict:
+    """The index entry of an incident: per monitor, the latest figure of each incident-wide series."""
+    rows = []
+    for view in views_of(series):
+        for s in view.series:
+            last_report = next(p for p in reversed(list(s.days)) if p.basis != CARRIED)
+            rows.append(
+                {
+                    "monitor": s.monitor,
+                    "full_name": result.monitors[s.monitor].full_name if s.monitor in result.monitors else s.monitor,
+                    "colour": colours[s.monitor],
+                    "what": view.label,
+                    "figure": point_wording(result, s.latest),
+                    "date": last_report.date.isoformat(),
+                    "spark": sparkline(s),
+                }
+            )
+    rows.sort(key=lambda r: (r["monitor"].casefold(), r["monitor"]))
+    local_only = sum(1 for s in series if s.location is not None)
+    return {**incident, "href": href, "rows": rows, "local_only": local_only}
+
+
+def _incident_page(
+    env: jinja2.Environment,
+    base: dict,
+    result: Replay,
+    incident: dict,
+    series: Sequence[Series],
+    observations: list[Observation],
+    colours: dict[str, str],
+    out: Path,
+    single_file: bool,
+) -> str:
+    views = views_of(series)
+    view_data = []
+    for view in views:
+        places = location_figure(result, view, colours)
+        view_data.append(
+            {
+                "label": view.label,
+                "figure": view_figure(result, view, colours).to_plotly_json(),
+                "places": places.to_plotly_json() if places is not None else None,
+            }
+        )
+    report_dates = sorted({o.reported_on.isoformat() for o in observations})
+    if result.as_of is not None and (not report_dates or report_dates[-1] < result.as_of.isoformat()):
+        report_dates.append(result.as_of.isoformat())
+    data = {
+        "views": view_data,
+        "reportDates": report_dates,
+        "observations": {o.id: _observation_data(o) for o in observations},
+    }
+    csv_text = _csv(series)
+    csv_name = f"{incident['slug']}-series.csv"
+    if single_file:
+        csv_href = "data:text/csv;charset=utf-8," + urllib.parse.quote(csv_text)
+    else:
+        (out / csv_name).write_text(csv_text, encoding="utf-8")
+        csv_href = csv_name
+    flags = [
+        {
+            "kind": f.kind.replace("_", " "),
+            "date": f.date.isoformat(),
+            "series": " · ".join(x for x in (s.monitor, s.measure, s.category, s.location) if x),
+            "detail": f.detail,
+        }
+        for s in series
+        for f in s.flags
+    ]
+    return env.get_template("incident.html").render(
+        **base,
+        incident=incident,
+        views=[{"label": v.label} for v in views],
+        report_dates=report_dates,
+        flags=sorted(flags, key=lambda f: (f["date"], f["series"])),
+        observations=[_observation_row(result, o, colours) for o in observations],
+        monitors=[_monitor(result, slug, colours) for slug in incident["monitors"]],
+        csv_href=csv_href,
+        csv_name=csv_name,
+        data_json=script_json(data),
+        js=_asset("report.js"),
+    )
+
+
+def _monitor(result: Replay, slug: str, colours: dict[str, str]) -> dict[str, Any]:
+    described = result.monitors.get(slug)
+    return {
+        "slug": slug,
+        "colour": colours[slug],
+        "full_name": described.full_name if described else None,
+        "description": described.description if described else None,
+        "url": described.url if described else None,
+    }
+
+
+def _observation_data(o: Observation) -> dict[str, Any]:
+    """What the sources panel shows of an observation."""
+    return {
+        "monitor": o.monitor,
+        "reported_on": o.reported_on.isoformat(),
+        "figure": str(o.figure),
+        "kind": o.kind.value,
+        "quote": o.source.quote,
+        "title": o.source.title,
+        "url": o.source.url,
+    }
+
+
+def _observation_row(result: Replay, o: Observation, colours: dict[str, str]) -> dict[str, Any]:
+    period = ""
+    if o.period_start or o.period_end:
+        start, end = o.period_start or o.period_end, o.period_end or o.period_start
+        period = start.isoformat() if start == end else f"{start} to {end}"
+    return {
+        "id": o.id,
+        "reported_on": o.reported_on.isoformat(),
+        "period": period,
+        "monitor": o.monitor,
+        "colour": colours.get(o.monitor, "#888"),
+        "what": f"{o.measure.replace('_', ' ')} · {o.category.replace('_', ' ')}",
+        "location": o.location or "",
+        "kind": o.kind.value,
+        "low": o.figure.low,
+        "figure": str(o.figure),
+        "quote": o.source.quote or "",
+        "note": o.note,
+        "title": o.source.title,
+        "url": o.source.url,
+        "corrected": "; ".join(result.corrected.get(o.id, ())),
+    }
+
+
+def _csv(series: Sequence[Series]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(csv_rows(series))
+    return buffer.getvalue()

@@ -1,0 +1,393 @@
+"""Plotly figures of replayed series: one chart per measure and category of an incident.
+
+Every trace carries ``meta.role`` so that the page's script can replay the
+chart as-of an earlier report date by cutting each trace at that date: a
+day's figure never depends on later reports, so the cut chart is exactly
+the chart of ``replay(as_of=that date)``.
+
+Text that came from sources is HTML-escaped before Plotly sees it; Plotly
+turns the entities back into the characters, so a quote such as
+``<img src=x onerror=...>`` shows as those characters and runs nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import itertools
+import textwrap
+from collections.abc import Iterable, Sequence
+
+import attrs
+import plotly.graph_objects as go
+
+from timeline.output import point_wording
+from timeline.replay import DayPoint, Replay, Series
+from timeline.rule import CARRIED, DERIVED, REPORTED
+
+# Colour-blind-friendly first (Okabe-Ito, Tol), then more distinct hues.
+PALETTE = (
+    "#0072B2",
+    "#D55E00",
+    "#009E73",
+    "#CC79A7",
+    "#E69F00",
+    "#56B4E9",
+    "#882255",
+    "#117733",
+    "#332288",
+    "#AA4499",
+    "#44AA99",
+    "#999933",
+    "#661100",
+    "#6699CC",
+    "#888888",
+    "#B15928",
+    "#1F78B4",
+    "#33A02C",
+    "#E31A1C",
+    "#FF7F00",
+    "#6A3D9A",
+    "#A6761D",
+    "#1B9E77",
+    "#7570B3",
+)
+FLAG_COLOUR = "#C00000"
+HOVER_QUOTE = 280
+
+
+def monitor_colours(monitors: Iterable[str]) -> dict[str, str]:
+    """One colour per monitor for the whole report, so a monitor looks the same on every page."""
+    ordered = sorted(set(monitors), key=lambda m: (m.casefold(), m))
+    return {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(ordered)}
+
+
+@attrs.frozen
+class View:
+    """One measure and category of an incident: its chart and its location chart."""
+
+    measure: str
+    category: str
+    series: tuple[Series, ...]
+    locations: tuple[Series, ...]
+
+    @property
+    def id(self) -> str:
+        return f"{self.measure}--{self.category}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.measure.replace('_', ' ')} · {self.category.replace('_', ' ')}"
+
+
+def views_of(series: Sequence[Series]) -> list[View]:
+    """Group an incident's series into views, the most reported measure and category first."""
+    groups: dict[tuple[str, str], list[Series]] = {}
+    for s in series:
+        groups.setdefault((s.measure, s.category), []).append(s)
+    views = [
+        View(
+            measure,
+            category,
+            tuple(s for s in members if s.location is None),
+            tuple(s for s in members if s.location is not None),
+        )
+        for (measure, category), members in groups.items()
+    ]
+
+    def weight(view: View) -> tuple:
+        reports = sum(p.basis == REPORTED for s in (*view.series, *view.locations) for p in s.days)
+        return (view.measure != "killed", -len(view.series), -reports, view.measure, view.category)
+
+    return sorted(views, key=weight)
+
+
+def _escape(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def _wrapped(text: str, width: int = 64) -> str:
+    short = text if len(text) <= HOVER_QUOTE else text[: HOVER_QUOTE - 1].rstrip() + "…"
+    return "<br>".join(_escape(line) for line in textwrap.wrap(short, width) or [""])
+
+
+def _hover(result: Replay, series: Series, point: DayPoint, name: str) -> str:
+    """Monitor, date, figure with its wording, basis, and the quote and source it rests on."""
+    head = f"<b>{_escape(name)}</b> · {point.date:%d %b %Y}<br>{_escape(point_wording(result, point))} ({point.basis})"
+    if point.basis == CARRIED:
+        return f"{head}<br>nothing new reported; carried from the last report"
+    newest = max(point.observations, key=lambda i: (result.observation(i).reported_on, i))
+    source = result.observation(newest).source
+    lines = [head]
+    if source.quote:
+        lines.append(f"“{_wrapped(source.quote)}”")
+    lines.append(_escape(source.title) + (f"<br>{_escape(source.url)}" if source.url else ""))
+    if len(point.observations) > 1:
+        lines.append(f"rests on {len(point.observations)} observations; click for all")
+    return "<br>".join(lines)
+
+
+def _name(series: Series, with_location: bool) -> str:
+    return f"{series.monitor} · {series.location}" if with_location else series.monitor
+
+
+def _series_traces(
+    result: Replay, series: Series, colour: str, *, with_location: bool, dash: str = "solid"
+) -> list[go.Scatter]:
+    traces = _traces_of(result, series, colour, with_location=with_location, dash=dash)
+    for trace in traces:
+        trace.meta = {**trace.meta, "place": series.location}
+    return traces
+
+
+def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bool, dash: str) -> list[go.Scatter]:
+    name = _name(series, with_location)
+    group = name
+    days = list(series.days)
+    x = [p.date.isoformat() for p in days]
+    lows = [p.low for p in days]
+    ids = [list(p.observations) for p in days]
+    words = [point_wording(result, p) for p in days]
+    traces: list[go.Scatter] = []
+    ranged = [p.high is not None and p.high != p.low for p in days]
+    if any(ranged):
+        # The band between low and high: an invisible upper edge, then the lower edge filled up to it.
+        highs = [p.high if p.high is not None else p.low for p in days]
+        common = dict(x=x, mode="lines", line_shape="hv", legendgroup=group, showlegend=False, hoverinfo="skip")
+        traces.append(go.Scatter(y=highs, line=dict(width=0), meta={"role": "band-high"}, **common))
+        traces.append(
+            go.Scatter(
+                y=lows,
+                line=dict(width=0),
+                fill="tonexty",
+                fillcolor=_alpha(colour, 0.18),
+                meta={"role": "band-low"},
+                **common,
+            )
+        )
+    traces.append(
+        go.Scatter(
+            x=x,
+            y=lows,
+            name=name,
+            legendgroup=group,
+            mode="lines",
+            line=dict(color=colour, width=2, shape="hv", dash=dash),
+            hovertext=[_hover(result, series, p, name) for p in days],
+            hoverinfo="text",
+            customdata=[[w, p.basis, i] for w, p, i in zip(words, days, ids, strict=True)],
+            meta={"role": "line", "series": name},
+        )
+    )
+    for basis, symbol, label in ((REPORTED, "circle", "reported"), (DERIVED, "circle-open", "derived")):
+        chosen = [p for p in days if p.basis == basis and p.high is not None]
+        if chosen:
+            traces.append(
+                go.Scatter(
+                    x=[p.date.isoformat() for p in chosen],
+                    y=[p.low for p in chosen],
+                    mode="markers",
+                    marker=dict(color=colour, symbol=symbol, size=8, line=dict(color=colour, width=2)),
+                    legendgroup=group,
+                    showlegend=False,
+                    hoverinfo="skip",
+                    name=f"{name} ({label})",
+                    customdata=[list(p.observations) for p in chosen],
+                    meta={"role": basis},
+                )
+            )
+    # Open-ended floors ("at least") get an upward triangle instead of a dot: the toll may be higher.
+    floors = [p for p in days if p.high is None and p.basis != CARRIED]
+    if floors:
+        traces.append(
+            go.Scatter(
+                x=[p.date.isoformat() for p in floors],
+                y=[p.low for p in floors],
+                mode="markers",
+                marker=dict(
+                    color=colour,
+                    size=10,
+                    line=dict(color=colour, width=2),
+                    symbol=["triangle-up" if p.basis == REPORTED else "triangle-up-open" for p in floors],
+                ),
+                legendgroup=group,
+                showlegend=False,
+                hoverinfo="skip",
+                name=f"{name} (at least: open-ended)",
+                customdata=[list(p.observations) for p in floors],
+                meta={"role": "floor"},
+            )
+        )
+    flags = series.flags
+    if flags:
+        by_day = {p.date: p for p in days}
+        traces.append(
+            go.Scatter(
+                x=[f.date.isoformat() for f in flags],
+                y=[by_day[f.date].low for f in flags],
+                mode="markers",
+                marker=dict(symbol="x-thin-open", size=16, color=FLAG_COLOUR, line=dict(width=3, color=FLAG_COLOUR)),
+                legendgroup=group,
+                showlegend=False,
+                name=f"{name} (flag)",
+                hovertext=[
+                    f"<b>{_escape(f.kind.replace('_', ' '))}</b> · {_escape(name)} · {f.date:%d %b %Y}<br>"
+                    + "<br>".join(_escape(line) for line in textwrap.wrap(f.detail, 70))
+                    for f in flags
+                ],
+                hoverinfo="text",
+                meta={"role": "flag"},
+            )
+        )
+    return traces
+
+
+def _legend_key() -> list[go.Scatter]:
+    """Legend entries that say what the marks mean."""
+    entries = (
+        ("reported", dict(symbol="circle", color="#555")),
+        ("derived (base + increments)", dict(symbol="circle-open", color="#555", line=dict(width=2, color="#555"))),
+        ("at least: open-ended floor", dict(symbol="triangle-up", color="#555")),
+        ("flag: revised down or mismatch", dict(symbol="x-thin-open", color=FLAG_COLOUR, line=dict(width=3))),
+    )
+    return [
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            marker=dict(size=9, **marker),
+            name=label,
+            legendgroup="key",
+            legendgrouptitle_text="Marks" if i == 0 else None,
+            meta={"role": "key"},
+        )
+        for i, (label, marker) in enumerate(entries)
+    ]
+
+
+def _spread(series: Sequence[Series]) -> list[go.Scatter]:
+    """Per day, the band from the lowest to the highest current figure, naming the monitor at each edge."""
+    first = min(s.first for s in series)
+    last = max(s.last for s in series)
+    x, lows, highs, text = [], [], [], []
+    day = first
+    while day <= last:
+        current = []
+        for s in series:
+            if day < s.first:
+                continue
+            point = s.on(min(day, s.last))
+            current.append((point.low, point.high if point.high is not None else point.low, s.monitor))
+        if len(current) >= 2:
+            low = min(current)
+            high = max(current, key=lambda c: (c[1], c[2]))
+            x.append(day.isoformat())
+            lows.append(low[0])
+            highs.append(high[1])
+            text.append(
+                f"<b>spread</b> · {day:%d %b %Y}<br>lowest: {_escape(low[2])} {low[0]:,}<br>"
+                f"highest: {_escape(high[2])} {high[1]:,}"
+            )
+        day += dt.timedelta(days=1)
+    if not x:
+        return []
+    common = dict(x=x, mode="lines", line_shape="hv", legendgroup="spread", visible=False)
+    return [
+        go.Scatter(y=highs, line=dict(width=0), showlegend=False, hoverinfo="skip", meta={"role": "spread-high"},
+                   **common),
+        go.Scatter(
+            y=lows, line=dict(width=0), fill="tonexty", fillcolor="rgba(90,90,90,0.16)", hovertext=text,
+            hoverinfo="text", name="spread across monitors", showlegend=True, meta={"role": "spread-low"}, **common,
+        ),
+    ]  # fmt: skip
+
+
+def _layout(title: str) -> go.Layout:
+    return go.Layout(
+        template="none",
+        title=dict(text=_escape(title), x=0, xanchor="left", font=dict(size=15)),
+        hovermode="closest",
+        hoverlabel=dict(align="left", bgcolor="white", font=dict(size=12)),
+        margin=dict(l=60, r=20, t=50, b=40),
+        legend=dict(orientation="h", y=-0.15, groupclick="togglegroup", traceorder="grouped"),
+        xaxis=dict(type="date", showgrid=True, gridcolor="#eee"),
+        yaxis=dict(type="linear", rangemode="tozero", tickformat=",d", showgrid=True, gridcolor="#eee"),
+        font=dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13),
+        height=460,
+    )
+
+
+def _focus(series: Sequence[Series]) -> list[str] | None:
+    """An initial x range on the weeks where the reports are, when a long silence precedes a few late ones.
+
+    Double-clicking the chart shows everything.
+    """
+    days = sorted({p.date for s in series for p in s.days if p.basis != CARRIED})
+    if len(days) < 4:
+        return None
+    gap, cut = max((b - a, i) for i, (a, b) in enumerate(itertools.pairwise(days)))
+    dense = days[cut] - days[0]
+    if cut < len(days) / 2 or gap <= 2 * max(dense, dt.timedelta(days=7)):
+        return None
+    return [(days[0] - dt.timedelta(days=1)).isoformat(), (days[cut] + dt.timedelta(days=3)).isoformat()]
+
+
+def _titled(traces: list[go.Scatter], title: str, series: Sequence[Series]) -> go.Figure:
+    figure = go.Figure(data=traces, layout=_layout(title))
+    focus = _focus(series)
+    if focus is not None:
+        figure.update_layout(xaxis_range=focus)
+    return figure
+
+
+def view_figure(result: Replay, view: View, colours: dict[str, str]) -> go.Figure:
+    """The chart of one view: each monitor's incident-wide series, its band, marks, flags and the spread."""
+    traces: list[go.Scatter] = []
+    for series in view.series:
+        traces += _series_traces(result, series, colours[series.monitor], with_location=False)
+    if len(view.series) >= 2:
+        traces += _spread(view.series)
+    traces += _legend_key()
+    return _titled(traces, f"{view.label}: whole incident", view.series)
+
+
+_DASHES = ("solid", "dot", "dash", "longdash", "dashdot", "longdashdot")
+
+
+def location_figure(result: Replay, view: View, colours: dict[str, str]) -> go.Figure | None:
+    """The chart of a view's breakdowns by place, one line per monitor and place."""
+    if not view.locations:
+        return None
+    traces: list[go.Scatter] = []
+    places = sorted({s.location for s in view.locations})
+    for series in view.locations:
+        dash = _DASHES[places.index(series.location) % len(_DASHES)]
+        traces += _series_traces(result, series, colours[series.monitor], with_location=True, dash=dash)
+    traces += _legend_key()
+    figure = _titled(traces, f"{view.label}: by place", view.locations)
+    entries = len(view.locations) + 5
+    figure.update_layout(
+        height=max(460, 22 * entries + 110),
+        legend=dict(orientation="v", x=1.02, y=1, yanchor="top"),
+        margin=dict(r=10),
+    )
+    return figure
+
+
+def _alpha(colour: str, alpha: float) -> str:
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def sparkline(series: Series, width: int = 120, height: int = 28) -> str:
+    """An inline SVG path of a series' low figures, scaled to its own range."""
+    points = [p.low for p in series.days]
+    if len(points) > 2 * width:
+        step = len(points) / width
+        points = [points[int(i * step)] for i in range(width)] + [points[-1]]
+    top = max(points) or 1
+    n = max(len(points) - 1, 1)
+    coords = [f"{i * width / n:.1f},{height - 2 - (v / top) * (height - 4):.1f}" for i, v in enumerate(points)]
+    if len(coords) == 1:
+        coords.append(f"{width:.1f},{coords[0].split(',')[1]}")
+    return "M" + " L".join(coords)
