@@ -54,6 +54,15 @@ def subject_id(type_name: str, event: dict) -> str | None:
     return None
 
 
+def subject_of(event: Event) -> str | None:
+    """The observation id an event is about, for the ones that are about one."""
+    if isinstance(event, Observation):
+        return event.id
+    if isinstance(event, Correction | Retraction):
+        return event.observation_id
+    return None
+
+
 def admit(batch: Sequence[Event], known: KnownIds, labels: Iterable[str] | None = None) -> None:
     """Raise ``InputError`` naming the first event of ``batch`` that the log cannot take.
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,10 +26,10 @@ import attrs
 
 from .admission import IdIndex, subject_id
 from .envelope import RawEntry, decode_line
-from .errors import InputError, StoreError, TornLogError
+from .errors import InputError, LogError, StoreError, TornLogError
 from .store import Clock, Encoder, LogHead, Store, TornTail, utc_now
 
-_BLOCK = 1 << 20
+_BLOCK = 1 << 18
 
 
 @attrs.frozen
@@ -88,20 +88,32 @@ class JsonlStore(Store):
 
     # -- writing ---------------------------------------------------------
 
-    def _append_lines(self, encode: Encoder) -> None:
+    def _append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
         with self._open(write=True) as fd, _locked(fd, fcntl.LOCK_EX):
-            tail = _read_tail(fd, self.location, strict=True)
-            if tail.torn is not None:
-                raise TornLogError(
-                    f"{self.location} ends in an incomplete write ({tail.torn.size} bytes at byte "
-                    f"{tail.torn.offset}); run `timeline repair --log {self.location}` first"
-                )
+            tail = self._whole_tail(fd)
             known = IdIndex()
             for line in _stream_lines(fd, tail.end, 0, self.location):
                 raw = _decode(line, self.location, None)
                 known.add(raw.type, subject_id(raw.type, raw.event))
             data = b"".join(line + b"\n" for line in encode(tail.last, self.now(), known))
             _write_all(fd, data, tail.end, self.location)
+
+    def _append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
+        with self._open(write=True) as fd, _locked(fd, fcntl.LOCK_EX):
+            tail = self._whole_tail(fd)
+            if LogHead.of(tail.last) != after:
+                raise LogError(f"{self.location} changed while being written; run the command again")
+            _write_all(fd, b"".join(line + b"\n" for line in lines), tail.end, self.location)
+
+    def _whole_tail(self, fd: int) -> _Tail:
+        """The tail of a log a writer may extend: readable, and not torn."""
+        tail = _read_tail(fd, self.location, strict=True)
+        if tail.torn is not None:
+            raise TornLogError(
+                f"{self.location} ends in an incomplete write ({tail.torn.size} bytes at byte "
+                f"{tail.torn.offset}); run `timeline repair --log {self.location}` first"
+            )
+        return tail
 
     def repair(self) -> Repaired | None:
         """Move a torn tail into ``<log>.quarantine-<n>`` and cut it from the log; None if whole."""

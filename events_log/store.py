@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 import attrs
 
-from .admission import KnownIds, admit
+from .admission import KnownIds, admit, subject_of
 from .codec import SCHEMA
 from .envelope import GENESIS, Entry, RawEntry, check_line, decode_line, encode_entry, format_time, parse_time
-from .errors import BrokenChainError, ReadOnlyLogError
+from .errors import BrokenChainError, LogError, ReadOnlyLogError
 from .events import Event
 
 Clock = Callable[[], dt.datetime]
@@ -101,9 +101,16 @@ class Store(abc.ABC):
         """Length and head hash of the acknowledged log."""
 
     @abc.abstractmethod
-    def _append_lines(self, encode: Encoder) -> None:
+    def _append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
         """Under the store's write lock, call ``encode(last_entry, now, known_ids)``
-        and write the lines it returns, whole or not at all."""
+        and write the lines it returns, whole or not at all.
+
+        ``known_ids`` must know the status of at least the observation ids in ``subjects``.
+        """
+
+    @abc.abstractmethod
+    def _append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
+        """Under the write lock, write already-encoded lines if the log's head is still ``after``."""
 
     def torn(self) -> TornTail | None:
         """Bytes of an unfinished write at the end of the log, if the store can have any."""
@@ -160,8 +167,42 @@ class Store(abc.ABC):
                 prev = digest
             return out
 
-        self._append_lines(encode)
+        self._append_lines({subject_of(event) for event in events} - {None}, encode)
         return written
+
+    def copy_from(self, source: Store, *, chunk: int = 10_000, progress=None) -> LogHead:
+        """Append every entry of ``source`` that this log does not hold yet, byte for byte.
+
+        This log must be empty or a prefix of ``source``; the chain of ``source``
+        is checked on the way, and entries go over in whole batches, so that an
+        interrupted copy can simply be run again.
+        """
+        if self.read_only:
+            raise ReadOnlyLogError(f"{self.location} is read-only")
+        mine = self.head()
+        check = ChainCheck()
+        pending: list[bytes] = []
+        lines = source.lines()
+        if progress is not None:
+            lines = progress(lines)
+        for line in lines:
+            raw = check.feed(line)
+            if raw.position < mine.entries:
+                if raw.position == mine.entries - 1 and raw.hash != mine.head:
+                    raise LogError(
+                        f"{self.location} is not empty and not a copy of the start of {source.location}; "
+                        "copy into an empty log"
+                    )
+                continue
+            pending.append(line)
+            if raw.position == raw.batch_end and len(pending) >= chunk:
+                self._append_stored(pending, self.head())
+                pending = []
+        if check.head.entries < mine.entries:
+            raise LogError(f"{self.location} holds more entries than {source.location}; copy into an empty log")
+        if pending:
+            self._append_stored(pending, self.head())
+        return self.head()
 
     def verify(self) -> Verified:
         """Check every stored line's hash, position, chain link, time and batch.

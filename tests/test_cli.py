@@ -262,3 +262,19 @@ def test_console_script_runs_and_reports_errors_without_traceback(tmp_path):
         text=True,
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_copy_the_bundled_dataset_into_logs_of_ones_own(run, tmp_path):
+    """`copy bundled DST` gives a log with the same length and head; copying over other entries is refused."""
+    done = run("copy", "bundled", f"sqlite:///{tmp_path / 'team.db'}")
+    assert done.exit_code == 0, done.output
+    bundled_head = run("verify").output.split("head ")[1].strip()
+    assert bundled_head in done.output
+    done = run("copy", f"sqlite:///{tmp_path / 'team.db'}", str(tmp_path / "mine.jsonl"))
+    assert done.exit_code == 0 and bundled_head in run("verify", "--log", str(tmp_path / "mine.jsonl")).output
+    other = tmp_path / "other.jsonl"
+    assert run("append", "--log", str(other), "--json", json.dumps({
+        "type": "MonitorDescribed", "slug": "x", "full_name": "X", "description": "d", "url": None,
+    })).exit_code == 0  # fmt: skip
+    refused = run("copy", "bundled", str(other))
+    assert refused.exit_code == 1 and "not a copy of the start" in refused.stderr

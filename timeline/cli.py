@@ -343,6 +343,29 @@ def report(
         webbrowser.open(built.index.resolve().as_uri())
 
 
+@cli.command()
+@click.argument("source", metavar="SRC")
+@click.argument("destination", metavar="DST")
+def copy(source: str, destination: str) -> None:
+    """Copy every entry of log SRC into log DST, byte for byte (same hashes, same head).
+
+    SRC and DST are log names as for --log (a file, sqlite:///path.db or postgresql://...);
+    SRC may be `bundled` for the bundled dataset. DST must be empty or an earlier copy of SRC,
+    so an interrupted copy can be run again.
+    """
+    source_store = open_log(None if source == "bundled" else source, write=False)
+    _warn_if_torn(source_store)
+    target = open_log(destination, write=True)
+    length = source_store.head().entries
+    before = target.head().entries
+    head = target.copy_from(source_store, progress=lambda lines: _progress(lines, "copying", length))
+    checked = target.verify()
+    click.echo(
+        f"copied {head.entries - before} entries into {target.location}; "
+        f"both hold {checked.head.entries} entries with head {checked.head.head}"
+    )
+
+
 @cli.command(name="log")
 @log_option
 @click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the last N entries.")

@@ -1,0 +1,136 @@
+"""What the SQL stores share: one table of entries, guarded by the database itself.
+
+Each entry is a row holding the exact stored line and, for queries, the
+columns taken from it (position, time, type, the observation it is about,
+hashes). Triggers make the table append-only and make every insert extend
+the chain: the next position, linked to the last hash. So a store that
+bypasses this code still cannot rewrite history or fork the chain; only
+dropping the table (which the documented day-to-day role cannot do) can.
+
+The subclasses say how to connect, how to take the write lock, and how to
+spell the SQL of their database.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Collection, Iterator, Sequence
+from typing import Any
+
+from .admission import IdIndex, subject_id
+from .envelope import RawEntry, decode_line
+from .errors import LogError, StoreError
+from .store import Encoder, LogHead, Store
+
+TABLE = "timeline_entries"
+
+
+class SqlStore(Store):
+    """A store of entries in one SQL table; subclasses supply the database's dialect."""
+
+    placeholder = "?"
+    # The database's own exception classes, turned into project errors by ``_failure``.
+    database_errors: tuple[type[Exception], ...] = ()
+
+    # -- what each database supplies ---------------------------------------
+
+    @abc.abstractmethod
+    def _connection(self, *, write: bool) -> Any:
+        """An open DB-API connection, with the schema in place when writing."""
+
+    @abc.abstractmethod
+    def _write_transaction(self, connection: Any) -> Any:
+        """A context manager: a transaction that holds the store's write lock until commit."""
+
+    @abc.abstractmethod
+    def _insert(self, cursor: Any, rows: list[tuple]) -> None:
+        """Insert entry rows (position, recorded_at, type, subject, hash, prev_hash, line)."""
+
+    @abc.abstractmethod
+    def _select_lines(self, connection: Any, start: int) -> Iterator[bytes]:
+        """Stream the stored lines from ``start``, in position order."""
+
+    @abc.abstractmethod
+    def _failure(self, error: Exception) -> Exception:
+        """The project error a database error stands for."""
+
+    # -- the Store interface -------------------------------------------------
+
+    def lines(self, start: int = 0) -> Iterator[bytes]:
+        connection = self._connection(write=False)
+        if connection is None:
+            return
+        try:
+            yield from self._select_lines(connection, start)
+        except self.database_errors as error:
+            raise self._failure(error) from None
+
+    def head(self) -> LogHead:
+        connection = self._connection(write=False)
+        if connection is None:
+            return LogHead.of(None)
+        try:
+            return LogHead.of(self._last(connection.cursor()))
+        except self.database_errors as error:
+            raise self._failure(error) from None
+
+    def _append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
+        def write(cursor: Any) -> None:
+            last = self._last(cursor)
+            lines = encode(last, self.now(), self._known(cursor, subjects))
+            self._insert(cursor, [_row(line) for line in lines])
+
+        self._in_write_transaction(write)
+
+    def _append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
+        def write(cursor: Any) -> None:
+            if LogHead.of(self._last(cursor)) != after:
+                raise LogError(f"{self.location} changed while being written; run the command again")
+            self._insert(cursor, [_row(line) for line in lines])
+
+        self._in_write_transaction(write)
+
+    # -- shared steps -----------------------------------------------------------
+
+    def _in_write_transaction(self, work) -> None:
+        connection = self._connection(write=True)
+        try:
+            with self._write_transaction(connection) as cursor:
+                work(cursor)
+        except self.database_errors as error:
+            raise self._failure(error) from None
+
+    def _last(self, cursor: Any) -> RawEntry | None:
+        cursor.execute(f"SELECT line FROM {TABLE} ORDER BY position DESC LIMIT 1")
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        line = row[0]
+        return _decode(line.encode() if isinstance(line, str) else bytes(line), self.location)
+
+    def _known(self, cursor: Any, subjects: Collection[str]) -> IdIndex:
+        """The status of just the ids a batch is about, read under the write lock."""
+        known = IdIndex()
+        ordered = sorted(subjects)
+        p = self.placeholder
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            cursor.execute(
+                f"SELECT type, subject FROM {TABLE} WHERE subject IN ({', '.join([p] * len(chunk))}) ORDER BY position",
+                chunk,
+            )
+            for type_name, subject in cursor.fetchall():
+                known.add(type_name, subject)
+        return known
+
+
+def _row(line: bytes) -> tuple:
+    raw = decode_line(line)
+    return (raw.position, raw.recorded_at, raw.type, subject_id(raw.type, raw.event), raw.hash, raw.prev_hash, line)
+
+
+def _decode(line: bytes, location: str) -> RawEntry:
+    try:
+        return decode_line(line)
+    except ValueError as exc:
+        raise StoreError(f"{location}: the last entry is unreadable ({exc}); run `timeline verify`") from None

@@ -1,0 +1,255 @@
+"""One contract, three stores: JSON Lines, SQLite and PostgreSQL (a real server)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import threading
+import tracemalloc
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from events_log.envelope import decode_line
+from events_log.errors import BrokenChainError, InputError, LogError
+from events_log.events import Correction, Retraction
+from events_log.stores import open_store
+from timeline import replay
+
+from .conftest import STORE_KINDS, StepClock
+from .strategies import small_observations
+from .test_replay import as_comparable, obs, reference_replay
+
+
+def opened(target, clock=None):
+    store = open_store(target)
+    if clock is not None:
+        store.clock = clock
+    return store
+
+
+def test_append_read_head_verify(log_target):
+    """Batches get gapless positions, one chain, and read back as they were written."""
+    store = opened(log_target, StepClock())
+    assert store.head().entries == 0 and list(store.entries()) == []
+    store.append([obs("a", 8, 532), obs("b", 8, 745)])
+    store.append([obs("c", 9, 303, "increment")])
+    entries = list(store.entries())
+    assert [(e.position, e.batch_end, e.event.id) for e in entries] == [(0, 1, "a"), (1, 1, "b"), (2, 2, "c")]
+    assert [e.event for e in entries] == [obs("a", 8, 532), obs("b", 8, 745), obs("c", 9, 303, "increment")]
+    checked = store.verify()
+    assert checked.head == store.head() and checked.head.entries == 3 and checked.torn is None
+    assert list(store.lines(start=2)) == list(store.lines())[2:]
+
+
+def test_a_refused_batch_leaves_the_log_unchanged(log_target):
+    """Admission refuses duplicate ids and dangling references; nothing of the batch lands."""
+    store = opened(log_target, StepClock())
+    store.append([obs("a", 8, 1)])
+    before = list(store.lines())
+    with pytest.raises(InputError, match="'a' is already in the log"):
+        store.append([obs("b", 9, 2), obs("a", 9, 3)])
+    with pytest.raises(InputError, match="no observation 'zz'"):
+        store.append([Retraction(observation_id="zz", reason="x")])
+    store.append([Retraction(observation_id="a", reason="wrong")])
+    with pytest.raises(InputError, match="'a' was retracted"):
+        store.append([Correction(observation_id="a", replacement=obs("a", 8, 2), reason="x")])
+    assert list(store.lines())[:1] == before and store.head().entries == 2
+
+
+@pytest.mark.parametrize("destination", STORE_KINDS)
+def test_copy_keeps_length_and_head_in_every_store(log_target, fresh_logs, destination):
+    """`copy` moves the exact lines: verify reports the same length and head hash on both sides."""
+    source = opened(log_target, StepClock())
+    source.append([obs("a", 8, 532), obs("b", 8, 745)])
+    source.append([Correction(observation_id="a", replacement=obs("a", 8, 533), reason="typo")])
+    target = opened(fresh_logs(destination))
+    copied = target.copy_from(source)
+    assert copied == source.verify().head == target.verify().head
+    assert list(target.lines()) == list(source.lines())
+    assert target.copy_from(source) == copied  # running it again adds nothing
+    source.append([obs("c", 9, 1, "increment")])
+    assert target.copy_from(source) == source.head()  # and picks up where it stopped
+
+
+def test_copy_refuses_a_log_that_is_not_a_prefix(log_target, fresh_logs):
+    """Copying into a log with other entries is refused, not merged."""
+    source = opened(log_target, StepClock())
+    source.append([obs("a", 8, 1), obs("b", 9, 2)])
+    other = opened(fresh_logs("jsonl"), StepClock())
+    other.append([obs("x", 8, 1)])
+    with pytest.raises(LogError, match="not a copy of the start"):
+        other.copy_from(source)
+
+
+def test_sqlite_refuses_to_change_history(fresh_logs):
+    """UPDATE, DELETE and out-of-chain INSERTs are rejected by SQLite's own triggers."""
+    target = fresh_logs("sqlite")
+    opened(target, StepClock()).append([obs("a", 8, 1), obs("b", 9, 2)])
+    database = sqlite3.connect(target.removeprefix("sqlite:///"))
+    for statement in (
+        "UPDATE timeline_entries SET line = x'00' WHERE position = 0",
+        "DELETE FROM timeline_entries WHERE position = 1",
+        "DELETE FROM timeline_entries",
+        "INSERT INTO timeline_entries VALUES (5, 't', 'Observation', 'z', 'h', 'p', x'00')",
+    ):
+        with pytest.raises(sqlite3.DatabaseError, match=r"append-only|extend the chain"):
+            database.execute(statement)
+    assert opened(target).verify().head.entries == 2
+
+
+def test_sqlite_tampering_behind_the_triggers_is_named(fresh_logs):
+    """Whoever drops the triggers and edits a row is still caught by verify, at that position."""
+    target = fresh_logs("sqlite")
+    opened(target, StepClock()).append([obs("a", 8, 532), obs("b", 8, 745), obs("c", 9, 3)])
+    database = sqlite3.connect(target.removeprefix("sqlite:///"))
+    database.execute("DROP TRIGGER timeline_entries_no_update")
+    database.execute("UPDATE timeline_entries SET line = replace(line, '745', '754') WHERE position = 1")
+    database.commit()
+    with pytest.raises(BrokenChainError) as caught:
+        opened(target).verify()
+    assert caught.value.position == 1
+
+
+def _writer(target: str, worker: int, count: int) -> None:
+    store = open_store(target)
+    for i in range(count):
+        store.append([obs(f"w{worker}-{i}", 1 + i % 28, i)])
+    store.close()
+
+
+@pytest.mark.slow
+def test_eight_writers_lose_nothing(log_target):
+    """8 processes x 250 appends: gapless positions, one linear chain, every acknowledged entry present."""
+    workers, count = 8, 250
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_writer, args=(log_target, w, count)) for w in range(workers)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(timeout=600)
+        assert p.exitcode == 0
+    store = opened(log_target)
+    assert store.verify().head.entries == workers * count
+    ids = [e.event.id for e in store.entries()]
+    assert sorted(ids) == sorted(f"w{w}-{i}" for w in range(workers) for i in range(count))
+    for w in range(workers):
+        assert [i for i in ids if i.startswith(f"w{w}-")] == [f"w{w}-{i}" for i in range(count)]
+
+
+@pytest.mark.slow
+def test_a_follower_never_skips_an_entry_that_commits_late(log_target):
+    """A reader polling for new positions while 4 writers append sees every position, in order, once."""
+    workers, count = 4, 100
+    total = workers * count
+    seen: list[int] = []
+    failures: list[str] = []
+
+    def follow() -> None:
+        follower = opened(log_target)
+        try:
+            while len(seen) < total:
+                for line in follower.lines(start=len(seen)):
+                    position = decode_line(line).position
+                    if position != len(seen):
+                        failures.append(f"expected position {len(seen)}, read {position}")
+                        return
+                    seen.append(position)
+        finally:
+            follower.close()
+
+    thread = threading.Thread(target=follow)
+    thread.start()
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_writer, args=(log_target, w, count)) for w in range(workers)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(timeout=600)
+    thread.join(timeout=120)
+    assert failures == [] and seen == list(range(total))
+
+
+def test_reading_streams_the_log(log_target):
+    """Reading a log never holds it whole in memory: the peak stays well below the log's size."""
+    store = opened(log_target, StepClock())
+    batch = [obs(f"o{i}", 1 + i % 28, i, location=f"place {i % 50}") for i in range(12_000)]
+    store.append(batch)
+    total = sum(len(line) for line in store.lines())
+    tracemalloc.start()
+    count = sum(1 for _ in store.lines())
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == 12_000 and peak < total / 3, (peak, total)
+
+
+class LogMachine(RuleBasedStateMachine):
+    """Append, correct, retract and misbehave at random; the store always agrees with a plain model."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.store = opened(target, StepClock())
+        self.batches: list[list] = []
+        self.live: list[str] = []
+        self.number = 0
+
+    @rule(data=st.data(), size=st.integers(1, 4))
+    def append_observations(self, data, size):
+        batch = []
+        for _ in range(size):
+            batch.append(data.draw(small_observations(self.number)))
+            self.number += 1
+        self.store.append(batch)
+        self.batches.append(batch)
+        self.live += [o.id for o in batch]
+
+    @rule(data=st.data())
+    def correct(self, data):
+        if not self.live:
+            return
+        target = data.draw(st.sampled_from(self.live))
+        replacement = data.draw(small_observations(0))
+        event = Correction(observation_id=target, replacement=attrs.evolve(replacement, id=target), reason="typo")
+        self.store.append([event])
+        self.batches.append([event])
+
+    @rule(data=st.data())
+    def retract(self, data):
+        if not self.live:
+            return
+        target = data.draw(st.sampled_from(self.live))
+        self.store.append([Retraction(observation_id=target, reason="wrong")])
+        self.batches.append([Retraction(observation_id=target, reason="wrong")])
+        self.live.remove(target)
+
+    @rule(data=st.data())
+    def refused_batch(self, data):
+        if not self.live:
+            return
+        head = self.store.head()
+        duplicate = data.draw(small_observations(0))
+        with pytest.raises(InputError):
+            self.store.append([data.draw(small_observations(10_000 + self.number)),
+                               attrs.evolve(duplicate, id=self.live[0])])  # fmt: skip
+        assert self.store.head() == head
+
+    @invariant()
+    def verify_and_replay_agree_with_the_model(self):
+        checked = self.store.verify()
+        assert checked.head.entries == sum(len(b) for b in self.batches)
+        assert as_comparable(replay(self.store)) == reference_replay(self.batches)
+
+    def teardown(self):
+        self.store.close()
+
+
+def test_stateful_append_read_replay_verify(fresh_logs, log_kind):
+    """Random sequences of appends, corrections, retractions and refused batches, on each store."""
+    run_state_machine_as_test(
+        lambda: LogMachine(fresh_logs(log_kind)),
+        settings=settings(max_examples=15, stateful_step_count=12, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow]),
+    )  # fmt: skip
