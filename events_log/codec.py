@@ -22,12 +22,12 @@ import cattrs
 import orjson
 from cattrs.preconf.orjson import make_converter
 
-from .errors import InputError
+from .errors import InputError, shown
 from .events import EVENT_TYPES, Event, Observation
 
 converter = make_converter(forbid_extra_keys=True)
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def parse_date(value: Any) -> dt.date:
@@ -35,7 +35,7 @@ def parse_date(value: Any) -> dt.date:
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
     if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
-        raise ValueError(f"expected a date written YYYY-MM-DD, got {value!r}")
+        raise ValueError(f"expected a date written YYYY-MM-DD, got {shown(value)}")
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
@@ -44,13 +44,13 @@ def parse_date(value: Any) -> dt.date:
 
 def _strict_int(value: Any, _type: type) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected a whole number, got {value!r}")
+        raise ValueError(f"expected a whole number, got {shown(value)}")
     return value
 
 
 def _strict_str(value: Any, _type: type) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"expected text, got {value!r}")
+        raise ValueError(f"expected text, got {shown(value)}")
     return value
 
 
@@ -85,9 +85,9 @@ def upcast(type_name: str, schema: int, data: dict[str, Any]) -> dict[str, Any]:
     """Lift stored event data to the current schema of its type."""
     current = SCHEMA.get(type_name)
     if current is None:
-        raise InputError(f"unknown event type {type_name!r}", "type")
+        raise InputError(f"unknown event type {shown(type_name)}", "type")
     if not isinstance(schema, int) or schema < 1 or schema > current:
-        raise InputError(f"schema version {schema!r} of {type_name} is not one this version reads", "schema")
+        raise InputError(f"schema version {shown(schema)} of {type_name} is not one this version reads", "schema")
     while schema < current:
         data = UPCASTERS[(type_name, schema)](data)
         schema += 1
@@ -106,7 +106,7 @@ def _field_errors(exc: BaseException, path: str = "$", expected: Any = None) -> 
             lines += _field_errors(sub, path)
         return lines
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
-        return [f"{path}: unknown field(s): {', '.join(sorted(exc.extra_fields))}"]
+        return [f"{path}: unknown field(s): {', '.join(shown(f, 30) for f in sorted(exc.extra_fields))}"]
     if isinstance(exc, InputError):
         return [f"{path}.{exc.where}: {exc.message}" if exc.where else f"{path}: {exc.message}"]
     if isinstance(exc, KeyError):
@@ -122,7 +122,7 @@ def _enum_hook(value: Any, type_: type[enum.Enum]) -> enum.Enum:
         return type_(value)
     except ValueError:
         allowed = ", ".join(member.value for member in type_)
-        raise ValueError(f"{value!r} is not one of: {allowed}") from None
+        raise ValueError(f"{shown(value)} is not one of: {allowed}") from None
 
 
 # StrEnum precedes str in our enums' MRO, so this wins over the strict str hook.
@@ -171,7 +171,7 @@ def event_from_input(data: Any) -> Event:
     type_name = data.pop("type", None)
     if type_name not in EVENT_TYPES:
         known = ", ".join(EVENT_TYPES)
-        raise InputError(f"unknown or missing event type {type_name!r} (one of: {known})", "type")
+        raise InputError(f"unknown or missing event type {shown(type_name)} (one of: {known})", "type")
     cls = EVENT_TYPES[type_name]
     if cls is Observation and not data.get("id"):
         data["id"] = "pending"

@@ -9,6 +9,12 @@ The command line maps ``InputError`` to exit code 2 and every other
 from __future__ import annotations
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """A value as an error message quotes it: repr, on one line, cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
 class TimelineError(Exception):
     """Base of every error the project raises on purpose."""
 

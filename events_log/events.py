@@ -16,7 +16,7 @@ import re
 import attrs
 from attrs import validators as v
 
-from .errors import InputError
+from .errors import InputError, shown
 
 MAX_TEXT = 500
 MAX_TITLE = 1_000
@@ -51,7 +51,7 @@ class Qualifier(enum.StrEnum):
 def _matches(pattern: re.Pattern[str], what: str):
     def check(instance, attribute, value):
         if value is not None and not pattern.fullmatch(value):
-            raise InputError(f"not a valid {what}: {value!r}", attribute.name)
+            raise InputError(f"not a valid {what}: {shown(value)}", attribute.name)
 
     return check
 
@@ -79,7 +79,7 @@ def _count(instance, attribute, value):
         return
     # bool is an int subclass; True is not a casualty count.
     if not isinstance(value, int) or isinstance(value, bool):
-        raise InputError(f"must be a whole number, not {value!r}", attribute.name)
+        raise InputError(f"must be a whole number, not {shown(value)}", attribute.name)
     if value < 0:
         raise InputError(f"must not be negative, got {value}", attribute.name)
 
@@ -89,7 +89,7 @@ def _date(optional: bool = False):
         if value is None and optional:
             return
         if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-            raise InputError(f"must be a date (YYYY-MM-DD), not {value!r}", attribute.name)
+            raise InputError(f"must be a date (YYYY-MM-DD), not {shown(value)}", attribute.name)
 
     return check
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 
 from .codec import event_from_input, parse_date, with_content_id
-from .errors import InputError
+from .errors import InputError, shown
 from .events import Event, Figure, Kind, Observation, Qualifier, Source
 
 COLUMNS = (
@@ -41,6 +41,7 @@ COLUMNS = (
     "note",
 )
 _WHOLE_NUMBER = re.compile(r"[0-9]+")
+MAX_DIGITS = 12
 # Field names of the event classes that differ from the CSV column they come from.
 _COLUMN_OF = {"title": "source_title", "url": "source_url"}
 
@@ -62,7 +63,9 @@ def _count(text: str | None, name: str) -> int | None:
     if text is None:
         return None
     if not _WHOLE_NUMBER.fullmatch(text):
-        raise InputError(f"{text!r} is not a whole number (write digits only, e.g. 1383)", name)
+        raise InputError(f"{shown(text)} is not a whole number (write digits only, e.g. 1383)", name)
+    if len(text) > MAX_DIGITS:
+        raise InputError(f"a number of {len(text)} digits is not a casualty count", name)
     return int(text)
 
 
@@ -125,7 +128,7 @@ def _member(choices: type[enum.StrEnum], text: str, name: str):
     try:
         return choices(text)
     except ValueError:
-        raise InputError(f"{text!r} is not one of: {', '.join(m.value for m in choices)}", name) from None
+        raise InputError(f"{shown(text)} is not one of: {', '.join(m.value for m in choices)}", name) from None
 
 
 def row_from_observation(observation: Observation) -> dict[str, str]:
@@ -188,7 +191,7 @@ def read_csv(path: Path) -> Labelled:
     unknown = [name for name in header if name not in COLUMNS]
     if unknown:
         raise InputError(
-            f"unknown column(s) {', '.join(map(repr, unknown))}; the columns are: {','.join(COLUMNS)}", f"{path}:1"
+            f"unknown column(s) {', '.join(map(shown, unknown))}; the columns are: {','.join(COLUMNS)}", f"{path}:1"
         )
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated:

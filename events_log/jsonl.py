@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,8 +58,11 @@ class Repaired:
 
 
 class JsonlStore(Store):
-    def __init__(self, path: str | os.PathLike, *, read_only: bool = False, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, path: str | os.PathLike, *, read_only: bool = False, clock: Clock = utc_now, lock_timeout: float = 300
+    ) -> None:
         self.path = Path(path)
+        self.lock_timeout = lock_timeout
         self.location = str(path)
         self.read_only = read_only
         self.clock = clock
@@ -69,7 +73,7 @@ class JsonlStore(Store):
         with self._open(write=False) as fd:
             if fd is None:
                 return
-            with _locked(fd, fcntl.LOCK_SH):
+            with self._locked(fd, fcntl.LOCK_SH):
                 tail = _read_tail(fd, self.location)
             yield from _stream_lines(fd, tail.end, start, self.location)
 
@@ -83,13 +87,13 @@ class JsonlStore(Store):
         with self._open(write=False) as fd:
             if fd is None:
                 return _Tail(0, 0, None, 0)
-            with _locked(fd, fcntl.LOCK_SH):
+            with self._locked(fd, fcntl.LOCK_SH):
                 return _read_tail(fd, self.location, strict=strict)
 
     # -- writing ---------------------------------------------------------
 
     def _append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
-        with self._open(write=True) as fd, _locked(fd, fcntl.LOCK_EX):
+        with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = self._whole_tail(fd)
             known = IdIndex()
             for line in _stream_lines(fd, tail.end, 0, self.location):
@@ -99,7 +103,7 @@ class JsonlStore(Store):
             _write_all(fd, data, tail.end, self.location)
 
     def _append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
-        with self._open(write=True) as fd, _locked(fd, fcntl.LOCK_EX):
+        with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = self._whole_tail(fd)
             if LogHead.of(tail.last) != after:
                 raise LogError(f"{self.location} changed while being written; run the command again")
@@ -117,7 +121,7 @@ class JsonlStore(Store):
 
     def repair(self) -> Repaired | None:
         """Move a torn tail into ``<log>.quarantine-<n>`` and cut it from the log; None if whole."""
-        with self._open(write=True) as fd, _locked(fd, fcntl.LOCK_EX):
+        with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = _read_tail(fd, self.location, strict=True)
             torn = tail.torn
             if torn is None:
@@ -136,6 +140,9 @@ class JsonlStore(Store):
             return Repaired(quarantine, torn)
 
     # -- the file --------------------------------------------------------
+
+    def _locked(self, fd: int, mode: int):
+        return _locked(fd, mode, self.location, self.lock_timeout)
 
     @contextmanager
     def _open(self, *, write: bool) -> Iterator[int | None]:
@@ -164,8 +171,22 @@ class JsonlStore(Store):
 
 
 @contextmanager
-def _locked(fd: int, mode: int) -> Iterator[None]:
-    fcntl.flock(fd, mode)
+def _locked(fd: int, mode: int, location: str, timeout: float) -> Iterator[None]:
+    """Hold ``flock`` ``mode`` on the log, waiting at most ``timeout`` seconds for other writers."""
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise StoreError(
+                    f"{location} stayed locked by another writer for {timeout:g} s; "
+                    "is an import still running? (a crashed writer never holds the lock)"
+                ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
     try:
         yield
     finally:

@@ -261,6 +261,8 @@ def test_hostile_text_stays_inert_and_readable(hostile, page):
     quote = page.locator("#obs-evil td.quote").inner_text()
     assert '<img src=x onerror="window.pwned=1;alert(1)">' in quote and "שלום" in quote
     assert page.locator("h1").inner_text() == f"Title {HOSTILE}"
+    # A 10,000-character quote wraps inside its cell: the page itself never scrolls sideways.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     link = page.locator("#obs-evil a")
     assert link.get_attribute("href") == "https://example.org/?q=1&r=javascript:alert(1)"
     page.locator("#places").scroll_into_view_if_needed()

@@ -20,7 +20,7 @@ import click
 import orjson
 
 from events_log.codec import event_from_input, parse_date
-from events_log.errors import InputError, ReadOnlyLogError, TimelineError
+from events_log.errors import InputError, ReadOnlyLogError, TimelineError, shown
 from events_log.events import Correction, Observation, Retraction
 from events_log.importers import COLUMNS, observation_from_row, read_events, row_from_observation
 from events_log.store import Store
@@ -101,7 +101,7 @@ def _parse_known_at(ctx, param, value: str | None) -> dt.datetime | None:
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"expected a date or an ISO timestamp, got {value!r}") from None
+        raise click.BadParameter(f"expected a date or an ISO timestamp, got {shown(value)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC)
@@ -322,7 +322,7 @@ def report(
         progress=lambda records: _progress(records, "replaying", length),
     )  # fmt: skip
     if incident is not None and not result.series:
-        raise InputError(f"no observations of incident {incident!r} in {store.location}", "--incident")
+        raise InputError(f"no observations of incident {shown(incident)} in {store.location}", "--incident")
     pinned = known_at or result.last_recorded_at
     command = " ".join(
         ["timeline report"]
@@ -439,9 +439,9 @@ def _current_observation(store: Store, observation_id: str) -> Observation:
         elif isinstance(event, Correction) and event.observation_id == observation_id:
             current = event.replacement
         elif isinstance(event, Retraction) and event.observation_id == observation_id:
-            raise InputError(f"observation {observation_id!r} was retracted", "ID")
+            raise InputError(f"observation {shown(observation_id)} was retracted", "ID")
     if current is None:
-        raise InputError(f"no observation {observation_id!r} in {store.location}", "ID")
+        raise InputError(f"no observation {shown(observation_id)} in {store.location}", "ID")
     return current
 
 
