@@ -26,6 +26,8 @@ def build(path: Path = TARGET) -> JsonlStore:
     store = JsonlStore(path, clock=lambda: CURATED_AT)
     store.append([*INCIDENTS, *MONITORS])
     store.append(OBSERVATIONS)
+    # The replay index is not shipped: the installed dataset is read-only and small.
+    store.sidecar_path.unlink(missing_ok=True)
     return store
 
 

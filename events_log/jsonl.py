@@ -15,6 +15,7 @@ complete, acknowledged entry is ever dropped or rewritten.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -25,9 +26,9 @@ from pathlib import Path
 
 import attrs
 
-from .admission import IdIndex, subject_id
 from .envelope import RawEntry, decode_line
 from .errors import InputError, LogError, StoreError, TornLogError
+from .index import Block, IndexBuilder, LogIndex, frame, unframe
 from .store import Clock, Encoder, LogHead, Store, TornTail, utc_now
 
 _BLOCK = 1 << 18
@@ -47,6 +48,16 @@ class _Tail:
         if self.end == self.size:
             return None
         return TornTail(offset=self.end, size=self.size - self.end, entries=self.unfinished)
+
+
+@attrs.frozen
+class _Sidecar:
+    """The replay index as read: which bytes of the sidecar hold, and which blocks are new."""
+
+    index: LogIndex
+    kept: int
+    new: list[Block]
+    size: int
 
 
 @attrs.frozen
@@ -75,13 +86,43 @@ class JsonlStore(Store):
                 return
             with self._locked(fd, fcntl.LOCK_SH):
                 tail = _read_tail(fd, self.location)
-            yield from _stream_lines(fd, tail.end, start, self.location)
+            for number, (_, line) in enumerate(_stream_lines(fd, 0, tail.end, self.location)):
+                if number >= start:
+                    yield line
 
     def head(self) -> LogHead:
         return LogHead.of(self._tail(strict=True).last)
 
     def torn(self) -> TornTail | None:
         return self._tail(strict=False).torn
+
+    def line_at(self, position: int, offset: int = -1) -> bytes:
+        if offset < 0:
+            return super().line_at(position)
+        with self._open(write=False) as fd:
+            line = _line_from(fd, offset, self.location)
+        return line
+
+    def index(self, since: LogIndex | None = None) -> LogIndex:
+        """The replay index from the sidecar file, checked against the log and brought up to date.
+
+        The sidecar is trusted only as far as its last block still ends, in the
+        log, with the line whose hash it recorded; past that, the log is parsed.
+        With ``since`` (an index of this log read earlier), only what was
+        appended after it is read, if the log still ends where it did.
+        """
+        with self._open(write=False) as fd:
+            if fd is None:
+                return LogIndex([])
+            with self._locked(fd, fcntl.LOCK_SH):
+                tail = _read_tail(fd, self.location, strict=True)
+                still_there = since is not None and 0 < since.end_offset <= tail.end
+                if still_there and _line_ends_with(fd, since.end_offset, since.last_hash):
+                    return self._index_after(fd, since, tail)
+                sidecar = self._read_sidecar(fd, tail)
+            if sidecar.new and not self.read_only:
+                self._save_sidecar(fd, sidecar)
+        return sidecar.index
 
     def _tail(self, *, strict: bool) -> _Tail:
         with self._open(write=False) as fd:
@@ -95,19 +136,106 @@ class JsonlStore(Store):
     def _append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = self._whole_tail(fd)
-            known = IdIndex()
-            for line in _stream_lines(fd, tail.end, 0, self.location):
-                raw = _decode(line, self.location, None)
-                known.add(raw.type, subject_id(raw.type, raw.event))
-            data = b"".join(line + b"\n" for line in encode(tail.last, self.now(), known))
-            _write_all(fd, data, tail.end, self.location)
+            sidecar = self._read_sidecar(fd, tail)
+            lines = encode(tail.last, self.now(), sidecar.index.known_ids())
+            _write_all(fd, b"".join(line + b"\n" for line in lines), tail.end, self.location)
+            self._extend_sidecar(fd, sidecar, sidecar.index.builder(), lines, tail.end)
 
     def _append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = self._whole_tail(fd)
             if LogHead.of(tail.last) != after:
                 raise LogError(f"{self.location} changed while being written; run the command again")
+            sidecar = self._read_sidecar(fd, tail)
             _write_all(fd, b"".join(line + b"\n" for line in lines), tail.end, self.location)
+            self._extend_sidecar(fd, sidecar, sidecar.index.builder(), lines, tail.end)
+
+    # -- the replay index beside the log ---------------------------------
+
+    @property
+    def sidecar_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".index")
+
+    def _read_sidecar(self, fd: int, tail: _Tail) -> _Sidecar:
+        """The sidecar's blocks that still match the log, plus blocks for the log beyond them."""
+        try:
+            data = self.sidecar_path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        except OSError as exc:
+            raise StoreError(f"cannot read {self.sidecar_path}: {exc.strerror}") from None
+        valid: list[tuple[int, Block]] = []
+        position = 0
+        for end_at, block in unframe(data):
+            if block.first != position or not 0 < block.end_offset <= tail.end:
+                break
+            valid.append((end_at, block))
+            position += block.count
+        while valid and not _line_ends_with(fd, valid[-1][1].end_offset, valid[-1][1].last_hash):
+            valid.pop()
+        kept = valid[-1][0] if valid else 0
+        blocks = [block for _, block in valid]
+        new: list[Block] = []
+        start = blocks[-1].end_offset if blocks else 0
+        if start < tail.end:
+            builder = LogIndex(blocks).builder()
+            for offset, line in _stream_lines(fd, start, tail.end, self.location):
+                builder.add(_decode(line, self.location, offset), offset, offset + len(line) + 1)
+                if len(builder) >= 100_000:
+                    new.append(builder.block())
+            if len(builder):
+                new.append(builder.block())
+        return _Sidecar(LogIndex(blocks + new), kept, new, len(data))
+
+    def _index_after(self, fd: int, since: LogIndex, tail: _Tail) -> LogIndex:
+        """``since`` followed by the entries appended after it, parsed from the log."""
+        if since.end_offset == tail.end:
+            return since
+        builder = since.builder()
+        blocks = []
+        for offset, line in _stream_lines(fd, since.end_offset, tail.end, self.location):
+            builder.add(_decode(line, self.location, offset), offset, offset + len(line) + 1)
+            if len(builder) >= 100_000:
+                blocks.append(builder.block())
+        if len(builder):
+            blocks.append(builder.block())
+        return since.extended(blocks, builder.new_rows)
+
+    def _extend_sidecar(
+        self, fd: int, sidecar: _Sidecar, builder: IndexBuilder, lines: Sequence[bytes], offset: int
+    ) -> None:
+        for line in lines:
+            builder.add(decode_line(line), offset, offset + len(line) + 1)
+            offset += len(line) + 1
+        self._write_sidecar(attrs.evolve(sidecar, new=[*sidecar.new, builder.block()]))
+
+    def _save_sidecar(self, fd: int, sidecar: _Sidecar) -> None:
+        """Keep what a reader parsed, if no writer is busy: the next reader starts from there."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        try:
+            self._write_sidecar(sidecar)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _write_sidecar(self, sidecar: _Sidecar) -> None:
+        """Under the write lock: cut the sidecar to its valid part and add the new blocks.
+
+        Best effort: the log is already durable, and a missing or stale
+        sidecar only costs the next reader a parse.
+        """
+        try:
+            with open(self.sidecar_path, "ab") as out:
+                if out.tell() != sidecar.size:
+                    return  # changed since it was read; its owner knows better
+                out.truncate(sidecar.kept)
+                out.seek(sidecar.kept)
+                out.write(b"".join(frame(block) for block in sidecar.new))
+        except OSError:
+            with contextlib.suppress(OSError):
+                self.sidecar_path.unlink()
 
     def _whole_tail(self, fd: int) -> _Tail:
         """The tail of a log a writer may extend: readable, and not torn."""
@@ -290,9 +418,10 @@ def _lines_backwards(fd: int, size: int) -> Iterator[tuple[int, bytes]]:
         yield 0, buffer
 
 
-def _stream_lines(fd: int, end: int, start: int, location: str) -> Iterator[bytes]:
-    """Lines up to byte ``end``, skipping the first ``start`` of them."""
-    offset, carry, index = 0, b"", 0
+def _stream_lines(fd: int, start: int, end: int, location: str) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) for the complete lines between bytes ``start`` and ``end``."""
+    offset, carry = start, b""
+    line_at = start
     while offset < end:
         chunk = os.pread(fd, min(_BLOCK, end - offset), offset)
         if not chunk:
@@ -301,11 +430,30 @@ def _stream_lines(fd: int, end: int, start: int, location: str) -> Iterator[byte
         parts = (carry + chunk).split(b"\n")
         carry = parts.pop()
         for line in parts:
-            if index >= start:
-                yield line
-            index += 1
+            yield line_at, line
+            line_at += len(line) + 1
     if carry:
         raise StoreError(f"{location}: the acknowledged part does not end in a newline")
+
+
+def _line_ends_with(fd: int, end: int, hash_: str) -> bool:
+    """Whether the line ending at byte ``end`` is the entry with this hash."""
+    suffix = f',"hash":"{hash_}"}}\n'.encode()
+    return end >= len(suffix) and os.pread(fd, len(suffix), end - len(suffix)) == suffix
+
+
+def _line_from(fd: int, offset: int, location: str) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.pread(fd, 4096, offset)
+        if not chunk:
+            raise StoreError(f"{location}: no complete line at byte {offset}")
+        cut = chunk.find(b"\n")
+        if cut >= 0:
+            chunks.append(chunk[:cut])
+            return b"".join(chunks)
+        chunks.append(chunk)
+        offset += len(chunk)
 
 
 def _free_name(path: Path) -> Path:

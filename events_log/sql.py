@@ -74,6 +74,19 @@ class SqlStore(Store):
         except self.database_errors as error:
             raise self._failure(error) from None
 
+    def line_at(self, position: int, offset: int = -1) -> bytes:
+        connection = self._connection(write=False)
+        try:
+            cursor = connection.cursor() if connection is not None else None
+            if cursor is not None:
+                cursor.execute(f"SELECT line FROM {TABLE} WHERE position = {self.placeholder}", (position,))
+                row = cursor.fetchone()
+                if row is not None:
+                    return row[0].encode() if isinstance(row[0], str) else bytes(row[0])
+        except self.database_errors as error:
+            raise self._failure(error) from None
+        raise LogError(f"{self.location} has no entry at position {position}")
+
     def _append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
         def write(cursor: Any) -> None:
             last = self._last(cursor)

@@ -19,6 +19,7 @@ from .codec import SCHEMA
 from .envelope import GENESIS, Entry, RawEntry, check_line, decode_line, encode_entry, format_time, parse_time
 from .errors import BrokenChainError, LogError, ReadOnlyLogError
 from .events import Event
+from .index import LogIndex, build_index
 
 Clock = Callable[[], dt.datetime]
 Encoder = Callable[[RawEntry | None, str, KnownIds], list[bytes]]
@@ -111,6 +112,28 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def _append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
         """Under the write lock, write already-encoded lines if the log's head is still ``after``."""
+
+    def index(self, since: LogIndex | None = None) -> LogIndex:
+        """The columns replay needs, for the whole acknowledged log.
+
+        This default parses every line (with ``since``, an index of this log
+        read earlier, only the lines after it, if its last entry still stands);
+        a store that keeps an index beside the log (JSON Lines) reads that.
+        """
+        if since is not None and since.entries:
+            last = decode_line(self.line_at(since.entries - 1)) if self.head().entries >= since.entries else None
+            if last is not None and last.hash == since.last_hash:
+                builder = since.builder()
+                for line in self.lines(since.entries):
+                    builder.add(decode_line(line))
+                return since.extended([builder.block()] if len(builder) else [], builder.new_rows)
+        return LogIndex(build_index((decode_line(line), -1, -1) for line in self.lines()))
+
+    def line_at(self, position: int, offset: int = -1) -> bytes:
+        """The stored line of one entry (``offset`` is a hint stores that read files may use)."""
+        for line in self.lines(position):
+            return line
+        raise LogError(f"{self.location} has no entry at position {position}")
 
     def torn(self) -> TornTail | None:
         """Bytes of an unfinished write at the end of the log, if the store can have any."""

@@ -10,9 +10,7 @@ report inlines it. Nothing needs the network to be viewed.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import urllib.parse
 from collections.abc import Sequence
 from importlib import metadata, resources
@@ -25,9 +23,8 @@ import orjson
 from plotly.offline import get_plotlyjs
 
 from events_log.events import Observation
-from timeline.output import csv_rows, point_wording
+from timeline.output import csv_chunks, point_wording
 from timeline.replay import Replay, Series
-from timeline.rule import CARRIED
 
 from .figures import location_figure, monitor_colours, sparkline, view_figure, views_of
 
@@ -161,7 +158,7 @@ def _card(result: Replay, incident: dict, series: Sequence[Series], colours: dic
     rows = []
     for view in views_of(series):
         for s in view.series:
-            last_report = next(p for p in reversed(list(s.days)) if p.basis != CARRIED)
+            last_report = s.on(dt.date.fromordinal(s.folded.starts[-1]))
             rows.append(
                 {
                     "monitor": s.monitor,
@@ -196,8 +193,8 @@ def _incident_page(
         view_data.append(
             {
                 "label": view.label,
-                "figure": view_figure(result, view, colours).to_plotly_json(),
-                "places": places.to_plotly_json() if places is not None else None,
+                "figure": view_figure(result, view, colours),
+                "places": places,
             }
         )
     report_dates = sorted({o.reported_on.isoformat() for o in observations})
@@ -284,11 +281,9 @@ def _observation_row(result: Replay, o: Observation, colours: dict[str, str]) ->
         "note": o.note,
         "title": o.source.title,
         "url": o.source.url,
-        "corrected": "; ".join(result.corrected.get(o.id, ())),
+        "corrected": "; ".join(c.reason for c in result.corrections(o.id)),
     }
 
 
 def _csv(series: Sequence[Series]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(csv_rows(series))
-    return buffer.getvalue()
+    return "".join(csv_chunks(series))

@@ -12,14 +12,15 @@ turns the entities back into the characters, so a quote such as
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import html
 import itertools
 import textwrap
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import attrs
-import plotly.graph_objects as go
 
 from timeline.output import point_wording
 from timeline.replay import DayPoint, Replay, Series
@@ -96,7 +97,7 @@ def views_of(series: Sequence[Series]) -> list[View]:
     ]
 
     def weight(view: View) -> tuple:
-        reports = sum(p.basis == REPORTED for s in (*view.series, *view.locations) for p in s.days)
+        reports = sum(s.folded.basis.count(REPORTED) for s in (*view.series, *view.locations))
         return (view.measure != "killed", -len(view.series), -reports, view.measure, view.category)
 
     return sorted(views, key=weight)
@@ -133,30 +134,30 @@ def _name(series: Series, with_location: bool) -> str:
 
 def _series_traces(
     result: Replay, series: Series, colour: str, *, with_location: bool, dash: str = "solid"
-) -> list[go.Scatter]:
+) -> list[dict]:
     traces = _traces_of(result, series, colour, with_location=with_location, dash=dash)
     for trace in traces:
-        trace.meta = {**trace.meta, "place": series.location}
+        trace["meta"] = {**trace["meta"], "place": series.location}
     return traces
 
 
-def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bool, dash: str) -> list[go.Scatter]:
+def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bool, dash: str) -> list[dict]:
     name = _name(series, with_location)
     group = name
-    days = list(series.days)
+    days = change_points(series)
     x = [p.date.isoformat() for p in days]
     lows = [p.low for p in days]
     ids = [list(p.observations) for p in days]
     words = [point_wording(result, p) for p in days]
-    traces: list[go.Scatter] = []
+    traces: list[dict] = []
     ranged = [p.high is not None and p.high != p.low for p in days]
     if any(ranged):
         # The band between low and high: an invisible upper edge, then the lower edge filled up to it.
         highs = [p.high if p.high is not None else p.low for p in days]
         common = dict(x=x, mode="lines", line_shape="hv", legendgroup=group, showlegend=False, hoverinfo="skip")
-        traces.append(go.Scatter(y=highs, line=dict(width=0), meta={"role": "band-high"}, **common))
+        traces.append(_scatter(y=highs, line=dict(width=0), meta={"role": "band-high"}, **common))
         traces.append(
-            go.Scatter(
+            _scatter(
                 y=lows,
                 line=dict(width=0),
                 fill="tonexty",
@@ -166,7 +167,7 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
             )
         )
     traces.append(
-        go.Scatter(
+        _scatter(
             x=x,
             y=lows,
             name=name,
@@ -183,7 +184,7 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
         chosen = [p for p in days if p.basis == basis and p.high is not None]
         if chosen:
             traces.append(
-                go.Scatter(
+                _scatter(
                     x=[p.date.isoformat() for p in chosen],
                     y=[p.low for p in chosen],
                     mode="markers",
@@ -200,7 +201,7 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
     floors = [p for p in days if p.high is None and p.basis != CARRIED]
     if floors:
         traces.append(
-            go.Scatter(
+            _scatter(
                 x=[p.date.isoformat() for p in floors],
                 y=[p.low for p in floors],
                 mode="markers",
@@ -222,7 +223,7 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
     if flags:
         by_day = {p.date: p for p in days}
         traces.append(
-            go.Scatter(
+            _scatter(
                 x=[f.date.isoformat() for f in flags],
                 y=[by_day[f.date].low for f in flags],
                 mode="markers",
@@ -242,7 +243,16 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
     return traces
 
 
-def _legend_key() -> list[go.Scatter]:
+def change_points(series: Series) -> list[DayPoint]:
+    """The days a series changes (its report days), and its last day: all a step line needs."""
+    f = series.folded
+    points = [series.on(dt.date.fromordinal(start)) for start in f.starts]
+    if f.last > f.starts[-1]:
+        points.append(series.on(series.last))
+    return points
+
+
+def _legend_key() -> list[dict]:
     """Legend entries that say what the marks mean."""
     entries = (
         ("reported", dict(symbol="circle", color="#555")),
@@ -251,7 +261,7 @@ def _legend_key() -> list[go.Scatter]:
         ("flag: revised down or mismatch", dict(symbol="x-thin-open", color=FLAG_COLOUR, line=dict(width=3))),
     )
     return [
-        go.Scatter(
+        _scatter(
             x=[None],
             y=[None],
             mode="markers",
@@ -265,13 +275,14 @@ def _legend_key() -> list[go.Scatter]:
     ]
 
 
-def _spread(series: Sequence[Series]) -> list[go.Scatter]:
-    """Per day, the band from the lowest to the highest current figure, naming the monitor at each edge."""
-    first = min(s.first for s in series)
-    last = max(s.last for s in series)
+def _spread(series: Sequence[Series]) -> list[dict]:
+    """Per day, the band from the lowest to the highest current figure, naming the monitor at each edge.
+
+    The band can only change where a series does, so it is computed on those days and drawn as steps.
+    """
+    days = sorted({p.date for s in series for p in change_points(s)})
     x, lows, highs, text = [], [], [], []
-    day = first
-    while day <= last:
+    for day in days:
         current = []
         for s in series:
             if day < s.first:
@@ -288,23 +299,40 @@ def _spread(series: Sequence[Series]) -> list[go.Scatter]:
                 f"<b>spread</b> · {day:%d %b %Y}<br>lowest: {_escape(low[2])} {low[0]:,}<br>"
                 f"highest: {_escape(high[2])} {high[1]:,}"
             )
-        day += dt.timedelta(days=1)
     if not x:
         return []
     common = dict(x=x, mode="lines", line_shape="hv", legendgroup="spread", visible=False)
     return [
-        go.Scatter(y=highs, line=dict(width=0), showlegend=False, hoverinfo="skip", meta={"role": "spread-high"},
+        _scatter(y=highs, line=dict(width=0), showlegend=False, hoverinfo="skip", meta={"role": "spread-high"},
                    **common),
-        go.Scatter(
+        _scatter(
             y=lows, line=dict(width=0), fill="tonexty", fillcolor="rgba(90,90,90,0.16)", hovertext=text,
             hoverinfo="text", name="spread across monitors", showlegend=True, meta={"role": "spread-low"}, **common,
         ),
     ]  # fmt: skip
 
 
-def _layout(title: str) -> go.Layout:
-    return go.Layout(
-        template="none",
+def _scatter(**properties: Any) -> dict:
+    """A scatter trace as Plotly.js reads it; ``line_shape=...`` is written ``line: {shape: ...}``.
+
+    Traces are plain data, not plotly.graph_objects: validating hundreds of
+    thousands of points in Python cost more than the rest of the report.
+    The tests validate the figures against Plotly's schema instead.
+    """
+    trace: dict[str, Any] = {"type": "scatter"}
+    for name, value in properties.items():
+        if value is None:
+            continue
+        outer, _, inner = name.partition("_")
+        if inner and outer in ("line", "marker", "legendgrouptitle"):
+            trace.setdefault(outer, {})[inner] = value
+        else:
+            trace[name] = value
+    return trace
+
+
+def _layout(title: str) -> dict:
+    return dict(
         title=dict(text=_escape(title), x=0, xanchor="left", font=dict(size=15)),
         hovermode="closest",
         hoverlabel=dict(align="left", bgcolor="white", font=dict(size=12)),
@@ -322,7 +350,7 @@ def _focus(series: Sequence[Series]) -> list[str] | None:
 
     Double-clicking the chart shows everything.
     """
-    days = sorted({p.date for s in series for p in s.days if p.basis != CARRIED})
+    days = sorted({dt.date.fromordinal(start) for s in series for start in s.folded.starts})
     if len(days) < 4:
         return None
     gap, cut = max((b - a, i) for i, (a, b) in enumerate(itertools.pairwise(days)))
@@ -332,17 +360,17 @@ def _focus(series: Sequence[Series]) -> list[str] | None:
     return [(days[0] - dt.timedelta(days=1)).isoformat(), (days[cut] + dt.timedelta(days=3)).isoformat()]
 
 
-def _titled(traces: list[go.Scatter], title: str, series: Sequence[Series]) -> go.Figure:
-    figure = go.Figure(data=traces, layout=_layout(title))
+def _titled(traces: list[dict], title: str, series: Sequence[Series]) -> dict:
+    figure = {"data": traces, "layout": _layout(title)}
     focus = _focus(series)
     if focus is not None:
-        figure.update_layout(xaxis_range=focus)
+        figure["layout"]["xaxis"]["range"] = focus
     return figure
 
 
-def view_figure(result: Replay, view: View, colours: dict[str, str]) -> go.Figure:
+def view_figure(result: Replay, view: View, colours: dict[str, str]) -> dict:
     """The chart of one view: each monitor's incident-wide series, its band, marks, flags and the spread."""
-    traces: list[go.Scatter] = []
+    traces: list[dict] = []
     for series in view.series:
         traces += _series_traces(result, series, colours[series.monitor], with_location=False)
     if len(view.series) >= 2:
@@ -354,11 +382,11 @@ def view_figure(result: Replay, view: View, colours: dict[str, str]) -> go.Figur
 _DASHES = ("solid", "dot", "dash", "longdash", "dashdot", "longdashdot")
 
 
-def location_figure(result: Replay, view: View, colours: dict[str, str]) -> go.Figure | None:
+def location_figure(result: Replay, view: View, colours: dict[str, str]) -> dict | None:
     """The chart of a view's breakdowns by place, one line per monitor and place."""
     if not view.locations:
         return None
-    traces: list[go.Scatter] = []
+    traces: list[dict] = []
     places = sorted({s.location for s in view.locations})
     for series in view.locations:
         dash = _DASHES[places.index(series.location) % len(_DASHES)]
@@ -366,11 +394,10 @@ def location_figure(result: Replay, view: View, colours: dict[str, str]) -> go.F
     traces += _legend_key()
     figure = _titled(traces, f"{view.label}: by place", view.locations)
     entries = len(view.locations) + 5
-    figure.update_layout(
-        height=max(460, 22 * entries + 110),
-        legend=dict(orientation="v", x=1.02, y=1, yanchor="top"),
-        margin=dict(r=10),
-    )
+    layout = figure["layout"]
+    layout["height"] = max(460, 22 * entries + 110)
+    layout["legend"] = {**layout["legend"], "orientation": "v", "x": 1.02, "y": 1, "yanchor": "top"}
+    layout["margin"] = {**layout["margin"], "r": 10}
     return figure
 
 
@@ -381,10 +408,13 @@ def _alpha(colour: str, alpha: float) -> str:
 
 def sparkline(series: Series, width: int = 120, height: int = 28) -> str:
     """An inline SVG path of a series' low figures, scaled to its own range."""
-    points = [p.low for p in series.days]
-    if len(points) > 2 * width:
-        step = len(points) / width
-        points = [points[int(i * step)] for i in range(width)] + [points[-1]]
+    # One point per sampled day, so that time runs evenly along the line.
+    f = series.folded
+    span = f.last - f.first + 1
+    days = range(f.first, f.last + 1) if span <= 2 * width else [f.first + int(i * span / width) for i in range(width)]
+    points = [f.lows[bisect.bisect_right(f.starts, day) - 1] for day in days]
+    if len(points) > 1 and days[-1] != f.last:
+        points.append(f.lows[-1])
     top = max(points) or 1
     n = max(len(points) - 1, 1)
     coords = [f"{i * width / n:.1f},{height - 2 - (v / top) * (height - 4):.1f}" for i, v in enumerate(points)]

@@ -274,14 +274,13 @@ def replay(
     """Rebuild each monitor's per-day running toll from the log."""
     store = open_log(log, write=False)
     _warn_if_torn(store)
-    length = store.head().entries
     result = run_replay(
         store,
         as_of=as_of,
         known_at=known_at,
         incident=incident,
         monitor=monitor,
-        progress=lambda records: _progress(records, "replaying", length),
+        progress=lambda series, length: _progress(series, "replaying", length),
     )
     if format_ == "json":
         output.write_json(result, sys.stdout.buffer)
@@ -316,10 +315,9 @@ def report(
 
     store = open_log(log, write=False)
     _warn_if_torn(store)
-    length = store.head().entries
     result = run_replay(
         store, as_of=as_of, known_at=known_at, incident=incident,
-        progress=lambda records: _progress(records, "replaying", length),
+        progress=lambda series, length: _progress(series, "replaying", length),
     )  # fmt: skip
     if incident is not None and not result.series:
         raise InputError(f"no observations of incident {shown(incident)} in {store.location}", "--incident")

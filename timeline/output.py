@@ -75,27 +75,59 @@ def write_json(result: Replay, out: IO[bytes]) -> None:
     out.write(b"\n")
 
 
-def csv_rows(series_list: Iterable[Series]) -> Iterator[list[str]]:
-    """One row per series and day, header first."""
-    yield list(CSV_COLUMNS)
+def csv_chunks(series_list: Iterable[Series]) -> Iterator[str]:
+    """The CSV text, header first, one row per series and day, a series at a time.
+
+    Built from each series' segments rather than day by day: within a
+    segment only the date changes, so a run of carried days is one string
+    join. The key cells are escaped by the csv module; the other cells
+    (dates, numbers, basis, ids) never need quoting.
+    """
+    yield ",".join(CSV_COLUMNS) + "\n"
+    dates = _DateTexts()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="")
     for series in series_list:
-        prefix = (series.incident, series.monitor, series.measure, series.category, safe_cell(series.location or ""))
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(
+            (series.incident, series.monitor, series.measure, series.category, safe_cell(series.location or ""))
+        )
+        prefix = buffer.getvalue() + ","
         f = series.folded
-        for i, low in enumerate(f.lows):
-            high = f.highs[i]
-            yield [
-                *prefix,
-                dt.date.fromordinal(f.first + i).isoformat(),
-                str(low),
-                "" if high is None else str(high),
-                f.basis[i],
-                " ".join(f.observations[i]),
-            ]
+        texts = dates.between(f.first, f.last)
+        lines = []
+        for i, start in enumerate(f.starts):
+            end = f.starts[i + 1] if i + 1 < len(f.starts) else f.last + 1
+            high = "" if f.highs[i] is None else f.highs[i]
+            ids = " ".join(f.observations[i])
+            at = start - f.first
+            lines.append(f"{prefix}{texts[at]},{f.lows[i]},{high},{f.basis[i]},{ids}\n")
+            if end > start + 1:
+                carried = f",{f.lows[i]},{high},{CARRIED},{ids}\n"
+                lines.append(prefix + (carried + prefix).join(texts[at + 1 : end - f.first]) + carried)
+        yield "".join(lines)
+
+
+class _DateTexts:
+    """ISO texts of date ordinals, made once per day however many series cover it."""
+
+    def __init__(self) -> None:
+        self.first = 0
+        self.texts: list[str] = []
+
+    def between(self, first: int, last: int) -> list[str]:
+        if not self.texts or first < self.first or last >= self.first + len(self.texts):
+            low = min(first, self.first) if self.texts else first
+            high = max(last, self.first + len(self.texts) - 1) if self.texts else last
+            self.first = low
+            self.texts = [dt.date.fromordinal(o).isoformat() for o in range(low, high + 1)]
+        return self.texts[first - self.first : last - self.first + 1]
 
 
 def write_csv(result: Replay, out: IO[str]) -> None:
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerows(csv_rows(result.series))
+    for chunk in csv_chunks(result.series):
+        out.write(chunk)
 
 
 def point_wording(result: Replay, point: DayPoint) -> str:
@@ -134,26 +166,25 @@ def render_table(result: Replay) -> str:
 
 
 def _runs(series: Series) -> Iterator[list[DayPoint]]:
-    """Each day alone, except consecutive carried days, which come as one run."""
-    run: list[DayPoint] = []
-    for point in series.days:
-        if point.basis == CARRIED and run and run[-1].basis == CARRIED:
-            run.append(point)
-            continue
-        if run:
-            yield run
-        run = [point]
-    if run:
-        yield run
+    """Each report day alone, then the days carried after it as one run."""
+    f = series.folded
+    for i, start in enumerate(f.starts):
+        end = f.starts[i + 1] if i + 1 < len(f.starts) else f.last + 1
+        yield [series.on(dt.date.fromordinal(start))]
+        if end > start + 1:
+            yield [series.on(dt.date.fromordinal(start + 1)), series.on(dt.date.fromordinal(end - 1))]
 
 
 def _days(run: list[DayPoint]) -> str:
     first = run[0].date.isoformat()
-    return first if len(run) == 1 else f"{first} to {run[-1].date.isoformat()}"
+    return first if len(run) == 1 or run[0].date == run[-1].date else f"{first} to {run[-1].date.isoformat()}"
 
 
 def _basis(run: list[DayPoint]) -> str:
-    return run[0].basis if len(run) == 1 else f"carried ({len(run)} days)"
+    if len(run) == 1:
+        return run[0].basis
+    days = (run[-1].date - run[0].date).days + 1
+    return "carried" if days == 1 else f"carried ({days} days)"
 
 
 def _table_header(result: Replay) -> str:

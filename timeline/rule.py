@@ -1,10 +1,6 @@
 """The replay rule for one series, exactly as DESIGN.md states it.
 
 This module is the only place that decides what a series says on a day.
-It works on plain tuples rather than event objects because it runs once
-per observation and once per day of every series: at millions of
-observations, object creation would be most of the cost.
-
 For each day from the first report to the end:
 
 1. the base is the latest cumulative reported on or before that day (zero
@@ -16,6 +12,12 @@ For each day from the first report to the end:
    plus increments, something reported that day) or ``carried`` (nothing
    new), and names the observations it rests on;
 5. ``revised_down`` and ``mismatch`` are flagged, never fixed.
+
+A series changes only on days with reports, so the result is kept as
+segments: one per report day, each carried unchanged until the next. The
+fold runs once per observation of every series, on plain lists rather than
+event objects, because at millions of observations object creation would
+be most of the cost.
 """
 
 from __future__ import annotations
@@ -31,117 +33,189 @@ REVISED_DOWN = "revised_down"
 MISMATCH = "mismatch"
 
 
-class Obs(NamedTuple):
-    """What the rule needs of one effective observation. ``day`` is a date ordinal."""
+class Reports(NamedTuple):
+    """One series' effective observations, sorted by (day, log position), as parallel lists.
+
+    ``day`` is a date ordinal; ``high`` is None for an open-ended figure.
+    """
+
+    days: list[int]
+    ids: list[str]
+    cumulative: list[bool]
+    lows: list[int]
+    highs: list[int | None]
+
+
+class RawFlag(NamedTuple):
+    """A flag as the fold finds it: the numbers behind it, worded only when read.
+
+    Wording every flag up front would cost more than the fold itself on
+    logs with many of them; most replays (CSV) never show them.
+    """
 
     day: int
-    position: int
+    kind: str
+    facts: tuple
+
+    @property
+    def detail(self) -> str:
+        if self.kind == REVISED_DOWN:
+            id_, low, high, before_low, before_high = self.facts
+            return (
+                f"{id_} reports {describe_figure(low, high)}, below {describe_figure(before_low, before_high)} "
+                "the day before"
+            )
+        id_, low, high, base_id, terms, expected_low, expected_high = self.facts
+        words = " + ".join(describe_figure(term_low, term_high) for term_low, term_high in terms)
+        return (
+            f"{id_} reports {describe_figure(low, high)}, but {base_id} plus the increments since ({words}) "
+            f"make {describe_figure(expected_low, expected_high)}"
+        )
+
+
+class Base(NamedTuple):
+    """The latest cumulative of a series: the figure the next days build on."""
+
     id: str
-    cumulative: bool
+    day: int
     low: int
     high: int | None
 
 
-class RawFlag(NamedTuple):
-    day: int
-    kind: str
-    detail: str
+class Pending(NamedTuple):
+    """Increments reported after the base's day, with their sums (high None once one is open)."""
+
+    ids: tuple[str, ...] = ()
+    terms: tuple[tuple[int, int | None], ...] = ()
+    low: int = 0
+    high: int | None = 0
 
 
 class Folded(NamedTuple):
-    """One series, day by day from ``first``: parallel columns, one item a day."""
+    """One series as segments: segment i starts on ``starts[i]`` and holds until the next one.
 
-    first: int
+    The first day of a segment is ``reported`` or ``derived`` (``basis``); the
+    days after it, up to the next segment or ``last``, are ``carried``.
+    ``base`` and ``pending`` are where the fold stood after the last report,
+    so that reports of later days can be folded on without starting over.
+    """
+
+    last: int
+    starts: list[int]
     lows: list[int]
     highs: list[int | None]
     basis: list[str]
     observations: list[tuple[str, ...]]
     flags: list[RawFlag]
+    base: Base | None = None
+    pending: Pending = Pending()
+
+    @property
+    def first(self) -> int:
+        return self.starts[0]
 
 
-def fold(observations: list[Obs], last_day: int | None = None) -> Folded:
-    """Apply the rule to one series' observations, sorted by (day, position).
+def fold(reports: Reports, last_day: int | None = None, after: Folded | None = None) -> Folded:
+    """Apply the rule to one series; ``last_day`` is the as-of date, else its last report.
 
-    ``last_day`` is the as-of date; without it the series ends on its last report.
+    With ``after``, the series continues a fold that ended before the first
+    of these reports' days (``resumable`` says whether it may). The state
+    lives in local variables: this loop runs once per observation.
     """
-    first = observations[0].day
-    end = observations[-1].day if last_day is None else last_day
-    lows: list[int] = []
-    highs: list[int | None] = []
-    basis: list[str] = []
-    rests_on: list[tuple[str, ...]] = []
-    flags: list[RawFlag] = []
-
-    base: Obs | None = None
-    pending: list[Obs] = []  # increments after the base's day
-    pending_low, pending_high = 0, 0  # their sums; pending_high None once one is open-ended
-    i, n = 0, len(observations)
-    for day in range(first, end + 1):
-        if i >= n or observations[i].day != day:
-            if lows:
-                lows.append(lows[-1])
-                highs.append(highs[-1])
-                basis.append(CARRIED)
-                rests_on.append(rests_on[-1])
-            continue
-        start = i
-        while i < n and observations[i].day == day:
-            i += 1
-        today = observations[start:i]
-        cumulatives = [o for o in today if o.cumulative]
-        increments = [o for o in today if not o.cumulative]
-        if cumulatives:
-            between = pending + increments
-            for reported in cumulatives:
-                if lows:
-                    _check_revised_down(reported, lows[-1], highs[-1], day, flags)
-                if base is not None and base.day < day and between:
-                    _check_mismatch(reported, base, between, day, flags)
-                base = reported
-            pending, pending_low, pending_high = [], 0, 0
-            lows.append(base.low)
-            highs.append(base.high)
+    days, ids, cumulative, lows_in, highs_in = reports
+    if after is None:
+        starts, lows, highs, basis, rests_on, flags = [], [], [], [], [], []
+        base, pending = None, Pending()
+    else:
+        starts, lows, highs = list(after.starts), list(after.lows), list(after.highs)
+        basis, rests_on, flags = list(after.basis), list(after.observations), list(after.flags)
+        base, pending = after.base, after.pending
+    base_id, base_day, base_low, base_high = base if base is not None else (None, -1, 0, 0)
+    pending_ids, pending_terms = list(pending.ids), list(pending.terms)
+    pending_low, pending_high = pending.low, pending.high
+    n = len(days)
+    i = 0
+    while i < n:
+        day = days[i]
+        end = i + 1
+        while end < n and days[end] == day:
+            end += 1
+        several = end > i + 1
+        if not several and cumulative[i] and not pending_terms:
+            # The common day: one running total, nothing pending to check it against.
+            low, high = lows_in[i], highs_in[i]
+            if lows and (low < lows[-1] or (high is not None and highs[-1] is not None and high < highs[-1])):
+                flags.append(RawFlag(day, REVISED_DOWN, (ids[i], low, high, lows[-1], highs[-1])))
+            base_id, base_day, base_low, base_high = ids[i], day, low, high
+            starts.append(day)
+            lows.append(low)
+            highs.append(high)
             basis.append(REPORTED)
-            rests_on.append((base.id,))
+            rests_on.append((base_id,))
+            i = end
             continue
-        for inc in increments:
-            pending.append(inc)
-            pending_low += inc.low
-            pending_high = None if pending_high is None or inc.high is None else pending_high + inc.high
-        base_low, base_high = (0, 0) if base is None else (base.low, base.high)
-        lows.append(base_low + pending_low)
-        highs.append(None if base_high is None or pending_high is None else base_high + pending_high)
-        basis.append(DERIVED)
-        rests_on.append(((base.id,) if base else ()) + tuple(o.id for o in pending))
-    return Folded(first, lows, highs, basis, rests_on, flags)
+        reported = [j for j in range(i, end) if cumulative[j]] if several else ([i] if cumulative[i] else [])
+        today = [j for j in range(i, end) if not cumulative[j]] if several or not reported else []
+        if not reported:
+            for k in today:
+                pending_ids.append(ids[k])
+                pending_terms.append((lows_in[k], highs_in[k]))
+                pending_low += lows_in[k]
+                pending_high = None if pending_high is None or highs_in[k] is None else pending_high + highs_in[k]
+            starts.append(day)
+            lows.append(base_low + pending_low)
+            highs.append(None if base_high is None or pending_high is None else base_high + pending_high)
+            basis.append(DERIVED)
+            rests_on.append(((base_id,) if base_id is not None else ()) + tuple(pending_ids))
+            i = end
+            continue
+        mismatch = None
+        if base_id is not None and base_day < day and (pending_terms or today):
+            base = Base(base_id, base_day, base_low, base_high)
+            between = [*pending_terms, *((lows_in[k], highs_in[k]) for k in today)]
+            mismatch = _mismatch(base, between, reports, reported[0], day)
+        for j in reported:
+            low, high = lows_in[j], highs_in[j]
+            if lows and (low < lows[-1] or (high is not None and highs[-1] is not None and high < highs[-1])):
+                flags.append(RawFlag(day, REVISED_DOWN, (ids[j], low, high, lows[-1], highs[-1])))
+            if mismatch is not None:
+                flags.append(mismatch)
+                mismatch = None
+            base_id, base_day, base_low, base_high = ids[j], day, low, high
+        if pending_terms:
+            pending_ids, pending_terms, pending_low, pending_high = [], [], 0, 0
+        starts.append(day)
+        lows.append(base_low)
+        highs.append(base_high)
+        basis.append(REPORTED)
+        rests_on.append((base_id,))
+        i = end
+    last = max(days[-1] if days else starts[-1], last_day or 0, after.last if after else 0)
+    return Folded(
+        last,
+        starts,
+        lows,
+        highs,
+        basis,
+        rests_on,
+        flags,
+        Base(base_id, base_day, base_low, base_high) if base_id is not None else None,
+        Pending(tuple(pending_ids), tuple(pending_terms), pending_low, pending_high),
+    )
 
 
-def _check_revised_down(reported: Obs, low: int, high: int | None, day: int, flags: list[RawFlag]) -> None:
-    below = reported.low < low or (reported.high is not None and high is not None and reported.high < high)
-    if below:
-        flags.append(
-            RawFlag(
-                day,
-                REVISED_DOWN,
-                f"{reported.id} reports {describe_figure(reported.low, reported.high)}, "
-                f"below {describe_figure(low, high)} the day before",
-            )
-        )
+def resumable(folded: Folded, first_new_day: int) -> bool:
+    """Whether reports starting on ``first_new_day`` can be folded on after ``folded``."""
+    return first_new_day > folded.starts[-1]
 
 
-def _check_mismatch(reported: Obs, base: Obs, between: list[Obs], day: int, flags: list[RawFlag]) -> None:
-    expected_low = base.low + sum(o.low for o in between)
-    open_ended = base.high is None or any(o.high is None for o in between)
-    expected_high = None if open_ended else base.high + sum(o.high for o in between)
-    low_differs = reported.low != expected_low
-    high_differs = reported.high is not None and expected_high is not None and reported.high != expected_high
-    if low_differs or high_differs:
-        terms = " + ".join(describe_figure(o.low, o.high) for o in [base, *between])
-        flags.append(
-            RawFlag(
-                day,
-                MISMATCH,
-                f"{reported.id} reports {describe_figure(reported.low, reported.high)}, but {base.id} "
-                f"plus the increments since ({terms}) make {describe_figure(expected_low, expected_high)}",
-            )
-        )
+def _mismatch(base: Base, between: list[tuple[int, int | None]], reports: Reports, j: int, day: int) -> RawFlag | None:
+    """The flag for a cumulative that differs from the previous one plus the increments since."""
+    expected_low = base.low + sum(term[0] for term in between)
+    open_ended = base.high is None or any(term[1] is None for term in between)
+    expected_high = None if open_ended else base.high + sum(term[1] for term in between)
+    low, high = reports.lows[j], reports.highs[j]
+    if low == expected_low and (high is None or expected_high is None or high == expected_high):
+        return None
+    terms = ((base.low, base.high), *between)
+    return RawFlag(day, MISMATCH, (reports.ids[j], low, high, base.id, terms, expected_low, expected_high))

@@ -1,0 +1,223 @@
+"""Benchmarks: replay at the scale of real conflict datasets, against polars and pandas.
+
+    python -m bench                 # N = 1,000,000 observations
+    python -m bench --quick         # N = 100,000
+    python -m bench --n 20000       # any size
+
+In one run, on synthetic logs from ``bench.generate`` (kept in --work, reused
+when present), it measures, each in a fresh process unless said otherwise:
+
+1. cold replay of the whole log to per-day series, as the library call and
+   as ``timeline replay --format csv > series.csv``; also the first replay of
+   a log that has no replay index beside it yet;
+2. replay after appending 1,000 more observations to a log this process
+   already replayed (incremental);
+3. one as-of query (one incident, one date), after a full replay in the same
+   process, and alone in a fresh process;
+4. ``timeline report`` over the whole log;
+5. the same daily series by a polars script and a pandas script
+   (``bench.baselines``) on the part of the data they can express
+   (cumulative totals, no corrections), checked equal to ours;
+
+and prints wall time, peak memory (max RSS) and the ratios ours/polars and
+ours/pandas, with the targets: (1) no slower and no bigger than polars,
+(2) at most 5% of (1), (3) at most 1% of (1). These machines are shared and
+noisy: timings are the median of --repeat runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .generate import generate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(command: list[str], *, stdout=None, env=None) -> tuple[float, float, str]:
+    """Wall seconds and peak RSS (MB) of a command in a fresh process, and its last line of output.
+
+    ``stdout`` is a file to send the output to; without one it is kept and its last line returned.
+    """
+    with tempfile.TemporaryFile("w+") as kept, tempfile.TemporaryFile("w+") as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=stdout or kept, stderr=errors, cwd=ROOT,
+                                   env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)})  # fmt: skip
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            errors.seek(0)
+            raise SystemExit(f"failed: {' '.join(command)}\n{errors.read()}")
+        kept.seek(0)
+        lines = kept.read().strip().splitlines()
+    return wall, usage.ru_maxrss / 1024, lines[-1] if lines else ""
+
+
+def timed(command: list[str], repeat: int, **kwargs) -> tuple[float, float, str]:
+    results = [run(command, **kwargs) for _ in range(repeat)]
+    return (statistics.median(r[0] for r in results), max(r[1] for r in results), results[-1][2])
+
+
+PY = sys.executable
+
+LIBRARY_COLD = """
+import sys, time
+from events_log.stores import open_store
+from timeline import replay
+store = open_store(sys.argv[1])
+started = time.perf_counter()
+result = replay(store)
+print(time.perf_counter() - started, len(result.series))
+"""
+
+INCREMENTAL = """
+import sys, time, datetime as dt
+from events_log.stores import open_store
+from events_log.events import Figure, Kind, Observation, Qualifier, Source
+from timeline import replay
+store = open_store(sys.argv[1])
+first = replay(store)
+last = max(s.last for s in first.series)
+more = []
+for n, series in enumerate(first.series[:1000]):
+    more.append(Observation(
+        id=f"more-{n}", incident=series.incident, monitor=series.monitor, reported_on=last + dt.timedelta(days=1),
+        measure=series.measure, category=series.category, location=series.location, kind=Kind.CUMULATIVE,
+        figure=Figure(series.latest.low + 5, series.latest.low + 5, Qualifier.EXACT),
+        source=Source(title="bench", url="https://bench.example.org/more", quote="five more")))
+store.append(more)
+started = time.perf_counter()
+again = replay(store)
+elapsed = time.perf_counter() - started
+assert again.log.entries == first.log.entries + len(more)
+print(elapsed, len(more))
+"""
+
+AS_OF = """
+import sys, time, datetime as dt
+from events_log.stores import open_store
+from timeline import replay
+store = open_store(sys.argv[1])
+warm = sys.argv[2] == "warm"
+if warm:
+    replay(store)
+started = time.perf_counter()
+result = replay(store, as_of=dt.date(2024, 1, 15), incident="incident-007")
+print(time.perf_counter() - started, len(result.series))
+"""
+
+
+def sorted_lines(path: Path) -> list[str]:
+    with open(path) as f:
+        header = f.readline()
+        return [header, *sorted(f)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="N = 100,000 instead of 1,000,000")
+    parser.add_argument("--n", type=int, help="number of observations")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per timing (median)")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "toll-timeline-bench")
+    parser.add_argument("--skip-pandas", action="store_true", help="pandas needs minutes and many GB at 1M")
+    parser.add_argument("--skip-report", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    n = args.n or (100_000 if args.quick else 1_000_000)
+    args.work.mkdir(parents=True, exist_ok=True)
+    full, cumulative = args.work / f"full-{n}.jsonl", args.work / f"cumulative-{n}.jsonl"
+    for path, only in ((full, False), (cumulative, True)):
+        if not path.exists():
+            print(f"generating {path.name} ...", file=sys.stderr)
+            generate(path.with_suffix(".tmp"), n, cumulative_only=only)
+            path.with_suffix(".tmp").rename(path)
+            path.with_suffix(".tmp.index").rename(path.with_name(path.name + ".index"))
+    scratch = Path(tempfile.mkdtemp(prefix="bench-", dir=args.work))
+    results: dict[str, tuple[float, float]] = {}
+    timeline = [PY, "-m", "timeline"]
+
+    def measure(name: str, command: list[str], **kwargs) -> str:
+        print(f"measuring {name} ...", file=sys.stderr)
+        wall, rss, out = timed(command, args.repeat, **kwargs)
+        results[name] = (wall, rss)
+        return out
+
+    for label, log in (("full log", full), ("cumulative log", cumulative)):
+        out = measure(f"(1) library replay, {label}", [PY, "-c", LIBRARY_COLD, str(log)], stdout=None)
+        results[f"(1) library replay, {label}"] = (float(out.split()[0]), results[f"(1) library replay, {label}"][1])
+        with open(scratch / f"ours-{label[0]}.csv", "w") as csv_out:
+            measure(f"(1) timeline replay --format csv, {label}",
+                    [*timeline, "replay", "--log", str(log), "--format", "csv"], stdout=csv_out)  # fmt: skip
+    unindexed = scratch / "unindexed.jsonl"
+    shutil.copy(full, unindexed)
+    print("measuring the first replay of a log without index ...", file=sys.stderr)
+    wall, rss, _ = run([*timeline, "replay", "--log", str(unindexed), "--format", "csv"])
+    results["(1) first replay with no index yet, full log"] = (wall, rss)
+    appended = scratch / "appended.jsonl"
+    shutil.copy(full, appended)
+    shutil.copy(full.with_name(full.name + ".index"), appended.with_name(appended.name + ".index"))
+    out = run([PY, "-c", INCREMENTAL, str(appended)], stdout=None)[2]
+    results["(2) replay after appending 1,000 (same process)"] = (float(out.split()[0]), float("nan"))
+    for mode in ("warm", "fresh"):
+        out = run([PY, "-c", AS_OF, str(full), mode], stdout=None)[2]
+        name = "(3) as-of one incident, one date, " + ("after a full replay" if mode == "warm" else "fresh process")
+        results[name] = (float(out.split()[0]), float("nan"))
+    if not args.skip_report:
+        measure("(4) timeline report, full log", [*timeline, "report", "--log", str(full), "--out",
+                                                    str(scratch / "report")])  # fmt: skip
+        pages = list((scratch / "report").glob("*.html"))
+        size = sum(p.stat().st_size for p in (scratch / "report").iterdir())
+        largest = max(p.stat().st_size for p in pages)
+        print(f"report: {len(pages)} pages, {size / 1e6:.1f} MB in all, largest page {largest / 1e6:.1f} MB")
+    for tool in ("polars", "pandas"):
+        if tool == "pandas" and args.skip_pandas:
+            continue
+        out_csv = scratch / f"{tool}.csv"
+        measure(f"(5) {tool} script, cumulative log", [PY, "-m", "bench.baselines", tool, str(cumulative),
+                                                        str(out_csv)])  # fmt: skip
+        same = sorted_lines(out_csv) == sorted_lines(scratch / "ours-c.csv")
+        print(f"{tool}'s series equal ours: {same}")
+        if not same:
+            raise SystemExit(f"{tool}'s output differs from ours")
+    report(n, results, args)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def report(n: int, results: dict[str, tuple[float, float]], args) -> None:
+    polars = results.get("(5) polars script, cumulative log")
+    pandas = results.get("(5) pandas script, cumulative log")
+    print(f"\nN = {n:,} observations (plus corrections and retractions in the full log)\n")
+    print(f"{'measurement':<58} {'wall s':>9} {'max RSS MB':>11} {'/polars':>9} {'/pandas':>9}")
+    for name, (wall, rss) in results.items():
+        ratios = []
+        for base in (polars, pandas):
+            ratios.append(f"{wall / base[0]:.2f}" if base and "cumulative" in name else "")
+        rss_text = "" if rss != rss else f"{rss:,.0f}"
+        print(f"{name:<58} {wall:>9.3f} {rss_text:>11} {ratios[0]:>9} {ratios[1]:>9}")
+    cold = results["(1) library replay, full log"][0]
+    cli = results["(1) timeline replay --format csv, cumulative log"]
+    print("\ntargets:")
+    if polars:
+        print(f"  (1) replay --format csv vs polars on the same data: time {cli[0] / polars[0]:.2f}x, "
+              f"memory {cli[1] / polars[1]:.2f}x (target <= 1 for both)")  # fmt: skip
+    incremental = results["(2) replay after appending 1,000 (same process)"][0]
+    print(f"  (2) incremental / cold library replay: {incremental / cold:.1%} (target <= 5%)")
+    for name in ("(3) as-of one incident, one date, after a full replay",
+                 "(3) as-of one incident, one date, fresh process"):  # fmt: skip
+        print(f"  {name[:3]} {name[4:]} / cold library replay: {results[name][0] / cold:.1%} (target <= 1%)")
+    if args.json:
+        args.json.write_text(json.dumps({"n": n, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""A deterministic generator of synthetic logs at the scale of real conflict datasets.
+
+Observations spread over incidents, monitors and places; monitors publish
+running totals and daily increments, exact, ranged and open-ended figures,
+with realistic source URLs and quotes; a few of our records are corrected
+or retracted. The same seed always gives the same bytes.
+
+``cumulative_only`` leaves out increments, corrections and retractions: the
+part of the data a pandas or polars script can express, for comparing with
+them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+
+from events_log.events import Correction, Figure, Kind, Observation, Qualifier, Retraction, Source
+from events_log.jsonl import JsonlStore
+
+START = dt.date(2023, 1, 1)
+WORDS = ("civilians", "people", "residents", "fighters", "villagers", "families", "men", "women", "children")
+OUTLETS = ("monitor", "observatory", "network", "agency", "committee", "council", "radio", "daily")
+PLACES = ("north", "south", "east", "west", "centre", "coast", "hills", "valley", "river", "border")
+
+
+@attrs.frozen
+class Shape:
+    """How big a synthetic log is."""
+
+    observations: int
+    incidents: int = 50
+    monitors: int = 20
+    days: int = 730
+    location_share: float = 0.25
+
+
+def shape_for(observations: int) -> Shape:
+    return Shape(observations=observations)
+
+
+class _Clock:
+    """recorded_at stamps that advance one millisecond per batch from a fixed start."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        self.now += dt.timedelta(milliseconds=1)
+        return self.now
+
+
+def _observations(shape: Shape, rng: random.Random, cumulative_only: bool) -> Iterator[Observation]:
+    """Series by series, day by day: each series reports on most days, cumulatives and increments mixed."""
+    per_series = max(1, shape.observations // (shape.incidents * shape.monitors))
+    made = 0
+    for incident in range(shape.incidents):
+        for monitor in range(shape.monitors):
+            slug = f"{OUTLETS[monitor % len(OUTLETS)]}-{monitor:02d}"
+            location = None
+            if rng.random() < shape.location_share:
+                location = f"{PLACES[incident % len(PLACES)]} district {monitor % 7}"
+            total = 0
+            step = max(1, shape.days // per_series)
+            for k in range(per_series):
+                if made >= shape.observations:
+                    return
+                day = START + dt.timedelta(days=min(shape.days - 1, k * step + rng.randrange(step)))
+                added = rng.randrange(0, 40)
+                cumulative = cumulative_only or rng.random() < 0.7
+                total += added
+                value = total if cumulative else added
+                roll = rng.random()
+                if roll < 0.8 or cumulative_only:
+                    figure = Figure(value, value, Qualifier.EXACT if roll < 0.6 else Qualifier.ABOUT)
+                elif roll < 0.9:
+                    figure = Figure(value, value + rng.randrange(1, 50), Qualifier.RANGE)
+                else:
+                    figure = Figure(value, None, Qualifier.AT_LEAST)
+                word = WORDS[rng.randrange(len(WORDS))]
+                yield Observation(
+                    id=f"i{incident}-m{monitor}-{k}",
+                    incident=f"incident-{incident:03d}",
+                    monitor=slug,
+                    reported_on=day,
+                    measure="killed",
+                    category="civilians",
+                    location=location,
+                    kind=Kind.CUMULATIVE if cumulative else Kind.INCREMENT,
+                    figure=figure,
+                    source=Source(
+                        title=f"{slug} daily report {day:%d %B %Y}",
+                        url=f"https://{slug}.example.org/reports/{day:%Y/%m/%d}/incident-{incident:03d}-{k}.html",
+                        quote=(
+                            f"By the end of {day:%d %B}, the {slug.split('-')[0]} documented {value:,} {word} "
+                            f"killed{' in total' if cumulative else ' that day'} in incident {incident}"
+                            + (f", in {location}" if location else "")
+                            + "."
+                        ),
+                    ),
+                )
+                made += 1
+
+
+def generate(path: Path, observations: int, *, seed: int = 20251123, cumulative_only: bool = False) -> JsonlStore:
+    """Write a synthetic log of about ``observations`` observations to ``path`` (replacing it)."""
+    path.unlink(missing_ok=True)
+    rng = random.Random(seed)
+    store = JsonlStore(path, clock=_Clock())
+    shape = shape_for(observations)
+    batch: list = []
+    recent: list[Observation] = []
+    for observation in _observations(shape, rng, cumulative_only):
+        batch.append(observation)
+        recent.append(observation)
+        if not cumulative_only and len(recent) > 50 and rng.random() < 0.03:
+            target = recent.pop(rng.randrange(len(recent)))
+            if rng.random() < 0.67:
+                fixed = attrs.evolve(target, figure=Figure(target.figure.low + 1, None, Qualifier.AT_LEAST))
+                batch.append(Correction(observation_id=target.id, replacement=fixed, reason="digits misread"))
+            else:
+                batch.append(Retraction(observation_id=target.id, reason="entered under the wrong incident"))
+        if len(batch) >= 50_000:
+            store.append(batch)
+            batch, recent = [], []
+    if batch:
+        store.append(batch)
+    return store

@@ -1,0 +1,36 @@
+"""The report's figures are valid Plotly figures (checked against Plotly's own schema)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from click.testing import CliRunner
+
+from events_log.stores import open_store
+from reports.figures import location_figure, monitor_colours, view_figure, views_of
+from timeline import replay
+from timeline.cli import cli
+from timeline.dataset import bundled_log
+
+
+def test_every_figure_of_the_bundled_dataset_passes_plotly_validation():
+    """Each view's chart and place chart is accepted by plotly.graph_objects, property by property."""
+    result = replay(open_store(str(bundled_log()), read_only=True))
+    colours = monitor_colours(s.monitor for s in result.series)
+    incidents = {s.incident for s in result.series}
+    checked = 0
+    for incident in incidents:
+        for view in views_of([s for s in result.series if s.incident == incident]):
+            for figure in (view_figure(result, view, colours), location_figure(result, view, colours)):
+                if figure is not None:
+                    go.Figure(figure)  # raises ValueError on any property Plotly does not know
+                    checked += 1
+    assert checked >= 20
+
+
+def test_report_command_writes_every_page(tmp_path):
+    """`timeline report` on the bundled dataset writes the index, one page per incident and plotly.js."""
+    result = CliRunner().invoke(cli, ["report", "--out", str(tmp_path)], env={"TIMELINE_LOG": None})
+    assert result.exit_code == 0, result.output
+    assert "open file://" in result.output
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"index.html", "plotly.min.js", "incident-coastal-2025.html", "incident-aqrab-2012.html"} <= names

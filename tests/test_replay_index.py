@@ -1,0 +1,100 @@
+"""The fast paths of replay (the index beside the log, the warm replay kept in memory) equal a cold replay."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from events_log.jsonl import JsonlStore
+from events_log.stores import open_store
+from timeline import replay
+from timeline.output import replay_document
+
+from .conftest import StepClock
+from .strategies import START, small_logs
+from .test_replay import obs
+
+
+def cold(store) -> dict:
+    """A replay from the log alone: a fresh copy of the file, no index beside it, nothing in memory."""
+    return replay_document(replay(open_store(store)))
+
+
+def copy_without_index(path, folder):
+    fresh = folder / f"cold-{len(list(folder.iterdir()))}.jsonl"
+    shutil.copy(path, fresh)
+    return str(fresh)
+
+
+@given(small_logs(), st.data())
+def test_warm_replay_after_appends_equals_cold_replay(tmp_path_factory, batches, data):
+    """Replaying after each append (index and fold carried on) gives what a cold replay of the log gives."""
+    folder = tmp_path_factory.mktemp("warm")
+    store = JsonlStore(folder / "log.jsonl", clock=StepClock())
+    for batch in batches:
+        store.append(batch)
+        warm = replay(store)
+        assert replay_document(warm) == cold(copy_without_index(store.path, folder))
+        day = START + dt.timedelta(days=data.draw(st.integers(0, 10)))
+        incident = data.draw(st.sampled_from([None, "coastal-2025", "zaraa-2016"]))
+        narrowed = replay_document(replay(store, as_of=day, incident=incident))
+        fresh = open_store(copy_without_index(store.path, folder))
+        assert narrowed == replay_document(replay(fresh, as_of=day, incident=incident))
+
+
+@given(small_logs())
+def test_sqlite_warm_replay_equals_cold_replay(tmp_path_factory, batches):
+    """The same holds for a store without an index file (SQLite parses what was appended)."""
+    folder = tmp_path_factory.mktemp("sqlite")
+    target = f"sqlite:///{folder / 'log.db'}"
+    store = open_store(target)
+    store.clock = StepClock()
+    for batch in batches:
+        store.append(batch)
+        warm = replay_document(replay(store))
+        other = f"sqlite:///{folder / 'copy.db'}"
+        (folder / "copy.db").unlink(missing_ok=True)
+        copy = open_store(other)
+        copy.copy_from(store)
+        assert warm == replay_document(replay(copy))
+
+
+def test_index_survives_repair_and_rewrites(tmp_path):
+    """After a torn tail, a repair, a rewritten log or a damaged index, replay still equals a cold replay."""
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([obs("a", 8, 532), obs("b", 8, 745)])
+    replay(store)
+    with open(store.path, "ab") as f:
+        f.write(b'{"position":2,"recor')
+    assert replay_document(replay(store)) == cold(copy_without_index(store.path, tmp_path))
+    store.repair()
+    store.append([obs("c", 9, 303, "increment")])
+    assert replay_document(replay(store)) == cold(copy_without_index(store.path, tmp_path))
+    # Another log put in place of this one: the index no longer matches and is rebuilt.
+    other = JsonlStore(tmp_path / "other.jsonl", clock=StepClock())
+    other.append([obs("x", 8, 1), obs("y", 9, 2)])
+    shutil.copy(other.path, store.path)
+    assert [s.latest.low for s in replay(store).series] == [2]
+    assert replay_document(replay(store)) == cold(copy_without_index(store.path, tmp_path))
+    # A damaged index file is ignored and rebuilt.
+    sidecar = store.sidecar_path
+    sidecar.write_bytes(sidecar.read_bytes()[:-7] + b"garbage")
+    assert replay_document(replay(JsonlStore(store.path))) == cold(copy_without_index(store.path, tmp_path))
+    sidecar.write_bytes(b"\x00" * 100)
+    assert replay_document(replay(JsonlStore(store.path))) == cold(copy_without_index(store.path, tmp_path))
+
+
+def test_appending_uses_and_extends_the_index(tmp_path):
+    """Appends keep the index beside the log up to date, so a fresh reader does not parse the log."""
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([obs("a", 8, 1)])
+    store.append([obs("b", 9, 2)])
+    index = JsonlStore(store.path).index()
+    assert index.entries == 2 and index.obs_ids == ["a", "b"]
+    assert len(index.blocks) == 2  # one block per append, read back from the file
+    with pytest.raises(Exception, match="already in the log"):
+        store.append([obs("a", 10, 3)])
