@@ -250,6 +250,8 @@ class LogIndex:
     """The index of a whole log prefix, as numpy columns."""
 
     _rows: Mapping[str, int] | None = None
+    # Set by a store that read the index from a file: what that file began with (see jsonl.py).
+    origin: bytes | None = None
 
     def __init__(self, blocks: list[Block]) -> None:
         self.blocks = blocks
@@ -318,6 +320,7 @@ class LogIndex:
         combined.obs_ids = self.obs_ids + more.obs_ids
         combined.described = self.described + more.described
         combined.lineage = self.lineage
+        combined.origin = self.origin
         if self._rows is not None:
             combined._rows = ChainMap(dict(new_rows), self._rows)
         return combined
@@ -339,6 +342,21 @@ class KnownRows:
         if row is None:
             return None
         return "retracted" if row in self.dropped else "live"
+
+
+def same_index(a: LogIndex, b: LogIndex) -> bool:
+    """Whether two indexes hold the same columns (however their blocks were cut)."""
+    arrays = ("times", "types", "offsets", "obs_entry", "obs_series", "obs_day", "obs_cumulative", "obs_low",
+              "obs_high", "obs_qualifier", "fix_entry", "fix_row", "drop_entry", "drop_row")  # fmt: skip
+    return (
+        a.entries == b.entries
+        and a.last_hash == b.last_hash
+        and all(np.array_equal(getattr(a, name), getattr(b, name)) for name in arrays)
+        and all(np.array_equal(x, y) for x, y in zip(a.fix_values, b.fix_values, strict=True))
+        and a.obs_ids == b.obs_ids
+        and a.series == b.series
+        and a.described == b.described
+    )
 
 
 def build_index(entries: Iterable[tuple[RawEntry, int, int]]) -> list[Block]:

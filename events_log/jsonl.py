@@ -28,8 +28,8 @@ import attrs
 
 from .envelope import RawEntry, decode_line
 from .errors import InputError, LogError, StoreError, TornLogError
-from .index import Block, IndexBuilder, LogIndex, frame, unframe
-from .store import Clock, Encoder, LogHead, Store, TornTail, utc_now
+from .index import Block, IndexBuilder, LogIndex, build_index, frame, same_index, unframe
+from .store import Clock, Encoder, LogHead, Store, TornTail, Verified, utc_now
 
 _BLOCK = 1 << 18
 
@@ -74,6 +74,7 @@ class JsonlStore(Store):
     ) -> None:
         self.path = Path(path)
         self.lock_timeout = lock_timeout
+        self._reader: int | None = None
         self.location = str(path)
         self.read_only = read_only
         self.clock = clock
@@ -99,9 +100,15 @@ class JsonlStore(Store):
     def line_at(self, position: int, offset: int = -1) -> bytes:
         if offset < 0:
             return super().line_at(position)
-        with self._open(write=False) as fd:
-            line = _line_from(fd, offset, self.location)
-        return line
+        if self._reader is None:
+            # Kept open: pages read thousands of single lines (closed by close()).
+            self._reader = os.open(self.path, os.O_RDONLY)
+        return _line_from(self._reader, offset, self.location)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            os.close(self._reader)
+            self._reader = None
 
     def index(self, since: LogIndex | None = None) -> LogIndex:
         """The replay index from the sidecar file, checked against the log and brought up to date.
@@ -117,12 +124,29 @@ class JsonlStore(Store):
             with self._locked(fd, fcntl.LOCK_SH):
                 tail = _read_tail(fd, self.location, strict=True)
                 still_there = since is not None and 0 < since.end_offset <= tail.end
-                if still_there and _line_ends_with(fd, since.end_offset, since.last_hash):
+                if (
+                    still_there
+                    and since.origin == self._sidecar_origin()
+                    and _line_ends_with(fd, since.end_offset, since.last_hash)
+                ):
                     return self._index_after(fd, since, tail)
                 sidecar = self._read_sidecar(fd, tail)
             if sidecar.new and not self.read_only:
                 self._save_sidecar(fd, sidecar)
+        sidecar.index.origin = self._sidecar_origin()
         return sidecar.index
+
+    def _sidecar_origin(self) -> bytes | None:
+        """The header of the sidecar's first block: an index read from it is good while that stands.
+
+        Writers only add blocks after it; a sidecar removed (by ``verify``) or
+        rebuilt from scratch has another, or none.
+        """
+        try:
+            with open(self.sidecar_path, "rb") as f:
+                return f.read(12)
+        except OSError:
+            return None
 
     def _tail(self, *, strict: bool) -> _Tail:
         with self._open(write=False) as fd:
@@ -186,6 +210,29 @@ class JsonlStore(Store):
             if len(builder):
                 new.append(builder.block())
         return _Sidecar(LogIndex(blocks + new), kept, new, len(data))
+
+    def verify(self) -> Verified:
+        """Check the chain, and that the replay index beside the log says what the log says.
+
+        An index that does not match (edited, or left from another log) is
+        removed; the next replay rebuilds it from the log.
+        """
+        checked = super().verify()
+        if not self.sidecar_path.exists():
+            return checked
+        kept = self.index()
+        with self._open(write=False) as fd:
+            tail = _read_tail(fd, self.location, strict=True)
+            offsets = _stream_lines(fd, 0, tail.end, self.location)
+            rebuilt = LogIndex(build_index((decode_line(line), at, at + len(line) + 1) for at, line in offsets))
+        if same_index(kept, rebuilt):
+            return attrs.evolve(checked, index_note=f"the replay index beside the log matches it ({self.sidecar_path})")
+        with contextlib.suppress(OSError):
+            self.sidecar_path.unlink()
+        return attrs.evolve(
+            checked,
+            index_note=f"the replay index beside the log did not match it and was removed ({self.sidecar_path})",
+        )
 
     def _index_after(self, fd: int, since: LogIndex, tail: _Tail) -> LogIndex:
         """``since`` followed by the entries appended after it, parsed from the log."""

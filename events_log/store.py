@@ -56,6 +56,8 @@ class Verified:
 
     head: LogHead
     torn: TornTail | None
+    # What became of a replay index kept beside the log, if the store keeps one.
+    index_note: str | None = None
 
 
 class ChainCheck:

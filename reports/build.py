@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import datetime as dt
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import jinja2
 import orjson
+from markupsafe import Markup, escape
 from plotly.offline import get_plotlyjs
 
-from events_log.events import Observation
+from events_log.events import describe_figure
 from timeline.output import csv_chunks, point_wording
 from timeline.replay import Replay, Series
 
@@ -111,7 +112,10 @@ def build_report(result: Replay, out: Path, *, command: str, single_file: bool =
     cards, pages = [], []
     for slug in _incident_order(result, by_incident):
         series = by_incident[slug]
-        observations = sorted(result.observations(slug), key=lambda o: (o.reported_on, o.monitor.casefold(), o.id))
+        observations = sorted(
+            (result.observation_data(i) for i in result.observation_ids(slug)),
+            key=lambda o: (o["reported_on"], o["monitor"].casefold(), o["id"]),
+        )
         incident = _incident_info(result, slug, series, observations)
         page = out / f"incident-{slug}.html"
         page.write_text(
@@ -138,7 +142,7 @@ def _incident_order(result: Replay, by_incident: dict[str, list[Series]]) -> lis
     return sorted(by_incident, key=lambda slug: (start(slug), slug), reverse=True)
 
 
-def _incident_info(result: Replay, slug: str, series: Sequence[Series], observations: list[Observation]) -> dict:
+def _incident_info(result: Replay, slug: str, series: Sequence[Series], observations: list[dict]) -> dict:
     described = result.incidents.get(slug)
     return {
         "slug": slug,
@@ -146,8 +150,8 @@ def _incident_info(result: Replay, slug: str, series: Sequence[Series], observat
         "place": described.place if described else "",
         "start": described.start_date.isoformat() if described else None,
         "summary": described.summary if described else None,
-        "first": min(o.reported_on for o in observations).isoformat(),
-        "last": max(o.reported_on for o in observations).isoformat(),
+        "first": min(o["reported_on"] for o in observations),
+        "last": max(o["reported_on"] for o in observations),
         "observations": len(observations),
         "monitors": sorted({s.monitor for s in series}, key=str.casefold),
     }
@@ -181,7 +185,7 @@ def _incident_page(
     result: Replay,
     incident: dict,
     series: Sequence[Series],
-    observations: list[Observation],
+    observations: list[dict],
     colours: dict[str, str],
     out: Path,
     single_file: bool,
@@ -197,13 +201,13 @@ def _incident_page(
                 "places": places,
             }
         )
-    report_dates = sorted({o.reported_on.isoformat() for o in observations})
+    report_dates = sorted({o["reported_on"] for o in observations})
     if result.as_of is not None and (not report_dates or report_dates[-1] < result.as_of.isoformat()):
         report_dates.append(result.as_of.isoformat())
     data = {
         "views": view_data,
         "reportDates": report_dates,
-        "observations": {o.id: _observation_data(o) for o in observations},
+        "observations": {o["id"]: _observation_data(o) for o in observations},
     }
     csv_text = _csv(series)
     csv_name = f"{incident['slug']}-series.csv"
@@ -228,7 +232,7 @@ def _incident_page(
         views=[{"label": v.label} for v in views],
         report_dates=report_dates,
         flags=sorted(flags, key=lambda f: (f["date"], f["series"])),
-        observations=[_observation_row(result, o, colours) for o in observations],
+        observation_rows=_table_rows(_observation_row(result, o, colours) for o in observations),
         monitors=[_monitor(result, slug, colours) for slug in incident["monitors"]],
         csv_href=csv_href,
         csv_name=csv_name,
@@ -248,41 +252,96 @@ def _monitor(result: Replay, slug: str, colours: dict[str, str]) -> dict[str, An
     }
 
 
-def _observation_data(o: Observation) -> dict[str, Any]:
+def _figure(o: dict[str, Any]) -> str:
+    figure = o["figure"]
+    return describe_figure(figure["low"], figure["high"], figure["qualifier"])
+
+
+def _observation_data(o: dict[str, Any]) -> dict[str, Any]:
     """What the sources panel shows of an observation."""
     return {
-        "monitor": o.monitor,
-        "reported_on": o.reported_on.isoformat(),
-        "figure": str(o.figure),
-        "kind": o.kind.value,
-        "quote": o.source.quote,
-        "title": o.source.title,
-        "url": o.source.url,
+        "monitor": o["monitor"],
+        "reported_on": o["reported_on"],
+        "figure": _figure(o),
+        "kind": o["kind"],
+        "quote": o["source"]["quote"],
+        "title": o["source"]["title"],
+        "url": o["source"]["url"],
     }
 
 
-def _observation_row(result: Replay, o: Observation, colours: dict[str, str]) -> dict[str, Any]:
-    period = ""
-    if o.period_start or o.period_end:
-        start, end = o.period_start or o.period_end, o.period_end or o.period_start
-        period = start.isoformat() if start == end else f"{start} to {end}"
-    return {
-        "id": o.id,
-        "reported_on": o.reported_on.isoformat(),
-        "period": period,
-        "monitor": o.monitor,
-        "colour": colours.get(o.monitor, "#888"),
-        "what": f"{o.measure.replace('_', ' ')} · {o.category.replace('_', ' ')}",
-        "location": o.location or "",
-        "kind": o.kind.value,
-        "low": o.figure.low,
-        "figure": str(o.figure),
-        "quote": o.source.quote or "",
-        "note": o.note,
-        "title": o.source.title,
-        "url": o.source.url,
-        "corrected": "; ".join(c.reason for c in result.corrections(o.id)),
-    }
+class Row(NamedTuple):
+    """One line of the table of observations (attributes: Jinja reads them fastest)."""
+
+    id: str
+    reported_on: str
+    period: str
+    monitor: str
+    colour: str
+    what: str
+    location: str
+    kind: str
+    low: int
+    figure: str
+    quote: str
+    note: str | None
+    title: str
+    url: str | None
+    corrected: str
+
+
+def _observation_row(result: Replay, o: dict[str, Any], colours: dict[str, str]) -> Row:
+    start, end = o["period_start"] or o["period_end"], o["period_end"] or o["period_start"]
+    period = "" if start is None else start if start == end else f"{start} to {end}"
+    corrected = "; ".join(c.reason for c in result.corrections(o["id"])) if result.corrected(o["id"]) else ""
+    return Row(
+        id=o["id"],
+        reported_on=o["reported_on"],
+        period=period,
+        monitor=o["monitor"],
+        colour=colours.get(o["monitor"], "#888"),
+        what=f"{o['measure'].replace('_', ' ')} · {o['category'].replace('_', ' ')}",
+        location=o["location"] or "",
+        kind=o["kind"],
+        low=o["figure"]["low"],
+        figure=_figure(o),
+        quote=o["source"]["quote"] or "",
+        note=o["note"],
+        title=o["source"]["title"],
+        url=o["source"]["url"],
+        corrected=corrected,
+    )
+
+
+def _table_rows(rows: Iterable[Row]) -> Markup:
+    """The table body, every cell escaped.
+
+    Written here rather than in the template: a page may list tens of
+    thousands of figures, and a template loop spends several times longer
+    on them than one format string a row.
+    """
+    html = []
+    for o in rows:
+        e = {name: escape(value) for name, value in o._asdict().items()}
+        period = f"<br><small>covers {e['period']}</small>" if o.period else ""
+        quote = f"“{e['quote']}”" if o.quote else ""
+        note = f'<br><small class="note">{e["note"]}</small>' if o.note else ""
+        corrected = f'<br><small class="corrected">corrected: {e["corrected"]}</small>' if o.corrected else ""
+        source = f'<a href="{e["url"]}" rel="noopener noreferrer">{e["title"]}</a>' if o.url else e["title"]
+        html.append(
+            f'<tr id="obs-{e["id"]}">'
+            f'<td data-sort="{e["reported_on"]}">{e["reported_on"]}{period}</td>'
+            f'<td data-sort="{e["monitor"]}"><span class="swatch" style="background: {e["colour"]}"></span>'
+            f"{e['monitor']}</td>"
+            f'<td data-sort="{e["what"]}">{e["what"]}</td>'
+            f'<td data-sort="{e["location"]}">{e["location"]}</td>'
+            f'<td data-sort="{e["kind"]}">{e["kind"]}</td>'
+            f'<td data-sort="{o.low}" class="figure">{e["figure"]}</td>'
+            f'<td data-sort="{escape(o.quote[:60])}" class="quote">{quote}{note}{corrected}</td>'
+            f'<td data-sort="{e["title"]}">{source}</td>'
+            f'<td data-sort="{e["id"]}"><code>{e["id"]}</code></td></tr>\n'
+        )
+    return Markup("".join(html))
 
 
 def _csv(series: Sequence[Series]) -> str:

@@ -16,11 +16,11 @@ import bisect
 import datetime as dt
 import html
 import itertools
-import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
+import numpy as np
 
 from timeline.output import point_wording
 from timeline.replay import DayPoint, Replay, Series
@@ -107,22 +107,31 @@ def _escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def _wrapped(text: str, width: int = 64) -> str:
-    short = text if len(text) <= HOVER_QUOTE else text[: HOVER_QUOTE - 1].rstrip() + "…"
-    return "<br>".join(_escape(line) for line in textwrap.wrap(short, width) or [""])
+def wrapped(text: str, width: int = 64, limit: int = HOVER_QUOTE) -> str:
+    """Escaped text in lines of about ``width`` characters joined by <br> (hover labels do not wrap)."""
+    short = text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    lines, line = [], ""
+    for word in short.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    lines.append(line)
+    return "<br>".join(_escape(line) for line in lines)
 
 
-def _hover(result: Replay, series: Series, point: DayPoint, name: str) -> str:
+def _hover(result: Replay, point: DayPoint, name: str) -> str:
     """Monitor, date, figure with its wording, basis, and the quote and source it rests on."""
     head = f"<b>{_escape(name)}</b> · {point.date:%d %b %Y}<br>{_escape(point_wording(result, point))} ({point.basis})"
     if point.basis == CARRIED:
         return f"{head}<br>nothing new reported; carried from the last report"
-    newest = max(point.observations, key=lambda i: (result.observation(i).reported_on, i))
-    source = result.observation(newest).source
+    # The base comes first, then increments in the order reported: the last is the newest.
+    source = result.observation_data(point.observations[-1])["source"]
     lines = [head]
-    if source.quote:
-        lines.append(f"“{_wrapped(source.quote)}”")
-    lines.append(_escape(source.title) + (f"<br>{_escape(source.url)}" if source.url else ""))
+    if source["quote"]:
+        lines.append(f"“{wrapped(source['quote'])}”")
+    lines.append(_escape(source["title"]) + (f"<br>{_escape(source['url'])}" if source["url"] else ""))
     if len(point.observations) > 1:
         lines.append(f"rests on {len(point.observations)} observations; click for all")
     return "<br>".join(lines)
@@ -174,7 +183,7 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
             legendgroup=group,
             mode="lines",
             line=dict(color=colour, width=2, shape="hv", dash=dash),
-            hovertext=[_hover(result, series, p, name) for p in days],
+            hovertext=[_hover(result, p, name) for p in days],
             hoverinfo="text",
             customdata=[[w, p.basis, i] for w, p, i in zip(words, days, ids, strict=True)],
             meta={"role": "line", "series": name},
@@ -233,7 +242,7 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
                 name=f"{name} (flag)",
                 hovertext=[
                     f"<b>{_escape(f.kind.replace('_', ' '))}</b> · {_escape(name)} · {f.date:%d %b %Y}<br>"
-                    + "<br>".join(_escape(line) for line in textwrap.wrap(f.detail, 70))
+                    + wrapped(f.detail, 70, limit=2000)
                     for f in flags
                 ],
                 hoverinfo="text",
@@ -278,36 +287,40 @@ def _legend_key() -> list[dict]:
 def _spread(series: Sequence[Series]) -> list[dict]:
     """Per day, the band from the lowest to the highest current figure, naming the monitor at each edge.
 
-    The band can only change where a series does, so it is computed on those days and drawn as steps.
+    The band can only change where a series does, so it is computed on those
+    days, all series at once as columns, and drawn as steps.
     """
-    days = sorted({p.date for s in series for p in change_points(s)})
-    x, lows, highs, text = [], [], [], []
-    for day in days:
-        current = []
-        for s in series:
-            if day < s.first:
-                continue
-            point = s.on(min(day, s.last))
-            current.append((point.low, point.high if point.high is not None else point.low, s.monitor))
-        if len(current) >= 2:
-            low = min(current)
-            high = max(current, key=lambda c: (c[1], c[2]))
-            x.append(day.isoformat())
-            lows.append(low[0])
-            highs.append(high[1])
-            text.append(
-                f"<b>spread</b> · {day:%d %b %Y}<br>lowest: {_escape(low[2])} {low[0]:,}<br>"
-                f"highest: {_escape(high[2])} {high[1]:,}"
-            )
-    if not x:
+    days = np.array(sorted({o for s in series for o in (*s.folded.starts, s.folded.last)}))
+    lows = np.full((len(series), len(days)), np.iinfo(np.int64).max)
+    highs = np.full((len(series), len(days)), np.iinfo(np.int64).min)
+    for row, s in enumerate(series):
+        f = s.folded
+        segment = np.searchsorted(f.starts, days, side="right") - 1
+        present = segment >= 0
+        lows[row, present] = np.asarray(f.lows)[segment[present]]
+        high = np.array([h if h is not None else lo for h, lo in zip(f.highs, f.lows, strict=True)])
+        highs[row, present] = high[segment[present]]
+    counted = (lows != np.iinfo(np.int64).max).sum(axis=0) >= 2
+    if not counted.any():
         return []
+    low_at, high_at = lows.argmin(axis=0), highs.argmax(axis=0)
+    x, text = [], []
+    for column in np.flatnonzero(counted).tolist():
+        day = dt.date.fromordinal(int(days[column]))
+        low_series, high_series = series[low_at[column]], series[high_at[column]]
+        x.append(day.isoformat())
+        text.append(
+            f"<b>spread</b> · {day:%d %b %Y}<br>lowest: {_escape(low_series.monitor)} {lows[low_at[column], column]:,}"
+            f"<br>highest: {_escape(high_series.monitor)} {highs[high_at[column], column]:,}"
+        )
     common = dict(x=x, mode="lines", line_shape="hv", legendgroup="spread", visible=False)
     return [
-        _scatter(y=highs, line=dict(width=0), showlegend=False, hoverinfo="skip", meta={"role": "spread-high"},
-                   **common),
+        _scatter(y=highs.max(axis=0)[counted].tolist(), line=dict(width=0), showlegend=False, hoverinfo="skip",
+                 meta={"role": "spread-high"}, **common),
         _scatter(
-            y=lows, line=dict(width=0), fill="tonexty", fillcolor="rgba(90,90,90,0.16)", hovertext=text,
-            hoverinfo="text", name="spread across monitors", showlegend=True, meta={"role": "spread-low"}, **common,
+            y=lows.min(axis=0)[counted].tolist(), line=dict(width=0), fill="tonexty",
+            fillcolor="rgba(90,90,90,0.16)", hovertext=text, hoverinfo="text", name="spread across monitors",
+            showlegend=True, meta={"role": "spread-low"}, **common,
         ),
     ]  # fmt: skip
 

@@ -98,3 +98,22 @@ def test_appending_uses_and_extends_the_index(tmp_path):
     assert len(index.blocks) == 2  # one block per append, read back from the file
     with pytest.raises(Exception, match="already in the log"):
         store.append([obs("a", 10, 3)])
+
+
+def test_verify_checks_the_index_against_the_log(tmp_path):
+    """verify says the index matches; an edited index (numbers changed) is caught and removed."""
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([obs("a", 8, 532), obs("b", 8, 745)])
+    assert "matches it" in store.verify().index_note
+    from events_log.index import frame, unframe
+
+    [(_, block)] = list(unframe(store.sidecar_path.read_bytes()))
+    import msgspec
+    import numpy as np
+
+    forged = msgspec.structs.replace(block, obs_low=np.array([532, 999], dtype="<i8").tobytes())
+    store.sidecar_path.write_bytes(frame(forged))
+    assert [s.latest.low for s in replay(JsonlStore(store.path)).series] == [999]  # the forged index is read...
+    assert "did not match it and was removed" in store.verify().index_note  # ...until verify catches it
+    assert not store.sidecar_path.exists()
+    assert [s.latest.low for s in replay(JsonlStore(store.path)).series] == [745]

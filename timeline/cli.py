@@ -389,6 +389,8 @@ def verify(log: str | None) -> None:
     store = open_log(log, write=False)
     checked = store.verify()
     click.echo(f"{store.location}: {checked.head.entries} entries, chain intact, head {checked.head.head}")
+    if checked.index_note:
+        click.echo(f"{store.location}: {checked.index_note}")
     if checked.torn is not None:
         click.echo(
             f"{store.location}: ends in an incomplete write ({checked.torn.size} bytes after the last entry); "

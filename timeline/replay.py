@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 import attrs
 import numpy as np
 
-from events_log.codec import structure
+from events_log.codec import SCHEMA, structure, upcast
 from events_log.envelope import decode_line
 from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation, Qualifier
 from events_log.index import OPEN, QUALIFIERS, LogIndex, time_code
@@ -175,22 +175,38 @@ class Replay:
         """The effective observation (after corrections) behind an id the series name, read from the log."""
         found = self._structured.get(observation_id)
         if found is None:
-            row = self._effective.rows[observation_id]
-            corrections = self._effective.corrected_by.get(row)
-            position = corrections[-1] if corrections else int(self._index.obs_entry[row])
-            raw = decode_line(self._store.line_at(position, int(self._index.offsets[position])))
-            data = raw.event["replacement"] if corrections else raw.event
-            found = self._structured[observation_id] = structure(data, Observation)
+            found = self._structured[observation_id] = structure(self.observation_data(observation_id), Observation)
         return found
+
+    def observation_data(self, observation_id: str) -> dict:
+        """The same as stored event data (current schema): what pages need, without building objects.
+
+        The log's content was validated when it was appended; reports read
+        thousands of these and only display them.
+        """
+        row = self._effective.rows[observation_id]
+        corrections = self._effective.corrected_by.get(row)
+        position = corrections[-1] if corrections else int(self._index.obs_entry[row])
+        raw = decode_line(self._store.line_at(position, int(self._index.offsets[position])))
+        data = raw.event if raw.schema == SCHEMA[raw.type] else upcast(raw.type, raw.schema, raw.event)
+        return data["replacement"] if corrections else data
 
     def observations(self, incident: str | None = None) -> Iterator[Observation]:
         """Effective observations in log order, reported on or before as-of."""
+        for observation_id in self.observation_ids(incident):
+            yield self.observation(observation_id)
+
+    def observation_ids(self, incident: str | None = None) -> list[str]:
+        """Ids of the effective observations in log order, reported on or before as-of."""
         rows = self._effective.live
         if incident is not None:
             rows = rows & np.isin(self._effective.columns[0], _chosen_series(self._index, incident, None))
         ids = self._effective.ids
-        for row in np.flatnonzero(rows).tolist():
-            yield self.observation(ids[row])
+        return [ids[row] for row in np.flatnonzero(rows).tolist()]
+
+    def corrected(self, observation_id: str) -> bool:
+        """Whether our record of this observation was corrected (within known-at)."""
+        return self._effective.rows[observation_id] in self._effective.corrected_by
 
     def corrections(self, observation_id: str) -> list[Correction]:
         """The corrections of our record of an observation, oldest first."""
