@@ -204,11 +204,8 @@ def _incident_page(
     report_dates = sorted({o["reported_on"] for o in observations})
     if result.as_of is not None and (not report_dates or report_dates[-1] < result.as_of.isoformat()):
         report_dates.append(result.as_of.isoformat())
-    data = {
-        "views": view_data,
-        "reportDates": report_dates,
-        "observations": {o["id"]: _observation_data(o) for o in observations},
-    }
+    # The sources panel reads each observation from its row of the table, not from a copy here.
+    data = {"views": view_data, "reportDates": report_dates}
     csv_text = _csv(series)
     csv_name = f"{incident['slug']}-series.csv"
     if single_file:
@@ -255,19 +252,6 @@ def _monitor(result: Replay, slug: str, colours: dict[str, str]) -> dict[str, An
 def _figure(o: dict[str, Any]) -> str:
     figure = o["figure"]
     return describe_figure(figure["low"], figure["high"], figure["qualifier"])
-
-
-def _observation_data(o: dict[str, Any]) -> dict[str, Any]:
-    """What the sources panel shows of an observation."""
-    return {
-        "monitor": o["monitor"],
-        "reported_on": o["reported_on"],
-        "figure": _figure(o),
-        "kind": o["kind"],
-        "quote": o["source"]["quote"],
-        "title": o["source"]["title"],
-        "url": o["source"]["url"],
-    }
 
 
 class Row(NamedTuple):
@@ -328,18 +312,15 @@ def _table_rows(rows: Iterable[Row]) -> Markup:
         note = f'<br><small class="note">{e["note"]}</small>' if o.note else ""
         corrected = f'<br><small class="corrected">corrected: {e["corrected"]}</small>' if o.corrected else ""
         source = f'<a href="{e["url"]}" rel="noopener noreferrer">{e["title"]}</a>' if o.url else e["title"]
+        # Only the figure needs a sort key of its own; the other columns sort by their text.
         html.append(
             f'<tr id="obs-{e["id"]}">'
-            f'<td data-sort="{e["reported_on"]}">{e["reported_on"]}{period}</td>'
-            f'<td data-sort="{e["monitor"]}"><span class="swatch" style="background: {e["colour"]}"></span>'
-            f"{e['monitor']}</td>"
-            f'<td data-sort="{e["what"]}">{e["what"]}</td>'
-            f'<td data-sort="{e["location"]}">{e["location"]}</td>'
-            f'<td data-sort="{e["kind"]}">{e["kind"]}</td>'
+            f'<td>{e["reported_on"]}{period}</td>'
+            f'<td><span class="swatch" style="background: {e["colour"]}"></span>{e["monitor"]}</td>'
+            f'<td>{e["what"]}</td><td>{e["location"]}</td><td>{e["kind"]}</td>'
             f'<td data-sort="{o.low}" class="figure">{e["figure"]}</td>'
-            f'<td data-sort="{escape(o.quote[:60])}" class="quote">{quote}{note}{corrected}</td>'
-            f'<td data-sort="{e["title"]}">{source}</td>'
-            f'<td data-sort="{e["id"]}"><code>{e["id"]}</code></td></tr>\n'
+            f'<td class="quote"><span class="q">{quote}</span>{note}{corrected}</td>'
+            f"<td>{source}</td><td><code>{e['id']}</code></td></tr>\n"
         )
     return Markup("".join(html))
 

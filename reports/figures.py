@@ -159,6 +159,8 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
     ids = [list(p.observations) for p in days]
     words = [point_wording(result, p) for p in days]
     traces: list[dict] = []
+    # Dense series (months of daily reports) get small marks, so the lines stay readable.
+    mark = 8 if len(days) <= 60 else 5 if len(days) <= 300 else 3
     ranged = [p.high is not None and p.high != p.low for p in days]
     if any(ranged):
         # The band between low and high: an invisible upper edge, then the lower edge filled up to it.
@@ -197,7 +199,7 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
                     x=[p.date.isoformat() for p in chosen],
                     y=[p.low for p in chosen],
                     mode="markers",
-                    marker=dict(color=colour, symbol=symbol, size=8, line=dict(color=colour, width=2)),
+                    marker=dict(color=colour, symbol=symbol, size=mark, line=dict(color=colour, width=2)),
                     legendgroup=group,
                     showlegend=False,
                     hoverinfo="skip",
@@ -216,7 +218,7 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
                 mode="markers",
                 marker=dict(
                     color=colour,
-                    size=10,
+                    size=mark + 2,
                     line=dict(color=colour, width=2),
                     symbol=["triangle-up" if p.basis == REPORTED else "triangle-up-open" for p in floors],
                 ),
@@ -236,7 +238,9 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
                 x=[f.date.isoformat() for f in flags],
                 y=[by_day[f.date].low for f in flags],
                 mode="markers",
-                marker=dict(symbol="x-thin-open", size=16, color=FLAG_COLOUR, line=dict(width=3, color=FLAG_COLOUR)),
+                marker=dict(
+                    symbol="x-thin-open", size=2 * mark, color=FLAG_COLOUR, line=dict(width=3, color=FLAG_COLOUR)
+                ),
                 legendgroup=group,
                 showlegend=False,
                 name=f"{name} (flag)",

@@ -130,37 +130,45 @@
     }
   }
 
+  // The sources of a point, read from their rows in the table below the chart.
   function showSources(ids) {
     const body = document.getElementById("panel-body");
     body.replaceChildren();
     for (const id of ids) {
-      const o = data.observations[id];
-      if (!o) continue;
+      const row = document.getElementById("obs-" + id);
+      if (!row) continue;
+      const cells = row.cells;
       const item = document.createElement("div");
       item.className = "source";
       const head = document.createElement("p");
       const strong = document.createElement("strong");
-      strong.textContent = o.monitor + " · " + o.reported_on + " · " + o.figure;
+      strong.textContent = cells[1].textContent + " · " + cells[0].firstChild.textContent + " · " + cells[5].textContent;
       head.appendChild(strong);
-      head.appendChild(document.createTextNode(" (" + o.kind + ", " + id + ")"));
+      head.appendChild(document.createTextNode(" (" + cells[4].textContent + ", " + id + ")"));
       item.appendChild(head);
-      if (o.quote) {
+      const quoteText = cells[6].querySelector(".q").textContent;
+      if (quoteText) {
         const quote = document.createElement("blockquote");
-        quote.textContent = o.quote;
+        quote.textContent = quoteText;
         item.appendChild(quote);
       }
       const source = document.createElement("p");
-      if (o.url && /^https?:\/\//i.test(o.url)) {
+      const original = cells[7].querySelector("a");
+      if (original && /^https?:\/\//i.test(original.getAttribute("href"))) {
         const link = document.createElement("a");
-        link.href = o.url;
+        link.href = original.getAttribute("href");
         link.rel = "noopener noreferrer";
         link.target = "_blank";
-        link.textContent = o.title;
+        link.textContent = original.textContent;
         source.appendChild(link);
       } else {
-        source.textContent = o.title;
+        source.textContent = cells[7].textContent;
       }
       item.appendChild(source);
+      const jump = document.createElement("a");
+      jump.href = "#obs-" + id;
+      jump.textContent = "see it in the table";
+      item.appendChild(jump);
       body.appendChild(item);
     }
     panel.hidden = false;
@@ -219,8 +227,8 @@
         const numeric = th.dataset.type === "number";
         const rows = Array.from(table.tBodies[0].rows);
         rows.sort((a, b) => {
-          const x = a.cells[column].dataset.sort || "";
-          const y = b.cells[column].dataset.sort || "";
+          const x = a.cells[column].dataset.sort ?? a.cells[column].textContent;
+          const y = b.cells[column].dataset.sort ?? b.cells[column].textContent;
           const order = numeric ? Number(x) - Number(y) : x.localeCompare(y);
           return ascending ? order : -order;
         });
