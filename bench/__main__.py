@@ -172,10 +172,14 @@ def main() -> None:
     appended = scratch / "appended.jsonl"
     shutil.copy(full, appended)
     shutil.copy(full.with_name(full.name + ".index"), appended.with_name(appended.name + ".index"))
-    out = run([PY, "-c", INCREMENTAL, str(appended)], )[2]
+    out = run(
+        [PY, "-c", INCREMENTAL, str(appended)],
+    )[2]
     results["(2) replay after appending 1,000 (same process)"] = (float(out.split()[0]), float("nan"))
     for mode in ("warm", "fresh"):
-        out = run([PY, "-c", AS_OF, str(full), mode], )[2]
+        out = run(
+            [PY, "-c", AS_OF, str(full), mode],
+        )[2]
         name = "(3) as-of one incident, one date, " + ("after a full replay" if mode == "warm" else "fresh process")
         results[name] = (float(out.split()[0]), float("nan"))
     if not args.skip_report:

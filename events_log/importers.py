@@ -11,7 +11,7 @@ import csv
 import datetime as dt
 import enum
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,6 +46,7 @@ MAX_DIGITS = 12
 _COLUMN_OF = {"title": "source_title", "url": "source_url"}
 
 Labelled = list[tuple[str, Event]]
+Progress = Callable[[Iterable, int], Iterable]
 
 
 @contextmanager
@@ -179,10 +180,11 @@ def _read_text(path: Path) -> str:
     return text
 
 
-def read_csv(path: Path) -> Labelled:
+def read_csv(path: Path, progress: Progress | None = None) -> Labelled:
     """Observations from a CSV file with the documented header, any column order."""
     text = _read_text(path)
-    reader = csv.reader(text.splitlines(keepends=True), strict=True)
+    lines = text.splitlines(keepends=True)
+    reader = csv.reader(progress(lines, len(lines)) if progress else lines, strict=True)
     try:
         header = next(reader)
     except csv.Error as exc:
@@ -221,11 +223,11 @@ def read_csv(path: Path) -> Labelled:
     return events
 
 
-def read_jsonl(path: Path) -> Labelled:
+def read_jsonl(path: Path, progress: Progress | None = None) -> Labelled:
     """Events from a JSON Lines file: one ``{"type": ..., ...}`` object a line."""
-    text = _read_text(path)
+    lines = _read_text(path).splitlines()
     events: Labelled = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(progress(lines, len(lines)) if progress else lines, start=1):
         if not line.strip():
             continue
         label = f"{path}:{number}"
@@ -240,12 +242,15 @@ def read_jsonl(path: Path) -> Labelled:
     return events
 
 
-def read_events(path: str | Path, format: str | None = None) -> Labelled:
-    """Events from a CSV or JSON Lines file; the format follows the file's extension."""
+def read_events(path: str | Path, format: str | None = None, progress: Progress | None = None) -> Labelled:
+    """Events from a CSV or JSON Lines file; the format follows the file's extension.
+
+    ``progress`` wraps the lines read, with their number (the command line shows a bar).
+    """
     path = Path(path)
     format = format or {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(path.suffix.lower())
     if format == "csv":
-        return read_csv(path)
+        return read_csv(path, progress)
     if format == "jsonl":
-        return read_jsonl(path)
+        return read_jsonl(path, progress)
     raise InputError("cannot tell the format from the extension; use --format csv or --format jsonl", str(path))

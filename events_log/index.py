@@ -22,6 +22,7 @@ from the log and compares.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import zlib
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -271,7 +272,10 @@ class LogIndex:
         self.obs_low = _array([b.obs_low for b in blocks], np.int64)
         self.obs_high = _array([b.obs_high for b in blocks], np.int64)
         self.obs_qualifier = _array([b.obs_qualifier for b in blocks], np.int8)
+        # The ids list may be shared with indexes extended from this one, and grow: only the
+        # first ``obs_count`` belong to this index (copying a million ids per append would not).
         self.obs_ids: list[str] = [i for b in blocks if b.obs_ids for i in b.obs_ids.split("\n")]
+        self.obs_count = len(self.obs_ids)
         self.fix_entry = _array([b.fix_entry for b in blocks], np.int64)
         self.fix_row = _array([b.fix_row for b in blocks], np.int64)
         self.fix_values = tuple(
@@ -288,12 +292,13 @@ class LogIndex:
     def rows(self) -> Mapping[str, int]:
         """Observation id -> its row (made once, then kept)."""
         if self._rows is None:
-            self._rows = dict(zip(self.obs_ids, range(len(self.obs_ids)), strict=True))
+            count = self.obs_count
+            self._rows = dict(zip(itertools.islice(self.obs_ids, count), range(count), strict=True))
         return self._rows
 
     def builder(self) -> IndexBuilder:
         """A builder that continues this index (for the entries appended after it)."""
-        return IndexBuilder(self.series, self.rows, len(self.obs_ids))
+        return IndexBuilder(self.series, self.rows, self.obs_count)
 
     def known_ids(self) -> KnownRows:
         """What admission needs: the status of every observation id of the log."""
@@ -317,7 +322,12 @@ class LogIndex:
             setattr(combined, name, np.concatenate([getattr(self, name), getattr(more, name)]))
         combined.fix_values = tuple(np.concatenate(pair) for pair in zip(self.fix_values, more.fix_values, strict=True))
         combined.series = self.series + more.series
-        combined.obs_ids = self.obs_ids + more.obs_ids
+        if len(self.obs_ids) == self.obs_count:  # nobody has extended this index yet: grow the list in place
+            self.obs_ids.extend(more.obs_ids)
+            combined.obs_ids = self.obs_ids
+        else:
+            combined.obs_ids = self.obs_ids[: self.obs_count] + more.obs_ids
+        combined.obs_count = self.obs_count + more.obs_count
         combined.described = self.described + more.described
         combined.lineage = self.lineage
         combined.origin = self.origin
@@ -353,7 +363,7 @@ def same_index(a: LogIndex, b: LogIndex) -> bool:
         and a.last_hash == b.last_hash
         and all(np.array_equal(getattr(a, name), getattr(b, name)) for name in arrays)
         and all(np.array_equal(x, y) for x, y in zip(a.fix_values, b.fix_values, strict=True))
-        and a.obs_ids == b.obs_ids
+        and a.obs_ids[: a.obs_count] == b.obs_ids[: b.obs_count]
         and a.series == b.series
         and a.described == b.described
     )

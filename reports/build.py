@@ -315,9 +315,9 @@ def _table_rows(rows: Iterable[Row]) -> Markup:
         # Only the figure needs a sort key of its own; the other columns sort by their text.
         html.append(
             f'<tr id="obs-{e["id"]}">'
-            f'<td>{e["reported_on"]}{period}</td>'
+            f"<td>{e['reported_on']}{period}</td>"
             f'<td><span class="swatch" style="background: {e["colour"]}"></span>{e["monitor"]}</td>'
-            f'<td>{e["what"]}</td><td>{e["location"]}</td><td>{e["kind"]}</td>'
+            f"<td>{e['what']}</td><td>{e['location']}</td><td>{e['kind']}</td>"
             f'<td data-sort="{o.low}" class="figure">{e["figure"]}</td>'
             f'<td class="quote"><span class="q">{quote}</span>{note}{corrected}</td>'
             f"<td>{source}</td><td><code>{e['id']}</code></td></tr>\n"

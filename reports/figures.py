@@ -24,7 +24,7 @@ import numpy as np
 
 from timeline.output import point_wording
 from timeline.replay import DayPoint, Replay, Series
-from timeline.rule import CARRIED, DERIVED, REPORTED
+from timeline.rule import CARRIED, DERIVED, OPEN, REPORTED
 
 # Colour-blind-friendly first (Okabe-Ito, Tol), then more distinct hues.
 PALETTE = (
@@ -97,7 +97,7 @@ def views_of(series: Sequence[Series]) -> list[View]:
     ]
 
     def weight(view: View) -> tuple:
-        reports = sum(s.folded.basis.count(REPORTED) for s in (*view.series, *view.locations))
+        reports = sum(s.folded.basis_codes.count("r") for s in (*view.series, *view.locations))
         return (view.measure != "killed", -len(view.series), -reports, view.measure, view.category)
 
     return sorted(views, key=weight)
@@ -302,7 +302,7 @@ def _spread(series: Sequence[Series]) -> list[dict]:
         segment = np.searchsorted(f.starts, days, side="right") - 1
         present = segment >= 0
         lows[row, present] = np.asarray(f.lows)[segment[present]]
-        high = np.array([h if h is not None else lo for h, lo in zip(f.highs, f.lows, strict=True)])
+        high = np.where(np.asarray(f.highs) == OPEN, np.asarray(f.lows), np.asarray(f.highs))
         highs[row, present] = high[segment[present]]
     counted = (lows != np.iinfo(np.int64).max).sum(axis=0) >= 2
     if not counted.any():

@@ -145,7 +145,69 @@ PINS = [
      "The United Nations Population Fund estimated on 14 March that 51,000 civilians had been displaced"),
     ("Reuters", "killed", "alawites", None, "2025-06-30", 1479, 1479, "reported",
      "An investigation by Reuters published on 30 June 2025 concluded that 1,479 Alawites were killed"),
+    ("Reuters", "killed", "alawites", None, "2025-07-01", 1479, 1479, "carried",
+     "An investigation by Reuters published on 30 June 2025 concluded that 1,479 Alawites were killed"),
+    ("Reuters", "killed", "alawites", None, "2025-12-31", 1479, 1479, "carried",
+     "An investigation by Reuters published on 30 June 2025 concluded that 1,479 Alawites were killed"),
+    ("Reuters", "killed", "unspecified", "Al-Mukhtariya", "2025-06-30", 157, 157, "reported",
+     "though a later Reuters study found that 157 people were killed in the village"),
+    ("Reuters", "killed", "unspecified", "Al-Mukhtariya", "2025-08-01", 157, 157, "carried",
+     "though a later Reuters study found that 157 people were killed in the village"),
+    ("residents", "killed", "unarmed_men_and_youth", "al-Fuqara", "2025-03-07", 150, None, "reported",
+     "alleging the killing of over 150 unarmed men and youth between the ages of 13 and 85."),
+    ("residents", "killed", "civilians", "Muzayraa", "2025-03-10", 130, None, "carried",
+     "A list of names of over 130 civilian victims in Muzayraa"),
+    ("residents", "detained", "civilians", "Anaza, Qadam (Damascus)", "2025-03-16", 19, 19, "reported",
+     "nineteen Alawite civilians who had been arrested on 7 March in the Anaza neighborhood of Qadam"),
+    ("wikipedia", "killed", "civilians", "Tuwaym", "2025-03-08", 31, 31, "reported",
+     "31 civilians in Tuwaym, including nine children and four women, were killed and buried in a mass grave."),
+    ("wikipedia", "killed", "civilians", "Baniyas", "2025-03-10", 200, 200, "reported",
+     "Almost 200 civilians in Baniyas had been killed since 7 March."),
+    ("wikipedia", "killed", "unspecified", "Al-Rusafa", "2025-03-12", 60, None, "carried",
+     "In the village of Al-Rusafa, ... at least 60 were killed"),
+    ("syrian-state-media", "killed", "security_forces", "Daatour, Latakia city", "2025-03-04", 2, 2, "reported",
+     "after an ambush by \"members of the remnants of Assad militias\" killed two security personnel."),
+    ("syrian-state-media", "killed", "security_forces", "Daatour, Latakia city", "2025-03-06", 2, 2, "carried",
+     "after an ambush by \"members of the remnants of Assad militias\" killed two security personnel."),
+    ("syrian-state-media", "wounded", "security_forces", "Beit Ana", "2025-03-07", 2, 2, "reported",
+     "near Beit Ana, killing one security force member and wounding two."),
+    ("syrian-state-media", "killed", "security_forces", "Beit Ana", "2025-03-09", 1, 1, "carried",
+     "near Beit Ana, killing one security force member and wounding two."),
+    ("UNFPA", "displaced", "civilians", "Lebanon", "2025-03-14", 6000, 6000, "reported",
+     "estimated on 14 March that 51,000 civilians had been displaced due to the violence, including 6,000 in Lebanon."),
+    ("UNFPA", "displaced", "civilians", None, "2025-03-15", 51000, 51000, "carried",
+     "The United Nations Population Fund estimated on 14 March that 51,000 civilians had been displaced"),
+    ("UNFPA", "displaced", "civilians", None, "2025-03-17", 51000, 51000, "carried",
+     "The United Nations Population Fund estimated on 14 March that 51,000 civilians had been displaced"),
+    ("UNFPA", "displaced", "civilians", "Lebanon", "2025-03-20", 6000, 6000, "carried",
+     "including 6,000 in Lebanon."),
+    ("SNHR", "killed", "unspecified", None, "2025-03-14", 803, None, "carried",
+     "for the period from 6 to 10 March: at least at least 803 people"),
+    ("wikipedia", "killed", "unspecified", None, "2025-12-25", 1000, 2000, "reported",
+     "Estimates of the death toll range from about 1,000 to 2,000"),
+    ("Reuters", "killed", "alawites", None, "2025-09-15", 1479, 1479, "carried",
+     "An investigation by Reuters published on 30 June 2025 concluded that 1,479 Alawites were killed"),
+    ("syrian-state-media", "wounded", "security_forces", "Beit Ana", "2025-03-12", 2, 2, "carried",
+     "near Beit Ana, killing one security force member and wounding two."),
+    ("UNFPA", "displaced", "civilians", None, "2025-04-01", 51000, 51000, "carried",
+     "The United Nations Population Fund estimated on 14 March that 51,000 civilians had been displaced"),
+    ("residents", "killed", "unspecified", "Sharifa", "2025-03-09", 27, 27, "carried",
+     "Surviving residents reported that they confirmed twenty-seven deaths, which included five women"),
 ]  # fmt: skip
+
+
+def test_every_monitor_with_several_reports_is_pinned_on_five_dates():
+    """Each monitor with two or more coastal-2025 reports has pins on at least five as-of dates."""
+    counts: dict[str, int] = {}
+    for o in OBSERVATIONS:
+        if o.incident == "coastal-2025":
+            counts[o.monitor] = counts.get(o.monitor, 0) + 1
+    pinned: dict[str, set[str]] = {}
+    for monitor, *_, as_of, _low, _high, _basis, _sentence in PINS:
+        pinned.setdefault(monitor, set()).add(as_of)
+    for monitor, count in counts.items():
+        if count >= 2:
+            assert len(pinned.get(monitor, ())) >= 5, monitor
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
 
 import pytest
@@ -152,34 +151,6 @@ def test_reading_a_log_that_does_not_exist_yet_is_empty(tmp_path):
     assert list(s.entries()) == [] and s.head().entries == 0
     assert replay(s).series == ()
     assert not (tmp_path / "new.jsonl").exists()
-
-
-def _writer(path: str, worker: int, count: int) -> None:
-    store = JsonlStore(path)
-    for i in range(count):
-        store.append([obs(f"w{worker}-{i}", 1 + i % 28, i)])
-
-
-@pytest.mark.slow
-def test_concurrent_writers_lose_nothing(tmp_path):
-    """4 processes x 200 appends: gapless positions, one valid chain, every entry present."""
-    path = str(tmp_path / "log.jsonl")
-    workers, count = 4, 200
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_writer, args=(path, w, count)) for w in range(workers)]
-    for p in processes:
-        p.start()
-    for p in processes:
-        p.join(timeout=300)
-        assert p.exitcode == 0
-    store = JsonlStore(path)
-    checked = store.verify()
-    assert checked.head.entries == workers * count and checked.torn is None
-    ids = [e.event.id for e in store.entries()]
-    assert sorted(ids) == sorted(f"w{w}-{i}" for w in range(workers) for i in range(count))
-    for w in range(workers):  # each writer's own appends keep their order
-        mine = [i for i in ids if i.startswith(f"w{w}-")]
-        assert mine == [f"w{w}-{i}" for i in range(count)]
 
 
 def test_log_file_is_fsynced_and_has_no_partial_batch_after_disk_full(tmp_path, monkeypatch):

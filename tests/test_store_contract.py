@@ -121,17 +121,26 @@ def _writer(target: str, worker: int, count: int) -> None:
     store.close()
 
 
+def start_writers(target: str, workers: int, count: int) -> list[multiprocessing.Process]:
+    """``workers`` processes, each appending ``count`` observations of its own, started."""
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_writer, args=(target, w, count)) for w in range(workers)]
+    for p in processes:
+        p.start()
+    return processes
+
+
+def wait_for(processes: list[multiprocessing.Process]) -> None:
+    for p in processes:
+        p.join(timeout=600)
+        assert p.exitcode == 0
+
+
 @pytest.mark.slow
 def test_eight_writers_lose_nothing(log_target):
     """8 processes x 250 appends: gapless positions, one linear chain, every acknowledged entry present."""
     workers, count = 8, 250
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_writer, args=(log_target, w, count)) for w in range(workers)]
-    for p in processes:
-        p.start()
-    for p in processes:
-        p.join(timeout=600)
-        assert p.exitcode == 0
+    wait_for(start_writers(log_target, workers, count))
     store = opened(log_target)
     assert store.verify().head.entries == workers * count
     ids = [e.event.id for e in store.entries()]
@@ -163,12 +172,7 @@ def test_a_follower_never_skips_an_entry_that_commits_late(log_target):
 
     thread = threading.Thread(target=follow)
     thread.start()
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_writer, args=(log_target, w, count)) for w in range(workers)]
-    for p in processes:
-        p.start()
-    for p in processes:
-        p.join(timeout=600)
+    wait_for(start_writers(log_target, workers, count))
     thread.join(timeout=120)
     assert failures == [] and seen == list(range(total))
 

@@ -202,7 +202,7 @@ def append(log: str | None, json_text: str | None, **columns: str | None) -> Non
 def import_(log: str | None, file: Path, format_: str | None) -> None:
     """Append every event of FILE (CSV of observations, or JSON Lines of events), all or nothing."""
     store = open_log(log, write=True)
-    labelled = read_events(file, format_)
+    labelled = read_events(file, format_, progress=lambda lines, length: _progress(lines, "reading", length))
     labels = [label for label, _ in labelled]
     entries = store.append([event for _, event in labelled], labels=labels)
     first, last = entries[0].position, entries[-1].position

@@ -26,7 +26,7 @@ from events_log.events import (
 from events_log.importers import row_from_observation
 
 from .replay import DayPoint, Replay, Series
-from .rule import CARRIED
+from .rule import CARRIED, OPEN
 
 CSV_COLUMNS = ("incident", "monitor", "measure", "category", "location", "date", "low", "high", "basis", "observations")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -99,10 +99,10 @@ def csv_chunks(series_list: Iterable[Series]) -> Iterator[str]:
         lines = []
         for i, start in enumerate(f.starts):
             end = f.starts[i + 1] if i + 1 < len(f.starts) else f.last + 1
-            high = "" if f.highs[i] is None else f.highs[i]
+            high = "" if f.highs[i] == OPEN else f.highs[i]
             ids = " ".join(f.observations[i])
             at = start - f.first
-            lines.append(f"{prefix}{texts[at]},{f.lows[i]},{high},{f.basis[i]},{ids}\n")
+            lines.append(f"{prefix}{texts[at]},{f.lows[i]},{high},{f.basis_of(i)},{ids}\n")
             if end > start + 1:
                 carried = f",{f.lows[i]},{high},{CARRIED},{ids}\n"
                 lines.append(prefix + (carried + prefix).join(texts[at + 1 : end - f.first]) + carried)

@@ -82,8 +82,8 @@ class Series:
         if not f.first <= ordinal <= f.last:
             return None
         i = bisect.bisect_right(f.starts, ordinal) - 1
-        basis = f.basis[i] if f.starts[i] == ordinal else CARRIED
-        return DayPoint(date, f.lows[i], f.highs[i], basis, f.observations[i])
+        basis = f.basis_of(i) if f.starts[i] == ordinal else CARRIED
+        return DayPoint(date, f.lows[i], f.high(i), basis, f.observations[i])
 
     def point(self, index: int) -> DayPoint:
         return self.on(dt.date.fromordinal(self.folded.first + index))
@@ -94,9 +94,9 @@ class Series:
         f = self.folded
         for i, start in enumerate(f.starts):
             end = f.starts[i + 1] if i + 1 < len(f.starts) else f.last + 1
-            yield DayPoint(dt.date.fromordinal(start), f.lows[i], f.highs[i], f.basis[i], f.observations[i])
+            yield DayPoint(dt.date.fromordinal(start), f.lows[i], f.high(i), f.basis_of(i), f.observations[i])
             for ordinal in range(start + 1, end):
-                yield DayPoint(dt.date.fromordinal(ordinal), f.lows[i], f.highs[i], CARRIED, f.observations[i])
+                yield DayPoint(dt.date.fromordinal(ordinal), f.lows[i], f.high(i), CARRIED, f.observations[i])
 
     @property
     def latest(self) -> DayPoint:
@@ -110,8 +110,8 @@ class Series:
         if keep == len(f.starts):
             return attrs.evolve(self, folded=f._replace(last=max(day, f.starts[-1])))
         folded = Folded(
-            day, f.starts[:keep], f.lows[:keep], f.highs[:keep], f.basis[:keep], f.observations[:keep],
-            [flag for flag in f.flags if flag.day <= day],
+            day, f.starts[:keep], f.lows[:keep], f.highs[:keep], f.basis_codes[:keep], f.observations[:keep],
+            tuple(flag for flag in f.flags if flag.day <= day),
         )  # fmt: skip
         return attrs.evolve(self, folded=folded)
 

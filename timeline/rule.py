@@ -22,9 +22,11 @@ be most of the cost.
 
 from __future__ import annotations
 
+from array import array
 from typing import NamedTuple
 
 from events_log.events import describe_figure
+from events_log.index import OPEN  # an open-ended high, in ``Folded.highs`` as in the index
 
 REPORTED = "reported"
 DERIVED = "derived"
@@ -91,28 +93,42 @@ class Pending(NamedTuple):
     high: int | None = 0
 
 
+_CODES = {"r": REPORTED, "d": DERIVED}
+
+
 class Folded(NamedTuple):
     """One series as segments: segment i starts on ``starts[i]`` and holds until the next one.
 
-    The first day of a segment is ``reported`` or ``derived`` (``basis``); the
-    days after it, up to the next segment or ``last``, are ``carried``.
+    The first day of a segment is ``reported`` or ``derived`` (``basis_of``);
+    the days after it, up to the next segment or ``last``, are ``carried``.
     ``base`` and ``pending`` are where the fold stood after the last report,
     so that reports of later days can be folded on without starting over.
+
+    Numbers are kept in C arrays and the bases in a string: a process holding
+    millions of replayed days then gives Python's cycle collector almost
+    nothing to walk through.
     """
 
     last: int
-    starts: list[int]
-    lows: list[int]
-    highs: list[int | None]
-    basis: list[str]
-    observations: list[tuple[str, ...]]
-    flags: list[RawFlag]
+    starts: array
+    lows: array
+    highs: array  # OPEN where open-ended
+    basis_codes: str  # "r" reported or "d" derived, one per segment
+    observations: tuple[tuple[str, ...], ...]
+    flags: tuple[RawFlag, ...]
     base: Base | None = None
     pending: Pending = Pending()
 
     @property
     def first(self) -> int:
         return self.starts[0]
+
+    def high(self, i: int) -> int | None:
+        high = self.highs[i]
+        return None if high == OPEN else high
+
+    def basis_of(self, i: int) -> str:
+        return _CODES[self.basis_codes[i]]
 
 
 def fold(reports: Reports, last_day: int | None = None, after: Folded | None = None) -> Folded:
@@ -124,12 +140,15 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
     """
     days, ids, cumulative, lows_in, highs_in = reports
     if after is None:
-        starts, lows, highs, basis, rests_on, flags = [], [], [], [], [], []
-        base, pending = None, Pending()
+        starts, lows, highs = array("q"), array("q"), array("q")
+        codes: list[str] = []
+        rests_on, flags = [], []
+        base, pending, last_high = None, Pending(), None
     else:
-        starts, lows, highs = list(after.starts), list(after.lows), list(after.highs)
-        basis, rests_on, flags = list(after.basis), list(after.observations), list(after.flags)
-        base, pending = after.base, after.pending
+        # Copies (memory copies for the arrays): the folded series may still be in use.
+        starts, lows, highs = array("q", after.starts), array("q", after.lows), array("q", after.highs)
+        codes, rests_on, flags = list(after.basis_codes), list(after.observations), list(after.flags)
+        base, pending, last_high = after.base, after.pending, after.high(len(highs) - 1)
     base_id, base_day, base_low, base_high = base if base is not None else (None, -1, 0, 0)
     pending_ids, pending_terms = list(pending.ids), list(pending.terms)
     pending_low, pending_high = pending.low, pending.high
@@ -144,13 +163,14 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
         if not several and cumulative[i] and not pending_terms:
             # The common day: one running total, nothing pending to check it against.
             low, high = lows_in[i], highs_in[i]
-            if lows and (low < lows[-1] or (high is not None and highs[-1] is not None and high < highs[-1])):
-                flags.append(RawFlag(day, REVISED_DOWN, (ids[i], low, high, lows[-1], highs[-1])))
+            if lows and (low < lows[-1] or (high is not None and last_high is not None and high < last_high)):
+                flags.append(RawFlag(day, REVISED_DOWN, (ids[i], low, high, lows[-1], last_high)))
             base_id, base_day, base_low, base_high = ids[i], day, low, high
             starts.append(day)
             lows.append(low)
-            highs.append(high)
-            basis.append(REPORTED)
+            highs.append(OPEN if high is None else high)
+            last_high = high
+            codes.append("r")
             rests_on.append((base_id,))
             i = end
             continue
@@ -164,8 +184,9 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
                 pending_high = None if pending_high is None or highs_in[k] is None else pending_high + highs_in[k]
             starts.append(day)
             lows.append(base_low + pending_low)
-            highs.append(None if base_high is None or pending_high is None else base_high + pending_high)
-            basis.append(DERIVED)
+            last_high = None if base_high is None or pending_high is None else base_high + pending_high
+            highs.append(OPEN if last_high is None else last_high)
+            codes.append("d")
             rests_on.append(((base_id,) if base_id is not None else ()) + tuple(pending_ids))
             i = end
             continue
@@ -176,8 +197,8 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
             mismatch = _mismatch(base, between, reports, reported[0], day)
         for j in reported:
             low, high = lows_in[j], highs_in[j]
-            if lows and (low < lows[-1] or (high is not None and highs[-1] is not None and high < highs[-1])):
-                flags.append(RawFlag(day, REVISED_DOWN, (ids[j], low, high, lows[-1], highs[-1])))
+            if lows and (low < lows[-1] or (high is not None and last_high is not None and high < last_high)):
+                flags.append(RawFlag(day, REVISED_DOWN, (ids[j], low, high, lows[-1], last_high)))
             if mismatch is not None:
                 flags.append(mismatch)
                 mismatch = None
@@ -186,8 +207,9 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
             pending_ids, pending_terms, pending_low, pending_high = [], [], 0, 0
         starts.append(day)
         lows.append(base_low)
-        highs.append(base_high)
-        basis.append(REPORTED)
+        highs.append(OPEN if base_high is None else base_high)
+        last_high = base_high
+        codes.append("r")
         rests_on.append((base_id,))
         i = end
     last = max(days[-1] if days else starts[-1], last_day or 0, after.last if after else 0)
@@ -196,9 +218,9 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
         starts,
         lows,
         highs,
-        basis,
-        rests_on,
-        flags,
+        "".join(codes),
+        tuple(rests_on),
+        tuple(flags),
         Base(base_id, base_day, base_low, base_high) if base_id is not None else None,
         Pending(tuple(pending_ids), tuple(pending_terms), pending_low, pending_high),
     )
