@@ -238,8 +238,13 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
                 x=[f.date.isoformat() for f in flags],
                 y=[by_day[f.date].low for f in flags],
                 mode="markers",
+                # Many flags (a monitor whose totals rarely add up) must not bury the line itself.
                 marker=dict(
-                    symbol="x-thin-open", size=2 * mark, color=FLAG_COLOUR, line=dict(width=3, color=FLAG_COLOUR)
+                    symbol="x-thin-open",
+                    size=2 * mark if len(flags) <= 40 else mark + 2,
+                    color=FLAG_COLOUR,
+                    opacity=1 if len(flags) <= 40 else 0.5,
+                    line=dict(width=3 if len(flags) <= 40 else 1.5, color=FLAG_COLOUR),
                 ),
                 legendgroup=group,
                 showlegend=False,
