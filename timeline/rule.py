@@ -161,7 +161,8 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
             end += 1
         several = end > i + 1
         if not several and cumulative[i] and not pending_terms:
-            # The common day: one running total, nothing pending to check it against.
+            # The common day: one running total, nothing pending to check it against. It is
+            # the general case below written out without its lists, as most days take it.
             low, high = lows_in[i], highs_in[i]
             if lows and (low < lows[-1] or (high is not None and last_high is not None and high < last_high)):
                 flags.append(RawFlag(day, REVISED_DOWN, (ids[i], low, high, lows[-1], last_high)))
