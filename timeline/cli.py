@@ -158,6 +158,10 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            # A bad option value of a command: one line too, and where to read more.
+            name = exc.ctx.command_path if exc.ctx else "timeline"
+            raise _Failure(f"{exc.format_message()} (see `{name} --help`)", 2) from None
         except InputError as exc:
             raise _Failure(str(exc), 2) from None
         except TimelineError as exc:
