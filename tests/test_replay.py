@@ -132,6 +132,17 @@ def test_known_at_sees_the_log_before_a_correction(tmp_path):
     assert replay(store, known_at=before).log.entries == 1
 
 
+def test_observations_are_the_effective_records(tmp_path):
+    """Replay hands back each observation as corrected, in log order, without the retracted ones."""
+    store = log_of(tmp_path, [obs("a", 8, 10), obs("b", 9, 20), obs("c", 10, 30)])
+    store.append([Correction(observation_id="a", replacement=obs("a", 8, 11), reason="typo"),
+                  Retraction(observation_id="b", reason="duplicate")])  # fmt: skip
+    result = replay(store)
+    assert [(o.id, o.figure.low) for o in result.observations()] == [("a", 11), ("c", 30)]
+    assert [c.reason for c in result.corrections("a")] == ["typo"] and result.corrected("a")
+    assert [o.id for o in replay(store, as_of=dt.date(2025, 3, 9)).observations()] == ["a"]
+
+
 def test_retraction_removes_the_observation(tmp_path):
     """A retracted observation no longer counts, and its series disappears if it was alone."""
     store = log_of(tmp_path, [obs("a", 8, 10), obs("b", 9, 20, monitor="SNHR")])

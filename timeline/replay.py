@@ -85,9 +85,6 @@ class Series:
         basis = f.basis_of(i) if f.starts[i] == ordinal else CARRIED
         return DayPoint(date, f.lows[i], f.high(i), basis, f.observations[i])
 
-    def point(self, index: int) -> DayPoint:
-        return self.on(dt.date.fromordinal(self.folded.first + index))
-
     @property
     def days(self) -> Iterator[DayPoint]:
         """Every day: each report day, then the days carried until the next."""
