@@ -7,21 +7,113 @@ or correct an observation the other has just retracted.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from .errors import InputError
-from .events import Correction, Event, Observation, Retraction
+from .events import Correction, Event, IncidentDescribed, MonitorDescribed, Observation, Retraction
 
 LIVE = "live"
 RETRACTED = "retracted"
+# The kind of name each description event describes.
+DESCRIBES = {"IncidentDescribed": "incident", "MonitorDescribed": "monitor"}
+
+
+class Names:
+    """The incident and monitor slugs a log has described."""
+
+    def __init__(self) -> None:
+        self.by_kind: dict[str, set[str]] = {"incident": set(), "monitor": set()}
+
+    def add(self, type_name: str, slug: str) -> None:
+        self.by_kind[DESCRIBES[type_name]].add(slug)
+
+    def __contains__(self, kind_and_slug: tuple[str, str]) -> bool:
+        kind, slug = kind_and_slug
+        return slug in self.by_kind[kind]
+
+    def of(self, kind: str) -> set[str]:
+        return self.by_kind[kind]
 
 
 class KnownIds(Protocol):
-    """What admission needs to know of a log: the status of an observation id."""
+    """What admission needs to know of a log: the status of an observation id, and the described names."""
+
+    names: Names
 
     def status(self, observation_id: str) -> str | None:
         """``"live"``, ``"retracted"``, or None for an id the log has never seen."""
+
+
+def suggestions(slug: str, described: Iterable[str]) -> list[str]:
+    """The described names nearest to ``slug``: one that differs only in case first, then close spellings."""
+    described = sorted(described)
+    folded = [name for name in described if name.casefold() == slug.casefold() and name != slug]
+    close = difflib.get_close_matches(slug, described, n=3, cutoff=0.6)
+    # difflib compares case-sensitively: "sohr" is far from "SOHR" unless folded too.
+    by_fold = {name.casefold(): name for name in described}
+    close += [by_fold[m] for m in difflib.get_close_matches(slug.casefold(), list(by_fold), n=3, cutoff=0.6)]
+    return list(dict.fromkeys(folded + close))[:3]
+
+
+def unknown_name(kind: str, slug: str, described: Iterable[str]) -> str:
+    """How a name the log has not described is refused: with the nearest described names."""
+    near = suggestions(slug, described)
+    if near:
+        return f"{kind} {slug!r} is not described in the log; did you mean {' or '.join(near)}?"
+    return f"{kind} {slug!r} is not described in the log (describe it first: timeline describe {kind} {slug} ...)"
+
+
+def names_in(event: Event) -> list[tuple[str, str]]:
+    """The (kind, slug) names an event uses: an observation's, or a correction's replacement's."""
+    observation = event.replacement if isinstance(event, Correction) else event
+    if isinstance(observation, Observation):
+        return [("incident", observation.incident), ("monitor", observation.monitor)]
+    return []
+
+
+def undescribed(batch: Sequence[Event], names: Names, labels: Sequence[str]) -> dict[tuple[str, str], list[str]]:
+    """Every name ``batch`` uses before it is described (in the log, or earlier in the batch), with where."""
+    pending = {"incident": set(), "monitor": set()}
+    unknown: dict[tuple[str, str], list[str]] = {}
+    for event, label in zip(batch, labels, strict=True):
+        if isinstance(event, IncidentDescribed | MonitorDescribed):
+            pending[DESCRIBES[type(event).__name__]].add(event.slug)
+        for kind, slug in names_in(event):
+            if (kind, slug) not in names and slug not in pending[kind]:
+                unknown.setdefault((kind, slug), []).append(label)
+    return unknown
+
+
+def new_descriptions(batch: Sequence[Event], names: Names) -> list[Event]:
+    """Descriptions, with the slug as the title or name, of the names ``batch`` uses undescribed.
+
+    A name that differs only in case from a described one is left out (and so
+    refused): it is a typo, not a new monitor.
+    """
+    made: list[Event] = []
+    for kind, slug in undescribed(batch, names, [""] * len(batch)):
+        if any(name.casefold() == slug.casefold() for name in names.of(kind)):
+            continue
+        made.append(IncidentDescribed(slug=slug, title=slug) if kind == "incident" else MonitorDescribed(slug=slug, full_name=slug))
+    return made
+
+
+def _refuse_unknown(unknown: dict[tuple[str, str], list[str]], names: Names) -> None:
+    """One line naming every undescribed name of a batch, where it is used, and what was meant."""
+    if len(unknown) == 1:
+        [((kind, slug), where)] = unknown.items()
+        raise InputError(unknown_name(kind, slug, names.of(kind)), where[0])
+    parts = []
+    for (kind, slug), where in unknown.items():
+        near = suggestions(slug, names.of(kind))
+        at = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
+        parts.append(f"{kind} {slug!r} ({at}{'; did you mean ' + ' or '.join(near) + '?' if near else ''})")
+    raise InputError(
+        f"{len(unknown)} names are not described in the log: {', '.join(parts)}; "
+        "describe them first (timeline describe), or let the import describe them (--describe-new)"
+    )
 
 
 class IdIndex:
@@ -29,6 +121,7 @@ class IdIndex:
 
     def __init__(self) -> None:
         self._status: dict[str, str] = {}
+        self.names = Names()
 
     def status(self, observation_id: str) -> str | None:
         return self._status.get(observation_id)
@@ -71,6 +164,9 @@ def admit(batch: Sequence[Event], known: KnownIds, labels: Iterable[str] | None 
     """
     pending: dict[str, str] = {}
     names = list(labels) if labels is not None else [f"event {i + 1}" for i in range(len(batch))]
+    unknown = undescribed(batch, known.names, names)
+    if unknown:
+        _refuse_unknown(unknown, known.names)
 
     def status(observation_id: str) -> str | None:
         return pending.get(observation_id) or known.status(observation_id)

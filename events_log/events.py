@@ -228,13 +228,17 @@ class Link:
 
 @attrs.frozen
 class IncidentDescribed:
-    """What an incident is; a later description of the same slug replaces it."""
+    """What an incident is; a later description of the same slug replaces it.
+
+    Only the title is required: an incident is described before its first
+    figure is entered, often before its place or start are settled.
+    """
 
     slug: str = attrs.field(validator=_matches(_SLUG, "incident slug"))
     title: str = attrs.field(validator=_text(MAX_TITLE))
-    place: str = attrs.field(validator=_text(MAX_TEXT))
-    start_date: dt.date = attrs.field(validator=_date())
-    summary: str = attrs.field(validator=_text(MAX_QUOTE))
+    place: str | None = attrs.field(default=None, validator=_text(MAX_TEXT, required=False))
+    start_date: dt.date | None = attrs.field(default=None, validator=_date(optional=True))
+    summary: str | None = attrs.field(default=None, validator=_text(MAX_QUOTE, required=False))
     links: tuple[Link, ...] = attrs.field(default=(), converter=tuple)
 
 
@@ -244,7 +248,7 @@ class MonitorDescribed:
 
     slug: str = attrs.field(validator=_matches(_SLUG, "monitor slug"))
     full_name: str = attrs.field(validator=_text(MAX_TEXT))
-    description: str = attrs.field(validator=_text(MAX_QUOTE))
+    description: str | None = attrs.field(default=None, validator=_text(MAX_QUOTE, required=False))
     url: str | None = attrs.field(default=None, validator=v.optional(_matches(_URL, "http(s) URL")))
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from .admission import Names
 from .codec import SCHEMA, upcast
 from .envelope import RawEntry
 from .errors import StoreError
@@ -301,8 +302,15 @@ class LogIndex:
         return IndexBuilder(self.series, self.rows, self.obs_count)
 
     def known_ids(self) -> KnownRows:
-        """What admission needs: the status of every observation id of the log."""
-        return KnownRows(self.rows(), set(self.drop_row.tolist()))
+        """What admission needs: the status of every observation id of the log, and the described names."""
+        return KnownRows(self.rows(), set(self.drop_row.tolist()), self.names())
+
+    def names(self) -> Names:
+        """The incident and monitor slugs the log has described (descriptions are few: no column needed)."""
+        names = Names()
+        for _, type_name, data in self.described:
+            names.add(type_name, data["slug"])
+        return names
 
     def extended(self, blocks: list[Block], new_rows: Mapping[str, int]) -> LogIndex:
         """This index followed by the blocks of entries appended after it.
@@ -343,9 +351,10 @@ class LogIndex:
 class KnownRows:
     """Observation ids with their rows, and the rows retracted since."""
 
-    def __init__(self, rows: Mapping[str, int], dropped: set[int]) -> None:
+    def __init__(self, rows: Mapping[str, int], dropped: set[int], names: Names) -> None:
         self.rows = rows
         self.dropped = dropped
+        self.names = names
 
     def status(self, observation_id: str) -> str | None:
         row = self.rows.get(observation_id)

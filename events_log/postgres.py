@@ -21,7 +21,7 @@ import psycopg.errors
 
 from .envelope import GENESIS
 from .errors import LogError, StoreError
-from .sql import TABLE, SqlStore
+from .sql import DESCRIPTION_ROWS, TABLE, SqlStore
 from .store import Clock, utc_now
 
 # pg_advisory_xact_lock key shared by every writer: the bytes of "tolllog".
@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     line        BYTEA NOT NULL
 );
 CREATE INDEX IF NOT EXISTS {TABLE}_subject ON {TABLE} (subject);
+CREATE INDEX IF NOT EXISTS {TABLE}_described ON {TABLE} (position) WHERE {DESCRIPTION_ROWS};
 
 CREATE OR REPLACE FUNCTION {TABLE}_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -17,12 +17,14 @@ import abc
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from .admission import IdIndex, subject_id
+from .admission import IdIndex, Names, subject_id
 from .envelope import RawEntry, decode_line
 from .errors import LogError, StoreError
 from .store import Encoder, LogHead, Store
 
 TABLE = "timeline_entries"
+# The rows describing incidents and monitors; each database keeps a partial index of them.
+DESCRIPTION_ROWS = "type IN ('IncidentDescribed', 'MonitorDescribed')"
 
 
 class SqlStore(Store):
@@ -134,7 +136,26 @@ class SqlStore(Store):
             )
             for type_name, subject in cursor.fetchall():
                 known.add(type_name, subject)
+        known.names = self._names(cursor)
         return known
+
+    def _names(self, cursor: Any) -> Names:
+        """The described names, from the description rows alone (a partial index finds them)."""
+        names = Names()
+        cursor.execute(f"SELECT line FROM {TABLE} WHERE {DESCRIPTION_ROWS} ORDER BY position")
+        for (line,) in cursor.fetchall():
+            raw = decode_line(line.encode() if isinstance(line, str) else bytes(line))
+            names.add(raw.type, raw.event["slug"])
+        return names
+
+    def names(self) -> Names:
+        connection = self._connection(write=False)
+        if connection is None:
+            return Names()
+        try:
+            return self._names(connection.cursor())
+        except self.database_errors as error:
+            raise self._failure(error) from None
 
 
 def _row(line: bytes) -> tuple:

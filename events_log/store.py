@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 
 import attrs
 
-from .admission import KnownIds, admit, subject_of
+from .admission import DESCRIBES, KnownIds, Names, admit, new_descriptions, subject_of
 from .codec import SCHEMA
 from .envelope import GENESIS, Entry, RawEntry, check_line, decode_line, encode_entry, format_time, parse_time
 from .errors import BrokenChainError, LogError, ReadOnlyLogError
@@ -131,6 +131,10 @@ class Store(abc.ABC):
                 return since.extended([builder.block()] if len(builder) else [], builder.new_rows)
         return LogIndex(build_index((decode_line(line), -1, -1) for line in self.lines()))
 
+    def names(self) -> Names:
+        """The incident and monitor slugs the log has described, for refusing a name it has not."""
+        return self.index().names()
+
     def line_at(self, position: int, offset: int = -1) -> bytes:
         """The stored line of one entry (``offset`` is a hint stores that read files may use)."""
         for line in self.lines(position):
@@ -162,11 +166,17 @@ class Store(abc.ABC):
         for raw in self.records(start):
             yield Entry.from_raw(raw)
 
-    def append(self, events: Sequence[Event], labels: Sequence[str] | None = None) -> list[Entry]:
+    def append(
+        self, events: Sequence[Event], labels: Sequence[str] | None = None, *, describe_new: bool = False
+    ) -> list[Entry]:
         """Append ``events`` as one batch: all of them land, or none do.
 
         Returns the entries once they are durable. Raises ``InputError`` if
         admission refuses an event (``labels`` name them in the message).
+        With ``describe_new``, the incidents and monitors the events name that
+        the log has not described are described first, in the same batch (the
+        slug as their title or name); which names those are is decided under
+        the write lock, so a description another writer has just added stays.
         """
         if self.read_only:
             raise ReadOnlyLogError(f"{self.location} is read-only")
@@ -175,14 +185,20 @@ class Store(abc.ABC):
         written: list[Entry] = []
 
         def encode(last: RawEntry | None, now: str, known: KnownIds) -> list[bytes]:
-            admit(events, known, labels)
+            batch, named = events, labels
+            if describe_new:
+                described = new_descriptions(events, known.names)
+                batch = [*described, *events]
+                given = labels or [f"event {i + 1}" for i in range(len(events))]
+                named = [*(f"{DESCRIBES[type(d).__name__]} {d.slug}" for d in described), *given]
+            admit(batch, known, named)
             head = LogHead.of(last)
             recorded_at = max(now, last.recorded_at) if last is not None else now
             stamp = parse_time(recorded_at)
-            batch_end = head.entries + len(events) - 1
+            batch_end = head.entries + len(batch) - 1
             prev, out = head.head, []
             written.clear()
-            for offset, event in enumerate(events):
+            for offset, event in enumerate(batch):
                 position = head.entries + offset
                 line, digest = encode_entry(
                     event, position=position, recorded_at=recorded_at, batch_end=batch_end, prev_hash=prev

@@ -7,6 +7,7 @@ log itself exit 1; nothing is appended unless the whole input is good.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import os
 import shlex
@@ -19,15 +20,18 @@ from typing import Any, TypeVar
 import click
 import orjson
 
+from events_log.admission import DESCRIBES
 from events_log.codec import event_from_input, parse_date
+from events_log.envelope import Entry, decode_line
 from events_log.errors import InputError, ReadOnlyLogError, TimelineError, shown
-from events_log.events import Correction, Observation, Retraction
+from events_log.events import Correction, IncidentDescribed, Link, MonitorDescribed, Observation, Retraction
 from events_log.importers import COLUMNS, observation_from_row, read_events, row_from_observation
 from events_log.store import Store
 from events_log.stores import open_store
 
 from . import output
 from .dataset import bundled_log
+from .replay import refuse_undescribed
 from .replay import replay as run_replay
 
 T = TypeVar("T")
@@ -65,6 +69,14 @@ def _observation_options(command: Callable) -> Callable:
     return command
 
 
+describe_new_option = click.option(
+    "--describe-new",
+    is_flag=True,
+    help="Describe the incidents and monitors the log does not know yet, in the same batch, "
+    "with the slug as their title or name (for loading a new dataset in one go).",
+)
+
+
 def open_log(log: str | None, *, write: bool) -> Store:
     """The store a command works on; the bundled dataset only ever for reading."""
     bundled = bundled_log()
@@ -77,6 +89,15 @@ def open_log(log: str | None, *, write: bool) -> Store:
             raise ReadOnlyLogError("the bundled dataset is read-only; " + _NO_LOG.split(": ", 1)[1])
         return open_store(log, read_only=True)
     return open_store(log)
+
+
+def _parse_day(ctx, param, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _parse_as_of(ctx, param, value: str | None) -> dt.date | None:
@@ -179,7 +200,8 @@ def cli() -> None:
 @log_option
 @_observation_options
 @click.option("--json", "json_text", metavar="JSON", help='One event of any type, e.g. {"type": "Retraction", ...}.')
-def append(log: str | None, json_text: str | None, **columns: str | None) -> None:
+@describe_new_option
+def append(log: str | None, json_text: str | None, describe_new: bool, **columns: str | None) -> None:
     """Append one observation given as options, or one event as --json."""
     given = {k: v for k, v in columns.items() if v is not None}
     if json_text is not None:
@@ -195,7 +217,8 @@ def append(log: str | None, json_text: str | None, **columns: str | None) -> Non
             raise click.UsageError("give the observation's options (see --help) or --json")
         event = _located(lambda: observation_from_row(given), "options")
     store = open_log(log, write=True)
-    [entry] = store.append([event], labels=["--json" if json_text else "options"])
+    *described, entry = store.append([event], labels=["--json" if json_text else "options"], describe_new=describe_new)
+    _echo_described(described)
     click.echo(f"appended {output.describe_event(entry.event)} at position {entry.position} of {store.location}")
 
 
@@ -203,12 +226,16 @@ def append(log: str | None, json_text: str | None, **columns: str | None) -> Non
 @log_option
 @click.argument("file", type=click.Path(dir_okay=True, path_type=Path))
 @click.option("--format", "format_", type=click.Choice(["csv", "jsonl"]), help="Default: from the extension.")
-def import_(log: str | None, file: Path, format_: str | None) -> None:
+@describe_new_option
+def import_(log: str | None, file: Path, format_: str | None, describe_new: bool) -> None:
     """Append every event of FILE (CSV of observations, or JSON Lines of events), all or nothing."""
     store = open_log(log, write=True)
     labelled = read_events(file, format_, progress=lambda lines, length: _progress(lines, "reading", length))
     labels = [label for label, _ in labelled]
-    entries = store.append([event for _, event in labelled], labels=labels)
+    entries = store.append([event for _, event in labelled], labels=labels, describe_new=describe_new)
+    described = entries[: len(entries) - len(labelled)]
+    _echo_described(described)
+    entries = entries[len(described) :]
     first, last = entries[0].position, entries[-1].position
     click.echo(f"imported {len(entries)} events from {file} into {store.location} (positions {first}-{last}):")
     for line in output.summarise_events([e.event for e in entries]):
@@ -258,6 +285,95 @@ def retract(log: str | None, observation_id: str, reason: str) -> None:
     event = _located(lambda: Retraction(observation_id=observation_id, reason=reason), "options")
     [entry] = store.append([event], labels=[observation_id])
     click.echo(f"retracted {observation_id} at position {entry.position}")
+
+
+@cli.group()
+def describe() -> None:
+    """Describe an incident or a monitor, so that observations may name it.
+
+    Describing a name again appends a new description that replaces the old
+    one whole: give every field you want kept.
+    """
+
+
+@describe.command(name="incident")
+@log_option
+@click.argument("slug")
+@click.option("--title", required=True, help="What the incident is called, e.g. '2025 coastal massacres'.")
+@click.option("--place", help="Where it happened.")
+@click.option("--start-date", metavar="DATE", callback=_parse_day, help="When it began (YYYY-MM-DD).")
+@click.option("--summary", help="A few sentences on what happened.")
+@click.option("--link", "links", multiple=True, metavar="URL", help="A document about it (repeatable).")
+def describe_incident(
+    log: str | None, slug: str, title: str, place: str | None, start_date: dt.date | None, summary: str | None,
+    links: tuple[str, ...],
+) -> None:  # fmt: skip
+    """Describe incident SLUG (its slug is what observations name)."""
+    event = _located(
+        lambda: IncidentDescribed(
+            slug=slug, title=title, place=place or None, start_date=start_date, summary=summary or None,
+            links=tuple(Link(title=url, url=url) for url in links),
+        ),
+        "options",
+    )  # fmt: skip
+    _append_description(log, event)
+
+
+@describe.command(name="monitor")
+@log_option
+@click.argument("slug")
+@click.option("--name", "full_name", required=True, help="Who the monitor is, e.g. 'Syrian Network for Human Rights'.")
+@click.option("--url", help="Its website.")
+@click.option("--about", help="What it is and how it counts, in the words of the sources.")
+def describe_monitor(log: str | None, slug: str, full_name: str, url: str | None, about: str | None) -> None:
+    """Describe monitor SLUG (its slug is what observations name)."""
+    event = _located(
+        lambda: MonitorDescribed(slug=slug, full_name=full_name, url=url or None, description=about or None),
+        "options",
+    )
+    _append_description(log, event)
+
+
+def _append_description(log: str | None, event: IncidentDescribed | MonitorDescribed) -> None:
+    store = open_log(log, write=True)
+    kind = DESCRIBES[type(event).__name__]
+    again = (kind, event.slug) in store.names()
+    [entry] = store.append([event], labels=["options"])
+    replaced = "; it replaces the earlier description" if again else ""
+    click.echo(f"described {output.describe_event(event)} at position {entry.position}{replaced}")
+
+
+@cli.command()
+@log_option
+def incidents(log: str | None) -> None:
+    """List the incidents the log describes: figures counted, latest report, title."""
+    _list_described(log, "incident")
+
+
+@cli.command()
+@log_option
+def monitors(log: str | None) -> None:
+    """List the monitors the log describes: figures counted, latest report, name."""
+    _list_described(log, "monitor")
+
+
+def _list_described(log: str | None, kind: str) -> None:
+    """One line per described name; figures are effective observations (after corrections and retractions)."""
+    store = open_log(log, write=False)
+    _warn_if_torn(store)
+    result = run_replay(store)
+    described = result.incidents if kind == "incident" else result.monitors
+    tallies = result.tallies(kind)
+    if not described:
+        click.echo(f"(no {kind}s described in {store.location}; `timeline describe {kind} SLUG` describes one)")
+        return
+    width = max(len(slug) for slug in described)
+    click.echo(f"{kind:<{width}}  {'figures':>8}  {'latest':<10}  {'title' if kind == 'incident' else 'name'}")
+    for slug in sorted(described, key=lambda name: (name.casefold(), name)):
+        count, latest = tallies.get(slug, (0, None))
+        event = described[slug]
+        title = event.title if isinstance(event, IncidentDescribed) else event.full_name
+        click.echo(f"{slug:<{width}}  {count:>8,}  {latest.isoformat() if latest else '-':<10}  {title}")
 
 
 @cli.command()
@@ -372,16 +488,33 @@ def copy(source: str, destination: str) -> None:
 @log_option
 @click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the last N entries.")
 @click.option("--format", "format_", type=click.Choice(["table", "jsonl"]), default="table", show_default=True)
-def log_(log: str | None, last: int | None, format_: str) -> None:
-    """List the log's entries: position, time recorded, type and what each says."""
+@click.option("--incident", metavar="SLUG", help="Only entries about this incident.")
+@click.option("--monitor", metavar="SLUG", help="Only entries about this monitor.")
+def log_(log: str | None, last: int | None, format_: str, incident: str | None, monitor: str | None) -> None:
+    """List the log's entries: position, time recorded, type and what each says.
+
+    With --incident or --monitor, only the entries about it: its description,
+    the observations naming it, and their corrections and retractions.
+    """
     store = open_log(log, write=False)
     _warn_if_torn(store)
+    chosen = None
+    if incident is not None or monitor is not None:
+        refuse_undescribed(store.names(), incident=incident, monitor=monitor)
+        chosen = _about(incident, monitor)
     start = max(0, store.head().entries - last) if last else 0
     if format_ == "jsonl":
-        for line in store.lines(start):
+        lines = store.lines(start) if chosen is None else (
+            line for line in store.lines() if chosen(Entry.from_raw(decode_line(line))))
+        if chosen is not None and last:
+            lines = collections.deque(lines, maxlen=last)
+        for line in lines:
             sys.stdout.buffer.write(line + b"\n")
         return
-    for entry in store.entries(start):
+    entries = store.entries(start) if chosen is None else (e for e in store.entries() if chosen(e))
+    if chosen is not None and last:
+        entries = collections.deque(entries, maxlen=last)
+    for entry in entries:
         stamp = entry.recorded_at.strftime("%Y-%m-%d %H:%M:%S")
         click.echo(f"{entry.position:>6}  {stamp}Z  {entry.type:<17}  {output.describe_event(entry.event)}")
 
@@ -432,6 +565,39 @@ def _located(build: Callable[[], T], where: str) -> T:
         return build()
     except InputError as exc:
         raise exc.located(where) from None
+
+
+def _about(incident: str | None, monitor: str | None) -> Callable[[Entry], bool]:
+    """Whether an entry, met in log order, is about the incident and monitor chosen."""
+    ids: set[str] = set()
+
+    def names_them(o: Observation) -> bool:
+        return (incident is None or o.incident == incident) and (monitor is None or o.monitor == monitor)
+
+    def chosen(entry: Entry) -> bool:
+        event = entry.event
+        if isinstance(event, Observation):
+            if names_them(event):
+                ids.add(event.id)
+            return event.id in ids
+        if isinstance(event, Correction):
+            # A correction that moves a record to or from the chosen names is about them.
+            was = event.observation_id in ids
+            if names_them(event.replacement):
+                ids.add(event.observation_id)
+            return was or event.observation_id in ids
+        if isinstance(event, Retraction):
+            return event.observation_id in ids
+        if isinstance(event, IncidentDescribed):
+            return monitor is None and event.slug == incident
+        return incident is None and event.slug == monitor
+
+    return chosen
+
+
+def _echo_described(entries: list[Entry]) -> None:
+    for entry in entries:
+        click.echo(f"described {output.describe_event(entry.event)} at position {entry.position} (new)")
 
 
 def _current_observation(store: Store, observation_id: str) -> Observation:
