@@ -14,7 +14,7 @@ from timeline import replay
 from timeline.output import replay_document, write_json
 
 from .conftest import StepClock
-from .strategies import START, small_logs
+from .strategies import START, descriptions_of, small_logs
 
 
 def obs(id, day, low, kind="cumulative", high="same", qualifier=None, monitor="SOHR", location=None):
@@ -37,8 +37,10 @@ def obs(id, day, low, kind="cumulative", high="same", qualifier=None, monitor="S
 
 
 def log_of(tmp_path, *batches, clock=None):
+    """A log of the batches, after one batch describing the names they use."""
     store = JsonlStore(tmp_path / "log.jsonl", clock=clock or StepClock())
-    for batch in batches:
+    described = descriptions_of(*batches)
+    for batch in [described, *batches] if described else batches:
         store.append(batch)
     return store
 
@@ -129,7 +131,7 @@ def test_known_at_sees_the_log_before_a_correction(tmp_path):
     store.append([Correction(observation_id="a", replacement=fixed, reason="digits swapped")])
     assert replay(store, known_at=before).series[0].latest.low == 1833
     assert replay(store).series[0].latest.low == 1383
-    assert replay(store, known_at=before).log.entries == 1
+    assert replay(store, known_at=before).log.entries == 3  # two descriptions, then the observation
 
 
 def test_observations_are_the_effective_records(tmp_path):
@@ -163,7 +165,7 @@ def reference_replay(batches, as_of=None):
                 effective[event.id] = (position, event)
             elif isinstance(event, Correction):
                 effective[event.observation_id] = (effective[event.observation_id][0], event.replacement)
-            else:
+            elif isinstance(event, Retraction):
                 del effective[event.observation_id]
             position += 1
     groups: dict[tuple, list] = {}

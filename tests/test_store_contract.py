@@ -13,14 +13,15 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
+from events_log.admission import names_in
 from events_log.envelope import decode_line
 from events_log.errors import BrokenChainError, InputError, LogError
-from events_log.events import Correction, Retraction
+from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Retraction
 from events_log.stores import open_store
 from timeline import replay
 
 from .conftest import STORE_KINDS, StepClock
-from .strategies import small_observations
+from .strategies import SMALL_WORLD, descriptions_of, small_observations, texts
 from .test_replay import as_comparable, obs, reference_replay
 
 
@@ -31,23 +32,36 @@ def opened(target, clock=None):
     return store
 
 
+# coastal-2025, SOHR and SNHR: the names ``obs`` uses, described first in every new log.
+WORLD = descriptions_of([obs("x", 8, 1), obs("y", 8, 1, monitor="SNHR")])
+D = len(WORLD)
+
+
+def described(target, clock=None):
+    """A new log of ``target`` that already describes the names ``obs`` uses."""
+    store = opened(target, clock)
+    store.append(WORLD)
+    return store
+
+
 def test_append_read_head_verify(log_target):
     """Batches get gapless positions, one chain, and read back as they were written."""
     store = opened(log_target, StepClock())
     assert store.head().entries == 0 and list(store.entries()) == []
+    store.append(WORLD)
     store.append([obs("a", 8, 532), obs("b", 8, 745)])
     store.append([obs("c", 9, 303, "increment")])
-    entries = list(store.entries())
-    assert [(e.position, e.batch_end, e.event.id) for e in entries] == [(0, 1, "a"), (1, 1, "b"), (2, 2, "c")]
+    entries = list(store.entries())[D:]
+    assert [(e.position - D, e.batch_end - D, e.event.id) for e in entries] == [(0, 1, "a"), (1, 1, "b"), (2, 2, "c")]
     assert [e.event for e in entries] == [obs("a", 8, 532), obs("b", 8, 745), obs("c", 9, 303, "increment")]
     checked = store.verify()
-    assert checked.head == store.head() and checked.head.entries == 3 and checked.torn is None
+    assert checked.head == store.head() and checked.head.entries == D + 3 and checked.torn is None
     assert list(store.lines(start=2)) == list(store.lines())[2:]
 
 
 def test_a_refused_batch_leaves_the_log_unchanged(log_target):
     """Admission refuses duplicate ids and dangling references; nothing of the batch lands."""
-    store = opened(log_target, StepClock())
+    store = described(log_target, StepClock())
     store.append([obs("a", 8, 1)])
     before = list(store.lines())
     with pytest.raises(InputError, match="'a' is already in the log"):
@@ -57,13 +71,13 @@ def test_a_refused_batch_leaves_the_log_unchanged(log_target):
     store.append([Retraction(observation_id="a", reason="wrong")])
     with pytest.raises(InputError, match="'a' was retracted"):
         store.append([Correction(observation_id="a", replacement=obs("a", 8, 2), reason="x")])
-    assert list(store.lines())[:1] == before and store.head().entries == 2
+    assert list(store.lines())[: D + 1] == before and store.head().entries == D + 2
 
 
 @pytest.mark.parametrize("destination", STORE_KINDS)
 def test_copy_keeps_length_and_head_in_every_store(log_target, fresh_logs, destination):
     """`copy` moves the exact lines: verify reports the same length and head hash on both sides."""
-    source = opened(log_target, StepClock())
+    source = described(log_target, StepClock())
     source.append([obs("a", 8, 532), obs("b", 8, 745)])
     source.append([Correction(observation_id="a", replacement=obs("a", 8, 533), reason="typo")])
     target = opened(fresh_logs(destination))
@@ -77,9 +91,9 @@ def test_copy_keeps_length_and_head_in_every_store(log_target, fresh_logs, desti
 
 def test_copy_refuses_a_log_that_is_not_a_prefix(log_target, fresh_logs):
     """Copying into a log with other entries is refused, not merged."""
-    source = opened(log_target, StepClock())
+    source = described(log_target, StepClock())
     source.append([obs("a", 8, 1), obs("b", 9, 2)])
-    other = opened(fresh_logs("jsonl"), StepClock())
+    other = described(fresh_logs("jsonl"), StepClock())
     other.append([obs("x", 8, 1)])
     with pytest.raises(LogError, match="not a copy of the start"):
         other.copy_from(source)
@@ -88,30 +102,30 @@ def test_copy_refuses_a_log_that_is_not_a_prefix(log_target, fresh_logs):
 def test_sqlite_refuses_to_change_history(fresh_logs):
     """UPDATE, DELETE and out-of-chain INSERTs are rejected by SQLite's own triggers."""
     target = fresh_logs("sqlite")
-    opened(target, StepClock()).append([obs("a", 8, 1), obs("b", 9, 2)])
+    described(target, StepClock()).append([obs("a", 8, 1), obs("b", 9, 2)])
     database = sqlite3.connect(target.removeprefix("sqlite:///"))
     for statement in (
         "UPDATE timeline_entries SET line = x'00' WHERE position = 0",
         "DELETE FROM timeline_entries WHERE position = 1",
         "DELETE FROM timeline_entries",
-        "INSERT INTO timeline_entries VALUES (5, 't', 'Observation', 'z', 'h', 'p', x'00')",
+        "INSERT INTO timeline_entries VALUES (9, 't', 'Observation', 'z', 'h', 'p', x'00')",
     ):
         with pytest.raises(sqlite3.DatabaseError, match=r"append-only|extend the chain"):
             database.execute(statement)
-    assert opened(target).verify().head.entries == 2
+    assert opened(target).verify().head.entries == D + 2
 
 
 def test_sqlite_tampering_behind_the_triggers_is_named(fresh_logs):
     """Whoever drops the triggers and edits a row is still caught by verify, at that position."""
     target = fresh_logs("sqlite")
-    opened(target, StepClock()).append([obs("a", 8, 532), obs("b", 8, 745), obs("c", 9, 3)])
+    described(target, StepClock()).append([obs("a", 8, 532), obs("b", 8, 745), obs("c", 9, 3)])
     database = sqlite3.connect(target.removeprefix("sqlite:///"))
     database.execute("DROP TRIGGER timeline_entries_no_update")
-    database.execute("UPDATE timeline_entries SET line = replace(line, '745', '754') WHERE position = 1")
+    database.execute(f"UPDATE timeline_entries SET line = replace(line, '745', '754') WHERE position = {D + 1}")
     database.commit()
     with pytest.raises(BrokenChainError) as caught:
         opened(target).verify()
-    assert caught.value.position == 1
+    assert caught.value.position == D + 1
 
 
 def _writer(target: str, worker: int, count: int) -> None:
@@ -122,7 +136,8 @@ def _writer(target: str, worker: int, count: int) -> None:
 
 
 def start_writers(target: str, workers: int, count: int) -> list[multiprocessing.Process]:
-    """``workers`` processes, each appending ``count`` observations of its own, started."""
+    """``workers`` processes, each appending ``count`` observations of its own, started (after ``WORLD``)."""
+    described(target).close()
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=_writer, args=(target, w, count)) for w in range(workers)]
     for p in processes:
@@ -142,8 +157,8 @@ def test_eight_writers_lose_nothing(log_target):
     workers, count = 8, 250
     wait_for(start_writers(log_target, workers, count))
     store = opened(log_target)
-    assert store.verify().head.entries == workers * count
-    ids = [e.event.id for e in store.entries()]
+    assert store.verify().head.entries == D + workers * count
+    ids = [e.event.id for e in store.entries(D)]
     assert sorted(ids) == sorted(f"w{w}-{i}" for w in range(workers) for i in range(count))
     for w in range(workers):
         assert [i for i in ids if i.startswith(f"w{w}-")] == [f"w{w}-{i}" for i in range(count)]
@@ -153,7 +168,7 @@ def test_eight_writers_lose_nothing(log_target):
 def test_a_follower_never_skips_an_entry_that_commits_late(log_target):
     """A reader polling for new positions while 4 writers append sees every position, in order, once."""
     workers, count = 4, 100
-    total = workers * count
+    total = D + workers * count
     seen: list[int] = []
     failures: list[str] = []
 
@@ -179,7 +194,7 @@ def test_a_follower_never_skips_an_entry_that_commits_late(log_target):
 
 def test_reading_streams_the_log(log_target):
     """Reading a log never holds it whole in memory: the peak stays well below the log's size."""
-    store = opened(log_target, StepClock())
+    store = described(log_target, StepClock())
     batch = [obs(f"o{i}", 1 + i % 28, i, location=f"place {i % 50}") for i in range(12_000)]
     store.append(batch)
     total = sum(len(line) for line in store.lines())
@@ -187,11 +202,14 @@ def test_reading_streams_the_log(log_target):
     count = sum(1 for _ in store.lines())
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert count == 12_000 and peak < total / 3, (peak, total)
+    assert count == D + 12_000 and peak < total / 3, (peak, total)
+
+
+TYPOS = [("incident", "coastal-2024"), ("monitor", "SHOR"), ("monitor", "sohr")]
 
 
 class LogMachine(RuleBasedStateMachine):
-    """Append, correct, retract and misbehave at random; the store always agrees with a plain model."""
+    """Describe, append, correct, retract and misbehave at random; the store always agrees with a plain model."""
 
     def __init__(self, target: str) -> None:
         super().__init__()
@@ -199,6 +217,33 @@ class LogMachine(RuleBasedStateMachine):
         self.batches: list[list] = []
         self.live: list[str] = []
         self.number = 0
+        self.described: dict[str, set[str]] = {"incident": set(), "monitor": set()}
+
+    def _undescribed(self, observations) -> set[tuple[str, str]]:
+        return {(kind, slug) for o in observations for kind, slug in names_in(o) if slug not in self.described[kind]}
+
+    def _append_or_refuse(self, batch, observations) -> bool:
+        """Append ``batch``; it must be refused, naming each name, exactly when it uses an undescribed one."""
+        unknown = self._undescribed(observations)
+        if not unknown:
+            self.store.append(batch)
+            self.batches.append(batch)
+            return True
+        head = self.store.head()
+        with pytest.raises(InputError, match="not described in the log") as refused:
+            self.store.append(batch)
+        assert all(repr(slug) in str(refused.value) for _, slug in unknown)
+        assert self.store.head() == head
+        return False
+
+    @rule(data=st.data())
+    def describe(self, data):
+        event = data.draw(st.sampled_from(SMALL_WORLD))
+        field = "title" if isinstance(event, IncidentDescribed) else "full_name"
+        event = attrs.evolve(event, **{field: data.draw(texts)})
+        self.store.append([event])
+        self.batches.append([event])
+        self.described["incident" if isinstance(event, IncidentDescribed) else "monitor"].add(event.slug)
 
     @rule(data=st.data(), size=st.integers(1, 4))
     def append_observations(self, data, size):
@@ -206,19 +251,37 @@ class LogMachine(RuleBasedStateMachine):
         for _ in range(size):
             batch.append(data.draw(small_observations(self.number)))
             self.number += 1
-        self.store.append(batch)
-        self.batches.append(batch)
-        self.live += [o.id for o in batch]
+        if self._append_or_refuse(batch, batch):
+            self.live += [o.id for o in batch]
+
+    @rule(data=st.data())
+    def describe_in_the_same_batch(self, data):
+        observation = data.draw(small_observations(self.number))
+        self.number += 1
+        before = [d for d in SMALL_WORLD if (type(d) is IncidentDescribed and d.slug == observation.incident)
+                  or (type(d) is MonitorDescribed and d.slug == observation.monitor)]  # fmt: skip
+        self.store.append([*before, observation])
+        self.batches.append([*before, observation])
+        for d in before:
+            self.described["incident" if isinstance(d, IncidentDescribed) else "monitor"].add(d.slug)
+        self.live.append(observation.id)
+
+    @rule(data=st.data(), typo=st.sampled_from(TYPOS))
+    def typo_is_refused(self, data, typo):
+        kind, slug = typo
+        observation = attrs.evolve(data.draw(small_observations(self.number)), **{kind: slug})
+        self._append_or_refuse([observation], [observation])
+        with pytest.raises(InputError, match="not described"):
+            replay(self.store, **{kind: slug})
 
     @rule(data=st.data())
     def correct(self, data):
         if not self.live:
             return
         target = data.draw(st.sampled_from(self.live))
-        replacement = data.draw(small_observations(0))
-        event = Correction(observation_id=target, replacement=attrs.evolve(replacement, id=target), reason="typo")
-        self.store.append([event])
-        self.batches.append([event])
+        replacement = attrs.evolve(data.draw(small_observations(0)), id=target)
+        event = Correction(observation_id=target, replacement=replacement, reason="typo")
+        self._append_or_refuse([event], [replacement])
 
     @rule(data=st.data())
     def retract(self, data):
@@ -245,13 +308,14 @@ class LogMachine(RuleBasedStateMachine):
         checked = self.store.verify()
         assert checked.head.entries == sum(len(b) for b in self.batches)
         assert as_comparable(replay(self.store)) == reference_replay(self.batches)
+        assert {kind: self.store.names().of(kind) for kind in self.described} == self.described
 
     def teardown(self):
         self.store.close()
 
 
 def test_stateful_append_read_replay_verify(fresh_logs, log_kind):
-    """Random sequences of appends, corrections, retractions and refused batches, on each store."""
+    """Random sequences of descriptions, appends, corrections, retractions and refused batches, on each store."""
     run_state_machine_as_test(
         lambda: LogMachine(fresh_logs(log_kind)),
         settings=settings(max_examples=15, stateful_step_count=12, deadline=None,
