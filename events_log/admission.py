@@ -108,7 +108,7 @@ def _refuse_unknown(unknown: dict[tuple[str, str], list[str]], names: Names) -> 
     parts = []
     for (kind, slug), where in unknown.items():
         near = suggestions(slug, names.of(kind))
-        at = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
+        at = where[0] + (f" and {len(where) - 1} more" if len(where) > 1 else "")
         parts.append(f"{kind} {slug!r} ({at}{'; did you mean ' + ' or '.join(near) + '?' if near else ''})")
     raise InputError(
         f"{len(unknown)} names are not described in the log: {', '.join(parts)}; "

@@ -16,6 +16,7 @@ from timeline.output import replay_document
 
 from .conftest import StepClock
 from .strategies import START, small_logs
+from .test_jsonl_store import NAMES
 from .test_replay import obs
 
 
@@ -66,17 +67,17 @@ def test_sqlite_warm_replay_equals_cold_replay(tmp_path_factory, batches):
 def test_index_survives_repair_and_rewrites(tmp_path):
     """After a torn tail, a repair, a rewritten log or a damaged index, replay still equals a cold replay."""
     store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
-    store.append([obs("a", 8, 532), obs("b", 8, 745)])
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
     replay(store)
     with open(store.path, "ab") as f:
-        f.write(b'{"position":2,"recor')
+        f.write(b'{"position":4,"recor')
     assert replay_document(replay(store)) == cold(copy_without_index(store.path, tmp_path))
     store.repair()
     store.append([obs("c", 9, 303, "increment")])
     assert replay_document(replay(store)) == cold(copy_without_index(store.path, tmp_path))
     # Another log put in place of this one: the index no longer matches and is rebuilt.
     other = JsonlStore(tmp_path / "other.jsonl", clock=StepClock())
-    other.append([obs("x", 8, 1), obs("y", 9, 2)])
+    other.append([*NAMES, obs("x", 8, 1), obs("y", 9, 2)])
     shutil.copy(other.path, store.path)
     assert [s.latest.low for s in replay(store).series] == [2]
     assert replay_document(replay(store)) == cold(copy_without_index(store.path, tmp_path))
@@ -91,10 +92,10 @@ def test_index_survives_repair_and_rewrites(tmp_path):
 def test_appending_uses_and_extends_the_index(tmp_path):
     """Appends keep the index beside the log up to date, so a fresh reader does not parse the log."""
     store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
-    store.append([obs("a", 8, 1)])
+    store.append([*NAMES, obs("a", 8, 1)])
     store.append([obs("b", 9, 2)])
     index = JsonlStore(store.path).index()
-    assert index.entries == 2 and index.obs_ids == ["a", "b"]
+    assert index.entries == 4 and index.obs_ids == ["a", "b"]
     assert len(index.blocks) == 2  # one block per append, read back from the file
     with pytest.raises(Exception, match="already in the log"):
         store.append([obs("a", 10, 3)])
@@ -103,7 +104,7 @@ def test_appending_uses_and_extends_the_index(tmp_path):
 def test_verify_checks_the_index_against_the_log(tmp_path):
     """verify says the index matches; an edited index (numbers changed) is caught and removed."""
     store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
-    store.append([obs("a", 8, 532), obs("b", 8, 745)])
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
     assert "matches it" in store.verify().index_note
     from events_log.index import frame, unframe
 
