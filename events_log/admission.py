@@ -96,7 +96,10 @@ def new_descriptions(batch: Sequence[Event], names: Names) -> list[Event]:
     for kind, slug in undescribed(batch, names, [""] * len(batch)):
         if any(name.casefold() == slug.casefold() for name in names.of(kind)):
             continue
-        made.append(IncidentDescribed(slug=slug, title=slug) if kind == "incident" else MonitorDescribed(slug=slug, full_name=slug))
+        if kind == "incident":
+            made.append(IncidentDescribed(slug=slug, title=slug))
+        else:
+            made.append(MonitorDescribed(slug=slug, full_name=slug))
     return made
 
 

@@ -27,6 +27,7 @@ from timeline.cli import cli
 from timeline.output import safe_cell
 
 from .conftest import STORE_KINDS, StepClock
+from .test_jsonl_store import NAMES
 from .test_replay import obs
 
 GOOD_ROW = {
@@ -115,13 +116,13 @@ def test_hostile_csv_ends_in_one_clear_error_or_a_correct_append(tmp_path_factor
     """Broken cells, columns, encodings, BOMs and line ends: a clean error or a correct import, never a partial one."""
     folder = tmp_path_factory.mktemp("csv")
     log = folder / "log.jsonl"
-    JsonlStore(log, clock=StepClock()).append([obs("seed", 8, 1)])
+    JsonlStore(log, clock=StepClock()).append([*NAMES, obs("seed", 8, 1)])
     before = log.read_bytes()
     path = folder / "rows.csv"
     path.write_bytes(data)
     result = invoke(["import", str(path)], log)
     if assert_clean_outcome(result, log, before):
-        added = JsonlStore(log).head().entries - 1
+        added = JsonlStore(log).head().entries - len(NAMES) - 1
         assert f"imported {added} events" in result.output
 
 
@@ -187,7 +188,7 @@ def test_formulas_in_text_are_kept_as_text_and_neutralised_in_csv(tmp_path):
     row = {**GOOD_ROW, "location": '=HYPERLINK("http://evil.example","click")', "quote": "@SUM(A1) +1"}
     path.write_text(_csv_text([row], list(COLUMNS)))
     log = tmp_path / "log.jsonl"
-    assert invoke(["import", str(path)], log).exit_code == 0
+    assert invoke(["import", "--describe-new", str(path)], log).exit_code == 0
     exported = list(csv.reader(io.StringIO(invoke(["replay", "--format", "csv"], log).output)))
     assert exported[1][4] == '\'=HYPERLINK("http://evil.example","click")'
     for value in ("=1+1", "+1", "-1", "@x", "\tx", "\rx"):
@@ -200,9 +201,12 @@ def test_formulas_in_text_are_kept_as_text_and_neutralised_in_csv(tmp_path):
 _CRASHING_WRITER = """
 import sys
 from events_log.stores import open_store
+from tests.test_jsonl_store import NAMES
 from tests.test_replay import obs
 store = open_store(sys.argv[1])
 start = int(sys.argv[2])
+if store.head().entries == 0:
+    store.append(NAMES)
 for i in range(start, start + 100000):
     store.append([obs(f"k{i}", 1 + i % 28, i), obs(f"k{i}b", 1 + i % 28, i, "increment")])
     print(f"k{i}", flush=True)
@@ -227,7 +231,7 @@ def test_sigkill_mid_append_loses_no_acknowledged_entry(log_target):
         if hasattr(store, "repair"):
             store.repair()
         store.verify()
-        ids = {e.event.id for e in store.entries()}
+        ids = {e.event.id for e in store.entries() if e.type == "Observation"}
         missing = [i for i in acknowledged if i not in ids or f"{i}b" not in ids]
         assert missing == []
         assert len(ids) % 2 == 0  # batches of two: never half of one
@@ -271,18 +275,19 @@ def _rewrite(target: str, lines: list[bytes]) -> None:
 @pytest.mark.parametrize(
     ("name", "tamper", "position"),
     [
-        ("edited", lambda ls: [ls[0], ls[1].replace(b"745", b"754"), *ls[2:]], 1),
-        ("deleted", lambda ls: [ls[0], *ls[2:]], 1),
-        ("reordered", lambda ls: [ls[0], ls[2], ls[1], *ls[3:]], 1),
-        ("inserted", lambda ls: [ls[0], ls[1], ls[1], *ls[2:]], 2),
-        ("last edited", lambda ls: [*ls[:-1], ls[-1].replace(b'"low":3', b'"low":4')], 3),
+        # Positions 0 and 1 describe the names; a, b, c, d are at 2, 3, 4, 5.
+        ("edited", lambda ls: [*ls[:3], ls[3].replace(b"745", b"754"), *ls[4:]], 3),
+        ("deleted", lambda ls: [*ls[:3], *ls[4:]], 3),
+        ("reordered", lambda ls: [*ls[:3], ls[4], ls[3], *ls[5:]], 3),
+        ("inserted", lambda ls: [*ls[:4], ls[3], *ls[4:]], 4),
+        ("last edited", lambda ls: [*ls[:-1], ls[-1].replace(b'"low":3', b'"low":4')], 5),
     ],
 )
 def test_verify_names_every_tampered_entry(log_target, name, tamper, position):
     """Edited, deleted, reordered or inserted past entries are named by position, in every store."""
     store = open_store(log_target)
     store.clock = StepClock()
-    store.append([obs("a", 8, 532), obs("b", 8, 745)])
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
     store.append([obs("c", 9, 1)])
     store.append([obs("d", 10, 3)])
     lines = list(store.lines())
@@ -319,6 +324,7 @@ def test_a_full_disk_appends_whole_batches_or_nothing(tmp_path, kind):
         target = str(disk / "log.jsonl") if kind == "jsonl" else f"sqlite:///{disk / 'log.db'}"
         store = open_store(target)
         store.clock = StepClock()
+        store.append(NAMES)
         acknowledged, error = [], None
         for i in range(5000):
             batch = [obs(f"f{i}-{j}", 1 + i % 28, i, location="x" * 200) for j in range(3)]
@@ -331,8 +337,8 @@ def test_a_full_disk_appends_whole_batches_or_nothing(tmp_path, kind):
         assert error is not None and "full" in error and "\n" not in error
         store.close()
         reopened = open_store(target)
-        assert reopened.verify().head.entries == len(acknowledged)
-        assert [e.event.id for e in reopened.entries()] == acknowledged
+        assert reopened.verify().head.entries == len(NAMES) + len(acknowledged)
+        assert [e.event.id for e in reopened.entries(len(NAMES))] == acknowledged
         result = invoke(["verify"], target)
         assert result.exit_code == 0
         reopened.close()
@@ -342,7 +348,7 @@ def test_a_read_only_filesystem_is_a_clear_error(tmp_path):
     """A log on a read-only filesystem can be read, and appending says why it cannot."""
     with small_filesystem(tmp_path / "disk", "1m") as disk:
         log = disk / "log.jsonl"
-        JsonlStore(log, clock=StepClock()).append([obs("a", 8, 1)])
+        JsonlStore(log, clock=StepClock()).append([*NAMES, obs("a", 8, 1)])
         before = log.read_bytes()
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         result = invoke(["append", "--json", json.dumps({"type": "Retraction", "observation_id": "a",
@@ -357,7 +363,7 @@ def test_a_read_only_file_is_a_clear_error(tmp_path):
     if os.geteuid() == 0:
         pytest.skip("root writes through file permissions; the read-only filesystem test covers root")
     log = tmp_path / "log.jsonl"
-    JsonlStore(log, clock=StepClock()).append([obs("a", 8, 1)])
+    JsonlStore(log, clock=StepClock()).append([*NAMES, obs("a", 8, 1)])
     log.chmod(0o444)
     result = invoke(["retract", "a", "--reason", "x"], log)
     assert result.exit_code == 1 and "permission denied" in result.stderr
@@ -376,7 +382,7 @@ def test_a_lock_held_by_a_dead_process_does_not_block(tmp_path):
     """A writer killed while holding the lock leaves nothing behind: the next append goes through."""
     log = tmp_path / "log.jsonl"
     store = JsonlStore(log, clock=StepClock(), lock_timeout=5)
-    store.append([obs("a", 8, 1)])
+    store.append([*NAMES, obs("a", 8, 1)])
     holder = subprocess.Popen([sys.executable, "-c", _LOCK_HOLDER, str(log)], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
     with pytest.raises(StoreError, match="stayed locked by another writer"):
@@ -384,7 +390,7 @@ def test_a_lock_held_by_a_dead_process_does_not_block(tmp_path):
     holder.kill()
     holder.wait()
     store.append([obs("b", 9, 2)])
-    assert store.verify().head.entries == 2
+    assert store.verify().head.entries == len(NAMES) + 2
 
 
 @pytest.mark.parametrize("kind", STORE_KINDS)

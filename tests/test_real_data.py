@@ -18,7 +18,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from events_log.events import Correction, Figure, Kind, Observation, Qualifier, Retraction, Source
+from events_log.events import (
+    Correction,
+    Figure,
+    IncidentDescribed,
+    Kind,
+    MonitorDescribed,
+    Observation,
+    Qualifier,
+    Retraction,
+    Source,
+)
 from events_log.jsonl import JsonlStore
 from timeline import replay
 from timeline.cli import cli
@@ -52,9 +62,11 @@ def test_import_and_replay_every_day_through_the_cli(tmp_path):
                              "russia_losses_personnel.json", json.dumps(row)])  # fmt: skip
     runner = CliRunner()
     log = str(tmp_path / "log.jsonl")
-    imported = runner.invoke(cli, ["import", "--log", log, str(path)])
+    imported = runner.invoke(cli, ["import", "--log", log, "--describe-new", str(path)])
     assert imported.exit_code == 0, imported.output
     assert f"imported {len(rows)} events" in imported.output
+    assert "described incident russia-ukraine-2022" in imported.output
+    assert "described monitor ua-general-staff" in imported.output
     replayed = runner.invoke(cli, ["replay", "--log", log, "--format", "csv"])
     assert replayed.exit_code == 0
     days = {r["date"]: r for r in csv.DictReader(replayed.output.splitlines())}
@@ -94,6 +106,8 @@ def build_history_log(path: Path) -> tuple[JsonlStore, dict[str, dt.datetime]]:
             commits[(row["published_at_utc"], row["commit"])].append(row)
     clock = _Clock()
     store = JsonlStore(path, clock=clock)
+    store.append([IncidentDescribed(slug="russia-ukraine-2022", title="Russian invasion of Ukraine"),
+                  MonitorDescribed(slug="ua-general-staff", full_name="General Staff of the Armed Forces of Ukraine")])
     live: dict[str, Observation] = {}
     versions: dict[str, int] = defaultdict(int)
     times: dict[str, dt.datetime] = {}
