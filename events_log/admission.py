@@ -108,14 +108,19 @@ def _refuse_unknown(unknown: dict[tuple[str, str], list[str]], names: Names) -> 
     if len(unknown) == 1:
         [((kind, slug), where)] = unknown.items()
         raise InputError(unknown_name(kind, slug, names.of(kind)), where[0])
+    # Labels of one file ("rows.csv:7") name the file once, then lines.
+    files = {label.rpartition(":")[0] for where in unknown.values() for label in where}
+    [file] = files if len(files) == 1 else [""]
     parts = []
     for (kind, slug), where in unknown.items():
         near = suggestions(slug, names.of(kind))
-        at = where[0] + (f" and {len(where) - 1} more" if len(where) > 1 else "")
+        first = f"line {where[0].rpartition(':')[2]}" if file else where[0]
+        at = first + (f" and {len(where) - 1} more" if len(where) > 1 else "")
         parts.append(f"{kind} {slug!r} ({at}{'; did you mean ' + ' or '.join(near) + '?' if near else ''})")
     raise InputError(
         f"{len(unknown)} names are not described in the log: {', '.join(parts)}; "
-        "describe them first (timeline describe), or let the import describe them (--describe-new)"
+        "describe them first (timeline describe), or let the import describe them (--describe-new)",
+        file or None,
     )
 
 

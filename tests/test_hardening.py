@@ -409,3 +409,119 @@ def test_pointing_at_the_wrong_thing_is_one_line(tmp_path, kind, fresh_logs):
         result = invoke(args, target)
         assert result.exit_code == 1, result.output
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+# -- names the log has not described -------------------------------------------------------------
+
+OBSERVATION_OPTIONS = ["--reported-on", "2025-03-12", "--measure", "killed", "--category", "civilians",
+                       "--kind", "cumulative", "--low", "1383", "--qualifier", "exact", "--source-title", "Wiki"]  # fmt: skip
+
+
+def _described_log(target: str) -> str:
+    """``target`` describing coastal-2025 and SOHR, holding one SOHR figure (id s8)."""
+    for args in (["describe", "incident", "coastal-2025", "--title", "2025 massacres of Syrian Alawites"],
+                 ["describe", "monitor", "SOHR", "--name", "Syrian Observatory for Human Rights"],
+                 ["append", "--incident", "coastal-2025", "--monitor", "SOHR", "--id", "s8", *OBSERVATION_OPTIONS]):  # fmt: skip
+        result = CliRunner().invoke(cli, [*args, "--log", target])
+        assert result.exit_code == 0, result.output
+    return target
+
+
+def _lines(target: str) -> list[bytes]:
+    store = open_store(target)
+    try:
+        return list(store.lines())
+    finally:
+        store.close()
+
+
+def assert_refused(result, target: str, before: list[bytes], *fragments: str) -> None:
+    """Exit 2, one line holding every fragment, and the log unchanged."""
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip()
+    assert message.count("\n") == 0 and "Traceback" not in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert _lines(target) == before
+
+
+TYPOS = [
+    ("--monitor", "SHOR", "monitor 'SHOR' is not described in the log; did you mean SOHR?"),
+    ("--monitor", "sohr", "monitor 'sohr' is not described in the log; did you mean SOHR?"),
+    ("--incident", "coastal-2024", "incident 'coastal-2024' is not described in the log; did you mean coastal-2025?"),
+    ("--incident", "Coastal-2025", "incident 'Coastal-2025' is not described in the log; did you mean coastal-2025?"),
+]
+
+
+@pytest.mark.parametrize(("option", "typo", "message"), TYPOS)
+def test_a_typo_in_a_name_never_starts_a_series(log_target, option, typo, message):
+    """append and correct refuse a name the log has not described, naming the nearest one, in every store."""
+    target = _described_log(log_target)
+    before = _lines(target)
+    names = {"--incident": "coastal-2025", "--monitor": "SOHR", option: typo}
+    result = invoke(["append", "--incident", names["--incident"], "--monitor", names["--monitor"],
+                     *OBSERVATION_OPTIONS], target)  # fmt: skip
+    assert_refused(result, target, before, message)
+    assert_refused(invoke(["correct", "s8", option, typo, "--reason", "x"], target), target, before, message)
+    event = {"type": "Observation", "incident": names["--incident"], "monitor": names["--monitor"],
+             "reported_on": "2025-03-12", "measure": "killed", "category": "civilians", "kind": "cumulative",
+             "figure": {"low": 1, "high": 1, "qualifier": "exact"}, "source": {"title": "Wiki"}}  # fmt: skip
+    assert_refused(invoke(["append", "--json", json.dumps(event)], target), target, before, message)
+
+
+@pytest.mark.parametrize(("option", "typo", "message"), TYPOS)
+def test_a_typo_in_a_filter_never_answers_nothing(log_target, option, typo, message):
+    """replay, report and log refuse a filter naming what the log has not described, instead of an empty answer."""
+    target = _described_log(log_target)
+    before = _lines(target)
+    commands = [["replay", option, typo], ["log", option, typo]]
+    if option == "--incident":
+        commands.append(["report", option, typo, "--out", "report"])
+    for command in commands:
+        assert_refused(invoke(command, target), target, before, f"{option}: {message}")
+    assert invoke(["replay", option, "SOHR" if option == "--monitor" else "coastal-2025"], target).exit_code == 0
+
+
+def test_an_import_names_every_unknown_name_at_once(tmp_path):
+    """One import, one line: every undescribed name of the file, where it is first used, and what was meant."""
+    log = _described_log(str(tmp_path / "log.jsonl"))
+    before = _lines(log)
+    rows = [{**GOOD_ROW, "monitor": "SHOR"}, {**GOOD_ROW, "monitor": "sohr", "low": "1"},
+            {**GOOD_ROW, "incident": "coastal-2024", "low": "2"}, {**GOOD_ROW, "monitor": "SHOR", "low": "3"},
+            {**GOOD_ROW, "monitor": "Hawar", "low": "4"}]  # fmt: skip
+    path = tmp_path / "rows.csv"
+    path.write_text(_csv_text(rows, list(COLUMNS)))
+    assert_refused(
+        invoke(["import", str(path)], log), log, before,
+        "4 names are not described in the log:",
+        "rows.csv: 4 names are not described in the log:",
+        "monitor 'SHOR' (line 2 and 1 more; did you mean SOHR?)",
+        "monitor 'sohr' (line 3; did you mean SOHR?)",
+        "incident 'coastal-2024' (line 4; did you mean coastal-2025?)",
+        "monitor 'Hawar' (line 6)",
+    )  # fmt: skip
+
+
+def test_describe_new_describes_in_the_same_batch_but_never_a_case_variant(tmp_path):
+    """--describe-new describes the new names with the import and says so; a name differing in case is still refused."""
+    log = _described_log(str(tmp_path / "log.jsonl"))
+    path = tmp_path / "rows.csv"
+    path.write_text(_csv_text([{**GOOD_ROW, "monitor": "Hawar"}, {**GOOD_ROW, "monitor": "sohr", "low": "9"}],
+                              list(COLUMNS)))  # fmt: skip
+    before = _lines(log)
+    assert_refused(invoke(["import", "--describe-new", str(path)], log), log, before,
+                   "rows.csv:3: monitor 'sohr' is not described in the log; did you mean SOHR?")  # fmt: skip
+    path.write_text(_csv_text([{**GOOD_ROW, "monitor": "Hawar"}, {**GOOD_ROW, "incident": "aqrab-2012"}],
+                              list(COLUMNS)))  # fmt: skip
+    result = invoke(["import", "--describe-new", str(path)], log)
+    assert result.exit_code == 0, result.output
+    assert "described monitor Hawar: Hawar at position 3 (new)" in result.output
+    assert "described incident aqrab-2012: aqrab-2012 at position 4 (new)" in result.output
+    assert "imported 2 events" in result.output
+    entries = list(JsonlStore(log).entries())
+    assert len({e.batch_end for e in entries[3:]}) == 1  # descriptions and figures landed as one batch
+    result = invoke(["append", "--describe-new", "--incident", "zaraa-2016", "--monitor", "SOHR",
+                     *OBSERVATION_OPTIONS], log)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("described incident zaraa-2016: zaraa-2016 at position 7 (new)\nappended ")
+    assert "described monitor" not in result.output
