@@ -86,12 +86,14 @@ incident_descriptions = st.builds(
     IncidentDescribed,
     slug=slugs,
     title=texts,
-    place=texts,
-    start_date=dates,
-    summary=texts,
+    place=st.none() | texts,
+    start_date=st.none() | dates,
+    summary=st.none() | texts,
     links=st.lists(st.builds(Link, title=texts, url=st.none() | urls), max_size=3).map(tuple),
 )
-monitor_descriptions = st.builds(MonitorDescribed, slug=slugs, full_name=texts, description=texts, url=st.none() | urls)
+monitor_descriptions = st.builds(
+    MonitorDescribed, slug=slugs, full_name=texts, description=st.none() | texts, url=st.none() | urls
+)
 events = st.one_of(observations(), corrections(), retractions, incident_descriptions, monitor_descriptions)
 
 

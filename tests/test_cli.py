@@ -288,3 +288,48 @@ def test_copy_the_bundled_dataset_into_logs_of_ones_own(run, tmp_path):
     })).exit_code == 0  # fmt: skip
     refused = run("copy", "bundled", str(other))
     assert refused.exit_code == 1 and "not a copy of the start" in refused.stderr
+
+
+def test_describe_and_list_incidents_and_monitors(run, log):
+    """describe appends a description (the latest wins); incidents and monitors count effective figures."""
+    result = run("describe", "incident", "coastal-2025", "--log", str(log),
+                 "--title", "2025 massacres of Syrian Alawites", "--place", "Latakia and Tartus", "--start-date", "2025-03-06", "--summary", "Killings of Alawites.",
+                 "--link", "https://en.wikipedia.org/wiki/2025_massacres_of_Syrian_Alawites")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "described incident coastal-2025: 2025 massacres of Syrian Alawites at position 6" in result.output
+    assert "replaces the earlier description" in result.output
+    result = run("describe", "monitor", "Hawar", "--log", str(log), "--name", "Hawar News Agency",
+                 "--url", "https://hawarnews.com", "--about", "Kurdish news agency")  # fmt: skip
+    assert result.exit_code == 0 and "replaces" not in result.output
+    assert run("retract", "s9", "--log", str(log), "--reason", "duplicate").exit_code == 0
+    incidents = run("incidents", "--log", str(log)).output.splitlines()
+    assert incidents[1].split() == ["coastal-2025", "2", "2025-03-11", "2025", "massacres", "of", "Syrian", "Alawites"]
+    monitors = [line.split() for line in run("monitors", "--log", str(log)).output.splitlines()[1:]]
+    assert monitors == [["Hawar", "0", "-", "Hawar", "News", "Agency"], ["SNHR", "1", "2025-03-11", "Monitor", "SNHR"],
+                        ["SOHR", "1", "2025-03-08", "Monitor", "SOHR"]]  # fmt: skip
+    document = json.loads(run("replay", "--log", str(log), "--format", "json", "--monitor", "SNHR").output)
+    assert [s["monitor"] for s in document["series"]] == ["SNHR"]
+    assert_user_error(run("describe", "monitor", "bad slug", "--log", str(log), "--name", "x"),
+                      "not a valid monitor slug")  # fmt: skip
+    assert_user_error(run("describe", "incident", "x", "--log", str(log), "--title", "x", "--start-date", "2025-02-30"),
+                      "2025-02-30 is not a calendar date")  # fmt: skip
+    assert_user_error(run("describe", "incident", "x", "--log", str(log), "--title", "x", "--link", "javascript:x"),
+                      "not a valid http(s) URL")  # fmt: skip
+
+
+def test_an_empty_log_lists_nothing_described(run, tmp_path):
+    """incidents and monitors on a log without descriptions say so, and how to describe one."""
+    result = run("monitors", "--log", str(tmp_path / "empty.jsonl"))
+    assert result.exit_code == 0 and "no monitors described" in result.output
+
+
+def test_log_filters_show_what_is_about_a_name(run, log):
+    """log --monitor shows its description, its figures and their fixes, and nothing else."""
+    assert run("correct", "s9", "--log", str(log), "--low", "304", "--reason", "typo").exit_code == 0
+    assert run("retract", "n11", "--log", str(log), "--reason", "wrong").exit_code == 0
+    shown_lines = run("log", "--log", str(log), "--monitor", "SOHR").output.splitlines()
+    assert [line.split()[0] for line in shown_lines] == ["1", "3", "4", "6"]
+    snhr = run("log", "--log", str(log), "--monitor", "SNHR", "--format", "jsonl", "--last", "2").output.splitlines()
+    assert [json.loads(line)["position"] for line in snhr] == [5, 7]
+    coastal = run("log", "--log", str(log), "--incident", "coastal-2025").output.splitlines()
+    assert [line.split()[0] for line in coastal] == ["0", "3", "4", "5", "6", "7"]

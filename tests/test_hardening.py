@@ -414,14 +414,16 @@ def test_pointing_at_the_wrong_thing_is_one_line(tmp_path, kind, fresh_logs):
 # -- names the log has not described -------------------------------------------------------------
 
 OBSERVATION_OPTIONS = ["--reported-on", "2025-03-12", "--measure", "killed", "--category", "civilians",
-                       "--kind", "cumulative", "--low", "1383", "--qualifier", "exact", "--source-title", "Wiki"]  # fmt: skip
+                       "--kind", "cumulative", "--low", "1383", "--qualifier", "exact",
+                       "--source-title", "Wiki"]  # fmt: skip
 
 
 def _described_log(target: str) -> str:
     """``target`` describing coastal-2025 and SOHR, holding one SOHR figure (id s8)."""
     for args in (["describe", "incident", "coastal-2025", "--title", "2025 massacres of Syrian Alawites"],
                  ["describe", "monitor", "SOHR", "--name", "Syrian Observatory for Human Rights"],
-                 ["append", "--incident", "coastal-2025", "--monitor", "SOHR", "--id", "s8", *OBSERVATION_OPTIONS]):  # fmt: skip
+                 ["append", "--incident", "coastal-2025", "--monitor", "SOHR", "--id", "s8",
+                  *OBSERVATION_OPTIONS]):  # fmt: skip
         result = CliRunner().invoke(cli, [*args, "--log", target])
         assert result.exit_code == 0, result.output
     return target

@@ -321,3 +321,20 @@ def test_stateful_append_read_replay_verify(fresh_logs, log_kind):
         settings=settings(max_examples=15, stateful_step_count=12, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow]),
     )  # fmt: skip
+
+
+def test_a_name_must_be_described_before_the_observation(log_target):
+    """A description counts from its place on: earlier in the batch or log, never after the observation."""
+    store = opened(log_target, StepClock())
+    [incident, monitor, _] = WORLD  # coastal-2025, SOHR (and SNHR)
+    with pytest.raises(InputError, match="2 names are not described"):
+        store.append([obs("a", 8, 1)])
+    with pytest.raises(InputError, match=r"event 2: monitor 'SOHR' is not described"):
+        store.append([incident, obs("a", 8, 1), monitor])
+    assert store.head().entries == 0
+    store.append([incident, monitor, obs("a", 8, 1)])
+    with pytest.raises(InputError, match="monitor 'SNHR' is not described in the log; did you mean SOHR"):
+        store.append([obs("b", 8, 1, monitor="SNHR")])
+    entries = store.append([obs("b", 8, 2, monitor="SNHR")], describe_new=True)
+    assert [e.type for e in entries] == ["MonitorDescribed", "Observation"]
+    assert entries[0].event.full_name == "SNHR" and store.names().of("monitor") == {"SOHR", "SNHR"}
