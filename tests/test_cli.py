@@ -293,7 +293,8 @@ def test_copy_the_bundled_dataset_into_logs_of_ones_own(run, tmp_path):
 def test_describe_and_list_incidents_and_monitors(run, log):
     """describe appends a description (the latest wins); incidents and monitors count effective figures."""
     result = run("describe", "incident", "coastal-2025", "--log", str(log),
-                 "--title", "2025 massacres of Syrian Alawites", "--place", "Latakia and Tartus", "--start-date", "2025-03-06", "--summary", "Killings of Alawites.",
+                 "--title", "2025 massacres of Syrian Alawites", "--place", "Latakia and Tartus",
+                 "--start-date", "2025-03-06", "--summary", "Killings of Alawites.",
                  "--link", "https://en.wikipedia.org/wiki/2025_massacres_of_Syrian_Alawites")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "described incident coastal-2025: 2025 massacres of Syrian Alawites at position 6" in result.output
