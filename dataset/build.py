@@ -17,6 +17,7 @@ files that would rewrite an entry already released is refused.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import sys
 import tempfile
@@ -44,14 +45,26 @@ class Release:
 
 
 def releases(root: Path = RELEASES) -> list[Release]:
-    """Every release under ``root``, in order (1, 2, ..., 10: by number, not by name)."""
+    """Every release under ``root``, in order: 1, 2, ..., with no gaps.
+
+    A release is a numbered folder with a ``release.toml``; a folder without
+    one (a release still being planned) is not built.
+    """
     found = []
-    for folder in root.iterdir():
-        if folder.is_dir() and folder.name.isdigit():
-            manifest = tomllib.loads((folder / "release.toml").read_text(encoding="utf-8"))
-            files = tuple(folder / name for name in manifest["imports"])
-            found.append(Release(int(folder.name), manifest["recorded_at"], files))
-    return sorted(found, key=lambda release: release.number)
+    for manifest_path in root.glob("*/release.toml"):
+        if not manifest_path.parent.name.isdigit():
+            raise LogError(f"{manifest_path.parent}: a release folder is named by its number")
+        manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
+        files = tuple(manifest_path.parent / name for name in manifest["imports"])
+        found.append(Release(int(manifest_path.parent.name), manifest["recorded_at"], files))
+    found.sort(key=lambda release: release.number)
+    numbers = [release.number for release in found]
+    if numbers != list(range(1, len(found) + 1)):
+        raise LogError(f"the releases in {root} are numbered {numbers}; they must be 1, 2, ... without gaps")
+    for before, after in itertools.pairwise(found):
+        if after.recorded_at <= before.recorded_at:
+            raise LogError(f"release {after.number} must be recorded after release {before.number}")
+    return found
 
 
 def _fixed(moment: dt.datetime):

@@ -73,6 +73,23 @@ def test_a_build_that_would_rewrite_the_shipped_log_is_refused(tmp_path):
     assert target.read_bytes() == tampered
 
 
+@pytest.mark.parametrize(
+    ("folders", "problem"),
+    [
+        ({"1": "2026-11-23T12:00:00Z", "3": "2026-11-24T12:00:00Z"}, "without gaps"),
+        ({"1": "2026-11-23T12:00:00Z", "2": "2026-11-23T12:00:00Z"}, "recorded after release 1"),
+        ({"1": "2026-11-23T12:00:00Z", "two": "2026-11-24T12:00:00Z"}, "named by its number"),
+    ],
+)
+def test_releases_out_of_order_are_refused(tmp_path, folders, problem):
+    """Releases must be numbered 1, 2, ... and each recorded after the one before."""
+    for name, recorded_at in folders.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "release.toml").write_text(f"recorded_at = {recorded_at}\nimports = []\n")
+    with pytest.raises(LogError, match=problem):
+        releases(tmp_path)
+
+
 def test_a_users_import_of_the_release_files_gives_the_same_events(tmp_path):
     """`timeline import` of release 1's files, in order, records exactly the shipped events (only the time differs)."""
     log = tmp_path / "mine.jsonl"
