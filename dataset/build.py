@@ -26,7 +26,7 @@ from pathlib import Path
 
 import attrs
 
-from events_log.errors import LogError
+from events_log.errors import LogError, TimelineError
 from events_log.importers import read_events
 from events_log.jsonl import JsonlStore
 from events_log.store import LogHead
@@ -71,17 +71,18 @@ def _fixed(moment: dt.datetime):
     return lambda: moment
 
 
-def replay(path: Path, upto: int | None = None) -> JsonlStore:
+def write_releases(path: Path, upto: int | None = None) -> JsonlStore:
     """Write releases 1..``upto`` (all by default) into a new log at ``path``."""
     if path.exists():
         raise LogError(f"{path} exists; the releases are replayed into a fresh log")
     for release in releases():
         if upto is not None and release.number > upto:
             break
-        store = JsonlStore(path, clock=_fixed(release.recorded_at))
+        recording = JsonlStore(path, clock=_fixed(release.recorded_at))
         for file in release.imports:
             labelled = read_events(file)
-            store.append([event for _, event in labelled], labels=[label for label, _ in labelled])
+            recording.append([event for _, event in labelled], labels=[label for label, _ in labelled])
+    store = JsonlStore(path)
     # The replay index is not shipped: the installed dataset is read-only and small.
     store.sidecar_path.unlink(missing_ok=True)
     return store
@@ -89,8 +90,10 @@ def replay(path: Path, upto: int | None = None) -> JsonlStore:
 
 def build(target: Path = TARGET) -> LogHead:
     """Rebuild ``target`` from the releases; it may only grow, never change."""
+    if not target.parent.is_dir():
+        raise LogError(f"{target.parent} is not a folder")
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        fresh = replay(Path(scratch) / target.name)
+        fresh = write_releases(Path(scratch) / target.name)
         head = fresh.verify().head
         rebuilt = fresh.path.read_bytes()
         shipped = target.read_bytes() if target.exists() else b""
@@ -108,6 +111,6 @@ if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else TARGET
     try:
         head = build(target)
-    except LogError as exc:
+    except (TimelineError, OSError) as exc:
         sys.exit(f"dataset.build: error: {exc}")
-    print(f"wrote {target}: {head.entries} entries, head {head.head}")
+    print(f"{target}: {head.entries} entries, head {head.head}")

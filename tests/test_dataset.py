@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dataset.build import build, releases, replay
+from dataset.build import build, releases, write_releases
 from events_log.errors import LogError
 from events_log.events import IncidentDescribed, MonitorDescribed, Observation
 from events_log.importers import read_events
@@ -54,7 +54,7 @@ def test_the_build_is_reproducible(tmp_path):
 
 def test_release_1_is_a_prefix_of_the_shipped_log(tmp_path):
     """Release 1 alone has its pinned length and head, and the shipped log begins with exactly its bytes."""
-    release_1 = replay(tmp_path / "release-1.jsonl", upto=1)
+    release_1 = write_releases(tmp_path / "release-1.jsonl", upto=1)
     head = release_1.verify().head
     assert (head.entries, head.head) == (RELEASE_1_ENTRIES, RELEASE_1_HEAD)
     shipped = bundled_log().read_bytes().splitlines(keepends=True)
