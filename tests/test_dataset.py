@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from dataset.build import build, releases, write_releases
 from events_log.errors import LogError
 from events_log.events import IncidentDescribed, MonitorDescribed, Observation
-from events_log.importers import read_events
+from events_log.importers import COLUMNS, read_events
 from events_log.jsonl import JsonlStore
 from timeline.cli import cli
 from timeline.dataset import bundled_log
@@ -119,16 +119,32 @@ def test_release_1_holds_the_curated_counts():
     assert {o.monitor for o in OBSERVATIONS} <= monitors
 
 
+def _documents() -> list[dict[str, str]]:
+    with open(ROOT / "dataset" / "documents.csv", encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_the_data_files_use_the_import_formats_own_columns_and_sources():
+    """Each observations CSV has the import header in its documented order, and names a listed document."""
+    addresses = {d["source_title"]: d["source_url"] or None for d in _documents()}
+    for release in releases():
+        for file in release.imports:
+            if file.suffix == ".csv":
+                with open(file, encoding="utf-8", newline="") as f:
+                    assert tuple(next(csv.reader(f))) == COLUMNS, file
+    assert {o.source.title for o in OBSERVATIONS} <= set(addresses)
+    assert all(o.source.url == addresses[o.source.title] for o in OBSERVATIONS)
+
+
 @pytest.fixture(scope="module")
 def seed_texts() -> dict[str, str]:
     """Each seed document's text, whitespace folded, by the source title the figures give it."""
     if not SEEDS.is_dir():
         pytest.fail(f"seed documents not found at {SEEDS}; CI has them at ../shared/seeds (or set TIMELINE_SEEDS)")
     texts = {}
-    with open(ROOT / "dataset" / "documents.csv", encoding="utf-8", newline="") as f:
-        for document in csv.DictReader(f):
-            [path] = SEEDS.glob(f"{document['seed']}_*.txt")
-            texts[document["source_title"]] = re.sub(r"\s+", " ", path.read_text(encoding="utf-8"))
+    for document in _documents():
+        [path] = SEEDS.glob(f"{document['seed']}_*.txt")
+        texts[document["source_title"]] = re.sub(r"\s+", " ", path.read_text(encoding="utf-8"))
     return texts
 
 
