@@ -89,13 +89,15 @@ def undescribed(batch: Sequence[Event], names: Names, labels: Sequence[str]) -> 
 def new_descriptions(batch: Sequence[Event], names: Names) -> list[Event]:
     """Descriptions, with the slug as the title or name, of the names ``batch`` uses undescribed.
 
-    A name that differs only in case from a described one is left out (and so
-    refused): it is a typo, not a new monitor.
+    A name that differs only in case from a described one (or from another
+    new one) is left out, and so refused: it is a typo, not a new monitor.
     """
     made: list[Event] = []
+    taken = {kind: {name.casefold() for name in names.of(kind)} for kind in ("incident", "monitor")}
     for kind, slug in undescribed(batch, names, [""] * len(batch)):
-        if any(name.casefold() == slug.casefold() for name in names.of(kind)):
+        if slug.casefold() in taken[kind]:
             continue
+        taken[kind].add(slug.casefold())
         if kind == "incident":
             made.append(IncidentDescribed(slug=slug, title=slug))
         else:
@@ -174,7 +176,14 @@ def admit(batch: Sequence[Event], known: KnownIds, labels: Iterable[str] | None 
     names = list(labels) if labels is not None else [f"event {i + 1}" for i in range(len(batch))]
     unknown = undescribed(batch, known.names, names)
     if unknown:
-        _refuse_unknown(unknown, known.names)
+        # Suggestions come from the log and from the batch's own descriptions.
+        nearby = Names()
+        for event in batch:
+            if isinstance(event, IncidentDescribed | MonitorDescribed):
+                nearby.add(type(event).__name__, event.slug)
+        for kind in nearby.by_kind:
+            nearby.of(kind).update(known.names.of(kind))
+        _refuse_unknown(unknown, nearby)
 
     def status(observation_id: str) -> str | None:
         return pending.get(observation_id) or known.status(observation_id)

@@ -513,6 +513,10 @@ def test_describe_new_describes_in_the_same_batch_but_never_a_case_variant(tmp_p
     before = _lines(log)
     assert_refused(invoke(["import", "--describe-new", str(path)], log), log, before,
                    "rows.csv:3: monitor 'sohr' is not described in the log; did you mean SOHR?")  # fmt: skip
+    path.write_text(_csv_text([{**GOOD_ROW, "monitor": "Hawar"}, {**GOOD_ROW, "monitor": "HAWAR", "low": "9"}],
+                              list(COLUMNS)))  # fmt: skip
+    assert_refused(invoke(["import", "--describe-new", str(path)], log), log, before,
+                   "rows.csv:3: monitor 'HAWAR' is not described in the log; did you mean Hawar?")  # fmt: skip
     path.write_text(_csv_text([{**GOOD_ROW, "monitor": "Hawar"}, {**GOOD_ROW, "incident": "aqrab-2012"}],
                               list(COLUMNS)))  # fmt: skip
     result = invoke(["import", "--describe-new", str(path)], log)
