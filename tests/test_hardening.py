@@ -201,12 +201,12 @@ def test_formulas_in_text_are_kept_as_text_and_neutralised_in_csv(tmp_path):
 _CRASHING_WRITER = """
 import sys
 from events_log.stores import open_store
-from tests.test_jsonl_store import NAMES
+from events_log.events import IncidentDescribed, MonitorDescribed
 from tests.test_replay import obs
 store = open_store(sys.argv[1])
 start = int(sys.argv[2])
 if store.head().entries == 0:
-    store.append(NAMES)
+    store.append([IncidentDescribed(slug="coastal-2025", title="t"), MonitorDescribed(slug="SOHR", full_name="s")])
 for i in range(start, start + 100000):
     store.append([obs(f"k{i}", 1 + i % 28, i), obs(f"k{i}b", 1 + i % 28, i, "increment")])
     print(f"k{i}", flush=True)

@@ -92,6 +92,7 @@ def open_log(log: str | None, *, write: bool) -> Store:
 
 
 def _parse_day(ctx, param, value: str | None) -> dt.date | None:
+    """A date option that is a plain calendar date (--as-of has rules of its own)."""
     if value is None:
         return None
     try:
