@@ -115,7 +115,11 @@ def check_extends(store: Store, checkpoints: Sequence[tuple[str, Checkpoint]]) -
         if _holds(cp, hashes):
             continue
         earlier = max((n for n in held if n < cp.entries), default=0)
-        bound = f"; it still extends {earlier} entries, so the rewrite starts after position {earlier - 1}" if earlier else ""
+        bound = (
+            f"; it still extends {earlier} entries, so the rewrite starts after position {earlier - 1}"
+            if earlier
+            else ""
+        )
         if cp.entries - 1 not in hashes:
             length = store.head().entries
             raise CheckpointError(
@@ -145,7 +149,9 @@ def checkpoint_line(checkpoint: Checkpoint, recorded_at: str, log: str, key: Ed2
     The signature covers the exact bytes before ``,"signature"``, as an entry's
     hash covers the bytes before ``,"hash"``: no re-serialisation to disagree on.
     """
-    body = orjson.dumps({"entries": checkpoint.entries, "head": checkpoint.head, "recorded_at": recorded_at, "log": log})
+    body = orjson.dumps(
+        {"entries": checkpoint.entries, "head": checkpoint.head, "recorded_at": recorded_at, "log": log}
+    )
     if key is None:
         return body
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -173,7 +179,13 @@ def parse_line(line: bytes, where: str) -> Recorded:
         return Recorded(checkpoint, data["recorded_at"], data["log"], where)
     cut = line.rfind(b',"signature":')
     return Recorded(
-        checkpoint, data["recorded_at"], data["log"], where, data["key"], data["signature"], line[:cut] if cut > 0 else b""
+        checkpoint,
+        data["recorded_at"],
+        data["log"],
+        where,
+        data["key"],
+        data["signature"],
+        line[:cut] if cut > 0 else b"",
     )
 
 
@@ -261,7 +273,9 @@ def _key_from_line(item: Recorded) -> Ed25519PublicKey:
             raise ValueError
         return Ed25519PublicKey.from_public_bytes(base64.b64decode(item.key.removeprefix(_KEY_PREFIX), validate=True))
     except ValueError:
-        raise CheckpointError(f"{item.where}: the key of checkpoint {item.checkpoint.short} is not an Ed25519 key") from None
+        raise CheckpointError(
+            f"{item.where}: the key of checkpoint {item.checkpoint.short} is not an Ed25519 key"
+        ) from None
 
 
 def write_key_pair(path: Path) -> Path:
@@ -306,7 +320,9 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise InputError("not an unencrypted Ed25519 private key (make one with `timeline keygen`)", str(path)) from None
+            raise InputError(
+                "not an unencrypted Ed25519 private key (make one with `timeline keygen`)", str(path)
+            ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise InputError("not an Ed25519 private key", str(path))
     return key
