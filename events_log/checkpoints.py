@@ -123,8 +123,8 @@ def check_extends(store: Store, checkpoints: Sequence[tuple[str, Checkpoint]]) -
         if cp.entries - 1 not in hashes:
             length = store.head().entries
             raise CheckpointError(
-                f"{store.location} does not extend checkpoint {cp.short} ({name}): the log has only {length} "
-                f"entries, so it parts from the checkpoint at position {length}{bound}"
+                f"{store.location} does not extend checkpoint {cp.short} ({name}): the log is shorter than the "
+                f"checkpoint, with {length} entries where it has {cp.entries}, so they part at position {length}{bound}"
             )
         raise CheckpointError(
             f"{store.location} does not extend checkpoint {cp.short} ({name}): it parts from it at or before "
