@@ -149,15 +149,23 @@ def checkpoint_line(checkpoint: Checkpoint, recorded_at: str, log: str, key: Ed2
     The signature covers the exact bytes before ``,"signature"``, as an entry's
     hash covers the bytes before ``,"hash"``: no re-serialisation to disagree on.
     """
-    body = orjson.dumps(
-        {"entries": checkpoint.entries, "head": checkpoint.head, "recorded_at": recorded_at, "log": log}
-    )
+    body = _body(checkpoint, recorded_at, log)
     if key is None:
         return body
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    signed = body[:-1] + b',"key":' + orjson.dumps(_KEY_PREFIX + base64.b64encode(public).decode())
+    signed = _signed_part(body, _KEY_PREFIX + base64.b64encode(public).decode())
     signature = base64.b64encode(key.sign(signed)).decode()
     return signed + b',"signature":' + orjson.dumps(signature) + b"}"
+
+
+def _body(checkpoint: Checkpoint, recorded_at: str, log: str) -> bytes:
+    return orjson.dumps(
+        {"entries": checkpoint.entries, "head": checkpoint.head, "recorded_at": recorded_at, "log": log}
+    )
+
+
+def _signed_part(body: bytes, key: str) -> bytes:
+    return body[:-1] + b',"key":' + orjson.dumps(key)
 
 
 def parse_line(line: bytes, where: str) -> Recorded:
@@ -177,16 +185,10 @@ def parse_line(line: bytes, where: str) -> Recorded:
             raise InputError(f"{field} must be text", where)
     if "key" not in data:
         return Recorded(checkpoint, data["recorded_at"], data["log"], where)
-    cut = line.rfind(b',"signature":')
-    return Recorded(
-        checkpoint,
-        data["recorded_at"],
-        data["log"],
-        where,
-        data["key"],
-        data["signature"],
-        line[:cut] if cut > 0 else b"",
-    )
+    # The signature is checked against the line as it would be written from the values read, not
+    # against bytes cut from it: a key repeated after the signature can not change what was signed.
+    signed = _signed_part(_body(checkpoint, data["recorded_at"], data["log"]), data["key"])
+    return Recorded(checkpoint, data["recorded_at"], data["log"], where, data["key"], data["signature"], signed)
 
 
 def read_file(path: Path) -> list[Recorded]:
@@ -200,11 +202,12 @@ def read_file(path: Path) -> list[Recorded]:
     return parse_lines(data.splitlines(), str(path))
 
 
-def parse_lines(lines: Iterable[bytes], name: str) -> list[Recorded]:
+def parse_lines(lines: Iterable[bytes], name: str, where: str = "{name}:{number}") -> list[Recorded]:
+    """Checkpoint lines; ``where`` says how a message names line ``number`` of ``name``."""
     found = []
     for number, line in enumerate(lines, 1):
         if line.strip() and not line.lstrip().startswith(b"#"):
-            found.append(parse_line(line.strip(), f"{name}:{number}"))
+            found.append(parse_line(line.strip(), where.format(name=name, number=number)))
     return found
 
 

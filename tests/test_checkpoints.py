@@ -115,7 +115,7 @@ def test_a_rewritten_and_rehashed_log_is_caught_by_expect_and_by_a_checkpoint_fi
     plain = run("verify", "--log", log_target)
     if log_target.startswith("postgresql://"):
         # The server kept the checkpoint when it was taken: its own verify catches the rewrite.
-        assert plain.exit_code == 1 and "checkpoints kept in" in plain.stderr
+        assert plain.exit_code == 1 and "(checkpoint 1 kept in postgresql://" in plain.stderr
     else:
         assert plain.exit_code == 0
 
@@ -218,6 +218,19 @@ def test_a_signed_checkpoint_with_one_altered_digit_fails(tmp_path):
         failed = run("verify", "--log", log, "--checkpoints", str(checkpoints), *extra)
         assert failed.exit_code == 1
         assert f"{checkpoints}:2: the signature" in failed.stderr and "altered or forged" in failed.stderr
+
+
+def test_a_value_repeated_after_the_signature_does_not_pass_as_signed(tmp_path):
+    """A signed line with a second head appended after its signature fails: values, not bytes, are checked."""
+    log = str(tmp_path / "log.jsonl")
+    seeded(log)
+    key, checkpoints = tmp_path / "ours", tmp_path / "cps.txt"
+    run("keygen", str(key))
+    run("checkpoint", "--log", log, "--out", str(checkpoints), "--sign", str(key))
+    line = checkpoints.read_bytes().rstrip(b"\n")
+    checkpoints.write_bytes(line[:-1] + b',"head":"' + b"1" * 64 + b'"}\n')
+    failed = run("verify", "--log", log, "--checkpoints", str(checkpoints), "--trust", f"{key}.pub")
+    assert failed.exit_code == 1 and f"{checkpoints}:1: the signature" in failed.stderr
 
 
 def test_a_line_signed_by_another_key_fails_under_trust(tmp_path):

@@ -436,7 +436,7 @@ def verify(
     recorded = cps.read_file(checkpoint_file) if checkpoint_file is not None else []
     cps.check_signatures(recorded, keys or None)
     store = open_log(log, write=False)
-    kept = cps.parse_lines(store.kept_checkpoints(), f"checkpoints kept in {store.location}, line")
+    kept = cps.parse_lines(store.kept_checkpoints(), store.location, "checkpoint {number} kept in {name}")
     cps.check_signatures(kept, None)
     checked = store.verify(repair_index=repair_index)
     click.echo(f"{store.location}: {checked.head.entries} entries, chain intact, head {checked.head.head}")
