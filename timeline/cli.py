@@ -430,7 +430,7 @@ def verify(
     PostgreSQL log, the checkpoints kept on the server are checked too.
     """
     if trusted and checkpoint_file is None:
-        raise InputError("--trust checks the signatures of a checkpoint file: give --checkpoints FILE too", "--trust")
+        raise InputError("it checks the signatures of a checkpoint file: give --checkpoints FILE too", "--trust")
     wanted = [(f"--expect {text}", cps.parse_checkpoint(text, "--expect")) for text in expected]
     keys = [cps.load_public_key(path) for path in trusted]
     recorded = cps.read_file(checkpoint_file) if checkpoint_file is not None else []
@@ -481,8 +481,10 @@ def checkpoint(log: str | None, out: Path | None, key_file: Path | None) -> None
     key = cps.load_private_key(key_file) if key_file is not None else None
     store = open_log(log, write=False)
     _warn_if_torn(store)
-    head = store.verify().head
-    point = cps.Checkpoint.of(head)
+    checked = store.verify()
+    if checked.index_mismatch:
+        click.echo(f"timeline: warning: {store.location}: {checked.index_note}", err=True)
+    point = cps.Checkpoint.of(checked.head)
     location = store.location if log is None else cps.public_location(log)
     line = cps.checkpoint_line(point, store.now(), location, key)
     if store.keep_checkpoint(line):
