@@ -136,17 +136,21 @@ class JsonlStore(Store):
                     return self._index_after(fd, since, tail)
                 sidecar = self._read_sidecar(fd, tail)
             if sidecar.dropped:
-                warnings.warn(
-                    IndexMismatchWarning(
-                        f"the replay index beside {self.location} did not match the log; rebuilding it from the log "
-                        "(`timeline verify` keeps a mismatching index as evidence)"
-                    ),
-                    stacklevel=2,
-                )
+                self._warn_mismatch()
             if sidecar.new and not self.read_only:
                 self._save_sidecar(fd, sidecar)
         sidecar.index.origin = self._sidecar_origin()
         return sidecar.index
+
+    def _warn_mismatch(self) -> None:
+        """Say that the sidecar no longer matched the log: the log, or the index, was changed."""
+        warnings.warn(
+            IndexMismatchWarning(
+                f"the replay index beside {self.location} did not match the log; rebuilding it from the log "
+                "(`timeline verify` keeps a mismatching index as evidence)"
+            ),
+            stacklevel=3,
+        )
 
     def _sidecar_origin(self) -> bytes | None:
         """The header of the sidecar's first block: an index read from it is good while that stands.
@@ -173,6 +177,8 @@ class JsonlStore(Store):
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = self._whole_tail(fd)
             sidecar = self._read_sidecar(fd, tail)
+            if sidecar.dropped:
+                self._warn_mismatch()
             lines = encode(tail.last, self.now(), sidecar.index.known_ids())
             _write_all(fd, b"".join(line + b"\n" for line in lines), tail.end, self.location)
             self._extend_sidecar(fd, sidecar, sidecar.index.builder(), lines, tail.end)
