@@ -310,6 +310,7 @@ def test_describe_and_list_incidents_and_monitors(run, log):
                         ["SOHR", "1", "2025-03-08", "Monitor", "SOHR"]]  # fmt: skip
     document = json.loads(run("replay", "--log", str(log), "--format", "json", "--monitor", "SNHR").output)
     assert [s["monitor"] for s in document["series"]] == ["SNHR"]
+    assert_user_error(run("describe"), "say what to describe")
     assert_user_error(run("describe", "monitor", "bad slug", "--log", str(log), "--name", "x"),
                       "not a valid monitor slug")  # fmt: skip
     assert_user_error(run("describe", "incident", "x", "--log", str(log), "--title", "x", "--start-date", "2025-02-30"),

@@ -298,13 +298,16 @@ def retract(log: str | None, observation_id: str, reason: str) -> None:
     click.echo(f"retracted {observation_id} at position {entry.position}")
 
 
-@cli.group()
-def describe() -> None:
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def describe(ctx: click.Context) -> None:
     """Describe an incident or a monitor, so that observations may name it.
 
     Describing a name again appends a new description that replaces the old
     one whole: give every field you want kept.
     """
+    if ctx.invoked_subcommand is None:
+        raise click.UsageError("say what to describe: `incident SLUG --title T` or `monitor SLUG --name N`")
 
 
 @describe.command(name="incident")
