@@ -92,7 +92,11 @@ class Reports(NamedTuple):
 
 
 class Term(NamedTuple):
-    """A figure as an interval for adding, with the qualifier it was published with (a code)."""
+    """A figure as an interval for adding, with the qualifier it was published with (a code).
+
+    The fold itself keeps plain (low, high, qualifier) tuples in this order;
+    named ones are made only for the flags.
+    """
 
     low: int
     high: int | None
@@ -126,16 +130,15 @@ def _worded(term: Term) -> str:
     return describe_figure(term.low, term.high, QUALIFIERS[term.qualifier])
 
 
-def _sum(terms: Iterable[Term]) -> Term:
+def _sum(terms: list[Term]) -> Term:
     """The adding interval of a sum, with the qualifier it is worded with (a code)."""
-    terms = list(terms)
     low = sum(t.low for t in terms)
     high = None if any(t.high is None for t in terms) else sum(t.high for t in terms)
     qualifier = qualifier_of_sum(low, high, (QUALIFIERS[t.qualifier] for t in terms))
     return Term(low, high, QUALIFIER_CODE[qualifier])
 
 
-def _checked(terms: Iterable[Term]) -> tuple[int, int | None]:
+def _checked(terms: list[Term]) -> tuple[int, int | None]:
     """The checking interval of a sum: "about N" counts as [0.9 N, 1.1 N], floor and ceiling."""
     low, high = 0, 0
     for t in terms:
@@ -192,7 +195,7 @@ class Pending(NamedTuple):
     """Increments reported after the base's day, with their sums (high None once one is open)."""
 
     ids: tuple[str, ...] = ()
-    terms: tuple[Term, ...] = ()
+    terms: tuple[tuple[int, int | None, int], ...] = ()  # each increment as a plain Term
     low: int = 0
     high: int | None = 0
 
@@ -276,8 +279,8 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
             low, high = lows_in[i], highs_in[i]
             if lows and high is not None and high < lows[-1]:
                 # Nothing pending: the day before is the base alone.
-                before = [Term(base_low, base_high, base_q)]
-                flag = _revised_down(day, ids[i], Term(low, high, qualifiers[i]), before, None)
+                before = [(base_low, base_high, base_q)]
+                flag = _revised_down(day, ids[i], (low, high, qualifiers[i]), before, None)
                 if flag is not None:
                     flags.append(flag)
             base_id, base_day, base_low, base_high, base_q = ids[i], day, low, high, qualifiers[i]
@@ -293,7 +296,7 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
         if not reported:
             for k in today:
                 pending_ids.append(ids[k])
-                pending_terms.append(Term(lows_in[k], highs_in[k], qualifiers[k]))
+                pending_terms.append((lows_in[k], highs_in[k], qualifiers[k]))
                 pending_low += lows_in[k]
                 pending_high = None if pending_high is None or highs_in[k] is None else pending_high + highs_in[k]
             starts.append(day)
@@ -304,24 +307,38 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
             rests_on.append(((base_id,) if base_id is not None else ()) + tuple(pending_ids))
             i = end
             continue
-        # The running figure just before the first cumulative of the day is the day before's.
+        # The running figure just before the first cumulative of the day is the day before's;
+        # the expected one, base plus every increment since, is there to check it against.
         before_low = lows[-1] if lows else None
-        earlier: tuple[str, Term] | None = None
+        check = base_id is not None and (pending_terms or today)
+        if check:
+            expected_low, expected_high = base_low + pending_low, None if base_high is None else pending_high
+            for k in today:
+                expected_low += lows_in[k]
+                expected_high = None if expected_high is None or highs_in[k] is None else expected_high + highs_in[k]
+            expected_high = None if expected_high is None else base_high + expected_high
+        earlier = None  # the cumulative of this day before the one at hand: its id and figure
         for j in reported:
             low, high = lows_in[j], highs_in[j]
-            figure = Term(low, high, qualifiers[j])
             if before_low is not None and high is not None and high < before_low:
-                before = [Term(base_low, base_high, base_q), *pending_terms] if earlier is None else [earlier[1]]
-                flag = _revised_down(day, ids[j], figure, before, None if earlier is None else earlier[0])
+                if earlier is None:
+                    flag = _revised_down(day, ids[j], (low, high, qualifiers[j]),
+                                         [(base_low, base_high, base_q), *pending_terms], None)  # fmt: skip
+                else:
+                    flag = _revised_down(day, ids[j], (low, high, qualifiers[j]), [earlier[1]], earlier[0])
                 if flag is not None:
                     flags.append(flag)
-            if earlier is None and base_id is not None and (pending_terms or today):
-                between = [*pending_terms, *(Term(lows_in[k], highs_in[k], qualifiers[k]) for k in today)]
-                flag = _mismatch(day, ids[j], figure, Base(base_id, base_day, base_low, base_high, base_q), between)
+            # Adding intervals that meet lie within checking intervals that meet: most days stop here.
+            if check and (
+                (expected_high is not None and low > expected_high) or (high is not None and high < expected_low)
+            ):
+                between = [(lows_in[k], highs_in[k], qualifiers[k]) for k in today]
+                terms = [(base_low, base_high, base_q), *pending_terms, *between]
+                flag = _mismatch(day, ids[j], (low, high, qualifiers[j]), base_id, terms)
                 if flag is not None:
                     flags.append(flag)
-            # A later cumulative of the same day is checked against this one.
-            before_low, earlier = low, (ids[j], figure)
+            check = False  # a later cumulative of the same day has nothing in between
+            before_low, earlier = low, (ids[j], (low, high, qualifiers[j]))
             base_id, base_day, base_low, base_high, base_q = ids[j], day, low, high, qualifiers[j]
         if pending_terms:
             pending_ids, pending_terms, pending_low, pending_high = [], [], 0, 0
@@ -350,23 +367,24 @@ def resumable(folded: Folded, first_new_day: int) -> bool:
     return first_new_day > folded.starts[-1]
 
 
-def _revised_down(day: int, id_: str, figure: Term, before: list[Term], earlier_id: str | None) -> RawFlag | None:
+def _revised_down(day: int, id_: str, figure: tuple, before: list[tuple], earlier_id: str | None) -> RawFlag | None:
     """The flag for a cumulative wholly below the running figure just before it (the sum of ``before``).
 
+    The adding intervals are already apart; this checks the checking ones.
     ``earlier_id`` names the earlier cumulative of the same day when ``before`` is that one.
     """
-    if not _checked((figure,))[1] < _checked(before)[0]:
+    figure, before = Term(*figure), [Term(*t) for t in before]
+    if not _checked([figure])[1] < _checked(before)[0]:
         return None
     return RawFlag(day, REVISED_DOWN, (id_, figure, _sum(before), earlier_id))
 
 
-def _mismatch(day: int, id_: str, figure: Term, base: Base, between: list[Term]) -> RawFlag | None:
-    """The flag for a cumulative that does not meet the previous one plus the increments since."""
-    terms = [Term(base.low, base.high, base.qualifier), *between]
-    expected = _sum(terms)
-    # Adding intervals that meet are within checking intervals that meet: most days stop here.
-    if not _disjoint((figure.low, figure.high), (expected.low, expected.high)):
+def _mismatch(day: int, id_: str, figure: tuple, base_id: str, terms: list[tuple]) -> RawFlag | None:
+    """The flag for a cumulative that does not meet the previous one plus the increments since (``terms``).
+
+    The adding intervals are already apart; this checks the checking ones.
+    """
+    figure, terms = Term(*figure), [Term(*t) for t in terms]
+    if not _disjoint(_checked([figure]), _checked(terms)):
         return None
-    if not _disjoint(_checked((figure,)), _checked(terms)):
-        return None
-    return RawFlag(day, MISMATCH, (id_, figure, base.id, tuple(terms), expected))
+    return RawFlag(day, MISMATCH, (id_, figure, base_id, tuple(terms), _sum(terms)))
