@@ -122,7 +122,8 @@ BEGIN
     END IF;
     -- Kept in a column (whatever the writer sent), so the next entry and the commit check need not parse.
     NEW.batch_end := envelope.batch_end::text::bigint;
-    last_batch_end := COALESCE(last.batch_end, (pg_catalog.convert_from(last.line, 'UTF8')::json->>'batch_end')::bigint);
+    last_batch_end := COALESCE(
+        last.batch_end, (pg_catalog.convert_from(last.line, 'UTF8')::json->>'batch_end')::bigint);
     IF NEW.batch_end < NEW.position OR (last.position < last_batch_end AND NEW.batch_end <> last_batch_end) THEN
         RAISE EXCEPTION 'position %: batch_end % breaks its batch', NEW.position, NEW.batch_end;
     END IF;

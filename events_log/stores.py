@@ -13,8 +13,13 @@ from .store import Store
 # The password of a URL's user-info (scheme://user:PASSWORD@host), up to the last '@' of the
 # part before the query, so that a password holding '@' or '/' is still covered whole.
 _USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@]*):(?P<password>[^?#]*)@")
-# password=... and sslpassword=... among the query parameters.
-_PARAMETER = re.compile(r"(?P<key>[?&](?:ssl)?password=)(?P<password>[^&#]*)", re.IGNORECASE)
+# Query parameters; libpq percent-decodes their names too, so `pass%77ord` is a password.
+_PARAMETER = re.compile(r"(?P<key>[?&](?P<name>[^=&#]*)=)(?P<value>[^&#]*)")
+_SECRET_PARAMETERS = {"password", "sslpassword"}
+
+
+def _is_secret(parameter: re.Match) -> bool:
+    return urllib.parse.unquote(parameter.group("name")).lower() in _SECRET_PARAMETERS
 
 
 def redact_url(target: str, mask: str | None = "***") -> str:
@@ -28,15 +33,17 @@ def redact_url(target: str, mask: str | None = "***") -> str:
         return target
     if mask is None:
         target = _USERINFO.sub(r"\g<scheme>\g<user>@", target)
-        without = _PARAMETER.sub(lambda m: m.group("key")[0], target)
+        without = _PARAMETER.sub(lambda m: m.group("key")[0] if _is_secret(m) else m.group(0), target)
         return re.sub(r"[?&](?=&|#|$)", "", without.replace("?&", "?"))
     target = _USERINFO.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{mask}@", target)
-    return _PARAMETER.sub(lambda m: m.group("key") + mask, target)
+    return _PARAMETER.sub(lambda m: m.group("key") + mask if _is_secret(m) else m.group(0), target)
 
 
 def url_secrets(target: str) -> list[str]:
     """The passwords in ``target``, as written and percent-decoded, longest first."""
-    found = [m.group("password") for m in (_USERINFO.match(target), *_PARAMETER.finditer(target)) if m]
+    userinfo = _USERINFO.match(target)
+    found = [userinfo.group("password")] if userinfo else []
+    found += [m.group("value") for m in _PARAMETER.finditer(target) if _is_secret(m)]
     spelled = {spelling for secret in found if secret for spelling in (secret, urllib.parse.unquote(secret))}
     return sorted(spelled, key=len, reverse=True)
 

@@ -17,11 +17,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from psycopg.conninfo import conninfo_to_dict
 
 from events_log.envelope import encode_entry
 from events_log.events import IncidentDescribed, MonitorDescribed
 from events_log.postgres import LOCK_KEY
-from events_log.stores import open_store
+from events_log.stores import open_store, redact_url
 
 from .conftest import StepClock
 from .test_replay import obs
@@ -93,8 +96,7 @@ def team(postgres_server):
 def next_row(url, *, recorded_at=None, batch_end=None, hash_column=None, line=None):
     """A hand-made row for the next position: by default exactly what an append would store."""
     with open_store(url) as store:
-        last = store.records(store.head().entries - 1)
-        last = next(iter(last))
+        last = next(store.records(store.head().entries - 1))
     position = last.position + 1
     recorded_at = recorded_at or "2025-04-01T09:00:10.000000Z"
     made, digest = encode_entry(
@@ -170,9 +172,11 @@ BROKEN = {
     "a junk line": lambda url: next_row(url, line=junk_line(5), hash_column=junk_line(5)[-66:-2].decode()),
     "a hash column that disagrees with the line": lambda url: next_row(url, hash_column="ab" * 32),
     "a recorded_at that goes back": lambda url: next_row(url, recorded_at="2025-04-01T08:59:59.000000Z"),
-    "a recorded_at column that is not the line's": lambda url: next_row(url)[:1]
-    + ("2025-04-01T09:00:11.000000Z",)
-    + next_row(url)[2:],
+    "a recorded_at column that is not the line's": lambda url: (
+        *next_row(url)[:1],
+        "2025-04-01T09:00:11.000000Z",
+        *next_row(url)[2:],
+    ),
     "a batch left open": lambda url: next_row(url, batch_end=6),
 }
 
@@ -315,3 +319,20 @@ def test_a_connection_cut_during_copy_is_one_line(postgres_url, tmp_path):
     assert process.returncode == 1
     assert stderr.count("\n") == 1, stderr
     assert stderr.startswith("timeline: error: ")
+
+
+@given(
+    secret=st.text(min_size=1, max_size=30).map(lambda text: "Zq9" + text),
+    form=st.sampled_from(["postgresql://{u}:{p}@db.example.org:5432/tolls?sslmode=require",
+                          "postgresql://{u}@db.example.org:5432/tolls?sslmode=require&password={p}",
+                          "postgres://{u}@db.example.org/tolls?pass%77ord={p}&application_name=x"]),
+)  # fmt: skip
+def test_redacted_urls_keep_everything_but_the_password(secret, form):
+    """Any password, in any URL form, is gone from both redactions, and the rest of the URL still reads the same."""
+    url = form.format(u="ed", p=urllib.parse.quote(secret, safe=""))
+    for shown in (redact_url(url), redact_url(url, mask=None)):
+        assert secret not in shown
+        assert urllib.parse.quote(secret, safe="") not in shown
+    given_parts = conninfo_to_dict(url)
+    kept = conninfo_to_dict(redact_url(url, mask=None))
+    assert {k: v for k, v in given_parts.items() if k != "password"} == kept
