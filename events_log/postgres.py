@@ -249,7 +249,7 @@ class PostgresStore(SqlStore):
         except psycopg.Error:
             row = None
         if row is None:
-            return "a session this role cannot see"
+            return "a session this role cannot see (or one that has just let go)"
         pid, user, application, address, state = row
         seen = [
             f"user {user}" if user else None,
