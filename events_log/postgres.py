@@ -156,14 +156,52 @@ COMMENT ON TABLE {t} IS '{GUARDS}';
 """
 
 
+# -- checkpoints the server keeps (issue 13) -------------------------------------------------
+# Their own table, append-only like the entries, in the schema the log's table lives in.
+CHECKPOINTS = "timeline_checkpoints"
+
+
+def _checkpoints_ddl(schema: str) -> str:
+    t = f"{schema}.{CHECKPOINTS}"
+    return f"""
+CREATE TABLE IF NOT EXISTS {t} (
+    number      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    line        BYTEA NOT NULL
+);
+CREATE OR REPLACE FUNCTION {t}_refuse() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog, {schema}, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'checkpoints are append-only: % of checkpoints is refused', TG_OP;
+END $$;
+DROP TRIGGER IF EXISTS {CHECKPOINTS}_no_update ON {t};
+CREATE TRIGGER {CHECKPOINTS}_no_update BEFORE UPDATE OR DELETE ON {t}
+    FOR EACH ROW EXECUTE FUNCTION {t}_refuse();
+DROP TRIGGER IF EXISTS {CHECKPOINTS}_no_truncate ON {t};
+CREATE TRIGGER {CHECKPOINTS}_no_truncate BEFORE TRUNCATE ON {t}
+    FOR EACH STATEMENT EXECUTE FUNCTION {t}_refuse();
+"""
+
+
+def _create_checkpoints(connection: psycopg.Connection) -> None:
+    """Make the checkpoints table beside the log's table (in the same schema)."""
+    schema = connection.execute("SELECT current_schema()").fetchone()[0]
+    connection.execute(_checkpoints_ddl(_quoted(schema)))
+
+
+# -- end of checkpoints ---------------------------------------------------------------------
+
+
 # The store's tables, in the order they are created; a new table is one more function here.
-TABLES = (_entries_ddl,)
+TABLES = (_entries_ddl, _checkpoints_ddl)
+
+
+def _quoted(schema: str) -> str:
+    return '"' + schema.replace('"', '""') + '"'
 
 
 def schema_sql(schema: str) -> str:
     """The DDL of every table of the store in ``schema`` (an unquoted name)."""
-    quoted = '"' + schema.replace('"', '""') + '"'
-    return "\n".join(ddl(quoted) for ddl in TABLES)
+    return "\n".join(ddl(_quoted(schema)) for ddl in TABLES)
 
 
 class PostgresStore(SqlStore):
@@ -220,20 +258,20 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _write_transaction(self, connection: psycopg.Connection) -> Iterator[psycopg.Cursor]:
-        try:
-            with connection.transaction(), connection.cursor() as cursor:
-                # Any role that can connect can take an advisory lock and keep it: wait a bounded
-                # time (lock_timeout covers advisory locks too), then say who holds it.
-                timeout = f"{max(1, round(self.lock_timeout * 1000))}ms"
-                cursor.execute("SELECT set_config('lock_timeout', %s, true)", (timeout,))
-                # Held until commit: positions are chosen and committed one writer at a time.
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-                yield cursor
-        except psycopg.errors.LockNotAvailable:
-            raise StoreError(
-                f"{self.location}: waited {self.lock_timeout:g} s for the writers' lock, held by "
-                f"{self._holder(connection)}; nothing was written (TIMELINE_LOCK_TIMEOUT sets the wait)"
-            ) from None
+        with connection.transaction(), connection.cursor() as cursor:
+            # Held until commit: positions are chosen and committed one writer at a time.
+            self._lock(cursor)
+            yield cursor
+
+    def _lock(self, cursor: psycopg.Cursor | psycopg.Connection) -> None:
+        """Take the writers' lock in the current transaction, waiting at most ``lock_timeout``.
+
+        Any role that can connect can take an advisory lock and keep it; lock_timeout covers
+        advisory locks too, and ``_failure`` then names the session that holds it.
+        """
+        timeout = f"{max(1, round(self.lock_timeout * 1000))}ms"
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", (timeout,))
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
 
     def _holder(self, connection: psycopg.Connection) -> str:
         """The session holding the writers' lock, as far as pg_stat_activity shows it to this role."""
@@ -277,6 +315,11 @@ class PostgresStore(SqlStore):
 
     def _failure(self, error: Exception) -> Exception:
         message = self._said(error)
+        if isinstance(error, psycopg.errors.LockNotAvailable) and self._open is not None:
+            return StoreError(
+                f"{self.location}: waited {self.lock_timeout:g} s for the writers' lock, held by "
+                f"{self._holder(self._open)}; nothing was written (TIMELINE_LOCK_TIMEOUT sets the wait)"
+            )
         if isinstance(error, psycopg.errors.RaiseException):
             return LogError(f"{self.location}: {message}")
         if isinstance(error, psycopg.errors.InsufficientPrivilege):
@@ -293,6 +336,29 @@ class PostgresStore(SqlStore):
         for secret in url_secrets(self.url):
             message = message.replace(secret, "***")
         return message
+
+    def kept_checkpoints(self) -> list[bytes]:
+        connection = self._connection(write=False)
+        try:
+            if connection is None or connection.execute("SELECT to_regclass(%s)", (CHECKPOINTS,)).fetchone()[0] is None:
+                return []
+            rows = connection.execute(f"SELECT line FROM {CHECKPOINTS} ORDER BY number").fetchall()
+        except psycopg.Error as error:
+            raise self._failure(error) from None
+        return [bytes(line) for (line,) in rows]
+
+    def keep_checkpoint(self, line: bytes) -> bool:
+        connection = self._connection(write=True)
+        try:
+            with connection.transaction():
+                if connection.execute("SELECT to_regclass(%s)", (CHECKPOINTS,)).fetchone()[0] is None:
+                    # A log made before checkpoints existed: add their table now (needs CREATE).
+                    self._lock(connection)
+                    _create_checkpoints(connection)
+                connection.execute(f"INSERT INTO {CHECKPOINTS} (line) VALUES (%s)", (line,))
+        except psycopg.Error as error:
+            raise self._failure(error) from None
+        return True
 
     def close(self) -> None:
         if self._open is not None:
