@@ -272,6 +272,8 @@ def test_no_password_in_any_output_or_page(postgres_url, tmp_path, form):
         "report --log": timeline("report", "--log", url, "--out", str(tmp_path / "by-option")),
         "report from TIMELINE_LOG": timeline("report", "--out", str(tmp_path / "by-env"), env={"TIMELINE_LOG": url}),
         "copy out": timeline("copy", url, str(tmp_path / "back.jsonl")),
+        "checkpoint": timeline("checkpoint", "--log", url, "--out", str(tmp_path / "checkpoints.jsonl")),
+        "verify checkpoints": timeline("verify", "--log", url, "--checkpoints", str(tmp_path / "checkpoints.jsonl")),
         "unreachable": timeline("verify", "--log", unreachable),
         "unreadable URL": timeline("verify", "--log", unreadable),
         "mistyped scheme": timeline("verify", "--log", "postgresq" + url.removeprefix("postgresql")),
@@ -279,7 +281,8 @@ def test_no_password_in_any_output_or_page(postgres_url, tmp_path, form):
     for name, done in runs.items():
         assert PASSWORD not in done.stdout + done.stderr, name
         assert done.stderr.count("\n") <= 1, (name, done.stderr)
-    assert [runs[n].returncode for n in ("copy", "copy again", "verify", "log", "report --log")] == [0] * 5
+    succeeded = ("copy", "copy again", "verify", "log", "report --log", "checkpoint", "verify checkpoints")
+    assert [runs[n].returncode for n in succeeded] == [0] * len(succeeded)
     assert (runs["unreachable"].returncode, runs["unreadable URL"].returncode) == (1, 2)
     assert runs["mistyped scheme"].returncode == 2
     assert "***" in runs["verify"].stdout
