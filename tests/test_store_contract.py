@@ -21,8 +21,9 @@ from events_log.stores import open_store
 from timeline import replay
 
 from .conftest import STORE_KINDS, StepClock
+from .reference import replay_reference, replayed
 from .strategies import SMALL_WORLD, descriptions_of, small_observations, texts
-from .test_replay import as_comparable, obs, reference_replay
+from .test_replay import obs
 
 
 def opened(target, clock=None):
@@ -307,7 +308,7 @@ class LogMachine(RuleBasedStateMachine):
     def verify_and_replay_agree_with_the_model(self):
         checked = self.store.verify()
         assert checked.head.entries == sum(len(b) for b in self.batches)
-        assert as_comparable(replay(self.store)) == reference_replay(self.batches)
+        assert replayed(replay(self.store)) == replay_reference(self.batches)
         assert {kind: self.store.names().of(kind) for kind in self.described} == self.described
 
     def teardown(self):
