@@ -172,6 +172,14 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
             )
         )
     hovers = [_hover(result, p, name) for p in days]
+    flags = series.flags
+    at = {p.date: i for i, p in enumerate(days)}
+    # A flagged day's tooltip is the figure's own, the flag explained below it, on the line and on the cross.
+    explained = [f"<b>{_escape(f.kind.replace('_', ' '))}</b>: " + wrapped(f.detail, 70, limit=2000) for f in flags]
+    flagged: dict[dt.date, tuple[str, str]] = {}
+    for f, text in zip(flags, explained, strict=True):
+        hovers[at[f.date]] += f"<br>{text}"
+        flagged[f.date] = (f.kind.replace("_", " "), f.detail)
     traces.append(
         _scatter(
             x=x,
@@ -182,7 +190,7 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
             line=dict(color=colour, width=2, shape="hv", dash=dash),
             hovertext=hovers,
             hoverinfo="text",
-            customdata=[[w, p.basis, i] for w, p, i in zip(words, days, ids, strict=True)],
+            customdata=[[w, p.basis, i, *flagged.get(p.date, ())] for w, p, i in zip(words, days, ids, strict=True)],
             meta={"role": "line", "series": name},
         )
     )
@@ -229,13 +237,7 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
                 meta={"role": "floor"},
             )
         )
-    flags = series.flags
     if flags:
-        # A flag sits on the figure's own point and keeps its tooltip, the flag's text added below.
-        at = {p.date: i for i, p in enumerate(days)}
-        explained = [
-            f"<b>{_escape(f.kind.replace('_', ' '))}</b>: " + wrapped(f.detail, 70, limit=2000) for f in flags
-        ]
         traces.append(
             _scatter(
                 x=[f.date.isoformat() for f in flags],
@@ -252,7 +254,7 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
                 legendgroup=group,
                 showlegend=False,
                 name=_escape(f"{name} (flag)"),
-                hovertext=[f"{hovers[at[f.date]]}<br>{text}" for f, text in zip(flags, explained, strict=True)],
+                hovertext=[hovers[at[f.date]] for f in flags],
                 hoverinfo="text",
                 customdata=[
                     [words[at[f.date]], days[at[f.date]].basis, ids[at[f.date]], f.kind.replace("_", " "), f.detail]
