@@ -28,7 +28,7 @@ from events_log.events import describe_figure
 from timeline.output import csv_chunks, point_wording
 from timeline.replay import Replay, Series
 
-from .figures import latest_items, monitor_colours, sparkline, view_figure, views_of
+from .figures import busy_weeks, latest_items, monitor_colours, sparkline, view_figure, views_of
 
 PLOTLY_FILE = "plotly.min.js"
 MANIFEST = "report-manifest.json"
@@ -239,6 +239,7 @@ def _incident_page(
             {
                 "label": view.label,
                 "figure": view_figure(result, view, colours),
+                "busy": busy_weeks(view.series),
                 "places": latest_items(result, view.locations, colours) if view.locations else None,
             }
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import html
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -375,10 +376,12 @@ def _layout(title: str) -> dict:
 def day_axis(first: dt.date, last: dt.date) -> dict:
     """A date axis over the reports' own span, ticked in days or longer: a figure's date is a day.
 
-    The range runs from a day before the first report to a day after the
-    last, so a single report sits in the middle of three labelled days.
+    The range runs from a day (or 3% of a long span) before the first report
+    to as much after the last, so a single report sits in the middle of three
+    labelled days and the latest mark is never cut by the frame.
     """
-    low, high = first - dt.timedelta(days=1), last + dt.timedelta(days=1)
+    pad = dt.timedelta(days=max(1, round((last - first).days * 0.03)))
+    low, high = first - pad, last + pad
     axis: dict[str, Any] = {"range": [low.isoformat(), high.isoformat()], "tickformat": "%-d %b %Y"}
     days = (high - low).days
     if days <= 10:
@@ -396,6 +399,22 @@ def _titled(traces: list[dict], title: str, series: Sequence[Series]) -> dict:
     if series:
         figure["layout"]["xaxis"].update(day_axis(min(s.first for s in series), max(s.last for s in series)))
     return figure
+
+
+def busy_weeks(series: Sequence[Series]) -> list[str] | None:
+    """The weeks where most reports are, when a long silence follows them before a few late ones.
+
+    The chart opens on the whole span; this range is offered as a zoom, with
+    a marker at the edge for each series whose latest figure lies beyond it.
+    """
+    days = sorted({dt.date.fromordinal(start) for s in series for start in s.folded.starts})
+    if len(days) < 4:
+        return None
+    gap, cut = max((b - a, i) for i, (a, b) in enumerate(itertools.pairwise(days)))
+    dense = days[cut] - days[0]
+    if cut < len(days) / 2 or gap <= 2 * max(dense, dt.timedelta(days=7)):
+        return None
+    return [(days[0] - dt.timedelta(days=1)).isoformat(), (days[cut] + dt.timedelta(days=3)).isoformat()]
 
 
 def view_figure(result: Replay, view: View, colours: dict[str, str]) -> dict:

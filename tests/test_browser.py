@@ -341,7 +341,7 @@ def _slide_to(page, date: str) -> None:
 
 
 def _headline_labels(page) -> list[str]:
-    return page.locator("#headline g.yaxislayer-above text").all_text_contents()
+    return page.locator("#headline g.yaxislayer-above text, #headline .annotation-text").all_text_contents()
 
 
 def test_screenshots_of_the_main_pages_at_both_widths(bundled, sized):
@@ -625,3 +625,15 @@ def test_hostile_location_renders_as_text_everywhere_plotly_draws(evil_place, pa
     assert page.locator(".hoverlayer a").count() == 0
     assert page.evaluate("getComputedStyle(document.querySelector('#places-legend li')).fontSize") != "80px"
     assert page.problems == []
+
+
+def test_zooming_to_the_busy_weeks_marks_what_lies_beyond(bundled, page):
+    """The busy-weeks zoom of coastal-2025 names, at its edge, each latest figure outside it."""
+    open_page(page, bundled / "incident-coastal-2025.html")
+    page.click("#busy-toggle")
+    end = page.evaluate("document.getElementById('chart')._fullLayout.xaxis.range[1]")
+    assert end < "2025-04-01"
+    edge = " ".join(page.locator("#chart .annotation-text").all_text_contents())
+    assert "SOHR 1,659 on 25 Dec 2025 ▶" in edge
+    page.click("#busy-toggle")
+    assert page.locator("#chart .annotation-text").count() == 0

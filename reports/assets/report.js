@@ -19,6 +19,7 @@
   const spreadToggle = document.getElementById("spread-toggle");
   const logToggle = document.getElementById("log-toggle");
   const play = document.getElementById("play");
+  const busyToggle = document.getElementById("busy-toggle");
   const panel = document.getElementById("panel");
   // On a phone the toolbar would sit on the chart's title; touch zooms and pans without it.
   const config = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"],
@@ -26,6 +27,7 @@
   const STEPS = new Set(["line", "band-high", "band-low", "spread-high", "spread-low"]);
   let view = 0;
   let logScale = false;
+  let busy = false;
   let timer = null;
 
   function asOf() {
@@ -86,8 +88,10 @@
 
   // Dot charts of latest figures: one x axis per group, a row per label, a dot per monitor,
   // a whisker for a range and a right-pointing arrow for a floor. Every text is escaped for Plotly.
-  function dotChart(div, groups, rowHeight) {
+  // On a phone, labels sit above their dots (stacked), so the dots keep the whole width.
+  function dotChart(div, groups, rowHeight, stacked) {
     const traces = [];
+    const annotations = [];
     const shapes = {};
     const l = { margin: { l: 10, r: 24, t: 8, b: 10 }, showlegend: false, hovermode: "closest",
                 hoverlabel: { align: "left", bgcolor: "white", font: { size: 12 } },
@@ -135,8 +139,15 @@
         title: { text: escapeHtml(group.title), standoff: 4, font: { size: 12 } } };
       l["yaxis" + suffix] = { domain: [Math.max(y0, 0), Math.min(y1, 1)], anchor: "x" + suffix, fixedrange: true,
         range: [group.rows.length - 0.5, -0.5], tickvals: group.rows.map((_, r) => r),
-        ticktext: group.rows.map((row) => row.label), automargin: true, showgrid: false, zeroline: false };
+        ticktext: group.rows.map((row) => (stacked ? "" : row.label)), automargin: true, showgrid: false,
+        zeroline: false, showticklabels: !stacked };
+      if (stacked) {
+        group.rows.forEach((row, r) => annotations.push({ x: 0, xref: "x" + suffix + " domain", xanchor: "left",
+          y: r - 0.18, yref: "y" + suffix, yanchor: "bottom", showarrow: false, align: "left",
+          text: row.label.replace("<br>", " "), font: { size: 11 } }));
+      }
     });
+    l.annotations = annotations;
     l.height = height;
     div.style.height = height + "px";
     Plotly.react(div, traces, l, Object.assign({}, config, { displayModeBar: false }));
@@ -144,6 +155,7 @@
   }
 
   function drawHeadline(day) {
+    const phone = window.innerWidth < 700;
     const groups = [];
     const byMeasure = {};
     for (const item of data.headline) {
@@ -153,10 +165,10 @@
       if (!group) groups.push(group = byMeasure[item.measure] = { title: item.measure, rows: [] });
       const name = item.monitor + " · " + item.category;
       group.rows.push({ name: name, top: point.hi === null ? point.lo : point.hi, dots: [point],
-        label: "<b>" + escapeHtml(short(name, 34)) + "</b><br>" + escapeHtml(point.w) + " · " + dayText(point.date) });
+        label: "<b>" + escapeHtml(short(name, phone ? 24 : 34)) + "</b><br>" + escapeHtml(point.w) + " · " + dayText(point.date) });
     }
     for (const group of groups) group.rows.sort((a, b) => b.top - a.top);
-    dotChart(headline, groups, 40);
+    dotChart(headline, groups, phone ? 46 : 40, phone);
   }
 
   function drawPlaces(current, day) {
@@ -182,7 +194,23 @@
       placesLegend.appendChild(entry);
     }
     document.getElementById("places-view").textContent = current.label;
-    dotChart(places, [{ title: current.label.split(" · ")[0], rows: sorted }], 26);
+    dotChart(places, [{ title: current.label.split(" · ")[0], rows: sorted }], 26, false);
+  }
+
+  // Zoomed on the busy weeks, each series whose latest figure lies beyond them gets a marker at the edge.
+  function zoomed(l, range, traces) {
+    l.xaxis.range = range;
+    l.annotations = [];
+    for (const t of traces) {
+      if (!t.meta || t.meta.role !== "line" || !t.x.length) continue;
+      const last = t.x.length - 1;
+      if (t.x[last] <= range[1]) continue;
+      const c = t.customdata[last];
+      l.annotations.push({ x: 1, xref: "paper", xanchor: "right", y: t.y[last], yref: "y", showarrow: false,
+        text: escapeHtml(t.meta.series) + " " + escapeHtml(c[0]) + " on " + dayText(t.x[last]) + " ▶",
+        font: { size: 12, color: t.line.color }, bgcolor: "rgba(255,255,255,0.85)" });
+    }
+    return l;
   }
 
   function layout(figure) {
@@ -193,6 +221,11 @@
       // On a phone the legend goes below the chart, so the chart keeps the width.
       l.legend = Object.assign({}, l.legend, { orientation: "h", x: 0, y: -0.25, yanchor: "top" });
       l.margin = Object.assign({}, l.margin, { l: 45, r: 8 });
+      if (!l.xaxis.dtick) {
+        // Few two-line date ticks: a phone has no room for slanted ones.
+        Object.assign(l.xaxis, { nticks: 5, tickangle: 0, tickformat: "%-d %b<br>%Y", automargin: true });
+        delete l.xaxis.tickformatstops;
+      }
     }
     return l;
   }
@@ -201,7 +234,9 @@
     const day = asOf();
     const current = data.views[view];
     const traces = current.figure.data.map((t) => cut(t, day));
-    Plotly.react(chart, traces, layout(current.figure), config);
+    busyToggle.hidden = !current.busy;
+    const l = layout(current.figure);
+    Plotly.react(chart, traces, current.busy && busy ? zoomed(l, current.busy, traces) : l, config);
     bind(chart);
     drawHeadline(day);
     if (current.places) {
@@ -327,6 +362,12 @@
     logScale = !logScale;
     logToggle.setAttribute("aria-pressed", String(logScale));
     logToggle.textContent = logScale ? "Linear scale" : "Log scale";
+    draw();
+  });
+  busyToggle.addEventListener("click", () => {
+    busy = !busy;
+    busyToggle.setAttribute("aria-pressed", String(busy));
+    busyToggle.textContent = busy ? "Show the whole period" : "Zoom to the busy weeks";
     draw();
   });
   play.addEventListener("click", () => {
