@@ -47,10 +47,23 @@ HOVER_QUOTE = 280
 DAY_MS = 86_400_000
 
 
+# Dot charts also give each monitor a shape from its slug: two monitors that share a colour (twelve
+# colours for dozens of monitors) then still differ where they sit side by side.
+SHAPES = ("circle", "square", "diamond", "star")
+
+
+def _digest(slug: str) -> bytes:
+    return hashlib.sha256(slug.encode("utf-8")).digest()
+
+
 def monitor_colour(slug: str) -> str:
     """A monitor's colour, from its slug alone: it never moves when other monitors come or go."""
-    digest = hashlib.sha256(slug.encode("utf-8")).digest()
-    return PALETTE[int.from_bytes(digest[:8], "big") % len(PALETTE)]
+    return PALETTE[int.from_bytes(_digest(slug)[:8], "big") % len(PALETTE)]
+
+
+def monitor_shape(slug: str) -> str:
+    """A monitor's marker shape in dot charts, from its slug alone (other bits of the same hash)."""
+    return SHAPES[_digest(slug)[8] % len(SHAPES)]
 
 
 def monitor_colours(monitors: Iterable[str]) -> dict[str, str]:
@@ -446,6 +459,7 @@ def latest_items(result: Replay, series: Iterable[Series], colours: dict[str, st
                 "category": s.category.replace("_", " "),
                 "place": s.location,
                 "colour": colours[s.monitor],
+                "shape": monitor_shape(s.monitor),
                 "x": [p.date.isoformat() for p in points],
                 "lo": [p.low for p in points],
                 "hi": [p.high for p in points],

@@ -83,7 +83,7 @@
     if (!n) return null;
     const i = n - 1;
     return { date: item.x[i], lo: item.lo[i], hi: item.hi[i], w: item.w[i], ids: item.ids[i],
-             monitor: item.monitor, colour: item.colour };
+             monitor: item.monitor, colour: item.colour, shape: item.shape };
   }
 
   // Dot charts of latest figures: one x axis per group, a row per label, a dot per monitor,
@@ -116,7 +116,7 @@
               x: [], y: [], hovertext: [], hoverinfo: "text", customdata: [], name: escapeHtml(dot.monitor),
               meta: { role: kind, monitor: dot.monitor },
               marker: { color: dot.colour, size: kind === "floor" ? 13 : 10,
-                        symbol: kind === "floor" ? "triangle-right" : "circle", line: { color: "white", width: 1 } } };
+                        symbol: kind === "floor" ? "triangle-right" : dot.shape, line: { color: "white", width: 1 } } };
             if (kind === "range") {
               t.error_x = { type: "data", symmetric: false, array: [], arrayminus: [], color: dot.colour,
                             thickness: 2.5, width: 7 };
@@ -174,22 +174,24 @@
   function drawPlaces(current, day) {
     const rows = {};
     const monitors = new Map();
+    const glyphs = { circle: "●", square: "■", diamond: "◆", star: "★" };
     for (const item of current.places) {
       const point = latest(item, day);
       if (!point) continue;
       const row = rows[item.place] = rows[item.place] || { name: item.place, top: 0, dots: [] };
       row.dots.push(point);
       row.top = Math.max(row.top, point.hi === null ? point.lo : point.hi);
-      monitors.set(item.monitor, item.colour);
+      monitors.set(item.monitor, item);
     }
     const sorted = Object.values(rows).sort((a, b) => b.top - a.top || a.name.localeCompare(b.name));
     for (const row of sorted) row.label = escapeHtml(short(row.name, window.innerWidth < 700 ? 22 : 40));
     placesLegend.replaceChildren();
-    for (const [monitor, colour] of monitors) {
+    for (const [monitor, item] of monitors) {
       const entry = document.createElement("li");
       const swatch = document.createElement("span");
-      swatch.className = "swatch";
-      swatch.style.background = colour;
+      swatch.className = "glyph";
+      swatch.style.color = item.colour;
+      swatch.textContent = glyphs[item.shape] + " ";
       entry.append(swatch, document.createTextNode(monitor));
       placesLegend.appendChild(entry);
     }
