@@ -219,10 +219,13 @@ def test_sigkill_mid_append_loses_no_acknowledged_entry(log_target):
             [sys.executable, "-c", _CRASHING_WRITER, log_target, str(round_ * 100_000)],
             cwd=root, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
-        time.sleep(0.3 + (round_ % 5) * 0.07)
+        # Wait for the first acknowledgement, so a slow start-up on a loaded machine still leaves
+        # the kill landing mid-stream of appends, then kill at a moment that varies by round.
+        first = process.stdout.readline()
+        time.sleep((round_ % 5) * 0.07)
         os.kill(process.pid, signal.SIGKILL)
         out, _ = process.communicate()
-        acknowledged += out.split()
+        acknowledged += [first.strip(), *out.split()] if first.strip() else out.split()
         store = open_store(log_target)
         if hasattr(store, "repair"):
             store.repair()
