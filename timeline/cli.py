@@ -403,6 +403,10 @@ def _list_described(log: str | None, kind: str) -> None:
 @click.option("--incident", metavar="SLUG", help="Only this incident's series.")
 @click.option("--monitor", metavar="SLUG", help="Only this monitor's series.")
 @click.option("--format", "format_", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option(
+    "--days", type=click.Choice(["every", "reports"]), default="every", show_default=True,
+    help="CSV and JSON: every day of each series, or only its report days (no carried days).",
+)  # fmt: skip
 def replay(
     log: str | None,
     as_of: dt.date | None,
@@ -410,6 +414,7 @@ def replay(
     incident: str | None,
     monitor: str | None,
     format_: str,
+    days: str,
 ) -> None:
     """Rebuild each monitor's per-day running toll from the log."""
     store = open_log(log, write=False)
@@ -423,9 +428,9 @@ def replay(
         progress=lambda series, length: _progress(series, "replaying", length),
     )
     if format_ == "json":
-        output.write_json(result, sys.stdout.buffer)
+        output.write_json(result, sys.stdout.buffer, reports_only=days == "reports")
     elif format_ == "csv":
-        output.write_csv(result, sys.stdout)
+        output.write_csv(result, sys.stdout, reports_only=days == "reports")
     else:
         click.echo(output.render_table(result), nl=False)
 
