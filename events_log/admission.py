@@ -1,45 +1,66 @@
 """Rules an event must meet against the rest of the log before it is appended.
 
 Stores call ``admit`` while they hold their write lock, with a view of what
-the log already holds, so that two writers can never both admit the same id
-or correct an observation the other has just retracted.
+the log already holds, so that two writers can never both admit the same id,
+correct an observation the other has just retracted, or fix a record from a
+version the other has just replaced.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from .errors import InputError
+from .errors import InputError, LogChangedError
 from .events import Correction, Event, Observation, Retraction
 
 LIVE = "live"
 RETRACTED = "retracted"
+# How far after the day it is recorded a figure may say it was reported:
+# a monitor a few time zones east of UTC is already on the next day.
+SLACK = dt.timedelta(days=1)
 
 
 class KnownIds(Protocol):
-    """What admission needs to know of a log: the status of an observation id."""
+    """What admission needs to know of a log, read under the write lock."""
 
     def status(self, observation_id: str) -> str | None:
         """``"live"``, ``"retracted"``, or None for an id the log has never seen."""
 
+    def version(self, observation_id: str) -> tuple[int, str] | None:
+        """The record's current version: the position of its observation or last correction, and that type."""
+
+    def line(self, position: int) -> bytes:
+        """The stored line at ``position``."""
+
 
 class IdIndex:
-    """Observation ids and their status, folded from a log's entries."""
+    """Observation ids with their status and version, folded from a log's entries in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, read=None) -> None:
         self._status: dict[str, str] = {}
+        self._version: dict[str, tuple[int, str]] = {}
+        self._read = read
 
     def status(self, observation_id: str) -> str | None:
         return self._status.get(observation_id)
 
-    def add(self, type_name: str, observation_id: str | None) -> None:
+    def version(self, observation_id: str) -> tuple[int, str] | None:
+        return self._version.get(observation_id)
+
+    def line(self, position: int) -> bytes:
+        return self._read(position)
+
+    def add(self, type_name: str, observation_id: str | None, position: int = -1) -> None:
         if observation_id is None:
             return
         if type_name == "Observation":
             self._status[observation_id] = LIVE
         elif type_name == "Retraction":
             self._status[observation_id] = RETRACTED
+        if type_name in ("Observation", "Correction"):
+            self._version[observation_id] = (position, type_name)
 
     def __len__(self) -> int:
         return len(self._status)
@@ -63,23 +84,55 @@ def subject_of(event: Event) -> str | None:
     return None
 
 
-def admit(batch: Sequence[Event], known: KnownIds, labels: Iterable[str] | None = None) -> None:
+def check_version(observation_id: str, expected: int, current: tuple[int, str] | None, where: str) -> None:
+    """Raise ``LogChangedError`` unless ``expected`` is the record's current version."""
+    if current is not None and current[0] != expected:
+        position, type_name = current
+        raise LogChangedError(
+            f"observation {observation_id!r} changed after version {expected}: "
+            f"its current version is the {type_name} at position {position}; look at it again and redo the fix",
+            where,
+        )
+
+
+def check_dates(observation: Observation, today: dt.date, where: str) -> None:
+    """A figure cannot be reported later than the day it is recorded (with a day of slack)."""
+    latest = today + SLACK
+    for name in ("reported_on", "period_start", "period_end"):
+        day = getattr(observation, name)
+        if day is not None and day > latest:
+            raise InputError(f"{day} is in the future: it is recorded on {today} (UTC)", f"{where}: {name}")
+
+
+def admit(
+    batch: Sequence[Event],
+    known: KnownIds,
+    labels: Iterable[str] | None = None,
+    *,
+    start: int = 0,
+    today: dt.date | None = None,
+) -> None:
     """Raise ``InputError`` naming the first event of ``batch`` that the log cannot take.
 
     ``labels`` name each event for the message (``rows.csv:7``); by default
-    the event's place in the batch.
+    the event's place in the batch. ``start`` is the position the batch's
+    first event will take, ``today`` the UTC day it is recorded on.
     """
     pending: dict[str, str] = {}
+    versions: dict[str, tuple[int, str]] = {}
     names = list(labels) if labels is not None else [f"event {i + 1}" for i in range(len(batch))]
 
     def status(observation_id: str) -> str | None:
         return pending.get(observation_id) or known.status(observation_id)
 
-    for event, label in zip(batch, names, strict=True):
+    for offset, (event, label) in enumerate(zip(batch, names, strict=True)):
+        if isinstance(event, Observation | Correction) and today is not None:
+            check_dates(event if isinstance(event, Observation) else event.replacement, today, label)
         if isinstance(event, Observation):
             if status(event.id) is not None:
                 raise InputError(f"observation id {event.id!r} is already in the log", f"{label}: id")
             pending[event.id] = LIVE
+            versions[event.id] = (start + offset, "Observation")
         elif isinstance(event, Correction | Retraction):
             target = event.observation_id
             current = status(target)
@@ -87,5 +140,10 @@ def admit(batch: Sequence[Event], known: KnownIds, labels: Iterable[str] | None 
                 raise InputError(f"no observation {target!r} in the log", f"{label}: observation_id")
             if current == RETRACTED:
                 raise InputError(f"observation {target!r} was retracted", f"{label}: observation_id")
+            if event.expected_version is not None:
+                version = versions.get(target) or known.version(target)
+                check_version(target, event.expected_version, version, f"{label}: expected_version")
             if isinstance(event, Retraction):
                 pending[target] = RETRACTED
+            else:
+                versions[target] = (start + offset, "Correction")

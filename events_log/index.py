@@ -300,9 +300,12 @@ class LogIndex:
         """A builder that continues this index (for the entries appended after it)."""
         return IndexBuilder(self.series, self.rows, self.obs_count)
 
-    def known_ids(self) -> KnownRows:
-        """What admission needs: the status of every observation id of the log."""
-        return KnownRows(self.rows(), set(self.drop_row.tolist()))
+    def known_ids(self, read: Callable[[int], bytes] | None = None) -> KnownRows:
+        """What admission needs: the status and version of every observation id of the log.
+
+        ``read`` reads the stored line at a position (under the caller's lock).
+        """
+        return KnownRows(self.rows(), set(self.drop_row.tolist()), self, read)
 
     def extended(self, blocks: list[Block], new_rows: Mapping[str, int]) -> LogIndex:
         """This index followed by the blocks of entries appended after it.
@@ -343,15 +346,33 @@ class LogIndex:
 class KnownRows:
     """Observation ids with their rows, and the rows retracted since."""
 
-    def __init__(self, rows: Mapping[str, int], dropped: set[int]) -> None:
+    def __init__(
+        self, rows: Mapping[str, int], dropped: set[int], index: LogIndex, read: Callable[[int], bytes] | None
+    ) -> None:
         self.rows = rows
         self.dropped = dropped
+        self._index = index
+        self._read = read
 
     def status(self, observation_id: str) -> str | None:
         row = self.rows.get(observation_id)
         if row is None:
             return None
         return "retracted" if row in self.dropped else "live"
+
+    def version(self, observation_id: str) -> tuple[int, str] | None:
+        row = self.rows.get(observation_id)
+        if row is None:
+            return None
+        fixes = self._index.fix_entry[self._index.fix_row == row]
+        if len(fixes):
+            return int(fixes.max()), "Correction"
+        return int(self._index.obs_entry[row]), "Observation"
+
+    def line(self, position: int) -> bytes:
+        if self._read is None:
+            raise StoreError("this index was not opened with its log")
+        return self._read(position)
 
 
 def same_index(a: LogIndex, b: LogIndex) -> bool:

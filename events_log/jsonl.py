@@ -91,6 +91,9 @@ class JsonlStore(Store):
                 if number >= start:
                     yield line
 
+    def exists(self) -> bool:
+        return self.path.is_file()
+
     def head(self) -> LogHead:
         return LogHead.of(self._tail(strict=True).last)
 
@@ -161,7 +164,9 @@ class JsonlStore(Store):
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = self._whole_tail(fd)
             sidecar = self._read_sidecar(fd, tail)
-            lines = encode(tail.last, self.now(), sidecar.index.known_ids())
+            index = sidecar.index
+            known = index.known_ids(lambda position: _line_from(fd, int(index.offsets[position]), self.location))
+            lines = encode(tail.last, self.now(), known)
             _write_all(fd, b"".join(line + b"\n" for line in lines), tail.end, self.location)
             self._extend_sidecar(fd, sidecar, sidecar.index.builder(), lines, tail.end)
 

@@ -65,6 +65,9 @@ class SqlStore(Store):
         except self.database_errors as error:
             raise self._failure(error) from None
 
+    def exists(self) -> bool:
+        return self._connection(write=False) is not None
+
     def head(self) -> LogHead:
         connection = self._connection(write=False)
         if connection is None:
@@ -123,17 +126,24 @@ class SqlStore(Store):
 
     def _known(self, cursor: Any, subjects: Collection[str]) -> IdIndex:
         """The status of just the ids a batch is about, read under the write lock."""
-        known = IdIndex()
-        ordered = sorted(subjects)
         p = self.placeholder
+
+        def read(position: int) -> bytes:
+            cursor.execute(f"SELECT line FROM {TABLE} WHERE position = {p}", (position,))
+            line = cursor.fetchone()[0]
+            return line.encode() if isinstance(line, str) else bytes(line)
+
+        known = IdIndex(read)
+        ordered = sorted(subjects)
         for start in range(0, len(ordered), 500):
             chunk = ordered[start : start + 500]
             cursor.execute(
-                f"SELECT type, subject FROM {TABLE} WHERE subject IN ({', '.join([p] * len(chunk))}) ORDER BY position",
+                f"SELECT type, subject, position FROM {TABLE} WHERE subject IN ({', '.join([p] * len(chunk))}) "
+                "ORDER BY position",
                 chunk,
             )
-            for type_name, subject in cursor.fetchall():
-                known.add(type_name, subject)
+            for type_name, subject, position in cursor.fetchall():
+                known.add(type_name, subject, position)
         return known
 
 

@@ -14,11 +14,11 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 
 import attrs
 
-from .admission import KnownIds, admit, subject_of
+from .admission import RETRACTED, KnownIds, admit, check_version, subject_of
 from .codec import SCHEMA
 from .envelope import GENESIS, Entry, RawEntry, check_line, decode_line, encode_entry, format_time, parse_time
-from .errors import BrokenChainError, LogError, ReadOnlyLogError
-from .events import Event
+from .errors import BrokenChainError, InputError, LogError, ReadOnlyLogError, shown
+from .events import Correction, Event, Observation, Retraction
 from .index import LogIndex, build_index
 
 Clock = Callable[[], dt.datetime]
@@ -100,6 +100,10 @@ class Store(abc.ABC):
         """The stored lines of acknowledged entries from ``start``, streamed in order."""
 
     @abc.abstractmethod
+    def exists(self) -> bool:
+        """Whether there is a log here at all (an empty one counts); only writers create one."""
+
+    @abc.abstractmethod
     def head(self) -> LogHead:
         """Length and head hash of the acknowledged log."""
 
@@ -168,17 +172,56 @@ class Store(abc.ABC):
         Returns the entries once they are durable. Raises ``InputError`` if
         admission refuses an event (``labels`` name them in the message).
         """
-        if self.read_only:
-            raise ReadOnlyLogError(f"{self.location} is read-only")
         if not events:
             return []
+        return self._write(lambda known: events, {subject_of(event) for event in events} - {None}, labels)
+
+    def fix(
+        self,
+        observation_id: str,
+        build: Callable[[Observation, int], Correction | Retraction],
+        *,
+        expected_version: int | None = None,
+        label: str | None = None,
+    ) -> Entry:
+        """Append the correction or retraction ``build(record, version)`` makes from the current record.
+
+        The record and its version are read under the same write lock as the
+        append, so the fix can only be made from the version it replaces.
+        With ``expected_version``, the fix is refused (``LogChangedError``)
+        unless the record is still at that version.
+        """
+        where = label or observation_id
+
+        def make(known: KnownIds) -> list[Event]:
+            status, version = known.status(observation_id), known.version(observation_id)
+            if status is None or version is None:
+                raise InputError(f"no observation {shown(observation_id)} in {self.location}", where)
+            if status == RETRACTED:
+                raise InputError(f"observation {shown(observation_id)} was retracted", where)
+            if expected_version is not None:
+                check_version(observation_id, expected_version, version, f"{where}: expected version")
+            stored = Entry.from_raw(decode_line(known.line(version[0]))).event
+            record = stored.replacement if isinstance(stored, Correction) else stored
+            return [build(record, version[0])]
+
+        [entry] = self._write(make, {observation_id}, [where])
+        return entry
+
+    def _write(
+        self, make: Callable[[KnownIds], Sequence[Event]], subjects: Collection[str], labels: Sequence[str] | None
+    ) -> list[Entry]:
+        """Under the write lock: make the batch from what the log holds, admit it and write it."""
+        if self.read_only:
+            raise ReadOnlyLogError(f"{self.location} is read-only")
         written: list[Entry] = []
 
         def encode(last: RawEntry | None, now: str, known: KnownIds) -> list[bytes]:
-            admit(events, known, labels)
+            events = make(known)
             head = LogHead.of(last)
             recorded_at = max(now, last.recorded_at) if last is not None else now
             stamp = parse_time(recorded_at)
+            admit(events, known, labels, start=head.entries, today=stamp.date())
             batch_end = head.entries + len(events) - 1
             prev, out = head.head, []
             written.clear()
@@ -192,7 +235,7 @@ class Store(abc.ABC):
                 prev = digest
             return out
 
-        self._append_lines({subject_of(event) for event in events} - {None}, encode)
+        self._append_lines(subjects, encode)
         return written
 
     def copy_from(self, source: Store, *, chunk: int = 10_000, progress=None) -> LogHead:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
 import sqlite3
+import subprocess
+import sys
 import threading
 import tracemalloc
+from pathlib import Path
 
 import attrs
 import pytest
@@ -14,8 +18,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from events_log.envelope import decode_line
-from events_log.errors import BrokenChainError, InputError, LogError
-from events_log.events import Correction, Retraction
+from events_log.errors import BrokenChainError, InputError, LogChangedError, LogError
+from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Retraction
 from events_log.stores import open_store
 from timeline import replay
 
@@ -257,3 +261,74 @@ def test_stateful_append_read_replay_verify(fresh_logs, log_kind):
         settings=settings(max_examples=15, stateful_step_count=12, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow]),
     )  # fmt: skip
+
+
+# -- two people fixing one record at once -------------------------------------------------
+
+_DESCRIBED = [
+    IncidentDescribed(slug="coastal-2025", title="Coastal massacres", place="Latakia", summary="s",
+                      start_date=dt.date(2025, 3, 6)),
+    MonitorDescribed(slug="SOHR", full_name="Syrian Observatory for Human Rights", description="d"),
+]  # fmt: skip
+
+
+def _racing_corrections(target: str, fixes: list[list[str]]) -> list[subprocess.CompletedProcess]:
+    """Start one `timeline correct r7 ...` process per fix at once; wait for all of them."""
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "timeline", "correct", "r7", "--log", target, "--reason", "typo"]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    processes = [subprocess.Popen([*command, *fix], cwd=root, **pipes) for fix in fixes]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        results.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+    return results
+
+
+def test_racing_fixes_of_one_version_one_wins_the_other_is_refused(log_target):
+    """Two `correct` processes made from one version: exactly one lands, the other exits 2 naming it."""
+    store = opened(log_target)
+    store.append([*_DESCRIBED, obs("r7", 8, 745)])
+    version = str(store.head().entries - 1)
+    results = _racing_corrections(
+        log_target, [["--low", "999", "--expected-version", version],
+                     ["--location", "Baniyas", "--expected-version", version]],
+    )  # fmt: skip
+    assert sorted(r.returncode for r in results) == [0, 2], results
+    [won] = [r for r in results if r.returncode == 0]
+    [lost] = [r for r in results if r.returncode == 2]
+    assert lost.stderr.count("\n") == 1 and "Traceback" not in lost.stderr
+    assert f"changed after version {version}" in lost.stderr and "Correction at position 3" in lost.stderr
+    fixes = [e.event for e in store.entries() if isinstance(e.event, Correction)]
+    assert len(fixes) == 1 and fixes[0].expected_version == int(version)
+    record = fixes[0].replacement
+    assert (record.figure.low, record.location) == ((999, None) if "--low" in won.args else (745, "Baniyas"))
+    store.close()
+
+
+def test_racing_fixes_without_a_version_build_on_each_other(log_target):
+    """Two `correct` processes at once, no version given: both land, each on the other's result; no fix is lost."""
+    store = opened(log_target)
+    store.append([*_DESCRIBED, obs("r7", 8, 745)])
+    results = _racing_corrections(log_target, [["--low", "999"], ["--location", "Baniyas"]])
+    assert [r.returncode for r in results] == [0, 0], results
+    fixes = [e for e in store.entries() if isinstance(e.event, Correction)]
+    assert [f.event.expected_version for f in fixes] == [2, fixes[0].position]
+    final = fixes[-1].event.replacement
+    assert (final.figure.low, final.figure.high, final.location) == (999, 999, "Baniyas")
+    store.close()
+
+
+def test_a_fix_from_an_old_version_is_refused_and_nothing_lands(log_target):
+    """Library level: a correction or retraction naming a replaced version raises LogChangedError."""
+    store = opened(log_target, StepClock())
+    store.append([obs("a", 8, 532)])
+    store.append([Correction(observation_id="a", replacement=obs("a", 8, 533), reason="typo", expected_version=0)])
+    head = store.head()
+    for stale in (Correction(observation_id="a", replacement=obs("a", 8, 534), reason="x", expected_version=0),
+                  Retraction(observation_id="a", reason="x", expected_version=0)):  # fmt: skip
+        with pytest.raises(LogChangedError, match="current version is the Correction at position 1"):
+            store.append([stale])
+    assert store.head() == head
+    store.append([Retraction(observation_id="a", reason="wrong", expected_version=1)])
+    assert store.head().entries == 3
