@@ -9,11 +9,16 @@ version the other has just replaced.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
+import orjson
+
+from .codec import event_from_stored
+from .envelope import decode_line
 from .errors import InputError, LogChangedError
-from .events import Correction, Event, Observation, Retraction
+from .events import Correction, Event, Kind, Observation, Retraction
 
 LIVE = "live"
 RETRACTED = "retracted"
@@ -34,14 +39,25 @@ class KnownIds(Protocol):
     def line(self, position: int) -> bytes:
         """The stored line at ``position``."""
 
+    def similar(self, observations: Sequence[Observation]) -> Iterable[tuple[str, int]]:
+        """(id, version) of effective records that may repeat one of ``observations``.
+
+        It may name more than the repeats (admission compares each one it
+        names), but never fewer, and it must not read the whole log to do it.
+        """
+
 
 class IdIndex:
     """Observation ids with their status and version, folded from a log's entries in order."""
 
-    def __init__(self, read=None) -> None:
+    def __init__(self, read=None, similar=None) -> None:
         self._status: dict[str, str] = {}
         self._version: dict[str, tuple[int, str]] = {}
         self._read = read
+        self._similar = similar
+
+    def similar(self, observations: Sequence[Observation]) -> Iterable[tuple[str, int]]:
+        return self._similar(observations)
 
     def status(self, observation_id: str) -> str | None:
         return self._status.get(observation_id)
@@ -84,6 +100,63 @@ def subject_of(event: Event) -> str | None:
     return None
 
 
+def figure_key(data: dict) -> str:
+    """What makes two observations repeat each other (but the source), from their stored data.
+
+    Series, day, kind and figure: equal keys are candidates for a repeat,
+    which ``repeats`` then decides (an increment needs its source too).
+    """
+    figure = data["figure"]
+    fields = (data["incident"], data["monitor"], data["measure"], data["category"], data.get("location"),
+              data["reported_on"], data["kind"], figure["low"], figure["high"], figure["qualifier"])  # fmt: skip
+    return hashlib.sha256(orjson.dumps(fields)).hexdigest()[:32]
+
+
+def repeats(new: Observation, old: Observation) -> bool:
+    """Whether ``new`` says again what ``old`` already says.
+
+    Two separate reports of one death each on one day are two increments,
+    not a repeat: an increment repeats another only with the same source URL
+    or the same quote.
+    """
+    if (new.series_key, new.reported_on, new.kind, new.figure) != (
+        old.series_key, old.reported_on, old.kind, old.figure
+    ):  # fmt: skip
+        return False
+    if new.kind is Kind.CUMULATIVE:
+        return True
+    url, quote = new.source.url, new.source.quote
+    return bool(url and url == old.source.url) or bool(quote and quote == old.source.quote)
+
+
+def _find_repeats(
+    batch: Sequence[Event], names: Sequence[str], known: KnownIds, changed: Callable[[str], bool]
+) -> None:
+    """Raise ``InputError`` at the first new observation that repeats an effective one."""
+    new = [(event, label) for event, label in zip(batch, names, strict=True) if isinstance(event, Observation)]
+    if not new:
+        return
+    by_figure: dict[tuple, list[Observation]] = {}
+    for id_, version in known.similar([event for event, _ in new]):
+        if changed(id_):  # corrected or retracted earlier in this batch
+            continue
+        raw = decode_line(known.line(version))
+        stored = event_from_stored(raw.type, raw.schema, raw.event)
+        record = stored.replacement if isinstance(stored, Correction) else stored
+        by_figure.setdefault((record.series_key, record.reported_on), []).append(record)
+    for event, label in new:
+        place = (event.series_key, event.reported_on)
+        for record in by_figure.get(place, ()):
+            if repeats(event, record):
+                raise InputError(
+                    f"repeats observation {record.id!r} (same series, day and figure"
+                    f"{'' if event.kind is Kind.CUMULATIVE else ' and source'}); "
+                    "if the monitor really published it twice, pass --allow-duplicate",
+                    f"{label}: figure",
+                )
+        by_figure.setdefault(place, []).append(event)
+
+
 def check_version(observation_id: str, expected: int, current: tuple[int, str] | None, where: str) -> None:
     """Raise ``LogChangedError`` unless ``expected`` is the record's current version."""
     if current is not None and current[0] != expected:
@@ -111,12 +184,14 @@ def admit(
     *,
     start: int = 0,
     today: dt.date | None = None,
+    allow_duplicate: bool = False,
 ) -> None:
     """Raise ``InputError`` naming the first event of ``batch`` that the log cannot take.
 
     ``labels`` name each event for the message (``rows.csv:7``); by default
     the event's place in the batch. ``start`` is the position the batch's
-    first event will take, ``today`` the UTC day it is recorded on.
+    first event will take, ``today`` the UTC day it is recorded on. A new
+    observation that repeats an effective one is refused unless ``allow_duplicate``.
     """
     pending: dict[str, str] = {}
     versions: dict[str, tuple[int, str]] = {}
@@ -147,3 +222,10 @@ def admit(
                 pending[target] = RETRACTED
             else:
                 versions[target] = (start + offset, "Correction")
+    if not allow_duplicate:
+
+        def changed(observation_id: str) -> bool:
+            fixed = versions.get(observation_id, (0, ""))[1] == "Correction"
+            return fixed or pending.get(observation_id) == RETRACTED
+
+        _find_repeats(batch, names, known, changed)

@@ -21,7 +21,7 @@ import psycopg.errors
 
 from .envelope import GENESIS
 from .errors import LogError, StoreError
-from .sql import TABLE, SqlStore
+from .sql import FIGURES, TABLE, SqlStore
 from .store import Clock, utc_now
 
 # pg_advisory_xact_lock key shared by every writer: the bytes of "tolllog".
@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     line        BYTEA NOT NULL
 );
 CREATE INDEX IF NOT EXISTS {TABLE}_subject ON {TABLE} (subject);
+CREATE TABLE IF NOT EXISTS {FIGURES} (position BIGINT PRIMARY KEY, figure TEXT);
+CREATE INDEX IF NOT EXISTS {FIGURES}_figure ON {FIGURES} (figure);
 
 CREATE OR REPLACE FUNCTION {TABLE}_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -93,9 +95,10 @@ class PostgresStore(SqlStore):
         connection = self._open
         try:
             exists = connection.execute("SELECT to_regclass(%s)", (TABLE,)).fetchone()[0] is not None
-            if not exists:
-                if not write:
-                    return None
+            if not exists and not write:
+                return None
+            # A log made before the figures table gets it from its next writer.
+            if write and connection.execute("SELECT to_regclass(%s)", (FIGURES,)).fetchone()[0] is None:
                 with connection.transaction():
                     connection.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
                     connection.execute(SCHEMA)

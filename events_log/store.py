@@ -166,15 +166,20 @@ class Store(abc.ABC):
         for raw in self.records(start):
             yield Entry.from_raw(raw)
 
-    def append(self, events: Sequence[Event], labels: Sequence[str] | None = None) -> list[Entry]:
+    def append(
+        self, events: Sequence[Event], labels: Sequence[str] | None = None, *, allow_duplicate: bool = False
+    ) -> list[Entry]:
         """Append ``events`` as one batch: all of them land, or none do.
 
         Returns the entries once they are durable. Raises ``InputError`` if
-        admission refuses an event (``labels`` name them in the message).
+        admission refuses an event (``labels`` name them in the message),
+        such as an observation that repeats an effective one, unless
+        ``allow_duplicate`` (a monitor that really published a total twice).
         """
         if not events:
             return []
-        return self._write(lambda known: events, {subject_of(event) for event in events} - {None}, labels)
+        subjects = {subject_of(event) for event in events} - {None}
+        return self._write(lambda known: events, subjects, labels, allow_duplicate=allow_duplicate)
 
     def fix(
         self,
@@ -209,7 +214,12 @@ class Store(abc.ABC):
         return entry
 
     def _write(
-        self, make: Callable[[KnownIds], Sequence[Event]], subjects: Collection[str], labels: Sequence[str] | None
+        self,
+        make: Callable[[KnownIds], Sequence[Event]],
+        subjects: Collection[str],
+        labels: Sequence[str] | None,
+        *,
+        allow_duplicate: bool = False,
     ) -> list[Entry]:
         """Under the write lock: make the batch from what the log holds, admit it and write it."""
         if self.read_only:
@@ -221,7 +231,7 @@ class Store(abc.ABC):
             head = LogHead.of(last)
             recorded_at = max(now, last.recorded_at) if last is not None else now
             stamp = parse_time(recorded_at)
-            admit(events, known, labels, start=head.entries, today=stamp.date())
+            admit(events, known, labels, start=head.entries, today=stamp.date(), allow_duplicate=allow_duplicate)
             batch_end = head.entries + len(events) - 1
             prev, out = head.head, []
             written.clear()

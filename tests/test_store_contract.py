@@ -19,7 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from events_log.envelope import decode_line
 from events_log.errors import BrokenChainError, InputError, LogChangedError, LogError
-from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Retraction
+from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Retraction, Source
 from events_log.stores import open_store
 from timeline import replay
 
@@ -194,48 +194,109 @@ def test_reading_streams_the_log(log_target):
     assert count == 12_000 and peak < total / 3, (peak, total)
 
 
+def plain_repeat(new, old) -> bool:
+    """The model's own reading of a repeat: same series, day, kind and figure; an increment also its source."""
+    same = (new.series_key, new.reported_on, new.kind, new.figure) == (
+        old.series_key, old.reported_on, old.kind, old.figure
+    )  # fmt: skip
+    if not same or new.kind == "cumulative":
+        return same
+    return any(mine is not None and mine == theirs for mine, theirs in
+               ((new.source.url, old.source.url), (new.source.quote, old.source.quote)))  # fmt: skip
+
+
 class LogMachine(RuleBasedStateMachine):
-    """Append, correct, retract and misbehave at random; the store always agrees with a plain model."""
+    """Append, repeat, correct, retract (from current and stale versions) and misbehave at random;
+    the store always agrees with a plain model."""
 
     def __init__(self, target: str) -> None:
         super().__init__()
         self.store = opened(target, StepClock())
         self.batches: list[list] = []
-        self.live: list[str] = []
+        self.records: dict[str, object] = {}  # live id -> its current observation
+        self.versions: dict[str, list[int]] = {}  # id -> every position it had a version at
         self.number = 0
 
-    @rule(data=st.data(), size=st.integers(1, 4))
-    def append_observations(self, data, size):
+    @property
+    def entries(self) -> int:
+        return sum(len(b) for b in self.batches)
+
+    @property
+    def live(self) -> list[str]:
+        return sorted(self.records)
+
+    def _landed(self, batch: list) -> None:
+        for offset, event in enumerate(batch):
+            position = self.entries + offset
+            if isinstance(event, Retraction):
+                del self.records[event.observation_id]
+            else:
+                record = event.replacement if isinstance(event, Correction) else event
+                self.records[record.id] = record
+                self.versions.setdefault(record.id, []).append(position)
+        self.batches.append(batch)
+
+    @rule(data=st.data(), size=st.integers(1, 4), allow=st.booleans())
+    def append_observations(self, data, size, allow):
         batch = []
         for _ in range(size):
-            batch.append(data.draw(small_observations(self.number)))
+            if self.records and data.draw(st.booleans()):
+                # Say again what a record says (under a new id): a repeat, unless it is an increment
+                # whose source differs.
+                again = self.records[data.draw(st.sampled_from(self.live))]
+                batch.append(attrs.evolve(again, id=f"o{self.number}"))
+            else:
+                batch.append(data.draw(small_observations(self.number)))
             self.number += 1
-        self.store.append(batch)
-        self.batches.append(batch)
-        self.live += [o.id for o in batch]
+        earlier = list(self.records.values())
+        repeated = any(plain_repeat(o, other) for i, o in enumerate(batch) for other in earlier + batch[:i])
+        head = self.store.head()
+        if repeated and not allow:
+            with pytest.raises(InputError, match="repeats observation"):
+                self.store.append(batch)
+            assert self.store.head() == head
+            return
+        self.store.append(batch, allow_duplicate=allow)
+        self._landed(batch)
+
+    def _version(self, data, target: str) -> tuple[int, bool]:
+        """A version to make a fix from: the current one, or (sometimes) one replaced since."""
+        versions = self.versions[target]
+        if len(versions) > 1 and data.draw(st.booleans()):
+            return data.draw(st.sampled_from(versions[:-1])), False
+        return versions[-1], True
 
     @rule(data=st.data())
     def correct(self, data):
-        if not self.live:
+        if not self.records:
             return
         target = data.draw(st.sampled_from(self.live))
-        replacement = data.draw(small_observations(0))
-        event = Correction(observation_id=target, replacement=attrs.evolve(replacement, id=target), reason="typo")
-        self.store.append([event])
-        self.batches.append([event])
+        replacement = attrs.evolve(data.draw(small_observations(0)), id=target)
+        version, current = self._version(data, target)
+        event = Correction(observation_id=target, replacement=replacement, reason="typo", expected_version=version)
+        self._fix(event, current)
 
     @rule(data=st.data())
     def retract(self, data):
-        if not self.live:
+        if not self.records:
             return
         target = data.draw(st.sampled_from(self.live))
-        self.store.append([Retraction(observation_id=target, reason="wrong")])
-        self.batches.append([Retraction(observation_id=target, reason="wrong")])
-        self.live.remove(target)
+        version, current = self._version(data, target)
+        self._fix(Retraction(observation_id=target, reason="wrong", expected_version=version), current)
+
+    def _fix(self, event, current: bool) -> None:
+        if current:
+            self.store.append([event])
+            self._landed([event])
+            return
+        head = self.store.head()
+        with pytest.raises(LogChangedError, match=f"at position {self.versions[event.observation_id][-1]}"):
+            self.store.append([event])
+        assert self.store.head() == head
 
     @rule(data=st.data())
     def refused_batch(self, data):
-        if not self.live:
+        if not self.records:
             return
         head = self.store.head()
         duplicate = data.draw(small_observations(0))
@@ -247,7 +308,7 @@ class LogMachine(RuleBasedStateMachine):
     @invariant()
     def verify_and_replay_agree_with_the_model(self):
         checked = self.store.verify()
-        assert checked.head.entries == sum(len(b) for b in self.batches)
+        assert checked.head.entries == self.entries
         assert as_comparable(replay(self.store)) == reference_replay(self.batches)
 
     def teardown(self):
@@ -255,7 +316,7 @@ class LogMachine(RuleBasedStateMachine):
 
 
 def test_stateful_append_read_replay_verify(fresh_logs, log_kind):
-    """Random sequences of appends, corrections, retractions and refused batches, on each store."""
+    """Random appends, repeats, fixes from current and stale versions, and refused batches, on each store."""
     run_state_machine_as_test(
         lambda: LogMachine(fresh_logs(log_kind)),
         settings=settings(max_examples=15, stateful_step_count=12, deadline=None,
@@ -331,4 +392,47 @@ def test_a_fix_from_an_old_version_is_refused_and_nothing_lands(log_target):
             store.append([stale])
     assert store.head() == head
     store.append([Retraction(observation_id="a", reason="wrong", expected_version=1)])
+    assert store.head().entries == 3
+
+
+# -- repeats ------------------------------------------------------------------------------
+
+
+def _increment(id, quote, url=None):
+    return attrs.evolve(obs(id, 9, 3, "increment"), source=Source(title="t", url=url, quote=quote))
+
+
+def test_a_repeat_is_refused_naming_the_record_it_repeats(log_target):
+    """Same series, day and figure (an increment: and source) as an effective record: refused unless allowed."""
+    store = opened(log_target, StepClock())
+    store.append([obs("a", 8, 745), _increment("c", "q1")])
+    head = store.head()
+    with pytest.raises(InputError, match=r"event 1: figure: repeats observation 'a'"):
+        store.append([obs("b", 8, 745)])
+    with pytest.raises(InputError, match=r"event 2: figure: repeats observation 'c'"):
+        store.append([obs("x", 9, 745), _increment("e", "q1", url="https://example.org/other")])
+    with pytest.raises(InputError, match=r"event 2: figure: repeats observation 'x'"):
+        store.append([obs("x", 9, 745), obs("y", 9, 745)])
+    assert store.head() == head
+    store.append([_increment("d", "q2"), obs("f", 8, 745, monitor="SNHR"), obs("g", 8, 745, location="Baniyas")])
+    store.append([obs("b", 8, 745)], allow_duplicate=True)
+    store.append([Retraction(observation_id="b", reason="twice"),
+                  Correction(observation_id="a", replacement=obs("a", 8, 746), reason="typo")])  # fmt: skip
+    store.append([obs("h", 8, 745)])  # what was said before the fix is no longer said
+    with pytest.raises(InputError, match="repeats observation 'a'"):
+        store.append([obs("i", 8, 746)])
+
+
+def test_the_figures_table_catches_up_with_a_log_made_before_it(fresh_logs):
+    """A SQLite log without the figures table gets it on its next write, filled from the log: repeats are seen."""
+    target = fresh_logs("sqlite")
+    opened(target, StepClock()).append([obs("a", 8, 745), obs("b", 9, 803)])
+    database = sqlite3.connect(target.removeprefix("sqlite:///"))
+    database.execute("DROP TABLE timeline_figures")
+    database.commit()
+    database.close()
+    store = opened(target, StepClock())
+    with pytest.raises(InputError, match="repeats observation 'b'"):
+        store.append([obs("c", 9, 803)])
+    store.append([obs("c", 10, 803)])
     assert store.head().entries == 3

@@ -136,6 +136,14 @@ known_at_option = click.option(
 )
 
 
+allow_duplicate_option = click.option(
+    "--allow-duplicate",
+    is_flag=True,
+    help="Take an observation that repeats one in the log (same series, day and figure; for an increment "
+    "also the same source URL or quote): for a monitor that really published the same figure twice.",
+)
+
+
 def _progress(items: Iterable[T], label: str, length: int | None = None) -> Iterable[T]:
     """A progress bar on a terminal; silence when stderr is piped or redirected."""
     if not sys.stderr.isatty():
@@ -197,7 +205,8 @@ def cli() -> None:
 @log_option
 @_observation_options
 @click.option("--json", "json_text", metavar="JSON", help='One event of any type, e.g. {"type": "Retraction", ...}.')
-def append(log: str | None, json_text: str | None, **columns: str | None) -> None:
+@allow_duplicate_option
+def append(log: str | None, json_text: str | None, allow_duplicate: bool, **columns: str | None) -> None:
     """Append one observation given as options, or one event as --json."""
     given = {k: v for k, v in columns.items() if v is not None}
     if json_text is not None:
@@ -213,7 +222,7 @@ def append(log: str | None, json_text: str | None, **columns: str | None) -> Non
             raise click.UsageError("give the observation's options (see --help) or --json")
         event = _located(lambda: observation_from_row(given), "options")
     store = open_log(log, write=True)
-    [entry] = store.append([event], labels=["--json" if json_text else "options"])
+    [entry] = store.append([event], labels=["--json" if json_text else "options"], allow_duplicate=allow_duplicate)
     click.echo(f"appended {output.describe_event(entry.event)} at position {entry.position} of {store.location}")
 
 
@@ -221,12 +230,13 @@ def append(log: str | None, json_text: str | None, **columns: str | None) -> Non
 @log_option
 @click.argument("file", type=click.Path(dir_okay=True, path_type=Path))
 @click.option("--format", "format_", type=click.Choice(["csv", "jsonl"]), help="Default: from the extension.")
-def import_(log: str | None, file: Path, format_: str | None) -> None:
+@allow_duplicate_option
+def import_(log: str | None, file: Path, format_: str | None, allow_duplicate: bool) -> None:
     """Append every event of FILE (CSV of observations, or JSON Lines of events), all or nothing."""
     store = open_log(log, write=True)
     labelled = read_events(file, format_, progress=lambda lines, length: _progress(lines, "reading", length))
     labels = [label for label, _ in labelled]
-    entries = store.append([event for _, event in labelled], labels=labels)
+    entries = store.append([event for _, event in labelled], labels=labels, allow_duplicate=allow_duplicate)
     first, last = entries[0].position, entries[-1].position
     click.echo(f"imported {len(entries)} events from {file} into {store.location} (positions {first}-{last}):")
     for line in output.summarise_events([e.event for e in entries]):
