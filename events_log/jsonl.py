@@ -92,7 +92,7 @@ class JsonlStore(Store):
                     yield line
 
     def exists(self) -> bool:
-        return self.path.is_file()
+        return self.path.exists()  # a folder is not a log, but reading says so (exit 1)
 
     def head(self) -> LogHead:
         return LogHead.of(self._tail(strict=True).last)

@@ -20,7 +20,7 @@ import psycopg
 import psycopg.errors
 
 from .envelope import GENESIS
-from .errors import LogError, StoreError
+from .errors import InputError, LogError, StoreError
 from .sql import FIGURES, TABLE, SqlStore
 from .store import Clock, utc_now
 
@@ -105,6 +105,15 @@ class PostgresStore(SqlStore):
         except psycopg.Error as error:
             raise self._failure(error) from None
         return connection
+
+    def exists(self) -> bool:
+        """Whether the database holds a log; a server that cannot be reached holds none to read."""
+        if self._open is None:
+            try:
+                self._open = psycopg.connect(self.url, autocommit=True)
+            except psycopg.Error as error:
+                raise InputError(f"no log at {self.location}: cannot connect ({_first_line(error)})") from None
+        return super().exists()
 
     @contextmanager
     def _write_transaction(self, connection: psycopg.Connection) -> Iterator[psycopg.Cursor]:

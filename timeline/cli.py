@@ -21,7 +21,7 @@ import orjson
 
 from events_log.admission import SLACK
 from events_log.codec import event_from_input, parse_date
-from events_log.errors import InputError, ReadOnlyLogError, StoreError, TimelineError, shown
+from events_log.errors import InputError, ReadOnlyLogError, TimelineError, shown
 from events_log.events import Correction, Observation, Retraction
 from events_log.importers import COLUMNS, observation_from_row, read_events, row_from_observation
 from events_log.store import Store
@@ -80,11 +80,7 @@ def open_log(log: str | None, *, write: bool) -> Store:
     store = open_store(log)
     if not write:
         # Only writers create a log: a typo in a path must not read as an empty log.
-        try:
-            found = store.exists()
-        except StoreError as exc:
-            raise InputError(f"no log at {store.location}: {exc}") from None
-        if not found:
+        if not store.exists():
             raise InputError(f"no log at {store.location}")
     return store
 
