@@ -493,7 +493,8 @@ def test_an_import_that_repeats_is_refused_unless_allowed(named_log, tmp_path):
 def test_future_dates_and_huge_counts_in_options_are_refused(named_log, args, fragment):
     """A figure reported after tomorrow (UTC) or above 10**12 is one line, exit 2, log unchanged."""
     before = named_log.read_bytes()
-    options = {"--low": "5", "--kind": "increment", "--qualifier": "exact"} | dict(zip(args[::2], args[1::2]))
+    given = dict(zip(args[::2], args[1::2], strict=True))
+    options = {"--low": "5", "--kind": "increment", "--qualifier": "exact"} | given
     result = invoke(["append", *_OPTIONS, *[x for pair in options.items() for x in pair]], named_log)
     assert_clean_outcome(result, named_log, before)
     assert fragment in result.stderr

@@ -78,10 +78,9 @@ def open_log(log: str | None, *, write: bool) -> Store:
             raise ReadOnlyLogError("the bundled dataset is read-only; " + _NO_LOG.split(": ", 1)[1])
         return open_store(log, read_only=True)
     store = open_store(log)
-    if not write:
-        # Only writers create a log: a typo in a path must not read as an empty log.
-        if not store.exists():
-            raise InputError(f"no log at {store.location}")
+    # Only writers create a log: a typo in a path must not read as an empty log.
+    if not write and not store.exists():
+        raise InputError(f"no log at {store.location}")
     return store
 
 
