@@ -324,7 +324,7 @@ def test_a_full_disk_appends_whole_batches_or_nothing(tmp_path, kind):
         store.clock = StepClock()
         acknowledged, error = [], None
         for i in range(5000):
-            batch = [obs(f"f{i}-{j}", 1 + i % 28, i, location="x" * 200) for j in range(3)]
+            batch = [obs(f"f{i}-{j}", 1 + i % 28, i, location=f"{j}" + "x" * 199) for j in range(3)]
             try:
                 store.append(batch)
             except StoreError as exc:

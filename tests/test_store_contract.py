@@ -121,7 +121,8 @@ def test_sqlite_tampering_behind_the_triggers_is_named(fresh_logs):
 def _writer(target: str, worker: int, count: int) -> None:
     store = open_store(target)
     for i in range(count):
-        store.append([obs(f"w{worker}-{i}", 1 + i % 28, i)])
+        # A series per worker: the same figure from two workers would be a repeat.
+        store.append([obs(f"w{worker}-{i}", 1 + i % 28, i, location=f"w{worker}")])
     store.close()
 
 
