@@ -1,37 +1,116 @@
-"""Build the bundled log from the curated figures, byte for byte reproducibly.
+"""Build the bundled log from the curated files, release by release, byte for byte.
 
-    python -m dataset.build            # writes timeline/dataset/bundled.jsonl
+    python -m dataset.build            # timeline/dataset/bundled.jsonl
+    python -m dataset.build PATH       # anywhere else, e.g. to compare
 
-The events go through the public store API like any import; the clock is
-fixed at the curation time so that rebuilding gives the same bytes, the same
-hashes and the same head.
+Each folder ``dataset/releases/N/`` is one release: its ``release.toml`` gives
+the fixed time its entries are recorded at and the files it imports, in order.
+The build replays the releases into a fresh log, each file read by the
+importer that ``timeline import FILE`` uses and appended as one batch, so the
+path a user's import takes is the path that builds the dataset.
+
+The shipped log is append-only: the target is replaced only when the rebuilt
+log extends it, and left alone when they are the same bytes. A change to the
+files that would rewrite an entry already released is refused.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import os
 import sys
+import tempfile
+import tomllib
 from pathlib import Path
 
+import attrs
+
+from events_log.errors import LogError, TimelineError
+from events_log.importers import read_events
 from events_log.jsonl import JsonlStore
+from events_log.store import LogHead
 
-from .curation import INCIDENTS, MONITORS, OBSERVATIONS
-
-CURATED_AT = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
+RELEASES = Path(__file__).resolve().parent / "releases"
 TARGET = Path(__file__).resolve().parents[1] / "timeline" / "dataset" / "bundled.jsonl"
 
 
-def build(path: Path = TARGET) -> JsonlStore:
-    path.unlink(missing_ok=True)
-    store = JsonlStore(path, clock=lambda: CURATED_AT)
-    store.append([*INCIDENTS, *MONITORS])
-    store.append(OBSERVATIONS)
+@attrs.frozen
+class Release:
+    """One release: the files it imports, in order, and the time they are recorded at."""
+
+    number: int
+    recorded_at: dt.datetime
+    imports: tuple[Path, ...]
+
+
+def releases(root: Path = RELEASES) -> list[Release]:
+    """Every release under ``root``, in order: 1, 2, ..., with no gaps.
+
+    A release is a numbered folder with a ``release.toml``; a folder without
+    one (a release still being planned) is not built.
+    """
+    found = []
+    for manifest_path in root.glob("*/release.toml"):
+        if not manifest_path.parent.name.isdigit():
+            raise LogError(f"{manifest_path.parent}: a release folder is named by its number")
+        manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
+        files = tuple(manifest_path.parent / name for name in manifest["imports"])
+        found.append(Release(int(manifest_path.parent.name), manifest["recorded_at"], files))
+    found.sort(key=lambda release: release.number)
+    numbers = [release.number for release in found]
+    if numbers != list(range(1, len(found) + 1)):
+        raise LogError(f"the releases in {root} are numbered {numbers}; they must be 1, 2, ... without gaps")
+    for before, after in itertools.pairwise(found):
+        if after.recorded_at <= before.recorded_at:
+            raise LogError(f"release {after.number} must be recorded after release {before.number}")
+    return found
+
+
+def _fixed(moment: dt.datetime):
+    return lambda: moment
+
+
+def write_releases(path: Path, upto: int | None = None) -> JsonlStore:
+    """Write releases 1..``upto`` (all by default) into a new log at ``path``."""
+    if path.exists():
+        raise LogError(f"{path} exists; the releases are replayed into a fresh log")
+    for release in releases():
+        if upto is not None and release.number > upto:
+            break
+        recording = JsonlStore(path, clock=_fixed(release.recorded_at))
+        for file in release.imports:
+            labelled = read_events(file)
+            recording.append([event for _, event in labelled], labels=[label for label, _ in labelled])
+    store = JsonlStore(path)
     # The replay index is not shipped: the installed dataset is read-only and small.
     store.sidecar_path.unlink(missing_ok=True)
     return store
 
 
+def build(target: Path = TARGET) -> LogHead:
+    """Rebuild ``target`` from the releases; it may only grow, never change."""
+    if not target.parent.is_dir():
+        raise LogError(f"{target.parent} is not a folder")
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        fresh = write_releases(Path(scratch) / target.name)
+        head = fresh.verify().head
+        rebuilt = fresh.path.read_bytes()
+        shipped = target.read_bytes() if target.exists() else b""
+        if not rebuilt.startswith(shipped):
+            raise LogError(
+                f"the releases no longer rebuild {target} as it was shipped; "
+                "a released entry may only be corrected or retracted in a new release"
+            )
+        if rebuilt != shipped:
+            os.replace(fresh.path, target)
+    return head
+
+
 if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else TARGET
-    head = build(target).verify().head
-    print(f"wrote {target}: {head.entries} entries, head {head.head}")
+    try:
+        head = build(target)
+    except (TimelineError, OSError) as exc:
+        sys.exit(f"dataset.build: error: {exc}")
+    print(f"{target}: {head.entries} entries, head {head.head}")

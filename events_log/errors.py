@@ -67,3 +67,11 @@ class ReadOnlyLogError(LogError, PermissionError):
 
 class StoreError(LogError, OSError):
     """The store's medium failed: a file, a disk, a database connection."""
+
+
+class CheckpointError(LogError):
+    """The log does not extend a checkpoint, or a checkpoint's signature does not hold."""
+
+
+class IndexMismatchWarning(UserWarning):
+    """The replay index beside a log did not match the log and was rebuilt from it."""

@@ -18,8 +18,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
 import os
 import time
+import warnings
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +29,7 @@ from pathlib import Path
 import attrs
 
 from .envelope import RawEntry, decode_line
-from .errors import InputError, LogError, StoreError, TornLogError
+from .errors import IndexMismatchWarning, InputError, LogError, StoreError, TornLogError
 from .index import Block, IndexBuilder, LogIndex, build_index, frame, same_index, unframe
 from .store import Clock, Encoder, LogHead, Store, TornTail, Verified, utc_now
 
@@ -58,6 +60,8 @@ class _Sidecar:
     kept: int
     new: list[Block]
     size: int
+    # Whole blocks of the sidecar that no longer matched the log (it was edited, or rewritten).
+    dropped: int = 0
 
 
 @attrs.frozen
@@ -134,10 +138,22 @@ class JsonlStore(Store):
                 ):
                     return self._index_after(fd, since, tail)
                 sidecar = self._read_sidecar(fd, tail)
+            if sidecar.dropped:
+                self._warn_mismatch()
             if sidecar.new and not self.read_only:
                 self._save_sidecar(fd, sidecar)
         sidecar.index.origin = self._sidecar_origin()
         return sidecar.index
+
+    def _warn_mismatch(self) -> None:
+        """Say that the sidecar no longer matched the log: the log, or the index, was changed."""
+        warnings.warn(
+            IndexMismatchWarning(
+                f"the replay index beside {self.location} did not match the log; rebuilding it from the log "
+                "(`timeline verify` keeps a mismatching index as evidence)"
+            ),
+            stacklevel=3,
+        )
 
     def _sidecar_origin(self) -> bytes | None:
         """The header of the sidecar's first block: an index read from it is good while that stands.
@@ -164,6 +180,8 @@ class JsonlStore(Store):
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = self._whole_tail(fd)
             sidecar = self._read_sidecar(fd, tail)
+            if sidecar.dropped:
+                self._warn_mismatch()
             index = sidecar.index
             known = index.known_ids(lambda position: _line_from(fd, int(index.offsets[position]), self.location))
             lines = encode(tail.last, self.now(), known)
@@ -195,7 +213,8 @@ class JsonlStore(Store):
             raise StoreError(f"cannot read {self.sidecar_path}: {exc.strerror}") from None
         valid: list[tuple[int, Block]] = []
         position = 0
-        for end_at, block in unframe(data):
+        whole = list(unframe(data))
+        for end_at, block in whole:
             if block.first != position or not 0 < block.end_offset <= tail.end:
                 break
             valid.append((end_at, block))
@@ -214,30 +233,81 @@ class JsonlStore(Store):
                     new.append(builder.block())
             if len(builder):
                 new.append(builder.block())
-        return _Sidecar(LogIndex(blocks + new), kept, new, len(data))
+        return _Sidecar(LogIndex(blocks + new), kept, new, len(data), len(whole) - len(blocks))
 
-    def verify(self) -> Verified:
+    def verify(self, *, repair_index: bool = False) -> Verified:
         """Check the chain, and that the replay index beside the log says what the log says.
 
-        An index that does not match (edited, or left from another log) is
-        removed; the next replay rebuilds it from the log.
+        The index is compared as it is on disk, before anything reads (and so
+        rebuilds) it: an index that does not match is evidence (of an edited
+        log, or an edited index), so it is moved to ``<index>.mismatch-<n>``,
+        never deleted, and the finding fails verification unless
+        ``repair_index`` asks for a new index to be built at once.
         """
         checked = super().verify()
-        if not self.sidecar_path.exists():
-            return checked
-        kept = self.index()
         with self._open(write=False) as fd:
-            tail = _read_tail(fd, self.location, strict=True)
-            offsets = _stream_lines(fd, 0, tail.end, self.location)
-            rebuilt = LogIndex(build_index((decode_line(line), at, at + len(line) + 1) for at, line in offsets))
-        if same_index(kept, rebuilt):
+            if fd is None:
+                return checked
+            with self._locked(fd, fcntl.LOCK_SH):
+                try:
+                    data = self.sidecar_path.read_bytes()
+                except FileNotFoundError:
+                    return checked
+                except OSError as exc:
+                    raise StoreError(f"cannot read {self.sidecar_path}: {exc.strerror}") from None
+                tail = _read_tail(fd, self.location, strict=True)
+                try:
+                    stored = LogIndex([block for _, block in unframe(data)])
+                except StoreError:
+                    stored = None
+                matches = stored is not None and self._matches_log(fd, stored, tail)
+        if matches:
             return attrs.evolve(checked, index_note=f"the replay index beside the log matches it ({self.sidecar_path})")
-        with contextlib.suppress(OSError):
-            self.sidecar_path.unlink()
+        said = "unreadable" if stored is None else f"{stored.entries} entries, head {stored.last_hash or 'none'}"
+        finding = (
+            f"the replay index beside the log does not match it: the index says {said}; "
+            f"the log has {checked.head.entries} entries, head {checked.head.head}"
+        )
+        if self.read_only:
+            note = f"{finding} ({self.sidecar_path}, left as it is)"
+            return attrs.evolve(checked, index_note=note, index_mismatch=True)
+        kept = self._set_index_aside()
+        if repair_index:
+            self.index()
+            return attrs.evolve(checked, index_note=f"{finding}; the old index is kept as {kept}; a new one was built")
         return attrs.evolve(
             checked,
-            index_note=f"the replay index beside the log did not match it and was removed ({self.sidecar_path})",
+            index_note=f"{finding}; the old index is kept as {kept} (`verify --repair-index` builds a new one)",
+            index_mismatch=True,
         )
+
+    def _matches_log(self, fd: int, stored: LogIndex, tail: _Tail) -> bool:
+        """Whether the stored index is exactly the index of the log's first entries (it may lag behind)."""
+        if stored.entries == 0:
+            return True
+        if stored.end_offset > tail.end:
+            return False
+        lines = itertools.islice(_stream_lines(fd, 0, tail.end, self.location), stored.entries)
+        rebuilt = LogIndex(build_index((decode_line(line), at, at + len(line) + 1) for at, line in lines))
+        return same_index(stored, rebuilt)
+
+    def _set_index_aside(self) -> Path:
+        """Move the sidecar to a free ``.mismatch-<n>`` name beside it, under the write lock."""
+        with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
+            n = 1
+            while True:
+                kept = self.sidecar_path.with_name(f"{self.sidecar_path.name}.mismatch-{n}")
+                try:
+                    # A hard link never replaces an existing file: earlier evidence stays.
+                    os.link(self.sidecar_path, kept)
+                    break
+                except FileExistsError:
+                    n += 1
+                except OSError as exc:
+                    raise StoreError(f"cannot keep the mismatching index as {kept}: {exc.strerror}") from None
+            self.sidecar_path.unlink()
+            _fsync_dir(self.path.parent)
+        return kept
 
     def _index_after(self, fd: int, since: LogIndex, tail: _Tail) -> LogIndex:
         """``since`` followed by the entries appended after it, parsed from the log."""

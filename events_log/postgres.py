@@ -70,6 +70,43 @@ CREATE TRIGGER {TABLE}_chain BEFORE INSERT ON {TABLE}
 """
 
 
+# -- checkpoints the server keeps (issue 13) -------------------------------------------------
+# Their own table, append-only like the entries. Names are qualified with the schema the log's
+# table lives in, found when the table is made, so that no search_path can redirect them.
+CHECKPOINTS = "timeline_checkpoints"
+CHECKPOINTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {table} (
+    number      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    line        BYTEA NOT NULL
+);
+CREATE OR REPLACE FUNCTION {refuse}() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    RAISE EXCEPTION 'checkpoints are append-only: % of checkpoints is refused', TG_OP;
+END $$;
+DROP TRIGGER IF EXISTS timeline_checkpoints_no_update ON {table};
+CREATE TRIGGER timeline_checkpoints_no_update BEFORE UPDATE OR DELETE ON {table}
+    FOR EACH ROW EXECUTE FUNCTION {refuse}();
+DROP TRIGGER IF EXISTS timeline_checkpoints_no_truncate ON {table};
+CREATE TRIGGER timeline_checkpoints_no_truncate BEFORE TRUNCATE ON {table}
+    FOR EACH STATEMENT EXECUTE FUNCTION {refuse}();
+"""
+
+
+def _create_checkpoints(connection: psycopg.Connection) -> None:
+    """Make the checkpoints table beside the log's table (in the same schema)."""
+    from psycopg import sql
+
+    schema = connection.execute("SELECT current_schema()").fetchone()[0]
+    names = {
+        "table": sql.Identifier(schema, CHECKPOINTS).as_string(connection),
+        "refuse": sql.Identifier(schema, CHECKPOINTS + "_refuse").as_string(connection),
+    }
+    connection.execute(CHECKPOINTS_SCHEMA.format(**names))
+
+
+# -- end of checkpoints ---------------------------------------------------------------------
+
+
 def _redacted(url: str) -> str:
     """The URL without its password, for messages."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
@@ -102,6 +139,7 @@ class PostgresStore(SqlStore):
                 with connection.transaction():
                     connection.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
                     connection.execute(SCHEMA)
+                    _create_checkpoints(connection)
         except psycopg.Error as error:
             raise self._failure(error) from None
         return connection
@@ -148,6 +186,29 @@ class PostgresStore(SqlStore):
         if isinstance(error, psycopg.OperationalError):
             return StoreError(f"lost the connection to {self.location}: {message}")
         return StoreError(f"{self.location}: {message}")
+
+    def kept_checkpoints(self) -> list[bytes]:
+        connection = self._connection(write=False)
+        try:
+            if connection is None or connection.execute("SELECT to_regclass(%s)", (CHECKPOINTS,)).fetchone()[0] is None:
+                return []
+            rows = connection.execute(f"SELECT line FROM {CHECKPOINTS} ORDER BY number").fetchall()
+        except psycopg.Error as error:
+            raise self._failure(error) from None
+        return [bytes(line) for (line,) in rows]
+
+    def keep_checkpoint(self, line: bytes) -> bool:
+        connection = self._connection(write=True)
+        try:
+            with connection.transaction():
+                if connection.execute("SELECT to_regclass(%s)", (CHECKPOINTS,)).fetchone()[0] is None:
+                    # A log made before checkpoints existed: add their table now (needs CREATE).
+                    connection.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+                    _create_checkpoints(connection)
+                connection.execute(f"INSERT INTO {CHECKPOINTS} (line) VALUES (%s)", (line,))
+        except psycopg.Error as error:
+            raise self._failure(error) from None
+        return True
 
     def close(self) -> None:
         if self._open is not None:

@@ -58,6 +58,8 @@ class Verified:
     torn: TornTail | None
     # What became of a replay index kept beside the log, if the store keeps one.
     index_note: str | None = None
+    # The index did not match the log: a finding of its own (the old index is kept as evidence).
+    index_mismatch: bool = False
 
 
 class ChainCheck:
@@ -144,6 +146,14 @@ class Store(abc.ABC):
     def torn(self) -> TornTail | None:
         """Bytes of an unfinished write at the end of the log, if the store can have any."""
         return None
+
+    def kept_checkpoints(self) -> list[bytes]:
+        """Checkpoint lines the store keeps beside the log (a server shared by a team does)."""
+        return []
+
+    def keep_checkpoint(self, line: bytes) -> bool:
+        """Keep a checkpoint line beside the log, if this kind of store does; whether it did."""
+        return False
 
     def close(self) -> None:  # noqa: B027 - most stores hold nothing open between calls
         """Release connections; a closed store must not be used again."""
@@ -282,10 +292,11 @@ class Store(abc.ABC):
             self._append_stored(pending, self.head())
         return self.head()
 
-    def verify(self) -> Verified:
+    def verify(self, *, repair_index: bool = False) -> Verified:
         """Check every stored line's hash, position, chain link, time and batch.
 
-        Raises ``BrokenChainError`` naming the first bad position.
+        Raises ``BrokenChainError`` naming the first bad position. ``repair_index``
+        matters only to a store that keeps a replay index beside the log.
         """
         check = ChainCheck()
         for line in self.lines():

@@ -75,7 +75,7 @@ def _version() -> str:
         return "unknown"
 
 
-def _meta(result: Replay, command: str) -> dict[str, Any]:
+def _meta(result: Replay, command: str, verify_command: str | None = None) -> dict[str, Any]:
     if result.known_at is not None:
         known_at = result.known_at.isoformat().replace("+00:00", "Z")
     elif result.last_recorded_at is not None:
@@ -89,16 +89,22 @@ def _meta(result: Replay, command: str) -> dict[str, Any]:
         "head": result.log.head,
         "version": _version(),
         "command": command,
+        "verify_command": verify_command,
     }
 
 
-def build_report(result: Replay, out: Path, *, command: str, single_file: bool = False) -> Report:
-    """Write ``index.html`` and one page per incident into ``out`` and return where they are."""
+def build_report(
+    result: Replay, out: Path, *, command: str, single_file: bool = False, verify_command: str | None = None
+) -> Report:
+    """Write ``index.html`` and one page per incident into ``out`` and return where they are.
+
+    ``verify_command`` proves that a log still extends what the pages were built from: every page prints it.
+    """
     out.mkdir(parents=True, exist_ok=True)
     env = _environment()
     colours = monitor_colours(s.monitor for s in result.series)
     base = {
-        "meta": _meta(result, command),
+        "meta": _meta(result, command, verify_command),
         "css": _asset("report.css"),
         "plotly_inline": get_plotlyjs() if single_file else None,
         "plotly_src": None if single_file else PLOTLY_FILE,

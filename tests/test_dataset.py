@@ -1,53 +1,156 @@
-"""The bundled dataset: reproducible, verifiable, faithful to the seed texts, and pinned."""
+"""The bundled dataset: reproducible, append-only, verifiable, faithful to the seed texts, and pinned."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from dataset.build import build
-from dataset.curation import DOCUMENTS, OBSERVATIONS
+from dataset.build import build, releases, write_releases
+from events_log.errors import LogError
+from events_log.events import IncidentDescribed, MonitorDescribed, Observation
+from events_log.importers import COLUMNS, read_events
+from events_log.jsonl import JsonlStore
 from timeline.cli import cli
 from timeline.dataset import bundled_log
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = Path(os.environ.get("TIMELINE_SEEDS", ROOT.parent / "shared" / "seeds"))
 
+# Release 1 as shipped: whatever later releases append, these entries stay the log's beginning.
+RELEASE_1_ENTRIES = 167
+RELEASE_1_HEAD = "99e7d3e040cd8ad03008302fba44c71208186c69a0bc7e89aa0f4b0e1eb5e1ce"
 
-def test_the_shipped_log_is_exactly_what_the_curation_builds(tmp_path):
-    """Rebuilding from dataset/curation.py gives the shipped file byte for byte (same hashes, same head)."""
+EVENTS = [event for release in releases() for file in release.imports for _, event in read_events(file)]
+OBSERVATIONS = [event for event in EVENTS if isinstance(event, Observation)]
+
+
+def test_the_shipped_log_is_exactly_what_the_releases_build(tmp_path):
+    """Replaying dataset/releases gives the shipped file byte for byte (same hashes, same head)."""
     rebuilt = tmp_path / "bundled.jsonl"
     build(rebuilt)
     assert rebuilt.read_bytes() == bundled_log().read_bytes()
+
+
+def test_the_build_is_reproducible(tmp_path):
+    """Two builds into two fresh files give the same bytes, and a rebuild over them changes nothing."""
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    build(first)
+    build(second)
+    assert first.read_bytes() == second.read_bytes()
+    before = first.stat()
+    build(first)
+    after = first.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_release_1_is_a_prefix_of_the_shipped_log(tmp_path):
+    """Release 1 alone has its pinned length and head, and the shipped log begins with exactly its bytes."""
+    release_1 = write_releases(tmp_path / "release-1.jsonl", upto=1)
+    head = release_1.verify().head
+    assert (head.entries, head.head) == (RELEASE_1_ENTRIES, RELEASE_1_HEAD)
+    shipped = bundled_log().read_bytes().splitlines(keepends=True)
+    assert b"".join(shipped[:RELEASE_1_ENTRIES]) == release_1.path.read_bytes()
+    assert json.loads(shipped[RELEASE_1_ENTRIES - 1])["hash"] == RELEASE_1_HEAD
+
+
+def test_a_build_that_would_rewrite_the_shipped_log_is_refused(tmp_path):
+    """A target whose entries the releases do not rebuild is left as it was, and the build says why."""
+    target = tmp_path / "bundled.jsonl"
+    build(target)
+    tampered = target.read_bytes().replace(b"coastal-2025", b"coastal-2026", 1)
+    target.write_bytes(tampered)
+    with pytest.raises(LogError, match="no longer rebuild"):
+        build(target)
+    assert target.read_bytes() == tampered
+
+
+@pytest.mark.parametrize(
+    ("folders", "problem"),
+    [
+        ({"1": "2026-11-23T12:00:00Z", "3": "2026-11-24T12:00:00Z"}, "without gaps"),
+        ({"1": "2026-11-23T12:00:00Z", "2": "2026-11-23T12:00:00Z"}, "recorded after release 1"),
+        ({"1": "2026-11-23T12:00:00Z", "two": "2026-11-24T12:00:00Z"}, "named by its number"),
+    ],
+)
+def test_releases_out_of_order_are_refused(tmp_path, folders, problem):
+    """Releases must be numbered 1, 2, ... and each recorded after the one before."""
+    for name, recorded_at in folders.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "release.toml").write_text(f"recorded_at = {recorded_at}\nimports = []\n")
+    with pytest.raises(LogError, match=problem):
+        releases(tmp_path)
+
+
+def test_a_users_import_of_the_release_files_gives_the_same_events(tmp_path):
+    """`timeline import` of release 1's files, in order, records exactly the shipped events (only the time differs)."""
+    log = tmp_path / "mine.jsonl"
+    [release_1] = [release for release in releases() if release.number == 1]
+    for file in release_1.imports:
+        result = CliRunner().invoke(cli, ["import", "--log", str(log), str(file)])
+        assert result.exit_code == 0, result.output
+    mine = [entry.event for entry in JsonlStore(log).entries()]
+    shipped = [entry.event for entry in JsonlStore(bundled_log(), read_only=True).entries()]
+    assert mine == shipped[:RELEASE_1_ENTRIES]
 
 
 def test_verify_accepts_the_bundled_log():
     """`timeline verify` with no --log checks the bundled dataset and finds the chain intact."""
     result = CliRunner().invoke(cli, ["verify"], env={"TIMELINE_LOG": None})
     assert result.exit_code == 0, result.output
-    assert f"{len(OBSERVATIONS) + 7 + 21} entries, chain intact" in result.output
+    assert f"{len(EVENTS)} entries, chain intact" in result.output
 
 
-def _seed_texts() -> dict[str, str]:
+def test_release_1_holds_the_curated_counts():
+    """Release 1's files hold the 139 observations, 7 incidents and 21 monitors, every name described."""
+    kinds = Counter(type(event).__name__ for event in EVENTS[:RELEASE_1_ENTRIES])
+    assert kinds == {"Observation": 139, "IncidentDescribed": 7, "MonitorDescribed": 21}
+    incidents = {e.slug for e in EVENTS if isinstance(e, IncidentDescribed)}
+    monitors = {e.slug for e in EVENTS if isinstance(e, MonitorDescribed)}
+    assert {o.incident for o in OBSERVATIONS} <= incidents
+    assert {o.monitor for o in OBSERVATIONS} <= monitors
+
+
+def _documents() -> list[dict[str, str]]:
+    with open(ROOT / "dataset" / "documents.csv", encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_the_data_files_use_the_import_formats_own_columns_and_sources():
+    """Each observations CSV has the import header in its documented order, and names a listed document."""
+    addresses = {d["source_title"]: d["source_url"] or None for d in _documents()}
+    for release in releases():
+        for file in release.imports:
+            if file.suffix == ".csv":
+                with open(file, encoding="utf-8", newline="") as f:
+                    assert tuple(next(csv.reader(f))) == COLUMNS, file
+    assert {o.source.title for o in OBSERVATIONS} <= set(addresses)
+    assert all(o.source.url == addresses[o.source.title] for o in OBSERVATIONS)
+
+
+@pytest.fixture(scope="module")
+def seed_texts() -> dict[str, str]:
+    """Each seed document's text, whitespace folded, by the source title the figures give it."""
+    if not SEEDS.is_dir():
+        pytest.fail(f"seed documents not found at {SEEDS}; CI has them at ../shared/seeds (or set TIMELINE_SEEDS)")
     texts = {}
-    for document in DOCUMENTS:
-        [path] = SEEDS.glob(f"{document.seed}_*.txt")
-        texts[document.title] = re.sub(r"\s+", " ", path.read_text(encoding="utf-8"))
+    for document in _documents():
+        [path] = SEEDS.glob(f"{document['seed']}_*.txt")
+        texts[document["source_title"]] = re.sub(r"\s+", " ", path.read_text(encoding="utf-8"))
     return texts
 
 
-@pytest.mark.skipif(not SEEDS.is_dir(), reason=f"seed documents not found at {SEEDS} (set TIMELINE_SEEDS)")
-def test_every_quote_is_verbatim_in_its_seed_document():
+def test_every_quote_is_verbatim_in_its_seed_document(seed_texts):
     """Each observation's quote appears, word for word, in the document its source names."""
-    texts = _seed_texts()
-    missing = [o.id for o in OBSERVATIONS if re.sub(r"\s+", " ", o.source.quote) not in texts[o.source.title]]
+    missing = [o.id for o in OBSERVATIONS if re.sub(r"\s+", " ", o.source.quote) not in seed_texts[o.source.title]]
     assert missing == []
 
 

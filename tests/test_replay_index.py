@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from events_log.errors import IndexMismatchWarning
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
 from timeline import replay
@@ -74,11 +75,12 @@ def test_index_survives_repair_and_rewrites(tmp_path):
     store.repair()
     store.append([obs("c", 9, 303, "increment")])
     assert replay_document(replay(store)) == cold(copy_without_index(store.path, tmp_path))
-    # Another log put in place of this one: the index no longer matches and is rebuilt.
+    # Another log put in place of this one: the index no longer matches and is rebuilt, with a warning.
     other = JsonlStore(tmp_path / "other.jsonl", clock=StepClock())
     other.append([obs("x", 8, 1), obs("y", 9, 2)])
     shutil.copy(other.path, store.path)
-    assert [s.latest.low for s in replay(store).series] == [2]
+    with pytest.warns(IndexMismatchWarning):
+        assert [s.latest.low for s in replay(store).series] == [2]
     assert replay_document(replay(store)) == cold(copy_without_index(store.path, tmp_path))
     # A damaged index file is ignored and rebuilt.
     sidecar = store.sidecar_path
@@ -101,7 +103,7 @@ def test_appending_uses_and_extends_the_index(tmp_path):
 
 
 def test_verify_checks_the_index_against_the_log(tmp_path):
-    """verify says the index matches; an edited index (numbers changed) is caught and removed."""
+    """verify says the index matches; an edited index (numbers changed) is caught and set aside as evidence."""
     store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
     store.append([obs("a", 8, 532), obs("b", 8, 745)])
     assert "matches it" in store.verify().index_note
@@ -114,6 +116,8 @@ def test_verify_checks_the_index_against_the_log(tmp_path):
     forged = msgspec.structs.replace(block, obs_low=np.array([532, 999], dtype="<i8").tobytes())
     store.sidecar_path.write_bytes(frame(forged))
     assert [s.latest.low for s in replay(JsonlStore(store.path)).series] == [999]  # the forged index is read...
-    assert "did not match it and was removed" in store.verify().index_note  # ...until verify catches it
+    checked = store.verify()  # ...until verify catches it
+    assert checked.index_mismatch and "does not match it" in checked.index_note
     assert not store.sidecar_path.exists()
+    assert store.sidecar_path.with_name(store.sidecar_path.name + ".mismatch-1").read_bytes() == frame(forged)
     assert [s.latest.low for s in replay(JsonlStore(store.path)).series] == [745]

@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import shlex
 import sys
+import warnings
 import webbrowser
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -19,9 +20,10 @@ from typing import Any, TypeVar
 import click
 import orjson
 
+from events_log import checkpoints as cps
 from events_log.admission import SLACK
 from events_log.codec import event_from_input, parse_date
-from events_log.errors import InputError, ReadOnlyLogError, TimelineError, shown
+from events_log.errors import IndexMismatchWarning, InputError, ReadOnlyLogError, TimelineError, shown
 from events_log.events import Correction, Observation, Retraction
 from events_log.importers import COLUMNS, observation_from_row, read_events, row_from_observation
 from events_log.store import Store
@@ -175,10 +177,18 @@ class _Failure(click.ClickException):
         click.echo(f"timeline: error: {self.message}", err=True)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"timeline: warning: {message}", err=True)
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                # The library warns (say, of a replay index rebuilt); the command line says it once, in one line.
+                warnings.simplefilter("once", IndexMismatchWarning)
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except click.UsageError as exc:
             # A bad option value of a command: one line too, and where to read more.
             name = exc.ctx.command_path if exc.ctx else "timeline"
@@ -384,10 +394,15 @@ def report(
         + [f"--out {shlex.quote(str(out))}"]
         + (["--single-file"] if single_file else [])
     )
+    proof = " ".join(
+        ["timeline verify"]
+        + ([f"--log {shlex.quote(cps.public_location(log))}"] if log is not None else [])
+        + [f"--expect {cps.Checkpoint.of(result.log).short}"]
+    )
     for folder in (out, *out.parents):
         if folder.exists() and not folder.is_dir():
             raise InputError(f"{folder} is a file, not a folder", "--out")
-    built = build_report(result, out, command=command, single_file=single_file)
+    built = build_report(result, out, command=command, single_file=single_file, verify_command=proof)
     click.echo(
         f"wrote {len(built.pages)} incident page(s) and the index to {built.folder}/ "
         f"({built.size / 1e6:.1f} MB, log of {result.log.entries} entries, head {result.log.head[:12]})"
@@ -440,20 +455,107 @@ def log_(log: str | None, last: int | None, format_: str) -> None:
 
 @cli.command()
 @log_option
-def verify(log: str | None) -> None:
-    """Check every entry's hash and the chain; name the first bad position (exit 1)."""
+@click.option(
+    "--expect", "expected", multiple=True, metavar="ENTRIES:HASH",
+    help="A checkpoint the log must still extend (repeatable); the hash may be cut to 12 hex digits.",
+)  # fmt: skip
+@click.option(
+    "--checkpoints", "checkpoint_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+    help="A file of checkpoints (from `timeline checkpoint --out`): the log must extend every one.",
+)  # fmt: skip
+@click.option(
+    "--trust", "trusted", multiple=True, type=click.Path(dir_okay=False, path_type=Path), metavar="PUBKEY",
+    help="A public key (repeatable): every line of --checkpoints must be signed by one of them.",
+)  # fmt: skip
+@click.option("--repair-index", is_flag=True, help="Build a new replay index if the one beside the log does not match.")
+def verify(
+    log: str | None,
+    expected: tuple[str, ...],
+    checkpoint_file: Path | None,
+    trusted: tuple[Path, ...],
+    repair_index: bool,
+) -> None:
+    """Check every entry's hash and the chain; name the first bad position (exit 1).
+
+    With --expect or --checkpoints, also prove that the log still extends each
+    checkpoint, so that a log rewritten and rehashed after one is caught. On a
+    PostgreSQL log, the checkpoints kept on the server are checked too.
+    """
+    if trusted and checkpoint_file is None:
+        raise InputError("it checks the signatures of a checkpoint file: give --checkpoints FILE too", "--trust")
+    wanted = [(f"--expect {text}", cps.parse_checkpoint(text, "--expect")) for text in expected]
+    keys = [cps.load_public_key(path) for path in trusted]
+    recorded = cps.read_file(checkpoint_file) if checkpoint_file is not None else []
+    cps.check_signatures(recorded, keys or None)
     store = open_log(log, write=False)
-    checked = store.verify()
+    kept = cps.parse_lines(store.kept_checkpoints(), store.location, "checkpoint {number} kept in {name}")
+    cps.check_signatures(kept, None)
+    checked = store.verify(repair_index=repair_index)
     click.echo(f"{store.location}: {checked.head.entries} entries, chain intact, head {checked.head.head}")
+    every = wanted + [(item.where, item.checkpoint) for item in (*recorded, *kept)]
+    if every:
+        cps.check_extends(store, every)
+        signed = sum(item.key is not None for item in (*recorded, *kept))
+        click.echo(
+            f"{store.location}: extends all {len(every)} checkpoint(s)"
+            + (f" ({signed} signed, signatures valid)" if signed else "")
+            + (f", {len(kept)} of them kept on the server" if kept else "")
+        )
     if checked.index_note:
-        click.echo(f"{store.location}: {checked.index_note}")
+        click.echo(f"{store.location}: {checked.index_note}", err=checked.index_mismatch)
     if checked.torn is not None:
         click.echo(
             f"{store.location}: ends in an incomplete write ({checked.torn.size} bytes after the last entry); "
             f"run `timeline repair`",
             err=True,
         )
+    if checked.torn is not None or checked.index_mismatch:
         sys.exit(1)
+
+
+@cli.command()
+@log_option
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+    help="Append the checkpoint to FILE (entries, head, time, log) instead of printing it.",
+)  # fmt: skip
+@click.option(
+    "--sign", "key_file", type=click.Path(dir_okay=False, path_type=Path), metavar="KEY",
+    help="Sign the checkpoint line with this Ed25519 private key (from `timeline keygen`).",
+)  # fmt: skip
+def checkpoint(log: str | None, out: Path | None, key_file: Path | None) -> None:
+    """Print the log's checkpoint, ENTRIES:HASH, after verifying its chain.
+
+    Keep it outside the log (a file in git, a partner's inbox): `timeline verify
+    --expect` or `--checkpoints` later proves that the log still extends it.
+    On a PostgreSQL log the server keeps it too.
+    """
+    key = cps.load_private_key(key_file) if key_file is not None else None
+    store = open_log(log, write=False)
+    _warn_if_torn(store)
+    checked = store.verify()
+    if checked.index_mismatch:
+        click.echo(f"timeline: warning: {store.location}: {checked.index_note}", err=True)
+    point = cps.Checkpoint.of(checked.head)
+    location = store.location if log is None else cps.public_location(log)
+    line = cps.checkpoint_line(point, store.now(), location, key)
+    if store.keep_checkpoint(line):
+        click.echo(f"kept checkpoint {point.short} in {store.location}", err=True)
+    if out is not None:
+        cps.append_line(out, line)
+        click.echo(f"appended checkpoint {point} of {location} to {out}" + (" (signed)" if key else ""))
+    elif key is not None:
+        click.echo(line.decode())
+    else:
+        click.echo(str(point))
+
+
+@cli.command()
+@click.argument("key_file", metavar="KEY", type=click.Path(dir_okay=False, path_type=Path))
+def keygen(key_file: Path) -> None:
+    """Write a new Ed25519 key pair: KEY (private, mode 0600) and KEY.pub; never overwrites."""
+    public = cps.write_key_pair(key_file)
+    click.echo(f"wrote the private key {key_file} (keep it secret) and the public key {public} (share it)")
 
 
 @cli.command()

@@ -1,4 +1,8 @@
-"""The bundled dataset: every toll figure in the seed documents, as a log."""
+"""The bundled dataset as shipped: the built log, every toll figure in the seed documents.
+
+Its sources (the data files of each release, the reading rules and the build) live in
+the repository's top-level ``dataset/`` folder, which is not installed.
+"""
 
 from __future__ import annotations
 
