@@ -222,10 +222,12 @@ def test_sigkill_mid_append_loses_no_acknowledged_entry(log_target):
             [sys.executable, "-c", _CRASHING_WRITER, log_target, str(round_ * 100_000)],
             cwd=root, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
-        time.sleep(0.3 + (round_ % 5) * 0.07)
+        # Kill it while it writes, not while Python starts (which takes longer than that on a busy machine).
+        first = process.stdout.readline()
+        time.sleep(0.05 + (round_ % 5) * 0.07)
         os.kill(process.pid, signal.SIGKILL)
         out, _ = process.communicate()
-        acknowledged += out.split()
+        acknowledged += (first + out).split()
         store = open_store(log_target)
         if hasattr(store, "repair"):
             store.repair()
