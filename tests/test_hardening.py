@@ -222,12 +222,13 @@ def test_sigkill_mid_append_loses_no_acknowledged_entry(log_target):
             [sys.executable, "-c", _CRASHING_WRITER, log_target, str(round_ * 100_000)],
             cwd=root, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
-        # Kill it while it writes, not while Python starts (which takes longer than that on a busy machine).
+        # Wait for the first acknowledgement, so a slow start-up on a loaded machine still leaves
+        # the kill landing mid-stream of appends, then kill at a moment that varies by round.
         first = process.stdout.readline()
-        time.sleep(0.05 + (round_ % 5) * 0.07)
+        time.sleep((round_ % 5) * 0.07)
         os.kill(process.pid, signal.SIGKILL)
         out, _ = process.communicate()
-        acknowledged += (first + out).split()
+        acknowledged += [first.strip(), *out.split()] if first.strip() else out.split()
         store = open_store(log_target)
         if hasattr(store, "repair"):
             store.repair()
