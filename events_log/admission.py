@@ -161,8 +161,10 @@ def check_version(observation_id: str, expected: int, current: tuple[int, str] |
     """Raise ``LogChangedError`` unless ``expected`` is the record's current version."""
     if current is not None and current[0] != expected:
         position, type_name = current
+        # A version before the current correction was replaced by it; any other number was never this record's.
+        what = "changed after" if type_name == "Correction" and expected < position else "was never at"
         raise LogChangedError(
-            f"observation {observation_id!r} changed after version {expected}: "
+            f"observation {observation_id!r} {what} version {expected}: "
             f"its current version is the {type_name} at position {position}; look at it again and redo the fix",
             where,
         )
