@@ -363,13 +363,6 @@ def public_location(target: str) -> str:
     The password is dropped rather than masked, so that a command printed with
     it still runs (the password then comes from PGPASSWORD or ~/.pgpass).
     """
-    scheme, sep, rest = target.partition("://")
-    if not sep:
-        return target
-    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    authority, tail = rest[:cut], rest[cut:]
-    if "@" in authority:
-        userinfo, _, hosts = authority.rpartition("@")
-        authority = userinfo.partition(":")[0] + "@" + hosts
-    tail = re.sub(r"(?i)([?&])password=[^&#]*&?", r"\1", tail).rstrip("?&")
-    return f"{scheme}://{authority}{tail}"
+    from .stores import redact_url  # stores imports every kind of store; only this needs it here.
+
+    return redact_url(target, mask=None)

@@ -149,16 +149,22 @@ class Figure:
         return describe_figure(self.low, self.high, self.qualifier)
 
 
-def describe_figure(low: int, high: int | None, qualifier: Qualifier | str | None = None) -> str:
-    """People's wording of a figure: "at least 803", "125-300", "about 1,700"."""
-    q = Qualifier(qualifier) if qualifier else None
+def describe_figure(low: int, high: int | None, qualifier: Qualifier | str) -> str:
+    """People's wording of a figure, in its publisher's words: "at least 803", "at most 300", "about 1,700".
+
+    The qualifier is required: without it "at most 300" would read "0-300", a
+    floor the publisher never gave.
+    """
+    q = Qualifier(qualifier)
     if high is None:
         return f"at least {low:,}"
     if q is Qualifier.AT_MOST:
         return f"at most {high:,}"
-    if low != high:
+    if q is Qualifier.ABOUT:
+        return f"about {low:,}"
+    if q is Qualifier.RANGE:
         return f"{low:,}-{high:,}"
-    return f"about {low:,}" if q is Qualifier.ABOUT else f"{low:,}"
+    return f"{low:,}"
 
 
 @attrs.frozen

@@ -12,153 +12,310 @@ table privilege, so the day-to-day role can hold INSERT and SELECT only.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
 import psycopg.errors
+from psycopg.conninfo import conninfo_to_dict
 
 from .envelope import GENESIS
 from .errors import InputError, LogError, StoreError
 from .sql import FIGURES, TABLE, SqlStore
 from .store import Clock, utc_now
+from .stores import redact_url, url_secrets
 
 # pg_advisory_xact_lock key shared by every writer: the bytes of "tolllog".
 LOCK_KEY = 0x746F6C6C6C6F67
+# How long a writer waits for that lock when TIMELINE_LOCK_TIMEOUT does not say.
+LOCK_TIMEOUT = 300.0
+# Marks the guards installed on a table (a comment on it), so an owner's writer can
+# bring an older table's functions and triggers up to date.
+GUARDS = "timeline guards 2"
 
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
+# The length of the `,"hash":"<64 hex>"}` suffix that ends every stored line.
+_SUFFIX_LENGTH = 75
+
+# Each table of the store is one function of the (quoted) schema name returning its DDL:
+# a table, its functions and triggers. Every name in them is schema-qualified and every
+# function pins its search_path, with pg_temp last: a caller's temporary table or
+# function can never stand in for ours (PostgreSQL's advice for SECURITY DEFINER
+# functions, which trigger functions need just as much: they run with the caller's path).
+
+
+def _entries_ddl(schema: str) -> str:
+    t = f"{schema}.{TABLE}"
+    path = f"SET search_path = pg_catalog, {schema}, pg_temp"
+    return rf"""
+CREATE TABLE IF NOT EXISTS {t} (
     position    BIGINT PRIMARY KEY,
     recorded_at TEXT NOT NULL,
     type        TEXT NOT NULL,
     subject     TEXT,
     hash        TEXT NOT NULL UNIQUE,
     prev_hash   TEXT NOT NULL,
-    line        BYTEA NOT NULL
+    line        BYTEA NOT NULL,
+    batch_end   BIGINT
 );
-CREATE INDEX IF NOT EXISTS {TABLE}_subject ON {TABLE} (subject);
-CREATE TABLE IF NOT EXISTS {FIGURES} (position BIGINT PRIMARY KEY, figure TEXT);
-CREATE INDEX IF NOT EXISTS {FIGURES}_figure ON {FIGURES} (figure);
+ALTER TABLE {t} ADD COLUMN IF NOT EXISTS batch_end BIGINT;
+CREATE INDEX IF NOT EXISTS {TABLE}_subject ON {t} (subject);
 
-CREATE OR REPLACE FUNCTION {TABLE}_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION {t}_refuse() RETURNS trigger LANGUAGE plpgsql {path} AS $$
 BEGIN
     RAISE EXCEPTION 'the log is append-only: % of entries is refused', TG_OP;
 END $$;
 
-CREATE OR REPLACE FUNCTION {TABLE}_extends_chain() RETURNS trigger LANGUAGE plpgsql AS $$
+-- The checks of `timeline verify` for one entry, before it is stored: the line's
+-- SHA-256 and its hash, the envelope against the columns, the chain, the time and
+-- the batch. What is refused here could never be verified, so no role can wedge the log.
+CREATE OR REPLACE FUNCTION {t}_extends_chain() RETURNS trigger LANGUAGE plpgsql {path} AS $$
 DECLARE
-    last_position BIGINT;
-    last_hash TEXT;
+    last {t}%ROWTYPE;
+    last_batch_end BIGINT;
+    body_length INTEGER := length(NEW.line) - {_SUFFIX_LENGTH};
+    envelope RECORD;
 BEGIN
-    SELECT position, hash INTO last_position, last_hash FROM {TABLE} ORDER BY position DESC LIMIT 1;
-    IF NEW.position <> COALESCE(last_position + 1, 0) OR NEW.prev_hash <> COALESCE(last_hash, '{GENESIS}') THEN
-        RAISE EXCEPTION 'an entry must extend the chain: next position, linked to the last hash';
+    SELECT * INTO last FROM {t} ORDER BY position DESC LIMIT 1;
+    IF NEW.position IS DISTINCT FROM COALESCE(last.position + 1, 0)
+        OR NEW.prev_hash IS DISTINCT FROM COALESCE(last.hash, '{GENESIS}') THEN
+        RAISE EXCEPTION 'position %: an entry must extend the chain: next position, linked to the last hash',
+            NEW.position;
+    END IF;
+    IF body_length < 2 OR substring(NEW.line FROM body_length + 1)
+        IS DISTINCT FROM pg_catalog.convert_to(',"hash":"' || NEW.hash || '"}}', 'UTF8') THEN
+        RAISE EXCEPTION 'position %: the line does not end in the hash of its hash column', NEW.position;
+    END IF;
+    IF pg_catalog.encode(pg_catalog.sha256(substring(NEW.line FOR body_length) || '\x7d'::bytea), 'hex')
+        IS DISTINCT FROM NEW.hash THEN
+        RAISE EXCEPTION 'position %: the SHA-256 of the line does not match its hash column', NEW.position;
+    END IF;
+    BEGIN
+        -- One parse of the line; each field stays JSON, so a number is told from a string.
+        SELECT * INTO envelope FROM json_to_record(pg_catalog.convert_from(NEW.line, 'UTF8')::json) AS (
+            position json, recorded_at json, type json, schema json, batch_end json,
+            prev_hash json, event json, hash json);
+        PERFORM NEW.recorded_at::timestamptz;
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'position %: not a log entry (%)', NEW.position, SQLERRM;
+    END;
+    IF json_typeof(envelope.position) IS DISTINCT FROM 'number'
+        OR envelope.position::text IS DISTINCT FROM NEW.position::text
+        OR json_typeof(envelope.prev_hash) IS DISTINCT FROM 'string'
+        OR envelope.prev_hash #>> '{{}}' IS DISTINCT FROM NEW.prev_hash
+        OR json_typeof(envelope.hash) IS DISTINCT FROM 'string'
+        OR envelope.hash #>> '{{}}' IS DISTINCT FROM NEW.hash
+        OR json_typeof(envelope.recorded_at) IS DISTINCT FROM 'string'
+        OR envelope.recorded_at #>> '{{}}' IS DISTINCT FROM NEW.recorded_at
+        OR json_typeof(envelope.type) IS DISTINCT FROM 'string'
+        OR envelope.type #>> '{{}}' IS DISTINCT FROM NEW.type
+        OR envelope.schema::text !~ '^[0-9]{{1,9}}$'
+        OR envelope.batch_end::text !~ '^[0-9]{{1,18}}$'
+        OR json_typeof(envelope.event) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'position %: the entry''s envelope does not agree with its columns', NEW.position;
+    END IF;
+    -- Fixed width, UTC, 'Z': byte order is time order.
+    IF NEW.recorded_at !~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}\.[0-9]{{6}}Z$' THEN
+        RAISE EXCEPTION 'position %: recorded_at is not a UTC time with microseconds', NEW.position;
+    END IF;
+    IF NEW.recorded_at COLLATE "C" < last.recorded_at COLLATE "C" THEN
+        RAISE EXCEPTION 'position %: recorded_at goes back in time', NEW.position;
+    END IF;
+    -- Kept in a column (whatever the writer sent), so the next entry and the commit check need not parse.
+    NEW.batch_end := envelope.batch_end::text::bigint;
+    last_batch_end := COALESCE(
+        last.batch_end, (pg_catalog.convert_from(last.line, 'UTF8')::json->>'batch_end')::bigint);
+    IF NEW.batch_end < NEW.position OR (last.position < last_batch_end AND NEW.batch_end <> last_batch_end) THEN
+        RAISE EXCEPTION 'position %: batch_end % breaks its batch', NEW.position, NEW.batch_end;
     END IF;
     RETURN NEW;
 END $$;
 
-DROP TRIGGER IF EXISTS {TABLE}_no_update ON {TABLE};
-CREATE TRIGGER {TABLE}_no_update BEFORE UPDATE OR DELETE ON {TABLE}
-    FOR EACH ROW EXECUTE FUNCTION {TABLE}_refuse();
-DROP TRIGGER IF EXISTS {TABLE}_no_truncate ON {TABLE};
-CREATE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE}
-    FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_refuse();
-DROP TRIGGER IF EXISTS {TABLE}_chain ON {TABLE};
-CREATE TRIGGER {TABLE}_chain BEFORE INSERT ON {TABLE}
-    FOR EACH ROW EXECUTE FUNCTION {TABLE}_extends_chain();
+-- At commit: the last entry closes its batch, so no batch is left open for the next writer.
+CREATE OR REPLACE FUNCTION {t}_batch_whole() RETURNS trigger LANGUAGE plpgsql {path} AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM {t} WHERE position = NEW.position + 1) THEN
+        RAISE EXCEPTION 'position %: the batch does not end here, and nothing follows: a batch lands whole',
+            NEW.position;
+    END IF;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS {TABLE}_no_update ON {t};
+CREATE TRIGGER {TABLE}_no_update BEFORE UPDATE OR DELETE ON {t}
+    FOR EACH ROW EXECUTE FUNCTION {t}_refuse();
+DROP TRIGGER IF EXISTS {TABLE}_no_truncate ON {t};
+CREATE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {t}
+    FOR EACH STATEMENT EXECUTE FUNCTION {t}_refuse();
+DROP TRIGGER IF EXISTS {TABLE}_chain ON {t};
+CREATE TRIGGER {TABLE}_chain BEFORE INSERT ON {t}
+    FOR EACH ROW EXECUTE FUNCTION {t}_extends_chain();
+DROP TRIGGER IF EXISTS {TABLE}_batch_whole ON {t};
+CREATE CONSTRAINT TRIGGER {TABLE}_batch_whole AFTER INSERT ON {t} DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (NEW.batch_end <> NEW.position) EXECUTE FUNCTION {t}_batch_whole();
+COMMENT ON TABLE {t} IS '{GUARDS}';
 """
 
 
 # -- checkpoints the server keeps (issue 13) -------------------------------------------------
-# Their own table, append-only like the entries. Names are qualified with the schema the log's
-# table lives in, found when the table is made, so that no search_path can redirect them.
+# Their own table, append-only like the entries, in the schema the log's table lives in.
 CHECKPOINTS = "timeline_checkpoints"
-CHECKPOINTS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS {table} (
+
+
+def _checkpoints_ddl(schema: str) -> str:
+    t = f"{schema}.{CHECKPOINTS}"
+    return f"""
+CREATE TABLE IF NOT EXISTS {t} (
     number      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     line        BYTEA NOT NULL
 );
-CREATE OR REPLACE FUNCTION {refuse}() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+CREATE OR REPLACE FUNCTION {t}_refuse() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog, {schema}, pg_temp AS $$
 BEGIN
     RAISE EXCEPTION 'checkpoints are append-only: % of checkpoints is refused', TG_OP;
 END $$;
-DROP TRIGGER IF EXISTS timeline_checkpoints_no_update ON {table};
-CREATE TRIGGER timeline_checkpoints_no_update BEFORE UPDATE OR DELETE ON {table}
-    FOR EACH ROW EXECUTE FUNCTION {refuse}();
-DROP TRIGGER IF EXISTS timeline_checkpoints_no_truncate ON {table};
-CREATE TRIGGER timeline_checkpoints_no_truncate BEFORE TRUNCATE ON {table}
-    FOR EACH STATEMENT EXECUTE FUNCTION {refuse}();
+DROP TRIGGER IF EXISTS {CHECKPOINTS}_no_update ON {t};
+CREATE TRIGGER {CHECKPOINTS}_no_update BEFORE UPDATE OR DELETE ON {t}
+    FOR EACH ROW EXECUTE FUNCTION {t}_refuse();
+DROP TRIGGER IF EXISTS {CHECKPOINTS}_no_truncate ON {t};
+CREATE TRIGGER {CHECKPOINTS}_no_truncate BEFORE TRUNCATE ON {t}
+    FOR EACH STATEMENT EXECUTE FUNCTION {t}_refuse();
 """
 
 
 def _create_checkpoints(connection: psycopg.Connection) -> None:
     """Make the checkpoints table beside the log's table (in the same schema)."""
-    from psycopg import sql
-
     schema = connection.execute("SELECT current_schema()").fetchone()[0]
-    names = {
-        "table": sql.Identifier(schema, CHECKPOINTS).as_string(connection),
-        "refuse": sql.Identifier(schema, CHECKPOINTS + "_refuse").as_string(connection),
-    }
-    connection.execute(CHECKPOINTS_SCHEMA.format(**names))
+    connection.execute(_checkpoints_ddl(_quoted(schema)))
 
 
 # -- end of checkpoints ---------------------------------------------------------------------
 
 
-def _redacted(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+def _figures_ddl(schema: str) -> str:
+    """The figures table (see ``sql.FIGURES``): derived data, kept in the same transactions as the entries."""
+    t = f"{schema}.{FIGURES}"
+    return f"""
+CREATE TABLE IF NOT EXISTS {t} (position BIGINT PRIMARY KEY, figure TEXT);
+CREATE INDEX IF NOT EXISTS {FIGURES}_figure ON {t} (figure);
+"""
+
+
+# The store's tables, in the order they are created; a new table is one more function here.
+TABLES = (_entries_ddl, _checkpoints_ddl, _figures_ddl)
+
+
+def _quoted(schema: str) -> str:
+    return '"' + schema.replace('"', '""') + '"'
+
+
+def schema_sql(schema: str) -> str:
+    """The DDL of every table of the store in ``schema`` (an unquoted name)."""
+    return "\n".join(ddl(_quoted(schema)) for ddl in TABLES)
 
 
 class PostgresStore(SqlStore):
     placeholder = "%s"
     database_errors = (psycopg.Error,)
 
-    def __init__(self, url: str, *, read_only: bool = False, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, url: str, *, read_only: bool = False, clock: Clock = utc_now, lock_timeout: float = LOCK_TIMEOUT
+    ) -> None:
         self.url = url
-        self.location = _redacted(url)
+        self.location = redact_url(url)
         self.read_only = read_only
         self.clock = clock
+        self.lock_timeout = lock_timeout
         self._open: psycopg.Connection | None = None
 
     def _connection(self, *, write: bool) -> psycopg.Connection | None:
         if self._open is None:
-            try:
-                self._open = psycopg.connect(self.url, autocommit=True)
-            except psycopg.Error as error:
-                raise StoreError(f"cannot connect to {self.location}: {_first_line(error)}") from None
+            self._open = self._connect()
         connection = self._open
         try:
-            exists = connection.execute("SELECT to_regclass(%s)", (TABLE,)).fetchone()[0] is not None
-            if not exists and not write:
+            table, guards, owned = connection.execute(
+                "SELECT c.oid, obj_description(c.oid, 'pg_class'), pg_has_role(c.relowner, 'USAGE') "
+                "FROM (SELECT to_regclass(%s) AS oid) AS found LEFT JOIN pg_class AS c ON c.oid = found.oid",
+                (TABLE,),
+            ).fetchone()
+            # A missing table is created by the first writer; an older table's guards (or a
+            # missing figures table) are brought up to date by the first writer allowed to (its owner).
+            figures = connection.execute("SELECT to_regclass(%s)", (FIGURES,)).fetchone()[0] if write else None
+            if write and (table is None or ((guards != GUARDS or figures is None) and owned)):
+                with self._write_transaction(connection):
+                    schema = connection.execute("SELECT current_schema()").fetchone()[0]
+                    if schema is None:
+                        raise StoreError(f"{self.location}: no schema to create the log in (see search_path)")
+                    connection.execute(schema_sql(schema))
+            elif table is None:
                 return None
-            # A log made before the figures table gets it from its next writer.
-            if write and connection.execute("SELECT to_regclass(%s)", (FIGURES,)).fetchone()[0] is None:
-                with connection.transaction():
-                    connection.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-                    connection.execute(SCHEMA)
-                    _create_checkpoints(connection)
         except psycopg.Error as error:
             raise self._failure(error) from None
         return connection
+
+    def _connect(self) -> psycopg.Connection:
+        """One connection; a URL libpq cannot read is bad input (exit 2), a server that fails is not."""
+        try:
+            conninfo_to_dict(self.url)
+        except psycopg.Error as error:
+            raise InputError(f"{self.location} is not a PostgreSQL URL that can be used: {self._said(error)}") from None
+        try:
+            return psycopg.connect(self.url, autocommit=True)
+        except psycopg.Error as error:
+            message = self._said(error)
+            if "connection option" in message or "invalid URI" in message:
+                raise InputError(f"{self.location} is not a PostgreSQL URL that can be used: {message}") from None
+            raise StoreError(f"cannot connect to {self.location}: {message}") from None
 
     def exists(self) -> bool:
         """Whether the database holds a log; a server that cannot be reached holds none to read."""
         if self._open is None:
             try:
-                self._open = psycopg.connect(self.url, autocommit=True)
-            except psycopg.Error as error:
-                raise InputError(f"no log at {self.location}: cannot connect ({_first_line(error)})") from None
+                self._open = self._connect()
+            except StoreError as error:
+                raise InputError(f"no log at {self.location}: {error}") from None
         return super().exists()
 
     @contextmanager
     def _write_transaction(self, connection: psycopg.Connection) -> Iterator[psycopg.Cursor]:
         with connection.transaction(), connection.cursor() as cursor:
             # Held until commit: positions are chosen and committed one writer at a time.
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            self._lock(cursor)
             yield cursor
+
+    def _lock(self, cursor: psycopg.Cursor | psycopg.Connection) -> None:
+        """Take the writers' lock in the current transaction, waiting at most ``lock_timeout``.
+
+        Any role that can connect can take an advisory lock and keep it; lock_timeout covers
+        advisory locks too, and ``_failure`` then names the session that holds it.
+        """
+        timeout = f"{max(1, round(self.lock_timeout * 1000))}ms"
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", (timeout,))
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+
+    def _holder(self, connection: psycopg.Connection) -> str:
+        """The session holding the writers' lock, as far as pg_stat_activity shows it to this role."""
+        try:
+            row = connection.execute(
+                "SELECT l.pid, a.usename, a.application_name, host(a.client_addr), a.state "
+                "FROM pg_locks AS l LEFT JOIN pg_stat_activity AS a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND l.classid::text::bigint = %s AND l.objid::text::bigint = %s LIMIT 1",
+                (LOCK_KEY >> 32, LOCK_KEY & 0xFFFFFFFF),
+            ).fetchone()
+        except psycopg.Error:
+            row = None
+        if row is None:
+            return "a session this role cannot see (or one that has just let go)"
+        pid, user, application, address, state = row
+        seen = [
+            f"user {user}" if user else None,
+            f"application {application!r}" if application else None,
+            f"from {address}" if address else None,
+            state,
+        ]
+        shown = ", ".join(part for part in seen if part)
+        return f"session {pid}" + (f" ({shown})" if shown else "")
 
     def _insert(self, cursor: psycopg.Cursor, rows: list[tuple]) -> None:
         with cursor.copy(
@@ -176,7 +333,12 @@ class PostgresStore(SqlStore):
                 yield bytes(line)
 
     def _failure(self, error: Exception) -> Exception:
-        message = _first_line(error)
+        message = self._said(error)
+        if isinstance(error, psycopg.errors.LockNotAvailable) and self._open is not None:
+            return StoreError(
+                f"{self.location}: waited {self.lock_timeout:g} s for the writers' lock, held by "
+                f"{self._holder(self._open)}; nothing was written (TIMELINE_LOCK_TIMEOUT sets the wait)"
+            )
         if isinstance(error, psycopg.errors.RaiseException):
             return LogError(f"{self.location}: {message}")
         if isinstance(error, psycopg.errors.InsufficientPrivilege):
@@ -186,6 +348,13 @@ class PostgresStore(SqlStore):
         if isinstance(error, psycopg.OperationalError):
             return StoreError(f"lost the connection to {self.location}: {message}")
         return StoreError(f"{self.location}: {message}")
+
+    def _said(self, error: Exception) -> str:
+        """The first line of a database error, with any password of the URL blanked out."""
+        message = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        for secret in url_secrets(self.url):
+            message = message.replace(secret, "***")
+        return message
 
     def kept_checkpoints(self) -> list[bytes]:
         connection = self._connection(write=False)
@@ -203,7 +372,7 @@ class PostgresStore(SqlStore):
             with connection.transaction():
                 if connection.execute("SELECT to_regclass(%s)", (CHECKPOINTS,)).fetchone()[0] is None:
                     # A log made before checkpoints existed: add their table now (needs CREATE).
-                    connection.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+                    self._lock(connection)
                     _create_checkpoints(connection)
                 connection.execute(f"INSERT INTO {CHECKPOINTS} (line) VALUES (%s)", (line,))
         except psycopg.Error as error:
@@ -214,7 +383,3 @@ class PostgresStore(SqlStore):
         if self._open is not None:
             self._open.close()
             self._open = None
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -132,10 +132,10 @@ class Store(abc.ABC):
             last = decode_line(self.line_at(since.entries - 1)) if self.head().entries >= since.entries else None
             if last is not None and last.hash == since.last_hash:
                 builder = since.builder()
-                for line in self.lines(since.entries):
-                    builder.add(decode_line(line))
+                for raw in self.records(since.entries):
+                    builder.add(raw)
                 return since.extended([builder.block()] if len(builder) else [], builder.new_rows)
-        return LogIndex(build_index((decode_line(line), -1, -1) for line in self.lines()))
+        return LogIndex(build_index((raw, -1, -1) for raw in self.records()))
 
     def line_at(self, position: int, offset: int = -1) -> bytes:
         """The stored line of one entry (``offset`` is a hint stores that read files may use)."""
@@ -168,13 +168,23 @@ class Store(abc.ABC):
 
     def records(self, start: int = 0) -> Iterator[RawEntry]:
         """Entries with their events still as plain data: the fast read path."""
-        for line in self.lines(start):
-            yield decode_line(line)
+        for position, line in enumerate(self.lines(start), start):
+            try:
+                yield decode_line(line)
+            except InputError as exc:
+                raise self._unreadable(position, exc) from None
 
     def entries(self, start: int = 0) -> Iterator[Entry]:
         """Entries with their events structured and upcast to the current schema."""
         for raw in self.records(start):
-            yield Entry.from_raw(raw)
+            try:
+                yield Entry.from_raw(raw)
+            except (InputError, ValueError) as exc:
+                raise self._unreadable(raw.position, exc) from None
+
+    def _unreadable(self, position: int, exc: Exception) -> LogError:
+        # A stored entry that cannot be read is a broken log, not bad input: say which log and where.
+        return LogError(f"{self.location}: position {position} is not a readable entry ({exc}); run `timeline verify`")
 
     def append(
         self, events: Sequence[Event], labels: Sequence[str] | None = None, *, allow_duplicate: bool = False

@@ -154,3 +154,81 @@ def small_logs(draw) -> list[list]:
                 batch.append(Retraction(observation_id=target, reason="wrong"))
         batches.append(batch)
     return batches
+
+
+# -- logs for the interval rule ---------------------------------------------------
+#
+# Every wording, small numbers (sums meet or miss by a few, "about" margins
+# matter), a few days (several cumulatives on one day, increments before any
+# cumulative). The incident and monitors are described first, and no
+# observation repeats a standing one (same series, day and figure).
+
+INTERVAL_MONITORS = ("SOHR", "SNHR")
+
+
+@st.composite
+def interval_figures(draw) -> Figure:
+    qualifier = draw(st.sampled_from(Qualifier))
+    n = draw(st.integers(0, 60))
+    if qualifier in (Qualifier.EXACT, Qualifier.ABOUT):
+        return Figure(n, n, qualifier)
+    if qualifier is Qualifier.AT_LEAST:
+        return Figure(n, None, qualifier)
+    if qualifier is Qualifier.AT_MOST:  # a stored low says nothing: "at most N" is [0, N]
+        return Figure(draw(st.sampled_from([0, 0, n // 2])), n, qualifier)
+    return Figure(n, n + draw(st.integers(1, 30)), qualifier)
+
+
+@st.composite
+def interval_observations(draw, id: str) -> Observation:
+    return Observation(
+        id=id,
+        incident="coastal-2025",
+        monitor=draw(st.sampled_from(INTERVAL_MONITORS)),
+        reported_on=START + dt.timedelta(days=draw(st.integers(0, 5))),
+        measure="killed",
+        category="civilians",
+        location=draw(st.sampled_from([None, None, "Latakia"])),
+        kind=draw(st.sampled_from(Kind)),
+        figure=draw(interval_figures()),
+        source=Source(title="t", quote="q"),
+    )
+
+
+def described() -> list:
+    """The descriptions a log needs before observations may name coastal-2025 and its monitors."""
+    incident = IncidentDescribed(slug="coastal-2025", title="Coastal massacres", place="Syrian coast",
+                                 start_date=dt.date(2025, 3, 6), summary="s")  # fmt: skip
+    monitors = [MonitorDescribed(slug=m, full_name=m, description="d") for m in INTERVAL_MONITORS]
+    return [incident, *monitors]
+
+
+@st.composite
+def interval_logs(draw) -> list[list]:
+    """Batches: descriptions first, then observations, corrections and retractions of standing ones."""
+    batches: list[list] = [described()]
+    standing: dict[str, tuple] = {}  # id -> (series, day, figure)
+    number = 0
+    for _ in range(draw(st.integers(1, 6))):
+        batch = []
+        for _ in range(draw(st.integers(1, 6))):
+            choice = draw(st.sampled_from(["obs", "obs", "obs", "obs", "correct", "retract"]))
+            if choice == "retract" and standing:
+                target = draw(st.sampled_from(sorted(standing)))
+                del standing[target]
+                batch.append(Retraction(observation_id=target, reason="wrong"))
+                continue
+            target = draw(st.sampled_from(sorted(standing))) if choice == "correct" and standing else None
+            observation = draw(interval_observations(target or f"o{number}"))
+            same = (observation.series_key, observation.reported_on, observation.figure)
+            if any(same == other for i, other in standing.items() if i != target):
+                continue
+            standing[observation.id] = same
+            if target is None:
+                number += 1
+                batch.append(observation)
+            else:
+                batch.append(Correction(observation_id=target, replacement=observation, reason="typo"))
+        if batch:
+            batches.append(batch)
+    return batches

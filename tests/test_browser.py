@@ -106,7 +106,7 @@ def test_chart_has_the_expected_traces(bundled, page):
     roles = {role for _, role, _ in traces}
     assert {"reported", "derived", "floor", "flag", "spread-low", "spread-high", "key"} <= roles
     flags = page.evaluate("document.getElementById('chart').data.filter(t => t.meta.role === 'flag')[0].x")
-    assert flags == ["2025-03-08", "2025-03-11"]
+    assert flags == ["2025-03-11"]  # 8 March: 532 is at least 4 + at least 162
     page.screenshot(path=SHOTS / "incident-coastal-2025.png", full_page=False)
 
 

@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 from events_log.events import Correction, Figure, Kind, Observation, Qualifier, Retraction, Source
 from events_log.jsonl import JsonlStore
 from timeline import replay
-from timeline.output import replay_document, write_json
+from timeline.output import render_table, replay_document, write_json
 
 from .conftest import StepClock
-from .strategies import START, small_logs
+from .reference import checking, disjoint, replay_reference, replayed, total
+from .strategies import START, described, interval_figures, interval_logs, small_logs
 
 
 def obs(id, day, low, kind="cumulative", high="same", qualifier=None, monitor="SOHR", location=None):
@@ -150,88 +151,203 @@ def test_retraction_removes_the_observation(tmp_path):
     assert [s.monitor for s in replay(store).series] == ["SOHR"]
 
 
-# -- properties against a plain reference fold ------------------------------------
+# -- figures are intervals: the cases of issue 10 -----------------------------------
 
 
-def reference_replay(batches, as_of=None):
-    """The rule written as plainly as possible: for each day, look at everything again."""
-    effective: dict[str, tuple[int, Observation]] = {}
-    position = 0
-    for batch in batches:
-        for event in batch:
-            if isinstance(event, Observation):
-                effective[event.id] = (position, event)
-            elif isinstance(event, Correction):
-                effective[event.observation_id] = (effective[event.observation_id][0], event.replacement)
-            else:
-                del effective[event.observation_id]
-            position += 1
-    groups: dict[tuple, list] = {}
-    for pos, o in effective.values():
-        if as_of is None or o.reported_on <= as_of:
-            groups.setdefault(o.series_key, []).append((o.reported_on, pos, o))
-    result = {}
-    for key, items in groups.items():
-        items.sort(key=lambda item: item[:2])
-        ordered = [o for _, _, o in items]
-        first, last = ordered[0].reported_on, as_of or ordered[-1].reported_on
-        points = {}
-        day = first
-        while day <= last:
-            upto = [o for o in ordered if o.reported_on <= day]
-            cumulatives = [o for o in upto if o.kind is Kind.CUMULATIVE]
-            base = cumulatives[-1] if cumulatives else None
-            incs = [o for o in upto if o.kind is Kind.INCREMENT and (base is None or o.reported_on > base.reported_on)]
-            parts = ([base] if base else []) + incs
-            low = sum(o.figure.low for o in parts)
-            high = None if any(o.figure.high is None for o in parts) else sum(o.figure.high for o in parts)
-            if not any(o.reported_on == day for o in ordered):
-                basis = "carried"
-            elif base is not None and base.reported_on == day:
-                basis = "reported"
-            else:
-                basis = "derived"
-            points[day] = (day, low, high, basis, tuple(o.id for o in parts))
-            day += dt.timedelta(days=1)
-        flags = []
-        cumulatives = [o for o in ordered if o.kind is Kind.CUMULATIVE]
-        for i, c in enumerate(cumulatives):
-            before = points.get(c.reported_on - dt.timedelta(days=1))
-            if before is not None:
-                _, low, high, _, _ = before
-                if c.figure.low < low or (c.figure.high is not None and high is not None and c.figure.high < high):
-                    flags.append((c.reported_on, "revised_down"))
-            previous = cumulatives[i - 1] if i else None
-            if previous is not None and previous.reported_on < c.reported_on:
-                between = [
-                    o
-                    for o in ordered
-                    if o.kind is Kind.INCREMENT and previous.reported_on < o.reported_on <= c.reported_on
-                ]
-                if between:
-                    parts = [previous, *between]
-                    low = sum(o.figure.low for o in parts)
-                    high = None if any(o.figure.high is None for o in parts) else sum(o.figure.high for o in parts)
-                    if c.figure.low != low or (
-                        c.figure.high is not None and high is not None and c.figure.high != high
-                    ):
-                        flags.append((c.reported_on, "mismatch"))
-        result[key] = (list(points.values()), flags)
-    return result
+def described_log(tmp_path, *batches):
+    """A log that describes coastal-2025, SOHR and SNHR before its observations name them."""
+    return log_of(tmp_path, described(), *batches)
 
 
-def as_comparable(result):
-    return {
-        s.key: ([(p.date, p.low, p.high, p.basis, p.observations) for p in s.days], [(f.date, f.kind) for f in s.flags])
-        for s in result.series
-    }
+def flags_of(series):
+    return [(f.date.day, f.kind, f.detail) for f in series.flags]
 
 
-@given(small_logs(), st.none() | st.integers(0, 12).map(lambda d: START + dt.timedelta(days=d)))
+def test_sohr_8_march_532_fits_4_plus_at_least_162(tmp_path):
+    """4, then at least 162 more: at least 166, and 532 is that: no mismatch (nor 745 after 532)."""
+    store = described_log(tmp_path, [obs("d6", 6, 4), obs("seventh", 8, 162, "increment", high=None),
+                                     obs("midday", 8, 532), obs("evening", 8, 745)])  # fmt: skip
+    [series] = replay(store).series
+    assert series.flags == ()
+    assert days(series)[-1] == (8, 745, 745, "reported", ("evening",))
+
+
+def test_sohr_11_march_at_least_1323_is_not_1225(tmp_path):
+    """745 + 303 + at least 143 + 132 is at least 1,323; 1,225 does not meet it: mismatch, worded as published."""
+    store = described_log(tmp_path, [obs("evening", 8, 745), obs("d9", 9, 303, "increment"),
+                                     obs("d10", 10, 143, "increment", high=None), obs("d11", 11, 132, "increment"),
+                                     obs("total", 11, 1225)])  # fmt: skip
+    [series] = replay(store).series
+    assert days(series)[2] == (10, 1191, None, "derived", ("evening", "d9", "d10"))
+    assert flags_of(series) == [(11, "mismatch", "total reports 1,225, but evening plus the increments since "
+                                                 "(745 + 303 + at least 143 + 132) make at least 1,323")]  # fmt: skip
+
+
+def test_a_range_that_narrows_is_not_revised_down(tmp_path):
+    """100-200, then 120-150: the second lies inside the first, which proves no revision."""
+    store = described_log(tmp_path, [obs("a", 8, 100, high=200), obs("b", 9, 120, high=150)])
+    [series] = replay(store).series
+    assert series.flags == ()
+    assert series.latest.low == 120 and series.latest.high == 150
+
+
+def test_at_most_300_after_at_least_10_proves_nothing_and_keeps_its_words(tmp_path):
+    """"at least 10" then "at most 300" is not revised_down, and the day reads "at most 300", never "0-300"."""
+    store = described_log(tmp_path, [obs("a", 8, 10, high=None), obs("b", 9, 0, high=300, qualifier="at_most")])
+    result = replay(store)
+    [series] = result.series
+    assert series.flags == ()
+    assert (series.latest.low, series.latest.high) == (0, 300)
+    table = render_table(result)
+    assert "at most 300" in table and "0-300" not in table
+
+
+def test_at_most_below_at_least_is_revised_down_in_the_publishers_words(tmp_path):
+    """"at most 5" after "at least 10" lies wholly below it: flagged, each figure with its own qualifier."""
+    store = described_log(tmp_path, [obs("a", 8, 10, high=None), obs("b", 9, 0, high=5, qualifier="at_most")])
+    [series] = replay(store).series
+    assert flags_of(series) == [(9, "revised_down", "b reports at most 5, wholly below at least 10 the day before")]
+
+
+def test_two_cumulatives_on_one_day_100_then_50_are_flagged(tmp_path):
+    """By log position 100 then 50 on one day: the day says 50, flagged against the earlier 100."""
+    store = described_log(tmp_path, [obs("a", 8, 100), obs("b", 8, 50)])
+    [series] = replay(store).series
+    assert days(series) == [(8, 50, 50, "reported", ("b",))]
+    assert flags_of(series) == [(8, "revised_down", "b reports 50, wholly below 100 reported earlier the same day by a")]  # noqa: E501
+
+
+def test_increments_before_any_cumulative_are_a_floor(tmp_path):
+    """SOHR's Latakia counts before its first total: "at least 220" everywhere, and 683 next is no jump."""
+    store = described_log(tmp_path, [obs("l9", 9, 194, "increment", location="Latakia"),
+                                     obs("l10", 10, 26, "increment", location="Latakia"),
+                                     obs("l12", 12, 683, location="Latakia")])  # fmt: skip
+    result = replay(store, as_of=dt.date(2025, 3, 11))
+    [series] = result.series
+    assert days(series) == [(9, 194, None, "derived", ("l9",)), (10, 220, None, "derived", ("l9", "l10")),
+                            (11, 220, None, "carried", ("l9", "l10"))]  # fmt: skip
+    assert "2025-03-10  at least 220  derived" in render_table(result)
+    assert replay_document(result)["series"][0]["latest"]["high"] is None
+    [later] = replay(store).series
+    assert later.flags == () and later.latest.low == 683
+
+
+def test_a_floor_below_a_later_total_is_revised_down(tmp_path):
+    """Increments of at least 220 in all, then a total of 100: wholly below the floor, so flagged."""
+    store = described_log(tmp_path, [obs("l9", 9, 194, "increment"), obs("l10", 10, 26, "increment"),
+                                     obs("total", 11, 100)])  # fmt: skip
+    [series] = replay(store).series
+    assert flags_of(series) == [(11, "revised_down", "total reports 100, wholly below at least 220 the day before")]
+
+
+def test_a_cumulative_0_on_the_first_day_starts_from_nothing(tmp_path):
+    """With a cumulative 0 first, the increments after it make a figure with a high, not a floor."""
+    store = described_log(tmp_path, [obs("zero", 8, 0), obs("i9", 9, 20, "increment"), obs("i10", 10, 5, "increment")])
+    [series] = replay(store).series
+    assert days(series) == [(8, 0, 0, "reported", ("zero",)), (9, 20, 20, "derived", ("zero", "i9")),
+                            (10, 25, 25, "derived", ("zero", "i9", "i10"))]  # fmt: skip
+
+
+def test_about_1700_after_1600_and_50_is_not_flagged(tmp_path):
+    """1,600 + 50 = 1,650 lies within about 1,700's tolerance (1,530-1,870): nothing to flag."""
+    store = described_log(tmp_path, [obs("a", 8, 1600), obs("i", 9, 50, "increment"),
+                                     obs("b", 10, 1700, qualifier="about")])  # fmt: skip
+    result = replay(store)
+    [series] = result.series
+    assert series.flags == ()
+    assert "2025-03-10  about 1,700  reported" in render_table(result)
+
+
+def test_about_1700_after_1400_and_50_is_a_mismatch(tmp_path):
+    """1,400 + 50 = 1,450 is below about 1,700 even with its tolerance: mismatch, "about" kept."""
+    store = described_log(tmp_path, [obs("a", 8, 1400), obs("i", 9, 50, "increment"),
+                                     obs("b", 10, 1700, qualifier="about")])  # fmt: skip
+    [series] = replay(store).series
+    assert flags_of(series) == [(10, "mismatch", "b reports about 1,700, but a plus the increments since "
+                                                 "(1,400 + 50) make 1,450")]  # fmt: skip
+
+
+def test_about_is_checked_with_its_tolerance_on_either_side(tmp_path):
+    """"about N" counts as 0.9 N to 1.1 N in a check, whether it is the new figure or the one before."""
+    store = described_log(tmp_path, [obs("a", 8, 1080), obs("b", 9, 1000, qualifier="about"),
+                                     obs("c", 10, 1120, qualifier="about"), obs("d", 11, 1010),
+                                     obs("e", 12, 900)])  # fmt: skip
+    [series] = replay(store).series
+    # 900-1,100 meets 1,080; 1,008-1,232 meets 900-1,100; 1,010 meets 1,008-1,232; 900 is below 1,010.
+    assert flags_of(series) == [(12, "revised_down", "e reports 900, wholly below 1,010 the day before")]
+
+
+def test_about_tolerance_is_rounded_outwards(tmp_path):
+    """About 15 reaches up to 17 (16.5 rounded up): below 18 it is flagged, below 17 it is not."""
+    store = described_log(tmp_path, [obs("x8", 8, 17, location="X"), obs("x9", 9, 15, qualifier="about", location="X"),
+                                     obs("y8", 8, 18, location="Y"), obs("y9", 9, 15, qualifier="about", location="Y")])
+    x, y = replay(store).series
+    assert x.flags == ()
+    assert flags_of(y) == [(9, "revised_down", "y9 reports about 15, wholly below 18 the day before")]
+
+
+# -- properties against the plain reference fold (tests/reference.py) ------------------
+
+
+@given(interval_logs(), st.none() | st.integers(0, 6).map(lambda d: START + dt.timedelta(days=d)))
 def test_replay_equals_the_reference_fold(tmp_path_factory, batches, as_of):
-    """On random logs with corrections and retractions, replay equals the plain reference."""
+    """On random logs (every wording, same-day totals, floors, fixes of our records), replay equals the reference."""
     store = log_of(tmp_path_factory.mktemp("log"), *batches)
-    assert as_comparable(replay(store, as_of=as_of)) == reference_replay(batches, as_of)
+    assert replayed(replay(store, as_of=as_of)) == replay_reference(batches, as_of)
+
+
+@given(interval_logs(), st.integers(0, 6).map(lambda d: START + dt.timedelta(days=d)))
+def test_warm_replay_after_each_append_equals_the_reference_fold(tmp_path_factory, batches, as_of):
+    """Replayed after each append (the fold carried on, or redone where fixes touch it), replay equals the reference."""
+    store = log_of(tmp_path_factory.mktemp("log"))
+    for n, batch in enumerate(batches, start=1):
+        store.append(batch)
+        assert replayed(replay(store)) == replay_reference(batches[:n])
+        assert replayed(replay(store, as_of=as_of)) == replay_reference(batches[:n], as_of)
+
+
+def _one_series(tmp_path_factory, observations):
+    store = log_of(tmp_path_factory.mktemp("log"), described(), observations)
+    [series] = replay(store).series
+    return series
+
+
+@given(interval_figures(), st.lists(interval_figures(), min_size=1, max_size=4), interval_figures(), st.data())
+def test_mismatch_if_and_only_if_the_intervals_are_disjoint(tmp_path_factory, previous, increments, new, data):
+    """A new total is a mismatch exactly when it misses the previous total plus the increments since."""
+    days_of = [data.draw(st.integers(9, 11)) for _ in increments]
+    observations = [obs("previous", 8, previous.low, high=previous.high, qualifier=previous.qualifier)]
+    observations += [obs(f"i{n}", day, f.low, "increment", high=f.high, qualifier=f.qualifier)
+                     for n, (f, day) in enumerate(zip(increments, days_of, strict=True))]  # fmt: skip
+    observations.append(obs("new", 11, new.low, high=new.high, qualifier=new.qualifier))
+    series = _one_series(tmp_path_factory, observations)
+    expected = total([checking(observations[0]), *(checking(o) for o in observations[1:-1])])
+    mismatched = any(f.kind == "mismatch" for f in series.flags)
+    assert mismatched == disjoint(checking(observations[-1]), expected)
+
+
+@given(st.lists(interval_figures(), max_size=3), st.booleans(), interval_figures(), interval_figures(), st.booleans())
+def test_revised_down_if_and_only_if_the_new_high_is_below_the_previous_low(
+    tmp_path_factory, increments, floor, previous, new, same_day
+):
+    """A total is revised_down exactly when its high is below the low of the figure just before it."""
+    if floor:  # increments alone, a floor, just before the new total
+        observations = [obs(f"i{n}", 8, f.low, "increment", high=f.high, qualifier=f.qualifier)
+                        for n, f in enumerate(increments)]  # fmt: skip
+        before = (sum(checking(o)[0] for o in observations), None)
+    else:
+        observations = [obs("previous", 8, previous.low, high=previous.high, qualifier=previous.qualifier)]
+        before = checking(observations[0])
+    if not observations:
+        return
+    new_day = 8 if same_day and not floor else 9
+    observations.append(obs("new", new_day, new.low, high=new.high, qualifier=new.qualifier))
+    if not floor and same_day and previous == new:
+        return  # the same figure twice on one day is refused as a duplicate
+    series = _one_series(tmp_path_factory, observations)
+    high = checking(observations[-1])[1]
+    revised = any(f.kind == "revised_down" for f in series.flags)
+    assert revised == (high is not None and high < before[0])
 
 
 @given(small_logs(), st.data())

@@ -24,8 +24,9 @@ from events_log.stores import open_store
 from timeline import replay
 
 from .conftest import STORE_KINDS, StepClock
+from .reference import replay_reference, replayed
 from .strategies import small_observations
-from .test_replay import as_comparable, obs, reference_replay
+from .test_replay import obs
 
 
 def opened(target, clock=None):
@@ -310,7 +311,7 @@ class LogMachine(RuleBasedStateMachine):
     def verify_and_replay_agree_with_the_model(self):
         checked = self.store.verify()
         assert checked.head.entries == self.entries
-        assert as_comparable(replay(self.store)) == reference_replay(self.batches)
+        assert replayed(replay(self.store)) == replay_reference(self.batches)
 
     def teardown(self):
         self.store.close()

@@ -8,6 +8,7 @@ log itself exit 1; nothing is appended unless the whole input is good.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import shlex
 import sys
@@ -27,7 +28,7 @@ from events_log.errors import IndexMismatchWarning, InputError, ReadOnlyLogError
 from events_log.events import Correction, Observation, Retraction
 from events_log.importers import COLUMNS, observation_from_row, read_events, row_from_observation
 from events_log.store import Store
-from events_log.stores import open_store
+from events_log.stores import open_store, redact_url
 
 from . import output
 from .dataset import bundled_log
@@ -204,6 +205,11 @@ class _Group(click.Group):
 def cli() -> None:
     """Keep every published casualty figure with its source, and replay them
     into per-day running tolls for each monitor."""
+    # psycopg logs some failures itself (a COPY cut off with the connection); the command
+    # line reports each failure once, as its own one line.
+    psycopg_logger = logging.getLogger("psycopg")
+    psycopg_logger.addHandler(logging.NullHandler())
+    psycopg_logger.propagate = False
 
 
 @cli.command()
@@ -387,7 +393,7 @@ def report(
     pinned = known_at or result.last_recorded_at
     command = " ".join(
         ["timeline report"]
-        + ([f"--log {shlex.quote(log)}"] if log is not None else [])
+        + ([f"--log {_log_named(log)}"] if log is not None else [])
         + ([f"--as-of {as_of}"] if as_of else [])
         + ([f"--known-at {pinned.isoformat().replace('+00:00', 'Z')}"] if pinned else [])
         + ([f"--incident {incident}"] if incident else [])
@@ -396,7 +402,7 @@ def report(
     )
     proof = " ".join(
         ["timeline verify"]
-        + ([f"--log {shlex.quote(cps.public_location(log))}"] if log is not None else [])
+        + ([f"--log {_log_named(log)}"] if log is not None else [])
         + [f"--expect {cps.Checkpoint.of(result.log).short}"]
     )
     for folder in (out, *out.parents):
@@ -579,6 +585,17 @@ def repair(log: str | None) -> None:
 
 
 # -- helpers ---------------------------------------------------------------
+
+
+def _log_named(log: str) -> str:
+    """How a page's rebuild command names the log: never with its password.
+
+    A log given by TIMELINE_LOG stays the variable; a URL given by --log keeps
+    everything but its passwords, which libpq finds in PGPASSWORD or ~/.pgpass.
+    """
+    if log == os.environ.get("TIMELINE_LOG") and redact_url(log) != log:
+        return '"$TIMELINE_LOG"'
+    return shlex.quote(redact_url(log, mask=None))
 
 
 def _located(build: Callable[[], T], where: str) -> T:

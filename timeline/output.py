@@ -19,14 +19,12 @@ from events_log.events import (
     Event,
     IncidentDescribed,
     Observation,
-    Qualifier,
     Retraction,
-    describe_figure,
 )
 from events_log.importers import row_from_observation
 
 from .replay import DayPoint, Replay, Series
-from .rule import CARRIED, OPEN
+from .rule import CARRIED, OPEN, wording
 
 CSV_COLUMNS = ("incident", "monitor", "measure", "category", "location", "date", "low", "high", "basis", "observations")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -131,13 +129,8 @@ def write_csv(result: Replay, out: IO[str]) -> None:
 
 
 def point_wording(result: Replay, point: DayPoint) -> str:
-    """A day's figure as people say it, keeping the monitor's own qualifier."""
-    qualifiers = {result.qualifier(i) for i in point.observations}
-    if point.high is not None and point.low == point.high and Qualifier.ABOUT in qualifiers:
-        return f"about {point.low:,}"
-    if point.high is not None and qualifiers == {Qualifier.AT_MOST}:
-        return f"at most {point.high:,}"
-    return describe_figure(point.low, point.high)
+    """A day's figure as people say it, keeping the monitors' own qualifiers (``rule.wording``)."""
+    return wording(point.low, point.high, (result.qualifier(i) for i in point.observations))
 
 
 def render_table(result: Replay) -> str:

@@ -348,17 +348,19 @@ def _chosen_series(index: LogIndex, incident: str | None, monitor: str | None) -
 
 def _grouped(index: LogIndex, effective: _Effective, rows: np.ndarray) -> Iterator[tuple[int, Reports]]:
     """The given rows as each series' reports, sorted by (day, log position)."""
-    series, day, cumulative, low, high, _ = effective.columns
+    series, day, cumulative, low, high, qualifier = effective.columns
     # Rows are in log order, so sorting by (series, day) keeps log position as the last key.
     order = rows[np.lexsort((day[rows], series[rows]))]
     ids = [index.obs_ids[i] for i in order.tolist()]
     highs = [None if h == OPEN else h for h in high[order].tolist()]
     days, lows, cumulatives = day[order].tolist(), low[order].tolist(), cumulative[order].astype(bool).tolist()
+    qualifiers = qualifier[order].tolist()
     sorted_series = series[order]
     bounds = [0, *(np.flatnonzero(np.diff(sorted_series)) + 1).tolist(), len(order)]
     for a, b in itertools.pairwise(bounds):
         if a < b:
-            yield int(sorted_series[a]), Reports(days[a:b], ids[a:b], cumulatives[a:b], lows[a:b], highs[a:b])
+            yield int(sorted_series[a]), Reports(days[a:b], ids[a:b], cumulatives[a:b], lows[a:b], highs[a:b],
+                                                 qualifiers[a:b])
 
 
 def _fold_rows(

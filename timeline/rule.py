@@ -1,32 +1,68 @@
 """The replay rule for one series, exactly as DESIGN.md states it.
 
 This module is the only place that decides what a series says on a day.
-For each day from the first report to the end:
 
-1. the base is the latest cumulative reported on or before that day (zero
-   before the first cumulative);
+Every figure is an interval, and replay and every check work on it:
+
+- exact ``N`` is ``[N, N]``;
+- ``about N`` is ``[N, N]`` when adding and ``[0.9 N, 1.1 N]`` (rounded
+  outwards) when checking;
+- ``at least N`` is ``[N, open)``;
+- ``at most N`` is ``[0, N]`` (the floor is unknown);
+- a range ``L-H`` is ``[L, H]``.
+
+Sums add lows to lows and highs to highs; an open high stays open. Words
+shown to people keep the publisher's wording: "at most 300", never "0-300".
+
+A series' effective observations are ordered by (reported_on, log
+position). For each day from the first report to the as-of date (without
+one, to the series' last reported day):
+
+1. the base is the latest cumulative reported on or before that day (same
+   day: the later log position wins);
 2. every increment reported after the base's day and on or before this day
-   is added (an increment of the base's own day is already inside it);
-3. low adds to low and high to high; an open-ended high stays open;
-4. the day is ``reported`` (a cumulative of that day), ``derived`` (base
-   plus increments, something reported that day) or ``carried`` (nothing
-   new), and names the observations it rests on;
-5. ``revised_down`` and ``mismatch`` are flagged, never fixed.
+   is added; an increment reported on the same day as a cumulative is taken
+   to be already inside it;
+3. before the first cumulative there is no base: the running figure is the
+   sum of the increments so far, a floor of the toll (nobody said what came
+   before), so its high is open. A series that really starts from nothing
+   says so with a cumulative 0 on its first day;
+4. the day is ``reported`` (an observation of that day, a cumulative among
+   them), ``derived`` (base plus increments, or increments alone) or
+   ``carried`` (nothing new; the last figure carried forward), and names
+   the observations it rests on;
+5. flags, never silent fixes, and only what the figures prove:
+
+   - ``revised_down``: a cumulative whose interval lies wholly below the
+     running figure just before it (its high is below that figure's low):
+     the day before, or an earlier cumulative of the same day. A range that
+     narrows, or "at most 300" after "at least 10", proves nothing;
+   - ``mismatch``: there is a previous cumulative, increments were reported
+     after its day up to and including the new cumulative's day, and the new
+     cumulative's interval does not meet the interval of the previous one
+     plus those increments. With no increments in between, or no previous
+     cumulative, there is nothing to check: totals may simply grow.
+
+   A check compares checking intervals: every figure in it, on either side,
+   counts with the tolerance of its wording.
 
 A series changes only on days with reports, so the result is kept as
 segments: one per report day, each carried unchanged until the next. The
 fold runs once per observation of every series, on plain lists rather than
 event objects, because at millions of observations object creation would
-be most of the cost.
+be most of the cost. A checking interval only ever widens an adding one, so
+the fold compares the adding intervals it keeps anyway, and works out the
+checking ones only where those already fail to meet (a flag is rare).
 """
 
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable
 from typing import NamedTuple
 
-from events_log.events import describe_figure
-from events_log.index import OPEN  # an open-ended high, in ``Folded.highs`` as in the index
+from events_log.events import Qualifier, describe_figure
+from events_log.index import OPEN, QUALIFIER_CODE, QUALIFIERS  # OPEN: an open-ended high, as in the index
 
 REPORTED = "reported"
 DERIVED = "derived"
@@ -34,11 +70,17 @@ CARRIED = "carried"
 REVISED_DOWN = "revised_down"
 MISMATCH = "mismatch"
 
+ABOUT = QUALIFIER_CODE[Qualifier.ABOUT]
+AT_LEAST = QUALIFIER_CODE[Qualifier.AT_LEAST]
+AT_MOST = QUALIFIER_CODE[Qualifier.AT_MOST]
+
 
 class Reports(NamedTuple):
     """One series' effective observations, sorted by (day, log position), as parallel lists.
 
-    ``day`` is a date ordinal; ``high`` is None for an open-ended figure.
+    ``day`` is a date ordinal; ``low``, ``high`` and ``qualifier`` are the
+    figure as published (``high`` None when open-ended, ``qualifier`` the
+    index's code), not yet read as an interval.
     """
 
     days: list[int]
@@ -46,13 +88,79 @@ class Reports(NamedTuple):
     cumulative: list[bool]
     lows: list[int]
     highs: list[int | None]
+    qualifiers: list[int]
+
+
+class Term(NamedTuple):
+    """A figure as an interval for adding, with the qualifier it was published with (a code).
+
+    The fold itself keeps plain (low, high, qualifier) tuples in this order;
+    named ones are made only for the flags.
+    """
+
+    low: int
+    high: int | None
+    qualifier: int
+
+
+def qualifier_of_sum(low: int, high: int | None, qualifiers: Iterable[str]) -> Qualifier:
+    """How to word the interval ``[low, high]`` summed from figures worded with ``qualifiers``.
+
+    One figure keeps its own qualifier. A sum is "at least" once open,
+    "at most" while its floor is the unknown one of an "at most", "about"
+    while it is one number with an "about" in it, and otherwise a number or
+    a range.
+    """
+    if high is None:
+        return Qualifier.AT_LEAST
+    qualifiers = set(qualifiers)
+    if low == 0 and Qualifier.AT_MOST in qualifiers:
+        return Qualifier.AT_MOST
+    if low == high:
+        return Qualifier.ABOUT if Qualifier.ABOUT in qualifiers else Qualifier.EXACT
+    return Qualifier.RANGE
+
+
+def wording(low: int, high: int | None, qualifiers: Iterable[str]) -> str:
+    """A figure, or a sum of figures, as people say it: "at most 300", "about 1,700", "at least 1,323"."""
+    return describe_figure(low, high, qualifier_of_sum(low, high, qualifiers))
+
+
+def _worded(term: Term) -> str:
+    return describe_figure(term.low, term.high, QUALIFIERS[term.qualifier])
+
+
+def _sum(terms: list[Term]) -> Term:
+    """The adding interval of a sum, with the qualifier it is worded with (a code)."""
+    low = sum(t.low for t in terms)
+    high = None if any(t.high is None for t in terms) else sum(t.high for t in terms)
+    qualifier = qualifier_of_sum(low, high, (QUALIFIERS[t.qualifier] for t in terms))
+    return Term(low, high, QUALIFIER_CODE[qualifier])
+
+
+def _checked(terms: list[Term]) -> tuple[int, int | None]:
+    """The checking interval of a sum: "about N" counts as [0.9 N, 1.1 N], floor and ceiling."""
+    low, high = 0, 0
+    for t in terms:
+        if t.qualifier == ABOUT:
+            low += t.low * 9 // 10
+            high = None if high is None else high - (-t.high * 11 // 10)
+        else:
+            low += t.low
+            high = None if high is None or t.high is None else high + t.high
+    return low, high
+
+
+def _disjoint(a: tuple[int, int | None], b: tuple[int, int | None]) -> bool:
+    return (a[1] is not None and a[1] < b[0]) or (b[1] is not None and b[1] < a[0])
 
 
 class RawFlag(NamedTuple):
-    """A flag as the fold finds it: the numbers behind it, worded only when read.
+    """A flag as the fold finds it: the figures behind it, worded only when read.
 
     Wording every flag up front would cost more than the fold itself on
-    logs with many of them; most replays (CSV) never show them.
+    logs with many of them; most replays (CSV) never show them. Each figure
+    keeps its qualifier, so that the words are the publisher's.
     """
 
     day: int
@@ -62,16 +170,14 @@ class RawFlag(NamedTuple):
     @property
     def detail(self) -> str:
         if self.kind == REVISED_DOWN:
-            id_, low, high, before_low, before_high = self.facts
-            return (
-                f"{id_} reports {describe_figure(low, high)}, below {describe_figure(before_low, before_high)} "
-                "the day before"
-            )
-        id_, low, high, base_id, terms, expected_low, expected_high = self.facts
-        words = " + ".join(describe_figure(term_low, term_high) for term_low, term_high in terms)
+            id_, figure, before, earlier_id = self.facts
+            when = "the day before" if earlier_id is None else f"reported earlier the same day by {earlier_id}"
+            return f"{id_} reports {_worded(figure)}, wholly below {_worded(before)} {when}"
+        id_, figure, base_id, terms, expected = self.facts
+        words = " + ".join(_worded(term) for term in terms)
         return (
-            f"{id_} reports {describe_figure(low, high)}, but {base_id} plus the increments since ({words}) "
-            f"make {describe_figure(expected_low, expected_high)}"
+            f"{id_} reports {_worded(figure)}, but {base_id} plus the increments since ({words}) "
+            f"make {_worded(expected)}"
         )
 
 
@@ -82,13 +188,14 @@ class Base(NamedTuple):
     day: int
     low: int
     high: int | None
+    qualifier: int
 
 
 class Pending(NamedTuple):
     """Increments reported after the base's day, with their sums (high None once one is open)."""
 
     ids: tuple[str, ...] = ()
-    terms: tuple[tuple[int, int | None], ...] = ()
+    terms: tuple[tuple[int, int | None, int], ...] = ()  # each increment as a plain Term
     low: int = 0
     high: int | None = 0
 
@@ -131,6 +238,10 @@ class Folded(NamedTuple):
         return _CODES[self.basis_codes[i]]
 
 
+# Before the first cumulative nothing is known of what came before the increments: [0, open).
+_NOTHING_KNOWN = (None, -1, 0, None, AT_LEAST)
+
+
 def fold(reports: Reports, last_day: int | None = None, after: Folded | None = None) -> Folded:
     """Apply the rule to one series; ``last_day`` is the as-of date, else its last report.
 
@@ -138,18 +249,20 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
     of these reports' days (``resumable`` says whether it may). The state
     lives in local variables: this loop runs once per observation.
     """
-    days, ids, cumulative, lows_in, highs_in = reports
+    days, ids, cumulative, lows_in, highs_in, qualifiers = reports
+    if AT_MOST in qualifiers:  # "at most N" is [0, N], whatever low was stored
+        lows_in = [0 if q == AT_MOST else low for low, q in zip(lows_in, qualifiers, strict=True)]
     if after is None:
         starts, lows, highs = array("q"), array("q"), array("q")
         codes: list[str] = []
         rests_on, flags = [], []
-        base, pending, last_high = None, Pending(), None
+        base, pending = None, Pending()
     else:
         # Copies (memory copies for the arrays): the folded series may still be in use.
         starts, lows, highs = array("q", after.starts), array("q", after.lows), array("q", after.highs)
         codes, rests_on, flags = list(after.basis_codes), list(after.observations), list(after.flags)
-        base, pending, last_high = after.base, after.pending, after.high(len(highs) - 1)
-    base_id, base_day, base_low, base_high = base if base is not None else (None, -1, 0, 0)
+        base, pending = after.base, after.pending
+    base_id, base_day, base_low, base_high, base_q = base if base is not None else _NOTHING_KNOWN
     pending_ids, pending_terms = list(pending.ids), list(pending.terms)
     pending_low, pending_high = pending.low, pending.high
     n = len(days)
@@ -164,13 +277,16 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
             # The common day: one running total, nothing pending to check it against. It is
             # the general case below written out without its lists, as most days take it.
             low, high = lows_in[i], highs_in[i]
-            if lows and (low < lows[-1] or (high is not None and last_high is not None and high < last_high)):
-                flags.append(RawFlag(day, REVISED_DOWN, (ids[i], low, high, lows[-1], last_high)))
-            base_id, base_day, base_low, base_high = ids[i], day, low, high
+            if lows and high is not None and high < lows[-1]:
+                # Nothing pending: the day before is the base alone.
+                before = [(base_low, base_high, base_q)]
+                flag = _revised_down(day, ids[i], (low, high, qualifiers[i]), before, None)
+                if flag is not None:
+                    flags.append(flag)
+            base_id, base_day, base_low, base_high, base_q = ids[i], day, low, high, qualifiers[i]
             starts.append(day)
             lows.append(low)
             highs.append(OPEN if high is None else high)
-            last_high = high
             codes.append("r")
             rests_on.append((base_id,))
             i = end
@@ -180,36 +296,55 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
         if not reported:
             for k in today:
                 pending_ids.append(ids[k])
-                pending_terms.append((lows_in[k], highs_in[k]))
+                pending_terms.append((lows_in[k], highs_in[k], qualifiers[k]))
                 pending_low += lows_in[k]
                 pending_high = None if pending_high is None or highs_in[k] is None else pending_high + highs_in[k]
             starts.append(day)
             lows.append(base_low + pending_low)
-            last_high = None if base_high is None or pending_high is None else base_high + pending_high
-            highs.append(OPEN if last_high is None else last_high)
+            high = None if base_high is None or pending_high is None else base_high + pending_high
+            highs.append(OPEN if high is None else high)
             codes.append("d")
             rests_on.append(((base_id,) if base_id is not None else ()) + tuple(pending_ids))
             i = end
             continue
-        mismatch = None
-        if base_id is not None and base_day < day and (pending_terms or today):
-            base = Base(base_id, base_day, base_low, base_high)
-            between = [*pending_terms, *((lows_in[k], highs_in[k]) for k in today)]
-            mismatch = _mismatch(base, between, reports, reported[0], day)
+        # The running figure just before the first cumulative of the day is the day before's;
+        # the expected one, base plus every increment since, is there to check it against.
+        before_low = lows[-1] if lows else None
+        check = base_id is not None and (pending_terms or today)
+        if check:
+            expected_low, expected_high = base_low + pending_low, None if base_high is None else pending_high
+            for k in today:
+                expected_low += lows_in[k]
+                expected_high = None if expected_high is None or highs_in[k] is None else expected_high + highs_in[k]
+            expected_high = None if expected_high is None else base_high + expected_high
+        earlier = None  # the cumulative of this day before the one at hand: its id and figure
         for j in reported:
             low, high = lows_in[j], highs_in[j]
-            if lows and (low < lows[-1] or (high is not None and last_high is not None and high < last_high)):
-                flags.append(RawFlag(day, REVISED_DOWN, (ids[j], low, high, lows[-1], last_high)))
-            if mismatch is not None:
-                flags.append(mismatch)
-                mismatch = None
-            base_id, base_day, base_low, base_high = ids[j], day, low, high
+            if before_low is not None and high is not None and high < before_low:
+                if earlier is None:
+                    flag = _revised_down(day, ids[j], (low, high, qualifiers[j]),
+                                         [(base_low, base_high, base_q), *pending_terms], None)  # fmt: skip
+                else:
+                    flag = _revised_down(day, ids[j], (low, high, qualifiers[j]), [earlier[1]], earlier[0])
+                if flag is not None:
+                    flags.append(flag)
+            # Adding intervals that meet lie within checking intervals that meet: most days stop here.
+            if check and (
+                (expected_high is not None and low > expected_high) or (high is not None and high < expected_low)
+            ):
+                between = [(lows_in[k], highs_in[k], qualifiers[k]) for k in today]
+                terms = [(base_low, base_high, base_q), *pending_terms, *between]
+                flag = _mismatch(day, ids[j], (low, high, qualifiers[j]), base_id, terms)
+                if flag is not None:
+                    flags.append(flag)
+            check = False  # a later cumulative of the same day has nothing in between
+            before_low, earlier = low, (ids[j], (low, high, qualifiers[j]))
+            base_id, base_day, base_low, base_high, base_q = ids[j], day, low, high, qualifiers[j]
         if pending_terms:
             pending_ids, pending_terms, pending_low, pending_high = [], [], 0, 0
         starts.append(day)
         lows.append(base_low)
         highs.append(OPEN if base_high is None else base_high)
-        last_high = base_high
         codes.append("r")
         rests_on.append((base_id,))
         i = end
@@ -222,7 +357,7 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
         "".join(codes),
         tuple(rests_on),
         tuple(flags),
-        Base(base_id, base_day, base_low, base_high) if base_id is not None else None,
+        Base(base_id, base_day, base_low, base_high, base_q) if base_id is not None else None,
         Pending(tuple(pending_ids), tuple(pending_terms), pending_low, pending_high),
     )
 
@@ -232,13 +367,24 @@ def resumable(folded: Folded, first_new_day: int) -> bool:
     return first_new_day > folded.starts[-1]
 
 
-def _mismatch(base: Base, between: list[tuple[int, int | None]], reports: Reports, j: int, day: int) -> RawFlag | None:
-    """The flag for a cumulative that differs from the previous one plus the increments since."""
-    expected_low = base.low + sum(term[0] for term in between)
-    open_ended = base.high is None or any(term[1] is None for term in between)
-    expected_high = None if open_ended else base.high + sum(term[1] for term in between)
-    low, high = reports.lows[j], reports.highs[j]
-    if low == expected_low and (high is None or expected_high is None or high == expected_high):
+def _revised_down(day: int, id_: str, figure: tuple, before: list[tuple], earlier_id: str | None) -> RawFlag | None:
+    """The flag for a cumulative wholly below the running figure just before it (the sum of ``before``).
+
+    The adding intervals are already apart; this checks the checking ones.
+    ``earlier_id`` names the earlier cumulative of the same day when ``before`` is that one.
+    """
+    figure, before = Term(*figure), [Term(*t) for t in before]
+    if not _checked([figure])[1] < _checked(before)[0]:
         return None
-    terms = ((base.low, base.high), *between)
-    return RawFlag(day, MISMATCH, (reports.ids[j], low, high, base.id, terms, expected_low, expected_high))
+    return RawFlag(day, REVISED_DOWN, (id_, figure, _sum(before), earlier_id))
+
+
+def _mismatch(day: int, id_: str, figure: tuple, base_id: str, terms: list[tuple]) -> RawFlag | None:
+    """The flag for a cumulative that does not meet the previous one plus the increments since (``terms``).
+
+    The adding intervals are already apart; this checks the checking ones.
+    """
+    figure, terms = Term(*figure), [Term(*t) for t in terms]
+    if not _disjoint(_checked([figure]), _checked(terms)):
+        return None
+    return RawFlag(day, MISMATCH, (id_, figure, base_id, tuple(terms), _sum(terms)))
