@@ -11,6 +11,7 @@ report inlines it. Nothing needs the network to be viewed.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import urllib.parse
 from collections.abc import Iterable, Sequence
 from importlib import metadata, resources
@@ -27,9 +28,10 @@ from events_log.events import describe_figure
 from timeline.output import csv_chunks, point_wording
 from timeline.replay import Replay, Series
 
-from .figures import location_figure, monitor_colours, sparkline, view_figure, views_of
+from .figures import busy_weeks, latest_items, monitor_colours, sparkline, view_figure, views_of
 
 PLOTLY_FILE = "plotly.min.js"
+MANIFEST = "report-manifest.json"
 
 
 @attrs.frozen
@@ -99,8 +101,12 @@ def build_report(
     """Write ``index.html`` and one page per incident into ``out`` and return where they are.
 
     ``verify_command`` proves that a log still extends what the pages were built from: every page prints it.
+    The report owns only the files it lists in its manifest: files of an
+    earlier build that this one does not write again (the page of an incident
+    since retracted) are removed, and nothing else in ``out`` is touched.
     """
     out.mkdir(parents=True, exist_ok=True)
+    written_before = _manifest(out)
     env = _environment()
     colours = monitor_colours(s.monitor for s in result.series)
     base = {
@@ -110,6 +116,7 @@ def build_report(
         "plotly_src": None if single_file else PLOTLY_FILE,
         "home": "index.html",
     }
+    written = [] if single_file else [PLOTLY_FILE]
     if not single_file:
         (out / PLOTLY_FILE).write_text(get_plotlyjs(), encoding="utf-8")
     by_incident: dict[str, list[Series]] = {}
@@ -129,13 +136,44 @@ def build_report(
             encoding="utf-8",
         )
         pages.append(page)
-        cards.append(_card(result, incident, series, colours, page.name))
+        written += [page.name] if single_file else [page.name, f"{slug}-series.csv"]
+        cards.append(_card(result, incident, _trimmed(series, incident), colours, page.name))
     index = out / "index.html"
     index.write_text(
         env.get_template("index.html").render(**{**base, "plotly_inline": None, "plotly_src": None}, incidents=cards),
         encoding="utf-8",
     )
+    written.append(index.name)
+    for name in sorted(written_before - set(written)):
+        (out / name).unlink(missing_ok=True)
+    (out / MANIFEST).write_bytes(orjson.dumps({"files": written}, option=orjson.OPT_INDENT_2))
     return Report(out, index, tuple(pages))
+
+
+def _manifest(out: Path) -> set[str]:
+    """The plain file names an earlier build of ``out`` wrote (nothing outside ``out``, whatever it says)."""
+    try:
+        files = orjson.loads((out / MANIFEST).read_bytes())["files"]
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        return set()
+    return {name for name in files if isinstance(name, str) and _OURS.fullmatch(name)}
+
+
+_OURS = re.compile(r"index\.html|plotly\.min\.js|incident-[^/\\]+\.html|[^/\\]+-series\.csv")
+
+
+def _trimmed(series: Sequence[Series], incident: dict) -> list[Series]:
+    """Series carried no further than their incident's own span past their last report.
+
+    Replay carries each series to the as-of date, as the rule says; a chart
+    of a 2012 massacre drawn to 2025 would be mostly an invented flat line.
+    """
+    span = (dt.date.fromisoformat(incident["last"]) - dt.date.fromisoformat(incident["first"])).days
+    kept = []
+    for s in series:
+        end = s.folded.starts[-1] + span
+        kept.append(s if s.folded.last <= end else attrs.evolve(s, folded=s.folded._replace(last=end)))
+    return kept
 
 
 def _incident_order(result: Replay, by_incident: dict[str, list[Series]]) -> list[str]:
@@ -196,23 +234,25 @@ def _incident_page(
     out: Path,
     single_file: bool,
 ) -> str:
+    csv_text = _csv(series)
+    series = _trimmed(series, incident)
     views = views_of(series)
     view_data = []
     for view in views:
-        places = location_figure(result, view, colours)
         view_data.append(
             {
                 "label": view.label,
                 "figure": view_figure(result, view, colours),
-                "places": places,
+                "busy": busy_weeks(view.series),
+                "places": latest_items(result, view.locations, colours) if view.locations else None,
             }
         )
+    headline = latest_items(result, [s for v in views for s in v.series], colours)
     report_dates = sorted({o["reported_on"] for o in observations})
     if result.as_of is not None and (not report_dates or report_dates[-1] < result.as_of.isoformat()):
         report_dates.append(result.as_of.isoformat())
     # The sources panel reads each observation from its row of the table, not from a copy here.
-    data = {"views": view_data, "reportDates": report_dates}
-    csv_text = _csv(series)
+    data = {"views": view_data, "headline": headline, "reportDates": report_dates}
     csv_name = f"{incident['slug']}-series.csv"
     if single_file:
         csv_href = "data:text/csv;charset=utf-8," + urllib.parse.quote(csv_text)
@@ -237,11 +277,29 @@ def _incident_page(
         flags=sorted(flags, key=lambda f: (f["date"], f["series"])),
         observation_rows=_table_rows(_observation_row(result, o, colours) for o in observations),
         monitors=[_monitor(result, slug, colours) for slug in incident["monitors"]],
+        retracted=_retracted(result, incident["slug"]),
         csv_href=csv_href,
         csv_name=csv_name,
         data_json=script_json(data),
         js=_asset("report.js"),
     )
+
+
+def _retracted(result: Replay, slug: str) -> list[dict[str, Any]]:
+    """The figures withdrawn from this incident: not drawn, but listed with why and when."""
+    return [
+        {
+            "id": o["id"],
+            "reported_on": o["reported_on"],
+            "monitor": o["monitor"],
+            "figure": _figure(o),
+            "what": f"{o['measure'].replace('_', ' ')} · {o['category'].replace('_', ' ')}",
+            "location": o["location"],
+            "reason": retraction.reason,
+            "recorded": recorded[:10],
+        }
+        for o, retraction, recorded in result.retracted(slug)
+    ]
 
 
 def _monitor(result: Replay, slug: str, colours: dict[str, str]) -> dict[str, Any]:

@@ -12,8 +12,8 @@ turns the entities back into the characters, so a quote such as
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
+import hashlib
 import html
 import itertools
 from collections.abc import Iterable, Sequence
@@ -26,7 +26,8 @@ from timeline.output import point_wording
 from timeline.replay import DayPoint, Replay, Series
 from timeline.rule import CARRIED, DERIVED, OPEN, REPORTED
 
-# Colour-blind-friendly first (Okabe-Ito, Tol), then more distinct hues.
+# Okabe-Ito (without its yellow, too pale on white), then Paul Tol's muted hues: all readable with
+# the common colour-vision deficiencies. A monitor's colour is picked by a hash of its slug alone.
 PALETTE = (
     "#0072B2",
     "#D55E00",
@@ -34,33 +35,40 @@ PALETTE = (
     "#CC79A7",
     "#E69F00",
     "#56B4E9",
+    "#000000",
     "#882255",
     "#117733",
     "#332288",
-    "#AA4499",
     "#44AA99",
     "#999933",
-    "#661100",
-    "#6699CC",
-    "#888888",
-    "#B15928",
-    "#1F78B4",
-    "#33A02C",
-    "#E31A1C",
-    "#FF7F00",
-    "#6A3D9A",
-    "#A6761D",
-    "#1B9E77",
-    "#7570B3",
 )
 FLAG_COLOUR = "#C00000"
 HOVER_QUOTE = 280
+DAY_MS = 86_400_000
+
+
+# Dot charts also give each monitor a shape from its slug: two monitors that share a colour (twelve
+# colours for dozens of monitors) then still differ where they sit side by side.
+SHAPES = ("circle", "square", "diamond", "star")
+
+
+def _digest(slug: str) -> bytes:
+    return hashlib.sha256(slug.encode("utf-8")).digest()
+
+
+def monitor_colour(slug: str) -> str:
+    """A monitor's colour, from its slug alone: it never moves when other monitors come or go."""
+    return PALETTE[int.from_bytes(_digest(slug)[:8], "big") % len(PALETTE)]
+
+
+def monitor_shape(slug: str) -> str:
+    """A monitor's marker shape in dot charts, from its slug alone (other bits of the same hash)."""
+    return SHAPES[_digest(slug)[8] % len(SHAPES)]
 
 
 def monitor_colours(monitors: Iterable[str]) -> dict[str, str]:
-    """One colour per monitor for the whole report, so a monitor looks the same on every page."""
-    ordered = sorted(set(monitors), key=lambda m: (m.casefold(), m))
-    return {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(ordered)}
+    """Each monitor's colour, for the whole report, so a monitor looks the same on every page."""
+    return {m: monitor_colour(m) for m in set(monitors)}
 
 
 @attrs.frozen
@@ -177,33 +185,46 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
                 **common,
             )
         )
+    hovers = [_hover(result, p, name) for p in days]
+    flags = series.flags
+    at = {p.date: i for i, p in enumerate(days)}
+    # A flagged day's tooltip is the figure's own, the flag explained below it, on the line and on the cross.
+    explained = [f"<b>{_escape(f.kind.replace('_', ' '))}</b>: " + wrapped(f.detail, 70, limit=2000) for f in flags]
+    flagged: dict[dt.date, tuple[str, str]] = {}
+    for f, text in zip(flags, explained, strict=True):
+        hovers[at[f.date]] += f"<br>{text}"
+        flagged[f.date] = (f.kind.replace("_", " "), f.detail)
     traces.append(
         _scatter(
             x=x,
             y=lows,
-            name=name,
+            name=_escape(name),
             legendgroup=group,
             mode="lines",
             line=dict(color=colour, width=2, shape="hv", dash=dash),
-            hovertext=[_hover(result, p, name) for p in days],
+            hovertext=hovers,
             hoverinfo="text",
-            customdata=[[w, p.basis, i] for w, p, i in zip(words, days, ids, strict=True)],
+            customdata=[[w, p.basis, i, *flagged.get(p.date, ())] for w, p, i in zip(words, days, ids, strict=True)],
             meta={"role": "line", "series": name},
         )
     )
     for basis, symbol, label in ((REPORTED, "circle", "reported"), (DERIVED, "circle-open", "derived")):
         chosen = [p for p in days if p.basis == basis and p.high is not None]
         if chosen:
+            # A range is a whisker from its low up to its high, so one day's "8-30" never looks like an exact 8.
+            whiskers = [p.high - p.low for p in chosen]
             traces.append(
                 _scatter(
                     x=[p.date.isoformat() for p in chosen],
                     y=[p.low for p in chosen],
                     mode="markers",
                     marker=dict(color=colour, symbol=symbol, size=mark, line=dict(color=colour, width=2)),
+                    error_y=dict(type="data", symmetric=False, array=whiskers, arrayminus=[0] * len(chosen),
+                                 color=colour, thickness=2, width=mark) if any(whiskers) else None,
                     legendgroup=group,
                     showlegend=False,
                     hoverinfo="skip",
-                    name=f"{name} ({label})",
+                    name=_escape(f"{name} ({label})"),
                     customdata=[list(p.observations) for p in chosen],
                     meta={"role": basis},
                 )
@@ -225,18 +246,16 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
                 legendgroup=group,
                 showlegend=False,
                 hoverinfo="skip",
-                name=f"{name} (at least: open-ended)",
+                name=_escape(f"{name} (at least: open-ended)"),
                 customdata=[list(p.observations) for p in floors],
                 meta={"role": "floor"},
             )
         )
-    flags = series.flags
     if flags:
-        by_day = {p.date: p for p in days}
         traces.append(
             _scatter(
                 x=[f.date.isoformat() for f in flags],
-                y=[by_day[f.date].low for f in flags],
+                y=[lows[at[f.date]] for f in flags],
                 mode="markers",
                 # Many flags (a monitor whose totals rarely add up) must not bury the line itself.
                 marker=dict(
@@ -248,13 +267,13 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
                 ),
                 legendgroup=group,
                 showlegend=False,
-                name=f"{name} (flag)",
-                hovertext=[
-                    f"<b>{_escape(f.kind.replace('_', ' '))}</b> · {_escape(name)} · {f.date:%d %b %Y}<br>"
-                    + wrapped(f.detail, 70, limit=2000)
+                name=_escape(f"{name} (flag)"),
+                hovertext=[hovers[at[f.date]] for f in flags],
+                hoverinfo="text",
+                customdata=[
+                    [words[at[f.date]], days[at[f.date]].basis, ids[at[f.date]], f.kind.replace("_", " "), f.detail]
                     for f in flags
                 ],
-                hoverinfo="text",
                 meta={"role": "flag"},
             )
         )
@@ -367,10 +386,39 @@ def _layout(title: str) -> dict:
     )
 
 
-def _focus(series: Sequence[Series]) -> list[str] | None:
-    """An initial x range on the weeks where the reports are, when a long silence precedes a few late ones.
+def day_axis(first: dt.date, last: dt.date) -> dict:
+    """A date axis over the reports' own span, ticked in days or longer: a figure's date is a day.
 
-    Double-clicking the chart shows everything.
+    The range runs from a day (or 3% of a long span) before the first report
+    to as much after the last, so a single report sits in the middle of three
+    labelled days and the latest mark is never cut by the frame.
+    """
+    pad = dt.timedelta(days=max(1, round((last - first).days * 0.03)))
+    low, high = first - pad, last + pad
+    axis: dict[str, Any] = {"range": [low.isoformat(), high.isoformat()], "tickformat": "%-d %b %Y"}
+    days = (high - low).days
+    if days <= 10:
+        axis.update(tick0=low.isoformat(), dtick=DAY_MS, tickformat="%-d %b<br>%Y")
+    elif days <= 60:
+        axis.update(tickformatstops=[dict(dtickrange=[None, 7 * DAY_MS], value="%-d %b"),
+                                     dict(dtickrange=[7 * DAY_MS, None], value="%-d %b %Y")],
+                    tickformat=None)  # fmt: skip
+    axis.update(minallowed=low.isoformat(), maxallowed=high.isoformat())
+    return {k: v for k, v in axis.items() if v is not None}
+
+
+def _titled(traces: list[dict], title: str, series: Sequence[Series]) -> dict:
+    figure = {"data": traces, "layout": _layout(title)}
+    if series:
+        figure["layout"]["xaxis"].update(day_axis(min(s.first for s in series), max(s.last for s in series)))
+    return figure
+
+
+def busy_weeks(series: Sequence[Series]) -> list[str] | None:
+    """The weeks where most reports are, when a long silence follows them before a few late ones.
+
+    The chart opens on the whole span; this range is offered as a zoom, with
+    a marker at the edge for each series whose latest figure lies beyond it.
     """
     days = sorted({dt.date.fromordinal(start) for s in series for start in s.folded.starts})
     if len(days) < 4:
@@ -380,14 +428,6 @@ def _focus(series: Sequence[Series]) -> list[str] | None:
     if cut < len(days) / 2 or gap <= 2 * max(dense, dt.timedelta(days=7)):
         return None
     return [(days[0] - dt.timedelta(days=1)).isoformat(), (days[cut] + dt.timedelta(days=3)).isoformat()]
-
-
-def _titled(traces: list[dict], title: str, series: Sequence[Series]) -> dict:
-    figure = {"data": traces, "layout": _layout(title)}
-    focus = _focus(series)
-    if focus is not None:
-        figure["layout"]["xaxis"]["range"] = focus
-    return figure
 
 
 def view_figure(result: Replay, view: View, colours: dict[str, str]) -> dict:
@@ -401,26 +441,33 @@ def view_figure(result: Replay, view: View, colours: dict[str, str]) -> dict:
     return _titled(traces, f"{view.label}: whole incident", view.series)
 
 
-_DASHES = ("solid", "dot", "dash", "longdash", "dashdot", "longdashdot")
+def latest_items(result: Replay, series: Iterable[Series], colours: dict[str, str]) -> list[dict]:
+    """Each series' report days as the page's dot charts read them, to show the latest as of any date.
 
-
-def location_figure(result: Replay, view: View, colours: dict[str, str]) -> dict | None:
-    """The chart of a view's breakdowns by place, one line per monitor and place."""
-    if not view.locations:
-        return None
-    traces: list[dict] = []
-    places = sorted({s.location for s in view.locations})
-    for series in view.locations:
-        dash = _DASHES[places.index(series.location) % len(_DASHES)]
-        traces += _series_traces(result, series, colours[series.monitor], with_location=True, dash=dash)
-    traces += _legend_key()
-    figure = _titled(traces, f"{view.label}: by place", view.locations)
-    entries = len(view.locations) + 5
-    layout = figure["layout"]
-    layout["height"] = max(460, 22 * entries + 110)
-    layout["legend"] = {**layout["legend"], "orientation": "v", "x": 1.02, "y": 1, "yanchor": "top"}
-    layout["margin"] = {**layout["margin"], "r": 10}
-    return figure
+    ``x`` are the report days, ``lo``/``hi`` the figure (``hi`` None when
+    open-ended), ``w`` its wording with the publisher's qualifier, ``ids`` the
+    observations it rests on. Labels stay raw here: the page's script escapes
+    them for Plotly and sets them as text elsewhere.
+    """
+    items = []
+    for s in series:
+        points = [p for p in change_points(s) if p.basis != CARRIED]
+        items.append(
+            {
+                "monitor": s.monitor,
+                "measure": s.measure.replace("_", " "),
+                "category": s.category.replace("_", " "),
+                "place": s.location,
+                "colour": colours[s.monitor],
+                "shape": monitor_shape(s.monitor),
+                "x": [p.date.isoformat() for p in points],
+                "lo": [p.low for p in points],
+                "hi": [p.high for p in points],
+                "w": [point_wording(result, p) for p in points],
+                "ids": [list(p.observations) for p in points],
+            }
+        )
+    return items
 
 
 def _alpha(colour: str, alpha: float) -> str:
@@ -429,17 +476,25 @@ def _alpha(colour: str, alpha: float) -> str:
 
 
 def sparkline(series: Series, width: int = 120, height: int = 28) -> str:
-    """An inline SVG path of a series' low figures, scaled to its own range."""
-    # One point per sampled day, so that time runs evenly along the line.
+    """An inline SVG step path of a series' low figures, one even step per report.
+
+    Spaced by report rather than by day, a series that runs from March to
+    December keeps its busy first weeks readable instead of squeezing them
+    into a few pixels; the table beside it gives the dates.
+    """
     f = series.folded
-    span = f.last - f.first + 1
-    days = range(f.first, f.last + 1) if span <= 2 * width else [f.first + int(i * span / width) for i in range(width)]
-    points = [f.lows[bisect.bisect_right(f.starts, day) - 1] for day in days]
-    if len(points) > 1 and days[-1] != f.last:
-        points.append(f.lows[-1])
-    top = max(points) or 1
-    n = max(len(points) - 1, 1)
-    coords = [f"{i * width / n:.1f},{height - 2 - (v / top) * (height - 4):.1f}" for i, v in enumerate(points)]
-    if len(coords) == 1:
-        coords.append(f"{width:.1f},{coords[0].split(',')[1]}")
-    return "M" + " L".join(coords)
+    lows = list(f.lows)
+    if len(lows) > 2 * width:
+        lows = [lows[int(i * len(lows) / width)] for i in range(width)] + [lows[-1]]
+    top = max(lows) or 1
+    step = width / len(lows)
+
+    def y(value: int) -> str:
+        return f"{height - 2 - (value / top) * (height - 4):.1f}"
+
+    path = [f"M0,{y(lows[0])}"]
+    for i, value in enumerate(lows):
+        if i:
+            path.append(f"L{i * step:.1f},{y(value)}")
+        path.append(f"L{(i + 1) * step:.1f},{y(value)}")
+    return " ".join(path)

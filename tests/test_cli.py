@@ -278,3 +278,20 @@ def test_copy_the_bundled_dataset_into_logs_of_ones_own(run, tmp_path):
     })).exit_code == 0  # fmt: skip
     refused = run("copy", "bundled", str(other))
     assert refused.exit_code == 1 and "not a copy of the start" in refused.stderr
+
+
+def test_replay_days_reports_leaves_out_carried_days_and_every_keeps_the_rule():
+    """`--days reports` gives only report days in CSV and JSON; the default still carries series to as-of."""
+    runner = CliRunner()
+    args = ["replay", "--incident", "aqrab-2012", "--as-of", "2025-03-10"]
+    every = runner.invoke(cli, [*args, "--format", "csv"], env={"TIMELINE_LOG": None}).output.splitlines()
+    reports = runner.invoke(cli, [*args, "--format", "csv", "--days", "reports"], env={"TIMELINE_LOG": None})
+    assert reports.exit_code == 0, reports.output
+    rows = reports.output.splitlines()
+    assert len(rows) == 5 and not any(",carried," in r for r in rows)
+    assert len(every) > 4000 and every[-1].split(",")[5] == "2025-03-10"
+    document = json.loads(
+        runner.invoke(cli, [*args, "--format", "json", "--days", "reports"], env={"TIMELINE_LOG": None}).output
+    )
+    assert [len(s["days"]) for s in document["series"]] == [2, 1, 1]
+    assert all(s["latest"]["date"] == "2025-03-10" for s in document["series"])

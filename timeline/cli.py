@@ -332,6 +332,10 @@ def retract(log: str | None, observation_id: str, reason: str, expected_version:
 @click.option("--incident", metavar="SLUG", help="Only this incident's series.")
 @click.option("--monitor", metavar="SLUG", help="Only this monitor's series.")
 @click.option("--format", "format_", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option(
+    "--days", type=click.Choice(["every", "reports"]), default="every", show_default=True,
+    help="CSV and JSON: every day of each series, or only its report days (no carried days).",
+)  # fmt: skip
 def replay(
     log: str | None,
     as_of: dt.date | None,
@@ -339,6 +343,7 @@ def replay(
     incident: str | None,
     monitor: str | None,
     format_: str,
+    days: str,
 ) -> None:
     """Rebuild each monitor's per-day running toll from the log."""
     store = open_log(log, write=False)
@@ -352,9 +357,9 @@ def replay(
         progress=lambda series, length: _progress(series, "replaying", length),
     )
     if format_ == "json":
-        output.write_json(result, sys.stdout.buffer)
+        output.write_json(result, sys.stdout.buffer, reports_only=days == "reports")
     elif format_ == "csv":
-        output.write_csv(result, sys.stdout)
+        output.write_csv(result, sys.stdout, reports_only=days == "reports")
     else:
         click.echo(output.render_table(result), nl=False)
 

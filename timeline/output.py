@@ -45,7 +45,7 @@ def _point(point: DayPoint) -> dict[str, Any]:
     }
 
 
-def _series(series: Series) -> dict[str, Any]:
+def _series(series: Series, reports_only: bool = False) -> dict[str, Any]:
     return {
         "incident": series.incident,
         "monitor": series.monitor,
@@ -53,27 +53,31 @@ def _series(series: Series) -> dict[str, Any]:
         "category": series.category,
         "location": series.location,
         "latest": _point(series.latest),
-        "days": [_point(p) for p in series.days],
+        "days": [_point(p) for p in series.days if not (reports_only and p.basis == CARRIED)],
         "flags": [{"date": f.date.isoformat(), "kind": f.kind, "detail": f.detail} for f in series.flags],
     }
 
 
-def replay_document(result: Replay) -> dict[str, Any]:
-    """The replay as one JSON-ready object (the ``--format json`` document)."""
+def replay_document(result: Replay, reports_only: bool = False) -> dict[str, Any]:
+    """The replay as one JSON-ready object (the ``--format json`` document).
+
+    ``reports_only`` leaves out the carried days (``--days reports``): a
+    compact export that still holds every figure and its basis.
+    """
     return {
         "as_of": result.as_of.isoformat() if result.as_of else None,
         "known_at": result.known_at.isoformat().replace("+00:00", "Z") if result.known_at else None,
         "log": {"entries": result.log.entries, "head": result.log.head},
-        "series": [_series(s) for s in result.series],
+        "series": [_series(s, reports_only) for s in result.series],
     }
 
 
-def write_json(result: Replay, out: IO[bytes]) -> None:
-    out.write(orjson.dumps(replay_document(result), option=orjson.OPT_INDENT_2))
+def write_json(result: Replay, out: IO[bytes], reports_only: bool = False) -> None:
+    out.write(orjson.dumps(replay_document(result, reports_only), option=orjson.OPT_INDENT_2))
     out.write(b"\n")
 
 
-def csv_chunks(series_list: Iterable[Series]) -> Iterator[str]:
+def csv_chunks(series_list: Iterable[Series], reports_only: bool = False) -> Iterator[str]:
     """The CSV text, header first, one row per series and day, a series at a time.
 
     Built from each series' segments rather than day by day: within a
@@ -101,7 +105,7 @@ def csv_chunks(series_list: Iterable[Series]) -> Iterator[str]:
             ids = " ".join(f.observations[i])
             at = start - f.first
             lines.append(f"{prefix}{texts[at]},{f.lows[i]},{high},{f.basis_of(i)},{ids}\n")
-            if end > start + 1:
+            if end > start + 1 and not reports_only:
                 carried = f",{f.lows[i]},{high},{CARRIED},{ids}\n"
                 lines.append(prefix + (carried + prefix).join(texts[at + 1 : end - f.first]) + carried)
         yield "".join(lines)
@@ -123,8 +127,8 @@ class _DateTexts:
         return self.texts[first - self.first : last - self.first + 1]
 
 
-def write_csv(result: Replay, out: IO[str]) -> None:
-    for chunk in csv_chunks(result.series):
+def write_csv(result: Replay, out: IO[str], reports_only: bool = False) -> None:
+    for chunk in csv_chunks(result.series, reports_only):
         out.write(chunk)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from events_log.codec import SCHEMA, structure, upcast
 from events_log.envelope import decode_line
-from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation, Qualifier
+from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation, Qualifier, Retraction
 from events_log.index import OPEN, QUALIFIERS, LogIndex
 from events_log.store import LogHead, Store
 
@@ -181,12 +181,33 @@ class Replay:
         The log's content was validated when it was appended; reports read
         thousands of these and only display them.
         """
-        row = self._effective.rows[observation_id]
+        return self._data_of_row(self._effective.rows[observation_id])
+
+    def _data_of_row(self, row: int) -> dict:
         corrections = self._effective.corrected_by.get(row)
         position = corrections[-1] if corrections else int(self._index.obs_entry[row])
         raw = decode_line(self._store.line_at(position, int(self._index.offsets[position])))
         data = raw.event if raw.schema == SCHEMA[raw.type] else upcast(raw.type, raw.schema, raw.event)
         return data["replacement"] if corrections else data
+
+    def retracted(self, incident: str | None = None) -> list[tuple[dict, Retraction, str]]:
+        """Observations withdrawn within known-at and reported on or before as-of, oldest retraction first.
+
+        Each comes as (the record as last corrected, the retraction, when it
+        was recorded), so that pages can say what they leave out and why.
+        """
+        state, index = self._effective, self._index
+        last_day = self.as_of.toordinal() if self.as_of is not None else None
+        found = []
+        for entry, row in zip(index.drop_entry[: state.drops].tolist(), index.drop_row[: state.drops].tolist(),
+                              strict=True):  # fmt: skip
+            if incident is not None and index.series[int(state.columns[0][row])][0] != incident:
+                continue
+            if last_day is not None and state.columns[1][row] > last_day:
+                continue
+            raw = decode_line(self._store.line_at(entry, int(index.offsets[entry])))
+            found.append((self._data_of_row(row), structure(raw.event, Retraction), raw.recorded_at))
+        return found
 
     def observations(self, incident: str | None = None) -> Iterator[Observation]:
         """Effective observations in log order, reported on or before as-of."""

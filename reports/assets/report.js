@@ -13,15 +13,21 @@
   const placesSummary = document.querySelector("#places-summary tbody");
   const placesBox = document.getElementById("places-summary-box");
   const placesSection = document.getElementById("places-section");
-  const placeSelect = document.getElementById("place-select");
+  const placesLegend = document.getElementById("places-legend");
+  const headline = document.getElementById("headline");
+  const headlineDate = document.getElementById("headline-date");
   const spreadToggle = document.getElementById("spread-toggle");
   const logToggle = document.getElementById("log-toggle");
   const play = document.getElementById("play");
+  const busyToggle = document.getElementById("busy-toggle");
   const panel = document.getElementById("panel");
-  const config = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+  // On a phone the toolbar would sit on the chart's title; touch zooms and pans without it.
+  const config = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"],
+    displayModeBar: window.innerWidth >= 700 ? "hover" : false };
   const STEPS = new Set(["line", "band-high", "band-low", "spread-high", "spread-low"]);
   let view = 0;
   let logScale = false;
+  let busy = false;
   let timer = null;
 
   function asOf() {
@@ -40,6 +46,10 @@
     for (const field of ["x", "y", "hovertext", "customdata"]) {
       if (Array.isArray(trace[field])) out[field] = trace[field].slice(0, n);
     }
+    if (trace.error_y) {
+      out.error_y = Object.assign({}, trace.error_y, { array: trace.error_y.array.slice(0, n),
+        arrayminus: trace.error_y.arrayminus.slice(0, n) });
+    }
     if (STEPS.has(role) && n > 0 && out.x[n - 1] < day) {
       out.x.push(day);
       out.y.push(out.y[n - 1]);
@@ -57,6 +67,154 @@
     return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   }
 
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  function dayText(iso) {
+    return Number(iso.slice(8, 10)) + " " + MONTHS[Number(iso.slice(5, 7)) - 1] + " " + iso.slice(0, 4);
+  }
+
+  function short(text, limit) {
+    return text.length <= limit ? text : text.slice(0, limit - 1) + "…";
+  }
+
+  // An item's latest report on or before day (null: its last), or null when it had not reported yet.
+  function latest(item, day) {
+    let n = item.x.length;
+    if (day !== null) while (n > 0 && item.x[n - 1] > day) n--;
+    if (!n) return null;
+    const i = n - 1;
+    return { date: item.x[i], lo: item.lo[i], hi: item.hi[i], w: item.w[i], ids: item.ids[i],
+             monitor: item.monitor, colour: item.colour, shape: item.shape };
+  }
+
+  // Dot charts of latest figures: one x axis per group, a row per label, a dot per monitor,
+  // a whisker for a range and a right-pointing arrow for a floor. Every text is escaped for Plotly.
+  // On a phone, labels sit above their dots (stacked), so the dots keep the whole width.
+  function dotChart(div, groups, rowHeight, stacked) {
+    const traces = [];
+    const annotations = [];
+    const shapes = {};
+    const l = { margin: { l: 10, r: 24, t: 8, b: 10 }, showlegend: false, hovermode: "closest",
+                hoverlabel: { align: "left", bgcolor: "white", font: { size: 12 } },
+                font: { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12 } };
+    const gap = 64;
+    const height = groups.reduce((h, g) => h + g.rows.length * rowHeight + gap, 16);
+    let top = 8;
+    groups.forEach((group, k) => {
+      const suffix = k ? String(k + 1) : "";
+      const span = group.rows.length * rowHeight;
+      const y1 = 1 - top / height, y0 = 1 - (top + span) / height;
+      top += span + gap;
+      let most = 1;
+      group.rows.forEach((row, r) => {
+        for (const dot of row.dots) {
+          most = Math.max(most, dot.hi === null ? dot.lo * 1.15 : dot.hi);
+          const kind = dot.hi === null ? "floor" : dot.hi > dot.lo ? "range" : "dot";
+          const key = k + "|" + dot.monitor + "|" + kind;
+          let t = shapes[key];
+          if (!t) {
+            t = shapes[key] = { type: "scatter", mode: "markers", xaxis: "x" + suffix, yaxis: "y" + suffix,
+              x: [], y: [], hovertext: [], hoverinfo: "text", customdata: [], name: escapeHtml(dot.monitor),
+              meta: { role: kind, monitor: dot.monitor },
+              marker: { color: dot.colour, size: kind === "floor" ? 13 : 10,
+                        symbol: kind === "floor" ? "triangle-right" : dot.shape, line: { color: "white", width: 1 } } };
+            if (kind === "range") {
+              t.error_x = { type: "data", symmetric: false, array: [], arrayminus: [], color: dot.colour,
+                            thickness: 2.5, width: 7 };
+            }
+            traces.push(t);
+          }
+          t.x.push(dot.lo);
+          t.y.push(r);
+          if (t.error_x) {
+            t.error_x.array.push(dot.hi - dot.lo);
+            t.error_x.arrayminus.push(0);
+          }
+          t.hovertext.push("<b>" + escapeHtml(dot.monitor) + "</b> · " + escapeHtml(row.name) + "<br>" +
+            escapeHtml(dot.w) + " · reported " + dayText(dot.date));
+          t.customdata.push([dot.w, "reported", dot.ids]);
+        }
+      });
+      l["xaxis" + suffix] = { anchor: "y" + suffix, range: [0, most * 1.05], tickformat: ",d", fixedrange: true,
+        showgrid: true, gridcolor: "#eee", zeroline: true, automargin: true,
+        title: { text: escapeHtml(group.title), standoff: 4, font: { size: 12 } } };
+      l["yaxis" + suffix] = { domain: [Math.max(y0, 0), Math.min(y1, 1)], anchor: "x" + suffix, fixedrange: true,
+        range: [group.rows.length - 0.5, -0.5], tickvals: group.rows.map((_, r) => r),
+        ticktext: group.rows.map((row) => (stacked ? "" : row.label)), automargin: true, showgrid: false,
+        zeroline: false, showticklabels: !stacked };
+      if (stacked) {
+        group.rows.forEach((row, r) => annotations.push({ x: 0, xref: "x" + suffix + " domain", xanchor: "left",
+          y: r - 0.18, yref: "y" + suffix, yanchor: "bottom", showarrow: false, align: "left",
+          text: row.label.replace("<br>", " "), font: { size: 11 } }));
+      }
+    });
+    l.annotations = annotations;
+    l.height = height;
+    div.style.height = height + "px";
+    Plotly.react(div, traces, l, Object.assign({}, config, { displayModeBar: false }));
+    bind(div);
+  }
+
+  function drawHeadline(day) {
+    const phone = window.innerWidth < 700;
+    const groups = [];
+    const byMeasure = {};
+    for (const item of data.headline) {
+      const point = latest(item, day);
+      if (!point) continue;
+      let group = byMeasure[item.measure];
+      if (!group) groups.push(group = byMeasure[item.measure] = { title: item.measure, rows: [] });
+      const name = item.monitor + " · " + item.category;
+      group.rows.push({ name: name, top: point.hi === null ? point.lo : point.hi, dots: [point],
+        label: "<b>" + escapeHtml(short(name, phone ? 24 : 34)) + "</b><br>" + escapeHtml(point.w) + " · " + dayText(point.date) });
+    }
+    for (const group of groups) group.rows.sort((a, b) => b.top - a.top);
+    dotChart(headline, groups, phone ? 46 : 40, phone);
+  }
+
+  function drawPlaces(current, day) {
+    const rows = {};
+    const monitors = new Map();
+    const glyphs = { circle: "●", square: "■", diamond: "◆", star: "★" };
+    for (const item of current.places) {
+      const point = latest(item, day);
+      if (!point) continue;
+      const row = rows[item.place] = rows[item.place] || { name: item.place, top: 0, dots: [] };
+      row.dots.push(point);
+      row.top = Math.max(row.top, point.hi === null ? point.lo : point.hi);
+      monitors.set(item.monitor, item);
+    }
+    const sorted = Object.values(rows).sort((a, b) => b.top - a.top || a.name.localeCompare(b.name));
+    for (const row of sorted) row.label = escapeHtml(short(row.name, window.innerWidth < 700 ? 22 : 40));
+    placesLegend.replaceChildren();
+    for (const [monitor, item] of monitors) {
+      const entry = document.createElement("li");
+      const swatch = document.createElement("span");
+      swatch.className = "glyph";
+      swatch.style.color = item.colour;
+      swatch.textContent = glyphs[item.shape] + " ";
+      entry.append(swatch, document.createTextNode(monitor));
+      placesLegend.appendChild(entry);
+    }
+    document.getElementById("places-view").textContent = current.label;
+    dotChart(places, [{ title: current.label.split(" · ")[0], rows: sorted }], 26, false);
+  }
+
+  // Zoomed on the busy weeks, each series whose latest figure lies beyond them gets a marker at the edge.
+  function zoomed(l, range, traces) {
+    l.xaxis.range = range;
+    l.annotations = [];
+    for (const t of traces) {
+      if (!t.meta || t.meta.role !== "line" || !t.x.length) continue;
+      const last = t.x.length - 1;
+      if (t.x[last] <= range[1]) continue;
+      const c = t.customdata[last];
+      l.annotations.push({ x: 1, xref: "paper", xanchor: "right", y: t.y[last], yref: "y", showarrow: false,
+        text: escapeHtml(t.meta.series) + " " + escapeHtml(c[0]) + " on " + dayText(t.x[last]) + " ▶",
+        font: { size: 12, color: t.line.color }, bgcolor: "rgba(255,255,255,0.85)" });
+    }
+    return l;
+  }
+
   function layout(figure) {
     const l = JSON.parse(JSON.stringify(figure.layout));
     l.yaxis.type = logScale ? "log" : "linear";
@@ -65,43 +223,27 @@
       // On a phone the legend goes below the chart, so the chart keeps the width.
       l.legend = Object.assign({}, l.legend, { orientation: "h", x: 0, y: -0.25, yanchor: "top" });
       l.margin = Object.assign({}, l.margin, { l: 45, r: 8 });
+      if (!l.xaxis.dtick) {
+        // Few two-line date ticks: a phone has no room for slanted ones.
+        Object.assign(l.xaxis, { nticks: 5, tickangle: 0, tickformat: "%-d %b<br>%Y", automargin: true });
+        delete l.xaxis.tickformatstops;
+      }
     }
     return l;
-  }
-
-  function fillPlaces(current) {
-    const chosen = placeSelect.value;
-    placeSelect.replaceChildren(placeSelect.options[0]);
-    if (!current.places) return;
-    const names = [...new Set(current.places.data.map((t) => t.meta && t.meta.place).filter(Boolean))].sort();
-    for (const name of names) {
-      const option = document.createElement("option");
-      option.value = name;
-      option.textContent = name;
-      placeSelect.appendChild(option);
-    }
-    placeSelect.value = names.includes(chosen) ? chosen : "";
-  }
-
-  function placeTraces(current, day) {
-    const place = placeSelect.value;
-    return current.places.data
-      .filter((t) => !place || !t.meta || t.meta.role === "key" || t.meta.place === place)
-      .map((t) => cut(t, day));
   }
 
   function draw() {
     const day = asOf();
     const current = data.views[view];
     const traces = current.figure.data.map((t) => cut(t, day));
-    Plotly.react(chart, traces, layout(current.figure), config);
+    busyToggle.hidden = !current.busy;
+    const l = layout(current.figure);
+    Plotly.react(chart, traces, current.busy && busy ? zoomed(l, current.busy, traces) : l, config);
     bind(chart);
-    let placeData = [];
+    drawHeadline(day);
     if (current.places) {
       placesSection.hidden = false;
-      placeData = placeTraces(current, day);
-      Plotly.react(places, placeData, layout(current.places), config);
-      bind(places);
+      drawPlaces(current, day);
     } else {
       placesSection.hidden = true;
       Plotly.purge(places);
@@ -110,9 +252,25 @@
     const shown = day || dates[dates.length - 1] || "";
     label.textContent = shown;
     summaryDate.textContent = shown;
+    headlineDate.textContent = shown;
     writeSummary(summary, traces);
     placesBox.hidden = !current.places;
-    writeSummary(placesSummary, placeData);
+    writePlacesSummary(current, day);
+  }
+
+  function writePlacesSummary(current, day) {
+    placesSummary.replaceChildren();
+    for (const item of current.places || []) {
+      const point = latest(item, day);
+      if (!point) continue;
+      const row = document.createElement("tr");
+      for (const text of [item.monitor + " · " + item.place, point.w, "reported", point.date]) {
+        const cell = document.createElement("td");
+        cell.textContent = text;
+        row.appendChild(cell);
+      }
+      placesSummary.appendChild(row);
+    }
   }
 
   function writeSummary(body, traces) {
@@ -131,9 +289,25 @@
   }
 
   // The sources of a point, read from their rows in the table below the chart.
-  function showSources(ids) {
+  function showSources(ids, flag) {
     const body = document.getElementById("panel-body");
     body.replaceChildren();
+    if (flag) {
+      const note = document.createElement("div");
+      note.className = "flag-note";
+      const kind = document.createElement("p");
+      const strong = document.createElement("strong");
+      strong.textContent = "Flag: " + flag[0];
+      kind.appendChild(strong);
+      const detail = document.createElement("p");
+      detail.textContent = flag[1];
+      const why = document.createElement("p");
+      why.textContent = flag[0] === "revised down"
+        ? "The figure is kept as published: its whole range lies below the monitor's running figure just before it."
+        : "The figure is kept as published: it does not meet the previous total plus the increments reported since.";
+      note.append(kind, detail, why);
+      body.appendChild(note);
+    }
     for (const id of ids) {
       const row = document.getElementById("obs-" + id);
       if (!row) continue;
@@ -178,18 +352,24 @@
     const point = event.points && event.points[0];
     if (!point || point.customdata === undefined) return;
     const ids = Array.isArray(point.customdata[2]) ? point.customdata[2] : point.customdata;
-    if (Array.isArray(ids)) showSources(ids);
+    const flag = point.customdata.length === 5 ? point.customdata.slice(3) : null;
+    if (Array.isArray(ids)) showSources(ids, flag);
   }
 
   const select = document.getElementById("view-select");
-  if (select) select.addEventListener("change", () => { view = Number(select.value); fillPlaces(data.views[view]); draw(); });
-  placeSelect.addEventListener("change", draw);
+  if (select) select.addEventListener("change", () => { view = Number(select.value); draw(); });
   slider.addEventListener("input", draw);
   spreadToggle.addEventListener("change", draw);
   logToggle.addEventListener("click", () => {
     logScale = !logScale;
     logToggle.setAttribute("aria-pressed", String(logScale));
     logToggle.textContent = logScale ? "Linear scale" : "Log scale";
+    draw();
+  });
+  busyToggle.addEventListener("click", () => {
+    busy = !busy;
+    busyToggle.setAttribute("aria-pressed", String(busy));
+    busyToggle.textContent = busy ? "Show the whole period" : "Zoom to the busy weeks";
     draw();
   });
   play.addEventListener("click", () => {
@@ -245,6 +425,5 @@
     div.dataset.bound = "yes";
   }
 
-  fillPlaces(data.views[view]);
   draw();
 })();
