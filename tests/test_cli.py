@@ -321,6 +321,7 @@ def test_describe_and_list_incidents_and_monitors(run, log):
 
 def test_an_empty_log_lists_nothing_described(run, tmp_path):
     """incidents and monitors on a log without descriptions say so, and how to describe one."""
+    (tmp_path / "empty.jsonl").touch()
     result = run("monitors", "--log", str(tmp_path / "empty.jsonl"))
     assert result.exit_code == 0 and "no monitors described" in result.output
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -13,12 +14,14 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import attrs
 import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
 from events_log.errors import BrokenChainError, StoreError
+from events_log.events import IncidentDescribed, MonitorDescribed
 from events_log.importers import COLUMNS
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
@@ -330,7 +333,7 @@ def test_a_full_disk_appends_whole_batches_or_nothing(tmp_path, kind):
         store.append(NAMES)
         acknowledged, error = [], None
         for i in range(5000):
-            batch = [obs(f"f{i}-{j}", 1 + i % 28, i, location="x" * 200) for j in range(3)]
+            batch = [obs(f"f{i}-{j}", 1 + i % 28, i, location=f"{j}" + "x" * 199) for j in range(3)]
             try:
                 store.append(batch)
             except StoreError as exc:
@@ -410,8 +413,10 @@ def test_pointing_at_the_wrong_thing_is_one_line(tmp_path, kind, fresh_logs):
     for args in (["replay"], ["append", "--json", json.dumps({"type": "Retraction", "observation_id": "a",
                                                               "reason": "x"})]):  # fmt: skip
         result = invoke(args, target)
-        assert result.exit_code == 1, result.output
+        unreachable = kind == "postgres" and args == ["replay"]  # reading: a server one cannot reach holds no log
+        assert result.exit_code == (2 if unreachable else 1), result.output
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        assert not unreachable or "no log at" in result.stderr
 
 
 # -- names the log has not described -------------------------------------------------------------
@@ -534,3 +539,215 @@ def test_describe_new_describes_in_the_same_batch_but_never_a_case_variant(tmp_p
     assert result.exit_code == 0, result.output
     assert result.output.startswith("described incident zaraa-2016: zaraa-2016 at position 7 (new)\nappended ")
     assert "described monitor" not in result.output
+
+
+
+# -- writers: versions, repeats, limits ---------------------------------------------------------
+
+_NAMES = [
+    IncidentDescribed(slug="coastal-2025", title="Coastal massacres", place="Latakia", summary="s",
+                      start_date=dt.date(2025, 3, 6)),
+    MonitorDescribed(slug="SOHR", full_name="Syrian Observatory for Human Rights", description="d"),
+]  # fmt: skip
+_OPTIONS = ["--incident", "coastal-2025", "--monitor", "SOHR", "--measure", "killed", "--category", "civilians",
+            "--source-title", "t"]  # fmt: skip
+
+
+@pytest.fixture
+def named_log(tmp_path):
+    """A log where coastal-2025 and SOHR are described and SOHR said 1,383 on 12 March 2025."""
+    log = tmp_path / "log.jsonl"
+    JsonlStore(log).append([*_NAMES, obs("r7", 12, 1383)])
+    return log
+
+
+def _observation_json(**figure) -> str:
+    return json.dumps({"type": "Observation", "incident": "coastal-2025", "monitor": "SOHR",
+                       "reported_on": "2025-03-12", "measure": "killed", "category": "civilians",
+                       "kind": "increment", "figure": figure, "source": {"title": "t"}})  # fmt: skip
+
+
+def test_a_fix_from_a_replaced_version_is_refused(named_log):
+    """`correct`/`retract --expected-version` of a replaced version: one line naming the Correction and its position."""
+    assert invoke(["correct", "r7", "--low", "1384", "--reason", "typo"], named_log).exit_code == 0
+    before = named_log.read_bytes()
+    for args in (["correct", "r7", "--location", "Baniyas", "--reason", "x", "--expected-version", "2"],
+                 ["retract", "r7", "--reason", "x", "--expected-version", "2"]):  # fmt: skip
+        result = invoke(args, named_log)
+        assert_clean_outcome(result, named_log, before)
+        assert "r7: expected version: observation 'r7' changed after version 2" in result.stderr
+        assert "the Correction at position 3" in result.stderr
+    assert invoke(["retract", "r7", "--reason", "x", "--expected-version", "3"], named_log).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["append", *_OPTIONS, "--reported-on", "2025-03-12", "--kind", "cumulative", "--low", "1383",
+         "--qualifier", "exact"],
+        ["append", "--json", json.dumps({"type": "Observation", **{k: v for k, v in
+            [("incident", "coastal-2025"), ("monitor", "SOHR"), ("reported_on", "2025-03-12"), ("measure", "killed"),
+             ("category", "civilians"), ("kind", "cumulative"), ("figure", {"low": 1383, "high": 1383,
+             "qualifier": "exact"}), ("source", {"title": "other words"})]}})],
+    ],
+)  # fmt: skip
+def test_a_repeat_is_refused_unless_allowed(named_log, args):
+    """Appending what SOHR already said that day is refused naming r7; --allow-duplicate lets it in."""
+    before = named_log.read_bytes()
+    result = invoke(args, named_log)
+    assert_clean_outcome(result, named_log, before)
+    assert "repeats observation 'r7'" in result.stderr and "--allow-duplicate" in result.stderr
+    assert invoke([*args, "--allow-duplicate"], named_log).exit_code == 0
+
+
+def test_an_import_that_repeats_is_refused_unless_allowed(named_log, tmp_path):
+    """An imported row that repeats the log, or another row of the file, is named; --allow-duplicate takes it."""
+    path = tmp_path / "rows.csv"
+    path.write_text(_csv_text([{**GOOD_ROW, "low": "1400"}, {**GOOD_ROW, "low": "1400", "source_title": "again"}],
+                              list(COLUMNS)))  # fmt: skip
+    before = named_log.read_bytes()
+    result = invoke(["import", str(path)], named_log)
+    assert_clean_outcome(result, named_log, before)
+    assert "rows.csv:3: figure: repeats observation 'obs-" in result.stderr
+    assert invoke(["import", str(path), "--allow-duplicate"], named_log).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--reported-on", "2099-01-01"], "reported_on: 2099-01-01 is in the future"),
+        (["--reported-on", "9999-12-31"], "reported_on: 9999-12-31 is in the future"),
+        (["--reported-on", "2025-03-12", "--period-end", "2099-01-01"], "period_end 2099-01-01 is after reported_on"),
+        (["--reported-on", "2025-03-12", "--low", "1000000000001"], "low: 1000000000001 is above 1,000,000,000,000"),
+        (["--reported-on", "2025-03-12", "--low", "9223372036854775807"], "low: a number of 19 digits"),
+    ],
+)
+def test_future_dates_and_huge_counts_in_options_are_refused(named_log, args, fragment):
+    """A figure reported after tomorrow (UTC) or above 10**12 is one line, exit 2, log unchanged."""
+    before = named_log.read_bytes()
+    given = dict(zip(args[::2], args[1::2], strict=True))
+    options = {"--low": "5", "--kind": "increment", "--qualifier": "exact"} | given
+    result = invoke(["append", *_OPTIONS, *[x for pair in options.items() for x in pair]], named_log)
+    assert_clean_outcome(result, named_log, before)
+    assert fragment in result.stderr
+
+
+def test_a_correction_into_the_future_is_refused(named_log):
+    """`correct --reported-on` far ahead is refused like an append."""
+    before = named_log.read_bytes()
+    result = invoke(["correct", "r7", "--reported-on", "2099-01-01", "--reason", "x"], named_log)
+    assert_clean_outcome(result, named_log, before)
+    assert "reported_on: 2099-01-01 is in the future" in result.stderr
+
+
+def test_tomorrow_is_allowed_for_time_zones_ahead_of_utc(named_log):
+    """A figure dated tomorrow (UTC) is taken: east of UTC it is already today."""
+    tomorrow = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
+    result = invoke(["append", *_OPTIONS, "--reported-on", tomorrow, "--kind", "increment", "--low", "5",
+                     "--qualifier", "exact"], named_log)  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("count", [2**63 + 1, 2**64 + 5, 10**12 + 1])
+def test_huge_counts_in_json_and_json_lines_are_refused(named_log, tmp_path, count):
+    """Above 10**12 (and above 2**63) in --json or a JSON Lines import: one line, exit 2, nothing written."""
+    before = named_log.read_bytes()
+    text = _observation_json(low=count, high=None, qualifier="at_least")
+    result = invoke(["append", "--json", text], named_log)
+    assert_clean_outcome(result, named_log, before)
+    # orjson reads integers beyond 64 bits as floats: those are refused as not whole.
+    assert "$.figure.low: " + ("above 1,000,000,000,000" if count < 2**64 else "expected a whole number") in (
+        result.stderr.replace(f"{count} is above", "above")
+    )
+    path = tmp_path / "events.jsonl"
+    path.write_text(text + "\n")
+    result = invoke(["import", str(path)], named_log)
+    assert_clean_outcome(result, named_log, before)
+    assert "events.jsonl:1: $.figure.low" in result.stderr
+    assert invoke(["replay"], named_log).exit_code == 0
+
+
+def test_the_largest_count_then_an_increment_replays(named_log):
+    """10**12 and an increment on top replay without overflow (the old 2**63-1 case)."""
+    base = ["append", *_OPTIONS, "--qualifier", "exact"]
+    assert invoke([*base, "--reported-on", "2025-03-13", "--kind", "cumulative", "--low", str(10**12)],
+                  named_log).exit_code == 0  # fmt: skip
+    assert invoke([*base, "--reported-on", "2025-03-14", "--kind", "increment", "--low", str(10**12)],
+                  named_log).exit_code == 0  # fmt: skip
+    result = invoke(["replay", "--format", "csv"], named_log)
+    assert result.exit_code == 0 and "2000000000000" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["replay", "--known-at", "0001-01-01T00:00:00+14:00"], "before the year 1 in UTC"),
+        (["replay", "--as-of", "9999-12-31"], "9999-12-31 is in the future"),
+        (["report", "--as-of", "2099-01-01"], "2099-01-01 is in the future"),
+    ],
+)
+def test_impossible_times_are_one_line(named_log, args, fragment):
+    """A known-at before year 1 in UTC, an as-of in the future: one line, exit 2."""
+    result = invoke(args, named_log)
+    assert_clean_outcome(result, named_log, named_log.read_bytes())
+    assert fragment in result.stderr
+
+
+def test_known_at_early_in_year_one_replays_nothing(named_log):
+    """A known-at in year 1 is a time like any other: nothing was recorded by then."""
+    result = invoke(["replay", "--known-at", "0001-01-02T00:00:00+00:00"], named_log)
+    assert result.exit_code == 0 and "no series" in result.output
+
+
+def test_a_report_of_year_one_and_a_report_into_a_file(tmp_path):
+    """Series dated in year 1 render; --out below a file is one line, exit 2."""
+    log = tmp_path / "log.jsonl"
+    early = [attrs.evolve(obs(f"y{day}", 1, day, kind), reported_on=dt.date(1, 1, day))
+             for day, kind in ((1, "cumulative"), (2, "increment"))]  # fmt: skip
+    JsonlStore(log).append([*_NAMES, *early])
+    assert invoke(["report", "--out", str(tmp_path / "rep")], log).exit_code == 0
+    (tmp_path / "f").write_text("not a folder")
+    result = invoke(["report", "--out", str(tmp_path / "f" / "rep")], log)
+    assert_clean_outcome(result, log, log.read_bytes())
+    assert "f is a file, not a folder" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["replay"], ["report", "--out", "rep"], ["log"], ["verify"]])
+@pytest.mark.parametrize("kind", ["jsonl", "sqlite", "postgres-empty", "postgres-unreachable"])
+def test_reading_a_log_that_does_not_exist_is_one_line(tmp_path, fresh_logs, kind, command, monkeypatch):
+    """A missing file, a missing SQLite file, an empty or unreachable database: "no log at", exit 2, nothing made."""
+    monkeypatch.chdir(tmp_path)
+    target = {
+        "jsonl": lambda: str(tmp_path / "typo.jsonl"),
+        "sqlite": lambda: f"sqlite:///{tmp_path / 'typo.db'}",
+        "postgres-empty": lambda: fresh_logs("postgres"),
+        "postgres-unreachable": lambda: "postgresql://nobody@127.0.0.1:1/none",
+    }[kind]()
+    result = CliRunner().invoke(cli, [*command[:1], "--log", target, *command[1:]])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("timeline: error: no log at ") and result.stderr.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    if kind == "postgres-empty":
+        import psycopg
+
+        with psycopg.connect(target) as connection:
+            assert connection.execute("SELECT to_regclass('timeline_entries')").fetchone()[0] is None
+
+
+def test_line_separators_inside_text_are_not_line_breaks(named_log, tmp_path):
+    """U+2028 and U+0085 in a JSON string and in an unquoted CSV cell: imported, stored and read back as text."""
+    path = tmp_path / "events.jsonl"
+    event = json.loads(_observation_json(low=4, high=4, qualifier="exact"))
+    event["source"]["quote"] = "four\u2028killed\u0085today"
+    path.write_text(json.dumps(event, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert "\u2028" in path.read_text(encoding="utf-8")
+    result = invoke(["import", str(path)], named_log)
+    assert result.exit_code == 0, result.output
+    rows = tmp_path / "rows.csv"
+    rows.write_text(_csv_text([{**GOOD_ROW, "low": "7", "location": "Jableh\u2028north\u0085"}], list(COLUMNS)),
+                    encoding="utf-8")  # fmt: skip
+    result = invoke(["import", str(rows)], named_log)
+    assert result.exit_code == 0 and "imported 1 events" in result.output, result.output
+    assert invoke(["verify"], named_log).exit_code == 0
+    quotes = [e.event.source.quote for e in JsonlStore(named_log).entries() if hasattr(e.event, "source")]
+    assert "four\u2028killed\u0085today" in quotes

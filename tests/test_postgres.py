@@ -73,7 +73,7 @@ def test_least_privilege_role_appends_and_reads_but_cannot_change_history(postgr
     with psycopg.connect(postgres_url, autocommit=True) as owner:
         owner.execute(f"CREATE ROLE {role} LOGIN")
         owner.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
-        owner.execute(f"GRANT SELECT, INSERT ON timeline_entries TO {role}")
+        owner.execute(f"GRANT SELECT, INSERT ON timeline_entries, timeline_figures TO {role}")
     try:
         url = _as_role(postgres_url, role)
         store = open_store(url)

@@ -23,7 +23,7 @@ import click
 import orjson
 
 from events_log import checkpoints as cps
-from events_log.admission import DESCRIBES
+from events_log.admission import DESCRIBES, SLACK
 from events_log.codec import event_from_input, parse_date
 from events_log.envelope import Entry, decode_line
 from events_log.errors import IndexMismatchWarning, InputError, ReadOnlyLogError, TimelineError, shown
@@ -91,7 +91,11 @@ def open_log(log: str | None, *, write: bool) -> Store:
         if write:
             raise ReadOnlyLogError("the bundled dataset is read-only; " + _NO_LOG.split(": ", 1)[1])
         return open_store(log, read_only=True)
-    return open_store(log)
+    store = open_store(log)
+    # Only writers create a log: a typo in a path must not read as an empty log.
+    if not write and not store.exists():
+        raise InputError(f"no log at {store.location}")
+    return store
 
 
 def _parse_day(ctx, param, value: str | None) -> dt.date | None:
@@ -108,9 +112,14 @@ def _parse_as_of(ctx, param, value: str | None) -> dt.date | None:
     if value is None:
         return None
     try:
-        return parse_date(value)
+        day = parse_date(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    # Today (UTC) plus the day of slack a report date may have (see admission.SLACK).
+    latest = dt.datetime.now(dt.UTC).date() + SLACK
+    if day > latest:
+        raise click.BadParameter(f"{day} is in the future; nothing can have been reported after {latest}")
+    return day
 
 
 def _parse_known_at(ctx, param, value: str | None) -> dt.datetime | None:
@@ -129,7 +138,10 @@ def _parse_known_at(ctx, param, value: str | None) -> dt.datetime | None:
         raise click.BadParameter(f"expected a date or an ISO timestamp, got {shown(value)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise click.BadParameter(f"{shown(value)} is before the year 1 in UTC") from None
 
 
 as_of_option = click.option(
@@ -140,6 +152,14 @@ known_at_option = click.option(
     callback=_parse_known_at,
     metavar="TIME",
     help="Only what the log held at TIME: a date (its end, UTC) or an ISO timestamp (UTC if no zone).",
+)
+
+
+allow_duplicate_option = click.option(
+    "--allow-duplicate",
+    is_flag=True,
+    help="Take an observation that repeats one in the log (same series, day and figure; for an increment "
+    "also the same source URL or quote): for a monitor that really published the same figure twice.",
 )
 
 
@@ -218,7 +238,10 @@ def cli() -> None:
 @_observation_options
 @click.option("--json", "json_text", metavar="JSON", help='One event of any type, e.g. {"type": "Retraction", ...}.')
 @describe_new_option
-def append(log: str | None, json_text: str | None, describe_new: bool, **columns: str | None) -> None:
+@allow_duplicate_option
+def append(
+    log: str | None, json_text: str | None, describe_new: bool, allow_duplicate: bool, **columns: str | None
+) -> None:
     """Append one observation given as options, or one event as --json."""
     given = {k: v for k, v in columns.items() if v is not None}
     if json_text is not None:
@@ -234,7 +257,10 @@ def append(log: str | None, json_text: str | None, describe_new: bool, **columns
             raise click.UsageError("give the observation's options (see --help) or --json")
         event = _located(lambda: observation_from_row(given), "options")
     store = open_log(log, write=True)
-    *described, entry = store.append([event], labels=["--json" if json_text else "options"], describe_new=describe_new)
+    *described, entry = store.append(
+        [event], labels=["--json" if json_text else "options"], describe_new=describe_new,
+        allow_duplicate=allow_duplicate,
+    )  # fmt: skip
     _echo_described(described)
     click.echo(f"appended {output.describe_event(entry.event)} at position {entry.position} of {store.location}")
 
@@ -244,12 +270,15 @@ def append(log: str | None, json_text: str | None, describe_new: bool, **columns
 @click.argument("file", type=click.Path(dir_okay=True, path_type=Path))
 @click.option("--format", "format_", type=click.Choice(["csv", "jsonl"]), help="Default: from the extension.")
 @describe_new_option
-def import_(log: str | None, file: Path, format_: str | None, describe_new: bool) -> None:
+@allow_duplicate_option
+def import_(log: str | None, file: Path, format_: str | None, describe_new: bool, allow_duplicate: bool) -> None:
     """Append every event of FILE (CSV of observations, or JSON Lines of events), all or nothing."""
     store = open_log(log, write=True)
     labelled = read_events(file, format_, progress=lambda lines, length: _progress(lines, "reading", length))
     labels = [label for label, _ in labelled]
-    entries = store.append([event for _, event in labelled], labels=labels, describe_new=describe_new)
+    entries = store.append(
+        [event for _, event in labelled], labels=labels, describe_new=describe_new, allow_duplicate=allow_duplicate
+    )
     described = entries[: len(entries) - len(labelled)]
     _echo_described(described)
     entries = entries[len(described) :]
@@ -259,16 +288,30 @@ def import_(log: str | None, file: Path, format_: str | None, describe_new: bool
         click.echo("  " + line)
 
 
+expected_version_option = click.option(
+    "--expected-version",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Refuse unless the record is still at version N (the position `timeline log` shows for it "
+    "or for its last correction). Default: the version read under the log's write lock.",
+)
+
+
 @cli.command()
 @log_option
 @click.argument("observation_id", metavar="ID")
 @click.option("--reason", required=True, help="Why our record was wrong (kept in the log).")
+@expected_version_option
 @_observation_options
-def correct(log: str | None, observation_id: str, reason: str, **columns: str | None) -> None:
+def correct(
+    log: str | None, observation_id: str, reason: str, expected_version: int | None, **columns: str | None
+) -> None:
     """Fix our record of observation ID: give only the fields that change.
 
     An emptied option (--location "") clears that field. Changing --low of an
-    exact figure moves its high with it.
+    exact figure moves its high with it. The record is read, and the fix
+    appended, under one lock: a fix made at the same moment by someone else
+    is built upon, never lost (or, with --expected-version, refused).
     """
     changes = {k: v for k, v in columns.items() if v is not None}
     if not changes:
@@ -276,19 +319,25 @@ def correct(log: str | None, observation_id: str, reason: str, **columns: str | 
     if "id" in changes:
         raise InputError("an observation's id cannot be corrected; retract it and append a new one", "--id")
     store = open_log(log, write=True)
-    current = _current_observation(store, observation_id)
-    row = row_from_observation(current)
-    # "exact 1,225" corrected to low 1,383 stays exact: the old high would contradict it.
-    bound_moves = ("low" in changes or "qualifier" in changes) and "high" not in changes
-    if bound_moves and changes.get("qualifier", row["qualifier"]) in ("exact", "about", "at_least"):
-        row["high"] = ""
-    row.update(changes)
-    replacement = _located(lambda: observation_from_row(row), "options")
-    if replacement == current:
-        raise InputError("these values are what the record already says; nothing to correct")
-    event = Correction(observation_id=observation_id, replacement=replacement, reason=reason)
-    [entry] = store.append([event], labels=[observation_id])
-    change = output.describe_change(current, replacement)
+    was: list[Observation] = []
+
+    def build(current: Observation, version: int) -> Correction:
+        was.append(current)
+        row = row_from_observation(current)
+        # "exact 1,225" corrected to low 1,383 stays exact: the old high would contradict it.
+        bound_moves = ("low" in changes or "qualifier" in changes) and "high" not in changes
+        if bound_moves and changes.get("qualifier", row["qualifier"]) in ("exact", "about", "at_least"):
+            row["high"] = ""
+        row.update(changes)
+        replacement = _located(lambda: observation_from_row(row), "options")
+        if replacement == current:
+            raise InputError("these values are what the record already says; nothing to correct")
+        return Correction(
+            observation_id=observation_id, replacement=replacement, reason=reason, expected_version=version
+        )
+
+    entry = store.fix(observation_id, build, expected_version=expected_version, label=observation_id)
+    change = output.describe_change(was[-1], entry.event.replacement)
     click.echo(f"corrected {observation_id} at position {entry.position}: {change}")
 
 
@@ -296,11 +345,17 @@ def correct(log: str | None, observation_id: str, reason: str, **columns: str | 
 @log_option
 @click.argument("observation_id", metavar="ID")
 @click.option("--reason", required=True, help="Why the record should never have been entered.")
-def retract(log: str | None, observation_id: str, reason: str) -> None:
+@expected_version_option
+def retract(log: str | None, observation_id: str, reason: str, expected_version: int | None) -> None:
     """Withdraw our record of observation ID (it stays in the log, marked retracted)."""
     store = open_log(log, write=True)
-    event = _located(lambda: Retraction(observation_id=observation_id, reason=reason), "options")
-    [entry] = store.append([event], labels=[observation_id])
+    _located(lambda: Retraction(observation_id=observation_id, reason=reason), "options")
+    entry = store.fix(
+        observation_id,
+        lambda current, version: Retraction(observation_id=observation_id, reason=reason, expected_version=version),
+        expected_version=expected_version,
+        label=observation_id,
+    )
     click.echo(f"retracted {observation_id} at position {entry.position}")
 
 
@@ -481,6 +536,9 @@ def report(
         + ([f"--log {_log_named(log)}"] if log is not None else [])
         + [f"--expect {cps.Checkpoint.of(result.log).short}"]
     )
+    for folder in (out, *out.parents):
+        if folder.exists() and not folder.is_dir():
+            raise InputError(f"{folder} is a file, not a folder", "--out")
     built = build_report(result, out, command=command, single_file=single_file, verify_command=proof)
     click.echo(
         f"wrote {len(built.pages)} incident page(s) and the index to {built.folder}/ "
@@ -726,21 +784,6 @@ def _about(incident: str | None, monitor: str | None) -> Callable[[Entry], bool]
 def _echo_described(entries: list[Entry]) -> None:
     for entry in entries:
         click.echo(f"described {output.describe_event(entry.event)} at position {entry.position} (new)")
-
-
-def _current_observation(store: Store, observation_id: str) -> Observation:
-    current: Observation | None = None
-    for entry in store.entries():
-        event = entry.event
-        if isinstance(event, Observation) and event.id == observation_id:
-            current = event
-        elif isinstance(event, Correction) and event.observation_id == observation_id:
-            current = event.replacement
-        elif isinstance(event, Retraction) and event.observation_id == observation_id:
-            raise InputError(f"observation {shown(observation_id)} was retracted", "ID")
-    if current is None:
-        raise InputError(f"no observation {shown(observation_id)} in {store.location}", "ID")
-    return current
 
 
 def main() -> None:

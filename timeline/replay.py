@@ -25,7 +25,7 @@ from events_log.codec import SCHEMA, structure, upcast
 from events_log.envelope import decode_line
 from events_log.errors import InputError
 from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation, Qualifier, Retraction
-from events_log.index import OPEN, QUALIFIERS, LogIndex, time_code
+from events_log.index import OPEN, QUALIFIERS, LogIndex
 from events_log.store import LogHead, Store
 
 from .rule import CARRIED, Folded, Reports, fold, resumable
@@ -498,7 +498,8 @@ def _narrowed(full: Replay, as_of: dt.date | None, incident: str | None, monitor
 
 
 def time_code_of(moment: dt.datetime) -> int:
-    return time_code(moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    # Not through text: strftime writes years before 1000 without their leading zeros.
+    return (moment.astimezone(dt.UTC).replace(tzinfo=None) - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1)
 
 
 def _time_of(code: int) -> dt.datetime:
