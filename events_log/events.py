@@ -52,8 +52,9 @@ class Qualifier(enum.StrEnum):
 
 
 def _matches(pattern: re.Pattern[str], what: str):
+    # attrs' matches_re would raise a bare ValueError (and a TypeError for None), without the field's name.
     def check(instance, attribute, value):
-        if value is not None and not pattern.fullmatch(value):
+        if not isinstance(value, str) or not pattern.fullmatch(value):
             raise InputError(f"not a valid {what}: {shown(value)}", attribute.name)
 
     return check
@@ -78,8 +79,6 @@ def _text(limit: int, *, required: bool = True):
 
 
 def _count(instance, attribute, value):
-    if value is None:
-        return
     # bool is an int subclass; True is not a casualty count.
     if not isinstance(value, int) or isinstance(value, bool):
         raise InputError(f"must be a whole number, not {shown(value)}", attribute.name)
@@ -90,20 +89,13 @@ def _count(instance, attribute, value):
 
 
 def _version(instance, attribute, value):
-    if value is None:
-        return
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise InputError(f"must be a log position (a whole number from 0), not {shown(value)}", attribute.name)
 
 
-def _date(optional: bool = False):
-    def check(instance, attribute, value):
-        if value is None and optional:
-            return
-        if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-            raise InputError(f"must be a date (YYYY-MM-DD), not {shown(value)}", attribute.name)
-
-    return check
+def _date(instance, attribute, value):
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        raise InputError(f"must be a date (YYYY-MM-DD), not {shown(value)}", attribute.name)
 
 
 @attrs.frozen
@@ -115,7 +107,7 @@ class Figure:
     """
 
     low: int = attrs.field(validator=_count)
-    high: int | None = attrs.field(validator=_count)
+    high: int | None = attrs.field(validator=v.optional(_count))
     qualifier: Qualifier = attrs.field(validator=v.instance_of(Qualifier))
 
     def __attrs_post_init__(self) -> None:
@@ -183,14 +175,14 @@ class Observation:
     id: str = attrs.field(validator=_matches(_ID, "id (letters, digits, . _ : -)"))
     incident: str = attrs.field(validator=_matches(_SLUG, "incident slug"))
     monitor: str = attrs.field(validator=_matches(_SLUG, "monitor slug"))
-    reported_on: dt.date = attrs.field(validator=_date())
+    reported_on: dt.date = attrs.field(validator=_date)
     measure: str = attrs.field(validator=_matches(_TERM, "measure (lower-case, e.g. killed)"))
     category: str = attrs.field(validator=_matches(_TERM, "category (lower-case, e.g. civilians)"))
     kind: Kind = attrs.field(validator=v.instance_of(Kind))
     figure: Figure = attrs.field(validator=v.instance_of(Figure))
     source: Source = attrs.field(validator=v.instance_of(Source))
-    period_start: dt.date | None = attrs.field(default=None, validator=_date(optional=True))
-    period_end: dt.date | None = attrs.field(default=None, validator=_date(optional=True))
+    period_start: dt.date | None = attrs.field(default=None, validator=v.optional(_date))
+    period_end: dt.date | None = attrs.field(default=None, validator=v.optional(_date))
     location: str | None = attrs.field(default=None, validator=_text(MAX_TEXT, required=False))
     note: str | None = attrs.field(default=None, validator=_text(MAX_QUOTE, required=False))
 
@@ -223,7 +215,7 @@ class Correction:
     # The record's version this fix was made from: the log position of the
     # observation or of its last correction. Admission refuses the fix if the
     # record has changed since, so two people fixing one record never lose a fix.
-    expected_version: int | None = attrs.field(default=None, validator=_version)
+    expected_version: int | None = attrs.field(default=None, validator=v.optional(_version))
 
     def __attrs_post_init__(self) -> None:
         if self.replacement.id != self.observation_id:
@@ -239,7 +231,7 @@ class Retraction:
     observation_id: str = attrs.field(validator=_matches(_ID, "observation id"))
     reason: str = attrs.field(validator=_text(MAX_TEXT))
     # As for a correction: the version of the record it was made from.
-    expected_version: int | None = attrs.field(default=None, validator=_version)
+    expected_version: int | None = attrs.field(default=None, validator=v.optional(_version))
 
 
 @attrs.frozen
@@ -261,7 +253,7 @@ class IncidentDescribed:
     slug: str = attrs.field(validator=_matches(_SLUG, "incident slug"))
     title: str = attrs.field(validator=_text(MAX_TITLE))
     place: str | None = attrs.field(default=None, validator=_text(MAX_TEXT, required=False))
-    start_date: dt.date | None = attrs.field(default=None, validator=_date(optional=True))
+    start_date: dt.date | None = attrs.field(default=None, validator=v.optional(_date))
     summary: str | None = attrs.field(default=None, validator=_text(MAX_QUOTE, required=False))
     links: tuple[Link, ...] = attrs.field(default=(), converter=tuple)
 
