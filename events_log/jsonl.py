@@ -176,7 +176,7 @@ class JsonlStore(Store):
 
     # -- writing ---------------------------------------------------------
 
-    def _append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
+    def append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = self._whole_tail(fd)
             sidecar = self._read_sidecar(fd, tail)
@@ -184,11 +184,11 @@ class JsonlStore(Store):
                 self._warn_mismatch()
             index = sidecar.index
             known = index.known_ids(lambda position: _line_from(fd, int(index.offsets[position]), self.location))
-            lines = encode(tail.last, self.now(), known)
+            lines = encode(last=tail.last, now=self.now(), known=known)
             _write_all(fd, b"".join(line + b"\n" for line in lines), tail.end, self.location)
             self._extend_sidecar(fd, sidecar, sidecar.index.builder(), lines, tail.end)
 
-    def _append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
+    def append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = self._whole_tail(fd)
             if LogHead.of(tail.last) != after:

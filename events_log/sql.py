@@ -100,17 +100,17 @@ class SqlStore(Store):
             raise self._failure(error) from None
         raise LogError(f"{self.location} has no entry at position {position}")
 
-    def _append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
+    def append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
         def write(cursor: Any) -> None:
             last = self._last(cursor)
             self._catch_up_figures(cursor, LogHead.of(last).entries)
-            lines = encode(last, self.now(), self._known(cursor, subjects))
+            lines = encode(last=last, now=self.now(), known=self._known(cursor, subjects))
             self._insert(cursor, [_row(line) for line in lines])
             self._insert_figures(cursor, [_figure_row(line) for line in lines])
 
         self._in_write_transaction(write)
 
-    def _append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
+    def append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
         def write(cursor: Any) -> None:
             if LogHead.of(self._last(cursor)) != after:
                 raise LogError(f"{self.location} changed while being written; run the command again")

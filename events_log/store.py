@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from collections.abc import Callable, Collection, Iterator, Sequence
+from typing import Protocol
 
 import attrs
 
@@ -22,7 +23,16 @@ from .events import Correction, Event, Observation, Retraction
 from .index import LogIndex, build_index
 
 Clock = Callable[[], dt.datetime]
-Encoder = Callable[[RawEntry | None, str, KnownIds], list[bytes]]
+
+
+class Encoder(Protocol):
+    """What ``append_lines`` calls under the write lock to make the lines of one batch.
+
+    ``last`` is the log's last entry (None for an empty log), ``now`` the
+    store clock's time as stored, ``known`` what admission needs of the log.
+    """
+
+    def __call__(self, last: RawEntry | None, now: str, known: KnownIds) -> list[bytes]: ...
 
 
 def utc_now() -> dt.datetime:
@@ -110,16 +120,20 @@ class Store(abc.ABC):
         """Length and head hash of the acknowledged log."""
 
     @abc.abstractmethod
-    def _append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
-        """Under the store's write lock, call ``encode(last_entry, now, known_ids)``
-        and write the lines it returns, whole or not at all.
+    def append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
+        """Under the store's write lock, call ``encode(last=..., now=..., known=...)``
+        and write the lines it returns, whole and durably, or not at all.
 
-        ``known_ids`` must know the status of at least the observation ids in ``subjects``.
+        ``known`` must know the status of at least the observation ids in ``subjects``.
+        Callers append events with ``append`` and ``fix``, which admit them first.
         """
 
     @abc.abstractmethod
-    def _append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
-        """Under the write lock, write already-encoded lines if the log's head is still ``after``."""
+    def append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
+        """Under the write lock, write already-encoded lines if the log's head is still ``after``.
+
+        For ``copy_from``: the lines were checked as a chain on the way; nothing is admitted again.
+        """
 
     def index(self, since: LogIndex | None = None) -> LogIndex:
         """The columns replay needs, for the whole acknowledged log.
@@ -286,7 +300,7 @@ class Store(abc.ABC):
                 prev = digest
             return out
 
-        self._append_lines(subjects, encode)
+        self.append_lines(subjects, encode)
         return written
 
     def copy_from(self, source: Store, *, chunk: int = 10_000, progress=None) -> LogHead:
@@ -315,12 +329,12 @@ class Store(abc.ABC):
                 continue
             pending.append(line)
             if raw.position == raw.batch_end and len(pending) >= chunk:
-                self._append_stored(pending, self.head())
+                self.append_stored(pending, self.head())
                 pending = []
         if check.head.entries < mine.entries:
             raise LogError(f"{self.location} holds more entries than {source.location}; copy into an empty log")
         if pending:
-            self._append_stored(pending, self.head())
+            self.append_stored(pending, self.head())
         return self.head()
 
     def verify(self, *, repair_index: bool = False) -> Verified:

@@ -27,8 +27,8 @@ from events_log.stores import open_store
 from timeline.cli import cli
 
 from .conftest import StepClock
+from .helpers import obs
 from .test_hardening import _rewrite
-from .test_replay import obs
 
 DESCRIBED = [
     IncidentDescribed(

@@ -30,8 +30,8 @@ from timeline.cli import cli
 from timeline.output import safe_cell
 
 from .conftest import STORE_KINDS, StepClock
+from .helpers import obs
 from .test_jsonl_store import NAMES
-from .test_replay import obs
 
 GOOD_ROW = {
     "id": "",
@@ -205,7 +205,7 @@ _CRASHING_WRITER = """
 import sys
 from events_log.stores import open_store
 from events_log.events import IncidentDescribed, MonitorDescribed
-from tests.test_replay import obs
+from tests.helpers import obs
 store = open_store(sys.argv[1])
 start = int(sys.argv[2])
 if store.head().entries == 0:

@@ -14,8 +14,8 @@ from events_log.jsonl import JsonlStore
 from timeline import replay
 
 from .conftest import StepClock
+from .helpers import obs
 from .strategies import descriptions_of
-from .test_replay import obs
 
 # coastal-2025 and SOHR, the names ``obs`` uses: the first two entries of every log here.
 NAMES = descriptions_of([obs("x", 8, 1)])

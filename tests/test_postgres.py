@@ -12,8 +12,8 @@ from events_log.errors import BrokenChainError, StoreError
 from events_log.stores import open_store
 
 from .conftest import StepClock
+from .helpers import obs
 from .test_jsonl_store import NAMES
-from .test_replay import obs
 
 pytestmark = pytest.mark.postgres
 

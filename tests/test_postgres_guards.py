@@ -27,7 +27,7 @@ from events_log.postgres import LOCK_KEY
 from events_log.stores import open_store, redact_url
 
 from .conftest import StepClock
-from .test_replay import obs
+from .helpers import obs
 
 pytestmark = pytest.mark.postgres
 

@@ -5,50 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import io
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from events_log.events import Correction, Figure, Kind, Observation, Qualifier, Retraction, Source
+from events_log.errors import InputError
+from events_log.events import Correction, Retraction
 from events_log.jsonl import JsonlStore
 from timeline import replay
 from timeline.output import render_table, replay_document, write_json
 
 from .conftest import StepClock
+from .helpers import days, log_of, obs
 from .reference import checking, disjoint, replay_reference, replayed, total
-from .strategies import START, described, descriptions_of, interval_figures, interval_logs, small_logs
-
-
-def obs(id, day, low, kind="cumulative", high="same", qualifier=None, monitor="SOHR", location=None):
-    """An observation of coastal-2025 reported on March ``day``, 2025."""
-    if high == "same":
-        high = low
-    qualifier = qualifier or ("at_least" if high is None else "exact" if high == low else "range")
-    return Observation(
-        id=id,
-        incident="coastal-2025",
-        monitor=monitor,
-        reported_on=dt.date(2025, 3, day),
-        measure="killed",
-        category="civilians",
-        location=location,
-        kind=Kind(kind),
-        figure=Figure(low, high, Qualifier(qualifier)),
-        source=Source(title="2025 massacres of Syrian Alawites", quote="..."),
-    )
-
-
-def log_of(tmp_path, *batches, clock=None):
-    """A log of the batches, after one batch describing the names they use."""
-    store = JsonlStore(tmp_path / "log.jsonl", clock=clock or StepClock())
-    described = descriptions_of(*batches)
-    for batch in [described, *batches] if described else batches:
-        store.append(batch, allow_duplicate=True)
-    return store
-
-
-def days(series):
-    return [(p.date.day, p.low, p.high, p.basis, p.observations) for p in series.days]
-
+from .strategies import START, described, interval_figures, interval_logs, small_logs
 
 # -- the rule, on the examples DESIGN.md gives -----------------------------------
 
@@ -402,3 +372,12 @@ def test_replay_json_is_byte_for_byte_deterministic(tmp_path_factory, batches):
         write_json(replay(source), buffer)
         outputs.append(buffer.getvalue())
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_an_unknown_observation_id_is_bad_input(tmp_path):
+    """Asking a replay for an id it does not hold is an InputError naming the id, never a KeyError."""
+    result = replay(log_of(tmp_path, [obs("a", 8, 5)]))
+    for ask in (result.observation, result.observation_data, result.corrected, result.corrections, result.qualifier):
+        with pytest.raises(InputError, match="'nope'"):
+            ask("nope")
+    assert result.observation("a").figure.low == 5

@@ -16,9 +16,9 @@ from timeline import replay
 from timeline.output import replay_document
 
 from .conftest import StepClock
+from .helpers import obs
 from .strategies import START, small_logs
 from .test_jsonl_store import NAMES
-from .test_replay import obs
 
 
 def cold(store) -> dict:

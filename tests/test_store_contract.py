@@ -25,9 +25,9 @@ from events_log.stores import open_store
 from timeline import replay
 
 from .conftest import STORE_KINDS, StepClock
+from .helpers import obs
 from .reference import replay_reference, replayed
 from .strategies import SMALL_WORLD, descriptions_of, small_observations, texts
-from .test_replay import obs
 
 
 def opened(target, clock=None):

@@ -23,7 +23,7 @@ import numpy as np
 from events_log.admission import Names, unknown_name
 from events_log.codec import SCHEMA, structure, upcast
 from events_log.envelope import decode_line
-from events_log.errors import InputError
+from events_log.errors import InputError, shown
 from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation, Qualifier, Retraction
 from events_log.index import OPEN, QUALIFIERS, LogIndex
 from events_log.store import LogHead, Store
@@ -168,7 +168,7 @@ class Replay:
     _structured: dict[str, Observation] = attrs.field(factory=dict, init=False, repr=False, eq=False)
 
     def qualifier(self, observation_id: str) -> Qualifier:
-        return Qualifier(QUALIFIERS[self._effective.qualifier[self._effective.rows[observation_id]]])
+        return Qualifier(QUALIFIERS[self._effective.qualifier[self._row(observation_id)]])
 
     def observation(self, observation_id: str) -> Observation:
         """The effective observation (after corrections) behind an id the series name, read from the log."""
@@ -183,7 +183,14 @@ class Replay:
         The log's content was validated when it was appended; reports read
         thousands of these and only display them.
         """
-        return self._data_of_row(self._effective.rows[observation_id])
+        return self._data_of_row(self._row(observation_id))
+
+    def _row(self, observation_id: str) -> int:
+        """The row of an effective observation; an id the replay does not hold is the caller's mistake."""
+        row = self._effective.rows.get(observation_id)
+        if row is None:
+            raise InputError(f"no effective observation {shown(observation_id)} in {self._store.location}")
+        return row
 
     def _data_of_row(self, row: int) -> dict:
         corrections = self._effective.corrected_by.get(row)
@@ -241,11 +248,11 @@ class Replay:
 
     def corrected(self, observation_id: str) -> bool:
         """Whether our record of this observation was corrected (within known-at)."""
-        return self._effective.rows[observation_id] in self._effective.corrected_by
+        return self._row(observation_id) in self._effective.corrected_by
 
     def corrections(self, observation_id: str) -> list[Correction]:
         """The corrections of our record of an observation, oldest first."""
-        row = self._effective.rows[observation_id]
+        row = self._row(observation_id)
         positions = self._effective.corrected_by.get(row, [])
         return [
             structure(decode_line(self._store.line_at(p, int(self._index.offsets[p]))).event, Correction)
