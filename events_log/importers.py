@@ -160,6 +160,29 @@ def row_from_observation(observation: Observation) -> dict[str, str]:
     }
 
 
+def with_changes(current: Observation, changes: Mapping[str, str], where: str = "options") -> Observation:
+    """The record ``current`` with some columns given anew, as a person types them (an empty one clears it).
+
+    A figure whose low or qualifier changes without a new high takes the high
+    its qualifier implies: "exact 1,225" corrected to low 1,383 stays exact,
+    the old high would contradict it. Values that change nothing are refused.
+    """
+    if "id" in changes:
+        raise InputError("an observation's id cannot be corrected; retract it and append a new one", "--id")
+    row = row_from_observation(current)
+    bound_moves = ("low" in changes or "qualifier" in changes) and "high" not in changes
+    if bound_moves and changes.get("qualifier", row["qualifier"]) in ("exact", "about", "at_least"):
+        row["high"] = ""
+    row.update(changes)
+    try:
+        replacement = observation_from_row(row)
+    except InputError as exc:
+        raise exc.located(where) from None
+    if replacement == current:
+        raise InputError("these values are what the record already says; nothing to correct")
+    return replacement
+
+
 def _read_text(path: Path) -> str:
     try:
         data = path.read_bytes()

@@ -31,7 +31,7 @@ import attrs
 from .envelope import RawEntry, decode_line
 from .errors import IndexMismatchWarning, InputError, LogError, StoreError, TornLogError
 from .index import Block, IndexBuilder, LogIndex, build_index, frame, same_index, unframe
-from .store import Clock, Encoder, LogHead, Store, TornTail, Verified, utc_now
+from .store import Clock, Encoder, LogHead, Repaired, Store, TornTail, Verified, utc_now
 
 _BLOCK = 1 << 18
 
@@ -64,15 +64,9 @@ class _Sidecar:
     dropped: int = 0
 
 
-@attrs.frozen
-class Repaired:
-    """What ``repair`` moved aside."""
-
-    quarantine: Path
-    torn: TornTail
-
-
 class JsonlStore(Store):
+    can_tear = True
+
     def __init__(
         self, path: str | os.PathLike, *, read_only: bool = False, clock: Clock = utc_now, lock_timeout: float = 300
     ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from collections.abc import Callable, Collection, Iterator, Sequence
+from pathlib import Path
 from typing import Protocol
 
 import attrs
@@ -61,6 +62,14 @@ class TornTail:
 
 
 @attrs.frozen
+class Repaired:
+    """What ``repair`` moved aside, and where to."""
+
+    quarantine: Path
+    torn: TornTail
+
+
+@attrs.frozen
 class Verified:
     """What ``verify`` proved: the whole chain up to ``head`` holds."""
 
@@ -103,6 +112,8 @@ class Store(abc.ABC):
 
     location: str
     read_only: bool = False
+    # Whether a crash mid-write can leave bytes no append finished (a file can; a transaction cannot).
+    can_tear: bool = False
     clock: Clock = staticmethod(utc_now)
 
     # -- what each store implements -------------------------------------
@@ -163,6 +174,10 @@ class Store(abc.ABC):
 
     def torn(self) -> TornTail | None:
         """Bytes of an unfinished write at the end of the log, if the store can have any."""
+        return None
+
+    def repair(self) -> Repaired | None:
+        """Move an unfinished write out of the log so that appends may go on; None if there was none."""
         return None
 
     def kept_checkpoints(self) -> list[bytes]:

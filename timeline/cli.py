@@ -11,7 +11,6 @@ import collections
 import datetime as dt
 import logging
 import os
-import shlex
 import sys
 import warnings
 import webbrowser
@@ -28,9 +27,9 @@ from events_log.codec import event_from_input, parse_date
 from events_log.envelope import Entry, decode_line
 from events_log.errors import IndexMismatchWarning, InputError, ReadOnlyLogError, TimelineError, shown
 from events_log.events import Correction, IncidentDescribed, Link, MonitorDescribed, Observation, Retraction
-from events_log.importers import COLUMNS, observation_from_row, read_events, row_from_observation
+from events_log.importers import COLUMNS, observation_from_row, read_events, with_changes
 from events_log.store import Store
-from events_log.stores import open_store, redact_url
+from events_log.stores import open_store
 
 from . import output
 from .dataset import bundled_log
@@ -323,15 +322,7 @@ def correct(
 
     def build(current: Observation, version: int) -> Correction:
         was.append(current)
-        row = row_from_observation(current)
-        # "exact 1,225" corrected to low 1,383 stays exact: the old high would contradict it.
-        bound_moves = ("low" in changes or "qualifier" in changes) and "high" not in changes
-        if bound_moves and changes.get("qualifier", row["qualifier"]) in ("exact", "about", "at_least"):
-            row["high"] = ""
-        row.update(changes)
-        replacement = _located(lambda: observation_from_row(row), "options")
-        if replacement == current:
-            raise InputError("these values are what the record already says; nothing to correct")
+        replacement = with_changes(current, changes)
         return Correction(
             observation_id=observation_id, replacement=replacement, reason=reason, expected_version=version
         )
@@ -512,6 +503,7 @@ def report(
 ) -> None:
     """Build interactive HTML timelines: an index of incidents and one page per incident."""
     from reports.build import build_report  # Plotly and Jinja2 load only for this command.
+    from reports.commands import rebuild_command, verify_command
 
     store = open_log(log, write=False)
     _warn_if_torn(store)
@@ -521,21 +513,11 @@ def report(
     )  # fmt: skip
     if incident is not None and not result.series:
         raise InputError(f"no observations of incident {shown(incident)} in {store.location}", "--incident")
-    pinned = known_at or result.last_recorded_at
-    command = " ".join(
-        ["timeline report"]
-        + ([f"--log {_log_named(log)}"] if log is not None else [])
-        + ([f"--as-of {as_of}"] if as_of else [])
-        + ([f"--known-at {pinned.isoformat().replace('+00:00', 'Z')}"] if pinned else [])
-        + ([f"--incident {incident}"] if incident else [])
-        + [f"--out {shlex.quote(str(out))}"]
-        + (["--single-file"] if single_file else [])
-    )
-    proof = " ".join(
-        ["timeline verify"]
-        + ([f"--log {_log_named(log)}"] if log is not None else [])
-        + [f"--expect {cps.Checkpoint.of(result.log).short}"]
-    )
+    command = rebuild_command(
+        log, as_of=as_of, known_at=known_at or result.last_recorded_at, incident=incident, out=out,
+        single_file=single_file,
+    )  # fmt: skip
+    proof = verify_command(log, result.log)
     for folder in (out, *out.parents):
         if folder.exists() and not folder.is_dir():
             raise InputError(f"{folder} is a file, not a folder", "--out")
@@ -717,7 +699,7 @@ def keygen(key_file: Path) -> None:
 def repair(log: str | None) -> None:
     """Move an incomplete write at the end of the log into a quarantine file beside it."""
     store = open_log(log, write=True)
-    if not hasattr(store, "repair"):
+    if not store.can_tear:
         click.echo(f"{store.location}: this kind of store cannot hold a torn write; nothing to repair")
         return
     repaired = store.repair()
@@ -733,17 +715,6 @@ def repair(log: str | None) -> None:
 
 
 # -- helpers ---------------------------------------------------------------
-
-
-def _log_named(log: str) -> str:
-    """How a page's rebuild command names the log: never with its password.
-
-    A log given by TIMELINE_LOG stays the variable; a URL given by --log keeps
-    everything but its passwords, which libpq finds in PGPASSWORD or ~/.pgpass.
-    """
-    if log == os.environ.get("TIMELINE_LOG") and redact_url(log) != log:
-        return '"$TIMELINE_LOG"'
-    return shlex.quote(redact_url(log, mask=None))
 
 
 def _located(build: Callable[[], T], where: str) -> T:
