@@ -19,7 +19,16 @@ import orjson
 from .codec import event_from_stored
 from .envelope import decode_line
 from .errors import InputError, LogChangedError
-from .events import Correction, Event, IncidentDescribed, Kind, MonitorDescribed, Observation, Retraction
+from .events import (
+    Correction,
+    Event,
+    IncidentDescribed,
+    Kind,
+    MonitorDescribed,
+    Observation,
+    Retraction,
+    series_key_of,
+)
 
 LIVE = "live"
 RETRACTED = "retracted"
@@ -210,8 +219,8 @@ def figure_key(data: dict) -> str:
     which ``repeats`` then decides (an increment needs its source too).
     """
     figure = data["figure"]
-    fields = (data["incident"], data["monitor"], data["measure"], data["category"], data.get("location"),
-              data["reported_on"], data["kind"], figure["low"], figure["high"], figure["qualifier"])  # fmt: skip
+    day = (data["reported_on"], data["kind"], figure["low"], figure["high"], figure["qualifier"])
+    fields = (*series_key_of(data), *day)
     return hashlib.sha256(orjson.dumps(fields)).hexdigest()[:32]
 
 

@@ -36,6 +36,7 @@ GENESIS = "0" * 64
 _SUFFIX = re.compile(rb',"hash":"([0-9a-f]{64})"\}')
 _SUFFIX_LEN = len(b',"hash":"') + 64 + len(b'"}')
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def format_time(moment: dt.datetime) -> str:
@@ -45,6 +46,21 @@ def format_time(moment: dt.datetime) -> str:
 
 def parse_time(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, TIME_FORMAT).replace(tzinfo=dt.UTC)
+
+
+def time_code(moment: dt.datetime) -> int:
+    """Microseconds since 1970: how the replay index keeps a time, and compares known-at with it."""
+    # Not through text: strftime writes years before 1000 without their leading zeros.
+    return (moment.astimezone(dt.UTC) - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def time_of_code(code: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=code)
+
+
+def show_time(moment: dt.datetime) -> str:
+    """A time as people read and type it back (``--known-at``): ISO 8601, UTC as 'Z'."""
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 class RawEntry(msgspec.Struct, frozen=True):

@@ -98,6 +98,22 @@ def _date(instance, attribute, value):
         raise InputError(f"must be a date (YYYY-MM-DD), not {shown(value)}", attribute.name)
 
 
+SeriesKey = tuple[str, str, str, str, str | None]
+
+
+def series_key(incident: str, monitor: str, measure: str, category: str, location: str | None) -> SeriesKey:
+    """The series an observation belongs to: one monitor's count of one measure and category, at one place.
+
+    Observations and their stored data (``series_key_of``) both get it here, so the two never disagree.
+    """
+    return (incident, monitor, measure, category, location)
+
+
+def series_key_of(data: dict) -> SeriesKey:
+    """The series of an observation given as stored data (current schema)."""
+    return series_key(data["incident"], data["monitor"], data["measure"], data["category"], data.get("location"))
+
+
 @attrs.frozen
 class Figure:
     """A published number with its wording: 803, "at least 803", "125-300".
@@ -197,8 +213,8 @@ class Observation:
             raise InputError("must not be blank; leave it out for the whole incident", "location")
 
     @property
-    def series_key(self) -> tuple[str, str, str, str, str | None]:
-        return (self.incident, self.monitor, self.measure, self.category, self.location)
+    def series_key(self) -> SeriesKey:
+        return series_key(self.incident, self.monitor, self.measure, self.category, self.location)
 
 
 @attrs.frozen

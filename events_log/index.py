@@ -33,22 +33,16 @@ import numpy as np
 
 from .admission import Names
 from .codec import SCHEMA, upcast
-from .envelope import RawEntry
+from .envelope import RawEntry, parse_time, time_code
 from .errors import StoreError
-from .events import Observation
+from .events import EVENT_TYPES, Observation, Qualifier, series_key_of
 
-TYPES = ("Observation", "Correction", "Retraction", "IncidentDescribed", "MonitorDescribed")
+# The codes stored in the index are positions in these: new event types and qualifiers go at the end.
+TYPES = tuple(EVENT_TYPES)
 TYPE_CODE = {name: code for code, name in enumerate(TYPES)}
-QUALIFIERS = ("exact", "about", "at_least", "at_most", "range")
+QUALIFIERS = tuple(q.value for q in Qualifier)
 QUALIFIER_CODE = {name: code for code, name in enumerate(QUALIFIERS)}
 OPEN = -1  # an open-ended high in the ``high`` column
-_EPOCH = dt.datetime(1970, 1, 1)
-
-
-def time_code(recorded_at: str) -> int:
-    """Microseconds since 1970 of a stored ``recorded_at`` (always UTC, fixed width)."""
-    stamp = dt.datetime.strptime(recorded_at, "%Y-%m-%dT%H:%M:%S.%fZ")
-    return (stamp - _EPOCH) // dt.timedelta(microseconds=1)
 
 
 class Block(msgspec.Struct, array_like=True, gc=False):
@@ -146,7 +140,7 @@ class IndexBuilder:
         self._time_cache: dict[str, int] = {}
 
     def _series_of(self, data: dict[str, Any]) -> int:
-        key = (data["incident"], data["monitor"], data["measure"], data["category"], data["location"])
+        key = series_key_of(data)
         number = self.series.get(key)
         if number is None:
             number = self.series[key] = len(self.series)
@@ -172,7 +166,7 @@ class IndexBuilder:
         data = raw.event if raw.schema == SCHEMA.get(raw.type) else upcast(raw.type, raw.schema, raw.event)
         stamp = self._time_cache.get(raw.recorded_at)
         if stamp is None:
-            stamp = self._time_cache[raw.recorded_at] = time_code(raw.recorded_at)
+            stamp = self._time_cache[raw.recorded_at] = time_code(parse_time(raw.recorded_at))
         self._times.append(stamp)
         self._types.append(TYPE_CODE[raw.type])
         self._offsets.append(offset)

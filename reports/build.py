@@ -24,6 +24,7 @@ import orjson
 from markupsafe import Markup, escape
 from plotly.offline import get_plotlyjs
 
+from events_log.envelope import show_time
 from events_log.events import describe_figure
 from timeline.output import csv_chunks, point_wording
 from timeline.replay import Replay, Series
@@ -79,7 +80,7 @@ def _version() -> str:
 
 def _meta(result: Replay, command: str, verify_command: str | None = None) -> dict[str, Any]:
     if result.known_at is not None:
-        known_at = result.known_at.isoformat().replace("+00:00", "Z")
+        known_at = show_time(result.known_at)
     elif result.last_recorded_at is not None:
         known_at = f"the whole log (last entry recorded {result.last_recorded_at:%Y-%m-%d %H:%M:%S}Z)"
     else:

@@ -12,6 +12,7 @@ import shlex
 from pathlib import Path
 
 from events_log import checkpoints as cps
+from events_log.envelope import show_time
 from events_log.store import LogHead
 from events_log.stores import redact_url
 
@@ -41,7 +42,7 @@ def rebuild_command(
         ["timeline report"]
         + ([f"--log {log_named(log)}"] if log is not None else [])
         + ([f"--as-of {as_of}"] if as_of else [])
-        + ([f"--known-at {known_at.isoformat().replace('+00:00', 'Z')}"] if known_at else [])
+        + ([f"--known-at {show_time(known_at)}"] if known_at else [])
         + ([f"--incident {incident}"] if incident else [])
         + [f"--out {shlex.quote(str(out))}"]
         + (["--single-file"] if single_file else [])

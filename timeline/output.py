@@ -14,6 +14,7 @@ from typing import IO, Any
 
 import orjson
 
+from events_log.envelope import show_time
 from events_log.events import (
     Correction,
     Event,
@@ -66,7 +67,7 @@ def replay_document(result: Replay, reports_only: bool = False) -> dict[str, Any
     """
     return {
         "as_of": result.as_of.isoformat() if result.as_of else None,
-        "known_at": result.known_at.isoformat().replace("+00:00", "Z") if result.known_at else None,
+        "known_at": show_time(result.known_at) if result.known_at else None,
         "log": {"entries": result.log.entries, "head": result.log.head},
         "series": [_series(s, reports_only) for s in result.series],
     }
@@ -186,7 +187,7 @@ def _basis(run: list[DayPoint]) -> str:
 
 def _table_header(result: Replay) -> str:
     as_of = result.as_of.isoformat() if result.as_of else "every report"
-    known = result.known_at.isoformat().replace("+00:00", "Z") if result.known_at else "the whole log"
+    known = show_time(result.known_at) if result.known_at else "the whole log"
     return f"as-of {as_of} · known-at {known} · log {result.log.entries} entries, head {result.log.head[:12]}\n"
 
 

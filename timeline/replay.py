@@ -22,7 +22,7 @@ import numpy as np
 
 from events_log.admission import Names, unknown_name
 from events_log.codec import SCHEMA, structure, upcast
-from events_log.envelope import decode_line
+from events_log.envelope import decode_line, time_code, time_of_code
 from events_log.errors import InputError, shown
 from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation, Qualifier, Retraction
 from events_log.index import OPEN, QUALIFIERS, LogIndex
@@ -355,7 +355,7 @@ def _replay(
 ) -> Replay:
     cut = index.entries
     if known_at is not None:
-        cut = int(np.searchsorted(index.times, time_code_of(known_at), side="right"))
+        cut = int(np.searchsorted(index.times, time_code(known_at), side="right"))
     rows_in = int(np.searchsorted(index.obs_entry, cut))
     columns = tuple(c[:rows_in].copy() for c in (index.obs_series, index.obs_day, index.obs_cumulative, index.obs_low,
                                                  index.obs_high, index.obs_qualifier))  # fmt: skip
@@ -379,7 +379,7 @@ def _replay(
         series=tuple(series),
         incidents=incidents,
         monitors=monitors,
-        last_recorded_at=_time_of(int(index.times[cut - 1])) if cut else None,
+        last_recorded_at=time_of_code(int(index.times[cut - 1])) if cut else None,
         store=store,
         index=index,
         effective=effective,
@@ -480,7 +480,7 @@ def _appended(store: Store, warm: Replay, index: LogIndex) -> Replay:
         series=tuple(series),
         incidents=incidents,
         monitors=monitors,
-        last_recorded_at=_time_of(int(index.times[-1])) if index.entries else None,
+        last_recorded_at=time_of_code(int(index.times[-1])) if index.entries else None,
         store=store,
         index=index,
         effective=effective,
@@ -504,13 +504,6 @@ def _narrowed(full: Replay, as_of: dt.date | None, incident: str | None, monitor
     return attrs.evolve(full, as_of=as_of, series=tuple(series), effective=effective)
 
 
-def time_code_of(moment: dt.datetime) -> int:
-    # Not through text: strftime writes years before 1000 without their leading zeros.
-    return (moment.astimezone(dt.UTC).replace(tzinfo=None) - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1)
-
-
-def _time_of(code: int) -> dt.datetime:
-    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=code)
 
 
 def _head(store: Store, index: LogIndex, cut: int) -> LogHead:
