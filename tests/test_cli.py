@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from timeline.cli import cli
-from timeline.dataset import bundled_log
+from timeline.bundled import bundled_log
 
 HEADER = "incident,monitor,reported_on,measure,category,kind,low,high,qualifier,source_title,quote,id"
 ROWS = [

@@ -15,7 +15,7 @@ from events_log.errors import InputError
 from events_log.events import Correction, Observation, Retraction
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
-from timeline.dataset import bundled_log
+from timeline.bundled import bundled_log
 
 from .strategies import events
 

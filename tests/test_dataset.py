@@ -20,7 +20,7 @@ from events_log.events import IncidentDescribed, MonitorDescribed, Observation
 from events_log.importers import COLUMNS, read_events
 from events_log.jsonl import JsonlStore
 from timeline.cli import cli
-from timeline.dataset import bundled_log
+from timeline.bundled import bundled_log
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = Path(os.environ.get("TIMELINE_SEEDS", ROOT.parent / "shared" / "seeds"))

@@ -9,7 +9,7 @@ from events_log.stores import open_store
 from reports.figures import latest_items, monitor_colour, monitor_colours, view_figure, views_of
 from timeline import replay
 from timeline.cli import cli
-from timeline.dataset import bundled_log
+from timeline.bundled import bundled_log
 
 
 def test_every_figure_of_the_bundled_dataset_passes_plotly_validation():

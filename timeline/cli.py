@@ -32,7 +32,7 @@ from events_log.store import Store
 from events_log.stores import open_store
 
 from . import output
-from .dataset import bundled_log
+from .bundled import bundled_log
 from .replay import refuse_undescribed
 from .replay import replay as run_replay
 
