@@ -172,8 +172,8 @@ def _trimmed(series: Sequence[Series], incident: dict) -> list[Series]:
     span = (dt.date.fromisoformat(incident["last"]) - dt.date.fromisoformat(incident["first"])).days
     kept = []
     for s in series:
-        end = s.folded.starts[-1] + span
-        kept.append(s if s.folded.last <= end else attrs.evolve(s, folded=s.folded._replace(last=end)))
+        end = s.last_report.date.toordinal() + span  # as an ordinal: a date this late may not exist
+        kept.append(s if s.last.toordinal() <= end else s.until(dt.date.fromordinal(end)))
     return kept
 
 
@@ -207,7 +207,7 @@ def _card(result: Replay, incident: dict, series: Sequence[Series], colours: dic
     rows = []
     for view in views_of(series):
         for s in view.series:
-            last_report = s.on(dt.date.fromordinal(s.folded.starts[-1]))
+            last_report = s.last_report
             rows.append(
                 {
                     "monitor": s.monitor,

@@ -24,7 +24,7 @@ import numpy as np
 
 from timeline.output import point_wording
 from timeline.replay import DayPoint, Replay, Series
-from timeline.rule import CARRIED, DERIVED, OPEN, REPORTED
+from timeline.rule import CARRIED, DERIVED, REPORTED
 
 # Okabe-Ito (without its yellow, too pale on white), then Paul Tol's muted hues: all readable with
 # the common colour-vision deficiencies. A monitor's colour is picked by a hash of its slug alone.
@@ -105,7 +105,7 @@ def views_of(series: Sequence[Series]) -> list[View]:
     ]
 
     def weight(view: View) -> tuple:
-        reports = sum(s.folded.basis_codes.count("r") for s in (*view.series, *view.locations))
+        reports = sum(seg.basis == REPORTED for s in (*view.series, *view.locations) for seg in s.segments())
         return (view.measure != "killed", -len(view.series), -reports, view.measure, view.category)
 
     return sorted(views, key=weight)
@@ -282,10 +282,11 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
 
 def change_points(series: Series) -> list[DayPoint]:
     """The days a series changes (its report days), and its last day: all a step line needs."""
-    f = series.folded
-    points = [series.on(dt.date.fromordinal(start)) for start in f.starts]
-    if f.last > f.starts[-1]:
-        points.append(series.on(series.last))
+    segments = list(series.segments())
+    points = [DayPoint(g.start, g.low, g.high, g.basis, g.observations) for g in segments]
+    last = segments[-1]
+    if last.end > last.start:
+        points.append(DayPoint(last.end, last.low, last.high, CARRIED, last.observations))
     return points
 
 
@@ -318,15 +319,16 @@ def _spread(series: Sequence[Series]) -> list[dict]:
     The band can only change where a series does, so it is computed on those
     days, all series at once as columns, and drawn as steps.
     """
-    days = np.array(sorted({o for s in series for o in (*s.folded.starts, s.folded.last)}))
+    runs = [list(s.segments()) for s in series]
+    days = np.array(sorted({o for r in runs for o in (*(g.start.toordinal() for g in r), r[-1].end.toordinal())}))
     lows = np.full((len(series), len(days)), np.iinfo(np.int64).max)
     highs = np.full((len(series), len(days)), np.iinfo(np.int64).min)
-    for row, s in enumerate(series):
-        f = s.folded
-        segment = np.searchsorted(f.starts, days, side="right") - 1
+    for row, r in enumerate(runs):
+        starts = np.array([g.start.toordinal() for g in r])
+        segment = np.searchsorted(starts, days, side="right") - 1
         present = segment >= 0
-        lows[row, present] = np.asarray(f.lows)[segment[present]]
-        high = np.where(np.asarray(f.highs) == OPEN, np.asarray(f.lows), np.asarray(f.highs))
+        lows[row, present] = np.array([g.low for g in r], dtype=np.int64)[segment[present]]
+        high = np.array([g.low if g.high is None else g.high for g in r], dtype=np.int64)
         highs[row, present] = high[segment[present]]
     counted = (lows != np.iinfo(np.int64).max).sum(axis=0) >= 2
     if not counted.any():
@@ -422,7 +424,7 @@ def busy_weeks(series: Sequence[Series]) -> list[str] | None:
     The chart opens on the whole span; this range is offered as a zoom, with
     a marker at the edge for each series whose latest figure lies beyond it.
     """
-    days = sorted({dt.date.fromordinal(start) for s in series for start in s.folded.starts})
+    days = sorted({segment.start for s in series for segment in s.segments()})
     if len(days) < 4:
         return None
     gap, cut = max((b - a, i) for i, (a, b) in enumerate(itertools.pairwise(days)))
@@ -484,8 +486,7 @@ def sparkline(series: Series, width: int = 120, height: int = 28) -> str:
     December keeps its busy first weeks readable instead of squeezing them
     into a few pixels; the table beside it gives the dates.
     """
-    f = series.folded
-    lows = list(f.lows)
+    lows = [segment.low for segment in series.segments()]
     if len(lows) > 2 * width:
         lows = [lows[int(i * len(lows) / width)] for i in range(width)] + [lows[-1]]
     top = max(lows) or 1

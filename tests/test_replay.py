@@ -381,3 +381,23 @@ def test_an_unknown_observation_id_is_bad_input(tmp_path):
         with pytest.raises(InputError, match="'nope'"):
             ask("nope")
     assert result.observation("a").figure.low == 5
+
+
+@given(interval_logs(), st.none() | st.integers(0, 6).map(lambda d: START + dt.timedelta(days=d)))
+def test_segments_tile_the_days(tmp_path_factory, batches, as_of):
+    """Series.segments() are the days run by run: contiguous, each a report day then days carried to its end."""
+    store = log_of(tmp_path_factory.mktemp("log"), *batches)
+    for series in replay(store, as_of=as_of).series:
+        segments = list(series.segments())
+        assert segments[0].start == series.first and segments[-1].end == series.last
+        expanded = []
+        for segment, after in zip(segments, [*segments[1:], None], strict=True):
+            assert segment.start <= segment.end and segment.basis != "carried"
+            if after is not None:
+                assert after.start == segment.end + dt.timedelta(days=1)
+            for day in range((segment.end - segment.start).days + 1):
+                basis = segment.basis if day == 0 else "carried"
+                date = segment.start + dt.timedelta(days=day)
+                expanded.append((date, segment.low, segment.high, basis, segment.observations))
+        assert expanded == [(p.date, p.low, p.high, p.basis, p.observations) for p in series.days]
+        assert series.last_report == series.on(segments[-1].start)

@@ -25,7 +25,7 @@ from events_log.events import (
 from events_log.importers import row_from_observation
 
 from .replay import DayPoint, Replay, Series
-from .rule import CARRIED, OPEN, wording
+from .rule import CARRIED, wording
 
 CSV_COLUMNS = ("incident", "monitor", "measure", "category", "location", "date", "low", "high", "basis", "observations")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -97,18 +97,18 @@ def csv_chunks(series_list: Iterable[Series], reports_only: bool = False) -> Ite
             (series.incident, series.monitor, series.measure, series.category, safe_cell(series.location or ""))
         )
         prefix = buffer.getvalue() + ","
-        f = series.folded
-        texts = dates.between(f.first, f.last)
+        first = series.first.toordinal()
+        texts = dates.between(first, series.last.toordinal())
         lines = []
-        for i, start in enumerate(f.starts):
-            end = f.starts[i + 1] if i + 1 < len(f.starts) else f.last + 1
-            high = "" if f.highs[i] == OPEN else f.highs[i]
-            ids = " ".join(f.observations[i])
-            at = start - f.first
-            lines.append(f"{prefix}{texts[at]},{f.lows[i]},{high},{f.basis_of(i)},{ids}\n")
-            if end > start + 1 and not reports_only:
-                carried = f",{f.lows[i]},{high},{CARRIED},{ids}\n"
-                lines.append(prefix + (carried + prefix).join(texts[at + 1 : end - f.first]) + carried)
+        for start, end, low, high, basis, observations in series.segments():
+            shown_high = "" if high is None else high
+            ids = " ".join(observations)
+            at = start.toordinal() - first
+            until = end.toordinal() - first
+            lines.append(f"{prefix}{texts[at]},{low},{shown_high},{basis},{ids}\n")
+            if until > at and not reports_only:
+                carried = f",{low},{shown_high},{CARRIED},{ids}\n"
+                lines.append(prefix + (carried + prefix).join(texts[at + 1 : until + 1]) + carried)
         yield "".join(lines)
 
 
@@ -165,12 +165,11 @@ def render_table(result: Replay) -> str:
 
 def _runs(series: Series) -> Iterator[list[DayPoint]]:
     """Each report day alone, then the days carried after it as one run."""
-    f = series.folded
-    for i, start in enumerate(f.starts):
-        end = f.starts[i + 1] if i + 1 < len(f.starts) else f.last + 1
-        yield [series.on(dt.date.fromordinal(start))]
-        if end > start + 1:
-            yield [series.on(dt.date.fromordinal(start + 1)), series.on(dt.date.fromordinal(end - 1))]
+    for start, end, low, high, basis, observations in series.segments():
+        yield [DayPoint(start, low, high, basis, observations)]
+        if end > start:
+            after = start + dt.timedelta(days=1)
+            yield [DayPoint(after, low, high, CARRIED, observations), DayPoint(end, low, high, CARRIED, observations)]
 
 
 def _days(run: list[DayPoint]) -> str:

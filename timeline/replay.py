@@ -16,6 +16,7 @@ import datetime as dt
 import gc
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import NamedTuple
 
 import attrs
 import numpy as np
@@ -31,6 +32,17 @@ from events_log.store import LogHead, Store
 from .rule import CARRIED, Folded, Reports, fold, resumable
 
 SeriesKey = tuple[str, str, str, str, str | None]
+
+
+class Segment(NamedTuple):
+    """A run of days that all say the same: its first day, as ``basis`` says, then days carried to ``end``."""
+
+    start: dt.date
+    end: dt.date  # the run's last day (inclusive): the day before the next report, or the series' last
+    low: int
+    high: int | None  # None: open-ended
+    basis: str  # of ``start``; the days after it are carried
+    observations: tuple[str, ...]
 
 
 @attrs.frozen
@@ -87,15 +99,34 @@ class Series:
         basis = f.basis_of(i) if f.starts[i] == ordinal else CARRIED
         return DayPoint(date, f.lows[i], f.high(i), basis, f.observations[i])
 
+    def segments(self) -> Iterator[Segment]:
+        """The series run by run, in date order: each report day with the days carried after it.
+
+        What a chart, a CSV file or a table needs without one object per day.
+        """
+        f = self.folded
+        count = len(f.starts)
+        for i, start in enumerate(f.starts):
+            end = f.starts[i + 1] - 1 if i + 1 < count else f.last
+            yield Segment(
+                dt.date.fromordinal(start), dt.date.fromordinal(end), f.lows[i], f.high(i), f.basis_of(i),
+                f.observations[i],
+            )  # fmt: skip
+
     @property
     def days(self) -> Iterator[DayPoint]:
         """Every day: each report day, then the days carried until the next."""
+        for segment in self.segments():
+            start, end, low, high, basis, observations = segment
+            yield DayPoint(start, low, high, basis, observations)
+            for ordinal in range(start.toordinal() + 1, end.toordinal() + 1):
+                yield DayPoint(dt.date.fromordinal(ordinal), low, high, CARRIED, observations)
+
+    @property
+    def last_report(self) -> DayPoint:
+        """The series on the day of its latest report (before any days carried after it)."""
         f = self.folded
-        for i, start in enumerate(f.starts):
-            end = f.starts[i + 1] if i + 1 < len(f.starts) else f.last + 1
-            yield DayPoint(dt.date.fromordinal(start), f.lows[i], f.high(i), f.basis_of(i), f.observations[i])
-            for ordinal in range(start + 1, end):
-                yield DayPoint(dt.date.fromordinal(ordinal), f.lows[i], f.high(i), CARRIED, f.observations[i])
+        return self.on(dt.date.fromordinal(f.starts[-1]))
 
     @property
     def latest(self) -> DayPoint:
