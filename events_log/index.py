@@ -26,7 +26,7 @@ import itertools
 import zlib
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
@@ -43,6 +43,45 @@ TYPE_CODE = {name: code for code, name in enumerate(TYPES)}
 QUALIFIERS = tuple(q.value for q in Qualifier)
 QUALIFIER_CODE = {name: code for code, name in enumerate(QUALIFIERS)}
 OPEN = -1  # an open-ended high in the ``high`` column
+
+
+class Columns(NamedTuple):
+    """What replay folds of an observation: one value (or one array of them) per column.
+
+    Observation rows, the values corrections give them, and the rows replay
+    keeps after corrections all have these six columns, in this order.
+    """
+
+    series: Any  # the series' number (``LogIndex.series`` holds its key)
+    day: Any  # reported_on, as a date ordinal
+    cumulative: Any  # 1 for a cumulative figure, 0 for an increment
+    low: Any
+    high: Any  # OPEN when open-ended
+    qualifier: Any  # its position in QUALIFIERS
+
+
+# The dtype of each column as the index stores it.
+COLUMN_TYPES = Columns(
+    series=np.int32, day=np.int32, cumulative=np.int8, low=np.int64, high=np.int64, qualifier=np.int8
+)
+# The index's numpy arrays, one value per entry, observation row, correction or retraction (the
+# corrected values are ``correction_values``, one array per observation column).
+ARRAYS = (
+    "times",
+    "types",
+    "offsets",
+    "obs_entry",
+    "obs_series",
+    "obs_day",
+    "obs_cumulative",
+    "obs_low",
+    "obs_high",
+    "obs_qualifier",
+    "correction_entry",
+    "correction_row",
+    "retraction_entry",
+    "retraction_row",
+)
 
 
 class Block(msgspec.Struct, array_like=True, gc=False):
@@ -64,16 +103,16 @@ class Block(msgspec.Struct, array_like=True, gc=False):
     obs_high: bytes  # int64, OPEN when open-ended
     obs_qualifier: bytes  # int8
     obs_ids: str  # ids joined by newlines (ids cannot hold one)
-    fix_entry: bytes  # int64 per correction: its position
-    fix_row: bytes  # int64: the observation row it corrects
-    fix_series: bytes
-    fix_day: bytes
-    fix_cumulative: bytes
-    fix_low: bytes
-    fix_high: bytes
-    fix_qualifier: bytes
-    drop_entry: bytes  # int64 per retraction: its position
-    drop_row: bytes  # int64: the observation row it withdraws
+    correction_entry: bytes  # int64 per correction: its position
+    correction_row: bytes  # int64: the observation row it corrects
+    correction_series: bytes
+    correction_day: bytes
+    correction_cumulative: bytes
+    correction_low: bytes
+    correction_high: bytes
+    correction_qualifier: bytes
+    retraction_entry: bytes  # int64 per retraction: its position
+    retraction_row: bytes  # int64: the observation row it withdraws
     described: list[tuple[int, str, dict[str, Any]]]  # (position, type, event data)
 
 
@@ -134,8 +173,8 @@ class IndexBuilder:
         self._new_series: list[tuple] = []
         self._obs: list[tuple] = []
         self._obs_ids: list[str] = []
-        self._fix: list[tuple] = []
-        self._drop: list[tuple[int, int]] = []
+        self._corrections: list[tuple] = []
+        self._retractions: list[tuple[int, int]] = []
         self._described: list[tuple[int, str, dict]] = []
         self._time_cache: dict[str, int] = {}
 
@@ -147,16 +186,16 @@ class IndexBuilder:
             self._new_series.append(key)
         return number
 
-    def _values(self, data: dict[str, Any]) -> tuple:
+    def _values(self, data: dict[str, Any]) -> Columns:
         figure = data["figure"]
         high = figure["high"]
-        return (
-            self._series_of(data),
-            dt.date.fromisoformat(data["reported_on"]).toordinal(),
-            data["kind"] == "cumulative",
-            figure["low"],
-            OPEN if high is None else high,
-            QUALIFIER_CODE[figure["qualifier"]],
+        return Columns(
+            series=self._series_of(data),
+            day=dt.date.fromisoformat(data["reported_on"]).toordinal(),
+            cumulative=data["kind"] == "cumulative",
+            low=figure["low"],
+            high=OPEN if high is None else high,
+            qualifier=QUALIFIER_CODE[figure["qualifier"]],
         )
 
     def add(self, raw: RawEntry, offset: int = -1, end: int = -1) -> None:
@@ -179,9 +218,10 @@ class IndexBuilder:
             self._obs.append((raw.position, *self._values(data)))
             self._obs_ids.append(data["id"])
         elif raw.type == "Correction":
-            self._fix.append((raw.position, self._row(data["observation_id"]), *self._values(data["replacement"])))
+            row = self._row(data["observation_id"])
+            self._corrections.append((raw.position, row, *self._values(data["replacement"])))
         elif raw.type == "Retraction":
-            self._drop.append((raw.position, self._row(data["observation_id"])))
+            self._retractions.append((raw.position, self._row(data["observation_id"])))
         else:
             self._described.append((raw.position, raw.type, data))
 
@@ -195,8 +235,8 @@ class IndexBuilder:
     def block(self) -> Block:
         """The entries added since the last block, as a block."""
         obs = _columns(self._obs, 7)
-        fix = _columns(self._fix, 8)
-        drop = _columns(self._drop, 2)
+        fix = _columns(self._corrections, 8)
+        drop = _columns(self._retractions, 2)
         block = Block(
             first=self._first if self._first is not None else 0,
             count=self._count,
@@ -214,16 +254,16 @@ class IndexBuilder:
             obs_high=_bytes(obs[5], np.int64),
             obs_qualifier=_bytes(obs[6], np.int8),
             obs_ids="\n".join(self._obs_ids),
-            fix_entry=_bytes(fix[0], np.int64),
-            fix_row=_bytes(fix[1], np.int64),
-            fix_series=_bytes(fix[2], np.int32),
-            fix_day=_bytes(fix[3], np.int32),
-            fix_cumulative=_bytes(fix[4], np.int8),
-            fix_low=_bytes(fix[5], np.int64),
-            fix_high=_bytes(fix[6], np.int64),
-            fix_qualifier=_bytes(fix[7], np.int8),
-            drop_entry=_bytes(drop[0], np.int64),
-            drop_row=_bytes(drop[1], np.int64),
+            correction_entry=_bytes(fix[0], np.int64),
+            correction_row=_bytes(fix[1], np.int64),
+            correction_series=_bytes(fix[2], np.int32),
+            correction_day=_bytes(fix[3], np.int32),
+            correction_cumulative=_bytes(fix[4], np.int8),
+            correction_low=_bytes(fix[5], np.int64),
+            correction_high=_bytes(fix[6], np.int64),
+            correction_qualifier=_bytes(fix[7], np.int8),
+            retraction_entry=_bytes(drop[0], np.int64),
+            retraction_row=_bytes(drop[1], np.int64),
             described=self._described,
         )
         self._reset()
@@ -287,18 +327,26 @@ class LogIndex:
         # first ``obs_count`` belong to this index (copying a million ids per append would not).
         self.obs_ids: list[str] = [i for b in blocks if b.obs_ids for i in b.obs_ids.split("\n")]
         self.obs_count = len(self.obs_ids)
-        self.fix_entry = _array([b.fix_entry for b in blocks], np.int64)
-        self.fix_row = _array([b.fix_row for b in blocks], np.int64)
-        self.fix_values = tuple(
-            _array([getattr(b, f"fix_{name}") for b in blocks], dtype)
-            for name, dtype in (("series", np.int32), ("day", np.int32), ("cumulative", np.int8), ("low", np.int64),
-                                ("high", np.int64), ("qualifier", np.int8))
-        )  # fmt: skip
-        self.drop_entry = _array([b.drop_entry for b in blocks], np.int64)
-        self.drop_row = _array([b.drop_row for b in blocks], np.int64)
+        self.correction_entry = _array([b.correction_entry for b in blocks], np.int64)
+        self.correction_row = _array([b.correction_row for b in blocks], np.int64)
+        self.correction_values = Columns(
+            *(
+                _array([getattr(b, f"correction_{name}") for b in blocks], dtype)
+                for name, dtype in COLUMN_TYPES._asdict().items()
+            )
+        )
+        self.retraction_entry = _array([b.retraction_entry for b in blocks], np.int64)
+        self.retraction_row = _array([b.retraction_row for b in blocks], np.int64)
         self.described = [d for b in blocks for d in b.described]
         if len(self.obs_ids) != len(self.obs_entry):
             raise StoreError("the replay index is inconsistent; delete it and it will be rebuilt from the log")
+
+    def observation_columns(self) -> Columns:
+        """The six observation columns, one value per observation row, as stored (before corrections)."""
+        return Columns(
+            series=self.obs_series, day=self.obs_day, cumulative=self.obs_cumulative, low=self.obs_low,
+            high=self.obs_high, qualifier=self.obs_qualifier,
+        )  # fmt: skip
 
     def series_numbers(self) -> Mapping[tuple, int]:
         """Series key -> its number (made once, then kept)."""
@@ -323,7 +371,7 @@ class LogIndex:
 
         ``read`` reads the stored line at a position (under the caller's lock).
         """
-        return KnownRows(self.rows(), set(self.drop_row.tolist()), self.names(), self, read)
+        return KnownRows(self.rows(), set(self.retraction_row.tolist()), self.names(), self, read)
 
     def names(self) -> Names:
         """The incident and monitor slugs the log has described (descriptions are few: no column needed)."""
@@ -345,10 +393,11 @@ class LogIndex:
         combined.blocks = self.blocks + blocks
         combined.entries = self.entries + more.entries
         combined.last_hash, combined.end_offset = more.last_hash, more.end_offset
-        for name in ("times", "types", "offsets", "obs_entry", "obs_series", "obs_day", "obs_cumulative", "obs_low",
-                     "obs_high", "obs_qualifier", "fix_entry", "fix_row", "drop_entry", "drop_row"):  # fmt: skip
+        for name in ARRAYS:
             setattr(combined, name, np.concatenate([getattr(self, name), getattr(more, name)]))
-        combined.fix_values = tuple(np.concatenate(pair) for pair in zip(self.fix_values, more.fix_values, strict=True))
+        combined.correction_values = Columns(
+            *(np.concatenate(pair) for pair in zip(self.correction_values, more.correction_values, strict=True))
+        )
         combined.series = self.series + more.series
         if len(self.obs_ids) == self.obs_count:  # nobody has extended this index yet: grow the list in place
             self.obs_ids.extend(more.obs_ids)
@@ -400,36 +449,42 @@ class KnownRows:
         index = self._index
         numbers = index.series_numbers()
         wanted = [
-            (number, o.reported_on.toordinal(), o.kind == "cumulative", o.figure.low,
-             OPEN if o.figure.high is None else o.figure.high, QUALIFIER_CODE[o.figure.qualifier])
+            Columns(
+                series=number,
+                day=o.reported_on.toordinal(),
+                cumulative=o.kind == "cumulative",
+                low=o.figure.low,
+                high=OPEN if o.figure.high is None else o.figure.high,
+                qualifier=QUALIFIER_CODE[o.figure.qualifier],
+            )
             for o in observations
             if (number := numbers.get(o.series_key)) is not None
-        ]  # fmt: skip
+        ]
         if not wanted:
             return
         keys = _mix(*np.array(wanted, dtype=np.int64).T)
         count = len(index.obs_entry)
-        hit = np.isin(_mix(index.obs_series, index.obs_day, index.obs_cumulative, index.obs_low, index.obs_high,
-                           index.obs_qualifier), keys)  # fmt: skip
-        last_fixes = np.zeros(0, dtype=np.int64)
-        if len(index.fix_row):
+        hit = np.isin(_mix(*index.observation_columns()), keys)
+        last_corrections = np.zeros(0, dtype=np.int64)
+        if len(index.correction_row):
             # The last fix of each corrected row holds its values; the row's own are replaced.
-            fixed, first_from_end = np.unique(index.fix_row[::-1], return_index=True)
-            last_fixes = len(index.fix_row) - 1 - first_from_end
+            fixed, first_from_end = np.unique(index.correction_row[::-1], return_index=True)
+            last_corrections = len(index.correction_row) - 1 - first_from_end
             hit[fixed[fixed < count]] = False
-            fix_hit = np.isin(_mix(*(column[last_fixes] for column in index.fix_values)), keys)
-            last_fixes = last_fixes[fix_hit & ~np.isin(index.fix_row[last_fixes], index.drop_row)]
-        hit[index.drop_row[index.drop_row < count]] = False
+            correction_hit = np.isin(_mix(*(column[last_corrections] for column in index.correction_values)), keys)
+            standing = ~np.isin(index.correction_row[last_corrections], index.retraction_row)
+            last_corrections = last_corrections[correction_hit & standing]
+        hit[index.retraction_row[index.retraction_row < count]] = False
         for row in np.flatnonzero(hit).tolist():
             yield index.obs_ids[row], int(index.obs_entry[row])
-        for fix in last_fixes.tolist():
-            yield index.obs_ids[int(index.fix_row[fix])], int(index.fix_entry[fix])
+        for fix in last_corrections.tolist():
+            yield index.obs_ids[int(index.correction_row[fix])], int(index.correction_entry[fix])
 
     def version(self, observation_id: str) -> tuple[int, str] | None:
         row = self.rows.get(observation_id)
         if row is None:
             return None
-        fixes = self._index.fix_entry[self._index.fix_row == row]
+        fixes = self._index.correction_entry[self._index.correction_row == row]
         if len(fixes):
             return int(fixes.max()), "Correction"
         return int(self._index.obs_entry[row]), "Observation"
@@ -442,13 +497,11 @@ class KnownRows:
 
 def same_index(a: LogIndex, b: LogIndex) -> bool:
     """Whether two indexes hold the same columns (however their blocks were cut)."""
-    arrays = ("times", "types", "offsets", "obs_entry", "obs_series", "obs_day", "obs_cumulative", "obs_low",
-              "obs_high", "obs_qualifier", "fix_entry", "fix_row", "drop_entry", "drop_row")  # fmt: skip
     return (
         a.entries == b.entries
         and a.last_hash == b.last_hash
-        and all(np.array_equal(getattr(a, name), getattr(b, name)) for name in arrays)
-        and all(np.array_equal(x, y) for x, y in zip(a.fix_values, b.fix_values, strict=True))
+        and all(np.array_equal(getattr(a, name), getattr(b, name)) for name in ARRAYS)
+        and all(np.array_equal(x, y) for x, y in zip(a.correction_values, b.correction_values, strict=True))
         and a.obs_ids[: a.obs_count] == b.obs_ids[: b.obs_count]
         and a.series == b.series
         and a.described == b.described

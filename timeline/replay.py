@@ -26,7 +26,7 @@ from events_log.codec import SCHEMA, structure, upcast
 from events_log.envelope import decode_line, time_code, time_of_code
 from events_log.errors import InputError, shown
 from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation, Qualifier, Retraction
-from events_log.index import OPEN, QUALIFIERS, LogIndex
+from events_log.index import OPEN, QUALIFIERS, Columns, LogIndex
 from events_log.store import LogHead, Store
 
 from .rule import CARRIED, Folded, Reports, fold, resumable
@@ -160,18 +160,19 @@ class _Effective:
     in the series asked for).
     """
 
-    columns: tuple[np.ndarray, ...]
+    columns: Columns
     retracted: np.ndarray
     live: np.ndarray
     ids: list[str]
     corrected_by: dict[int, list[int]]  # row -> positions of the corrections applied to it
-    fixes: int  # corrections and retractions of the index applied, to go on from there
-    drops: int
+    # How many of the index's corrections, and of its retractions, are applied: a later replay goes on from there.
+    corrections: int
+    retractions: int
     _rows: dict[str, int] | None = None
 
     @property
     def qualifier(self) -> np.ndarray:
-        return self.columns[5]
+        return self.columns.qualifier
 
     @property
     def rows(self) -> dict[str, int]:
@@ -239,11 +240,12 @@ class Replay:
         state, index = self._effective, self._index
         last_day = self.as_of.toordinal() if self.as_of is not None else None
         found = []
-        for entry, row in zip(index.drop_entry[: state.drops].tolist(), index.drop_row[: state.drops].tolist(),
+        withdrawn = slice(0, state.retractions)
+        for entry, row in zip(index.retraction_entry[withdrawn].tolist(), index.retraction_row[withdrawn].tolist(),
                               strict=True):  # fmt: skip
-            if incident is not None and index.series[int(state.columns[0][row])][0] != incident:
+            if incident is not None and index.series[int(state.columns.series[row])][0] != incident:
                 continue
-            if last_day is not None and state.columns[1][row] > last_day:
+            if last_day is not None and state.columns.day[row] > last_day:
                 continue
             raw = decode_line(self._store.line_at(entry, int(index.offsets[entry])))
             found.append((self._data_of_row(row), structure(raw.event, Retraction), raw.recorded_at))
@@ -258,13 +260,13 @@ class Replay:
         """Ids of the effective observations in log order, reported on or before as-of."""
         rows = self._effective.live
         if incident is not None:
-            rows = rows & np.isin(self._effective.columns[0], _chosen_series(self._index, incident, None))
+            rows = rows & np.isin(self._effective.columns.series, _chosen_series(self._index, incident, None))
         ids = self._effective.ids
         return [ids[row] for row in np.flatnonzero(rows).tolist()]
 
     def tallies(self, kind: str) -> dict[str, tuple[int, dt.date]]:
         """Per incident (``kind="incident"``) or monitor: its effective figures and the latest report day."""
-        series, day = self._effective.columns[0], self._effective.columns[1]
+        series, day = self._effective.columns.series, self._effective.columns.day
         rows = np.flatnonzero(self._effective.live)
         counts = np.bincount(series[rows], minlength=len(self._index.series))
         latest = np.zeros(len(self._index.series), dtype=np.int64)
@@ -388,16 +390,17 @@ def _replay(
     if known_at is not None:
         cut = int(np.searchsorted(index.times, time_code(known_at), side="right"))
     rows_in = int(np.searchsorted(index.obs_entry, cut))
-    columns = tuple(c[:rows_in].copy() for c in (index.obs_series, index.obs_day, index.obs_cumulative, index.obs_low,
-                                                 index.obs_high, index.obs_qualifier))  # fmt: skip
-    effective = _Effective(columns, np.zeros(rows_in, dtype=bool), np.ones(rows_in, dtype=bool), index.obs_ids, {},
-                           0, 0)  # fmt: skip
+    columns = Columns(*(column[:rows_in].copy() for column in index.observation_columns()))
+    effective = _Effective(
+        columns=columns, retracted=np.zeros(rows_in, dtype=bool), live=np.ones(rows_in, dtype=bool),
+        ids=index.obs_ids, corrected_by={}, corrections=0, retractions=0,
+    )  # fmt: skip
     _correct(effective, index, cut)
     live = ~effective.retracted
     if as_of is not None:
-        live &= columns[1] <= as_of.toordinal()
+        live &= columns.day <= as_of.toordinal()
     if incident is not None or monitor is not None:
-        live &= np.isin(columns[0], _chosen_series(index, incident, monitor))
+        live &= np.isin(columns.series, _chosen_series(index, incident, monitor))
     effective.live = live
     last_day = as_of.toordinal() if as_of is not None else None
     series = _fold_rows(index, effective, np.flatnonzero(live), last_day, progress)
@@ -419,15 +422,15 @@ def _replay(
 
 def _correct(effective: _Effective, index: LogIndex, cut: int) -> None:
     """Apply the corrections and retractions of entries before ``cut`` not applied yet, in log order."""
-    fixes = int(np.searchsorted(index.fix_entry, cut))
-    for k in range(effective.fixes, fixes):
-        row = int(index.fix_row[k])
-        for column, values in zip(effective.columns, index.fix_values, strict=True):
+    corrections = int(np.searchsorted(index.correction_entry, cut))
+    for k in range(effective.corrections, corrections):
+        row = int(index.correction_row[k])
+        for column, values in zip(effective.columns, index.correction_values, strict=True):
             column[row] = values[k]
-        effective.corrected_by.setdefault(row, []).append(int(index.fix_entry[k]))
-    drops = int(np.searchsorted(index.drop_entry, cut))
-    effective.retracted[index.drop_row[effective.drops : drops]] = True
-    effective.fixes, effective.drops = fixes, drops
+        effective.corrected_by.setdefault(row, []).append(int(index.correction_entry[k]))
+    retractions = int(np.searchsorted(index.retraction_entry, cut))
+    effective.retracted[index.retraction_row[effective.retractions : retractions]] = True
+    effective.corrections, effective.retractions = corrections, retractions
 
 
 def _chosen_series(index: LogIndex, incident: str | None, monitor: str | None) -> list[int]:
@@ -461,7 +464,7 @@ def _fold_rows(
 ) -> list[Series]:
     groups: Iterable = _grouped(index, effective, rows)
     if progress is not None:
-        groups = progress(groups, len(np.unique(effective.columns[0][rows])))
+        groups = progress(groups, len(np.unique(effective.columns.series[rows])))
     return [Series(*index.series[number], folded=fold(reports, last_day)) for number, reports in groups]
 
 
@@ -469,20 +472,24 @@ def _appended(store: Store, warm: Replay, index: LogIndex) -> Replay:
     """A full replay brought up to date with entries appended after it, folding on only what they touch."""
     state = warm._effective
     rows_before = len(state.retracted)
-    columns = tuple(np.concatenate([mine, c[rows_before:]]) for mine, c in zip(state.columns, (
-        index.obs_series, index.obs_day, index.obs_cumulative, index.obs_low, index.obs_high, index.obs_qualifier),
-        strict=True))  # fmt: skip
-    new_fixes = len(index.fix_entry) > state.fixes
+    stored = index.observation_columns()
+    columns = Columns(*(np.concatenate([mine, c[rows_before:]]) for mine, c in zip(state.columns, stored, strict=True)))
+    new_corrections = len(index.correction_entry) > state.corrections
     # Corrections are few: their map is copied only when new ones arrive (the warm replay keeps its own).
-    corrected_by = {r: list(p) for r, p in state.corrected_by.items()} if new_fixes else state.corrected_by
-    effective = _Effective(columns, np.concatenate([state.retracted, np.zeros(len(columns[0]) - rows_before, bool)]),
-                           state.live, index.obs_ids, corrected_by, state.fixes, state.drops)  # fmt: skip
-    touched_rows = [*index.fix_row[state.fixes :].tolist(), *index.drop_row[state.drops :].tolist()]
-    touched = {int(state.columns[0][r]) for r in touched_rows if r < rows_before}
+    corrected_by = {r: list(p) for r, p in state.corrected_by.items()} if new_corrections else state.corrected_by
+    retracted = np.concatenate([state.retracted, np.zeros(len(columns.series) - rows_before, bool)])
+    effective = _Effective(
+        columns=columns, retracted=retracted, live=state.live, ids=index.obs_ids, corrected_by=corrected_by,
+        corrections=state.corrections, retractions=state.retractions,
+    )  # fmt: skip
+    touched_rows = [
+        *index.correction_row[state.corrections :].tolist(), *index.retraction_row[state.retractions :].tolist()
+    ]
+    touched = {int(state.columns.series[r]) for r in touched_rows if r < rows_before}
     _correct(effective, index, index.entries)
-    touched |= {int(effective.columns[0][r]) for r in touched_rows}
+    touched |= {int(effective.columns.series[r]) for r in touched_rows}
     effective.live = ~effective.retracted
-    new_rows = np.arange(rows_before, len(columns[0]))
+    new_rows = np.arange(rows_before, len(columns.series))
     by_key = {s.key: s for s in warm.series}
     updated: dict[tuple, Series] = {}
     resumed = set()
@@ -496,7 +503,7 @@ def _appended(store: Store, warm: Replay, index: LogIndex) -> Replay:
         resumed.add(number)
     refold = touched - resumed
     if refold:
-        rows = np.flatnonzero(effective.live & np.isin(effective.columns[0], sorted(refold)))
+        rows = np.flatnonzero(effective.live & np.isin(effective.columns.series, sorted(refold)))
         for series in _fold_rows(index, effective, rows, None):
             updated[series.key] = series
         for number in refold:
@@ -528,9 +535,9 @@ def _narrowed(full: Replay, as_of: dt.date | None, incident: str | None, monitor
     live = ~state.retracted
     if as_of is not None:
         series = [s.until(as_of) for s in series if s.first <= as_of]
-        live &= state.columns[1] <= as_of.toordinal()
+        live &= state.columns.day <= as_of.toordinal()
     if incident is not None or monitor is not None:
-        live &= np.isin(state.columns[0], _chosen_series(full._index, incident, monitor))
+        live &= np.isin(state.columns.series, _chosen_series(full._index, incident, monitor))
     effective = attrs.evolve(state, live=live, rows=None)
     return attrs.evolve(full, as_of=as_of, series=tuple(series), effective=effective)
 
