@@ -14,7 +14,7 @@ from playwright.sync_api import sync_playwright
 
 from events_log.events import Figure, IncidentDescribed, Kind, MonitorDescribed, Observation, Qualifier, Source
 from events_log.jsonl import JsonlStore
-from timeline.cli import cli
+from timeline_cli import cli
 
 from .conftest import StepClock
 

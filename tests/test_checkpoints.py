@@ -24,7 +24,7 @@ from events_log.errors import CheckpointError, InputError
 from events_log.events import IncidentDescribed, MonitorDescribed
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
-from timeline.cli import cli
+from timeline_cli import cli
 
 from .conftest import StepClock
 from .helpers import obs

@@ -9,8 +9,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from timeline.cli import cli
 from timeline.bundled import bundled_log
+from timeline_cli import cli
 
 HEADER = "incident,monitor,reported_on,measure,category,kind,low,high,qualifier,source_title,quote,id"
 ROWS = [
@@ -262,7 +262,7 @@ def test_console_script_runs_and_reports_errors_without_traceback(tmp_path):
         [
             sys.executable,
             "-c",
-            "from timeline.cli import main; main()",
+            "from timeline_cli import main; main()",
             "import",
             "--log",
             str(tmp_path / "l"),

@@ -19,8 +19,8 @@ from events_log.errors import LogError
 from events_log.events import IncidentDescribed, MonitorDescribed, Observation
 from events_log.importers import COLUMNS, read_events
 from events_log.jsonl import JsonlStore
-from timeline.cli import cli
 from timeline.bundled import bundled_log
+from timeline_cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = Path(os.environ.get("TIMELINE_SEEDS", ROOT.parent / "shared" / "seeds"))
@@ -400,7 +400,7 @@ def test_the_installed_wheel_ships_the_dataset(tmp_path):
     env.pop("TIMELINE_LOG", None)
     code = (
         "import timeline, sys; assert timeline.__file__.startswith(sys.argv[1]), timeline.__file__; "
-        "from timeline.cli import main; sys.argv = ['timeline', 'verify']; main()"
+        "from timeline_cli import main; sys.argv = ['timeline', 'verify']; main()"
     )
     done = subprocess.run([sys.executable, "-c", code, str(target)], cwd=tmp_path, env=env,
                           capture_output=True, text=True)  # fmt: skip

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from events_log.stores import open_store
 from reports.figures import latest_items, monitor_colour, monitor_colours, view_figure, views_of
 from timeline import replay
-from timeline.cli import cli
 from timeline.bundled import bundled_log
+from timeline_cli import cli
 
 
 def test_every_figure_of_the_bundled_dataset_passes_plotly_validation():

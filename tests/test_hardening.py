@@ -26,8 +26,8 @@ from events_log.importers import COLUMNS
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
 from timeline import replay
-from timeline.cli import cli
 from timeline.output import safe_cell
+from timeline_cli import cli
 
 from .conftest import STORE_KINDS, StepClock
 from .helpers import obs

@@ -32,7 +32,7 @@ from events_log.events import (
 )
 from events_log.jsonl import JsonlStore
 from timeline import replay
-from timeline.cli import cli
+from timeline_cli import cli
 
 DATA = Path(__file__).resolve().parent / "data" / "ukraine-personnel"
 HEAD_FILE = DATA / "petroivaniuk_russia_losses_personnel.json"

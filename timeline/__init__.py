@@ -1,4 +1,4 @@
-"""Replaying the log into per-day series, and the `timeline` command line."""
+"""Replaying the log into per-day series (the `timeline` command line is `timeline_cli`, above this package)."""
 
 from .replay import DayPoint, Flag, Replay, Series, replay
 

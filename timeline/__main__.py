@@ -1,5 +1,8 @@
-"""`python -m timeline` runs the command line, as the `timeline` script does."""
+"""`python -m timeline` runs the command line, as the `timeline` script does.
 
-from .cli import main
+The one import upwards, out of the library: this module is the program, never imported by it.
+"""
+
+from timeline_cli import main
 
 main()

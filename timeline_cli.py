@@ -1,5 +1,8 @@
 """The `timeline` command: a thin layer over the library.
 
+It sits above every package it drives (events_log, timeline, reports), so
+that none of them imports the command line or one another upwards; the
+`timeline` console script and `python -m timeline` both start here.
 Each command parses its options, calls the library and formats the result.
 User errors end in one line on stderr and exit code 2; problems with the
 log itself exit 1; nothing is appended unless the whole input is good.
@@ -30,11 +33,10 @@ from events_log.events import Correction, IncidentDescribed, Link, MonitorDescri
 from events_log.importers import COLUMNS, observation_from_row, read_events, with_changes
 from events_log.store import Store
 from events_log.stores import open_store
-
-from . import output
-from .bundled import bundled_log
-from .replay import refuse_undescribed
-from .replay import replay as run_replay
+from timeline import output
+from timeline.bundled import bundled_log
+from timeline.replay import refuse_undescribed
+from timeline.replay import replay as run_replay
 
 T = TypeVar("T")
 
