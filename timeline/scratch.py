@@ -1,0 +1,137 @@
+"""Replay from scratch: the index's columns, cut at known-at, corrected, filtered and folded series by series.
+
+Whole columns move at a time (numpy); only ``rule.fold`` walks observations
+one by one. ``warm`` reuses these steps to fold on only what an append touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
+
+from events_log.codec import structure
+from events_log.envelope import decode_line, time_code, time_of_code
+from events_log.events import IncidentDescribed, MonitorDescribed
+from events_log.index import OPEN, Columns, LogIndex
+from events_log.store import LogHead, Store
+
+from .rule import Reports, fold
+from .series import Effective, Replay, Series, SeriesKey, chosen_series
+
+
+def replay_from_scratch(
+    store: Store,
+    index: LogIndex,
+    as_of: dt.date | None,
+    known_at: dt.datetime | None,
+    incident: str | None,
+    monitor: str | None,
+    progress: Callable[[Iterable, int], Iterable] | None,
+) -> Replay:
+    cut = index.entries
+    if known_at is not None:
+        cut = int(np.searchsorted(index.times, time_code(known_at), side="right"))
+    rows_in = int(np.searchsorted(index.obs_entry, cut))
+    columns = Columns(*(column[:rows_in].copy() for column in index.observation_columns()))
+    effective = Effective(
+        columns=columns, retracted=np.zeros(rows_in, dtype=bool), live=np.ones(rows_in, dtype=bool),
+        ids=index.obs_ids, corrected_by={}, corrections=0, retractions=0,
+    )  # fmt: skip
+    apply_corrections(effective, index, cut)
+    live = ~effective.retracted
+    if as_of is not None:
+        live &= columns.day <= as_of.toordinal()
+    if incident is not None or monitor is not None:
+        live &= np.isin(columns.series, chosen_series(index, incident, monitor))
+    effective.live = live
+    last_day = as_of.toordinal() if as_of is not None else None
+    series = fold_rows(index, effective, np.flatnonzero(live), last_day, progress)
+    series.sort(key=lambda s: sort_key(s.key))
+    incidents, monitors = described_in(index, cut)
+    return Replay(
+        as_of=as_of,
+        known_at=known_at,
+        log=_head(store, index, cut),
+        series=tuple(series),
+        incidents=incidents,
+        monitors=monitors,
+        last_recorded_at=time_of_code(int(index.times[cut - 1])) if cut else None,
+        store=store,
+        index=index,
+        effective=effective,
+    )
+
+
+def apply_corrections(effective: Effective, index: LogIndex, cut: int) -> None:
+    """Apply the corrections and retractions of entries before ``cut`` not applied yet, in log order."""
+    corrections = int(np.searchsorted(index.correction_entry, cut))
+    for k in range(effective.corrections, corrections):
+        row = int(index.correction_row[k])
+        for column, values in zip(effective.columns, index.correction_values, strict=True):
+            column[row] = values[k]
+        effective.corrected_by.setdefault(row, []).append(int(index.correction_entry[k]))
+    retractions = int(np.searchsorted(index.retraction_entry, cut))
+    effective.retracted[index.retraction_row[effective.retractions : retractions]] = True
+    effective.corrections, effective.retractions = corrections, retractions
+
+
+def grouped(index: LogIndex, effective: Effective, rows: np.ndarray) -> Iterator[tuple[int, Reports]]:
+    """The given rows as each series' reports, sorted by (day, log position)."""
+    series, day, cumulative, low, high, qualifier = effective.columns
+    # Rows are in log order, so sorting by (series, day) keeps log position as the last key.
+    order = rows[np.lexsort((day[rows], series[rows]))]
+    ids = [index.obs_ids[i] for i in order.tolist()]
+    highs = [None if h == OPEN else h for h in high[order].tolist()]
+    days, lows, cumulatives = day[order].tolist(), low[order].tolist(), cumulative[order].astype(bool).tolist()
+    qualifiers = qualifier[order].tolist()
+    sorted_series = series[order]
+    bounds = [0, *(np.flatnonzero(np.diff(sorted_series)) + 1).tolist(), len(order)]
+    for a, b in itertools.pairwise(bounds):
+        if a < b:
+            yield int(sorted_series[a]), Reports(days[a:b], ids[a:b], cumulatives[a:b], lows[a:b], highs[a:b],
+                                                 qualifiers[a:b])
+
+
+def fold_rows(
+    index: LogIndex,
+    effective: Effective,
+    rows: np.ndarray,
+    last_day: int | None,
+    progress: Callable[[Iterable, int], Iterable] | None = None,
+) -> list[Series]:
+    groups: Iterable = grouped(index, effective, rows)
+    if progress is not None:
+        groups = progress(groups, len(np.unique(effective.columns.series[rows])))
+    return [Series(*index.series[number], folded=fold(reports, last_day)) for number, reports in groups]
+
+
+def _head(store: Store, index: LogIndex, cut: int) -> LogHead:
+    """Length and head hash of the log prefix replayed."""
+    if cut == 0:
+        return LogHead.of(None)
+    if cut == index.entries:
+        return LogHead(cut, index.last_hash)
+    return LogHead.of(decode_line(store.line_at(cut - 1, int(index.offsets[cut - 1]))))
+
+
+def described_in(index: LogIndex, cut: int) -> tuple[dict, dict]:
+    """Incidents and monitors as last described within the prefix."""
+    incidents: dict[str, IncidentDescribed] = {}
+    monitors: dict[str, MonitorDescribed] = {}
+    for position, type_name, data in index.described:
+        if position >= cut:
+            break
+        if type_name == "IncidentDescribed":
+            incidents[data["slug"]] = structure(data, IncidentDescribed)
+        else:
+            monitors[data["slug"]] = structure(data, MonitorDescribed)
+    return incidents, monitors
+
+
+def sort_key(key: SeriesKey) -> tuple:
+    incident, monitor, measure, category, location = key
+    # Monitors alphabetically whatever their case; the whole-incident series first, then by location.
+    return (incident, monitor.casefold(), monitor, measure, category, location is not None, location or "")

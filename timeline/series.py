@@ -1,0 +1,291 @@
+"""What a replay gives back: series day by day, their runs and flags, and the replay that holds them.
+
+These are values: built once by replay (``scratch`` from nothing, ``warm``
+from an earlier replay of the same log), then only read. ``Replay`` reads
+the stored text of an observation back from the log when a page asks.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from typing import NamedTuple
+
+import attrs
+import numpy as np
+
+from events_log.codec import SCHEMA, structure, upcast
+from events_log.envelope import decode_line
+from events_log.errors import InputError, shown
+from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation, Qualifier, Retraction
+from events_log.index import QUALIFIERS, Columns, LogIndex
+from events_log.store import LogHead, Store
+
+from .rule import CARRIED, Folded
+
+SeriesKey = tuple[str, str, str, str, str | None]
+
+
+class Segment(NamedTuple):
+    """A run of days that all say the same: its first day, as ``basis`` says, then days carried to ``end``."""
+
+    start: dt.date
+    end: dt.date  # the run's last day (inclusive): the day before the next report, or the series' last
+    low: int
+    high: int | None  # None: open-ended
+    basis: str  # of ``start``; the days after it are carried
+    observations: tuple[str, ...]
+
+
+@attrs.frozen
+class DayPoint:
+    """A series on one day: the figure, how it was obtained, and what it rests on."""
+
+    date: dt.date
+    low: int
+    high: int | None
+    basis: str
+    observations: tuple[str, ...]
+
+
+@attrs.frozen
+class Flag:
+    date: dt.date
+    kind: str
+    detail: str
+
+
+@attrs.frozen
+class Series:
+    """One (incident, monitor, measure, category, location), every day from its first report."""
+
+    incident: str
+    monitor: str
+    measure: str
+    category: str
+    location: str | None
+    folded: Folded = attrs.field(repr=False)
+
+    @property
+    def key(self) -> SeriesKey:
+        return (self.incident, self.monitor, self.measure, self.category, self.location)
+
+    @property
+    def first(self) -> dt.date:
+        return dt.date.fromordinal(self.folded.first)
+
+    @property
+    def last(self) -> dt.date:
+        return dt.date.fromordinal(self.folded.last)
+
+    def __len__(self) -> int:
+        return self.folded.last - self.folded.first + 1
+
+    def on(self, date: dt.date) -> DayPoint | None:
+        """The point of ``date``, or None outside the series' span."""
+        ordinal = date.toordinal()
+        f = self.folded
+        if not f.first <= ordinal <= f.last:
+            return None
+        i = bisect.bisect_right(f.starts, ordinal) - 1
+        basis = f.basis_of(i) if f.starts[i] == ordinal else CARRIED
+        return DayPoint(date, f.lows[i], f.high(i), basis, f.observations[i])
+
+    def segments(self) -> Iterator[Segment]:
+        """The series run by run, in date order: each report day with the days carried after it.
+
+        What a chart, a CSV file or a table needs without one object per day.
+        """
+        f = self.folded
+        count = len(f.starts)
+        for i, start in enumerate(f.starts):
+            end = f.starts[i + 1] - 1 if i + 1 < count else f.last
+            yield Segment(
+                dt.date.fromordinal(start), dt.date.fromordinal(end), f.lows[i], f.high(i), f.basis_of(i),
+                f.observations[i],
+            )  # fmt: skip
+
+    @property
+    def days(self) -> Iterator[DayPoint]:
+        """Every day: each report day, then the days carried until the next."""
+        for segment in self.segments():
+            start, end, low, high, basis, observations = segment
+            yield DayPoint(start, low, high, basis, observations)
+            for ordinal in range(start.toordinal() + 1, end.toordinal() + 1):
+                yield DayPoint(dt.date.fromordinal(ordinal), low, high, CARRIED, observations)
+
+    @property
+    def last_report(self) -> DayPoint:
+        """The series on the day of its latest report (before any days carried after it)."""
+        f = self.folded
+        return self.on(dt.date.fromordinal(f.starts[-1]))
+
+    @property
+    def latest(self) -> DayPoint:
+        return self.on(self.last)
+
+    def until(self, as_of: dt.date) -> Series:
+        """The series as a replay as-of ``as_of`` gives it: reports after it gone, carried up to it."""
+        f = self.folded
+        day = as_of.toordinal()
+        keep = bisect.bisect_right(f.starts, day)
+        if keep == len(f.starts):
+            return attrs.evolve(self, folded=f._replace(last=max(day, f.starts[-1])))
+        folded = Folded(
+            day, f.starts[:keep], f.lows[:keep], f.highs[:keep], f.basis_codes[:keep], f.observations[:keep],
+            tuple(flag for flag in f.flags if flag.day <= day),
+        )  # fmt: skip
+        return attrs.evolve(self, folded=folded)
+
+    @property
+    def flags(self) -> tuple[Flag, ...]:
+        return tuple(Flag(dt.date.fromordinal(f.day), f.kind, f.detail) for f in self.folded.flags)
+
+
+@attrs.define
+class Effective:
+    """The observation rows of a log prefix after its corrections and retractions.
+
+    ``columns`` are the index's observation columns with corrections applied
+    (series, day, cumulative, low, high, qualifier); ``live`` marks the rows
+    that count for this replay (not retracted, reported on or before as-of,
+    in the series asked for).
+    """
+
+    columns: Columns
+    retracted: np.ndarray
+    live: np.ndarray
+    ids: list[str]
+    corrected_by: dict[int, list[int]]  # row -> positions of the corrections applied to it
+    # How many of the index's corrections, and of its retractions, are applied: a later replay goes on from there.
+    corrections: int
+    retractions: int
+    _rows: dict[str, int] | None = None
+
+    @property
+    def qualifier(self) -> np.ndarray:
+        return self.columns.qualifier
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Observation id -> row, built on first use: CSV and JSON output never need it."""
+        if self._rows is None:
+            ids = self.ids
+            self._rows = {ids[i]: i for i in np.flatnonzero(self.live).tolist()}
+        return self._rows
+
+
+@attrs.frozen
+class Replay:
+    """What a log said, as-of a date and known-at a time, and how to name that log."""
+
+    as_of: dt.date | None
+    known_at: dt.datetime | None
+    log: LogHead
+    series: tuple[Series, ...]
+    incidents: Mapping[str, IncidentDescribed] = attrs.field(repr=False)
+    monitors: Mapping[str, MonitorDescribed] = attrs.field(repr=False)
+    last_recorded_at: dt.datetime | None
+    _store: Store = attrs.field(repr=False, alias="store")
+    _index: LogIndex = attrs.field(repr=False, alias="index")
+    _effective: Effective = attrs.field(repr=False, alias="effective")
+    _structured: dict[str, Observation] = attrs.field(factory=dict, init=False, repr=False, eq=False)
+
+    def qualifier(self, observation_id: str) -> Qualifier:
+        return Qualifier(QUALIFIERS[self._effective.qualifier[self._row(observation_id)]])
+
+    def observation(self, observation_id: str) -> Observation:
+        """The effective observation (after corrections) behind an id the series name, read from the log."""
+        found = self._structured.get(observation_id)
+        if found is None:
+            found = self._structured[observation_id] = structure(self.observation_data(observation_id), Observation)
+        return found
+
+    def observation_data(self, observation_id: str) -> dict:
+        """The same as stored event data (current schema): what pages need, without building objects.
+
+        The log's content was validated when it was appended; reports read
+        thousands of these and only display them.
+        """
+        return self._data_of_row(self._row(observation_id))
+
+    def _row(self, observation_id: str) -> int:
+        """The row of an effective observation; an id the replay does not hold is the caller's mistake."""
+        row = self._effective.rows.get(observation_id)
+        if row is None:
+            raise InputError(f"no effective observation {shown(observation_id)} in {self._store.location}")
+        return row
+
+    def _data_of_row(self, row: int) -> dict:
+        corrections = self._effective.corrected_by.get(row)
+        position = corrections[-1] if corrections else int(self._index.obs_entry[row])
+        raw = decode_line(self._store.line_at(position, int(self._index.offsets[position])))
+        data = raw.event if raw.schema == SCHEMA[raw.type] else upcast(raw.type, raw.schema, raw.event)
+        return data["replacement"] if corrections else data
+
+    def retracted(self, incident: str | None = None) -> list[tuple[dict, Retraction, str]]:
+        """Observations withdrawn within known-at and reported on or before as-of, oldest retraction first.
+
+        Each comes as (the record as last corrected, the retraction, when it
+        was recorded), so that pages can say what they leave out and why.
+        """
+        state, index = self._effective, self._index
+        last_day = self.as_of.toordinal() if self.as_of is not None else None
+        found = []
+        withdrawn = slice(0, state.retractions)
+        for entry, row in zip(index.retraction_entry[withdrawn].tolist(), index.retraction_row[withdrawn].tolist(),
+                              strict=True):  # fmt: skip
+            if incident is not None and index.series[int(state.columns.series[row])][0] != incident:
+                continue
+            if last_day is not None and state.columns.day[row] > last_day:
+                continue
+            raw = decode_line(self._store.line_at(entry, int(index.offsets[entry])))
+            found.append((self._data_of_row(row), structure(raw.event, Retraction), raw.recorded_at))
+        return found
+
+    def observations(self, incident: str | None = None) -> Iterator[Observation]:
+        """Effective observations in log order, reported on or before as-of."""
+        for observation_id in self.observation_ids(incident):
+            yield self.observation(observation_id)
+
+    def observation_ids(self, incident: str | None = None) -> list[str]:
+        """Ids of the effective observations in log order, reported on or before as-of."""
+        rows = self._effective.live
+        if incident is not None:
+            rows = rows & np.isin(self._effective.columns.series, chosen_series(self._index, incident, None))
+        ids = self._effective.ids
+        return [ids[row] for row in np.flatnonzero(rows).tolist()]
+
+    def tallies(self, kind: str) -> dict[str, tuple[int, dt.date]]:
+        """Per incident (``kind="incident"``) or monitor: its effective figures and the latest report day."""
+        series, day = self._effective.columns.series, self._effective.columns.day
+        rows = np.flatnonzero(self._effective.live)
+        counts = np.bincount(series[rows], minlength=len(self._index.series))
+        latest = np.zeros(len(self._index.series), dtype=np.int64)
+        np.maximum.at(latest, series[rows], day[rows])
+        field = 0 if kind == "incident" else 1
+        found: dict[str, tuple[int, int]] = {}
+        for number in np.flatnonzero(counts).tolist():
+            name = self._index.series[number][field]
+            count, last = found.get(name, (0, 0))
+            found[name] = (count + int(counts[number]), max(last, int(latest[number])))
+        return {name: (count, dt.date.fromordinal(last)) for name, (count, last) in found.items()}
+
+    def corrected(self, observation_id: str) -> bool:
+        """Whether our record of this observation was corrected (within known-at)."""
+        return self._row(observation_id) in self._effective.corrected_by
+
+    def corrections(self, observation_id: str) -> list[Correction]:
+        """The corrections of our record of an observation, oldest first."""
+        row = self._row(observation_id)
+        positions = self._effective.corrected_by.get(row, [])
+        return [
+            structure(decode_line(self._store.line_at(p, int(self._index.offsets[p]))).event, Correction)
+            for p in positions
+        ]
+
+
+def chosen_series(index: LogIndex, incident: str | None, monitor: str | None) -> list[int]:
+    return [n for n, key in enumerate(index.series)
+            if (incident is None or key[0] == incident) and (monitor is None or key[1] == monitor)]  # fmt: skip
