@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dataset.build import build, releases, write_releases
-from events_log.errors import LogError
-from events_log.events import IncidentDescribed, MonitorDescribed, Observation
+from dataset.build import build, read_fixes, releases, write_releases
+from events_log.errors import InputError, LogError
+from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation
 from events_log.importers import COLUMNS, read_events
 from events_log.jsonl import JsonlStore
 from timeline.cli import cli
@@ -28,9 +28,16 @@ SEEDS = Path(os.environ.get("TIMELINE_SEEDS", ROOT.parent / "shared" / "seeds"))
 # Release 1 as shipped: whatever later releases append, these entries stay the log's beginning.
 RELEASE_1_ENTRIES = 167
 RELEASE_1_HEAD = "99e7d3e040cd8ad03008302fba44c71208186c69a0bc7e89aa0f4b0e1eb5e1ce"
+RELEASE_1_AT = "2026-11-23T12:00:00Z"
 
 EVENTS = [event for release in releases() for file in release.imports for _, event in read_events(file)]
-OBSERVATIONS = [event for event in EVENTS if isinstance(event, Observation)]
+FIXES = [fix for release in releases() if release.fixes for _, fix in read_fixes(release.fixes)]
+# Every version of every record: as first imported, and as each correction left it.
+OBSERVATIONS = [event for event in EVENTS if isinstance(event, Observation)] + [
+    entry.event.replacement
+    for entry in JsonlStore(bundled_log(), read_only=True).entries()
+    if isinstance(entry.event, Correction)
+]
 
 
 def test_the_shipped_log_is_exactly_what_the_releases_build(tmp_path):
@@ -106,7 +113,7 @@ def test_verify_accepts_the_bundled_log():
     """`timeline verify` with no --log checks the bundled dataset and finds the chain intact."""
     result = CliRunner().invoke(cli, ["verify"], env={"TIMELINE_LOG": None})
     assert result.exit_code == 0, result.output
-    assert f"{len(EVENTS)} entries, chain intact" in result.output
+    assert f"{len(EVENTS) + len(FIXES)} entries, chain intact" in result.output
 
 
 def test_release_1_holds_the_curated_counts():
@@ -167,6 +174,7 @@ _UNWRITTEN = {
     "hawar-undated": "'the same figure' as the advisor's 1,700",
     "loyalists-2016-05-12-zaraa": "'in the hundreds', read as at least 200",
     "reuters-2025-04-evictions": "'hundreds and possibly thousands', read as at least 200",
+    "wikipedia-undated-arrested-alawite-men": "'hundreds', read as at least 200",
 }
 
 
@@ -179,7 +187,7 @@ def numbers_in(text: str) -> set[int]:
     return found
 
 
-@pytest.mark.parametrize("observation", OBSERVATIONS, ids=lambda o: o.id)
+@pytest.mark.parametrize("observation", OBSERVATIONS, ids=[f"{o.id}-{n}" for n, o in enumerate(OBSERVATIONS)])
 def test_every_figure_is_written_in_its_quote(observation):
     """The low and high of each figure are numbers its verbatim quote states (or the note says why not)."""
     if observation.id in _UNWRITTEN:
@@ -240,8 +248,6 @@ PINS = [
      "systematic house-to-house killings involving AK-47s that resulted in 24 deaths, including two women."),
     ("wikipedia", "killed", "civilians", "Sanobar", "2025-03-09", 133, None, "reported",
      "The number of civilian deaths in Sanobar was reported to have increased to at least 133."),
-    ("wikipedia", "killed", "unspecified", "Qurfays", "2025-03-08", 29, None, "derived",
-     "six men were killed outside the Qurfays shrine ... a convoy of 80 vehicles arrived and killed 23 people"),
     ("syrian-state-media", "killed", "security_forces", "Beit Ana", "2025-03-07", 1, 1, "reported",
      "near Beit Ana, killing one security force member and wounding two."),
     ("UNFPA", "displaced", "civilians", None, "2025-03-14", 51000, 51000, "reported",
@@ -299,6 +305,28 @@ PINS = [
 ]  # fmt: skip
 
 
+# Pins that release 2 changes: as release 1 left them, and as release 2 does.
+PINS_BY_RELEASE = {
+    "release-1": [
+        ("wikipedia", "killed", "unspecified", "Qurfays", "2025-03-08", 29, None, "derived",
+         "six men were killed outside the Qurfays shrine ... a convoy of 80 vehicles arrived and killed 23 people"),
+        ("SOHR", "killed", "militants", None, "2025-03-06", 32, 32, "reported",
+         "at least 35 pro-government fighters and 32 pro-Assad gunmen (release 1: 'at least' governs the 35 only)"),
+    ],
+    "release-2": [
+        ("wikipedia", "killed", "unspecified", "Qurfays", "2025-03-08", 23, None, "derived",
+         "a convoy of 80 vehicles arrived and killed 23 people over two days."),
+        ("wikipedia", "killed", "men", "Qurfays", "2025-03-08", 6, None, "derived",
+         "six men were killed outside the Qurfays shrine"),
+        ("SOHR", "killed", "militants", None, "2025-03-06", 32, None, "reported",
+         "at least 35 pro-government fighters and 32 pro-Assad gunmen ('at least' may govern the 32 too)"),
+        ("wikipedia", "killed", "children", "Al-Qabu", "2025-03-12", 2, 2, "reported",
+         "after they allegedly killed her two children in front of her"),
+    ],
+}  # fmt: skip
+KNOWN_AT = {"release-1": RELEASE_1_AT, "release-2": None}
+
+
 def test_every_monitor_with_several_reports_is_pinned_on_five_dates():
     """Each monitor with two or more coastal-2025 reports has pins on at least five as-of dates."""
     counts: dict[str, int] = {}
@@ -313,33 +341,39 @@ def test_every_monitor_with_several_reports_is_pinned_on_five_dates():
             assert len(pinned.get(monitor, ())) >= 5, monitor
 
 
+def _replay(*options: str) -> dict:
+    result = CliRunner().invoke(cli, ["replay", *options, "--format", "json"], env={"TIMELINE_LOG": None})
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
 @pytest.fixture(scope="module")
 def replays():
-    """`timeline replay --format json` of the bundled dataset, once per as-of date."""
-    runner = CliRunner()
-    cache: dict[str, dict] = {}
+    """`timeline replay --format json` of the bundled dataset, once per as-of date and known-at release."""
+    cache: dict[tuple[str, str], dict] = {}
 
-    def as_of(date: str) -> dict:
-        if date not in cache:
-            result = runner.invoke(
-                cli, ["replay", "--incident", "coastal-2025", "--as-of", date, "--format", "json"],
-                env={"TIMELINE_LOG": None},
-            )  # fmt: skip
-            assert result.exit_code == 0, result.output
-            cache[date] = json.loads(result.output)
-        return cache[date]
+    def as_of(date: str, release: str = "release-2") -> dict:
+        if (date, release) not in cache:
+            known_at = ["--known-at", KNOWN_AT[release]] if KNOWN_AT[release] else []
+            cache[date, release] = _replay("--incident", "coastal-2025", "--as-of", date, *known_at)
+        return cache[date, release]
 
     return as_of
 
 
+_PIN_CASES = [(release, pin) for release in KNOWN_AT for pin in PINS + PINS_BY_RELEASE[release]]
+
+
 @pytest.mark.parametrize(
-    ("monitor", "measure", "category", "location", "as_of", "low", "high", "basis", "sentence"),
-    PINS,
-    ids=[f"{p[0]}-{p[2]}-{p[3] or 'all'}-{p[4]}" for p in PINS],
+    ("release", "monitor", "measure", "category", "location", "as_of", "low", "high", "basis", "sentence"),
+    [(release, *pin) for release, pin in _PIN_CASES],
+    ids=[f"{release}-{p[0]}-{p[2]}-{p[3] or 'all'}-{p[4]}" for release, p in _PIN_CASES],
 )
-def test_running_figures_as_of(replays, monitor, measure, category, location, as_of, low, high, basis, sentence):
-    """Each pinned running figure is what the seed sentence (in the parameters) says, as of that date."""
-    document = replays(as_of)
+def test_running_figures_as_of(
+    replays, release, monitor, measure, category, location, as_of, low, high, basis, sentence
+):
+    """Each pinned running figure is what the seed sentence says, as of that date, known at that release."""
+    document = replays(as_of, release)
     [series] = [
         s
         for s in document["series"]
