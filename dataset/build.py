@@ -121,7 +121,7 @@ def read_fixes(path: Path) -> list[tuple[str, Fix]]:
             elif set(data) == {"retract", "expected_version", "reason"}:
                 fix = Fix(data["retract"], data["expected_version"], data["reason"], None)
             else:
-                raise InputError("a fix is {correct, expected_version, set, reason} or {retract, expected_version, reason}", where)
+                raise InputError("a fix is {correct, expected_version, set, reason} or {retract, ...}", where)
         except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
             raise InputError(f"not a fix ({exc})", where) from None
         fixes.append((where, fix))

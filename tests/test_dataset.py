@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from dataset.build import build, read_fixes, releases, write_releases
-from events_log.errors import InputError, LogError
+from events_log.errors import InputError, LogError, TimelineError
 from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation
 from events_log.importers import COLUMNS, read_events
 from events_log.jsonl import JsonlStore
@@ -440,3 +440,78 @@ def test_the_installed_wheel_ships_the_dataset(tmp_path):
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "chain intact" in done.stdout
+
+
+def _series_by_key(document: dict) -> dict[tuple, list]:
+    return {
+        (s["incident"], s["monitor"], s["measure"], s["category"], s["location"]): s["days"] for s in document["series"]
+    }
+
+
+def test_known_at_release_1_differs_from_now_exactly_by_release_2():
+    """Replayed as release 1 knew it, the log is release 1; the series that differ now are those release 2 touched."""
+    incidents = sorted({o.incident for o in OBSERVATIONS})
+    then, now = {}, {}
+    for incident in incidents:
+        then.update(_series_by_key(_replay("--incident", incident, "--known-at", RELEASE_1_AT)))
+        now.update(_series_by_key(_replay("--incident", incident)))
+    assert _replay("--known-at", RELEASE_1_AT)["log"] == {"entries": RELEASE_1_ENTRIES, "head": RELEASE_1_HEAD}
+    changed = {key for key in then.keys() | now.keys() if then.get(key) != now.get(key)}
+    # The note-only fixes (al-Modon, liberationnews, Reuters) change no figure, so no series.
+    assert changed == {
+        ("coastal-2025", "wikipedia", "killed", "unspecified", "Qurfays"),  # the six men leave it (A2)
+        ("coastal-2025", "wikipedia", "killed", "men", "Qurfays"),  # and start it
+        ("coastal-2025", "SOHR", "killed", "militants", None),  # exact 32 -> at least 32 (A5)
+        ("coastal-2025", "wikipedia", "killed", "children", "Al-Qabu"),  # new (C1)
+        ("alawites-2025-aftermath", "wikipedia", "detained", "alawites_and_others", None),  # about 829 -> at least (A1)
+        ("alawites-2025-aftermath", "wikipedia", "detained", "men", None),  # new (C2)
+    }
+    [incarcerated_then] = then["alawites-2025-aftermath", "wikipedia", "detained", "alawites_and_others", None]
+    [incarcerated_now] = now["alawites-2025-aftermath", "wikipedia", "detained", "alawites_and_others", None]
+    assert (incarcerated_then["date"], incarcerated_then["low"], incarcerated_then["high"]) == ("2025-12-31", 829, 829)
+    assert (incarcerated_now["date"], incarcerated_now["low"], incarcerated_now["high"]) == ("2025-12-25", 829, None)
+
+
+def test_release_2_is_what_a_users_correct_and_import_make(tmp_path):
+    """`timeline import` and `timeline correct` of release 2's files, after release 1, record the shipped events."""
+    log = tmp_path / "mine.jsonl"
+    write_releases(log, upto=1)
+    [release_2] = [release for release in releases() if release.number == 2]
+    runner = CliRunner()
+    for file in release_2.imports:
+        result = runner.invoke(cli, ["import", "--log", str(log), str(file)])
+        assert result.exit_code == 0, result.output
+    for _, fix in read_fixes(release_2.fixes):
+        options = [f"--{field.replace('_', '-')}={value}" for field, value in fix.changes.items()]
+        command = ["correct", "--log", str(log), fix.observation_id, "--reason", fix.reason]
+        result = runner.invoke(cli, [*command, "--expected-version", str(fix.expected_version), *options])
+        assert result.exit_code == 0, result.output
+    mine = [entry.event for entry in JsonlStore(log).entries()]
+    shipped = [entry.event for entry in JsonlStore(bundled_log(), read_only=True).entries()]
+    assert mine == shipped
+
+
+def test_a_fix_made_from_a_version_the_record_no_longer_has_is_refused(tmp_path):
+    """A release's fix names the version it was made from; a rebuilt history that moved the record stops the build."""
+    root = tmp_path / "releases"
+    (root / "1").mkdir(parents=True)
+    for name in ("incidents-and-monitors.jsonl", "observations.csv"):
+        (root / "1" / name).write_bytes((ROOT / "dataset" / "releases" / "1" / name).read_bytes())
+    (root / "1" / "release.toml").write_text(
+        'recorded_at = 2026-11-23T12:00:00Z\nimports = ["incidents-and-monitors.jsonl", "observations.csv"]\n'
+        'fixes = "fixes.jsonl"\n'
+    )
+    retraction = {"retract": "sohr-2025-03-06-militants", "expected_version": 30, "reason": "a test"}
+    (root / "1" / "fixes.jsonl").write_text(json.dumps(retraction) + "\n" + json.dumps(retraction) + "\n")
+    with pytest.raises(InputError, match="retracted"):
+        write_releases(tmp_path / "twice.jsonl", root=root)
+    (root / "1" / "fixes.jsonl").write_text(json.dumps({**retraction, "expected_version": 29}) + "\n")
+    with pytest.raises(TimelineError, match=r"fixes\.jsonl:1"):
+        write_releases(tmp_path / "moved.jsonl", root=root)
+    (root / "1" / "fixes.jsonl").write_text(json.dumps({"retract": "sohr-2025-03-06-militants"}) + "\n")
+    with pytest.raises(InputError, match=r"fixes\.jsonl:1"):
+        write_releases(tmp_path / "bad.jsonl", root=root)
+    (root / "1" / "fixes.jsonl").write_text(json.dumps(retraction) + "\n")
+    store = write_releases(tmp_path / "once.jsonl", root=root)
+    [last] = list(store.entries(RELEASE_1_ENTRIES))
+    assert type(last.event).__name__ == "Retraction" and last.event.expected_version == 30
