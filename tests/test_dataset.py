@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from events_log.importers import COLUMNS, read_events
 from events_log.jsonl import JsonlStore
 from timeline.cli import cli
 from timeline.dataset import bundled_log
+from timeline.replay import replay
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = Path(os.environ.get("TIMELINE_SEEDS", ROOT.parent / "shared" / "seeds"))
@@ -515,3 +517,12 @@ def test_a_fix_made_from_a_version_the_record_no_longer_has_is_refused(tmp_path)
     store = write_releases(tmp_path / "once.jsonl", root=root)
     [last] = list(store.entries(RELEASE_1_ENTRIES))
     assert type(last.event).__name__ == "Retraction" and last.event.expected_version == 30
+
+
+def test_houla_is_described_again_by_release_2():
+    """The Houla massacre starts 25 May 2012 as release 1 knew it, and 1 May 2012 ("May 2012") after release 2."""
+    store = JsonlStore(bundled_log(), read_only=True)
+    then = replay(store, known_at=dt.datetime.fromisoformat(RELEASE_1_AT)).incidents["houla-2012"]
+    now = replay(store).incidents["houla-2012"]
+    assert (then.start_date, now.start_date) == (dt.date(2012, 5, 25), dt.date(2012, 5, 1))
+    assert "May 2012" in now.summary and "2016 article" not in now.summary
