@@ -94,10 +94,13 @@ class Fix:
         """The fix made from the record as it stands at ``version``, as the command builds it."""
         if self.changes is None:
             return Retraction(observation_id=self.observation_id, reason=self.reason, expected_version=version)
-        row = {**row_from_observation(current), **self.changes}
+        replacement = observation_from_row({**row_from_observation(current), **self.changes})
+        if replacement == current:
+            # As `timeline correct` refuses it: a fix that changes nothing would only add noise to the history.
+            raise InputError("these values are what the record already says; nothing to correct", self.observation_id)
         return Correction(
             observation_id=self.observation_id,
-            replacement=observation_from_row(row),
+            replacement=replacement,
             reason=self.reason,
             expected_version=version,
         )

@@ -513,6 +513,10 @@ def test_a_fix_made_from_a_version_the_record_no_longer_has_is_refused(tmp_path)
     (root / "1" / "fixes.jsonl").write_text(json.dumps({"retract": "sohr-2025-03-06-militants"}) + "\n")
     with pytest.raises(InputError, match=r"fixes\.jsonl:1"):
         write_releases(tmp_path / "bad.jsonl", root=root)
+    unchanged = {"correct": "sohr-2025-03-06-militants", "expected_version": 30, "set": {"low": "32"}, "reason": "x"}
+    (root / "1" / "fixes.jsonl").write_text(json.dumps(unchanged) + "\n")
+    with pytest.raises(InputError, match="nothing to correct"):
+        write_releases(tmp_path / "same.jsonl", root=root)
     (root / "1" / "fixes.jsonl").write_text(json.dumps(retraction) + "\n")
     store = write_releases(tmp_path / "once.jsonl", root=root)
     [last] = list(store.entries(RELEASE_1_ENTRIES))
