@@ -31,7 +31,7 @@ import orjson
 
 from events_log.errors import InputError, LogError, TimelineError
 from events_log.events import Correction, Observation, Retraction
-from events_log.importers import observation_from_row, read_events, row_from_observation
+from events_log.importers import COLUMNS, observation_from_row, read_events, row_from_observation
 from events_log.jsonl import JsonlStore
 from events_log.store import LogHead
 
@@ -106,6 +106,31 @@ class Fix:
         )
 
 
+_FIX_SHAPES = {
+    frozenset({"correct", "expected_version", "set", "reason"}): "correct",
+    frozenset({"retract", "expected_version", "reason"}): "retract",
+}
+
+
+def _fix_from(data: object, where: str) -> Fix:
+    shape = _FIX_SHAPES.get(frozenset(data)) if isinstance(data, dict) else None
+    if shape is None:
+        raise InputError('a fix is {"correct", "expected_version", "set", "reason"} or {"retract", ...}', where)
+    version, changes = data["expected_version"], data.get("set")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise InputError("expected_version must be a log position (a whole number, 0 or more)", where)
+    if not (isinstance(data[shape], str) and isinstance(data["reason"], str)):
+        raise InputError(f"{shape} and reason must be text", where)
+    if shape == "correct" and not (
+        isinstance(changes, dict) and changes and all(isinstance(v, str) for v in changes.values())
+    ):
+        raise InputError('set must give at least one field and its CSV cell as text, e.g. {"low": "829"}', where)
+    unknown = sorted(set(changes or ()) - (set(COLUMNS) - {"id"}))
+    if unknown:
+        raise InputError(f"set names {', '.join(unknown)}: not a field a correction can change", where)
+    return Fix(data[shape], version, data["reason"], changes)
+
+
 def read_fixes(path: Path) -> list[tuple[str, Fix]]:
     """The fixes of ``path``, one JSON object a line, each labelled by its file and line.
 
@@ -119,15 +144,9 @@ def read_fixes(path: Path) -> list[tuple[str, Fix]]:
         where = f"{path.name}:{number}"
         try:
             data = orjson.loads(line)
-            if set(data) == {"correct", "expected_version", "set", "reason"}:
-                fix = Fix(data["correct"], data["expected_version"], data["reason"], dict(data["set"]))
-            elif set(data) == {"retract", "expected_version", "reason"}:
-                fix = Fix(data["retract"], data["expected_version"], data["reason"], None)
-            else:
-                raise InputError("a fix is {correct, expected_version, set, reason} or {retract, ...}", where)
-        except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
-            raise InputError(f"not a fix ({exc})", where) from None
-        fixes.append((where, fix))
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON ({exc})", where) from None
+        fixes.append((where, _fix_from(data, where)))
     return fixes
 
 

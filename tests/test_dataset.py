@@ -530,3 +530,27 @@ def test_houla_is_described_again_by_release_2():
     now = replay(store).incidents["houla-2012"]
     assert (then.start_date, now.start_date) == (dt.date(2012, 5, 25), dt.date(2012, 5, 1))
     assert "May 2012" in now.summary and "2016 article" not in now.summary
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('{"retract": "x", "expected_version": "30", "reason": "r"}', "expected_version must be a log position"),
+        ('{"retract": "x", "expected_version": -1, "reason": "r"}', "expected_version must be a log position"),
+        ('{"retract": "x", "expected_version": true, "reason": "r"}', "expected_version must be a log position"),
+        ('{"correct": "x", "expected_version": 3, "set": {"low": 5}, "reason": "r"}', "CSV cell as text"),
+        ('{"correct": "x", "expected_version": 3, "set": {}, "reason": "r"}', "at least one field"),
+        ('{"correct": "x", "expected_version": 3, "set": {"lowe": "5"}, "reason": "r"}', "set names lowe"),
+        ('{"correct": "x", "expected_version": 3, "set": {"id": "y"}, "reason": "r"}', "set names id"),
+        ('{"retract": "x", "reason": "r"}', "a fix is"),
+        ("[1]", "a fix is"),
+        ('{"retract": "x", "expected_version": 3', "not valid JSON"),
+    ],
+)
+def test_a_fixes_line_that_is_not_a_fix_is_named(tmp_path, line, problem):
+    """Each malformed line of a fixes file is refused as bad input naming the file and line."""
+    fixes = tmp_path / "fixes.jsonl"
+    fixes.write_text('{"retract": "x", "expected_version": 3, "reason": "r"}\n' + line + "\n")
+    with pytest.raises(InputError, match=problem) as refused:
+        read_fixes(fixes)
+    assert str(refused.value).startswith("fixes.jsonl:2: ")
