@@ -200,7 +200,7 @@ class Pending(NamedTuple):
     high: int | None = 0
 
 
-_CODES = {"r": REPORTED, "d": DERIVED}
+BASES = {"r": REPORTED, "d": DERIVED}  # the basis of a run's first day, by its code in ``basis_codes``
 
 
 class Folded(NamedTuple):
@@ -235,7 +235,7 @@ class Folded(NamedTuple):
         return None if high == OPEN else high
 
     def basis_of(self, i: int) -> str:
-        return _CODES[self.basis_codes[i]]
+        return BASES[self.basis_codes[i]]
 
 
 # Before the first cumulative nothing is known of what came before the increments: [0, open).

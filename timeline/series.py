@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
@@ -22,7 +23,7 @@ from events_log.events import Correction, IncidentDescribed, MonitorDescribed, O
 from events_log.index import QUALIFIERS, Columns, LogIndex
 from events_log.store import LogHead, Store
 
-from .rule import CARRIED, Folded
+from .rule import BASES, CARRIED, OPEN, Folded
 
 SeriesKey = tuple[str, str, str, str, str | None]
 
@@ -98,13 +99,13 @@ class Series:
         What a chart, a CSV file or a table needs without one object per day.
         """
         f = self.folded
-        count = len(f.starts)
-        for i, start in enumerate(f.starts):
-            end = f.starts[i + 1] - 1 if i + 1 < count else f.last
-            yield Segment(
-                dt.date.fromordinal(start), dt.date.fromordinal(end), f.lows[i], f.high(i), f.basis_of(i),
-                f.observations[i],
-            )  # fmt: skip
+        day = dt.date.fromordinal
+        ends = itertools.chain((start - 1 for start in itertools.islice(f.starts, 1, None)), (f.last,))
+        # One pass over the folded arrays, no method call per run: reports walk every run of every series.
+        for start, end, low, high, code, observations in zip(
+            f.starts, ends, f.lows, f.highs, f.basis_codes, f.observations, strict=True
+        ):
+            yield Segment(day(start), day(end), low, None if high == OPEN else high, BASES[code], observations)
 
     @property
     def days(self) -> Iterator[DayPoint]:
