@@ -361,7 +361,8 @@ def report(
         + ([f"--log {_log_named(log)}"] if log is not None else [])
         + [f"--expect {cps.Checkpoint.of(result.log).short}"]
     )
-    built = build_report(result, out, command=command, single_file=single_file, verify_command=proof)
+    built = build_report(result, out, command=command, single_file=single_file, verify_command=proof,
+                         progress=lambda slugs, length: _progress(slugs, "writing pages", length))  # fmt: skip
     click.echo(
         f"wrote {len(built.pages)} incident page(s) and the index to {built.folder}/ "
         f"({built.size / 1e6:.1f} MB, log of {result.log.entries} entries, head {result.log.head[:12]})"
