@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
+import gc
 import re
 import urllib.parse
 import zlib
@@ -115,6 +117,25 @@ def build_report(
     earlier build that this one does not write again (the page of an incident
     since retracted) are removed, and nothing else in ``out`` is touched.
     """
+    # The pages are made of millions of small lists and strings and no cycles: the cycle collector
+    # would walk them again and again for nothing.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(result, out, command, single_file, verify_command, progress)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _build(
+    result: Replay,
+    out: Path,
+    command: str,
+    single_file: bool,
+    verify_command: str | None,
+    progress: Callable[[Iterable[str], int], Iterable[str]] | None,
+) -> Report:
     out.mkdir(parents=True, exist_ok=True)
     written_before = _manifest(out)
     env = _environment()
@@ -340,7 +361,11 @@ def _monitor(result: Replay, slug: str, colours: dict[str, str]) -> dict[str, An
 
 def _figure(o: dict[str, Any]) -> str:
     figure = o["figure"]
-    return describe_figure(figure["low"], figure["high"], figure["qualifier"])
+    return _described(figure["low"], figure["high"], figure["qualifier"])
+
+
+# The same figures recur across a report's many observations.
+_described = functools.lru_cache(maxsize=1 << 16)(describe_figure)
 
 
 def _observation_columns(result: Replay, observations: list[dict[str, Any]]) -> dict[str, list]:
@@ -350,27 +375,37 @@ def _observation_columns(result: Replay, observations: list[dict[str, Any]]) -> 
     figure needs a sort key of its own (``low``); the other columns sort by
     their text.
     """
-    columns: dict[str, list] = {name: [] for name in (
-        "id", "reported_on", "period", "monitor", "what", "location", "kind", "low", "figure", "quote", "note",
-        "title", "url", "corrected")}  # fmt: skip
-    for o in observations:
-        start, end = o["period_start"] or o["period_end"], o["period_end"] or o["period_start"]
-        columns["id"].append(o["id"])
-        columns["reported_on"].append(o["reported_on"])
-        columns["period"].append("" if start is None else start if start == end else f"{start} to {end}")
-        columns["monitor"].append(o["monitor"])
-        columns["what"].append(f"{o['measure'].replace('_', ' ')} · {o['category'].replace('_', ' ')}")
-        columns["location"].append(o["location"] or "")
-        columns["kind"].append(o["kind"])
-        columns["low"].append(o["figure"]["low"])
-        columns["figure"].append(_figure(o))
-        columns["quote"].append(o["source"]["quote"] or "")
-        columns["note"].append(o["note"] or "")
-        columns["title"].append(o["source"]["title"])
-        columns["url"].append(o["source"]["url"] or "")
-        corrected = result.corrected(o["id"])
-        columns["corrected"].append("; ".join(c.reason for c in result.corrections(o["id"])) if corrected else "")
-    return columns
+    sources = [o["source"] for o in observations]
+    figures = [o["figure"] for o in observations]
+    return {
+        "id": [o["id"] for o in observations],
+        "reported_on": [o["reported_on"] for o in observations],
+        "period": [_period(o["period_start"], o["period_end"]) for o in observations],
+        "monitor": [o["monitor"] for o in observations],
+        "what": [_what(o["measure"], o["category"]) for o in observations],
+        "location": [o["location"] or "" for o in observations],
+        "kind": [o["kind"] for o in observations],
+        "low": [f["low"] for f in figures],
+        "figure": [_described(f["low"], f["high"], f["qualifier"]) for f in figures],
+        "quote": [s["quote"] or "" for s in sources],
+        "note": [o["note"] or "" for o in observations],
+        "title": [s["title"] for s in sources],
+        "url": [s["url"] or "" for s in sources],
+        "corrected": [
+            "; ".join(c.reason for c in result.corrections(o["id"])) if result.corrected(o["id"]) else ""
+            for o in observations
+        ],
+    }
+
+
+def _period(start: str | None, end: str | None) -> str:
+    start, end = start or end, end or start
+    return "" if start is None else start if start == end else f"{start} to {end}"
+
+
+@functools.lru_cache(maxsize=1 << 10)
+def _what(measure: str, category: str) -> str:
+    return f"{measure.replace('_', ' ')} · {category.replace('_', ' ')}"
 
 
 def _csv(series: Sequence[Series]) -> str:

@@ -13,6 +13,7 @@ turns the entities back into the characters, so a quote such as
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import html
 import itertools
@@ -145,17 +146,19 @@ def segments(series: Series) -> Iterator[tuple[dt.date, dt.date, int, int | None
         yield day(start), day(end), f.lows[i], f.high(i), f.basis_of(i), f.observations[i]
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _worded(low: int, high: int | None, qualifiers: tuple[str, ...]) -> str:
+    """``rule.wording``, remembered: the same figures recur across a report's many series and days."""
+    return wording(low, high, qualifiers)
+
+
 def points_of(result: Replay, series: Series, qualifiers: Mapping[str, str] | None = None) -> Points:
     """The change points of a series; ``qualifiers`` (id -> qualifier), when given, spares a lookup per figure."""
     x, lows, highs, basis, ids, words = [], [], [], [], [], []
     qualifier = qualifiers.__getitem__ if qualifiers is not None else result.qualifier
-    known: dict[tuple, str] = {}
     runs = list(segments(series))
     for start, _, low, high, how, observations in runs:
-        key = (low, high, *(qualifier(i) for i in observations))
-        said = known.get(key)
-        if said is None:
-            said = known[key] = wording(low, high, key[2:])
+        said = _worded(low, high, tuple(qualifier(i) for i in observations))
         x.append(start.isoformat())
         lows.append(low)
         highs.append(high)
