@@ -12,6 +12,7 @@ them.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import random
 from collections.abc import Iterator
@@ -130,3 +131,19 @@ def generate(path: Path, observations: int, *, seed: int = 20251123, cumulative_
     if batch:
         store.append(batch)
     return store
+
+
+IMPORT_COLUMNS = ("id", "incident", "monitor", "reported_on", "measure", "category", "location", "kind", "low", "high",
+                  "qualifier", "source_url", "source_title", "quote")  # fmt: skip
+
+
+def write_import_csv(path: Path, observations: int, *, seed: int = 20251123) -> None:
+    """The cumulative-only observations of ``generate`` as a CSV in `timeline import`'s format."""
+    rng = random.Random(seed)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(IMPORT_COLUMNS)
+        for o in _observations(shape_for(observations), rng, cumulative_only=True):
+            writer.writerow((o.id, o.incident, o.monitor, o.reported_on.isoformat(), o.measure, o.category,
+                             o.location or "", o.kind.value, o.figure.low, o.figure.high, o.figure.qualifier.value,
+                             o.source.url, o.source.title, o.source.quote))  # fmt: skip
