@@ -44,6 +44,7 @@ PALETTE = (
 )
 FLAG_COLOUR = "#C00000"
 DAY_MS = 86_400_000
+DENSE = 300
 
 
 # Dot charts also give each monitor a shape from its slug: two monitors that share a colour (twelve
@@ -198,7 +199,7 @@ def _traces_of(days: Points, series: Series, colour: str, *, with_location: bool
     x, lows, words = days.x, days.lows, days.words
     traces: list[dict] = []
     # Dense series (months of daily reports) get small marks, so the lines stay readable.
-    mark = 8 if len(x) <= 60 else 5 if len(x) <= 300 else 3
+    mark = 8 if len(x) <= 60 else 5 if len(x) <= DENSE else 3
     if any(h is not None and h != lo for lo, h in zip(lows, days.highs, strict=True)):
         # The band between low and high: an invisible upper edge, then the lower edge filled up to it.
         highs = [lo if h is None else h for lo, h in zip(lows, days.highs, strict=True)]
@@ -232,7 +233,11 @@ def _traces_of(days: Points, series: Series, colour: str, *, with_location: bool
             meta={"role": "line", "series": name},
         )
     )
+    # A dot per report only while there is room for them: past DENSE days they merge into a smear over the
+    # step line that Chromium spends most of a page's drawing on (the hover still gives each day's basis).
     for basis, symbol, label in ((REPORTED, "circle", "reported"), (DERIVED, "circle-open", "derived")):
+        if len(x) > DENSE:
+            break
         chosen = [i for i, b in enumerate(days.basis) if b == basis and days.highs[i] is not None]
         if chosen:
             # A range is a whisker from its low up to its high, so one day's "8-30" never looks like an exact 8.

@@ -4,7 +4,9 @@
   "use strict";
   const data = JSON.parse(document.getElementById("page-data").textContent);
   // The bulk of the page (charts, observations) comes deflated; the browser inflates it.
-  const packed = Uint8Array.from(atob(data.packed), (c) => c.charCodeAt(0));
+  const text = atob(data.packed);
+  const packed = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) packed[i] = text.charCodeAt(i);
   Object.assign(data, JSON.parse(await new Response(
     new Blob([packed]).stream().pipeThrough(new DecompressionStream("deflate"))).text()));
   const obs = data.observations;
