@@ -20,7 +20,17 @@ from pathlib import Path
 
 import attrs
 
-from events_log.events import Correction, Figure, Kind, Observation, Qualifier, Retraction, Source
+from events_log.events import (
+    Correction,
+    Figure,
+    IncidentDescribed,
+    Kind,
+    MonitorDescribed,
+    Observation,
+    Qualifier,
+    Retraction,
+    Source,
+)
 from events_log.jsonl import JsonlStore
 
 START = dt.date(2023, 1, 1)
@@ -55,13 +65,27 @@ class _Clock:
         return self.now
 
 
+def _monitor_slug(monitor: int) -> str:
+    return f"{OUTLETS[monitor % len(OUTLETS)]}-{monitor:02d}"
+
+
+def _descriptions(shape: Shape) -> list[IncidentDescribed | MonitorDescribed]:
+    """Every incident and monitor of the log, described before any observation names them."""
+    return [
+        *(IncidentDescribed(slug=f"incident-{n:03d}", title=f"Incident {n}", start_date=START)
+          for n in range(shape.incidents)),
+        *(MonitorDescribed(slug=_monitor_slug(m), full_name=f"The {OUTLETS[m % len(OUTLETS)]} {m}",
+                           url=f"https://{_monitor_slug(m)}.example.org/") for m in range(shape.monitors)),
+    ]  # fmt: skip
+
+
 def _observations(shape: Shape, rng: random.Random, cumulative_only: bool) -> Iterator[Observation]:
     """Series by series, day by day: each series reports on most days, cumulatives and increments mixed."""
     per_series = max(1, shape.observations // (shape.incidents * shape.monitors))
     made = 0
     for incident in range(shape.incidents):
         for monitor in range(shape.monitors):
-            slug = f"{OUTLETS[monitor % len(OUTLETS)]}-{monitor:02d}"
+            slug = _monitor_slug(monitor)
             location = None
             if rng.random() < shape.location_share:
                 location = f"{PLACES[incident % len(PLACES)]} district {monitor % 7}"
@@ -113,6 +137,7 @@ def generate(path: Path, observations: int, *, seed: int = 20251123, cumulative_
     rng = random.Random(seed)
     store = JsonlStore(path, clock=_Clock())
     shape = shape_for(observations)
+    store.append(_descriptions(shape))
     batch: list = []
     recent: list[Observation] = []
     for observation in _observations(shape, rng, cumulative_only):

@@ -15,7 +15,9 @@ From one CSV in `timeline import`'s format (cumulative totals only, from
     same rows and the same sum of figures;
 (b) issue 14's import peer: the ``sqlite3`` shell's ``.import`` of the same
     CSV into a plain table (the C floor of loading a CSV), against
-    ``timeline import`` into JSON Lines, SQLite and PostgreSQL.
+    ``timeline import --describe-new`` (a new dataset: its incidents and
+    monitors described in the same batch) into an empty JSON Lines, SQLite
+    and PostgreSQL log.
 
 Ratios are ours / peer (issue 14's targets: import at most 3x the sqlite3
 shell for JSON Lines and SQLite; issue 17's: replay at most 1x polars).
@@ -128,11 +130,11 @@ def measure_size(n: int, args, scratch: Path, server: str | None, results: dict)
 
     for store, path in logs.items():
         timed(f"{n:,}: timeline import, {store}", clear(path),
-              lambda name=names[store]: [*TIMELINE, "import", "--log", name, str(source)])  # fmt: skip
+              lambda name=names[store]: [*TIMELINE, "import", "--log", name, "--describe-new", str(source)])  # fmt: skip
     if server is not None:
         schemas: list[str] = []
         timed(f"{n:,}: timeline import, PostgreSQL", lambda: schemas.append(fresh_schema(server)),
-              lambda: [*TIMELINE, "import", "--log", schemas[-1], str(source)])  # fmt: skip
+              lambda: [*TIMELINE, "import", "--log", schemas[-1], "--describe-new", str(source)])  # fmt: skip
     ours = {}
     for store in logs:
         # Right after the import above: the first replay of a fresh log, as a researcher runs it.

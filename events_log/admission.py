@@ -1,45 +1,185 @@
 """Rules an event must meet against the rest of the log before it is appended.
 
 Stores call ``admit`` while they hold their write lock, with a view of what
-the log already holds, so that two writers can never both admit the same id
-or correct an observation the other has just retracted.
+the log already holds, so that two writers can never both admit the same id,
+correct an observation the other has just retracted, or fix a record from a
+version the other has just replaced.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import datetime as dt
+import difflib
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from .errors import InputError
-from .events import Correction, Event, Observation, Retraction
+import orjson
+
+from .codec import event_from_stored
+from .envelope import decode_line
+from .errors import InputError, LogChangedError
+from .events import Correction, Event, IncidentDescribed, Kind, MonitorDescribed, Observation, Retraction
 
 LIVE = "live"
 RETRACTED = "retracted"
+# The kind of name each description event describes.
+DESCRIBES = {"IncidentDescribed": "incident", "MonitorDescribed": "monitor"}
+# How far after the day it is recorded a figure may say it was reported:
+# a monitor a few time zones east of UTC is already on the next day.
+SLACK = dt.timedelta(days=1)
+
+
+class Names:
+    """The incident and monitor slugs a log has described."""
+
+    def __init__(self) -> None:
+        self.by_kind: dict[str, set[str]] = {"incident": set(), "monitor": set()}
+
+    def add(self, type_name: str, slug: str) -> None:
+        self.by_kind[DESCRIBES[type_name]].add(slug)
+
+    def __contains__(self, kind_and_slug: tuple[str, str]) -> bool:
+        kind, slug = kind_and_slug
+        return slug in self.by_kind[kind]
+
+    def of(self, kind: str) -> set[str]:
+        return self.by_kind[kind]
 
 
 class KnownIds(Protocol):
-    """What admission needs to know of a log: the status of an observation id."""
+    """What admission needs to know of a log, read under the write lock: ids, versions, names."""
+
+    names: Names
 
     def status(self, observation_id: str) -> str | None:
         """``"live"``, ``"retracted"``, or None for an id the log has never seen."""
 
+    def version(self, observation_id: str) -> tuple[int, str] | None:
+        """The record's current version: the position of its observation or last correction, and that type."""
+
+    def line(self, position: int) -> bytes:
+        """The stored line at ``position``."""
+
+    def similar(self, observations: Sequence[Observation]) -> Iterable[tuple[str, int]]:
+        """(id, version) of effective records that may repeat one of ``observations``.
+
+        It may name more than the repeats (admission compares each one it
+        names), but never fewer, and it must not read the whole log to do it.
+        """
+
+
+def suggestions(slug: str, described: Iterable[str]) -> list[str]:
+    """The described names nearest to ``slug``: one that differs only in case first, then close spellings."""
+    described = sorted(described)
+    folded = [name for name in described if name.casefold() == slug.casefold() and name != slug]
+    close = difflib.get_close_matches(slug, described, n=3, cutoff=0.6)
+    # difflib compares case-sensitively: "sohr" is far from "SOHR" unless folded too.
+    by_fold = {name.casefold(): name for name in described}
+    close += [by_fold[m] for m in difflib.get_close_matches(slug.casefold(), list(by_fold), n=3, cutoff=0.6)]
+    return list(dict.fromkeys(folded + close))[:3]
+
+
+def unknown_name(kind: str, slug: str, described: Iterable[str]) -> str:
+    """How a name the log has not described is refused: with the nearest described names."""
+    near = suggestions(slug, described)
+    if near:
+        return f"{kind} {slug!r} is not described in the log; did you mean {' or '.join(near)}?"
+    return f"{kind} {slug!r} is not described in the log (describe it first: timeline describe {kind} {slug} ...)"
+
+
+def names_in(event: Event) -> list[tuple[str, str]]:
+    """The (kind, slug) names an event uses: an observation's, or a correction's replacement's."""
+    observation = event.replacement if isinstance(event, Correction) else event
+    if isinstance(observation, Observation):
+        return [("incident", observation.incident), ("monitor", observation.monitor)]
+    return []
+
+
+def undescribed(batch: Sequence[Event], names: Names, labels: Sequence[str]) -> dict[tuple[str, str], list[str]]:
+    """Every name ``batch`` uses before it is described (in the log, or earlier in the batch), with where."""
+    pending = {"incident": set(), "monitor": set()}
+    unknown: dict[tuple[str, str], list[str]] = {}
+    for event, label in zip(batch, labels, strict=True):
+        if isinstance(event, IncidentDescribed | MonitorDescribed):
+            pending[DESCRIBES[type(event).__name__]].add(event.slug)
+        for kind, slug in names_in(event):
+            if (kind, slug) not in names and slug not in pending[kind]:
+                unknown.setdefault((kind, slug), []).append(label)
+    return unknown
+
+
+def new_descriptions(batch: Sequence[Event], names: Names) -> list[Event]:
+    """Descriptions, with the slug as the title or name, of the names ``batch`` uses undescribed.
+
+    A name that differs only in case from a described one (or from another
+    new one) is left out, and so refused: it is a typo, not a new monitor.
+    """
+    made: list[Event] = []
+    taken = {kind: {name.casefold() for name in names.of(kind)} for kind in ("incident", "monitor")}
+    for kind, slug in undescribed(batch, names, [""] * len(batch)):
+        if slug.casefold() in taken[kind]:
+            continue
+        taken[kind].add(slug.casefold())
+        if kind == "incident":
+            made.append(IncidentDescribed(slug=slug, title=slug))
+        else:
+            made.append(MonitorDescribed(slug=slug, full_name=slug))
+    return made
+
+
+def _refuse_unknown(unknown: dict[tuple[str, str], list[str]], names: Names) -> None:
+    """One line naming every undescribed name of a batch, where it is used, and what was meant."""
+    if len(unknown) == 1:
+        [((kind, slug), where)] = unknown.items()
+        raise InputError(unknown_name(kind, slug, names.of(kind)), where[0])
+    # Labels of one file ("rows.csv:7") name the file once, then lines.
+    files = {label.rpartition(":")[0] for where in unknown.values() for label in where}
+    [file] = files if len(files) == 1 else [""]
+    parts = []
+    for (kind, slug), where in unknown.items():
+        near = suggestions(slug, names.of(kind))
+        first = f"line {where[0].rpartition(':')[2]}" if file else where[0]
+        at = first + (f" and {len(where) - 1} more" if len(where) > 1 else "")
+        parts.append(f"{kind} {slug!r} ({at}{'; did you mean ' + ' or '.join(near) + '?' if near else ''})")
+    raise InputError(
+        f"{len(unknown)} names are not described in the log: {', '.join(parts)}; "
+        "describe them first (timeline describe), or let the import describe them (--describe-new)",
+        file or None,
+    )
+
 
 class IdIndex:
-    """Observation ids and their status, folded from a log's entries."""
+    """Observation ids with their status and version, folded from a log's entries in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, read=None, similar=None) -> None:
         self._status: dict[str, str] = {}
+        self.names = Names()
+        self._version: dict[str, tuple[int, str]] = {}
+        self._read = read
+        self._similar = similar
+
+    def similar(self, observations: Sequence[Observation]) -> Iterable[tuple[str, int]]:
+        return self._similar(observations)
 
     def status(self, observation_id: str) -> str | None:
         return self._status.get(observation_id)
 
-    def add(self, type_name: str, observation_id: str | None) -> None:
+    def version(self, observation_id: str) -> tuple[int, str] | None:
+        return self._version.get(observation_id)
+
+    def line(self, position: int) -> bytes:
+        return self._read(position)
+
+    def add(self, type_name: str, observation_id: str | None, position: int = -1) -> None:
         if observation_id is None:
             return
         if type_name == "Observation":
             self._status[observation_id] = LIVE
         elif type_name == "Retraction":
             self._status[observation_id] = RETRACTED
+        if type_name in ("Observation", "Correction"):
+            self._version[observation_id] = (position, type_name)
 
     def __len__(self) -> int:
         return len(self._status)
@@ -63,23 +203,126 @@ def subject_of(event: Event) -> str | None:
     return None
 
 
-def admit(batch: Sequence[Event], known: KnownIds, labels: Iterable[str] | None = None) -> None:
+def figure_key(data: dict) -> str:
+    """What makes two observations repeat each other (but the source), from their stored data.
+
+    Series, day, kind and figure: equal keys are candidates for a repeat,
+    which ``repeats`` then decides (an increment needs its source too).
+    """
+    figure = data["figure"]
+    fields = (data["incident"], data["monitor"], data["measure"], data["category"], data.get("location"),
+              data["reported_on"], data["kind"], figure["low"], figure["high"], figure["qualifier"])  # fmt: skip
+    return hashlib.sha256(orjson.dumps(fields)).hexdigest()[:32]
+
+
+def repeats(new: Observation, old: Observation) -> bool:
+    """Whether ``new`` says again what ``old`` already says.
+
+    Two separate reports of one death each on one day are two increments,
+    not a repeat: an increment repeats another only with the same source URL
+    or the same quote.
+    """
+    if (new.series_key, new.reported_on, new.kind, new.figure) != (
+        old.series_key, old.reported_on, old.kind, old.figure
+    ):  # fmt: skip
+        return False
+    if new.kind is Kind.CUMULATIVE:
+        return True
+    url, quote = new.source.url, new.source.quote
+    return bool(url and url == old.source.url) or bool(quote and quote == old.source.quote)
+
+
+def _find_repeats(
+    batch: Sequence[Event], names: Sequence[str], known: KnownIds, changed: Callable[[str], bool]
+) -> None:
+    """Raise ``InputError`` at the first new observation that repeats an effective one."""
+    new = [(event, label) for event, label in zip(batch, names, strict=True) if isinstance(event, Observation)]
+    if not new:
+        return
+    by_figure: dict[tuple, list[Observation]] = {}
+    for id_, version in known.similar([event for event, _ in new]):
+        if changed(id_):  # corrected or retracted earlier in this batch
+            continue
+        raw = decode_line(known.line(version))
+        stored = event_from_stored(raw.type, raw.schema, raw.event)
+        record = stored.replacement if isinstance(stored, Correction) else stored
+        by_figure.setdefault((record.series_key, record.reported_on), []).append(record)
+    for event, label in new:
+        place = (event.series_key, event.reported_on)
+        for record in by_figure.get(place, ()):
+            if repeats(event, record):
+                raise InputError(
+                    f"repeats observation {record.id!r} (same series, day and figure"
+                    f"{'' if event.kind is Kind.CUMULATIVE else ' and source'}); "
+                    "if the monitor really published it twice, pass --allow-duplicate",
+                    f"{label}: figure",
+                )
+        by_figure.setdefault(place, []).append(event)
+
+
+def check_version(observation_id: str, expected: int, current: tuple[int, str] | None, where: str) -> None:
+    """Raise ``LogChangedError`` unless ``expected`` is the record's current version."""
+    if current is not None and current[0] != expected:
+        position, type_name = current
+        # A version before the current correction was replaced by it; any other number was never this record's.
+        what = "changed after" if type_name == "Correction" and expected < position else "was never at"
+        raise LogChangedError(
+            f"observation {observation_id!r} {what} version {expected}: "
+            f"its current version is the {type_name} at position {position}; look at it again and redo the fix",
+            where,
+        )
+
+
+def check_dates(observation: Observation, today: dt.date, where: str) -> None:
+    """A figure cannot be reported later than the day it is recorded (with a day of slack)."""
+    latest = today + SLACK
+    for name in ("reported_on", "period_start", "period_end"):
+        day = getattr(observation, name)
+        if day is not None and day > latest:
+            raise InputError(f"{day} is in the future: it is recorded on {today} (UTC)", f"{where}: {name}")
+
+
+def admit(
+    batch: Sequence[Event],
+    known: KnownIds,
+    labels: Iterable[str] | None = None,
+    *,
+    start: int = 0,
+    today: dt.date | None = None,
+    allow_duplicate: bool = False,
+) -> None:
     """Raise ``InputError`` naming the first event of ``batch`` that the log cannot take.
 
     ``labels`` name each event for the message (``rows.csv:7``); by default
-    the event's place in the batch.
+    the event's place in the batch. ``start`` is the position the batch's
+    first event will take, ``today`` the UTC day it is recorded on. A new
+    observation that repeats an effective one is refused unless ``allow_duplicate``.
     """
     pending: dict[str, str] = {}
+    versions: dict[str, tuple[int, str]] = {}
     names = list(labels) if labels is not None else [f"event {i + 1}" for i in range(len(batch))]
+    unknown = undescribed(batch, known.names, names)
+    if unknown:
+        # Suggestions come from the log and from the batch's own descriptions.
+        nearby = Names()
+        for event in batch:
+            if isinstance(event, IncidentDescribed | MonitorDescribed):
+                nearby.add(type(event).__name__, event.slug)
+        for kind in nearby.by_kind:
+            nearby.of(kind).update(known.names.of(kind))
+        _refuse_unknown(unknown, nearby)
 
     def status(observation_id: str) -> str | None:
         return pending.get(observation_id) or known.status(observation_id)
 
-    for event, label in zip(batch, names, strict=True):
+    for offset, (event, label) in enumerate(zip(batch, names, strict=True)):
+        if isinstance(event, Observation | Correction) and today is not None:
+            check_dates(event if isinstance(event, Observation) else event.replacement, today, label)
         if isinstance(event, Observation):
             if status(event.id) is not None:
                 raise InputError(f"observation id {event.id!r} is already in the log", f"{label}: id")
             pending[event.id] = LIVE
+            versions[event.id] = (start + offset, "Observation")
         elif isinstance(event, Correction | Retraction):
             target = event.observation_id
             current = status(target)
@@ -87,5 +330,17 @@ def admit(batch: Sequence[Event], known: KnownIds, labels: Iterable[str] | None 
                 raise InputError(f"no observation {target!r} in the log", f"{label}: observation_id")
             if current == RETRACTED:
                 raise InputError(f"observation {target!r} was retracted", f"{label}: observation_id")
+            if event.expected_version is not None:
+                version = versions.get(target) or known.version(target)
+                check_version(target, event.expected_version, version, f"{label}: expected_version")
             if isinstance(event, Retraction):
                 pending[target] = RETRACTED
+            else:
+                versions[target] = (start + offset, "Correction")
+    if not allow_duplicate:
+
+        def changed(observation_id: str) -> bool:
+            fixed = versions.get(observation_id, (0, ""))[1] == "Correction"
+            return fixed or pending.get(observation_id) == RETRACTED
+
+        _find_repeats(batch, names, known, changed)

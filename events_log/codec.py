@@ -60,7 +60,7 @@ converter.register_structure_hook(int, _strict_int)
 converter.register_structure_hook(str, _strict_str)
 
 # Current schema version of each event type, as written in every envelope.
-SCHEMA: dict[str, int] = {name: 1 for name in EVENT_TYPES} | {"Observation": 2}
+SCHEMA: dict[str, int] = {name: 1 for name in EVENT_TYPES} | {"Observation": 2, "Correction": 2, "Retraction": 2}
 
 
 def _observation_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -75,9 +75,16 @@ def _observation_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _fix_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 fixes did not say which version of the record they were made from."""
+    return {**data, "expected_version": None}
+
+
 # (type, version) -> function lifting that version's data to version + 1.
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("Observation", 1): _observation_v1_to_v2,
+    ("Correction", 1): _fix_v1_to_v2,
+    ("Retraction", 1): _fix_v1_to_v2,
 }
 
 

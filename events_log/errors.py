@@ -37,6 +37,14 @@ class InputError(TimelineError, ValueError):
         return InputError(self.message, inner)
 
 
+class LogChangedError(InputError):
+    """A fix was made from a version of a record that is no longer its current one.
+
+    An ``InputError`` (exit 2): nothing was appended, and the person only has
+    to look at the record again and redo the fix.
+    """
+
+
 class LogError(TimelineError):
     """The log cannot be used as it stands."""
 

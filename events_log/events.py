@@ -21,6 +21,9 @@ from .errors import InputError, shown
 MAX_TEXT = 500
 MAX_TITLE = 1_000
 MAX_QUOTE = 20_000
+# The largest count a figure may hold: far above any toll, and small enough
+# that replay's 64-bit sums of millions of them can never overflow.
+MAX_COUNT = 10**12
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -82,6 +85,15 @@ def _count(instance, attribute, value):
         raise InputError(f"must be a whole number, not {shown(value)}", attribute.name)
     if value < 0:
         raise InputError(f"must not be negative, got {value}", attribute.name)
+    if value > MAX_COUNT:
+        raise InputError(f"{value} is above {MAX_COUNT:,}, more than any casualty count", attribute.name)
+
+
+def _version(instance, attribute, value):
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InputError(f"must be a log position (a whole number from 0), not {shown(value)}", attribute.name)
 
 
 def _date(optional: bool = False):
@@ -208,6 +220,10 @@ class Correction:
     observation_id: str = attrs.field(validator=_matches(_ID, "observation id"))
     replacement: Observation = attrs.field(validator=v.instance_of(Observation))
     reason: str = attrs.field(validator=_text(MAX_TEXT))
+    # The record's version this fix was made from: the log position of the
+    # observation or of its last correction. Admission refuses the fix if the
+    # record has changed since, so two people fixing one record never lose a fix.
+    expected_version: int | None = attrs.field(default=None, validator=_version)
 
     def __attrs_post_init__(self) -> None:
         if self.replacement.id != self.observation_id:
@@ -222,6 +238,8 @@ class Retraction:
 
     observation_id: str = attrs.field(validator=_matches(_ID, "observation id"))
     reason: str = attrs.field(validator=_text(MAX_TEXT))
+    # As for a correction: the version of the record it was made from.
+    expected_version: int | None = attrs.field(default=None, validator=_version)
 
 
 @attrs.frozen
@@ -234,13 +252,17 @@ class Link:
 
 @attrs.frozen
 class IncidentDescribed:
-    """What an incident is; a later description of the same slug replaces it."""
+    """What an incident is; a later description of the same slug replaces it.
+
+    Only the title is required: an incident is described before its first
+    figure is entered, often before its place or start are settled.
+    """
 
     slug: str = attrs.field(validator=_matches(_SLUG, "incident slug"))
     title: str = attrs.field(validator=_text(MAX_TITLE))
-    place: str = attrs.field(validator=_text(MAX_TEXT))
-    start_date: dt.date = attrs.field(validator=_date())
-    summary: str = attrs.field(validator=_text(MAX_QUOTE))
+    place: str | None = attrs.field(default=None, validator=_text(MAX_TEXT, required=False))
+    start_date: dt.date | None = attrs.field(default=None, validator=_date(optional=True))
+    summary: str | None = attrs.field(default=None, validator=_text(MAX_QUOTE, required=False))
     links: tuple[Link, ...] = attrs.field(default=(), converter=tuple)
 
 
@@ -250,7 +272,7 @@ class MonitorDescribed:
 
     slug: str = attrs.field(validator=_matches(_SLUG, "monitor slug"))
     full_name: str = attrs.field(validator=_text(MAX_TEXT))
-    description: str = attrs.field(validator=_text(MAX_QUOTE))
+    description: str | None = attrs.field(default=None, validator=_text(MAX_QUOTE, required=False))
     url: str | None = attrs.field(default=None, validator=v.optional(_matches(_URL, "http(s) URL")))
 
 

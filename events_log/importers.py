@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import enum
+import io
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ import orjson
 
 from .codec import event_from_input, parse_date, with_content_id
 from .errors import InputError, shown
-from .events import Event, Figure, Kind, Observation, Qualifier, Source
+from .events import MAX_COUNT, Event, Figure, Kind, Observation, Qualifier, Source
 
 COLUMNS = (
     "id",
@@ -41,7 +42,7 @@ COLUMNS = (
     "note",
 )
 _WHOLE_NUMBER = re.compile(r"[0-9]+")
-MAX_DIGITS = 12
+MAX_DIGITS = 13
 # Field names of the event classes that differ from the CSV column they come from.
 _COLUMN_OF = {"title": "source_title", "url": "source_url"}
 
@@ -67,7 +68,10 @@ def _count(text: str | None, name: str) -> int | None:
         raise InputError(f"{shown(text)} is not a whole number (write digits only, e.g. 1383)", name)
     if len(text) > MAX_DIGITS:
         raise InputError(f"a number of {len(text)} digits is not a casualty count", name)
-    return int(text)
+    value = int(text)
+    if value > MAX_COUNT:
+        raise InputError(f"{value} is above {MAX_COUNT:,}, more than any casualty count", name)
+    return value
 
 
 def _date(text: str | None, name: str) -> dt.date | None:
@@ -183,7 +187,9 @@ def _read_text(path: Path) -> str:
 def read_csv(path: Path, progress: Progress | None = None) -> Labelled:
     """Observations from a CSV file with the documented header, any column order."""
     text = _read_text(path)
-    lines = text.splitlines(keepends=True)
+    # Rows end at \r or \n only (as csv expects): str.splitlines would also cut
+    # a cell at U+2028, U+0085 and the like.
+    lines = io.StringIO(text, newline="").readlines()
     reader = csv.reader(progress(lines, len(lines)) if progress else lines, strict=True)
     try:
         header = next(reader)
@@ -225,7 +231,8 @@ def read_csv(path: Path, progress: Progress | None = None) -> Labelled:
 
 def read_jsonl(path: Path, progress: Progress | None = None) -> Labelled:
     """Events from a JSON Lines file: one ``{"type": ..., ...}`` object a line."""
-    lines = _read_text(path).splitlines()
+    # JSON Lines are split on \n only: U+2028 or U+0085 inside a JSON string is text, not a line break.
+    lines = _read_text(path).split("\n")
     events: Labelled = []
     for number, line in enumerate(progress(lines, len(lines)) if progress else lines, start=1):
         if not line.strip():

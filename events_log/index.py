@@ -25,15 +25,17 @@ import datetime as dt
 import itertools
 import zlib
 from collections import ChainMap
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
 import numpy as np
 
+from .admission import Names
 from .codec import SCHEMA, upcast
 from .envelope import RawEntry
 from .errors import StoreError
+from .events import Observation
 
 TYPES = ("Observation", "Correction", "Retraction", "IncidentDescribed", "MonitorDescribed")
 TYPE_CODE = {name: code for code, name in enumerate(TYPES)}
@@ -234,6 +236,21 @@ class IndexBuilder:
         return block
 
 
+# Odd 64-bit multipliers for ``_mix``: each column lands spread over the whole word.
+_MIXERS = tuple(np.uint64(m) for m in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB,
+                                       0xD6E8FEB86659FD93, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9))  # fmt: skip
+
+
+def _mix(*columns: np.ndarray) -> np.ndarray:
+    """A 64-bit hash per row of equally long integer columns (wrapping arithmetic)."""
+    mixed = np.zeros(len(columns[0]), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for column, multiplier in zip(columns, _MIXERS, strict=False):
+            mixed = (mixed ^ column.astype(np.int64).view(np.uint64)) * multiplier
+            mixed ^= mixed >> np.uint64(29)
+    return mixed
+
+
 def _columns(rows: list[tuple], width: int) -> list[list]:
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
@@ -289,6 +306,13 @@ class LogIndex:
         if len(self.obs_ids) != len(self.obs_entry):
             raise StoreError("the replay index is inconsistent; delete it and it will be rebuilt from the log")
 
+    def series_numbers(self) -> Mapping[tuple, int]:
+        """Series key -> its number (made once, then kept)."""
+        numbers = getattr(self, "_series_numbers", None)
+        if numbers is None:
+            numbers = self._series_numbers = {key: n for n, key in enumerate(self.series)}
+        return numbers
+
     def rows(self) -> Mapping[str, int]:
         """Observation id -> its row (made once, then kept)."""
         if self._rows is None:
@@ -300,9 +324,19 @@ class LogIndex:
         """A builder that continues this index (for the entries appended after it)."""
         return IndexBuilder(self.series, self.rows, self.obs_count)
 
-    def known_ids(self) -> KnownRows:
-        """What admission needs: the status of every observation id of the log."""
-        return KnownRows(self.rows(), set(self.drop_row.tolist()))
+    def known_ids(self, read: Callable[[int], bytes] | None = None) -> KnownRows:
+        """What admission needs: the status and version of every observation id, and the described names.
+
+        ``read`` reads the stored line at a position (under the caller's lock).
+        """
+        return KnownRows(self.rows(), set(self.drop_row.tolist()), self.names(), self, read)
+
+    def names(self) -> Names:
+        """The incident and monitor slugs the log has described (descriptions are few: no column needed)."""
+        names = Names()
+        for _, type_name, data in self.described:
+            names.add(type_name, data["slug"])
+        return names
 
     def extended(self, blocks: list[Block], new_rows: Mapping[str, int]) -> LogIndex:
         """This index followed by the blocks of entries appended after it.
@@ -343,15 +377,73 @@ class LogIndex:
 class KnownRows:
     """Observation ids with their rows, and the rows retracted since."""
 
-    def __init__(self, rows: Mapping[str, int], dropped: set[int]) -> None:
+    def __init__(
+        self,
+        rows: Mapping[str, int],
+        dropped: set[int],
+        names: Names,
+        index: LogIndex,
+        read: Callable[[int], bytes] | None,
+    ) -> None:
         self.rows = rows
         self.dropped = dropped
+        self.names = names
+        self._index = index
+        self._read = read
 
     def status(self, observation_id: str) -> str | None:
         row = self.rows.get(observation_id)
         if row is None:
             return None
         return "retracted" if row in self.dropped else "live"
+
+    def similar(self, observations: Sequence[Observation]) -> Iterator[tuple[str, int]]:
+        """Effective records with the series, day, kind and figure of one of ``observations``.
+
+        Whole columns at a time (a hash of those six columns per row, then
+        ``isin``): no line of the log is read but the candidates' own.
+        """
+        index = self._index
+        numbers = index.series_numbers()
+        wanted = [
+            (number, o.reported_on.toordinal(), o.kind == "cumulative", o.figure.low,
+             OPEN if o.figure.high is None else o.figure.high, QUALIFIER_CODE[o.figure.qualifier])
+            for o in observations
+            if (number := numbers.get(o.series_key)) is not None
+        ]  # fmt: skip
+        if not wanted:
+            return
+        keys = _mix(*np.array(wanted, dtype=np.int64).T)
+        count = len(index.obs_entry)
+        hit = np.isin(_mix(index.obs_series, index.obs_day, index.obs_cumulative, index.obs_low, index.obs_high,
+                           index.obs_qualifier), keys)  # fmt: skip
+        last_fixes = np.zeros(0, dtype=np.int64)
+        if len(index.fix_row):
+            # The last fix of each corrected row holds its values; the row's own are replaced.
+            fixed, first_from_end = np.unique(index.fix_row[::-1], return_index=True)
+            last_fixes = len(index.fix_row) - 1 - first_from_end
+            hit[fixed[fixed < count]] = False
+            fix_hit = np.isin(_mix(*(column[last_fixes] for column in index.fix_values)), keys)
+            last_fixes = last_fixes[fix_hit & ~np.isin(index.fix_row[last_fixes], index.drop_row)]
+        hit[index.drop_row[index.drop_row < count]] = False
+        for row in np.flatnonzero(hit).tolist():
+            yield index.obs_ids[row], int(index.obs_entry[row])
+        for fix in last_fixes.tolist():
+            yield index.obs_ids[int(index.fix_row[fix])], int(index.fix_entry[fix])
+
+    def version(self, observation_id: str) -> tuple[int, str] | None:
+        row = self.rows.get(observation_id)
+        if row is None:
+            return None
+        fixes = self._index.fix_entry[self._index.fix_row == row]
+        if len(fixes):
+            return int(fixes.max()), "Correction"
+        return int(self._index.obs_entry[row]), "Observation"
+
+    def line(self, position: int) -> bytes:
+        if self._read is None:
+            raise StoreError("this index was not opened with its log")
+        return self._read(position)
 
 
 def same_index(a: LogIndex, b: LogIndex) -> bool:

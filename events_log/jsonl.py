@@ -95,6 +95,9 @@ class JsonlStore(Store):
                 if number >= start:
                     yield line
 
+    def exists(self) -> bool:
+        return self.path.exists()  # a folder is not a log, but reading says so (exit 1)
+
     def head(self) -> LogHead:
         return LogHead.of(self._tail(strict=True).last)
 
@@ -179,7 +182,9 @@ class JsonlStore(Store):
             sidecar = self._read_sidecar(fd, tail)
             if sidecar.dropped:
                 self._warn_mismatch()
-            lines = encode(tail.last, self.now(), sidecar.index.known_ids())
+            index = sidecar.index
+            known = index.known_ids(lambda position: _line_from(fd, int(index.offsets[position]), self.location))
+            lines = encode(tail.last, self.now(), known)
             _write_all(fd, b"".join(line + b"\n" for line in lines), tail.end, self.location)
             self._extend_sidecar(fd, sidecar, sidecar.index.builder(), lines, tail.end)
 

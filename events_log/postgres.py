@@ -21,7 +21,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from .envelope import GENESIS
 from .errors import InputError, LogError, StoreError
-from .sql import TABLE, SqlStore
+from .sql import DESCRIPTION_ROWS, FIGURES, TABLE, SqlStore
 from .store import Clock, utc_now
 from .stores import redact_url, url_secrets
 
@@ -31,7 +31,7 @@ LOCK_KEY = 0x746F6C6C6C6F67
 LOCK_TIMEOUT = 300.0
 # Marks the guards installed on a table (a comment on it), so an owner's writer can
 # bring an older table's functions and triggers up to date.
-GUARDS = "timeline guards 2"
+GUARDS = "timeline guards 3"
 
 # The length of the `,"hash":"<64 hex>"}` suffix that ends every stored line.
 _SUFFIX_LENGTH = 75
@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS {t} (
 );
 ALTER TABLE {t} ADD COLUMN IF NOT EXISTS batch_end BIGINT;
 CREATE INDEX IF NOT EXISTS {TABLE}_subject ON {t} (subject);
+CREATE INDEX IF NOT EXISTS {TABLE}_described ON {t} (position) WHERE {DESCRIPTION_ROWS};
 
 CREATE OR REPLACE FUNCTION {t}_refuse() RETURNS trigger LANGUAGE plpgsql {path} AS $$
 BEGIN
@@ -191,8 +192,17 @@ def _create_checkpoints(connection: psycopg.Connection) -> None:
 # -- end of checkpoints ---------------------------------------------------------------------
 
 
+def _figures_ddl(schema: str) -> str:
+    """The figures table (see ``sql.FIGURES``): derived data, kept in the same transactions as the entries."""
+    t = f"{schema}.{FIGURES}"
+    return f"""
+CREATE TABLE IF NOT EXISTS {t} (position BIGINT PRIMARY KEY, figure TEXT);
+CREATE INDEX IF NOT EXISTS {FIGURES}_figure ON {t} (figure);
+"""
+
+
 # The store's tables, in the order they are created; a new table is one more function here.
-TABLES = (_entries_ddl, _checkpoints_ddl)
+TABLES = (_entries_ddl, _checkpoints_ddl, _figures_ddl)
 
 
 def _quoted(schema: str) -> str:
@@ -228,9 +238,10 @@ class PostgresStore(SqlStore):
                 "FROM (SELECT to_regclass(%s) AS oid) AS found LEFT JOIN pg_class AS c ON c.oid = found.oid",
                 (TABLE,),
             ).fetchone()
-            # A missing table is created by the first writer; an older table's guards are
-            # brought up to date by the first writer allowed to (its owner).
-            if write and (table is None or (guards != GUARDS and owned)):
+            # A missing table is created by the first writer; an older table's guards (or a
+            # missing figures table) are brought up to date by the first writer allowed to (its owner).
+            figures = connection.execute("SELECT to_regclass(%s)", (FIGURES,)).fetchone()[0] if write else None
+            if write and (table is None or ((guards != GUARDS or figures is None) and owned)):
                 with self._write_transaction(connection):
                     schema = connection.execute("SELECT current_schema()").fetchone()[0]
                     if schema is None:
@@ -255,6 +266,15 @@ class PostgresStore(SqlStore):
             if "connection option" in message or "invalid URI" in message:
                 raise InputError(f"{self.location} is not a PostgreSQL URL that can be used: {message}") from None
             raise StoreError(f"cannot connect to {self.location}: {message}") from None
+
+    def exists(self) -> bool:
+        """Whether the database holds a log; a server that cannot be reached holds none to read."""
+        if self._open is None:
+            try:
+                self._open = self._connect()
+            except StoreError as error:
+                raise InputError(f"no log at {self.location}: {error}") from None
+        return super().exists()
 
     @contextmanager
     def _write_transaction(self, connection: psycopg.Connection) -> Iterator[psycopg.Cursor]:

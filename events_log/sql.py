@@ -17,12 +17,22 @@ import abc
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from .admission import IdIndex, subject_id
+from .admission import LIVE, IdIndex, Names, figure_key, subject_id
+from .codec import SCHEMA, unstructure, upcast
 from .envelope import RawEntry, decode_line
 from .errors import LogError, StoreError
+from .events import Observation
 from .store import Encoder, LogHead, Store
 
 TABLE = "timeline_entries"
+# The rows describing incidents and monitors; each database keeps a partial index of them.
+DESCRIPTION_ROWS = "type IN ('IncidentDescribed', 'MonitorDescribed')"
+# A read model beside the log: one row per entry, with the figure key (see
+# ``admission.figure_key``) of an observation or correction, so that admission
+# finds possible repeats through an index instead of reading the log. It is
+# derived data: written in the same transaction as the entries, and caught up
+# from the log under the write lock if it is behind (a log made before it).
+FIGURES = "timeline_figures"
 
 
 class SqlStore(Store):
@@ -65,6 +75,9 @@ class SqlStore(Store):
         except self.database_errors as error:
             raise self._failure(error) from None
 
+    def exists(self) -> bool:
+        return self._connection(write=False) is not None
+
     def head(self) -> LogHead:
         connection = self._connection(write=False)
         if connection is None:
@@ -90,8 +103,10 @@ class SqlStore(Store):
     def _append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
         def write(cursor: Any) -> None:
             last = self._last(cursor)
+            self._catch_up_figures(cursor, LogHead.of(last).entries)
             lines = encode(last, self.now(), self._known(cursor, subjects))
             self._insert(cursor, [_row(line) for line in lines])
+            self._insert_figures(cursor, [_figure_row(line) for line in lines])
 
         self._in_write_transaction(write)
 
@@ -99,9 +114,33 @@ class SqlStore(Store):
         def write(cursor: Any) -> None:
             if LogHead.of(self._last(cursor)) != after:
                 raise LogError(f"{self.location} changed while being written; run the command again")
+            self._catch_up_figures(cursor, after.entries)
             self._insert(cursor, [_row(line) for line in lines])
+            self._insert_figures(cursor, [_figure_row(line) for line in lines])
 
         self._in_write_transaction(write)
+
+    def _insert_figures(self, cursor: Any, rows: list[tuple[int, str | None]]) -> None:
+        if rows:
+            p = self.placeholder
+            cursor.executemany(f"INSERT INTO {FIGURES} (position, figure) VALUES ({p}, {p})", rows)
+
+    def _catch_up_figures(self, cursor: Any, entries: int) -> None:
+        """Under the write lock: give the figures table a row for every entry it lacks."""
+        p = self.placeholder
+        cursor.execute(f"SELECT MAX(position) FROM {FIGURES}")
+        done = cursor.fetchone()[0]
+        done = -1 if done is None else done
+        while done < entries - 1:
+            cursor.execute(
+                f"SELECT line FROM {TABLE} WHERE position > {p} ORDER BY position LIMIT 10000", (done,)
+            )
+            lines = [line.encode() if isinstance(line, str) else bytes(line) for (line,) in cursor.fetchall()]
+            rows = [_figure_row(line) for line in lines]
+            if not rows:
+                return
+            self._insert_figures(cursor, rows)
+            done = rows[-1][0]
 
     # -- shared steps -----------------------------------------------------------
 
@@ -123,23 +162,76 @@ class SqlStore(Store):
 
     def _known(self, cursor: Any, subjects: Collection[str]) -> IdIndex:
         """The status of just the ids a batch is about, read under the write lock."""
-        known = IdIndex()
-        ordered = sorted(subjects)
         p = self.placeholder
+
+        def read(position: int) -> bytes:
+            cursor.execute(f"SELECT line FROM {TABLE} WHERE position = {p}", (position,))
+            line = cursor.fetchone()[0]
+            return line.encode() if isinstance(line, str) else bytes(line)
+
+        def similar(observations: Sequence[Observation]) -> Iterator[tuple[str, int]]:
+            keys = sorted({figure_key(unstructure(o)) for o in observations})
+            found: list[tuple[str, int]] = []
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                cursor.execute(
+                    f"SELECT e.subject, e.position FROM {FIGURES} f JOIN {TABLE} e ON e.position = f.position "
+                    f"WHERE f.figure IN ({', '.join([p] * len(chunk))})",
+                    chunk,
+                )
+                found += cursor.fetchall()
+            # Only records whose current version that still is, and not retracted.
+            current = self._known(cursor, {subject for subject, _ in found})
+            for subject, position in found:
+                version = current.version(subject)
+                if current.status(subject) == LIVE and version is not None and version[0] == position:
+                    yield subject, position
+
+        known = IdIndex(read, similar)
+        ordered = sorted(subjects)
         for start in range(0, len(ordered), 500):
             chunk = ordered[start : start + 500]
             cursor.execute(
-                f"SELECT type, subject FROM {TABLE} WHERE subject IN ({', '.join([p] * len(chunk))}) ORDER BY position",
+                f"SELECT type, subject, position FROM {TABLE} WHERE subject IN ({', '.join([p] * len(chunk))}) "
+                "ORDER BY position",
                 chunk,
             )
-            for type_name, subject in cursor.fetchall():
-                known.add(type_name, subject)
+            for type_name, subject, position in cursor.fetchall():
+                known.add(type_name, subject, position)
+        known.names = self._names(cursor)
         return known
+
+    def _names(self, cursor: Any) -> Names:
+        """The described names, from the description rows alone (a partial index finds them)."""
+        names = Names()
+        cursor.execute(f"SELECT line FROM {TABLE} WHERE {DESCRIPTION_ROWS} ORDER BY position")
+        for (line,) in cursor.fetchall():
+            raw = decode_line(line.encode() if isinstance(line, str) else bytes(line))
+            names.add(raw.type, raw.event["slug"])
+        return names
+
+    def names(self) -> Names:
+        connection = self._connection(write=False)
+        if connection is None:
+            return Names()
+        try:
+            return self._names(connection.cursor())
+        except self.database_errors as error:
+            raise self._failure(error) from None
 
 
 def _row(line: bytes) -> tuple:
     raw = decode_line(line)
     return (raw.position, raw.recorded_at, raw.type, subject_id(raw.type, raw.event), raw.hash, raw.prev_hash, line)
+
+
+def _figure_row(line: bytes) -> tuple[int, str | None]:
+    """(position, figure key) of a stored line; the key only for observations and corrections."""
+    raw = decode_line(line)
+    if raw.type not in ("Observation", "Correction"):
+        return raw.position, None
+    data = raw.event if raw.schema == SCHEMA[raw.type] else upcast(raw.type, raw.schema, raw.event)
+    return raw.position, figure_key(data if raw.type == "Observation" else data["replacement"])
 
 
 def _decode(line: bytes, location: str) -> RawEntry:

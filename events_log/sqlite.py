@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .envelope import GENESIS
 from .errors import LogError, StoreError
-from .sql import TABLE, SqlStore
+from .sql import DESCRIPTION_ROWS, FIGURES, TABLE, SqlStore
 from .store import Clock, utc_now
 
 SCHEMA = f"""
@@ -29,6 +29,9 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     line        BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS {TABLE}_subject ON {TABLE} (subject);
+CREATE INDEX IF NOT EXISTS {TABLE}_described ON {TABLE} (position) WHERE {DESCRIPTION_ROWS};
+CREATE TABLE IF NOT EXISTS {FIGURES} (position INTEGER PRIMARY KEY, figure TEXT);
+CREATE INDEX IF NOT EXISTS {FIGURES}_figure ON {FIGURES} (figure);
 CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update BEFORE UPDATE ON {TABLE}
 BEGIN SELECT RAISE(ABORT, 'the log is append-only: entries cannot be changed'); END;
 CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete BEFORE DELETE ON {TABLE}

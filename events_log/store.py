@@ -14,11 +14,11 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 
 import attrs
 
-from .admission import KnownIds, admit, subject_of
+from .admission import DESCRIBES, RETRACTED, KnownIds, Names, admit, check_version, new_descriptions, subject_of
 from .codec import SCHEMA
 from .envelope import GENESIS, Entry, RawEntry, check_line, decode_line, encode_entry, format_time, parse_time
-from .errors import BrokenChainError, InputError, LogError, ReadOnlyLogError
-from .events import Event
+from .errors import BrokenChainError, InputError, LogError, ReadOnlyLogError, shown
+from .events import Correction, Event, Observation, Retraction
 from .index import LogIndex, build_index
 
 Clock = Callable[[], dt.datetime]
@@ -102,6 +102,10 @@ class Store(abc.ABC):
         """The stored lines of acknowledged entries from ``start``, streamed in order."""
 
     @abc.abstractmethod
+    def exists(self) -> bool:
+        """Whether there is a log here at all (an empty one counts); only writers create one."""
+
+    @abc.abstractmethod
     def head(self) -> LogHead:
         """Length and head hash of the acknowledged log."""
 
@@ -132,6 +136,10 @@ class Store(abc.ABC):
                     builder.add(raw)
                 return since.extended([builder.block()] if len(builder) else [], builder.new_rows)
         return LogIndex(build_index((raw, -1, -1) for raw in self.records()))
+
+    def names(self) -> Names:
+        """The incident and monitor slugs the log has described, for refusing a name it has not."""
+        return self.index().names()
 
     def line_at(self, position: int, offset: int = -1) -> bytes:
         """The stored line of one entry (``offset`` is a hint stores that read files may use)."""
@@ -182,27 +190,93 @@ class Store(abc.ABC):
         # A stored entry that cannot be read is a broken log, not bad input: say which log and where.
         return LogError(f"{self.location}: position {position} is not a readable entry ({exc}); run `timeline verify`")
 
-    def append(self, events: Sequence[Event], labels: Sequence[str] | None = None) -> list[Entry]:
+    def append(
+        self,
+        events: Sequence[Event],
+        labels: Sequence[str] | None = None,
+        *,
+        describe_new: bool = False,
+        allow_duplicate: bool = False,
+    ) -> list[Entry]:
         """Append ``events`` as one batch: all of them land, or none do.
 
         Returns the entries once they are durable. Raises ``InputError`` if
-        admission refuses an event (``labels`` name them in the message).
+        admission refuses an event (``labels`` name them in the message),
+        such as an observation that repeats an effective one, unless
+        ``allow_duplicate`` (a monitor that really published a total twice).
+        With ``describe_new``, the incidents and monitors the events name that
+        the log has not described are described first, in the same batch (the
+        slug as their title or name); which names those are is decided under
+        the write lock, so a description another writer has just added stays.
         """
-        if self.read_only:
-            raise ReadOnlyLogError(f"{self.location} is read-only")
         if not events:
             return []
+        subjects = {subject_of(event) for event in events} - {None}
+        given = list(labels) if labels is not None else [f"event {i + 1}" for i in range(len(events))]
+
+        def make(known: KnownIds) -> tuple[Sequence[Event], Sequence[str]]:
+            if not describe_new:
+                return events, given
+            described = new_descriptions(events, known.names)
+            named = [f"{DESCRIBES[type(d).__name__]} {d.slug}" for d in described]
+            return [*described, *events], [*named, *given]
+
+        return self._write(make, subjects, allow_duplicate=allow_duplicate)
+
+    def fix(
+        self,
+        observation_id: str,
+        build: Callable[[Observation, int], Correction | Retraction],
+        *,
+        expected_version: int | None = None,
+        label: str | None = None,
+    ) -> Entry:
+        """Append the correction or retraction ``build(record, version)`` makes from the current record.
+
+        The record and its version are read under the same write lock as the
+        append, so the fix can only be made from the version it replaces.
+        With ``expected_version``, the fix is refused (``LogChangedError``)
+        unless the record is still at that version.
+        """
+        where = label or observation_id
+
+        def make(known: KnownIds) -> tuple[list[Event], list[str]]:
+            status, version = known.status(observation_id), known.version(observation_id)
+            if status is None or version is None:
+                raise InputError(f"no observation {shown(observation_id)} in {self.location}", where)
+            if status == RETRACTED:
+                raise InputError(f"observation {shown(observation_id)} was retracted", where)
+            if expected_version is not None:
+                check_version(observation_id, expected_version, version, f"{where}: expected version")
+            stored = Entry.from_raw(decode_line(known.line(version[0]))).event
+            record = stored.replacement if isinstance(stored, Correction) else stored
+            return [build(record, version[0])], [where]
+
+        [entry] = self._write(make, {observation_id})
+        return entry
+
+    def _write(
+        self,
+        make: Callable[[KnownIds], tuple[Sequence[Event], Sequence[str]]],
+        subjects: Collection[str],
+        *,
+        allow_duplicate: bool = False,
+    ) -> list[Entry]:
+        """Under the write lock: make the batch and its labels from what the log holds, admit it and write it."""
+        if self.read_only:
+            raise ReadOnlyLogError(f"{self.location} is read-only")
         written: list[Entry] = []
 
         def encode(last: RawEntry | None, now: str, known: KnownIds) -> list[bytes]:
-            admit(events, known, labels)
+            batch, named = make(known)
             head = LogHead.of(last)
             recorded_at = max(now, last.recorded_at) if last is not None else now
             stamp = parse_time(recorded_at)
-            batch_end = head.entries + len(events) - 1
+            admit(batch, known, named, start=head.entries, today=stamp.date(), allow_duplicate=allow_duplicate)
+            batch_end = head.entries + len(batch) - 1
             prev, out = head.head, []
             written.clear()
-            for offset, event in enumerate(events):
+            for offset, event in enumerate(batch):
                 position = head.entries + offset
                 line, digest = encode_entry(
                     event, position=position, recorded_at=recorded_at, batch_end=batch_end, prev_hash=prev
@@ -212,7 +286,7 @@ class Store(abc.ABC):
                 prev = digest
             return out
 
-        self._append_lines({subject_of(event) for event in events} - {None}, encode)
+        self._append_lines(subjects, encode)
         return written
 
     def copy_from(self, source: Store, *, chunk: int = 10_000, progress=None) -> LogHead:

@@ -213,7 +213,7 @@ def _incident_order(result: Replay, by_incident: dict[str, list[Series]]) -> lis
 
     def start(slug: str) -> dt.date:
         described = result.incidents.get(slug)
-        return described.start_date if described else min(s.first for s in by_incident[slug])
+        return described.start_date if described and described.start_date else min(s.first for s in by_incident[slug])
 
     return sorted(by_incident, key=lambda slug: (start(slug), slug), reverse=True)
 
@@ -223,8 +223,8 @@ def _incident_info(result: Replay, slug: str, series: Sequence[Series], observat
     return {
         "slug": slug,
         "title": described.title if described else slug,
-        "place": described.place if described else "",
-        "start": described.start_date.isoformat() if described else None,
+        "place": (described.place or "") if described else "",
+        "start": described.start_date.isoformat() if described and described.start_date else None,
         "summary": described.summary if described else None,
         "first": min(o["reported_on"] for o in observations),
         "last": max(o["reported_on"] for o in observations),

@@ -414,7 +414,9 @@ def day_axis(first: dt.date, last: dt.date) -> dict:
     labelled days and the latest mark is never cut by the frame.
     """
     pad = dt.timedelta(days=max(1, round((last - first).days * 0.03)))
-    low, high = first - pad, last + pad
+    # Clamped to the calendar: a series may start on 1 January of the year 1.
+    low = first - pad if first - dt.date.min >= pad else dt.date.min
+    high = last + pad if dt.date.max - last >= pad else dt.date.max
     axis: dict[str, Any] = {"range": [low.isoformat(), high.isoformat()], "tickformat": "%-d %b %Y"}
     days = (high - low).days
     if days <= 10:

@@ -7,6 +7,7 @@ import datetime as dt
 import attrs
 from hypothesis import strategies as st
 
+from events_log.admission import names_in
 from events_log.events import (
     Correction,
     Figure,
@@ -85,13 +86,37 @@ incident_descriptions = st.builds(
     IncidentDescribed,
     slug=slugs,
     title=texts,
-    place=texts,
-    start_date=dates,
-    summary=texts,
+    place=st.none() | texts,
+    start_date=st.none() | dates,
+    summary=st.none() | texts,
     links=st.lists(st.builds(Link, title=texts, url=st.none() | urls), max_size=3).map(tuple),
 )
-monitor_descriptions = st.builds(MonitorDescribed, slug=slugs, full_name=texts, description=texts, url=st.none() | urls)
+monitor_descriptions = st.builds(
+    MonitorDescribed, slug=slugs, full_name=texts, description=st.none() | texts, url=st.none() | urls
+)
 events = st.one_of(observations(), corrections(), retractions, incident_descriptions, monitor_descriptions)
+
+
+def descriptions_of(*batches) -> list:
+    """Descriptions of every incident and monitor the batches name, in order of first use.
+
+    A log must describe a name before an observation may use it: tests put
+    these in front of the observations they append.
+    """
+    described: set[tuple[str, str]] = set()
+    needed: dict[tuple[str, str], None] = {}
+    for batch in batches:
+        for event in batch:
+            if isinstance(event, IncidentDescribed | MonitorDescribed):
+                described.add(("incident" if isinstance(event, IncidentDescribed) else "monitor", event.slug))
+            for name in names_in(event):
+                if name not in described:
+                    needed.setdefault(name, None)
+    return [
+        IncidentDescribed(slug=slug, title=f"Incident {slug}") if kind == "incident"
+        else MonitorDescribed(slug=slug, full_name=f"Monitor {slug}")
+        for kind, slug in needed
+    ]  # fmt: skip
 
 
 # -- logs for replay properties ------------------------------------------------
@@ -128,10 +153,22 @@ def small_observations(draw, number: int) -> Observation:
     )
 
 
+# The names of the small world, described in the first batch of every small log.
+SMALL_WORLD = [
+    IncidentDescribed(slug="coastal-2025", title="2025 massacres of Syrian Alawites"),
+    IncidentDescribed(slug="zaraa-2016", title="Zaraa massacre"),
+    MonitorDescribed(slug="SOHR", full_name="Syrian Observatory for Human Rights"),
+    MonitorDescribed(slug="SNHR", full_name="Syrian Network for Human Rights"),
+]
+
+
 @st.composite
 def small_logs(draw) -> list[list]:
-    """Batches of events where corrections and retractions name live observations."""
-    batches: list[list] = []
+    """Batches of events where corrections and retractions name live observations.
+
+    The first batch describes the small world's incidents and monitors.
+    """
+    batches: list[list] = [list(SMALL_WORLD)]
     live: list[str] = []
     number = 0
     for _ in range(draw(st.integers(1, 8))):

@@ -23,5 +23,5 @@ def test_full_and_cumulative_only_logs(tmp_path):
     kinds = {e.event.kind.value for e in full.entries() if e.type == "Observation"}
     assert kinds == {"cumulative", "increment"}
     cumulative = generate(tmp_path / "cumulative.jsonl", 4000, cumulative_only=True)
-    assert {e.type for e in cumulative.entries()} == {"Observation"}
+    assert {e.type for e in cumulative.entries()} == {"IncidentDescribed", "MonitorDescribed", "Observation"}
     assert len(replay(JsonlStore(cumulative.path)).series) == 1000

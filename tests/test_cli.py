@@ -40,10 +40,19 @@ def csv_file(tmp_path):
     return path
 
 
+def describe_names(run, log, incidents=("coastal-2025",), monitors=("SOHR", "SNHR")):
+    """Describe incidents and monitors in ``log`` through the command line, as a user starts a log."""
+    for slug in incidents:
+        assert run("describe", "incident", slug, "--log", str(log), "--title", f"Incident {slug}").exit_code == 0
+    for slug in monitors:
+        assert run("describe", "monitor", slug, "--log", str(log), "--name", f"Monitor {slug}").exit_code == 0
+
+
 @pytest.fixture
 def log(tmp_path, run, csv_file):
-    """A log with the three rows imported."""
+    """A log that describes coastal-2025, SOHR and SNHR (positions 0-2), with the three rows imported."""
     path = tmp_path / "log.jsonl"
+    describe_names(run, path)
     assert run("import", "--log", str(path), str(csv_file)).exit_code == 0
     return path
 
@@ -101,7 +110,7 @@ def test_bad_csv_names_file_line_and_field(run, tmp_path, content, fragments):
     path = tmp_path / "rows.csv"
     path.write_text(content, encoding="utf-8")
     log = tmp_path / "new.jsonl"
-    assert_user_error(run("import", "--log", str(log), str(path)), *fragments)
+    assert_user_error(run("import", "--log", str(log), "--describe-new", str(path)), *fragments)
     assert not log.exists() or log.read_bytes() == b""
 
 
@@ -111,7 +120,7 @@ def test_csv_with_bom_crlf_and_shuffled_columns_imports(run, tmp_path):
     text = "id,quote,monitor,incident,reported_on,measure,category,kind,qualifier,low,source_title\r\n"
     text += ',"He said ""1,700""",Hawar,coastal-2025,2025-03-07,killed,civilians,cumulative,about,1700,Wiki\r\n'
     path.write_bytes("\ufeff".encode() + text.encode())
-    result = run("import", "--log", "x.jsonl", str(path))
+    result = run("import", "--log", "x.jsonl", "--describe-new", str(path))
     assert result.exit_code == 0, result.output
     assert "about 1,700 killed" in result.output
 
@@ -144,21 +153,22 @@ def test_unknown_extension_needs_format(run, tmp_path):
     path = tmp_path / "rows.txt"
     path.write_text(HEADER + "\n" + ROWS[0] + "\n")
     assert_user_error(run("import", "--log", "x.jsonl", str(path)), "--format csv")
-    assert run("import", "--log", "x.jsonl", "--format", "csv", str(path)).exit_code == 0
+    assert run("import", "--log", "x.jsonl", "--format", "csv", "--describe-new", str(path)).exit_code == 0
 
 
 def test_append_from_options_and_from_json(run, tmp_path):
     """append takes one observation as options named after the CSV columns, or any event as --json."""
+    describe_names(run, "a.jsonl", monitors=("SOHR",))
     result = run(
         "append", "--log", "a.jsonl", "--incident", "coastal-2025", "--monitor", "SOHR", "--reported-on",
         "2025-03-12", "--measure", "killed", "--category", "civilians", "--kind", "cumulative", "--low", "1383",
         "--qualifier", "exact", "--source-title", "Wiki", "--quote", "The death toll reached 1383", "--id", "s12",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "appended s12" in result.output and "position 0" in result.output
+    assert "appended s12" in result.output and "position 2" in result.output
     event = {"type": "Retraction", "observation_id": "s12", "reason": "wrong incident"}
     result = run("append", "--log", "a.jsonl", "--json", json.dumps(event))
-    assert result.exit_code == 0 and "position 1" in result.output
+    assert result.exit_code == 0 and "position 3" in result.output
     assert_user_error(run("append", "--log", "a.jsonl", "--json", "{not json"), "--json", "not valid JSON")
     assert_user_error(run("append", "--log", "a.jsonl", "--incident", "x", "--low", "3"), "options: kind: is required")
 
@@ -191,7 +201,7 @@ def test_replay_formats(run, log):
     assert "coastal-2025,SOHR,killed,civilians,,2025-03-09,1048,1048,derived,s8 s9" in rows
     assert "coastal-2025,SNHR,killed,unspecified,,2025-03-11,803,,reported,n11" in rows
     document = json.loads(run("replay", "--log", str(log), "--format", "json", "--as-of", "2025-03-10").output)
-    assert document["as_of"] == "2025-03-10" and document["log"]["entries"] == 3
+    assert document["as_of"] == "2025-03-10" and document["log"]["entries"] == 6
     [sohr] = document["series"]
     assert sohr["latest"] == {
         "date": "2025-03-10", "low": 1048, "high": 1048, "basis": "carried", "observations": ["s8", "s9"],
@@ -205,7 +215,7 @@ def test_replay_known_at_accepts_dates_and_timestamps(run, log):
     later = json.loads(
         run("replay", "--log", str(log), "--format", "json", "--known-at", "2999-01-01T00:00:00+02:00").output
     )
-    assert later["known_at"] == "2998-12-31T22:00:00Z" and later["log"]["entries"] == 3
+    assert later["known_at"] == "2998-12-31T22:00:00Z" and later["log"]["entries"] == 6
     result = run("replay", "--log", str(log), "--known-at", "yesterday")
     assert result.exit_code == 2 and "expected a date or an ISO timestamp" in result.output
 
@@ -213,9 +223,9 @@ def test_replay_known_at_accepts_dates_and_timestamps(run, log):
 def test_verify_and_repair(run, log):
     """verify names the first bad position and exits 1; repair moves a torn tail aside."""
     ok = run("verify", "--log", str(log))
-    assert ok.exit_code == 0 and "3 entries, chain intact" in ok.output
+    assert ok.exit_code == 0 and "6 entries, chain intact" in ok.output
     with open(log, "ab") as f:
-        f.write(b'{"position":3,')
+        f.write(b'{"position":6,')
     torn = run("verify", "--log", str(log))
     assert torn.exit_code == 1 and "run `timeline repair`" in torn.stderr
     warned = run("replay", "--log", str(log))
@@ -224,9 +234,9 @@ def test_verify_and_repair(run, log):
     assert repaired.exit_code == 0 and "moved 14 bytes" in repaired.output and "quarantine-1" in repaired.output
     assert "nothing to repair" in run("repair", "--log", str(log)).output
     lines = log.read_bytes().splitlines(keepends=True)
-    log.write_bytes(lines[0] + lines[1].replace(b"303", b"330") + lines[2])
+    log.write_bytes(b"".join(lines[:4]) + lines[4].replace(b"303", b"330") + lines[5])
     broken = run("verify", "--log", str(log))
-    assert broken.exit_code == 1 and "position 1" in broken.stderr
+    assert broken.exit_code == 1 and "position 4" in broken.stderr
 
 
 def test_writing_needs_a_log_of_ones_own(run, csv_file):
@@ -278,6 +288,54 @@ def test_copy_the_bundled_dataset_into_logs_of_ones_own(run, tmp_path):
     })).exit_code == 0  # fmt: skip
     refused = run("copy", "bundled", str(other))
     assert refused.exit_code == 1 and "not a copy of the start" in refused.stderr
+
+
+def test_describe_and_list_incidents_and_monitors(run, log):
+    """describe appends a description (the latest wins); incidents and monitors count effective figures."""
+    result = run("describe", "incident", "coastal-2025", "--log", str(log),
+                 "--title", "2025 massacres of Syrian Alawites", "--place", "Latakia and Tartus",
+                 "--start-date", "2025-03-06", "--summary", "Killings of Alawites.",
+                 "--link", "https://en.wikipedia.org/wiki/2025_massacres_of_Syrian_Alawites")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "described incident coastal-2025: 2025 massacres of Syrian Alawites at position 6" in result.output
+    assert "replaces the earlier description" in result.output
+    result = run("describe", "monitor", "Hawar", "--log", str(log), "--name", "Hawar News Agency",
+                 "--url", "https://hawarnews.com", "--about", "Kurdish news agency")  # fmt: skip
+    assert result.exit_code == 0 and "replaces" not in result.output
+    assert run("retract", "s9", "--log", str(log), "--reason", "duplicate").exit_code == 0
+    incidents = run("incidents", "--log", str(log)).output.splitlines()
+    assert incidents[1].split() == ["coastal-2025", "2", "2025-03-11", "2025", "massacres", "of", "Syrian", "Alawites"]
+    monitors = [line.split() for line in run("monitors", "--log", str(log)).output.splitlines()[1:]]
+    assert monitors == [["Hawar", "0", "-", "Hawar", "News", "Agency"], ["SNHR", "1", "2025-03-11", "Monitor", "SNHR"],
+                        ["SOHR", "1", "2025-03-08", "Monitor", "SOHR"]]  # fmt: skip
+    document = json.loads(run("replay", "--log", str(log), "--format", "json", "--monitor", "SNHR").output)
+    assert [s["monitor"] for s in document["series"]] == ["SNHR"]
+    assert_user_error(run("describe"), "say what to describe")
+    assert_user_error(run("describe", "monitor", "bad slug", "--log", str(log), "--name", "x"),
+                      "not a valid monitor slug")  # fmt: skip
+    assert_user_error(run("describe", "incident", "x", "--log", str(log), "--title", "x", "--start-date", "2025-02-30"),
+                      "2025-02-30 is not a calendar date")  # fmt: skip
+    assert_user_error(run("describe", "incident", "x", "--log", str(log), "--title", "x", "--link", "javascript:x"),
+                      "not a valid http(s) URL")  # fmt: skip
+
+
+def test_an_empty_log_lists_nothing_described(run, tmp_path):
+    """incidents and monitors on a log without descriptions say so, and how to describe one."""
+    (tmp_path / "empty.jsonl").touch()
+    result = run("monitors", "--log", str(tmp_path / "empty.jsonl"))
+    assert result.exit_code == 0 and "no monitors described" in result.output
+
+
+def test_log_filters_show_what_is_about_a_name(run, log):
+    """log --monitor shows its description, its figures and their fixes, and nothing else."""
+    assert run("correct", "s9", "--log", str(log), "--low", "304", "--reason", "typo").exit_code == 0
+    assert run("retract", "n11", "--log", str(log), "--reason", "wrong").exit_code == 0
+    shown_lines = run("log", "--log", str(log), "--monitor", "SOHR").output.splitlines()
+    assert [line.split()[0] for line in shown_lines] == ["1", "3", "4", "6"]
+    snhr = run("log", "--log", str(log), "--monitor", "SNHR", "--format", "jsonl", "--last", "2").output.splitlines()
+    assert [json.loads(line)["position"] for line in snhr] == [5, 7]
+    coastal = run("log", "--log", str(log), "--incident", "coastal-2025").output.splitlines()
+    assert [line.split()[0] for line in coastal] == ["0", "3", "4", "5", "6", "7"]
 
 
 def test_replay_days_reports_leaves_out_carried_days_and_every_keeps_the_rule():

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 
 import orjson
 import pytest
 from hypothesis import given
 
-from events_log.codec import event_from_input, event_from_stored, event_to_input, upcast
+from events_log.codec import SCHEMA, event_from_input, event_from_stored, event_to_input, unstructure, upcast
+from events_log.envelope import Entry, decode_line, encode_entry, format_time
 from events_log.errors import InputError
-from events_log.events import Observation
+from events_log.events import Correction, Observation, Retraction
+from events_log.jsonl import JsonlStore
+from events_log.stores import open_store
+from timeline.dataset import bundled_log
 
 from .strategies import events
 
@@ -108,3 +113,63 @@ def test_unknown_schema_versions_are_refused():
     """A schema version newer than this code knows is an error, not a guess."""
     with pytest.raises(InputError, match="schema version 3 of Observation"):
         upcast("Observation", 3, {})
+
+
+def test_descriptions_written_before_their_fields_were_optional_read_back_byte_for_byte():
+    """Every description line of the bundled log decodes, and encodes again to the very bytes its hash covers."""
+    store = open_store(str(bundled_log()), read_only=True)
+    lines = [line for line in store.lines() if b'"type":"IncidentDescribed"' in line
+             or b'"type":"MonitorDescribed"' in line]  # fmt: skip
+    assert len(lines) == 7 + 21
+    for line in lines:
+        entry = Entry.from_raw(decode_line(line))
+        again, _ = encode_entry(entry.event, position=entry.position, recorded_at=format_time(entry.recorded_at),
+                                batch_end=entry.batch_end, prev_hash=entry.prev_hash)  # fmt: skip
+        assert again == line
+
+
+def test_a_description_needs_only_its_title_or_name():
+    """Place, start date, summary and the monitor's description may be left out, and read back as absent."""
+    incident = event_from_input({"type": "IncidentDescribed", "slug": "aqrab-2012", "title": "Aqrab massacre"})
+    assert (incident.place, incident.start_date, incident.summary, incident.links) == (None, None, None, ())
+    monitor = event_from_input({"type": "MonitorDescribed", "slug": "SOHR", "full_name": "Syrian Observatory"})
+    assert monitor.description is None and monitor.url is None
+    with pytest.raises(InputError, match=r"\$.title: required field missing"):
+        event_from_input({"type": "IncidentDescribed", "slug": "aqrab-2012"})
+
+
+def test_version_1_fixes_load_without_an_expected_version():
+    """Corrections and retractions stored before versions existed load, naming no version."""
+    replacement = {k: v for k, v in GOOD.items() if k != "type"}
+    fixed = event_from_stored("Correction", 1, {"observation_id": GOOD["id"], "replacement": replacement,
+                                                "reason": "typo"})  # fmt: skip
+    withdrawn = event_from_stored("Retraction", 1, {"observation_id": GOOD["id"], "reason": "wrong"})
+    assert isinstance(fixed, Correction) and fixed.expected_version is None
+    assert isinstance(withdrawn, Retraction) and withdrawn.expected_version is None
+
+
+def test_an_old_log_keeps_its_hashes(tmp_path):
+    """A log line written as schema 1 (no expected version) still verifies and reads under today's code."""
+    observation = event_from_input(GOOD)
+    path = tmp_path / "old.jsonl"
+    lines, prev = [], "0" * 64
+    for position, (name, data) in enumerate([("Observation", unstructure(observation)),
+                                             ("Retraction", {"observation_id": GOOD["id"], "reason": "wrong"})]):
+        body = orjson.dumps({"position": position, "recorded_at": "2025-04-01T09:00:00.000000Z", "type": name,
+                             "schema": SCHEMA[name] if name == "Observation" else 1, "batch_end": position,
+                             "prev_hash": prev, "event": data})  # fmt: skip
+        prev = hashlib.sha256(body).hexdigest()
+        lines.append(body[:-1] + b',"hash":"' + prev.encode() + b'"}\n')
+    path.write_bytes(b"".join(lines))
+    store = JsonlStore(path)
+    assert store.verify().head.head == prev
+    assert [e.event for e in store.entries()][1] == Retraction(observation_id=GOOD["id"], reason="wrong")
+
+
+@pytest.mark.parametrize("low", [10**12 + 1, 2**63 + 1])
+def test_stored_counts_above_the_limit_do_not_load(low):
+    """Reading refuses a count no input path could have written, so replay never adds one."""
+    data = {k: v for k, v in GOOD.items() if k != "type"} | {"figure": {"low": low, "high": None,
+                                                                       "qualifier": "at_least"}}  # fmt: skip
+    with pytest.raises(InputError, match=r"\$\.figure\.low: .* above 1,000,000,000,000"):
+        event_from_stored("Observation", 2, data)

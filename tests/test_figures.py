@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 from click.testing import CliRunner
 
 from events_log.stores import open_store
-from reports.figures import monitor_colour, monitor_colours, view_figure, views_of
+from reports.figures import latest_items, monitor_colour, monitor_colours, view_figure, views_of
 from timeline import replay
 from timeline.cli import cli
 from timeline.dataset import bundled_log
@@ -42,16 +42,11 @@ def test_report_command_writes_every_page(tmp_path):
 
 
 def test_increments_before_a_total_are_drawn_as_a_floor():
-    """SOHR's Latakia counts before its first total get the floor marker, worded "at least", not a plain dot."""
+    """SOHR's Latakia counts before its first total reach the page as floors worded "at least", then the total."""
     result = replay(open_store(str(bundled_log()), read_only=True), incident="coastal-2025")
     colours = monitor_colours(s.monitor for s in result.series)
-    [view] = [v for v in views_of(result.series) if (v.measure, v.category) == ("killed", "civilians")]
-    traces = location_figure(result, view, colours)["data"]
-    name = "SOHR · Latakia Governorate"
-    [floor] = [t for t in traces if t["meta"]["role"] == "floor" and t["name"].startswith(name)]
-    assert floor["x"] == ["2025-03-09", "2025-03-10"] and floor["y"] == [194, 220]
-    assert floor["marker"]["symbol"] == ["triangle-up-open", "triangle-up-open"]  # derived, open-ended
-    [line] = [t for t in traces if t["meta"]["role"] == "line" and t["name"] == name]
-    assert [words for words, *_ in line["customdata"]][:3] == ["at least 194", "at least 220", "683"]
-    dots = [t for t in traces if t["meta"]["role"] in ("reported", "derived") and t["name"].startswith(name)]
-    assert [x for t in dots for x in t["x"]] == ["2025-03-12"]
+    latakia = [s for s in result.series if s.monitor == "SOHR" and s.location == "Latakia Governorate"]
+    [item] = latest_items(result, latakia, colours)
+    assert item["x"] == ["2025-03-09", "2025-03-10", "2025-03-12"]
+    assert item["hi"] == [None, None, 683]  # open-ended until the first total
+    assert item["w"] == ["at least 194", "at least 220", "683"]

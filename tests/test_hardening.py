@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -13,12 +14,14 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import attrs
 import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
 from events_log.errors import BrokenChainError, StoreError
+from events_log.events import IncidentDescribed, MonitorDescribed
 from events_log.importers import COLUMNS
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
@@ -27,6 +30,7 @@ from timeline.cli import cli
 from timeline.output import safe_cell
 
 from .conftest import STORE_KINDS, StepClock
+from .test_jsonl_store import NAMES
 from .test_replay import obs
 
 GOOD_ROW = {
@@ -115,13 +119,13 @@ def test_hostile_csv_ends_in_one_clear_error_or_a_correct_append(tmp_path_factor
     """Broken cells, columns, encodings, BOMs and line ends: a clean error or a correct import, never a partial one."""
     folder = tmp_path_factory.mktemp("csv")
     log = folder / "log.jsonl"
-    JsonlStore(log, clock=StepClock()).append([obs("seed", 8, 1)])
+    JsonlStore(log, clock=StepClock()).append([*NAMES, obs("seed", 8, 1)])
     before = log.read_bytes()
     path = folder / "rows.csv"
     path.write_bytes(data)
     result = invoke(["import", str(path)], log)
     if assert_clean_outcome(result, log, before):
-        added = JsonlStore(log).head().entries - 1
+        added = JsonlStore(log).head().entries - len(NAMES) - 1
         assert f"imported {added} events" in result.output
 
 
@@ -187,7 +191,7 @@ def test_formulas_in_text_are_kept_as_text_and_neutralised_in_csv(tmp_path):
     row = {**GOOD_ROW, "location": '=HYPERLINK("http://evil.example","click")', "quote": "@SUM(A1) +1"}
     path.write_text(_csv_text([row], list(COLUMNS)))
     log = tmp_path / "log.jsonl"
-    assert invoke(["import", str(path)], log).exit_code == 0
+    assert invoke(["import", "--describe-new", str(path)], log).exit_code == 0
     exported = list(csv.reader(io.StringIO(invoke(["replay", "--format", "csv"], log).output)))
     assert exported[1][4] == '\'=HYPERLINK("http://evil.example","click")'
     for value in ("=1+1", "+1", "-1", "@x", "\tx", "\rx"):
@@ -200,9 +204,12 @@ def test_formulas_in_text_are_kept_as_text_and_neutralised_in_csv(tmp_path):
 _CRASHING_WRITER = """
 import sys
 from events_log.stores import open_store
+from events_log.events import IncidentDescribed, MonitorDescribed
 from tests.test_replay import obs
 store = open_store(sys.argv[1])
 start = int(sys.argv[2])
+if store.head().entries == 0:
+    store.append([IncidentDescribed(slug="coastal-2025", title="t"), MonitorDescribed(slug="SOHR", full_name="s")])
 for i in range(start, start + 100000):
     store.append([obs(f"k{i}", 1 + i % 28, i), obs(f"k{i}b", 1 + i % 28, i, "increment")])
     print(f"k{i}", flush=True)
@@ -230,7 +237,7 @@ def test_sigkill_mid_append_loses_no_acknowledged_entry(log_target):
         if hasattr(store, "repair"):
             store.repair()
         store.verify()
-        ids = {e.event.id for e in store.entries()}
+        ids = {e.event.id for e in store.entries() if e.type == "Observation"}
         missing = [i for i in acknowledged if i not in ids or f"{i}b" not in ids]
         assert missing == []
         assert len(ids) % 2 == 0  # batches of two: never half of one
@@ -274,18 +281,19 @@ def _rewrite(target: str, lines: list[bytes]) -> None:
 @pytest.mark.parametrize(
     ("name", "tamper", "position"),
     [
-        ("edited", lambda ls: [ls[0], ls[1].replace(b"745", b"754"), *ls[2:]], 1),
-        ("deleted", lambda ls: [ls[0], *ls[2:]], 1),
-        ("reordered", lambda ls: [ls[0], ls[2], ls[1], *ls[3:]], 1),
-        ("inserted", lambda ls: [ls[0], ls[1], ls[1], *ls[2:]], 2),
-        ("last edited", lambda ls: [*ls[:-1], ls[-1].replace(b'"low":3', b'"low":4')], 3),
+        # Positions 0 and 1 describe the names; a, b, c, d are at 2, 3, 4, 5.
+        ("edited", lambda ls: [*ls[:3], ls[3].replace(b"745", b"754"), *ls[4:]], 3),
+        ("deleted", lambda ls: [*ls[:3], *ls[4:]], 3),
+        ("reordered", lambda ls: [*ls[:3], ls[4], ls[3], *ls[5:]], 3),
+        ("inserted", lambda ls: [*ls[:4], ls[3], *ls[4:]], 4),
+        ("last edited", lambda ls: [*ls[:-1], ls[-1].replace(b'"low":3', b'"low":4')], 5),
     ],
 )
 def test_verify_names_every_tampered_entry(log_target, name, tamper, position):
     """Edited, deleted, reordered or inserted past entries are named by position, in every store."""
     store = open_store(log_target)
     store.clock = StepClock()
-    store.append([obs("a", 8, 532), obs("b", 8, 745)])
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
     store.append([obs("c", 9, 1)])
     store.append([obs("d", 10, 3)])
     lines = list(store.lines())
@@ -322,9 +330,10 @@ def test_a_full_disk_appends_whole_batches_or_nothing(tmp_path, kind):
         target = str(disk / "log.jsonl") if kind == "jsonl" else f"sqlite:///{disk / 'log.db'}"
         store = open_store(target)
         store.clock = StepClock()
+        store.append(NAMES)
         acknowledged, error = [], None
         for i in range(5000):
-            batch = [obs(f"f{i}-{j}", 1 + i % 28, i, location="x" * 200) for j in range(3)]
+            batch = [obs(f"f{i}-{j}", 1 + i % 28, i, location=f"{j}" + "x" * 199) for j in range(3)]
             try:
                 store.append(batch)
             except StoreError as exc:
@@ -334,8 +343,8 @@ def test_a_full_disk_appends_whole_batches_or_nothing(tmp_path, kind):
         assert error is not None and "full" in error and "\n" not in error
         store.close()
         reopened = open_store(target)
-        assert reopened.verify().head.entries == len(acknowledged)
-        assert [e.event.id for e in reopened.entries()] == acknowledged
+        assert reopened.verify().head.entries == len(NAMES) + len(acknowledged)
+        assert [e.event.id for e in reopened.entries(len(NAMES))] == acknowledged
         result = invoke(["verify"], target)
         assert result.exit_code == 0
         reopened.close()
@@ -345,7 +354,7 @@ def test_a_read_only_filesystem_is_a_clear_error(tmp_path):
     """A log on a read-only filesystem can be read, and appending says why it cannot."""
     with small_filesystem(tmp_path / "disk", "1m") as disk:
         log = disk / "log.jsonl"
-        JsonlStore(log, clock=StepClock()).append([obs("a", 8, 1)])
+        JsonlStore(log, clock=StepClock()).append([*NAMES, obs("a", 8, 1)])
         before = log.read_bytes()
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         result = invoke(["append", "--json", json.dumps({"type": "Retraction", "observation_id": "a",
@@ -360,7 +369,7 @@ def test_a_read_only_file_is_a_clear_error(tmp_path):
     if os.geteuid() == 0:
         pytest.skip("root writes through file permissions; the read-only filesystem test covers root")
     log = tmp_path / "log.jsonl"
-    JsonlStore(log, clock=StepClock()).append([obs("a", 8, 1)])
+    JsonlStore(log, clock=StepClock()).append([*NAMES, obs("a", 8, 1)])
     log.chmod(0o444)
     result = invoke(["retract", "a", "--reason", "x"], log)
     assert result.exit_code == 1 and "permission denied" in result.stderr
@@ -379,7 +388,7 @@ def test_a_lock_held_by_a_dead_process_does_not_block(tmp_path):
     """A writer killed while holding the lock leaves nothing behind: the next append goes through."""
     log = tmp_path / "log.jsonl"
     store = JsonlStore(log, clock=StepClock(), lock_timeout=5)
-    store.append([obs("a", 8, 1)])
+    store.append([*NAMES, obs("a", 8, 1)])
     holder = subprocess.Popen([sys.executable, "-c", _LOCK_HOLDER, str(log)], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
     with pytest.raises(StoreError, match="stayed locked by another writer"):
@@ -387,7 +396,7 @@ def test_a_lock_held_by_a_dead_process_does_not_block(tmp_path):
     holder.kill()
     holder.wait()
     store.append([obs("b", 9, 2)])
-    assert store.verify().head.entries == 2
+    assert store.verify().head.entries == len(NAMES) + 2
 
 
 @pytest.mark.parametrize("kind", STORE_KINDS)
@@ -404,5 +413,341 @@ def test_pointing_at_the_wrong_thing_is_one_line(tmp_path, kind, fresh_logs):
     for args in (["replay"], ["append", "--json", json.dumps({"type": "Retraction", "observation_id": "a",
                                                               "reason": "x"})]):  # fmt: skip
         result = invoke(args, target)
-        assert result.exit_code == 1, result.output
+        unreachable = kind == "postgres" and args == ["replay"]  # reading: a server one cannot reach holds no log
+        assert result.exit_code == (2 if unreachable else 1), result.output
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        assert not unreachable or "no log at" in result.stderr
+
+
+# -- names the log has not described -------------------------------------------------------------
+
+OBSERVATION_OPTIONS = ["--reported-on", "2025-03-12", "--measure", "killed", "--category", "civilians",
+                       "--kind", "cumulative", "--low", "1383", "--qualifier", "exact",
+                       "--source-title", "Wiki"]  # fmt: skip
+
+
+def _described_log(target: str) -> str:
+    """``target`` describing coastal-2025 and SOHR, holding one SOHR figure (id s8)."""
+    for args in (["describe", "incident", "coastal-2025", "--title", "2025 massacres of Syrian Alawites"],
+                 ["describe", "monitor", "SOHR", "--name", "Syrian Observatory for Human Rights"],
+                 ["append", "--incident", "coastal-2025", "--monitor", "SOHR", "--id", "s8",
+                  *OBSERVATION_OPTIONS]):  # fmt: skip
+        result = CliRunner().invoke(cli, [*args, "--log", target])
+        assert result.exit_code == 0, result.output
+    return target
+
+
+def _lines(target: str) -> list[bytes]:
+    store = open_store(target)
+    try:
+        return list(store.lines())
+    finally:
+        store.close()
+
+
+def assert_refused(result, target: str, before: list[bytes], *fragments: str) -> None:
+    """Exit 2, one line holding every fragment, and the log unchanged."""
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip()
+    assert message.count("\n") == 0 and "Traceback" not in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert _lines(target) == before
+
+
+TYPOS = [
+    ("--monitor", "SHOR", "monitor 'SHOR' is not described in the log; did you mean SOHR?"),
+    ("--monitor", "sohr", "monitor 'sohr' is not described in the log; did you mean SOHR?"),
+    ("--incident", "coastal-2024", "incident 'coastal-2024' is not described in the log; did you mean coastal-2025?"),
+    ("--incident", "Coastal-2025", "incident 'Coastal-2025' is not described in the log; did you mean coastal-2025?"),
+]
+
+
+@pytest.mark.parametrize(("option", "typo", "message"), TYPOS)
+def test_a_typo_in_a_name_never_starts_a_series(log_target, option, typo, message):
+    """append and correct refuse a name the log has not described, naming the nearest one, in every store."""
+    target = _described_log(log_target)
+    before = _lines(target)
+    names = {"--incident": "coastal-2025", "--monitor": "SOHR", option: typo}
+    result = invoke(["append", "--incident", names["--incident"], "--monitor", names["--monitor"],
+                     *OBSERVATION_OPTIONS], target)  # fmt: skip
+    assert_refused(result, target, before, message)
+    assert_refused(invoke(["correct", "s8", option, typo, "--reason", "x"], target), target, before, message)
+    event = {"type": "Observation", "incident": names["--incident"], "monitor": names["--monitor"],
+             "reported_on": "2025-03-12", "measure": "killed", "category": "civilians", "kind": "cumulative",
+             "figure": {"low": 1, "high": 1, "qualifier": "exact"}, "source": {"title": "Wiki"}}  # fmt: skip
+    assert_refused(invoke(["append", "--json", json.dumps(event)], target), target, before, message)
+
+
+@pytest.mark.parametrize(("option", "typo", "message"), TYPOS)
+def test_a_typo_in_a_filter_never_answers_nothing(log_target, option, typo, message):
+    """replay, report and log refuse a filter naming what the log has not described, instead of an empty answer."""
+    target = _described_log(log_target)
+    before = _lines(target)
+    commands = [["replay", option, typo], ["log", option, typo]]
+    if option == "--incident":
+        commands.append(["report", option, typo, "--out", "report"])
+    for command in commands:
+        assert_refused(invoke(command, target), target, before, f"{option}: {message}")
+    assert invoke(["replay", option, "SOHR" if option == "--monitor" else "coastal-2025"], target).exit_code == 0
+
+
+def test_an_import_names_every_unknown_name_at_once(tmp_path):
+    """One import, one line: every undescribed name of the file, where it is first used, and what was meant."""
+    log = _described_log(str(tmp_path / "log.jsonl"))
+    before = _lines(log)
+    rows = [{**GOOD_ROW, "monitor": "SHOR"}, {**GOOD_ROW, "monitor": "sohr", "low": "1"},
+            {**GOOD_ROW, "incident": "coastal-2024", "low": "2"}, {**GOOD_ROW, "monitor": "SHOR", "low": "3"},
+            {**GOOD_ROW, "monitor": "Hawar", "low": "4"}]  # fmt: skip
+    path = tmp_path / "rows.csv"
+    path.write_text(_csv_text(rows, list(COLUMNS)))
+    assert_refused(
+        invoke(["import", str(path)], log), log, before,
+        "4 names are not described in the log:",
+        "rows.csv: 4 names are not described in the log:",
+        "monitor 'SHOR' (line 2 and 1 more; did you mean SOHR?)",
+        "monitor 'sohr' (line 3; did you mean SOHR?)",
+        "incident 'coastal-2024' (line 4; did you mean coastal-2025?)",
+        "monitor 'Hawar' (line 6)",
+    )  # fmt: skip
+
+
+def test_describe_new_describes_in_the_same_batch_but_never_a_case_variant(tmp_path):
+    """--describe-new describes the new names with the import and says so; a name differing in case is still refused."""
+    log = _described_log(str(tmp_path / "log.jsonl"))
+    path = tmp_path / "rows.csv"
+    path.write_text(_csv_text([{**GOOD_ROW, "monitor": "Hawar"}, {**GOOD_ROW, "monitor": "sohr", "low": "9"}],
+                              list(COLUMNS)))  # fmt: skip
+    before = _lines(log)
+    assert_refused(invoke(["import", "--describe-new", str(path)], log), log, before,
+                   "rows.csv:3: monitor 'sohr' is not described in the log; did you mean SOHR?")  # fmt: skip
+    path.write_text(_csv_text([{**GOOD_ROW, "monitor": "Hawar"}, {**GOOD_ROW, "monitor": "HAWAR", "low": "9"}],
+                              list(COLUMNS)))  # fmt: skip
+    assert_refused(invoke(["import", "--describe-new", str(path)], log), log, before,
+                   "rows.csv:3: monitor 'HAWAR' is not described in the log; did you mean Hawar?")  # fmt: skip
+    path.write_text(_csv_text([{**GOOD_ROW, "monitor": "Hawar"}, {**GOOD_ROW, "incident": "aqrab-2012"}],
+                              list(COLUMNS)))  # fmt: skip
+    result = invoke(["import", "--describe-new", str(path)], log)
+    assert result.exit_code == 0, result.output
+    assert "described monitor Hawar: Hawar at position 3 (new)" in result.output
+    assert "described incident aqrab-2012: aqrab-2012 at position 4 (new)" in result.output
+    assert "imported 2 events" in result.output
+    entries = list(JsonlStore(log).entries())
+    assert len({e.batch_end for e in entries[3:]}) == 1  # descriptions and figures landed as one batch
+    result = invoke(["append", "--describe-new", "--incident", "zaraa-2016", "--monitor", "SOHR",
+                     *OBSERVATION_OPTIONS], log)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("described incident zaraa-2016: zaraa-2016 at position 7 (new)\nappended ")
+    assert "described monitor" not in result.output
+
+
+
+# -- writers: versions, repeats, limits ---------------------------------------------------------
+
+_NAMES = [
+    IncidentDescribed(slug="coastal-2025", title="Coastal massacres", place="Latakia", summary="s",
+                      start_date=dt.date(2025, 3, 6)),
+    MonitorDescribed(slug="SOHR", full_name="Syrian Observatory for Human Rights", description="d"),
+]  # fmt: skip
+_OPTIONS = ["--incident", "coastal-2025", "--monitor", "SOHR", "--measure", "killed", "--category", "civilians",
+            "--source-title", "t"]  # fmt: skip
+
+
+@pytest.fixture
+def named_log(tmp_path):
+    """A log where coastal-2025 and SOHR are described and SOHR said 1,383 on 12 March 2025."""
+    log = tmp_path / "log.jsonl"
+    JsonlStore(log).append([*_NAMES, obs("r7", 12, 1383)])
+    return log
+
+
+def _observation_json(**figure) -> str:
+    return json.dumps({"type": "Observation", "incident": "coastal-2025", "monitor": "SOHR",
+                       "reported_on": "2025-03-12", "measure": "killed", "category": "civilians",
+                       "kind": "increment", "figure": figure, "source": {"title": "t"}})  # fmt: skip
+
+
+def test_a_fix_from_a_replaced_version_is_refused(named_log):
+    """`correct`/`retract --expected-version` of a replaced version: one line naming the Correction and its position."""
+    assert invoke(["correct", "r7", "--low", "1384", "--reason", "typo"], named_log).exit_code == 0
+    before = named_log.read_bytes()
+    for args in (["correct", "r7", "--location", "Baniyas", "--reason", "x", "--expected-version", "2"],
+                 ["retract", "r7", "--reason", "x", "--expected-version", "2"]):  # fmt: skip
+        result = invoke(args, named_log)
+        assert_clean_outcome(result, named_log, before)
+        assert "r7: expected version: observation 'r7' changed after version 2" in result.stderr
+        assert "the Correction at position 3" in result.stderr
+    assert invoke(["retract", "r7", "--reason", "x", "--expected-version", "3"], named_log).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["append", *_OPTIONS, "--reported-on", "2025-03-12", "--kind", "cumulative", "--low", "1383",
+         "--qualifier", "exact"],
+        ["append", "--json", json.dumps({"type": "Observation", **{k: v for k, v in
+            [("incident", "coastal-2025"), ("monitor", "SOHR"), ("reported_on", "2025-03-12"), ("measure", "killed"),
+             ("category", "civilians"), ("kind", "cumulative"), ("figure", {"low": 1383, "high": 1383,
+             "qualifier": "exact"}), ("source", {"title": "other words"})]}})],
+    ],
+)  # fmt: skip
+def test_a_repeat_is_refused_unless_allowed(named_log, args):
+    """Appending what SOHR already said that day is refused naming r7; --allow-duplicate lets it in."""
+    before = named_log.read_bytes()
+    result = invoke(args, named_log)
+    assert_clean_outcome(result, named_log, before)
+    assert "repeats observation 'r7'" in result.stderr and "--allow-duplicate" in result.stderr
+    assert invoke([*args, "--allow-duplicate"], named_log).exit_code == 0
+
+
+def test_an_import_that_repeats_is_refused_unless_allowed(named_log, tmp_path):
+    """An imported row that repeats the log, or another row of the file, is named; --allow-duplicate takes it."""
+    path = tmp_path / "rows.csv"
+    path.write_text(_csv_text([{**GOOD_ROW, "low": "1400"}, {**GOOD_ROW, "low": "1400", "source_title": "again"}],
+                              list(COLUMNS)))  # fmt: skip
+    before = named_log.read_bytes()
+    result = invoke(["import", str(path)], named_log)
+    assert_clean_outcome(result, named_log, before)
+    assert "rows.csv:3: figure: repeats observation 'obs-" in result.stderr
+    assert invoke(["import", str(path), "--allow-duplicate"], named_log).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--reported-on", "2099-01-01"], "reported_on: 2099-01-01 is in the future"),
+        (["--reported-on", "9999-12-31"], "reported_on: 9999-12-31 is in the future"),
+        (["--reported-on", "2025-03-12", "--period-end", "2099-01-01"], "period_end 2099-01-01 is after reported_on"),
+        (["--reported-on", "2025-03-12", "--low", "1000000000001"], "low: 1000000000001 is above 1,000,000,000,000"),
+        (["--reported-on", "2025-03-12", "--low", "9223372036854775807"], "low: a number of 19 digits"),
+    ],
+)
+def test_future_dates_and_huge_counts_in_options_are_refused(named_log, args, fragment):
+    """A figure reported after tomorrow (UTC) or above 10**12 is one line, exit 2, log unchanged."""
+    before = named_log.read_bytes()
+    given = dict(zip(args[::2], args[1::2], strict=True))
+    options = {"--low": "5", "--kind": "increment", "--qualifier": "exact"} | given
+    result = invoke(["append", *_OPTIONS, *[x for pair in options.items() for x in pair]], named_log)
+    assert_clean_outcome(result, named_log, before)
+    assert fragment in result.stderr
+
+
+def test_a_correction_into_the_future_is_refused(named_log):
+    """`correct --reported-on` far ahead is refused like an append."""
+    before = named_log.read_bytes()
+    result = invoke(["correct", "r7", "--reported-on", "2099-01-01", "--reason", "x"], named_log)
+    assert_clean_outcome(result, named_log, before)
+    assert "reported_on: 2099-01-01 is in the future" in result.stderr
+
+
+def test_tomorrow_is_allowed_for_time_zones_ahead_of_utc(named_log):
+    """A figure dated tomorrow (UTC) is taken: east of UTC it is already today."""
+    tomorrow = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
+    result = invoke(["append", *_OPTIONS, "--reported-on", tomorrow, "--kind", "increment", "--low", "5",
+                     "--qualifier", "exact"], named_log)  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("count", [2**63 + 1, 2**64 + 5, 10**12 + 1])
+def test_huge_counts_in_json_and_json_lines_are_refused(named_log, tmp_path, count):
+    """Above 10**12 (and above 2**63) in --json or a JSON Lines import: one line, exit 2, nothing written."""
+    before = named_log.read_bytes()
+    text = _observation_json(low=count, high=None, qualifier="at_least")
+    result = invoke(["append", "--json", text], named_log)
+    assert_clean_outcome(result, named_log, before)
+    # orjson reads integers beyond 64 bits as floats: those are refused as not whole.
+    assert "$.figure.low: " + ("above 1,000,000,000,000" if count < 2**64 else "expected a whole number") in (
+        result.stderr.replace(f"{count} is above", "above")
+    )
+    path = tmp_path / "events.jsonl"
+    path.write_text(text + "\n")
+    result = invoke(["import", str(path)], named_log)
+    assert_clean_outcome(result, named_log, before)
+    assert "events.jsonl:1: $.figure.low" in result.stderr
+    assert invoke(["replay"], named_log).exit_code == 0
+
+
+def test_the_largest_count_then_an_increment_replays(named_log):
+    """10**12 and an increment on top replay without overflow (the old 2**63-1 case)."""
+    base = ["append", *_OPTIONS, "--qualifier", "exact"]
+    assert invoke([*base, "--reported-on", "2025-03-13", "--kind", "cumulative", "--low", str(10**12)],
+                  named_log).exit_code == 0  # fmt: skip
+    assert invoke([*base, "--reported-on", "2025-03-14", "--kind", "increment", "--low", str(10**12)],
+                  named_log).exit_code == 0  # fmt: skip
+    result = invoke(["replay", "--format", "csv"], named_log)
+    assert result.exit_code == 0 and "2000000000000" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["replay", "--known-at", "0001-01-01T00:00:00+14:00"], "before the year 1 in UTC"),
+        (["replay", "--as-of", "9999-12-31"], "9999-12-31 is in the future"),
+        (["report", "--as-of", "2099-01-01"], "2099-01-01 is in the future"),
+    ],
+)
+def test_impossible_times_are_one_line(named_log, args, fragment):
+    """A known-at before year 1 in UTC, an as-of in the future: one line, exit 2."""
+    result = invoke(args, named_log)
+    assert_clean_outcome(result, named_log, named_log.read_bytes())
+    assert fragment in result.stderr
+
+
+def test_known_at_early_in_year_one_replays_nothing(named_log):
+    """A known-at in year 1 is a time like any other: nothing was recorded by then."""
+    result = invoke(["replay", "--known-at", "0001-01-02T00:00:00+00:00"], named_log)
+    assert result.exit_code == 0 and "no series" in result.output
+
+
+def test_a_report_of_year_one_and_a_report_into_a_file(tmp_path):
+    """Series dated in year 1 render; --out below a file is one line, exit 2."""
+    log = tmp_path / "log.jsonl"
+    early = [attrs.evolve(obs(f"y{day}", 1, day, kind), reported_on=dt.date(1, 1, day))
+             for day, kind in ((1, "cumulative"), (2, "increment"))]  # fmt: skip
+    JsonlStore(log).append([*_NAMES, *early])
+    assert invoke(["report", "--out", str(tmp_path / "rep")], log).exit_code == 0
+    (tmp_path / "f").write_text("not a folder")
+    result = invoke(["report", "--out", str(tmp_path / "f" / "rep")], log)
+    assert_clean_outcome(result, log, log.read_bytes())
+    assert "f is a file, not a folder" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["replay"], ["report", "--out", "rep"], ["log"], ["verify"]])
+@pytest.mark.parametrize("kind", ["jsonl", "sqlite", "postgres-empty", "postgres-unreachable"])
+def test_reading_a_log_that_does_not_exist_is_one_line(tmp_path, fresh_logs, kind, command, monkeypatch):
+    """A missing file, a missing SQLite file, an empty or unreachable database: "no log at", exit 2, nothing made."""
+    monkeypatch.chdir(tmp_path)
+    target = {
+        "jsonl": lambda: str(tmp_path / "typo.jsonl"),
+        "sqlite": lambda: f"sqlite:///{tmp_path / 'typo.db'}",
+        "postgres-empty": lambda: fresh_logs("postgres"),
+        "postgres-unreachable": lambda: "postgresql://nobody@127.0.0.1:1/none",
+    }[kind]()
+    result = CliRunner().invoke(cli, [*command[:1], "--log", target, *command[1:]])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("timeline: error: no log at ") and result.stderr.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    if kind == "postgres-empty":
+        import psycopg
+
+        with psycopg.connect(target) as connection:
+            assert connection.execute("SELECT to_regclass('timeline_entries')").fetchone()[0] is None
+
+
+def test_line_separators_inside_text_are_not_line_breaks(named_log, tmp_path):
+    """U+2028 and U+0085 in a JSON string and in an unquoted CSV cell: imported, stored and read back as text."""
+    path = tmp_path / "events.jsonl"
+    event = json.loads(_observation_json(low=4, high=4, qualifier="exact"))
+    event["source"]["quote"] = "four\u2028killed\u0085today"
+    path.write_text(json.dumps(event, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert "\u2028" in path.read_text(encoding="utf-8")
+    result = invoke(["import", str(path)], named_log)
+    assert result.exit_code == 0, result.output
+    rows = tmp_path / "rows.csv"
+    rows.write_text(_csv_text([{**GOOD_ROW, "low": "7", "location": "Jableh\u2028north\u0085"}], list(COLUMNS)),
+                    encoding="utf-8")  # fmt: skip
+    result = invoke(["import", str(rows)], named_log)
+    assert result.exit_code == 0 and "imported 1 events" in result.output, result.output
+    assert invoke(["verify"], named_log).exit_code == 0
+    quotes = [e.event.source.quote for e in JsonlStore(named_log).entries() if hasattr(e.event, "source")]
+    assert "four\u2028killed\u0085today" in quotes

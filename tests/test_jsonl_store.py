@@ -14,7 +14,11 @@ from events_log.jsonl import JsonlStore
 from timeline import replay
 
 from .conftest import StepClock
+from .strategies import descriptions_of
 from .test_replay import obs
+
+# coastal-2025 and SOHR, the names ``obs`` uses: the first two entries of every log here.
+NAMES = descriptions_of([obs("x", 8, 1)])
 
 
 def lines_of(path):
@@ -24,7 +28,7 @@ def lines_of(path):
 @pytest.fixture
 def store(tmp_path):
     s = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
-    s.append([obs("a", 8, 532), obs("b", 8, 745)])
+    s.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
     s.append([obs("c", 9, 303, "increment")])
     s.append([obs("d", 11, 1225)])
     return s
@@ -33,11 +37,11 @@ def store(tmp_path):
 def test_entries_chain_and_verify(store):
     """Positions run 0, 1, 2, ... and each entry links to the hash of the one before."""
     entries = list(store.entries())
-    assert [e.position for e in entries] == [0, 1, 2, 3]
+    assert [e.position for e in entries] == [0, 1, 2, 3, 4, 5]
     assert all(e.prev_hash == p.hash for p, e in itertools.pairwise(entries))
-    assert [e.batch_end for e in entries] == [1, 1, 2, 3]
+    assert [e.batch_end for e in entries] == [3, 3, 3, 3, 4, 5]
     checked = store.verify()
-    assert checked.head.entries == 4 and checked.head.head == entries[-1].hash and checked.torn is None
+    assert checked.head.entries == 6 and checked.head.head == entries[-1].hash and checked.torn is None
 
 
 def test_a_refused_batch_appends_nothing(store):
@@ -52,18 +56,18 @@ def test_torn_last_line_is_ignored_then_repaired(store):
     """A crash mid-line leaves bytes that readers skip, appends refuse, and repair moves aside."""
     whole = store.path.read_bytes()
     with open(store.path, "ab") as f:
-        f.write(b'{"position":4,"recorded_at":"2025-')
+        f.write(b'{"position":6,"recorded_at":"2025-')
     torn = store.torn()
     assert torn.offset == len(whole) and torn.entries == 0
-    assert [e.position for e in store.entries()] == [0, 1, 2, 3]
+    assert [e.position for e in store.entries()] == [0, 1, 2, 3, 4, 5]
     with pytest.raises(TornLogError, match="timeline repair"):
         store.append([obs("e", 12, 1383)])
     repaired = store.repair()
-    assert repaired.quarantine.read_bytes() == b'{"position":4,"recorded_at":"2025-'
+    assert repaired.quarantine.read_bytes() == b'{"position":6,"recorded_at":"2025-'
     assert store.path.read_bytes() == whole
     assert store.verify().torn is None
     store.append([obs("e", 12, 1383)])
-    assert store.head().entries == 5
+    assert store.head().entries == 7
 
 
 def test_an_unfinished_batch_is_torn_as_a_whole(tmp_path, store):
@@ -72,13 +76,13 @@ def test_an_unfinished_batch_is_torn_as_a_whole(tmp_path, store):
     other = JsonlStore(tmp_path / "other.jsonl", clock=StepClock())
     other.path.write_bytes(whole)
     other.append([obs("e", 12, 1), obs("f", 12, 2), obs("g", 12, 3)])
-    batch_lines = lines_of(other.path)[4:]
+    batch_lines = lines_of(other.path)[6:]
     # A crash after two of the three lines (and half of the third) reached the disk.
     store.path.write_bytes(whole + batch_lines[0] + batch_lines[1] + batch_lines[2][:20])
     torn = store.torn()
     assert torn.offset == len(whole) and torn.entries == 2
-    assert store.head().entries == 4
-    assert [e.position for e in store.entries()] == [0, 1, 2, 3]
+    assert store.head().entries == 6
+    assert [e.position for e in store.entries()] == [0, 1, 2, 3, 4, 5]
     store.repair()
     assert store.path.read_bytes() == whole
 
@@ -93,10 +97,10 @@ def test_nothing_to_repair_on_a_whole_log(store):
 @pytest.mark.parametrize(
     ("tamper", "position"),
     [
-        (lambda lines: lines[:1] + lines[2:], 1),  # deleted
-        (lambda lines: [lines[0], lines[2], lines[1], lines[3]], 1),  # reordered
-        (lambda lines: [*lines[:2], lines[1], *lines[2:]], 2),  # inserted (a copy)
-        (lambda lines: [lines[0], lines[1].replace(b"745", b"754"), *lines[2:]], 1),  # edited
+        (lambda lines: lines[:3] + lines[4:], 3),  # deleted
+        (lambda lines: [*lines[:3], lines[4], lines[3], lines[5]], 3),  # reordered
+        (lambda lines: [*lines[:4], lines[3], *lines[4:]], 4),  # inserted (a copy)
+        (lambda lines: [*lines[:3], lines[3].replace(b"745", b"754"), *lines[4:]], 3),  # edited
     ],
 )
 def test_tampering_is_named_by_position(store, tamper, position):
@@ -113,7 +117,7 @@ def test_any_single_byte_edit_is_caught(tmp_path_factory, data):
     """Changing any one byte of a stored log makes verify fail (or shows as a torn tail)."""
     folder = tmp_path_factory.mktemp("log")
     store = JsonlStore(folder / "log.jsonl", clock=StepClock())
-    store.append([obs("a", 8, 532), obs("b", 8, 745)])
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
     store.append([obs("c", 9, 303, "increment")])
     original = bytearray(store.path.read_bytes())
     index = data.draw(st.integers(0, len(original) - 1))
@@ -156,7 +160,7 @@ def test_reading_a_log_that_does_not_exist_yet_is_empty(tmp_path):
 def test_log_file_is_fsynced_and_has_no_partial_batch_after_disk_full(tmp_path, monkeypatch):
     """If the disk fills mid-batch, the part written is cut back and nothing is appended."""
     store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
-    store.append([obs("a", 8, 1)])
+    store.append([*NAMES, obs("a", 8, 1)])
     before = store.path.read_bytes()
     real_pwrite = os.pwrite
     calls = {"n": 0}

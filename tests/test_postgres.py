@@ -12,6 +12,7 @@ from events_log.errors import BrokenChainError, StoreError
 from events_log.stores import open_store
 
 from .conftest import StepClock
+from .test_jsonl_store import NAMES
 from .test_replay import obs
 
 pytestmark = pytest.mark.postgres
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.postgres
 def seeded(url):
     store = open_store(url)
     store.clock = StepClock()
-    store.append([obs("a", 8, 532), obs("b", 8, 745), obs("c", 9, 3)])
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745), obs("c", 9, 3)])
     return store
 
 
@@ -41,7 +42,7 @@ def test_the_owner_cannot_change_history_either(postgres_url, statement):
         pytest.raises(psycopg.errors.RaiseException, match=r"append-only|extend the chain"),
     ):
         connection.execute(statement)
-    assert open_store(postgres_url).verify().head.entries == 3
+    assert open_store(postgres_url).verify().head.entries == 5
 
 
 def test_tampering_behind_disabled_triggers_is_named(postgres_url):
@@ -51,11 +52,11 @@ def test_tampering_behind_disabled_triggers_is_named(postgres_url):
         connection.execute("ALTER TABLE timeline_entries DISABLE TRIGGER USER")
         connection.execute(
             "UPDATE timeline_entries SET line = convert_to(replace(convert_from(line, 'UTF8'), '745', '754'), 'UTF8') "
-            "WHERE position = 1"
+            "WHERE position = 3"
         )
     with pytest.raises(BrokenChainError) as caught:
         open_store(postgres_url).verify()
-    assert caught.value.position == 1
+    assert caught.value.position == 3
 
 
 def _as_role(url: str, role: str) -> str:
@@ -72,13 +73,13 @@ def test_least_privilege_role_appends_and_reads_but_cannot_change_history(postgr
     with psycopg.connect(postgres_url, autocommit=True) as owner:
         owner.execute(f"CREATE ROLE {role} LOGIN")
         owner.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
-        owner.execute(f"GRANT SELECT, INSERT ON timeline_entries TO {role}")
+        owner.execute(f"GRANT SELECT, INSERT ON timeline_entries, timeline_figures TO {role}")
     try:
         url = _as_role(postgres_url, role)
         store = open_store(url)
         store.append([obs("d", 10, 4, "increment")])
-        assert [e.event.id for e in store.entries()] == ["a", "b", "c", "d"]
-        assert store.verify().head.entries == 4
+        assert [e.event.id for e in store.entries(len(NAMES))] == ["a", "b", "c", "d"]
+        assert store.verify().head.entries == 6
         with psycopg.connect(url, autocommit=True) as connection:
             for statement in (
                 "UPDATE timeline_entries SET type = 'x'",

@@ -283,7 +283,9 @@ def test_no_password_in_any_output_or_page(postgres_url, tmp_path, form):
         assert done.stderr.count("\n") <= 1, (name, done.stderr)
     succeeded = ("copy", "copy again", "verify", "log", "report --log", "checkpoint", "verify checkpoints")
     assert [runs[n].returncode for n in succeeded] == [0] * len(succeeded)
-    assert (runs["unreachable"].returncode, runs["unreadable URL"].returncode) == (1, 2)
+    # Issue 12: a reader that cannot reach the server has no log to read ("no log at", exit 2).
+    assert (runs["unreachable"].returncode, runs["unreadable URL"].returncode) == (2, 2)
+    assert "no log at" in runs["unreachable"].stderr
     assert runs["mistyped scheme"].returncode == 2
     assert "***" in runs["verify"].stdout
     files = [path for path in tmp_path.rglob("*") if path.is_file()]

@@ -18,7 +18,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from events_log.events import Correction, Figure, Kind, Observation, Qualifier, Retraction, Source
+from events_log.errors import InputError
+from events_log.events import (
+    Correction,
+    Figure,
+    IncidentDescribed,
+    Kind,
+    MonitorDescribed,
+    Observation,
+    Qualifier,
+    Retraction,
+    Source,
+)
 from events_log.jsonl import JsonlStore
 from timeline import replay
 from timeline.cli import cli
@@ -52,9 +63,11 @@ def test_import_and_replay_every_day_through_the_cli(tmp_path):
                              "russia_losses_personnel.json", json.dumps(row)])  # fmt: skip
     runner = CliRunner()
     log = str(tmp_path / "log.jsonl")
-    imported = runner.invoke(cli, ["import", "--log", log, str(path)])
+    imported = runner.invoke(cli, ["import", "--log", log, "--describe-new", str(path)])
     assert imported.exit_code == 0, imported.output
     assert f"imported {len(rows)} events" in imported.output
+    assert "described incident russia-ukraine-2022" in imported.output
+    assert "described monitor ua-general-staff" in imported.output
     replayed = runner.invoke(cli, ["replay", "--log", log, "--format", "csv"])
     assert replayed.exit_code == 0
     days = {r["date"]: r for r in csv.DictReader(replayed.output.splitlines())}
@@ -81,11 +94,20 @@ class _Clock:
         return self.now
 
 
+def _ahead_of(row: dict) -> bool:
+    """Whether a row of the git log is dated more than a day after its commit."""
+    published = dt.datetime.fromisoformat(row["published_at_utc"].replace("Z", "+00:00"))
+    return dt.date.fromisoformat(row["report_date"]) > published.date() + dt.timedelta(days=1)
+
+
 def build_history_log(path: Path) -> tuple[JsonlStore, dict[str, dt.datetime]]:
     """Replay the transcriber's git history into a log, one batch per commit, stamped with its time.
 
     new -> Observation; revised -> Correction; removed -> Retraction (a date added
-    again later is a new observation with a new id).
+    again later is a new observation with a new id). In December 2023 the
+    transcriber dated four days two days ahead of the commit, and fixed them on
+    11 December: the log refuses a figure dated more than a day after it is
+    recorded, so those rows never enter it, and their fix enters as new ones.
     """
     qualifiers = {row["date"]: qualifier_of(row) for row in head_rows()}
     commits: dict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -94,6 +116,8 @@ def build_history_log(path: Path) -> tuple[JsonlStore, dict[str, dt.datetime]]:
             commits[(row["published_at_utc"], row["commit"])].append(row)
     clock = _Clock()
     store = JsonlStore(path, clock=clock)
+    store.append([IncidentDescribed(slug="russia-ukraine-2022", title="Russian invasion of Ukraine"),
+                  MonitorDescribed(slug="ua-general-staff", full_name="General Staff of the Armed Forces of Ukraine")])
     live: dict[str, Observation] = {}
     versions: dict[str, int] = defaultdict(int)
     times: dict[str, dt.datetime] = {}
@@ -117,6 +141,12 @@ def build_history_log(path: Path) -> tuple[JsonlStore, dict[str, dt.datetime]]:
         batch = []
         for row in rows:
             date = row["report_date"]
+            if _ahead_of(row):
+                continue
+            if row["kind"] == "revised" and date not in live:
+                row = {**row, "kind": "new"}  # its first version was refused as future-dated
+            if row["kind"] == "removed" and date not in live:
+                continue
             if row["kind"] == "new":
                 versions[date] += 1
                 live[date] = observation(row, f"gs-{date}-{versions[date]}")
@@ -148,6 +178,9 @@ def test_known_at_a_commit_equals_the_file_as_it_then_stood(history, vintage):
     expected = {}
     for row in rows:  # where a version holds a date twice, the later row is the one that stands
         expected[row["date"]] = row["personnel"]
+    # Dates more than a day after the commit were refused by the log (see build_history_log).
+    latest = (known_at.date() + dt.timedelta(days=1)).isoformat()
+    expected = {date: value for date, value in expected.items() if date <= latest}
     [series] = replay(store, known_at=known_at).series
     reported = {p.date.isoformat(): p.low for p in series.days if p.basis == "reported"}
     assert reported == expected
@@ -169,3 +202,26 @@ def test_history_log_ends_where_the_file_ends(history):
     [series] = replay(store).series
     for row in head_rows():
         assert series.on(dt.date.fromisoformat(row["date"])).low == row["personnel"]
+
+
+def test_the_transcribers_future_dated_rows_are_refused(tmp_path):
+    """The four December 2023 rows dated two days after their commit are what the future-date rule refuses."""
+    with GIT_LOG.open() as f:
+        ahead = [row for row in csv.DictReader(f) if _ahead_of(row)]
+    assert [(row["published_at_utc"][:10], row["report_date"]) for row in ahead] == [
+        ("2023-12-07", "2023-12-09"), ("2023-12-08", "2023-12-10"), ("2023-12-09", "2023-12-11"),
+        ("2023-12-10", "2023-12-12"),
+    ]  # fmt: skip
+    clock = _Clock()
+    clock.now = dt.datetime(2023, 12, 7, 11, 39, 53, tzinfo=dt.UTC)
+    store = JsonlStore(tmp_path / "log.jsonl", clock=clock)
+    store.append([IncidentDescribed(slug="russia-ukraine-2022", title="Russian invasion of Ukraine"),
+                  MonitorDescribed(slug="ua-general-staff", full_name="General Staff of the Armed Forces of Ukraine")])
+    early = Observation(
+        id="gs-2023-12-09", incident="russia-ukraine-2022", monitor="ua-general-staff",
+        reported_on=dt.date(2023, 12, 9), measure="killed_or_wounded", category="combatants", kind=Kind.CUMULATIVE,
+        figure=Figure.of(336230, None, "about"), source=Source(title="russia_losses_personnel.json", url=SOURCE_URL),
+    )  # fmt: skip
+    with pytest.raises(InputError, match="reported_on: 2023-12-09 is in the future: it is recorded on 2023-12-07"):
+        store.append([early])
+    assert store.head().entries == 2

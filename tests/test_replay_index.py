@@ -17,6 +17,7 @@ from timeline.output import replay_document
 
 from .conftest import StepClock
 from .strategies import START, small_logs
+from .test_jsonl_store import NAMES
 from .test_replay import obs
 
 
@@ -37,7 +38,7 @@ def test_warm_replay_after_appends_equals_cold_replay(tmp_path_factory, batches,
     folder = tmp_path_factory.mktemp("warm")
     store = JsonlStore(folder / "log.jsonl", clock=StepClock())
     for batch in batches:
-        store.append(batch)
+        store.append(batch, allow_duplicate=True)
         warm = replay(store)
         assert replay_document(warm) == cold(copy_without_index(store.path, folder))
         day = START + dt.timedelta(days=data.draw(st.integers(0, 10)))
@@ -55,7 +56,7 @@ def test_sqlite_warm_replay_equals_cold_replay(tmp_path_factory, batches):
     store = open_store(target)
     store.clock = StepClock()
     for batch in batches:
-        store.append(batch)
+        store.append(batch, allow_duplicate=True)
         warm = replay_document(replay(store))
         other = f"sqlite:///{folder / 'copy.db'}"
         (folder / "copy.db").unlink(missing_ok=True)
@@ -67,17 +68,17 @@ def test_sqlite_warm_replay_equals_cold_replay(tmp_path_factory, batches):
 def test_index_survives_repair_and_rewrites(tmp_path):
     """After a torn tail, a repair, a rewritten log or a damaged index, replay still equals a cold replay."""
     store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
-    store.append([obs("a", 8, 532), obs("b", 8, 745)])
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
     replay(store)
     with open(store.path, "ab") as f:
-        f.write(b'{"position":2,"recor')
+        f.write(b'{"position":4,"recor')
     assert replay_document(replay(store)) == cold(copy_without_index(store.path, tmp_path))
     store.repair()
     store.append([obs("c", 9, 303, "increment")])
     assert replay_document(replay(store)) == cold(copy_without_index(store.path, tmp_path))
     # Another log put in place of this one: the index no longer matches and is rebuilt, with a warning.
     other = JsonlStore(tmp_path / "other.jsonl", clock=StepClock())
-    other.append([obs("x", 8, 1), obs("y", 9, 2)])
+    other.append([*NAMES, obs("x", 8, 1), obs("y", 9, 2)])
     shutil.copy(other.path, store.path)
     with pytest.warns(IndexMismatchWarning):
         assert [s.latest.low for s in replay(store).series] == [2]
@@ -93,10 +94,10 @@ def test_index_survives_repair_and_rewrites(tmp_path):
 def test_appending_uses_and_extends_the_index(tmp_path):
     """Appends keep the index beside the log up to date, so a fresh reader does not parse the log."""
     store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
-    store.append([obs("a", 8, 1)])
+    store.append([*NAMES, obs("a", 8, 1)])
     store.append([obs("b", 9, 2)])
     index = JsonlStore(store.path).index()
-    assert index.entries == 2 and index.obs_ids == ["a", "b"]
+    assert index.entries == 4 and index.obs_ids == ["a", "b"]
     assert len(index.blocks) == 2  # one block per append, read back from the file
     with pytest.raises(Exception, match="already in the log"):
         store.append([obs("a", 10, 3)])
@@ -105,7 +106,7 @@ def test_appending_uses_and_extends_the_index(tmp_path):
 def test_verify_checks_the_index_against_the_log(tmp_path):
     """verify says the index matches; an edited index (numbers changed) is caught and set aside as evidence."""
     store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
-    store.append([obs("a", 8, 532), obs("b", 8, 745)])
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
     assert "matches it" in store.verify().index_note
     from events_log.index import frame, unframe
 

@@ -7,6 +7,7 @@ log itself exit 1; nothing is appended unless the whole input is good.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
 import os
@@ -22,15 +23,18 @@ import click
 import orjson
 
 from events_log import checkpoints as cps
+from events_log.admission import DESCRIBES, SLACK
 from events_log.codec import event_from_input, parse_date
+from events_log.envelope import Entry, decode_line
 from events_log.errors import IndexMismatchWarning, InputError, ReadOnlyLogError, TimelineError, shown
-from events_log.events import Correction, Observation, Retraction
+from events_log.events import Correction, IncidentDescribed, Link, MonitorDescribed, Observation, Retraction
 from events_log.importers import COLUMNS, observation_from_row, read_events, row_from_observation
 from events_log.store import Store
 from events_log.stores import open_store, redact_url
 
 from . import output
 from .dataset import bundled_log
+from .replay import refuse_undescribed
 from .replay import replay as run_replay
 
 T = TypeVar("T")
@@ -68,6 +72,14 @@ def _observation_options(command: Callable) -> Callable:
     return command
 
 
+describe_new_option = click.option(
+    "--describe-new",
+    is_flag=True,
+    help="Describe the incidents and monitors the log does not know yet, in the same batch, "
+    "with the slug as their title or name (for loading a new dataset in one go).",
+)
+
+
 def open_log(log: str | None, *, write: bool) -> Store:
     """The store a command works on; the bundled dataset only ever for reading."""
     bundled = bundled_log()
@@ -79,16 +91,35 @@ def open_log(log: str | None, *, write: bool) -> Store:
         if write:
             raise ReadOnlyLogError("the bundled dataset is read-only; " + _NO_LOG.split(": ", 1)[1])
         return open_store(log, read_only=True)
-    return open_store(log)
+    store = open_store(log)
+    # Only writers create a log: a typo in a path must not read as an empty log.
+    if not write and not store.exists():
+        raise InputError(f"no log at {store.location}")
+    return store
 
 
-def _parse_as_of(ctx, param, value: str | None) -> dt.date | None:
+def _parse_day(ctx, param, value: str | None) -> dt.date | None:
+    """A date option that is a plain calendar date (--as-of has rules of its own)."""
     if value is None:
         return None
     try:
         return parse_date(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def _parse_as_of(ctx, param, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        day = parse_date(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    # Today (UTC) plus the day of slack a report date may have (see admission.SLACK).
+    latest = dt.datetime.now(dt.UTC).date() + SLACK
+    if day > latest:
+        raise click.BadParameter(f"{day} is in the future; nothing can have been reported after {latest}")
+    return day
 
 
 def _parse_known_at(ctx, param, value: str | None) -> dt.datetime | None:
@@ -107,7 +138,10 @@ def _parse_known_at(ctx, param, value: str | None) -> dt.datetime | None:
         raise click.BadParameter(f"expected a date or an ISO timestamp, got {shown(value)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise click.BadParameter(f"{shown(value)} is before the year 1 in UTC") from None
 
 
 as_of_option = click.option(
@@ -118,6 +152,14 @@ known_at_option = click.option(
     callback=_parse_known_at,
     metavar="TIME",
     help="Only what the log held at TIME: a date (its end, UTC) or an ISO timestamp (UTC if no zone).",
+)
+
+
+allow_duplicate_option = click.option(
+    "--allow-duplicate",
+    is_flag=True,
+    help="Take an observation that repeats one in the log (same series, day and figure; for an increment "
+    "also the same source URL or quote): for a monitor that really published the same figure twice.",
 )
 
 
@@ -195,7 +237,11 @@ def cli() -> None:
 @log_option
 @_observation_options
 @click.option("--json", "json_text", metavar="JSON", help='One event of any type, e.g. {"type": "Retraction", ...}.')
-def append(log: str | None, json_text: str | None, **columns: str | None) -> None:
+@describe_new_option
+@allow_duplicate_option
+def append(
+    log: str | None, json_text: str | None, describe_new: bool, allow_duplicate: bool, **columns: str | None
+) -> None:
     """Append one observation given as options, or one event as --json."""
     given = {k: v for k, v in columns.items() if v is not None}
     if json_text is not None:
@@ -211,7 +257,11 @@ def append(log: str | None, json_text: str | None, **columns: str | None) -> Non
             raise click.UsageError("give the observation's options (see --help) or --json")
         event = _located(lambda: observation_from_row(given), "options")
     store = open_log(log, write=True)
-    [entry] = store.append([event], labels=["--json" if json_text else "options"])
+    *described, entry = store.append(
+        [event], labels=["--json" if json_text else "options"], describe_new=describe_new,
+        allow_duplicate=allow_duplicate,
+    )  # fmt: skip
+    _echo_described(described)
     click.echo(f"appended {output.describe_event(entry.event)} at position {entry.position} of {store.location}")
 
 
@@ -219,28 +269,49 @@ def append(log: str | None, json_text: str | None, **columns: str | None) -> Non
 @log_option
 @click.argument("file", type=click.Path(dir_okay=True, path_type=Path))
 @click.option("--format", "format_", type=click.Choice(["csv", "jsonl"]), help="Default: from the extension.")
-def import_(log: str | None, file: Path, format_: str | None) -> None:
+@describe_new_option
+@allow_duplicate_option
+def import_(log: str | None, file: Path, format_: str | None, describe_new: bool, allow_duplicate: bool) -> None:
     """Append every event of FILE (CSV of observations, or JSON Lines of events), all or nothing."""
     store = open_log(log, write=True)
     labelled = read_events(file, format_, progress=lambda lines, length: _progress(lines, "reading", length))
     labels = [label for label, _ in labelled]
-    entries = store.append([event for _, event in labelled], labels=labels)
+    entries = store.append(
+        [event for _, event in labelled], labels=labels, describe_new=describe_new, allow_duplicate=allow_duplicate
+    )
+    described = entries[: len(entries) - len(labelled)]
+    _echo_described(described)
+    entries = entries[len(described) :]
     first, last = entries[0].position, entries[-1].position
     click.echo(f"imported {len(entries)} events from {file} into {store.location} (positions {first}-{last}):")
     for line in output.summarise_events([e.event for e in entries]):
         click.echo("  " + line)
 
 
+expected_version_option = click.option(
+    "--expected-version",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Refuse unless the record is still at version N (the position `timeline log` shows for it "
+    "or for its last correction). Default: the version read under the log's write lock.",
+)
+
+
 @cli.command()
 @log_option
 @click.argument("observation_id", metavar="ID")
 @click.option("--reason", required=True, help="Why our record was wrong (kept in the log).")
+@expected_version_option
 @_observation_options
-def correct(log: str | None, observation_id: str, reason: str, **columns: str | None) -> None:
+def correct(
+    log: str | None, observation_id: str, reason: str, expected_version: int | None, **columns: str | None
+) -> None:
     """Fix our record of observation ID: give only the fields that change.
 
     An emptied option (--location "") clears that field. Changing --low of an
-    exact figure moves its high with it.
+    exact figure moves its high with it. The record is read, and the fix
+    appended, under one lock: a fix made at the same moment by someone else
+    is built upon, never lost (or, with --expected-version, refused).
     """
     changes = {k: v for k, v in columns.items() if v is not None}
     if not changes:
@@ -248,19 +319,25 @@ def correct(log: str | None, observation_id: str, reason: str, **columns: str | 
     if "id" in changes:
         raise InputError("an observation's id cannot be corrected; retract it and append a new one", "--id")
     store = open_log(log, write=True)
-    current = _current_observation(store, observation_id)
-    row = row_from_observation(current)
-    # "exact 1,225" corrected to low 1,383 stays exact: the old high would contradict it.
-    bound_moves = ("low" in changes or "qualifier" in changes) and "high" not in changes
-    if bound_moves and changes.get("qualifier", row["qualifier"]) in ("exact", "about", "at_least"):
-        row["high"] = ""
-    row.update(changes)
-    replacement = _located(lambda: observation_from_row(row), "options")
-    if replacement == current:
-        raise InputError("these values are what the record already says; nothing to correct")
-    event = Correction(observation_id=observation_id, replacement=replacement, reason=reason)
-    [entry] = store.append([event], labels=[observation_id])
-    change = output.describe_change(current, replacement)
+    was: list[Observation] = []
+
+    def build(current: Observation, version: int) -> Correction:
+        was.append(current)
+        row = row_from_observation(current)
+        # "exact 1,225" corrected to low 1,383 stays exact: the old high would contradict it.
+        bound_moves = ("low" in changes or "qualifier" in changes) and "high" not in changes
+        if bound_moves and changes.get("qualifier", row["qualifier"]) in ("exact", "about", "at_least"):
+            row["high"] = ""
+        row.update(changes)
+        replacement = _located(lambda: observation_from_row(row), "options")
+        if replacement == current:
+            raise InputError("these values are what the record already says; nothing to correct")
+        return Correction(
+            observation_id=observation_id, replacement=replacement, reason=reason, expected_version=version
+        )
+
+    entry = store.fix(observation_id, build, expected_version=expected_version, label=observation_id)
+    change = output.describe_change(was[-1], entry.event.replacement)
     click.echo(f"corrected {observation_id} at position {entry.position}: {change}")
 
 
@@ -268,12 +345,110 @@ def correct(log: str | None, observation_id: str, reason: str, **columns: str | 
 @log_option
 @click.argument("observation_id", metavar="ID")
 @click.option("--reason", required=True, help="Why the record should never have been entered.")
-def retract(log: str | None, observation_id: str, reason: str) -> None:
+@expected_version_option
+def retract(log: str | None, observation_id: str, reason: str, expected_version: int | None) -> None:
     """Withdraw our record of observation ID (it stays in the log, marked retracted)."""
     store = open_log(log, write=True)
-    event = _located(lambda: Retraction(observation_id=observation_id, reason=reason), "options")
-    [entry] = store.append([event], labels=[observation_id])
+    _located(lambda: Retraction(observation_id=observation_id, reason=reason), "options")
+    entry = store.fix(
+        observation_id,
+        lambda current, version: Retraction(observation_id=observation_id, reason=reason, expected_version=version),
+        expected_version=expected_version,
+        label=observation_id,
+    )
     click.echo(f"retracted {observation_id} at position {entry.position}")
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def describe(ctx: click.Context) -> None:
+    """Describe an incident or a monitor, so that observations may name it.
+
+    Describing a name again appends a new description that replaces the old
+    one whole: give every field you want kept.
+    """
+    if ctx.invoked_subcommand is None:
+        raise click.UsageError("say what to describe: `incident SLUG --title T` or `monitor SLUG --name N`")
+
+
+@describe.command(name="incident")
+@log_option
+@click.argument("slug")
+@click.option("--title", required=True, help="What the incident is called, e.g. '2025 coastal massacres'.")
+@click.option("--place", help="Where it happened.")
+@click.option("--start-date", metavar="DATE", callback=_parse_day, help="When it began (YYYY-MM-DD).")
+@click.option("--summary", help="A few sentences on what happened.")
+@click.option("--link", "links", multiple=True, metavar="URL", help="A document about it (repeatable).")
+def describe_incident(
+    log: str | None, slug: str, title: str, place: str | None, start_date: dt.date | None, summary: str | None,
+    links: tuple[str, ...],
+) -> None:  # fmt: skip
+    """Describe incident SLUG (its slug is what observations name)."""
+    event = _located(
+        lambda: IncidentDescribed(
+            slug=slug, title=title, place=place or None, start_date=start_date, summary=summary or None,
+            links=tuple(Link(title=url, url=url) for url in links),
+        ),
+        "options",
+    )  # fmt: skip
+    _append_description(log, event)
+
+
+@describe.command(name="monitor")
+@log_option
+@click.argument("slug")
+@click.option("--name", "full_name", required=True, help="Who the monitor is, e.g. 'Syrian Network for Human Rights'.")
+@click.option("--url", help="Its website.")
+@click.option("--about", help="What it is and how it counts, in the words of the sources.")
+def describe_monitor(log: str | None, slug: str, full_name: str, url: str | None, about: str | None) -> None:
+    """Describe monitor SLUG (its slug is what observations name)."""
+    event = _located(
+        lambda: MonitorDescribed(slug=slug, full_name=full_name, url=url or None, description=about or None),
+        "options",
+    )
+    _append_description(log, event)
+
+
+def _append_description(log: str | None, event: IncidentDescribed | MonitorDescribed) -> None:
+    store = open_log(log, write=True)
+    kind = DESCRIBES[type(event).__name__]
+    again = (kind, event.slug) in store.names()
+    [entry] = store.append([event], labels=["options"])
+    replaced = "; it replaces the earlier description" if again else ""
+    click.echo(f"described {output.describe_event(event)} at position {entry.position}{replaced}")
+
+
+@cli.command()
+@log_option
+def incidents(log: str | None) -> None:
+    """List the incidents the log describes: figures counted, latest report, title."""
+    _list_described(log, "incident")
+
+
+@cli.command()
+@log_option
+def monitors(log: str | None) -> None:
+    """List the monitors the log describes: figures counted, latest report, name."""
+    _list_described(log, "monitor")
+
+
+def _list_described(log: str | None, kind: str) -> None:
+    """One line per described name; figures are effective observations (after corrections and retractions)."""
+    store = open_log(log, write=False)
+    _warn_if_torn(store)
+    result = run_replay(store)
+    described = result.incidents if kind == "incident" else result.monitors
+    tallies = result.tallies(kind)
+    if not described:
+        click.echo(f"(no {kind}s described in {store.location}; `timeline describe {kind} SLUG` describes one)")
+        return
+    width = max(len(slug) for slug in described)
+    click.echo(f"{kind:<{width}}  {'figures':>8}  {'latest':<10}  {'title' if kind == 'incident' else 'name'}")
+    for slug in sorted(described, key=lambda name: (name.casefold(), name)):
+        count, latest = tallies.get(slug, (0, None))
+        event = described[slug]
+        title = event.title if isinstance(event, IncidentDescribed) else event.full_name
+        click.echo(f"{slug:<{width}}  {count:>8,}  {latest.isoformat() if latest else '-':<10}  {title}")
 
 
 @cli.command()
@@ -361,6 +536,9 @@ def report(
         + ([f"--log {_log_named(log)}"] if log is not None else [])
         + [f"--expect {cps.Checkpoint.of(result.log).short}"]
     )
+    for folder in (out, *out.parents):
+        if folder.exists() and not folder.is_dir():
+            raise InputError(f"{folder} is a file, not a folder", "--out")
     built = build_report(result, out, command=command, single_file=single_file, verify_command=proof,
                          progress=lambda slugs, length: _progress(slugs, "writing pages", length))  # fmt: skip
     click.echo(
@@ -399,16 +577,33 @@ def copy(source: str, destination: str) -> None:
 @log_option
 @click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the last N entries.")
 @click.option("--format", "format_", type=click.Choice(["table", "jsonl"]), default="table", show_default=True)
-def log_(log: str | None, last: int | None, format_: str) -> None:
-    """List the log's entries: position, time recorded, type and what each says."""
+@click.option("--incident", metavar="SLUG", help="Only entries about this incident.")
+@click.option("--monitor", metavar="SLUG", help="Only entries about this monitor.")
+def log_(log: str | None, last: int | None, format_: str, incident: str | None, monitor: str | None) -> None:
+    """List the log's entries: position, time recorded, type and what each says.
+
+    With --incident or --monitor, only the entries about it: its description,
+    the observations naming it, and their corrections and retractions.
+    """
     store = open_log(log, write=False)
     _warn_if_torn(store)
+    chosen = None
+    if incident is not None or monitor is not None:
+        refuse_undescribed(store.names(), incident=incident, monitor=monitor)
+        chosen = _about(incident, monitor)
     start = max(0, store.head().entries - last) if last else 0
     if format_ == "jsonl":
-        for line in store.lines(start):
+        lines = store.lines(start) if chosen is None else (
+            line for line in store.lines() if chosen(Entry.from_raw(decode_line(line))))
+        if chosen is not None and last:
+            lines = collections.deque(lines, maxlen=last)
+        for line in lines:
             sys.stdout.buffer.write(line + b"\n")
         return
-    for entry in store.entries(start):
+    entries = store.entries(start) if chosen is None else (e for e in store.entries() if chosen(e))
+    if chosen is not None and last:
+        entries = collections.deque(entries, maxlen=last)
+    for entry in entries:
         stamp = entry.recorded_at.strftime("%Y-%m-%d %H:%M:%S")
         click.echo(f"{entry.position:>6}  {stamp}Z  {entry.type:<17}  {output.describe_event(entry.event)}")
 
@@ -559,19 +754,37 @@ def _located(build: Callable[[], T], where: str) -> T:
         raise exc.located(where) from None
 
 
-def _current_observation(store: Store, observation_id: str) -> Observation:
-    current: Observation | None = None
-    for entry in store.entries():
+def _about(incident: str | None, monitor: str | None) -> Callable[[Entry], bool]:
+    """Whether an entry, met in log order, is about the incident and monitor chosen."""
+    ids: set[str] = set()
+
+    def names_them(o: Observation) -> bool:
+        return (incident is None or o.incident == incident) and (monitor is None or o.monitor == monitor)
+
+    def chosen(entry: Entry) -> bool:
         event = entry.event
-        if isinstance(event, Observation) and event.id == observation_id:
-            current = event
-        elif isinstance(event, Correction) and event.observation_id == observation_id:
-            current = event.replacement
-        elif isinstance(event, Retraction) and event.observation_id == observation_id:
-            raise InputError(f"observation {shown(observation_id)} was retracted", "ID")
-    if current is None:
-        raise InputError(f"no observation {shown(observation_id)} in {store.location}", "ID")
-    return current
+        if isinstance(event, Observation):
+            if names_them(event):
+                ids.add(event.id)
+            return event.id in ids
+        if isinstance(event, Correction):
+            # A correction that moves a record to or from the chosen names is about them.
+            was = event.observation_id in ids
+            if names_them(event.replacement):
+                ids.add(event.observation_id)
+            return was or event.observation_id in ids
+        if isinstance(event, Retraction):
+            return event.observation_id in ids
+        if isinstance(event, IncidentDescribed):
+            return monitor is None and event.slug == incident
+        return incident is None and event.slug == monitor
+
+    return chosen
+
+
+def _echo_described(entries: list[Entry]) -> None:
+    for entry in entries:
+        click.echo(f"described {output.describe_event(entry.event)} at position {entry.position} (new)")
 
 
 def main() -> None:

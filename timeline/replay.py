@@ -20,10 +20,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 import attrs
 import numpy as np
 
+from events_log.admission import Names, unknown_name
 from events_log.codec import SCHEMA, structure, upcast
 from events_log.envelope import decode_line
+from events_log.errors import InputError
 from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation, Qualifier, Retraction
-from events_log.index import OPEN, QUALIFIERS, LogIndex, time_code
+from events_log.index import OPEN, QUALIFIERS, LogIndex
 from events_log.store import LogHead, Store
 
 from .rule import CARRIED, Folded, Reports, fold, resumable
@@ -222,6 +224,21 @@ class Replay:
         ids = self._effective.ids
         return [ids[row] for row in np.flatnonzero(rows).tolist()]
 
+    def tallies(self, kind: str) -> dict[str, tuple[int, dt.date]]:
+        """Per incident (``kind="incident"``) or monitor: its effective figures and the latest report day."""
+        series, day = self._effective.columns[0], self._effective.columns[1]
+        rows = np.flatnonzero(self._effective.live)
+        counts = np.bincount(series[rows], minlength=len(self._index.series))
+        latest = np.zeros(len(self._index.series), dtype=np.int64)
+        np.maximum.at(latest, series[rows], day[rows])
+        field = 0 if kind == "incident" else 1
+        found: dict[str, tuple[int, int]] = {}
+        for number in np.flatnonzero(counts).tolist():
+            name = self._index.series[number][field]
+            count, last = found.get(name, (0, 0))
+            found[name] = (count + int(counts[number]), max(last, int(latest[number])))
+        return {name: (count, dt.date.fromordinal(last)) for name, (count, last) in found.items()}
+
     def corrected(self, observation_id: str) -> bool:
         """Whether our record of this observation was corrected (within known-at)."""
         return self._effective.rows[observation_id] in self._effective.corrected_by
@@ -259,7 +276,20 @@ def replay(
     from that replay, since a day never depends on later reports.
     """
     with _no_cycle_collection():
-        return _replay_or_reuse(store, as_of, known_at, incident, monitor, progress)
+        result = _replay_or_reuse(store, as_of, known_at, incident, monitor, progress)
+    refuse_undescribed(result._index.names(), incident=incident, monitor=monitor)
+    return result
+
+
+def refuse_undescribed(names: Names, **chosen: str | None) -> None:
+    """Raise ``InputError`` for a filter naming an incident or monitor the log has not described.
+
+    A typo in a filter would otherwise answer with nothing, as if nothing
+    had been reported.
+    """
+    for kind, slug in chosen.items():
+        if slug is not None and (kind, slug) not in names:
+            raise InputError(unknown_name(kind, slug, names.of(kind)), f"--{kind}")
 
 
 @contextlib.contextmanager
@@ -468,7 +498,8 @@ def _narrowed(full: Replay, as_of: dt.date | None, incident: str | None, monitor
 
 
 def time_code_of(moment: dt.datetime) -> int:
-    return time_code(moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    # Not through text: strftime writes years before 1000 without their leading zeros.
+    return (moment.astimezone(dt.UTC).replace(tzinfo=None) - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1)
 
 
 def _time_of(code: int) -> dt.datetime:
