@@ -130,7 +130,7 @@ def measure_size(n: int, args, scratch: Path, server: str | None, results: dict)
 
     for store, path in logs.items():
         timed(f"{n:,}: timeline import, {store}", clear(path),
-              lambda name=names[store]: [*TIMELINE, "import", "--log", name, "--describe-new", str(source)])  # fmt: skip
+              lambda log=names[store]: [*TIMELINE, "import", "--log", log, "--describe-new", str(source)])  # fmt: skip
     if server is not None:
         schemas: list[str] = []
         timed(f"{n:,}: timeline import, PostgreSQL", lambda: schemas.append(fresh_schema(server)),
