@@ -25,7 +25,7 @@ from events_log.events import IncidentDescribed, MonitorDescribed
 from events_log.importers import COLUMNS
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
-from timeline import replay
+from timeline.replay import replay
 from timeline.cli import cli
 from timeline.output import safe_cell
 

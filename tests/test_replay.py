@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from events_log.events import Correction, Figure, Kind, Observation, Qualifier, Retraction, Source
 from events_log.jsonl import JsonlStore
-from timeline import replay
+from timeline.replay import replay
 from timeline.output import render_table, replay_document, write_json
 
 from .conftest import StepClock

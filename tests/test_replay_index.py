@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from events_log.errors import IndexMismatchWarning
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
-from timeline import replay
+from timeline.replay import replay
 from timeline.output import replay_document
 
 from .conftest import StepClock
