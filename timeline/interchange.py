@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
+import attrs
 import orjson
 
 from events_log.codec import parse_date
@@ -243,8 +244,25 @@ def read_datapackage(path: Path, store: Store) -> list[tuple[str, Event]]:
             events.append((label, event))
     observations = folder / FILES["observations"]
     if observations.read_text(encoding="utf-8").count("\n") > 1:
-        events += read_csv(observations)
+        events += _verbatim(observations, read_csv(observations))
+    if not events:
+        raise InputError("nothing to import: no observations, and every incident and monitor is described", str(folder))
     return events
+
+
+def _verbatim(path: Path, labelled: list[tuple[str, Observation]]) -> list[tuple[str, Event]]:
+    """The observations with their texts as written: ``read_csv`` trims every cell, right for names,
+    dates and numbers, but a quote or a note is the publisher's and ours to keep whole."""
+    reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline=""))
+    rows = [row for row in reader if any(cell.strip() for cell in row.values() if isinstance(cell, str))]
+    kept: list[tuple[str, Event]] = []
+    for (label, o), row in zip(labelled, rows, strict=True):
+        try:
+            source = attrs.evolve(o.source, title=row["source_title"], quote=row["quote"] or None)
+            kept.append((label, attrs.evolve(o, source=source, location=row["location"] or None, note=row["note"] or None)))
+        except InputError as exc:
+            raise exc.located(label) from None
+    return kept
 
 
 def _descriptions(path: Path, kind: str) -> list[tuple[str, Event]]:
