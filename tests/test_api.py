@@ -101,7 +101,7 @@ def test_bad_input_raises_input_error_naming_the_field(log):
         log.correct("o1", reason="x", lowest=3)
     with pytest.raises(timeline.InputError, match="nothing to correct"):
         log.correct("o1", reason="x", low=1225)
-    with pytest.raises(timeline.InputError, match="as_of.*future"):
+    with pytest.raises(timeline.InputError, match=r"as_of.*future"):
         log.replay(as_of=dt.date.today() + dt.timedelta(days=30))
     with pytest.raises(timeline.InputError, match="known_at"):
         log.replay(known_at="yesterday")

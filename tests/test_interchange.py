@@ -90,7 +90,7 @@ def test_hxl_reads_back_with_libhxl(tmp_path):
 def test_hostile_text_stays_exact_in_the_package_and_guarded_in_hxl(tmp_path):
     """Formulas, quotes, newlines and odd Unicode round-trip through a package; HXL cells never start a formula."""
     log = timeline.open_log(tmp_path / "log.jsonl", create=True)
-    log.describe_incident("inc", '=HYPERLINK("http://x.example","y")', summary="a,\"b\"\nc\u2028d")
+    log.describe_incident("inc", '=HYPERLINK("http://x.example","y")', summary='a,"b"\nc\u2028d')
     log.describe_monitor("mon", "+Monitor\u202e", url="https://m.example/?a=1&b=2")
     quote = '=1+1, "quoted"\nsecond line\u0085 \u2028 ؀ 𝔘'
     log.append(timeline.Observation(

@@ -285,9 +285,7 @@ class Tolls:
             "last": dt.date.fromordinal(max(s.folded.starts[-1] for s in chosen)).isoformat(),
         }
         views = views_of(_trimmed(chosen, span))
-        wanted = [
-            v for v in views if (measure is None or v.measure == measure) and (category is None or v.category == category)
-        ]
+        wanted = [v for v in views if measure in (None, v.measure) and category in (None, v.category)]
         if not wanted:
             offered = ", ".join(f"{v.measure}/{v.category}" for v in views)
             raise InputError(

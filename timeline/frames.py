@@ -80,8 +80,7 @@ def to_arrow(series_list: Iterable[Series], reports_only: bool = False) -> Any:
     basis = np.array([_BASIS[c] for c in "".join(codes)], dtype=object)
     basis_of_day = np.where(np.concatenate(reported), basis[day_segment], CARRIED)
     columns = {
-        name: pa.array([k[i] for k in keys], type=pa.string()).take(day_key)
-        for i, name in enumerate(CSV_COLUMNS[:5])
+        name: pa.array([k[i] for k in keys], type=pa.string()).take(day_key) for i, name in enumerate(CSV_COLUMNS[:5])
     }
     columns["date"] = pa.array(np.concatenate(dates).astype(np.int32), type=pa.date32())
     columns["low"] = pa.array(np.concatenate(lows)[day_segment], type=pa.int64())

@@ -18,7 +18,7 @@ import io
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import attrs
 import orjson
@@ -259,7 +259,8 @@ def _verbatim(path: Path, labelled: list[tuple[str, Observation]]) -> list[tuple
     for (label, o), row in zip(labelled, rows, strict=True):
         try:
             source = attrs.evolve(o.source, title=row["source_title"], quote=row["quote"] or None)
-            kept.append((label, attrs.evolve(o, source=source, location=row["location"] or None, note=row["note"] or None)))
+            observation = attrs.evolve(o, source=source, location=row["location"] or None, note=row["note"] or None)
+            kept.append((label, observation))
         except InputError as exc:
             raise exc.located(label) from None
     return kept
@@ -369,4 +370,3 @@ def write_hxl(result: Replay, out: IO[str]) -> None:
 def is_package(path: Path) -> bool:
     """Whether ``timeline import`` was given a data package rather than a file of events."""
     return path.is_dir() or path.name == PACKAGE
-
