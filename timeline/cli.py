@@ -589,6 +589,8 @@ def export(
         for folder in (out if format_ == "datapackage" else out.parent, *out.parents):
             if folder.exists() and not folder.is_dir():
                 raise InputError(f"{folder} is a file, not a folder", "--out")
+        if format_ == "hxl" and out.is_dir():
+            raise InputError(f"{out} is a folder; name the file to write", "--out")
     if licence is not None and not licence.strip():
         raise InputError("must not be empty", "--licence")
     store = open_log(log, write=False)
@@ -596,9 +598,12 @@ def export(
     result = run_replay(store, as_of=as_of, known_at=known_at, incident=incident, monitor=monitor)
     if format_ == "datapackage":
         location = store.location if log is None else log
-        written = interchange.write_datapackage(
-            result, out, location=location, licence=licence, incident=incident, monitor=monitor
-        )
+        try:
+            written = interchange.write_datapackage(
+                result, out, location=location, licence=licence, incident=incident, monitor=monitor
+            )
+        except OSError as exc:
+            raise InputError(f"cannot write the package: {exc.strerror or exc}", "--out") from None
         click.echo(
             f"wrote a data package of {len(result.series)} series to {written} "
             f"(log of {result.log.entries} entries, head {result.log.head[:12]})"
@@ -608,7 +613,10 @@ def export(
     else:
         text = io.StringIO()
         interchange.write_hxl(result, text)
-        out.write_text(text.getvalue(), encoding="utf-8")
+        try:
+            out.write_text(text.getvalue(), encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write {out}: {exc.strerror or exc}", "--out") from None
         click.echo(f"wrote HXL-tagged CSV to {out}")
 
 

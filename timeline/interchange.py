@@ -227,7 +227,8 @@ def read_datapackage(path: Path, store: Store) -> list[tuple[str, Event]]:
     except orjson.JSONDecodeError as exc:
         raise InputError(f"not valid JSON ({exc})", str(descriptor_path)) from None
     resources = descriptor.get("resources") if isinstance(descriptor, dict) else None
-    paths = {r.get("name"): r.get("path") for r in resources or [] if isinstance(r, dict)}
+    listed = resources if isinstance(resources, list) else []
+    paths = {r.get("name"): r.get("path") for r in listed if isinstance(r, dict)}
     for name in ("observations", "incidents", "monitors"):
         if paths.get(name) != FILES[name]:
             raise InputError(
@@ -243,8 +244,11 @@ def read_datapackage(path: Path, store: Store) -> list[tuple[str, Event]]:
         if ("monitor", event.slug) not in known:
             events.append((label, event))
     observations = folder / FILES["observations"]
-    if observations.read_text(encoding="utf-8").count("\n") > 1:
+    try:
         events += _verbatim(observations, read_csv(observations))
+    except InputError as exc:
+        if exc.message != "no rows below the header":  # a package of descriptions alone is fine
+            raise
     if not events:
         raise InputError("nothing to import: no observations, and every incident and monitor is described", str(folder))
     return events
@@ -280,6 +284,8 @@ def _descriptions(path: Path, kind: str) -> list[tuple[str, Event]]:
     found = []
     for row in reader:
         label = f"{path}:{reader.line_num}"
+        if None in row or None in row.values():
+            raise InputError(f"the row does not have the {len(columns)} cells of the header", label)
         try:
             found.append((label, _incident(row) if kind == "incident" else _monitor(row)))
         except InputError as exc:
