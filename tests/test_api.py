@@ -164,3 +164,16 @@ def test_a_figure_for_an_unknown_incident_or_view_says_what_there_is():
         tolls.figure("coastal-2052")
     with pytest.raises(timeline.InputError, match="killed/civilians"):
         tolls.figure("coastal-2025", measure="drowned")
+
+
+def test_correct_takes_python_values_and_none_clears(log):
+    """Dates may be dates, numbers numbers; None empties a field; a bool is refused rather than read as 1."""
+    log.append(attrs.evolve(sohr(), location="Latakia"))
+    entry = log.correct("o1", reason="wrong day", reported_on=dt.date(2025, 3, 10), location=None, high=1300,
+                        qualifier="range")  # fmt: skip
+    fixed = entry.event.replacement
+    assert (fixed.reported_on, fixed.location, fixed.figure) == (
+        dt.date(2025, 3, 10), None, timeline.Figure(1225, 1300, timeline.Qualifier.RANGE),
+    )  # fmt: skip
+    with pytest.raises(timeline.InputError):
+        log.correct("o1", reason="x", low=True)

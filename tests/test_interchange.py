@@ -187,3 +187,33 @@ def test_export_import_replay_gives_equal_series(tmp_path_factory, batches, data
     imported = timeline.open_log(copy).replay(as_of)
     assert _series(imported) == _series(exported)
     assert [attrs.asdict(o) for o in imported.observations()] == [attrs.asdict(o) for o in exported.observations()]
+
+
+def test_a_damaged_package_is_refused_with_its_file_and_line(tmp_path):
+    """A missing file, a foreign descriptor, a short row or bad bytes: one line naming it, exit 2, the log unchanged."""
+    good = tmp_path / "good"
+    assert run("export", "--format", "datapackage", "--out", str(good), "--incident", "zaraa-2016").exit_code == 0
+    damages = {
+        "observations.csv": (None, "observations.csv: no such file"),
+        "datapackage.json": (b'{"resources": 5}', "expected a resource 'observations'"),
+        "incidents.csv": (b"slug,title,place,start_date,summary,links\nabc\n", "incidents.csv:2: the row does not"),
+        "monitors.csv": (b"slug,name\n", "monitors.csv:1: expected the columns"),
+    }
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b"")
+    for name, (content, message) in damages.items():
+        package = tmp_path / f"damaged-{name}"
+        package.mkdir()
+        for path in good.iterdir():
+            (package / path.name).write_bytes(path.read_bytes())
+        if content is None:
+            (package / name).unlink()
+        else:
+            (package / name).write_bytes(content)
+        ran = run("import", str(package), "--log", str(log))
+        assert ran.exit_code == 2 and message in ran.output, (name, ran.output)
+        assert ran.output.count("\n") == 1 and "Traceback" not in ran.output
+        assert log.read_bytes() == b""
+    (tmp_path / "folder.csv").mkdir()
+    ran = run("export", "--format", "hxl", "--out", str(tmp_path / "folder.csv"))
+    assert ran.exit_code == 2 and "is a folder" in ran.output

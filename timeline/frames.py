@@ -6,6 +6,8 @@ same days in all three pays for them once. The columns are those of
 ``timeline replay --format csv``, typed: dates as dates, ``low`` and
 ``high`` as nullable integers (an open-ended ``high`` is null), and
 ``observations`` as a list of ids rather than one space-joined text.
+Texts are kept as they are: the CSV's guard against spreadsheet formulas
+(a ``'`` before a leading ``=``) is for spreadsheets, not DataFrames.
 
 The three libraries are the optional extra ``toll-timeline[dataframes]``.
 """
