@@ -7,9 +7,9 @@ from click.testing import CliRunner
 
 from events_log.stores import open_store
 from reports.figures import latest_items, monitor_colour, monitor_colours, view_figure, views_of
-from timeline.replay import replay
 from timeline.cli import cli
 from timeline.dataset import bundled_log
+from timeline.replay import replay
 
 
 def test_every_figure_of_the_bundled_dataset_passes_plotly_validation():

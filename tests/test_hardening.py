@@ -25,9 +25,9 @@ from events_log.events import IncidentDescribed, MonitorDescribed
 from events_log.importers import COLUMNS
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
-from timeline.replay import replay
 from timeline.cli import cli
 from timeline.output import safe_cell
+from timeline.replay import replay
 
 from .conftest import STORE_KINDS, StepClock
 from .test_jsonl_store import NAMES

@@ -31,8 +31,8 @@ from events_log.events import (
     Source,
 )
 from events_log.jsonl import JsonlStore
-from timeline.replay import replay
 from timeline.cli import cli
+from timeline.replay import replay
 
 DATA = Path(__file__).resolve().parent / "data" / "ukraine-personnel"
 HEAD_FILE = DATA / "petroivaniuk_russia_losses_personnel.json"

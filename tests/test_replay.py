@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from events_log.events import Correction, Figure, Kind, Observation, Qualifier, Retraction, Source
 from events_log.jsonl import JsonlStore
-from timeline.replay import replay
 from timeline.output import render_table, replay_document, write_json
+from timeline.replay import replay
 
 from .conftest import StepClock
 from .reference import checking, disjoint, replay_reference, replayed, total
