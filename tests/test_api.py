@@ -105,7 +105,7 @@ def test_bad_input_raises_input_error_naming_the_field(log):
         log.replay(as_of=dt.date.today() + dt.timedelta(days=30))
     with pytest.raises(timeline.InputError, match="known_at"):
         log.replay(known_at="yesterday")
-    with pytest.raises(timeline.InputError, match="did you mean SOHR"):
+    with pytest.raises(timeline.InputError, match=r"^monitor: .*did you mean SOHR"):
         log.replay(monitor="SOHRR")
     with pytest.raises(timeline.InputError, match="start_date"):
         log.describe_incident("x", "X", start_date="2025-02-30")

@@ -187,9 +187,14 @@ class Log:
         only what the log held then (a date means its end, UTC; a naive
         timestamp is UTC). ``incident``/``monitor``: only those series.
         """
-        result = run_replay(
-            self.store, as_of=as_of_date(as_of), known_at=known_at_time(known_at), incident=incident, monitor=monitor
-        )
+        try:
+            day, moment = as_of_date(as_of), known_at_time(known_at)
+            result = run_replay(self.store, as_of=day, known_at=moment, incident=incident, monitor=monitor)
+        except InputError as exc:
+            # Replay names its filters as the command line's options; here they are arguments.
+            if exc.where in ("--incident", "--monitor"):
+                raise InputError(exc.message, exc.where.removeprefix("--")) from None
+            raise
         return Tolls(result)
 
     def figure(
@@ -291,7 +296,7 @@ class Tolls:
             raise InputError(
                 f"incident {shown(incident)} has no series of {measure or 'any measure'}/{category or 'any category'}"
                 f"; it has {offered}",
-                "measure" if measure is not None else "category",
+                "category" if any(v.measure == measure for v in views) else "measure",
             )
         colours = monitor_colours(s.monitor for s in self.result.series)
         return go.Figure(view_figure(self.result, wanted[0], colours))
