@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import os
 import re
@@ -14,13 +15,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dataset.build import build, releases, write_releases
-from events_log.errors import LogError
-from events_log.events import IncidentDescribed, MonitorDescribed, Observation
+from dataset.build import build, read_fixes, releases, write_releases
+from events_log.errors import InputError, LogError, TimelineError
+from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation
 from events_log.importers import COLUMNS, read_events
 from events_log.jsonl import JsonlStore
 from timeline.cli import cli
 from timeline.dataset import bundled_log
+from timeline.replay import replay
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = Path(os.environ.get("TIMELINE_SEEDS", ROOT.parent / "shared" / "seeds"))
@@ -28,9 +30,16 @@ SEEDS = Path(os.environ.get("TIMELINE_SEEDS", ROOT.parent / "shared" / "seeds"))
 # Release 1 as shipped: whatever later releases append, these entries stay the log's beginning.
 RELEASE_1_ENTRIES = 167
 RELEASE_1_HEAD = "99e7d3e040cd8ad03008302fba44c71208186c69a0bc7e89aa0f4b0e1eb5e1ce"
+RELEASE_1_AT = "2026-11-23T12:00:00Z"
 
 EVENTS = [event for release in releases() for file in release.imports for _, event in read_events(file)]
-OBSERVATIONS = [event for event in EVENTS if isinstance(event, Observation)]
+FIXES = [fix for release in releases() if release.fixes for _, fix in read_fixes(release.fixes)]
+# Every version of every record: as first imported, and as each correction left it.
+OBSERVATIONS = [event for event in EVENTS if isinstance(event, Observation)] + [
+    entry.event.replacement
+    for entry in JsonlStore(bundled_log(), read_only=True).entries()
+    if isinstance(entry.event, Correction)
+]
 
 
 def test_the_shipped_log_is_exactly_what_the_releases_build(tmp_path):
@@ -106,7 +115,7 @@ def test_verify_accepts_the_bundled_log():
     """`timeline verify` with no --log checks the bundled dataset and finds the chain intact."""
     result = CliRunner().invoke(cli, ["verify"], env={"TIMELINE_LOG": None})
     assert result.exit_code == 0, result.output
-    assert f"{len(EVENTS)} entries, chain intact" in result.output
+    assert f"{len(EVENTS) + len(FIXES)} entries, chain intact" in result.output
 
 
 def test_release_1_holds_the_curated_counts():
@@ -167,6 +176,7 @@ _UNWRITTEN = {
     "hawar-undated": "'the same figure' as the advisor's 1,700",
     "loyalists-2016-05-12-zaraa": "'in the hundreds', read as at least 200",
     "reuters-2025-04-evictions": "'hundreds and possibly thousands', read as at least 200",
+    "wikipedia-undated-arrested-alawite-men": "'hundreds', read as at least 200",
 }
 
 
@@ -179,7 +189,7 @@ def numbers_in(text: str) -> set[int]:
     return found
 
 
-@pytest.mark.parametrize("observation", OBSERVATIONS, ids=lambda o: o.id)
+@pytest.mark.parametrize("observation", OBSERVATIONS, ids=[f"{o.id}-{n}" for n, o in enumerate(OBSERVATIONS)])
 def test_every_figure_is_written_in_its_quote(observation):
     """The low and high of each figure are numbers its verbatim quote states (or the note says why not)."""
     if observation.id in _UNWRITTEN:
@@ -240,8 +250,6 @@ PINS = [
      "systematic house-to-house killings involving AK-47s that resulted in 24 deaths, including two women."),
     ("wikipedia", "killed", "civilians", "Sanobar", "2025-03-09", 133, None, "reported",
      "The number of civilian deaths in Sanobar was reported to have increased to at least 133."),
-    ("wikipedia", "killed", "unspecified", "Qurfays", "2025-03-08", 29, None, "derived",
-     "six men were killed outside the Qurfays shrine ... a convoy of 80 vehicles arrived and killed 23 people"),
     ("syrian-state-media", "killed", "security_forces", "Beit Ana", "2025-03-07", 1, 1, "reported",
      "near Beit Ana, killing one security force member and wounding two."),
     ("UNFPA", "displaced", "civilians", None, "2025-03-14", 51000, 51000, "reported",
@@ -299,6 +307,28 @@ PINS = [
 ]  # fmt: skip
 
 
+# Pins that release 2 changes: as release 1 left them, and as release 2 does.
+PINS_BY_RELEASE = {
+    "release-1": [
+        ("wikipedia", "killed", "unspecified", "Qurfays", "2025-03-08", 29, None, "derived",
+         "six men were killed outside the Qurfays shrine ... a convoy of 80 vehicles arrived and killed 23 people"),
+        ("SOHR", "killed", "militants", None, "2025-03-06", 32, 32, "reported",
+         "at least 35 pro-government fighters and 32 pro-Assad gunmen (release 1: 'at least' governs the 35 only)"),
+    ],
+    "release-2": [
+        ("wikipedia", "killed", "unspecified", "Qurfays", "2025-03-08", 23, None, "derived",
+         "a convoy of 80 vehicles arrived and killed 23 people over two days."),
+        ("wikipedia", "killed", "men", "Qurfays", "2025-03-08", 6, None, "derived",
+         "six men were killed outside the Qurfays shrine"),
+        ("SOHR", "killed", "militants", None, "2025-03-06", 32, None, "reported",
+         "at least 35 pro-government fighters and 32 pro-Assad gunmen ('at least' may govern the 32 too)"),
+        ("wikipedia", "killed", "children", "Al-Qabu", "2025-03-12", 2, 2, "reported",
+         "after they allegedly killed her two children in front of her"),
+    ],
+}  # fmt: skip
+KNOWN_AT = {"release-1": RELEASE_1_AT, "release-2": None}
+
+
 def test_every_monitor_with_several_reports_is_pinned_on_five_dates():
     """Each monitor with two or more coastal-2025 reports has pins on at least five as-of dates."""
     counts: dict[str, int] = {}
@@ -313,33 +343,39 @@ def test_every_monitor_with_several_reports_is_pinned_on_five_dates():
             assert len(pinned.get(monitor, ())) >= 5, monitor
 
 
+def _replay(*options: str) -> dict:
+    result = CliRunner().invoke(cli, ["replay", *options, "--format", "json"], env={"TIMELINE_LOG": None})
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
 @pytest.fixture(scope="module")
 def replays():
-    """`timeline replay --format json` of the bundled dataset, once per as-of date."""
-    runner = CliRunner()
-    cache: dict[str, dict] = {}
+    """`timeline replay --format json` of the bundled dataset, once per as-of date and known-at release."""
+    cache: dict[tuple[str, str], dict] = {}
 
-    def as_of(date: str) -> dict:
-        if date not in cache:
-            result = runner.invoke(
-                cli, ["replay", "--incident", "coastal-2025", "--as-of", date, "--format", "json"],
-                env={"TIMELINE_LOG": None},
-            )  # fmt: skip
-            assert result.exit_code == 0, result.output
-            cache[date] = json.loads(result.output)
-        return cache[date]
+    def as_of(date: str, release: str = "release-2") -> dict:
+        if (date, release) not in cache:
+            known_at = ["--known-at", KNOWN_AT[release]] if KNOWN_AT[release] else []
+            cache[date, release] = _replay("--incident", "coastal-2025", "--as-of", date, *known_at)
+        return cache[date, release]
 
     return as_of
 
 
+_PIN_CASES = [(release, pin) for release in KNOWN_AT for pin in PINS + PINS_BY_RELEASE[release]]
+
+
 @pytest.mark.parametrize(
-    ("monitor", "measure", "category", "location", "as_of", "low", "high", "basis", "sentence"),
-    PINS,
-    ids=[f"{p[0]}-{p[2]}-{p[3] or 'all'}-{p[4]}" for p in PINS],
+    ("release", "monitor", "measure", "category", "location", "as_of", "low", "high", "basis", "sentence"),
+    [(release, *pin) for release, pin in _PIN_CASES],
+    ids=[f"{release}-{p[0]}-{p[2]}-{p[3] or 'all'}-{p[4]}" for release, p in _PIN_CASES],
 )
-def test_running_figures_as_of(replays, monitor, measure, category, location, as_of, low, high, basis, sentence):
-    """Each pinned running figure is what the seed sentence (in the parameters) says, as of that date."""
-    document = replays(as_of)
+def test_running_figures_as_of(
+    replays, release, monitor, measure, category, location, as_of, low, high, basis, sentence
+):
+    """Each pinned running figure is what the seed sentence says, as of that date, known at that release."""
+    document = replays(as_of, release)
     [series] = [
         s
         for s in document["series"]
@@ -406,3 +442,115 @@ def test_the_installed_wheel_ships_the_dataset(tmp_path):
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "chain intact" in done.stdout
+
+
+def _series_by_key(document: dict) -> dict[tuple, list]:
+    return {
+        (s["incident"], s["monitor"], s["measure"], s["category"], s["location"]): s["days"] for s in document["series"]
+    }
+
+
+def test_known_at_release_1_differs_from_now_exactly_by_release_2():
+    """Replayed as release 1 knew it, the log is release 1; the series that differ now are those release 2 touched."""
+    incidents = sorted({o.incident for o in OBSERVATIONS})
+    then, now = {}, {}
+    for incident in incidents:
+        then.update(_series_by_key(_replay("--incident", incident, "--known-at", RELEASE_1_AT)))
+        now.update(_series_by_key(_replay("--incident", incident)))
+    assert _replay("--known-at", RELEASE_1_AT)["log"] == {"entries": RELEASE_1_ENTRIES, "head": RELEASE_1_HEAD}
+    changed = {key for key in then.keys() | now.keys() if then.get(key) != now.get(key)}
+    # The note-only fixes (al-Modon, liberationnews, Reuters) change no figure, so no series.
+    assert changed == {
+        ("coastal-2025", "wikipedia", "killed", "unspecified", "Qurfays"),  # the six men leave it (A2)
+        ("coastal-2025", "wikipedia", "killed", "men", "Qurfays"),  # and start it
+        ("coastal-2025", "SOHR", "killed", "militants", None),  # exact 32 -> at least 32 (A5)
+        ("coastal-2025", "wikipedia", "killed", "children", "Al-Qabu"),  # new (C1)
+        ("alawites-2025-aftermath", "wikipedia", "detained", "alawites_and_others", None),  # about 829 -> at least (A1)
+        ("alawites-2025-aftermath", "wikipedia", "detained", "men", None),  # new (C2)
+    }
+    [incarcerated_then] = then["alawites-2025-aftermath", "wikipedia", "detained", "alawites_and_others", None]
+    [incarcerated_now] = now["alawites-2025-aftermath", "wikipedia", "detained", "alawites_and_others", None]
+    assert (incarcerated_then["date"], incarcerated_then["low"], incarcerated_then["high"]) == ("2025-12-31", 829, 829)
+    assert (incarcerated_now["date"], incarcerated_now["low"], incarcerated_now["high"]) == ("2025-12-25", 829, None)
+
+
+def test_release_2_is_what_a_users_correct_and_import_make(tmp_path):
+    """`timeline import` and `timeline correct` of release 2's files, after release 1, record the shipped events."""
+    log = tmp_path / "mine.jsonl"
+    write_releases(log, upto=1)
+    [release_2] = [release for release in releases() if release.number == 2]
+    runner = CliRunner()
+    for file in release_2.imports:
+        result = runner.invoke(cli, ["import", "--log", str(log), str(file)])
+        assert result.exit_code == 0, result.output
+    for _, fix in read_fixes(release_2.fixes):
+        options = [f"--{field.replace('_', '-')}={value}" for field, value in fix.changes.items()]
+        command = ["correct", "--log", str(log), fix.observation_id, "--reason", fix.reason]
+        result = runner.invoke(cli, [*command, "--expected-version", str(fix.expected_version), *options])
+        assert result.exit_code == 0, result.output
+    mine = [entry.event for entry in JsonlStore(log).entries()]
+    shipped = [entry.event for entry in JsonlStore(bundled_log(), read_only=True).entries()]
+    assert mine == shipped
+
+
+def test_a_fix_made_from_a_version_the_record_no_longer_has_is_refused(tmp_path):
+    """A release's fix names the version it was made from; a rebuilt history that moved the record stops the build."""
+    root = tmp_path / "releases"
+    (root / "1").mkdir(parents=True)
+    for name in ("incidents-and-monitors.jsonl", "observations.csv"):
+        (root / "1" / name).write_bytes((ROOT / "dataset" / "releases" / "1" / name).read_bytes())
+    (root / "1" / "release.toml").write_text(
+        'recorded_at = 2026-11-23T12:00:00Z\nimports = ["incidents-and-monitors.jsonl", "observations.csv"]\n'
+        'fixes = "fixes.jsonl"\n'
+    )
+    retraction = {"retract": "sohr-2025-03-06-militants", "expected_version": 30, "reason": "a test"}
+    (root / "1" / "fixes.jsonl").write_text(json.dumps(retraction) + "\n" + json.dumps(retraction) + "\n")
+    with pytest.raises(InputError, match="retracted"):
+        write_releases(tmp_path / "twice.jsonl", root=root)
+    (root / "1" / "fixes.jsonl").write_text(json.dumps({**retraction, "expected_version": 29}) + "\n")
+    with pytest.raises(TimelineError, match=r"fixes\.jsonl:1"):
+        write_releases(tmp_path / "moved.jsonl", root=root)
+    (root / "1" / "fixes.jsonl").write_text(json.dumps({"retract": "sohr-2025-03-06-militants"}) + "\n")
+    with pytest.raises(InputError, match=r"fixes\.jsonl:1"):
+        write_releases(tmp_path / "bad.jsonl", root=root)
+    unchanged = {"correct": "sohr-2025-03-06-militants", "expected_version": 30, "set": {"low": "32"}, "reason": "x"}
+    (root / "1" / "fixes.jsonl").write_text(json.dumps(unchanged) + "\n")
+    with pytest.raises(InputError, match="nothing to correct"):
+        write_releases(tmp_path / "same.jsonl", root=root)
+    (root / "1" / "fixes.jsonl").write_text(json.dumps(retraction) + "\n")
+    store = write_releases(tmp_path / "once.jsonl", root=root)
+    [last] = list(store.entries(RELEASE_1_ENTRIES))
+    assert type(last.event).__name__ == "Retraction" and last.event.expected_version == 30
+
+
+def test_houla_is_described_again_by_release_2():
+    """The Houla massacre starts 25 May 2012 as release 1 knew it, and 1 May 2012 ("May 2012") after release 2."""
+    store = JsonlStore(bundled_log(), read_only=True)
+    then = replay(store, known_at=dt.datetime.fromisoformat(RELEASE_1_AT)).incidents["houla-2012"]
+    now = replay(store).incidents["houla-2012"]
+    assert (then.start_date, now.start_date) == (dt.date(2012, 5, 25), dt.date(2012, 5, 1))
+    assert "May 2012" in now.summary and "2016 article" not in now.summary
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('{"retract": "x", "expected_version": "30", "reason": "r"}', "expected_version must be a log position"),
+        ('{"retract": "x", "expected_version": -1, "reason": "r"}', "expected_version must be a log position"),
+        ('{"retract": "x", "expected_version": true, "reason": "r"}', "expected_version must be a log position"),
+        ('{"correct": "x", "expected_version": 3, "set": {"low": 5}, "reason": "r"}', "CSV cell as text"),
+        ('{"correct": "x", "expected_version": 3, "set": {}, "reason": "r"}', "at least one field"),
+        ('{"correct": "x", "expected_version": 3, "set": {"lowe": "5"}, "reason": "r"}', "set names lowe"),
+        ('{"correct": "x", "expected_version": 3, "set": {"id": "y"}, "reason": "r"}', "set names id"),
+        ('{"retract": "x", "reason": "r"}', "a fix is"),
+        ("[1]", "a fix is"),
+        ('{"retract": "x", "expected_version": 3', "not valid JSON"),
+    ],
+)
+def test_a_fixes_line_that_is_not_a_fix_is_named(tmp_path, line, problem):
+    """Each malformed line of a fixes file is refused as bad input naming the file and line."""
+    fixes = tmp_path / "fixes.jsonl"
+    fixes.write_text('{"retract": "x", "expected_version": 3, "reason": "r"}\n' + line + "\n")
+    with pytest.raises(InputError, match=problem) as refused:
+        read_fixes(fixes)
+    assert str(refused.value).startswith("fixes.jsonl:2: ")
