@@ -4,10 +4,13 @@ Both read the log's JSON Lines, keep observations that are cumulative totals
 (the part of the data they can express: no increments, no corrections),
 keep the last total of each series per day, extend each series day by day
 from its first report to its last, forward fill, and write the same CSV as
-``timeline replay --format csv``. Run as scripts::
+``timeline replay --format csv``. ``polars-csv`` does the same from the CSV
+that ``timeline import`` reads (issue 17's peer: no log at all). Run as
+scripts::
 
     python -m bench.baselines polars LOG OUT.csv
     python -m bench.baselines pandas LOG OUT.csv
+    python -m bench.baselines polars-csv IMPORT.csv OUT.csv
 """
 
 from __future__ import annotations
@@ -51,6 +54,38 @@ def with_polars(log: str, out: str) -> None:
         .last()
         .drop("position")
     )
+    _daily(reports).write_csv(out)
+
+
+def with_polars_csv(source: str, out: str) -> None:
+    """The daily series straight from an import CSV: sorted by (reported_on, row order), as the log would be."""
+    import polars as pl
+
+    rows = pl.read_csv(source, infer_schema=False).with_row_index("position")
+    reports = (
+        rows.filter(pl.col("kind") == "cumulative")
+        .select(
+            *KEY,
+            pl.col("reported_on").str.to_date().alias("date"),
+            "position",
+            pl.struct(
+                pl.col("low").cast(pl.Int64).alias("low"),
+                pl.col("high").cast(pl.Int64).alias("high"),
+                pl.col("id").alias("observations"),
+            ).alias("figure"),
+        )
+        .sort("date", "position")
+        .group_by([*KEY, "date"], maintain_order=True)
+        .last()
+        .drop("position")
+    )
+    _daily(reports).write_csv(out)
+
+
+def _daily(reports):
+    """Each series every day from its first report to its last: the reports left-joined and forward-filled."""
+    import polars as pl
+
     days = (
         reports.group_by(KEY)
         .agg(pl.date_ranges(pl.col("date").min(), pl.col("date").max()).first().alias("date"))
@@ -68,7 +103,7 @@ def with_polars(log: str, out: str) -> None:
         .unnest("figure")
         .select(COLUMNS)
     )
-    result.write_csv(out)
+    return result
 
 
 def with_pandas(log: str, out: str) -> None:
@@ -105,4 +140,4 @@ def with_pandas(log: str, out: str) -> None:
 
 if __name__ == "__main__":
     tool, log, out = sys.argv[1:4]
-    {"polars": with_polars, "pandas": with_pandas}[tool](log, out)
+    {"polars": with_polars, "pandas": with_pandas, "polars-csv": with_polars_csv}[tool](log, out)

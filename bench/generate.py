@@ -12,6 +12,7 @@ them.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import random
 from collections.abc import Iterator
@@ -155,3 +156,29 @@ def generate(path: Path, observations: int, *, seed: int = 20251123, cumulative_
     if batch:
         store.append(batch)
     return store
+
+
+IMPORT_COLUMNS = ("id", "incident", "monitor", "reported_on", "measure", "category", "location", "kind", "low", "high",
+                  "qualifier", "source_url", "source_title", "quote")  # fmt: skip
+
+
+def write_import_csv(path: Path, observations: int, *, seed: int = 20251123) -> None:
+    """The cumulative-only observations of ``generate`` as a CSV in `timeline import`'s format.
+
+    A figure repeated on the same day of its series (a day with nothing added,
+    when a series has more reports than days) is left out: `timeline import`
+    refuses it as a duplicate, and a dataset would not list it twice.
+    """
+    rng = random.Random(seed)
+    seen: set[tuple] = set()
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(IMPORT_COLUMNS)
+        for o in _observations(shape_for(observations), rng, cumulative_only=True):
+            key = (o.incident, o.monitor, o.location, o.reported_on, o.figure)
+            if key in seen:
+                continue
+            seen.add(key)
+            writer.writerow((o.id, o.incident, o.monitor, o.reported_on.isoformat(), o.measure, o.category,
+                             o.location or "", o.kind.value, o.figure.low, o.figure.high, o.figure.qualifier.value,
+                             o.source.url, o.source.title, o.source.quote))  # fmt: skip

@@ -13,18 +13,18 @@ turns the entities back into the characters, so a quote such as
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import html
 import itertools
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import attrs
 import numpy as np
 
-from timeline.output import point_wording
-from timeline.replay import DayPoint, Replay, Series
-from timeline.rule import CARRIED, DERIVED, OPEN, REPORTED
+from timeline.replay import Replay, Series
+from timeline.rule import CARRIED, DERIVED, OPEN, REPORTED, wording
 
 # Okabe-Ito (without its yellow, too pale on white), then Paul Tol's muted hues: all readable with
 # the common colour-vision deficiencies. A monitor's colour is picked by a hash of its slug alone.
@@ -43,8 +43,8 @@ PALETTE = (
     "#999933",
 )
 FLAG_COLOUR = "#C00000"
-HOVER_QUOTE = 280
 DAY_MS = 86_400_000
+DENSE = 300
 
 
 # Dot charts also give each monitor a shape from its slug: two monitors that share a colour (twelve
@@ -115,64 +115,94 @@ def _escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def wrapped(text: str, width: int = 64, limit: int = HOVER_QUOTE) -> str:
-    """Escaped text in lines of about ``width`` characters joined by <br> (hover labels do not wrap)."""
-    short = text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-    lines, line = [], ""
-    for word in short.split():
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}" if line else word
-    lines.append(line)
-    return "<br>".join(_escape(line) for line in lines)
-
-
-def _hover(result: Replay, point: DayPoint, name: str) -> str:
-    """Monitor, date, figure with its wording, basis, and the quote and source it rests on."""
-    head = f"<b>{_escape(name)}</b> · {point.date:%d %b %Y}<br>{_escape(point_wording(result, point))} ({point.basis})"
-    if point.basis == CARRIED:
-        return f"{head}<br>nothing new reported; carried from the last report"
-    # The base comes first, then increments in the order reported: the last is the newest.
-    source = result.observation_data(point.observations[-1])["source"]
-    lines = [head]
-    if source["quote"]:
-        lines.append(f"“{wrapped(source['quote'])}”")
-    lines.append(_escape(source["title"]) + (f"<br>{_escape(source['url'])}" if source["url"] else ""))
-    if len(point.observations) > 1:
-        lines.append(f"rests on {len(point.observations)} observations; click for all")
-    return "<br>".join(lines)
-
-
 def _name(series: Series, with_location: bool) -> str:
     return f"{series.monitor} · {series.location}" if with_location else series.monitor
 
 
+class Points(NamedTuple):
+    """A series where a step line needs it: each segment's first day, and its last day when carried past.
+
+    ``words`` is each figure as people say it (the publishers' qualifiers
+    kept), worded once per page for the chart, its hovers and the headline.
+    """
+
+    x: list[str]
+    lows: list[int]
+    highs: list[int | None]
+    basis: list[str]
+    ids: list[list[str]]
+    words: list[str]
+
+
+def segments(series: Series) -> Iterator[tuple[dt.date, dt.date, int, int | None, str, tuple[str, ...]]]:
+    """(start, end, low, high, basis, observations) of each run of equal days, oldest first.
+
+    A local stand-in for ``Series.segments()`` (issue 18), which the merge can swap in.
+    """
+    f = series.folded
+    count = len(f.starts)
+    for i, start in enumerate(f.starts):
+        end = f.starts[i + 1] - 1 if i + 1 < count else f.last
+        day = dt.date.fromordinal
+        yield day(start), day(end), f.lows[i], f.high(i), f.basis_of(i), f.observations[i]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _worded(low: int, high: int | None, qualifiers: tuple[str, ...]) -> str:
+    """``rule.wording``, remembered: the same figures recur across a report's many series and days."""
+    return wording(low, high, qualifiers)
+
+
+def points_of(result: Replay, series: Series, qualifiers: Mapping[str, str] | None = None) -> Points:
+    """The change points of a series; ``qualifiers`` (id -> qualifier), when given, spares a lookup per figure."""
+    x, lows, highs, basis, ids, words = [], [], [], [], [], []
+    qualifier = qualifiers.__getitem__ if qualifiers is not None else result.qualifier
+    runs = list(segments(series))
+    for start, _, low, high, how, observations in runs:
+        said = _worded(low, high, tuple(qualifier(i) for i in observations))
+        x.append(start.isoformat())
+        lows.append(low)
+        highs.append(high)
+        basis.append(how)
+        ids.append(list(observations))
+        words.append(said)
+    start, end, *_ = runs[-1]
+    if end > start:
+        x.append(end.isoformat())
+        lows.append(low)
+        highs.append(high)
+        basis.append(CARRIED)
+        ids.append(list(observations))
+        words.append(said)
+    return Points(x, lows, highs, basis, ids, words)
+
+
 def _series_traces(
-    result: Replay, series: Series, colour: str, *, with_location: bool, dash: str = "solid"
-) -> list[dict]:
-    traces = _traces_of(result, series, colour, with_location=with_location, dash=dash)
+    result: Replay, series: Series, colour: str, *, with_location: bool, dash: str = "solid",
+    points: Points | None = None,
+) -> list[dict]:  # fmt: skip
+    traces = _traces_of(points or points_of(result, series), series, colour, with_location=with_location, dash=dash)
     for trace in traces:
         trace["meta"] = {**trace["meta"], "place": series.location}
     return traces
 
 
-def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bool, dash: str) -> list[dict]:
+def _traces_of(days: Points, series: Series, colour: str, *, with_location: bool, dash: str) -> list[dict]:
+    """The step line, its band, its marks and its flags.
+
+    Hover labels are written by the page from ``customdata`` (figure, basis,
+    the observations it rests on, and a flag's kind and detail) and the
+    page's table of observations: each quote is in the page once.
+    """
     name = _name(series, with_location)
     group = name
-    days = change_points(series)
-    x = [p.date.isoformat() for p in days]
-    lows = [p.low for p in days]
-    ids = [list(p.observations) for p in days]
-    words = [point_wording(result, p) for p in days]
+    x, lows, words = days.x, days.lows, days.words
     traces: list[dict] = []
     # Dense series (months of daily reports) get small marks, so the lines stay readable.
-    mark = 8 if len(days) <= 60 else 5 if len(days) <= 300 else 3
-    ranged = [p.high is not None and p.high != p.low for p in days]
-    if any(ranged):
+    mark = 8 if len(x) <= 60 else 5 if len(x) <= DENSE else 3
+    if any(h is not None and h != lo for lo, h in zip(lows, days.highs, strict=True)):
         # The band between low and high: an invisible upper edge, then the lower edge filled up to it.
-        highs = [p.high if p.high is not None else p.low for p in days]
+        highs = [lo if h is None else h for lo, h in zip(lows, days.highs, strict=True)]
         common = dict(x=x, mode="lines", line_shape="hv", legendgroup=group, showlegend=False, hoverinfo="skip")
         traces.append(_scatter(y=highs, line=dict(width=0), meta={"role": "band-high"}, **common))
         traces.append(
@@ -185,15 +215,11 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
                 **common,
             )
         )
-    hovers = [_hover(result, p, name) for p in days]
     flags = series.flags
-    at = {p.date: i for i, p in enumerate(days)}
+    at = {day: i for i, day in enumerate(x)}
     # A flagged day's tooltip is the figure's own, the flag explained below it, on the line and on the cross.
-    explained = [f"<b>{_escape(f.kind.replace('_', ' '))}</b>: " + wrapped(f.detail, 70, limit=2000) for f in flags]
-    flagged: dict[dt.date, tuple[str, str]] = {}
-    for f, text in zip(flags, explained, strict=True):
-        hovers[at[f.date]] += f"<br>{text}"
-        flagged[f.date] = (f.kind.replace("_", " "), f.detail)
+    flagged = {f.date.isoformat(): (f.kind.replace("_", " "), f.detail) for f in flags}
+    customdata = [[w, b, i, *flagged.get(d, ())] for w, b, i, d in zip(words, days.basis, days.ids, x, strict=True)]
     traces.append(
         _scatter(
             x=x,
@@ -202,21 +228,24 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
             legendgroup=group,
             mode="lines",
             line=dict(color=colour, width=2, shape="hv", dash=dash),
-            hovertext=hovers,
             hoverinfo="text",
-            customdata=[[w, p.basis, i, *flagged.get(p.date, ())] for w, p, i in zip(words, days, ids, strict=True)],
+            customdata=customdata,
             meta={"role": "line", "series": name},
         )
     )
+    # A dot per report only while there is room for them: past DENSE days they merge into a smear over the
+    # step line that Chromium spends most of a page's drawing on (the hover still gives each day's basis).
     for basis, symbol, label in ((REPORTED, "circle", "reported"), (DERIVED, "circle-open", "derived")):
-        chosen = [p for p in days if p.basis == basis and p.high is not None]
+        if len(x) > DENSE:
+            break
+        chosen = [i for i, b in enumerate(days.basis) if b == basis and days.highs[i] is not None]
         if chosen:
             # A range is a whisker from its low up to its high, so one day's "8-30" never looks like an exact 8.
-            whiskers = [p.high - p.low for p in chosen]
+            whiskers = [days.highs[i] - lows[i] for i in chosen]
             traces.append(
                 _scatter(
-                    x=[p.date.isoformat() for p in chosen],
-                    y=[p.low for p in chosen],
+                    x=[x[i] for i in chosen],
+                    y=[lows[i] for i in chosen],
                     mode="markers",
                     marker=dict(color=colour, symbol=symbol, size=mark, line=dict(color=colour, width=2)),
                     error_y=dict(type="data", symmetric=False, array=whiskers, arrayminus=[0] * len(chosen),
@@ -225,37 +254,38 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
                     showlegend=False,
                     hoverinfo="skip",
                     name=_escape(f"{name} ({label})"),
-                    customdata=[list(p.observations) for p in chosen],
+                    customdata=[days.ids[i] for i in chosen],
                     meta={"role": basis},
                 )
             )
     # Open-ended floors ("at least") get an upward triangle instead of a dot: the toll may be higher.
-    floors = [p for p in days if p.high is None and p.basis != CARRIED]
+    floors = [i for i, b in enumerate(days.basis) if days.highs[i] is None and b != CARRIED]
     if floors:
         traces.append(
             _scatter(
-                x=[p.date.isoformat() for p in floors],
-                y=[p.low for p in floors],
+                x=[x[i] for i in floors],
+                y=[lows[i] for i in floors],
                 mode="markers",
                 marker=dict(
                     color=colour,
                     size=mark + 2,
                     line=dict(color=colour, width=2),
-                    symbol=["triangle-up" if p.basis == REPORTED else "triangle-up-open" for p in floors],
+                    symbol=["triangle-up" if days.basis[i] == REPORTED else "triangle-up-open" for i in floors],
                 ),
                 legendgroup=group,
                 showlegend=False,
                 hoverinfo="skip",
                 name=_escape(f"{name} (at least: open-ended)"),
-                customdata=[list(p.observations) for p in floors],
+                customdata=[days.ids[i] for i in floors],
                 meta={"role": "floor"},
             )
         )
     if flags:
+        on = [at[f.date.isoformat()] for f in flags]
         traces.append(
             _scatter(
-                x=[f.date.isoformat() for f in flags],
-                y=[lows[at[f.date]] for f in flags],
+                x=[x[i] for i in on],
+                y=[lows[i] for i in on],
                 mode="markers",
                 # Many flags (a monitor whose totals rarely add up) must not bury the line itself.
                 marker=dict(
@@ -268,25 +298,15 @@ def _traces_of(result: Replay, series: Series, colour: str, *, with_location: bo
                 legendgroup=group,
                 showlegend=False,
                 name=_escape(f"{name} (flag)"),
-                hovertext=[hovers[at[f.date]] for f in flags],
                 hoverinfo="text",
                 customdata=[
-                    [words[at[f.date]], days[at[f.date]].basis, ids[at[f.date]], f.kind.replace("_", " "), f.detail]
-                    for f in flags
+                    [words[i], days.basis[i], days.ids[i], f.kind.replace("_", " "), f.detail]
+                    for f, i in zip(flags, on, strict=True)
                 ],
-                meta={"role": "flag"},
+                meta={"role": "flag", "series": name},
             )
         )
     return traces
-
-
-def change_points(series: Series) -> list[DayPoint]:
-    """The days a series changes (its report days), and its last day: all a step line needs."""
-    f = series.folded
-    points = [series.on(dt.date.fromordinal(start)) for start in f.starts]
-    if f.last > f.starts[-1]:
-        points.append(series.on(series.last))
-    return points
 
 
 def _legend_key() -> list[dict]:
@@ -432,18 +452,26 @@ def busy_weeks(series: Sequence[Series]) -> list[str] | None:
     return [(days[0] - dt.timedelta(days=1)).isoformat(), (days[cut] + dt.timedelta(days=3)).isoformat()]
 
 
-def view_figure(result: Replay, view: View, colours: dict[str, str]) -> dict:
-    """The chart of one view: each monitor's incident-wide series, its band, marks, flags and the spread."""
+def view_figure(
+    result: Replay, view: View, colours: dict[str, str], points: Mapping[tuple, Points] | None = None
+) -> dict:
+    """The chart of one view: each monitor's incident-wide series, its band, marks, flags and the spread.
+
+    ``points`` holds each series' change points by key, when the page has them already.
+    """
     traces: list[dict] = []
     for series in view.series:
-        traces += _series_traces(result, series, colours[series.monitor], with_location=False)
+        traces += _series_traces(result, series, colours[series.monitor], with_location=False,
+                                 points=points[series.key] if points else None)  # fmt: skip
     if len(view.series) >= 2:
         traces += _spread(view.series)
     traces += _legend_key()
     return _titled(traces, f"{view.label}: whole incident", view.series)
 
 
-def latest_items(result: Replay, series: Iterable[Series], colours: dict[str, str]) -> list[dict]:
+def latest_items(
+    result: Replay, series: Iterable[Series], colours: dict[str, str], points: Mapping[tuple, Points] | None = None
+) -> list[dict]:
     """Each series' report days as the page's dot charts read them, to show the latest as of any date.
 
     ``x`` are the report days, ``lo``/``hi`` the figure (``hi`` None when
@@ -453,7 +481,8 @@ def latest_items(result: Replay, series: Iterable[Series], colours: dict[str, st
     """
     items = []
     for s in series:
-        points = [p for p in change_points(s) if p.basis != CARRIED]
+        p = points[s.key] if points else points_of(result, s)
+        kept = [i for i, basis in enumerate(p.basis) if basis != CARRIED]
         items.append(
             {
                 "monitor": s.monitor,
@@ -462,11 +491,11 @@ def latest_items(result: Replay, series: Iterable[Series], colours: dict[str, st
                 "place": s.location,
                 "colour": colours[s.monitor],
                 "shape": monitor_shape(s.monitor),
-                "x": [p.date.isoformat() for p in points],
-                "lo": [p.low for p in points],
-                "hi": [p.high for p in points],
-                "w": [point_wording(result, p) for p in points],
-                "ids": [list(p.observations) for p in points],
+                "x": [p.x[i] for i in kept],
+                "lo": [p.lows[i] for i in kept],
+                "hi": [p.highs[i] for i in kept],
+                "w": [p.words[i] for i in kept],
+                "ids": [p.ids[i] for i in kept],
             }
         )
     return items

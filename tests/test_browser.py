@@ -637,3 +637,105 @@ def test_zooming_to_the_busy_weeks_marks_what_lies_beyond(bundled, page):
     assert "SOHR 1,659 on 25 Dec 2025 ▶" in edge
     page.click("#busy-toggle")
     assert page.locator("#chart .annotation-text").count() == 0
+
+
+CROWD_MONITORS = ("SOHR", "SNHR", "Airwars")
+CROWD_DAYS = 120
+
+
+def _crowd_figure(monitor: int, day: int) -> int:
+    """Far apart per monitor, so each line can be hovered on its own."""
+    return 10 * day + 400 * monitor
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory) -> Path:
+    """A report of one incident with 360 figures: three monitors' daily totals over 120 days."""
+    folder = tmp_path_factory.mktemp("crowded")
+    log = folder / "log.jsonl"
+    start = dt.date(2024, 12, 1)
+    events = [IncidentDescribed(slug="many", title="Many", place="P", start_date=start, summary="s")]
+    for m, monitor in enumerate(CROWD_MONITORS):
+        events.append(MonitorDescribed(slug=monitor, full_name=monitor, description="d"))
+        events += [
+            Observation(
+                id=f"{monitor}-{day:03d}", incident="many", monitor=monitor, reported_on=start + dt.timedelta(days=day),
+                measure="killed", category="civilians", kind=Kind.CUMULATIVE,
+                figure=Figure(_crowd_figure(m, day), _crowd_figure(m, day), Qualifier.EXACT),
+                source=Source(title=f"{monitor} report {day}", url=f"https://example.org/{monitor}/{day}",
+                              quote=f"{monitor} counted {_crowd_figure(m, day)} by day {day}"),
+            )
+            for day in range(CROWD_DAYS)
+        ]  # fmt: skip
+    JsonlStore(log, clock=StepClock()).append(events)
+    return report(tmp_path_factory, "--log", str(log))
+
+
+def _table_ids(page) -> list[str]:
+    return page.locator("#observations tbody tr").evaluate_all("rows => rows.map(r => r.id.slice(4))")
+
+
+def test_table_of_many_figures_pages_through_every_row_once(crowded, page):
+    """A page of 360 figures shows 100 rows at a time; stepping through the pages lists each figure once."""
+    open_page(page, crowded / "incident-many.html")
+    assert page.locator("#observations tbody tr").count() == 100
+    assert page.locator("#observations-shown").inner_text() == "figures 1–100 of 360"
+    assert page.locator("#observations-pager button[data-go=previous]").is_disabled()
+    seen = _table_ids(page)
+    for _ in range(3):
+        page.click("#observations-pager button[data-go=next]")
+        seen += _table_ids(page)
+    assert page.locator("#observations-shown").inner_text() == "figures 301–360 of 360"
+    assert page.locator("#observations-pager button[data-go=next]").is_disabled()
+    assert sorted(seen) == sorted(f"{m}-{d:03d}" for m in CROWD_MONITORS for d in range(CROWD_DAYS))
+    page.click("#observations-pager button[data-go=first]")
+    assert _table_ids(page) == seen[:100]
+    assert page.problems == []
+
+
+def test_sorting_orders_every_row_not_only_the_page_shown(crowded, page):
+    """Sorting by figure puts the largest of all 360 first, descending, and the smallest on the last page."""
+    open_page(page, crowded / "incident-many.html")
+    header = page.locator("#observations th", has_text="Figure")
+    header.click()
+    header.click()
+    assert header.get_attribute("aria-sort") == "descending"
+    lows = page.locator("#observations tbody td.figure").evaluate_all("cells => cells.map(c => +c.dataset.sort)")
+    everything = sorted((_crowd_figure(m, d) for m in range(len(CROWD_MONITORS)) for d in range(CROWD_DAYS)),
+                        reverse=True)  # fmt: skip
+    assert lows == everything[:100]
+    page.click("#observations-pager button[data-go=last]")
+    lows = page.locator("#observations tbody td.figure").evaluate_all("cells => cells.map(c => +c.dataset.sort)")
+    assert lows == everything[300:]
+    page.locator("#observations th", has_text="Monitor").click()
+    monitors = page.locator("#observations tbody tr td:nth-child(2)").all_inner_texts()
+    assert monitors == ["Airwars"] * 100
+
+
+def test_a_point_whose_row_is_on_a_later_page_opens_its_source_and_that_page(crowded, page):
+    """Clicking a late point shows its quote from the page's data, and "see it in the table" turns to its row."""
+    open_page(page, crowded / "incident-many.html")
+    date = (dt.date(2024, 12, 1) + dt.timedelta(days=110)).isoformat()
+    x, y = _point_position(page, "SNHR", date)
+    page.mouse.move(x, y)
+    page.locator(".hoverlayer text").first.wait_for()
+    assert "SNHR counted 1500 by day 110" in " ".join(page.locator(".hoverlayer text").all_text_contents())
+    page.mouse.click(x, y)
+    panel = page.locator("#panel")
+    panel.wait_for(state="visible")
+    assert "SNHR counted 1500 by day 110" in panel.locator("blockquote").inner_text()
+    assert page.locator("#obs-SNHR-110").count() == 0
+    panel.locator("a", has_text="see it in the table").click()
+    assert page.locator("#obs-SNHR-110 td.quote").inner_text() == "“SNHR counted 1500 by day 110”"
+
+
+def test_csv_download_of_a_page_with_many_figures(crowded, page):
+    """The CSV link of a paged table still downloads every series day of the incident, not one page of it."""
+    open_page(page, crowded / "incident-many.html")
+    with page.expect_download() as download:
+        page.click("a.download")
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert len(lines) == 1 + len(CROWD_MONITORS) * CROWD_DAYS
+    assert sum(int(line.split(",")[6]) for line in lines[1:]) == sum(
+        _crowd_figure(m, d) for m in range(len(CROWD_MONITORS)) for d in range(CROWD_DAYS)
+    )

@@ -1,8 +1,16 @@
 // Interactive parts of an incident page: view selector, as-of replay, spread, log scale,
-// the sources panel and the sortable table. All text from sources is set with textContent.
-(function () {
+// the sources panel and the paged, sortable table. All text from sources is set with textContent.
+(async function () {
   "use strict";
   const data = JSON.parse(document.getElementById("page-data").textContent);
+  // The bulk of the page (charts, observations) comes deflated; the browser inflates it.
+  const text = atob(data.packed);
+  const packed = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) packed[i] = text.charCodeAt(i);
+  Object.assign(data, JSON.parse(await new Response(
+    new Blob([packed]).stream().pipeThrough(new DecompressionStream("deflate"))).text()));
+  const obs = data.observations;
+  const rowOf = new Map(obs.id.map((id, i) => [id, i]));
   const dates = data.reportDates;
   const chart = document.getElementById("chart");
   const places = document.getElementById("places");
@@ -74,6 +82,51 @@
 
   function short(text, limit) {
     return text.length <= limit ? text : text.slice(0, limit - 1) + "…";
+  }
+
+  // Escaped text in lines of about width characters joined by <br> (hover labels do not wrap).
+  function wrapped(text, width, limit) {
+    const cut = text.length <= limit ? text : text.slice(0, limit - 1).trimEnd() + "…";
+    const lines = [];
+    let line = "";
+    for (const word of cut.split(/\s+/).filter(Boolean)) {
+      if (line && line.length + 1 + word.length > width) {
+        lines.push(line);
+        line = word;
+      } else {
+        line = line ? line + " " + word : word;
+      }
+    }
+    lines.push(line);
+    return lines.map(escapeHtml).join("<br>");
+  }
+
+  // A point's tooltip: monitor, date, figure and basis, then the quote and source of the newest
+  // observation it rests on (from the table's data: each quote is in the page once), then its flag.
+  function hoverOf(trace, i) {
+    const [words, basis, ids, kind, detail] = trace.customdata[i];
+    const iso = trace.x[i];
+    let text = "<b>" + escapeHtml(trace.meta.series) + "</b> · " + iso.slice(8, 10) + " " +
+      MONTHS[Number(iso.slice(5, 7)) - 1] + " " + iso.slice(0, 4) + "<br>" + escapeHtml(words) + " (" + basis + ")";
+    if (basis === "carried") {
+      text += "<br>nothing new reported; carried from the last report";
+    } else {
+      const r = rowOf.get(ids[ids.length - 1]);
+      if (r !== undefined) {
+        if (obs.quote[r]) text += "<br>“" + wrapped(obs.quote[r], 64, 280) + "”";
+        text += "<br>" + escapeHtml(obs.title[r]) + (obs.url[r] ? "<br>" + escapeHtml(obs.url[r]) : "");
+      }
+      if (ids.length > 1) text += "<br>rests on " + ids.length + " observations; click for all";
+    }
+    if (kind !== undefined) text += "<br><b>" + escapeHtml(kind) + "</b>: " + wrapped(detail, 70, 2000);
+    return text;
+  }
+
+  for (const current of data.views) {
+    for (const trace of current.figure.data) {
+      const role = trace.meta && trace.meta.role;
+      if (role === "line" || role === "flag") trace.hovertext = trace.x.map((_, i) => hoverOf(trace, i));
+    }
   }
 
   // An item's latest report on or before day (null: its last), or null when it had not reported yet.
@@ -309,39 +362,28 @@
       body.appendChild(note);
     }
     for (const id of ids) {
-      const row = document.getElementById("obs-" + id);
-      if (!row) continue;
-      const cells = row.cells;
+      const r = rowOf.get(id);
+      if (r === undefined) continue;
       const item = document.createElement("div");
       item.className = "source";
       const head = document.createElement("p");
       const strong = document.createElement("strong");
-      strong.textContent = cells[1].textContent + " · " + cells[0].firstChild.textContent + " · " + cells[5].textContent;
+      strong.textContent = obs.monitor[r] + " · " + obs.reported_on[r] + " · " + obs.figure[r];
       head.appendChild(strong);
-      head.appendChild(document.createTextNode(" (" + cells[4].textContent + ", " + id + ")"));
+      head.appendChild(document.createTextNode(" (" + obs.kind[r] + ", " + id + ")"));
       item.appendChild(head);
-      const quoteText = cells[6].querySelector(".q").textContent;
-      if (quoteText) {
+      if (obs.quote[r]) {
         const quote = document.createElement("blockquote");
-        quote.textContent = quoteText;
+        quote.textContent = "“" + obs.quote[r] + "”";
         item.appendChild(quote);
       }
       const source = document.createElement("p");
-      const original = cells[7].querySelector("a");
-      if (original && /^https?:\/\//i.test(original.getAttribute("href"))) {
-        const link = document.createElement("a");
-        link.href = original.getAttribute("href");
-        link.rel = "noopener noreferrer";
-        link.target = "_blank";
-        link.textContent = original.textContent;
-        source.appendChild(link);
-      } else {
-        source.textContent = cells[7].textContent;
-      }
+      source.appendChild(sourceLink(r, true));
       item.appendChild(source);
       const jump = document.createElement("a");
       jump.href = "#obs-" + id;
       jump.textContent = "see it in the table";
+      jump.addEventListener("click", () => showRow(r));
       item.appendChild(jump);
       body.appendChild(item);
     }
@@ -395,29 +437,121 @@
   });
   document.getElementById("panel-close").addEventListener("click", () => { panel.hidden = true; });
 
-  // Sortable table: click a header to sort by it, again to reverse.
-  for (const table of document.querySelectorAll("table.sortable")) {
-    const headers = table.querySelectorAll("th");
-    headers.forEach((th, column) => {
-      th.tabIndex = 0;
-      const sort = () => {
-        const ascending = th.getAttribute("aria-sort") !== "ascending";
-        headers.forEach((h) => h.removeAttribute("aria-sort"));
-        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-        const numeric = th.dataset.type === "number";
-        const rows = Array.from(table.tBodies[0].rows);
-        rows.sort((a, b) => {
-          const x = a.cells[column].dataset.sort ?? a.cells[column].textContent;
-          const y = b.cells[column].dataset.sort ?? b.cells[column].textContent;
-          const order = numeric ? Number(x) - Number(y) : x.localeCompare(y);
-          return ascending ? order : -order;
-        });
-        table.tBodies[0].append(...rows);
-      };
-      th.addEventListener("click", sort);
-      th.addEventListener("keydown", (e) => { if (e.key === "Enter") sort(); });
-    });
+  // A link to a source's page, only for http(s) addresses; otherwise its title as text.
+  function sourceLink(r, newTab) {
+    if (!/^https?:\/\//i.test(obs.url[r])) return document.createTextNode(obs.title[r]);
+    const link = document.createElement("a");
+    link.href = obs.url[r];
+    link.rel = "noopener noreferrer";
+    if (newTab) link.target = "_blank";
+    link.textContent = obs.title[r];
+    return link;
   }
+
+  // The table of observations, a page of rows at a time: tens of thousands of rows in the document
+  // would take seconds to lay out. Sorting orders every row, not only the page shown.
+  const PAGE = 100;
+  const table = document.getElementById("observations");
+  const tbody = table.tBodies[0];
+  const pager = document.getElementById("observations-pager");
+  const shownRows = document.getElementById("observations-shown");
+  let order = obs.id.map((_, i) => i);
+  let first = 0;
+
+  function small(className, text) {
+    const element = document.createElement("small");
+    if (className) element.className = className;
+    element.textContent = text;
+    return element;
+  }
+
+  function tableRow(r) {
+    const row = document.createElement("tr");
+    row.id = "obs-" + obs.id[r];
+    const cells = [];
+    for (let c = 0; c < 9; c++) cells.push(row.appendChild(document.createElement("td")));
+    cells[0].textContent = obs.reported_on[r];
+    if (obs.period[r]) cells[0].append(document.createElement("br"), small("", "covers " + obs.period[r]));
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = data.colours[obs.monitor[r]] || "#888";
+    cells[1].append(swatch, obs.monitor[r]);
+    cells[2].textContent = obs.what[r];
+    cells[3].textContent = obs.location[r];
+    cells[4].textContent = obs.kind[r];
+    cells[5].className = "figure";
+    cells[5].dataset.sort = obs.low[r];
+    cells[5].textContent = obs.figure[r];
+    cells[6].className = "quote";
+    const quote = document.createElement("span");
+    quote.className = "q";
+    quote.textContent = obs.quote[r] ? "“" + obs.quote[r] + "”" : "";
+    cells[6].appendChild(quote);
+    if (obs.note[r]) cells[6].append(document.createElement("br"), small("note", obs.note[r]));
+    if (obs.corrected[r]) cells[6].append(document.createElement("br"), small("corrected", "corrected: " + obs.corrected[r]));
+    cells[7].appendChild(sourceLink(r, false));
+    const id = document.createElement("code");
+    id.textContent = obs.id[r];
+    cells[8].appendChild(id);
+    return row;
+  }
+
+  function renderTable() {
+    const last = Math.min(first + PAGE, order.length);
+    const rows = [];
+    for (let k = first; k < last; k++) rows.push(tableRow(order[k]));
+    tbody.replaceChildren(...rows);
+    pager.hidden = order.length <= PAGE;
+    shownRows.textContent = order.length <= PAGE ? order.length.toLocaleString("en") + " figures"
+      : "figures " + (first + 1).toLocaleString("en") + "–" + last.toLocaleString("en") + " of " +
+        order.length.toLocaleString("en");
+    for (const button of pager.querySelectorAll("button")) {
+      const back = button.dataset.go === "first" || button.dataset.go === "previous";
+      button.disabled = back ? first === 0 : last >= order.length;
+    }
+  }
+
+  // The page of the table that holds observation r, with its row in view.
+  function showRow(r) {
+    first = Math.floor(order.indexOf(r) / PAGE) * PAGE;
+    renderTable();
+  }
+
+  pager.addEventListener("click", (event) => {
+    const go = event.target.dataset && event.target.dataset.go;
+    if (!go) return;
+    const lastPage = Math.max(0, Math.floor((order.length - 1) / PAGE) * PAGE);
+    first = { first: 0, previous: Math.max(0, first - PAGE), next: Math.min(lastPage, first + PAGE),
+              last: lastPage }[go];
+    renderTable();
+  });
+
+  // Click a header to sort every row by it, again to reverse; the table goes back to its first page.
+  const collator = new Intl.Collator();
+  const keys = [(r) => obs.reported_on[r] + " " + obs.period[r], (r) => obs.monitor[r], (r) => obs.what[r],
+    (r) => obs.location[r], (r) => obs.kind[r], null, (r) => obs.quote[r], (r) => obs.title[r], (r) => obs.id[r]];
+  const headers = table.querySelectorAll("th");
+  headers.forEach((th, column) => {
+    th.tabIndex = 0;
+    const sort = () => {
+      const ascending = th.getAttribute("aria-sort") !== "ascending";
+      headers.forEach((h) => h.removeAttribute("aria-sort"));
+      th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+      const key = keys[column];
+      const sign = ascending ? 1 : -1;
+      if (key) {
+        const texts = obs.id.map((_, r) => key(r));
+        order.sort((a, b) => sign * collator.compare(texts[a], texts[b]) || a - b);
+      } else {
+        order.sort((a, b) => sign * (obs.low[a] - obs.low[b]) || a - b);
+      }
+      first = 0;
+      renderTable();
+    };
+    th.addEventListener("click", sort);
+    th.addEventListener("keydown", (e) => { if (e.key === "Enter") sort(); });
+  });
+  renderTable();
 
   function bind(div) {
     if (div.dataset.bound) return;

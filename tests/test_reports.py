@@ -1,0 +1,102 @@
+"""The report's pages at scale: what their charts carry, their packed data, and the build's progress bar."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+from events_log.events import Figure, IncidentDescribed, Kind, MonitorDescribed, Observation, Qualifier, Source
+from events_log.jsonl import JsonlStore
+from events_log.stores import open_store
+from reports.figures import monitor_colours, view_figure, views_of
+from timeline import replay
+
+from .conftest import StepClock
+
+ROOT = Path(__file__).resolve().parents[1]
+START = dt.date(2025, 1, 1)
+
+
+def _log(path: Path, days: list[int], quote: str = "counted") -> Path:
+    """One incident, one monitor, a running total on each of ``days`` (offsets from 1 January 2025)."""
+    store = JsonlStore(path, clock=StepClock())
+    store.append(
+        [
+            IncidentDescribed(slug="x", title="X", place="P", start_date=START, summary="s"),
+            MonitorDescribed(slug="m", full_name="M", description="d"),
+            *(Observation(id=f"o{day}", incident="x", monitor="m", reported_on=START + dt.timedelta(days=day),
+                          measure="killed", category="civilians", kind=Kind.CUMULATIVE,
+                          figure=Figure(10 + day, 10 + day, Qualifier.EXACT),
+                          source=Source(title="t", url="https://example.org/", quote=quote))
+              for day in days),
+        ]
+    )  # fmt: skip
+    return path
+
+
+def test_a_step_line_carries_its_report_days_and_last_day_only(tmp_path):
+    """Three reports over ninety days give a step line of four points, not ninety-one days."""
+    log = _log(tmp_path / "log.jsonl", [0, 40, 80])
+    result = replay(open_store(str(log), read_only=True), as_of=START + dt.timedelta(days=90))
+    [view] = views_of(result.series)
+    traces = view_figure(result, view, monitor_colours(["m"]))["data"]
+    [line] = [t for t in traces if t["meta"]["role"] == "line"]
+    assert line["x"] == ["2025-01-01", "2025-02-10", "2025-03-22", "2025-04-01"]
+    assert [c[1] for c in line["customdata"]] == ["reported", "reported", "reported", "carried"]
+    assert "hovertext" not in line  # written by the page from the observations it already holds
+
+
+def _page_data(page: Path) -> dict:
+    html = page.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'<script id="page-data" type="application/json">(.*?)</script>', html, re.S)[1])
+    return {**data, **json.loads(zlib.decompress(base64.b64decode(data["packed"])))}
+
+
+def test_each_quote_is_in_the_page_once_and_never_as_markup(tmp_path):
+    """A page holds each quote once, deflated inside its data: markup in a quote never reaches the HTML."""
+    hostile = '</script><img src=x onerror="window.pwned=1">'
+    log = _log(tmp_path / "log.jsonl", list(range(30)), quote=hostile)
+    out = tmp_path / "report"
+    done = subprocess.run([sys.executable, "-m", "timeline", "report", "--log", str(log), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    page = out / "incident-x.html"
+    assert "<img" not in page.read_text(encoding="utf-8")
+    data = _page_data(page)
+    assert data["observations"]["quote"] == [hostile] * 30
+    assert data["observations"]["id"] == [f"o{day}" for day in range(30)]
+    assert hostile not in json.dumps(data["views"]) + json.dumps(data["headline"])
+
+
+def test_report_shows_progress_on_a_terminal_and_nothing_when_piped(tmp_path):
+    """On a terminal the report draws a bar over its pages; piped, stderr stays empty."""
+    log = _log(tmp_path / "log.jsonl", [0, 1, 2])
+    command = [sys.executable, "-m", "timeline", "report", "--log", str(log), "--out"]
+    piped = subprocess.run([*command, str(tmp_path / "piped")], cwd=ROOT, capture_output=True, text=True)
+    assert piped.returncode == 0 and piped.stderr == ""
+    leader, follower = pty.openpty()
+    try:
+        shown = subprocess.run([*command, str(tmp_path / "shown")], cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=follower)  # fmt: skip
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed: everything was read
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(leader)
+    assert shown.returncode == 0
+    assert b"writing pages" in seen
