@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import html
 import re
+import zlib
 
 import attrs
 import orjson
@@ -143,8 +145,9 @@ def test_the_figure_is_the_report_pages_first_chart(tmp_path):
                              env={"TIMELINE_LOG": None})  # fmt: skip
     assert ran.exit_code == 0, ran.output
     page = (tmp_path / "r" / "incident-coastal-2025.html").read_text()
-    data = orjson.loads(html.unescape(re.search(r'id="page-data" type="application/json">(.*?)</script>',
-                                                page, re.S).group(1)))  # fmt: skip
+    found = re.search(r'id="page-data" type="application/json">(.*?)</script>', page, re.S)
+    packed = orjson.loads(html.unescape(found.group(1)))["packed"]
+    data = orjson.loads(zlib.decompress(base64.b64decode(packed)))  # as the page inflates it
     drawn = data["views"][0]["figure"]
     figure = timeline.open_bundled().figure("coastal-2025")
     assert isinstance(figure, go.Figure)
