@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import io
 import logging
 import os
 import sys
@@ -33,7 +34,7 @@ from events_log.events import Correction, IncidentDescribed, Link, MonitorDescri
 from events_log.importers import COLUMNS, observation_from_row, read_events, with_changes
 from events_log.store import Store
 from events_log.stores import open_store
-from timeline import output
+from timeline import interchange, output
 from timeline.bundled import bundled_log
 from timeline.replay import refuse_undescribed
 from timeline.replay import replay as run_replay
@@ -273,9 +274,17 @@ def append(
 @describe_new_option
 @allow_duplicate_option
 def import_(log: str | None, file: Path, format_: str | None, describe_new: bool, allow_duplicate: bool) -> None:
-    """Append every event of FILE (CSV of observations, or JSON Lines of events), all or nothing."""
+    """Append every event of FILE (CSV of observations, or JSON Lines of events), all or nothing.
+
+    FILE may also be a data package from `timeline export --format datapackage` (its folder or
+    its datapackage.json): the incidents and monitors the log lacks are described, then its
+    observations appended.
+    """
     store = open_log(log, write=True)
-    labelled = read_events(file, format_, progress=lambda lines, length: _progress(lines, "reading", length))
+    if format_ is None and interchange.is_package(file):
+        labelled = interchange.read_datapackage(file, store)
+    else:
+        labelled = read_events(file, format_, progress=lambda lines, length: _progress(lines, "reading", length))
     labels = [label for label, _ in labelled]
     entries = store.append(
         [event for _, event in labelled], labels=labels, describe_new=describe_new, allow_duplicate=allow_duplicate
@@ -532,6 +541,68 @@ def report(
     click.echo(f"open {built.index.resolve().as_uri()}")
     if open_:
         webbrowser.open(built.index.resolve().as_uri())
+
+
+@cli.command()
+@log_option
+@as_of_option
+@known_at_option
+@click.option("--incident", metavar="SLUG", help="Only this incident's series and observations.")
+@click.option("--monitor", metavar="SLUG", help="Only this monitor's series and observations.")
+@click.option("--format", "format_", type=click.Choice(["datapackage", "hxl"]), required=True)
+@click.option(
+    "--out", type=click.Path(path_type=Path), metavar="PATH",
+    help="datapackage: the folder to write (required). hxl: the file (default: standard output).",
+)  # fmt: skip
+@click.option("--licence", metavar="NAME", help="datapackage: the licence of the data, e.g. CC-BY-4.0.")
+def export(
+    log: str | None,
+    as_of: dt.date | None,
+    known_at: dt.datetime | None,
+    incident: str | None,
+    monitor: str | None,
+    format_: str,
+    out: Path | None,
+    licence: str | None,
+) -> None:
+    """Export a replay for other tools: a Frictionless Data Package, or HXL-tagged CSV for HDX."""
+    if format_ == "datapackage" and out is None:
+        raise InputError("a data package is a folder: give --out DIR", "--out")
+    if licence is not None and format_ != "datapackage":
+        raise InputError("only a data package carries a licence", "--licence")
+    if out is not None:
+        for folder in (out if format_ == "datapackage" else out.parent, *out.parents):
+            if folder.exists() and not folder.is_dir():
+                raise InputError(f"{folder} is a file, not a folder", "--out")
+        if format_ == "hxl" and out.is_dir():
+            raise InputError(f"{out} is a folder; name the file to write", "--out")
+    if licence is not None and not licence.strip():
+        raise InputError("must not be empty", "--licence")
+    store = open_log(log, write=False)
+    _warn_if_torn(store)
+    result = run_replay(store, as_of=as_of, known_at=known_at, incident=incident, monitor=monitor)
+    if format_ == "datapackage":
+        location = store.location if log is None else log
+        try:
+            written = interchange.write_datapackage(
+                result, out, location=location, licence=licence, incident=incident, monitor=monitor
+            )
+        except OSError as exc:
+            raise InputError(f"cannot write the package: {exc.strerror or exc}", "--out") from None
+        click.echo(
+            f"wrote a data package of {len(result.series)} series to {written} "
+            f"(log of {result.log.entries} entries, head {result.log.head[:12]})"
+        )
+    elif out is None:
+        interchange.write_hxl(result, sys.stdout)
+    else:
+        text = io.StringIO()
+        interchange.write_hxl(result, text)
+        try:
+            out.write_text(text.getvalue(), encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write {out}: {exc.strerror or exc}", "--out") from None
+        click.echo(f"wrote HXL-tagged CSV to {out}")
 
 
 @cli.command()

@@ -76,7 +76,7 @@ PY = sys.executable
 LIBRARY_COLD = """
 import sys, time
 from events_log.stores import open_store
-from timeline import replay
+from timeline.replay import replay
 store = open_store(sys.argv[1])
 started = time.perf_counter()
 result = replay(store)
@@ -87,7 +87,7 @@ INCREMENTAL = """
 import sys, time, datetime as dt
 from events_log.stores import open_store
 from events_log.events import Figure, Kind, Observation, Qualifier, Source
-from timeline import replay
+from timeline.replay import replay
 store = open_store(sys.argv[1])
 first = replay(store)
 last = max(s.last for s in first.series)
@@ -109,7 +109,7 @@ print(elapsed, len(more))
 AS_OF = """
 import sys, time, datetime as dt
 from events_log.stores import open_store
-from timeline import replay
+from timeline.replay import replay
 store = open_store(sys.argv[1])
 warm = sys.argv[2] == "warm"
 if warm:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench.generate import generate
 from events_log.jsonl import JsonlStore
-from timeline import replay
+from timeline.replay import replay
 
 
 def test_same_seed_same_bytes(tmp_path):

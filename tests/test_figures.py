@@ -7,8 +7,8 @@ from click.testing import CliRunner
 
 from events_log.stores import open_store
 from reports.figures import latest_items, monitor_colour, monitor_colours, view_figure, views_of
-from timeline import replay
 from timeline.bundled import bundled_log
+from timeline.replay import replay
 from timeline_cli import cli
 
 

@@ -25,8 +25,8 @@ from events_log.events import IncidentDescribed, MonitorDescribed
 from events_log.importers import COLUMNS
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
-from timeline import replay
 from timeline.output import safe_cell
+from timeline.replay import replay
 from timeline_cli import cli
 
 from .conftest import STORE_KINDS, StepClock

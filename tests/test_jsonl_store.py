@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from events_log.errors import BrokenChainError, InputError, ReadOnlyLogError, StoreError, TornLogError
 from events_log.jsonl import JsonlStore
-from timeline import replay
+from timeline.replay import replay
 
 from .conftest import StepClock
 from .helpers import obs

@@ -31,7 +31,7 @@ from events_log.events import (
     Source,
 )
 from events_log.jsonl import JsonlStore
-from timeline import replay
+from timeline.replay import replay
 from timeline_cli import cli
 
 DATA = Path(__file__).resolve().parent / "data" / "ukraine-personnel"

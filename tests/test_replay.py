@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from events_log.errors import InputError
 from events_log.events import Correction, Retraction
 from events_log.jsonl import JsonlStore
-from timeline import replay
 from timeline.output import render_table, replay_document, write_json
+from timeline.replay import replay
 
 from .conftest import StepClock
 from .helpers import days, log_of, obs

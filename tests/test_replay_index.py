@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from events_log.errors import IndexMismatchWarning
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
-from timeline import replay
 from timeline.output import replay_document
+from timeline.replay import replay
 
 from .conftest import StepClock
 from .helpers import obs

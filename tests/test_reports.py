@@ -17,7 +17,7 @@ from events_log.events import Figure, IncidentDescribed, Kind, MonitorDescribed,
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
 from reports.figures import monitor_colours, view_figure, views_of
-from timeline import replay
+from timeline.replay import replay
 
 from .conftest import StepClock
 

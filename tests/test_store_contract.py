@@ -22,7 +22,7 @@ from events_log.envelope import decode_line
 from events_log.errors import BrokenChainError, InputError, LogChangedError, LogError
 from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Retraction, Source
 from events_log.stores import open_store
-from timeline import replay
+from timeline.replay import replay
 
 from .conftest import STORE_KINDS, StepClock
 from .helpers import obs

@@ -1,5 +1,47 @@
-"""Replaying the log into per-day series (the `timeline` command line is `timeline_cli`, above this package)."""
+"""Replaying the log into per-day series, and the Python API (the `timeline` command line is `timeline_cli`).
 
-from .replay import DayPoint, Flag, Replay, Series, replay
+From Python: ``open_log(path_or_url)`` or ``open_bundled()`` gives a ``Log``;
+``Log.replay(...)`` gives ``Tolls`` (series, DataFrames, figures).
+"""
 
-__all__ = ["DayPoint", "Flag", "Replay", "Series", "replay"]
+from events_log.errors import InputError, TimelineError
+from events_log.events import (
+    Correction,
+    Figure,
+    IncidentDescribed,
+    Kind,
+    Link,
+    MonitorDescribed,
+    Observation,
+    Qualifier,
+    Retraction,
+    Source,
+)
+
+from .api import Log, Tolls, open_bundled, open_log
+from .frames import MissingExtraError
+from .replay import DayPoint, Flag, Replay, Series
+
+__all__ = [
+    "Correction",
+    "DayPoint",
+    "Figure",
+    "Flag",
+    "IncidentDescribed",
+    "InputError",
+    "Kind",
+    "Link",
+    "Log",
+    "MissingExtraError",
+    "MonitorDescribed",
+    "Observation",
+    "Qualifier",
+    "Replay",
+    "Retraction",
+    "Series",
+    "Source",
+    "TimelineError",
+    "Tolls",
+    "open_bundled",
+    "open_log",
+]
