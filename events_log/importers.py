@@ -1,12 +1,14 @@
 """Reading events from the files people bring: CSV rows and JSON Lines.
 
 Every bad file, row or field becomes one ``InputError`` naming the file,
-the line and the field. Files are read whole before anything is appended,
-so an import lands entirely or not at all.
+the line and the field. Files are read line by line, never whole, and
+every event is read and checked before anything is appended, so an import
+lands entirely or not at all.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import enum
@@ -15,6 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -183,42 +186,80 @@ def with_changes(current: Observation, changes: Mapping[str, str], where: str = 
     return replacement
 
 
-def _read_text(path: Path) -> str:
+def _open(path: Path) -> BinaryIO:
     try:
-        data = path.read_bytes()
+        return path.open("rb")
     except FileNotFoundError:
         raise InputError("no such file", str(path)) from None
     except IsADirectoryError:
         raise InputError("is a directory, not a file", str(path)) from None
     except PermissionError:
         raise InputError("permission denied", str(path)) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8", f"{path}:{line}"
-        ) from None
-    if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
-        raise InputError("contains a NUL byte; this is not a text file", f"{path}:{line}")
-    if not text.strip():
+
+
+def _line_count(path: Path) -> int:
+    """How many lines the file has, for the progress bar: one pass in small chunks, nothing kept."""
+    count, last = 0, b"\n"
+    with _open(path) as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")
+
+
+def _text_lines(path: Path, progress: Progress | None) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line of a UTF-8 file, read as it goes: memory stays flat in the file's size.
+
+    Lines are split at line feeds (UTF-8 never has that byte inside a character,
+    so decoding line by line is decoding the whole); a leading BOM is dropped.
+    Bad bytes and NULs are refused naming their line, and a file of nothing
+    but white space as empty, as when the file was read whole.
+    """
+    with _open(path) as f:
+        lines: Iterable[bytes] = f
+        if progress is not None:
+            lines = progress(f, _line_count(path))
+        blank = True
+        for number, data in enumerate(lines, start=1):
+            if number == 1 and data.startswith(codecs.BOM_UTF8):
+                data = data[len(codecs.BOM_UTF8) :]
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8", f"{path}:{number}"
+                ) from None
+            if "\x00" in text:
+                raise InputError("contains a NUL byte; this is not a text file", f"{path}:{number}")
+            blank = blank and not text.strip()
+            yield number, text
+    if blank:
         raise InputError("the file is empty", str(path))
-    return text
 
 
-def read_csv(path: Path, progress: Progress | None = None) -> Labelled:
-    """Observations from a CSV file with the documented header, any column order."""
-    text = _read_text(path)
-    # Rows end at \r or \n only (as csv expects): str.splitlines would also cut
-    # a cell at U+2028, U+0085 and the like.
-    lines = io.StringIO(text, newline="").readlines()
-    reader = csv.reader(progress(lines, len(lines)) if progress else lines, strict=True)
+def _csv_lines(path: Path, progress: Progress | None) -> Iterator[str]:
+    """The file's lines as ``csv`` expects them: rows end at a carriage return or a line feed only.
+
+    str.splitlines would also cut a cell at U+2028, U+0085 and the like.
+    """
+    for _, text in _text_lines(path, progress):
+        if "\r" in text.removesuffix("\r\n"):
+            yield from io.StringIO(text, newline="").readlines()
+        else:
+            yield text
+
+
+def iter_csv(path: Path, progress: Progress | None = None) -> Iterator[tuple[str, Observation]]:
+    """Observations from a CSV file with the documented header, any column order, one row at a time."""
+    reader = csv.reader(_csv_lines(path, progress), strict=True)
     try:
         header = next(reader)
     except csv.Error as exc:
         raise InputError(f"unreadable CSV: {exc}", f"{path}:1") from None
     header = [name.strip() for name in header]
+    if header and not any(header):
+        # A file of nothing but white space is empty (reading on to its end says so), not a bad header.
+        _skip_blank(reader, path)
     unknown = [name for name in header if name not in COLUMNS]
     if unknown:
         raise InputError(
@@ -227,7 +268,7 @@ def read_csv(path: Path, progress: Progress | None = None) -> Labelled:
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated:
         raise InputError(f"column(s) named twice: {', '.join(duplicated)}", f"{path}:1")
-    events: Labelled = []
+    rows = 0
     line = reader.line_num
     while True:
         start = line + 1
@@ -244,20 +285,33 @@ def read_csv(path: Path, progress: Progress | None = None) -> Labelled:
             raise InputError(f"{len(cells)} cells where the header has {len(header)}", f"{path}:{start}")
         label = f"{path}:{start}"
         try:
-            events.append((label, observation_from_row(dict(zip(header, cells, strict=True)))))
+            observation = observation_from_row(dict(zip(header, cells, strict=True)))
         except InputError as exc:
             raise exc.located(label) from None
-    if not events:
+        rows += 1
+        yield label, observation
+    if not rows:
         raise InputError("no rows below the header", str(path))
-    return events
 
 
-def read_jsonl(path: Path, progress: Progress | None = None) -> Labelled:
-    """Events from a JSON Lines file: one ``{"type": ..., ...}`` object a line."""
+def _skip_blank(reader: Any, path: Path) -> None:
+    try:
+        for cells in reader:
+            if any(cell.strip() for cell in cells):
+                return
+    except csv.Error as exc:
+        raise InputError(f"unreadable CSV: {exc}", f"{path}:{reader.line_num}") from None
+
+
+def read_csv(path: Path, progress: Progress | None = None) -> Labelled:
+    """Observations from a CSV file with the documented header, any column order."""
+    return list(iter_csv(path, progress))
+
+
+def iter_jsonl(path: Path, progress: Progress | None = None) -> Iterator[tuple[str, Event]]:
+    """Events from a JSON Lines file, one ``{"type": ..., ...}`` object a line, read as it goes."""
     # JSON Lines are split on \n only: U+2028 or U+0085 inside a JSON string is text, not a line break.
-    lines = _read_text(path).split("\n")
-    events: Labelled = []
-    for number, line in enumerate(progress(lines, len(lines)) if progress else lines, start=1):
+    for number, line in _text_lines(path, progress):
         if not line.strip():
             continue
         label = f"{path}:{number}"
@@ -266,10 +320,14 @@ def read_jsonl(path: Path, progress: Progress | None = None) -> Labelled:
         except orjson.JSONDecodeError as exc:
             raise InputError(f"not valid JSON ({exc})", label) from None
         try:
-            events.append((label, event_from_input(data)))
+            yield label, event_from_input(data)
         except InputError as exc:
             raise exc.located(label) from None
-    return events
+
+
+def read_jsonl(path: Path, progress: Progress | None = None) -> Labelled:
+    """Events from a JSON Lines file: one ``{"type": ..., ...}`` object a line."""
+    return list(iter_jsonl(path, progress))
 
 
 def read_events(path: str | Path, format: str | None = None, progress: Progress | None = None) -> Labelled:

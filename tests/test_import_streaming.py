@@ -1,0 +1,106 @@
+"""Import files read line by line: the same events as a whole read, errors on the right line, all or nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from events_log.importers import COLUMNS, observation_from_row, read_events, row_from_observation
+from events_log.stores import open_store
+from tests.strategies import observations
+from timeline_cli import cli
+
+from .test_cli import HEADER, ROWS, assert_user_error
+
+
+def _csv_text(rows: list[dict[str, str]], terminator: str) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator=terminator)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+@given(
+    st.lists(observations(), min_size=1, max_size=8),
+    st.sampled_from(["\n", "\r\n", "\r"]),
+    st.booleans(),
+)
+def test_csv_read_line_by_line_gives_each_row_as_written(tmp_path_factory, batch, terminator, bom):
+    """Any line ending, a BOM, and cells holding line breaks, U+2028 or quotes read back row for row."""
+    rows = [row_from_observation(o) for o in batch]
+    path = tmp_path_factory.mktemp("csv") / "rows.csv"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + _csv_text(rows, terminator).encode("utf-8"))
+    read = read_events(path)
+    assert [event for _, event in read] == [observation_from_row(row) for row in rows]
+    assert len({label for label, _ in read}) == len(rows)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragments"),
+    [
+        (f"{HEADER}\r\n{ROWS[0]}\r\n{ROWS[1]}\r\n".encode() + b"\xff\r\n", ["rows.csv:4", "not UTF-8", "0xff"]),
+        (f"{HEADER}\n{ROWS[0]}\n".encode() + "bad \u00e9".encode("latin-1") + b"\n", ["rows.csv:3", "not UTF-8"]),
+        (f"{HEADER}\n{ROWS[0]}\nx\x00y\n".encode(), ["rows.csv:3", "NUL byte"]),
+        (b"  \r\n\t\n \r", ["rows.csv", "the file is empty"]),
+        (b"", ["rows.csv", "the file is empty"]),
+        (b"\xef\xbb\xbf", ["rows.csv", "the file is empty"]),
+        (f"{HEADER}\n\n  \n".encode(), ["rows.csv", "no rows below the header"]),
+        (f"\n{HEADER}\n{ROWS[0]}\n".encode(), ["rows.csv:2", "12 cells where the header has 0"]),
+        (f" \n{HEADER}\n{ROWS[0]}\n".encode(), ["rows.csv:1", "unknown column"]),
+    ],
+)
+def test_csv_read_line_by_line_names_the_bad_line(tmp_path, content, fragments):
+    """A bad byte, a NUL, an empty or blank file is refused naming the line a whole read would name."""
+    path = tmp_path / "rows.csv"
+    path.write_bytes(content)
+    result = CliRunner().invoke(cli, ["import", "--log", str(tmp_path / "log.jsonl"), str(path)])
+    assert_user_error(result, *fragments)
+    assert not (tmp_path / "log.jsonl").exists() or (tmp_path / "log.jsonl").read_bytes() == b""
+
+
+def test_jsonl_read_line_by_line_names_the_bad_line(tmp_path):
+    """JSON Lines are read one line at a time too: a bad byte after good lines is named by its line."""
+    path = tmp_path / "events.jsonl"
+    good = '{"type": "IncidentDescribed", "slug": "x", "title": "X \u2028 line"}\n'
+    path.write_bytes(good.encode() + b"\n" + b'{"type": "\xfe"}\n')
+    assert_user_error(CliRunner().invoke(cli, ["import", "--log", str(tmp_path / "log.jsonl"), str(path)]),
+                      "events.jsonl:3", "not UTF-8")  # fmt: skip
+    path.write_bytes(b" \n\n\t\n")
+    assert_user_error(CliRunner().invoke(cli, ["import", "--log", str(tmp_path / "log.jsonl"), str(path)]),
+                      "events.jsonl", "the file is empty")  # fmt: skip
+
+
+BAD_LAST_ROWS = {
+    "bad count": ("coastal-2025,SOHR,2025-03-12,killed,civilians,cumulative,-4,,exact,Wiki,q,s12", "low"),
+    "id repeated in the file": ("coastal-2025,SNHR,2025-03-12,killed,civilians,cumulative,900,,exact,Wiki,q,s8", "id"),
+    "figure repeated in the file": (ROWS[2].replace(",n11", ",n11b"), "repeat"),
+    "undescribed monitor": ("coastal-2025,OTHER,2025-03-12,killed,civilians,cumulative,9,,exact,Wiki,q,o12", "OTHER"),
+    "after the store's day": ("coastal-2025,SNHR,2031-01-01,killed,civilians,cumulative,900,,exact,Wiki,q,f1", "2031"),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_LAST_ROWS)
+def test_import_refused_at_its_last_row_leaves_the_log_as_it_was(tmp_path, log_target, bad):
+    """An import refused at its last row, by its cells or by admission, leaves every store line for line."""
+    runner = CliRunner()
+    for args in (["incident", "coastal-2025", "--title", "Coast"], ["monitor", "SOHR", "--name", "S"],
+                 ["monitor", "SNHR", "--name", "N"]):  # fmt: skip
+        assert runner.invoke(cli, ["describe", *args, "--log", log_target]).exit_code == 0
+    first = tmp_path / "first.csv"
+    first.write_text(f"{HEADER}\n{ROWS[0]}\n", encoding="utf-8")
+    assert runner.invoke(cli, ["import", "--log", log_target, str(first)]).exit_code == 0
+    with open_store(log_target) as store:
+        before = list(store.lines())
+    row, fragment = BAD_LAST_ROWS[bad]
+    path = tmp_path / "rows.csv"
+    path.write_text("\n".join([HEADER, *ROWS[1:], row]) + "\n", encoding="utf-8")
+    result = runner.invoke(cli, ["import", "--log", log_target, str(path)])
+    assert_user_error(result, "rows.csv:4", fragment)
+    with open_store(log_target) as store:
+        assert list(store.lines()) == before
