@@ -34,6 +34,7 @@ from .index import Block, IndexBuilder, LogIndex, build_index, frame, same_index
 from .store import Clock, Encoder, LogHead, Repaired, Store, TornTail, Verified, utc_now
 
 _BLOCK = 1 << 18
+_WRITE_LINES = 4096
 
 
 @attrs.frozen
@@ -179,7 +180,7 @@ class JsonlStore(Store):
             index = sidecar.index
             known = index.known_ids(lambda position: _line_from(fd, int(index.offsets[position]), self.location))
             lines = encode(last=tail.last, now=self.now(), known=known)
-            _write_all(fd, b"".join(line + b"\n" for line in lines), tail.end, self.location)
+            _write_all(fd, lines, tail.end, self.location)
             self._extend_sidecar(fd, sidecar, sidecar.index.builder(), lines, tail.end)
 
     def append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
@@ -188,7 +189,7 @@ class JsonlStore(Store):
             if LogHead.of(tail.last) != after:
                 raise LogError(f"{self.location} changed while being written; run the command again")
             sidecar = self._read_sidecar(fd, tail)
-            _write_all(fd, b"".join(line + b"\n" for line in lines), tail.end, self.location)
+            _write_all(fd, lines, tail.end, self.location)
             self._extend_sidecar(fd, sidecar, sidecar.index.builder(), lines, tail.end)
 
     # -- the replay index beside the log ---------------------------------
@@ -437,13 +438,21 @@ def _locked(fd: int, mode: int, location: str, timeout: float) -> Iterator[None]
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def _write_all(fd: int, data: bytes, offset: int, location: str) -> None:
-    """Write ``data`` at ``offset`` and make it durable, or leave the file as it was."""
+def _write_all(fd: int, lines: Sequence[bytes], offset: int, location: str) -> None:
+    """Write ``lines`` (each with a newline) at ``offset`` and make them durable, or leave the file as it was.
+
+    They go out a few thousand at a time: a batch of millions of imported
+    rows is never joined into one more copy of itself.
+    """
     try:
-        view = memoryview(data)
-        written = 0
-        while written < len(data):
-            written += os.pwrite(fd, view[written:], offset + written)
+        at = offset
+        for start in range(0, len(lines), _WRITE_LINES):
+            data = b"\n".join(lines[start : start + _WRITE_LINES]) + b"\n"
+            view = memoryview(data)
+            written = 0
+            while written < len(data):
+                written += os.pwrite(fd, view[written:], at + written)
+            at += len(data)
         # The append is acknowledged only once the bytes are on disk.
         os.fsync(fd)
     except OSError as exc:

@@ -1,17 +1,22 @@
-"""Import files read line by line: the same events as a whole read, errors on the right line, all or nothing."""
+"""Import at scale: files read line by line, big batches written in pieces, all or nothing either way."""
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from events_log.errors import StoreError
 from events_log.importers import COLUMNS, observation_from_row, read_events, row_from_observation
+from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
+from tests.conftest import StepClock
+from tests.helpers import obs
 from tests.strategies import observations
 from timeline_cli import cli
 
@@ -104,3 +109,26 @@ def test_import_refused_at_its_last_row_leaves_the_log_as_it_was(tmp_path, log_t
     assert_user_error(result, "rows.csv:4", fragment)
     with open_store(log_target) as store:
         assert list(store.lines()) == before
+
+
+def test_a_big_batch_cut_off_after_its_first_writes_leaves_the_file_as_it_was(tmp_path, monkeypatch):
+    """A batch written in several pieces is cut back whole when a later piece fails (disk full)."""
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([obs("first", 1, 1)], describe_new=True)
+    before = store.path.read_bytes()
+    real_pwrite = os.pwrite
+    calls = {"n": 0}
+
+    def full_disk_later(fd, data, offset):
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            return real_pwrite(fd, data, offset)
+        raise OSError(28, "No space left on device")
+
+    batch = [obs(f"o{i}", 1 + i % 28, i, monitor=f"m{i // 28}") for i in range(10_000)]
+    monkeypatch.setattr(os, "pwrite", full_disk_later)
+    with pytest.raises(StoreError, match="the disk is full; nothing was appended"):
+        store.append(batch, describe_new=True)
+    monkeypatch.undo()
+    assert calls["n"] == 3 and store.path.read_bytes() == before
+    assert store.append(batch, describe_new=True)[-1].position == store.head().entries - 1
