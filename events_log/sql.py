@@ -33,6 +33,8 @@ DESCRIPTION_ROWS = "type IN ('IncidentDescribed', 'MonitorDescribed')"
 # derived data: written in the same transaction as the entries, and caught up
 # from the log under the write lock if it is behind (a log made before it).
 FIGURES = "timeline_figures"
+# Rows built and sent at once when a batch is written.
+_ROWS_AT_ONCE = 4096
 
 
 class SqlStore(Store):
@@ -105,8 +107,7 @@ class SqlStore(Store):
             last = self._last(cursor)
             self._catch_up_figures(cursor, LogHead.of(last).entries)
             lines = encode(last=last, now=self.now(), known=self._known(cursor, subjects))
-            self._insert(cursor, [_row(line) for line in lines])
-            self._insert_figures(cursor, [_figure_row(line) for line in lines])
+            self._write_rows(cursor, lines)
 
         self._in_write_transaction(write)
 
@@ -115,10 +116,20 @@ class SqlStore(Store):
             if LogHead.of(self._last(cursor)) != after:
                 raise LogError(f"{self.location} changed while being written; run the command again")
             self._catch_up_figures(cursor, after.entries)
-            self._insert(cursor, [_row(line) for line in lines])
-            self._insert_figures(cursor, [_figure_row(line) for line in lines])
+            self._write_rows(cursor, lines)
 
         self._in_write_transaction(write)
+
+    def _write_rows(self, cursor: Any, lines: Sequence[bytes]) -> None:
+        """Insert the entry and figure rows of ``lines`` a few thousand at a time, in the caller's transaction.
+
+        A batch of millions of imported rows never has all its rows built at
+        once; it still lands whole or not at all, as the transaction does.
+        """
+        for start in range(0, len(lines), _ROWS_AT_ONCE):
+            piece = lines[start : start + _ROWS_AT_ONCE]
+            self._insert(cursor, [_row(line) for line in piece])
+            self._insert_figures(cursor, [_figure_row(line) for line in piece])
 
     def _insert_figures(self, cursor: Any, rows: list[tuple[int, str | None]]) -> None:
         if rows:

@@ -6,12 +6,13 @@ import csv
 import io
 import os
 
+import attrs
 import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from events_log.errors import StoreError
+from events_log.errors import InputError, StoreError
 from events_log.importers import COLUMNS, observation_from_row, read_events, row_from_observation
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
@@ -132,3 +133,19 @@ def test_a_big_batch_cut_off_after_its_first_writes_leaves_the_file_as_it_was(tm
     monkeypatch.undo()
     assert calls["n"] == 3 and store.path.read_bytes() == before
     assert store.append(batch, describe_new=True)[-1].position == store.head().entries - 1
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_batch_larger_than_one_piece_lands_whole_in_a_database(fresh_logs, kind):
+    """A batch written in several pieces lands whole, with every piece's figures kept for refusing repeats."""
+    with open_store(fresh_logs(kind)) as store:
+        store.clock = StepClock()
+        batch = [obs(f"o{i}", 1 + i % 28, i, monitor=f"m{i // 28}") for i in range(9_000)]
+        entries = store.append(batch, describe_new=True)
+        assert store.head().entries == len(entries) == entries[-1].position + 1
+        assert [e.event for e in store.entries(entries[0].position + len(entries) - len(batch))] == batch
+        before = list(store.lines())
+        for repeated in (batch[0], batch[5_000], batch[-1]):
+            with pytest.raises(InputError, match="allow-duplicate"):
+                store.append([attrs.evolve(repeated, id=f"again-{repeated.id}")])
+        assert list(store.lines()) == before
