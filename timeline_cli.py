@@ -13,7 +13,6 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import io
-import logging
 import os
 import sys
 import warnings
@@ -25,7 +24,6 @@ import click
 
 from events_log.columns import COLUMNS
 from events_log.errors import IndexMismatchWarning, InputError, ReadOnlyLogError, TimelineError, shown
-from timeline.bundled import bundled_log
 
 if TYPE_CHECKING:
     from events_log.envelope import Entry
@@ -78,6 +76,8 @@ describe_new_option = click.option(
 def open_log(log: str | None, *, write: bool) -> Store:
     """The store a command works on; the bundled dataset only ever for reading."""
     from events_log.stores import open_store
+    from timeline.bundled import bundled_log
+
     bundled = bundled_log()
     if log is None:
         if write:
@@ -228,6 +228,8 @@ def cli() -> None:
     into per-day running tolls for each monitor."""
     # psycopg logs some failures itself (a COPY cut off with the connection); the command
     # line reports each failure once, as its own one line.
+    import logging
+
     psycopg_logger = logging.getLogger("psycopg")
     psycopg_logger.addHandler(logging.NullHandler())
     psycopg_logger.propagate = False
