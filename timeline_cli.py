@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation
     from events_log.store import Store
 
+# The package version (pyproject.toml reads it from here): `--version` need not load importlib.metadata.
+__version__ = "0.1.0"
+
 T = TypeVar("T")
 
 _NO_LOG = (
@@ -222,7 +225,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="toll-timeline")
+@click.version_option(__version__, package_name="toll-timeline")
 def cli() -> None:
     """Keep every published casualty figure with its source, and replay them
     into per-day running tolls for each monitor."""

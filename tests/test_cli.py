@@ -380,3 +380,10 @@ def test_help_loads_no_heavy_module(command):
     assert "Usage: timeline" in "\n".join(usage)
     heavy = [m for m in loaded.split() if m.split(".")[0] in HEAVY_PACKAGES or m in HEAVY_MODULES]
     assert heavy == []
+
+
+def test_version_is_the_installed_distributions(run):
+    """`timeline --version` names the version pip installed (pyproject.toml reads timeline_cli.__version__)."""
+    import importlib.metadata
+
+    assert run("--version").output == f"timeline, version {importlib.metadata.version('toll-timeline')}\n"
