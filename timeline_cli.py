@@ -13,31 +13,25 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import io
-import logging
 import os
 import sys
 import warnings
-import webbrowser
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import orjson
 
-from events_log import checkpoints as cps
-from events_log.admission import DESCRIBES, SLACK
-from events_log.codec import event_from_input, parse_date
-from events_log.envelope import Entry, decode_line
+from events_log.columns import COLUMNS
 from events_log.errors import IndexMismatchWarning, InputError, ReadOnlyLogError, TimelineError, shown
-from events_log.events import Correction, IncidentDescribed, Link, MonitorDescribed, Observation, Retraction
-from events_log.importers import COLUMNS, observation_from_row, read_events, with_changes
-from events_log.store import Store
-from events_log.stores import open_store
-from timeline import interchange, output
-from timeline.bundled import bundled_log
-from timeline.replay import refuse_undescribed
-from timeline.replay import replay as run_replay
+
+if TYPE_CHECKING:
+    from events_log.envelope import Entry
+    from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation
+    from events_log.store import Store
+
+# The package version (pyproject.toml reads it from here): `--version` need not load importlib.metadata.
+__version__ = "0.1.0"
 
 T = TypeVar("T")
 
@@ -84,6 +78,9 @@ describe_new_option = click.option(
 
 def open_log(log: str | None, *, write: bool) -> Store:
     """The store a command works on; the bundled dataset only ever for reading."""
+    from events_log.stores import open_store
+    from timeline.bundled import bundled_log
+
     bundled = bundled_log()
     if log is None:
         if write:
@@ -102,6 +99,7 @@ def open_log(log: str | None, *, write: bool) -> Store:
 
 def _parse_day(ctx, param, value: str | None) -> dt.date | None:
     """A date option that is a plain calendar date (--as-of has rules of its own)."""
+    from events_log.codec import parse_date
     if value is None:
         return None
     try:
@@ -111,6 +109,8 @@ def _parse_day(ctx, param, value: str | None) -> dt.date | None:
 
 
 def _parse_as_of(ctx, param, value: str | None) -> dt.date | None:
+    from events_log.admission import SLACK
+    from events_log.codec import parse_date
     if value is None:
         return None
     try:
@@ -126,6 +126,7 @@ def _parse_as_of(ctx, param, value: str | None) -> dt.date | None:
 
 def _parse_known_at(ctx, param, value: str | None) -> dt.datetime | None:
     """A date (the end of that day, UTC) or an ISO timestamp (UTC when no zone is given)."""
+    from events_log.codec import parse_date
     if value is None:
         return None
     try:
@@ -224,12 +225,14 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="toll-timeline")
+@click.version_option(__version__, package_name="toll-timeline")
 def cli() -> None:
     """Keep every published casualty figure with its source, and replay them
     into per-day running tolls for each monitor."""
     # psycopg logs some failures itself (a COPY cut off with the connection); the command
     # line reports each failure once, as its own one line.
+    import logging
+
     psycopg_logger = logging.getLogger("psycopg")
     psycopg_logger.addHandler(logging.NullHandler())
     psycopg_logger.propagate = False
@@ -245,6 +248,11 @@ def append(
     log: str | None, json_text: str | None, describe_new: bool, allow_duplicate: bool, **columns: str | None
 ) -> None:
     """Append one observation given as options, or one event as --json."""
+    import orjson
+
+    from events_log.codec import event_from_input
+    from events_log.importers import observation_from_row
+    from timeline import output
     given = {k: v for k, v in columns.items() if v is not None}
     if json_text is not None:
         if given:
@@ -280,6 +288,8 @@ def import_(log: str | None, file: Path, format_: str | None, describe_new: bool
     its datapackage.json): the incidents and monitors the log lacks are described, then its
     observations appended.
     """
+    from events_log.importers import read_events
+    from timeline import interchange, output
     store = open_log(log, write=True)
     if format_ is None and interchange.is_package(file):
         labelled = interchange.read_datapackage(file, store)
@@ -323,6 +333,9 @@ def correct(
     appended, under one lock: a fix made at the same moment by someone else
     is built upon, never lost (or, with --expected-version, refused).
     """
+    from events_log.events import Correction
+    from events_log.importers import with_changes
+    from timeline import output
     changes = {k: v for k, v in columns.items() if v is not None}
     if not changes:
         raise click.UsageError("give at least one field to change, e.g. --low 1383")
@@ -350,6 +363,7 @@ def correct(
 @expected_version_option
 def retract(log: str | None, observation_id: str, reason: str, expected_version: int | None) -> None:
     """Withdraw our record of observation ID (it stays in the log, marked retracted)."""
+    from events_log.events import Retraction
     store = open_log(log, write=True)
     _located(lambda: Retraction(observation_id=observation_id, reason=reason), "options")
     entry = store.fix(
@@ -386,6 +400,7 @@ def describe_incident(
     links: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Describe incident SLUG (its slug is what observations name)."""
+    from events_log.events import IncidentDescribed, Link
     event = _located(
         lambda: IncidentDescribed(
             slug=slug, title=title, place=place or None, start_date=start_date, summary=summary or None,
@@ -404,6 +419,7 @@ def describe_incident(
 @click.option("--about", help="What it is and how it counts, in the words of the sources.")
 def describe_monitor(log: str | None, slug: str, full_name: str, url: str | None, about: str | None) -> None:
     """Describe monitor SLUG (its slug is what observations name)."""
+    from events_log.events import MonitorDescribed
     event = _located(
         lambda: MonitorDescribed(slug=slug, full_name=full_name, url=url or None, description=about or None),
         "options",
@@ -412,6 +428,8 @@ def describe_monitor(log: str | None, slug: str, full_name: str, url: str | None
 
 
 def _append_description(log: str | None, event: IncidentDescribed | MonitorDescribed) -> None:
+    from events_log.admission import DESCRIBES
+    from timeline import output
     store = open_log(log, write=True)
     kind = DESCRIBES[type(event).__name__]
     again = (kind, event.slug) in store.names()
@@ -436,6 +454,8 @@ def monitors(log: str | None) -> None:
 
 def _list_described(log: str | None, kind: str) -> None:
     """One line per described name; figures are effective observations (after corrections and retractions)."""
+    from events_log.events import IncidentDescribed
+    from timeline.replay import replay as run_replay
     store = open_log(log, write=False)
     _warn_if_torn(store)
     result = run_replay(store)
@@ -474,6 +494,8 @@ def replay(
     days: str,
 ) -> None:
     """Rebuild each monitor's per-day running toll from the log."""
+    from timeline import output
+    from timeline.replay import replay as run_replay
     store = open_log(log, write=False)
     _warn_if_torn(store)
     result = run_replay(
@@ -513,8 +535,11 @@ def report(
     open_: bool,
 ) -> None:
     """Build interactive HTML timelines: an index of incidents and one page per incident."""
+    import webbrowser
+
     from reports.build import build_report  # Plotly and Jinja2 load only for this command.
     from reports.commands import rebuild_command, verify_command
+    from timeline.replay import replay as run_replay
 
     store = open_log(log, write=False)
     _warn_if_torn(store)
@@ -566,6 +591,8 @@ def export(
     licence: str | None,
 ) -> None:
     """Export a replay for other tools: a Frictionless Data Package, or HXL-tagged CSV for HDX."""
+    from timeline import interchange
+    from timeline.replay import replay as run_replay
     if format_ == "datapackage" and out is None:
         raise InputError("a data package is a folder: give --out DIR", "--out")
     if licence is not None and format_ != "datapackage":
@@ -640,6 +667,9 @@ def log_(log: str | None, last: int | None, format_: str, incident: str | None, 
     With --incident or --monitor, only the entries about it: its description,
     the observations naming it, and their corrections and retractions.
     """
+    from events_log.envelope import Entry, decode_line
+    from timeline import output
+    from timeline.replay import refuse_undescribed
     store = open_log(log, write=False)
     _warn_if_torn(store)
     chosen = None
@@ -691,6 +721,7 @@ def verify(
     checkpoint, so that a log rewritten and rehashed after one is caught. On a
     PostgreSQL log, the checkpoints kept on the server are checked too.
     """
+    from events_log import checkpoints as cps
     if trusted and checkpoint_file is None:
         raise InputError("it checks the signatures of a checkpoint file: give --checkpoints FILE too", "--trust")
     wanted = [(f"--expect {text}", cps.parse_checkpoint(text, "--expect")) for text in expected]
@@ -740,6 +771,7 @@ def checkpoint(log: str | None, out: Path | None, key_file: Path | None) -> None
     --expect` or `--checkpoints` later proves that the log still extends it.
     On a PostgreSQL log the server keeps it too.
     """
+    from events_log import checkpoints as cps
     key = cps.load_private_key(key_file) if key_file is not None else None
     store = open_log(log, write=False)
     _warn_if_torn(store)
@@ -764,6 +796,7 @@ def checkpoint(log: str | None, out: Path | None, key_file: Path | None) -> None
 @click.argument("key_file", metavar="KEY", type=click.Path(dir_okay=False, path_type=Path))
 def keygen(key_file: Path) -> None:
     """Write a new Ed25519 key pair: KEY (private, mode 0600) and KEY.pub; never overwrites."""
+    from events_log import checkpoints as cps
     public = cps.write_key_pair(key_file)
     click.echo(f"wrote the private key {key_file} (keep it secret) and the public key {public} (share it)")
 
@@ -800,6 +833,7 @@ def _located(build: Callable[[], T], where: str) -> T:
 
 def _about(incident: str | None, monitor: str | None) -> Callable[[Entry], bool]:
     """Whether an entry, met in log order, is about the incident and monitor chosen."""
+    from events_log.events import Correction, IncidentDescribed, Observation, Retraction
     ids: set[str] = set()
 
     def names_them(o: Observation) -> bool:
@@ -827,6 +861,7 @@ def _about(incident: str | None, monitor: str | None) -> Callable[[Entry], bool]
 
 
 def _echo_described(entries: list[Entry]) -> None:
+    from timeline import output
     for entry in entries:
         click.echo(f"described {output.describe_event(entry.event)} at position {entry.position} (new)")
 

@@ -20,7 +20,7 @@ From one CSV in `timeline import`'s format (cumulative totals only, from
     and PostgreSQL log.
 
 Ratios are ours / peer (issue 14's targets: import at most 3x the sqlite3
-shell for JSON Lines and SQLite; issue 17's: replay at most 1x polars).
+shell for JSON Lines and SQLite; issue 17's: replay at most 0.5x polars).
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def report(sizes: list[int], results: dict[str, tuple[float, float]]) -> None:
             ratio = f"{wall / peer:.2f}" if peer else ""
             print(f"{name:<52} {wall:>8.2f} {rss:>11,.0f} {ratio:>7}")
     print("\nratios: timeline import / sqlite3 shell .import (issue 14: <= 3 for JSON Lines and SQLite);"
-          " timeline replay / polars script (issue 17: <= 1)")  # fmt: skip
+          " timeline replay / polars script (issue 17: <= 0.5)")  # fmt: skip
 
 
 if __name__ == "__main__":

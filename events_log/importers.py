@@ -22,28 +22,10 @@ from typing import Any, BinaryIO
 import orjson
 
 from .codec import event_from_input, parse_date, with_content_id
+from .columns import COLUMNS
 from .errors import InputError, shown
 from .events import MAX_COUNT, Event, Figure, Kind, Observation, Qualifier, Source
 
-COLUMNS = (
-    "id",
-    "incident",
-    "monitor",
-    "reported_on",
-    "period_start",
-    "period_end",
-    "measure",
-    "category",
-    "location",
-    "kind",
-    "low",
-    "high",
-    "qualifier",
-    "source_url",
-    "source_title",
-    "quote",
-    "note",
-)
 _WHOLE_NUMBER = re.compile(r"[0-9]+")
 MAX_DIGITS = 13
 # Field names of the event classes that differ from the CSV column they come from.

@@ -6,6 +6,8 @@ import base64
 import datetime as dt
 import html
 import re
+import subprocess
+import sys
 import zlib
 
 import attrs
@@ -180,3 +182,15 @@ def test_correct_takes_python_values_and_none_clears(log):
     )  # fmt: skip
     with pytest.raises(timeline.InputError):
         log.correct("o1", reason="x", low=True)
+
+
+@pytest.mark.parametrize("package", ["events_log", "timeline"])
+def test_package_exports_load_on_first_use(package):
+    """Importing a package root loads no numpy; every name in its __all__ then resolves, and dir() lists it."""
+    script = (f"import sys, {package} as p\n"
+              "assert 'numpy' not in sys.modules, 'numpy loaded by the import alone'\n"
+              "assert set(p.__all__) <= set(dir(p))\n"
+              "print(sorted(n for n in p.__all__ if getattr(p, n) is None))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n"

@@ -353,3 +353,37 @@ def test_replay_days_reports_leaves_out_carried_days_and_every_keeps_the_rule():
     )
     assert [len(s["days"]) for s in document["series"]] == [2, 1, 1]
     assert all(s["latest"]["date"] == "2025-03-10" for s in document["series"])
+
+
+
+# What a command's start-up must not load: each costs tens of milliseconds (issue 17: start-up at most 0.08 s).
+HEAVY_PACKAGES = {"numpy", "attr", "cattrs", "msgspec", "polars", "pyarrow", "psycopg", "plotly", "jinja2",
+                  "cryptography"}
+HEAVY_MODULES = {"events_log.events", "events_log.jsonl", "events_log.stores", "timeline.replay", "timeline.api"}
+START_UP = """
+import sys
+from timeline_cli import cli
+try:
+    cli.main(sys.argv[1:], prog_name="timeline")
+except SystemExit:
+    pass
+print(" ".join(sys.modules))
+"""
+
+
+@pytest.mark.parametrize("command", [None, *sorted(cli.commands)])
+def test_help_loads_no_heavy_module(command):
+    """`timeline [COMMAND] --help` starts without loading numpy, attrs, the stores, the replay or any extra."""
+    args = ([command] if command else []) + ["--help"]
+    done = subprocess.run([sys.executable, "-c", START_UP, *args], capture_output=True, text=True, check=True)
+    *usage, loaded = done.stdout.strip().split("\n")
+    assert "Usage: timeline" in "\n".join(usage)
+    heavy = [m for m in loaded.split() if m.split(".")[0] in HEAVY_PACKAGES or m in HEAVY_MODULES]
+    assert heavy == []
+
+
+def test_version_is_the_installed_distributions(run):
+    """`timeline --version` names the version pip installed (pyproject.toml reads timeline_cli.__version__)."""
+    import importlib.metadata
+
+    assert run("--version").output.endswith(f", version {importlib.metadata.version('toll-timeline')}\n")
