@@ -26,7 +26,11 @@ from .test_cli import HEADER, ROWS, assert_user_error
 
 def _csv_text(rows: list[dict[str, str]], terminator: str) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator=terminator)
+    # A cell holding a line break must be quoted (RFC 4180), but csv's writer quotes only the characters
+    # of its own line terminator: with "\r" it would leave a "\n" bare, and no reader could tell the rows.
+    breaks = any("\r" in cell or "\n" in cell for row in rows for cell in row.values())
+    quoting = csv.QUOTE_ALL if breaks else csv.QUOTE_MINIMAL
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator=terminator, quoting=quoting)
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
