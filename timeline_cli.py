@@ -80,6 +80,7 @@ def open_log(log: str | None, *, write: bool) -> Store:
     """The store a command works on; the bundled dataset only ever for reading."""
     from events_log.stores import open_store
     from timeline.bundled import bundled_log
+    from timeline.index import REPLAY_INDEX
 
     bundled = bundled_log()
     if log is None:
@@ -94,6 +95,7 @@ def open_log(log: str | None, *, write: bool) -> Store:
     # Only writers create a log: a typo in a path must not read as an empty log.
     if not write and not store.exists():
         raise InputError(f"no log at {store.location}")
+    store.keep(REPLAY_INDEX)  # every append keeps the replay index beside the log up to date
     return store
 
 
