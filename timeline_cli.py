@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from events_log.columns import COLUMNS
-from events_log.errors import IndexMismatchWarning, InputError, ReadOnlyLogError, TimelineError, shown
+from events_log.errors import IndexMismatchWarning, InputError, LogChangedError, ReadOnlyLogError, TimelineError, shown
 
 if TYPE_CHECKING:
     from events_log.envelope import Entry
@@ -220,7 +220,8 @@ class _Group(click.Group):
             # A bad option value of a command: one line too, and where to read more.
             name = exc.ctx.command_path if exc.ctx else "timeline"
             raise _Failure(f"{exc.format_message()} (see `{name} --help`)", 2) from None
-        except InputError as exc:
+        except (InputError, LogChangedError) as exc:
+            # A lost race is answered like bad input: nothing was written; look again and redo it.
             raise _Failure(str(exc), 2) from None
         except TimelineError as exc:
             raise _Failure(str(exc), 1) from None

@@ -31,7 +31,7 @@ import attrs
 
 from .admission import Names
 from .envelope import RawEntry, decode_line
-from .errors import IndexMismatchWarning, InputError, LogError, StoreError, TornLogError
+from .errors import IndexMismatchWarning, InputError, LogChangedError, StoreError, TornLogError
 from .known import KNOWN
 from .projection import Projection, State, extend, frame, unframe
 from .store import Clock, Encoder, LogHead, Repaired, Store, TornTail, Verified, utc_now
@@ -203,7 +203,7 @@ class JsonlStore(Store):
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = self._whole_tail(fd)
             if LogHead.of(tail.last) != after:
-                raise LogError(f"{self.location} changed while being written; run the command again")
+                raise LogChangedError(f"{self.location} changed while being written; run the command again")
             _write_all(fd, lines, tail.end, self.location)
             self._after_append(fd, tail, lines, None)
 

@@ -23,7 +23,7 @@ import attrs
 from .admission import LIVE, IdIndex, Names, figure_key, subject_id
 from .codec import SCHEMA, unstructure, upcast
 from .envelope import RawEntry, decode_line
-from .errors import LogError, StoreError
+from .errors import LogChangedError, LogError, StoreError
 from .events import Observation
 from .projection import Projection, State, extend
 from .store import Encoder, LogHead, Store, Verified
@@ -132,7 +132,7 @@ class SqlStore(Store):
     def append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
         def write(cursor: Any) -> None:
             if LogHead.of(self._last(cursor)) != after:
-                raise LogError(f"{self.location} changed while being written; run the command again")
+                raise LogChangedError(f"{self.location} changed while being written; run the command again")
             self._catch_up_figures(cursor, after.entries)
             self._write_rows(cursor, lines)
             self._after_append(cursor, after.entries + len(lines))
