@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from events_log.columns import COLUMNS
-from events_log.errors import IndexMismatchWarning, InputError, ReadOnlyLogError, TimelineError, shown
+from events_log.errors import IndexMismatchWarning, InputError, LogChangedError, ReadOnlyLogError, TimelineError, shown
 
 if TYPE_CHECKING:
     from events_log.envelope import Entry
@@ -80,6 +80,7 @@ def open_log(log: str | None, *, write: bool) -> Store:
     """The store a command works on; the bundled dataset only ever for reading."""
     from events_log.stores import open_store
     from timeline.bundled import bundled_log
+    from timeline.index import REPLAY_INDEX
 
     bundled = bundled_log()
     if log is None:
@@ -94,6 +95,7 @@ def open_log(log: str | None, *, write: bool) -> Store:
     # Only writers create a log: a typo in a path must not read as an empty log.
     if not write and not store.exists():
         raise InputError(f"no log at {store.location}")
+    store.keep(REPLAY_INDEX)  # every append keeps the replay index beside the log up to date
     return store
 
 
@@ -218,7 +220,8 @@ class _Group(click.Group):
             # A bad option value of a command: one line too, and where to read more.
             name = exc.ctx.command_path if exc.ctx else "timeline"
             raise _Failure(f"{exc.format_message()} (see `{name} --help`)", 2) from None
-        except InputError as exc:
+        except (InputError, LogChangedError) as exc:
+            # A lost race is answered like bad input: nothing was written; look again and redo it.
             raise _Failure(str(exc), 2) from None
         except TimelineError as exc:
             raise _Failure(str(exc), 1) from None

@@ -33,7 +33,9 @@ from events_log.errors import InputError, LogError, TimelineError
 from events_log.events import Correction, Observation, Retraction
 from events_log.importers import COLUMNS, observation_from_row, read_events, row_from_observation
 from events_log.jsonl import JsonlStore
+from events_log.known import KNOWN
 from events_log.store import LogHead
+from timeline.index import REPLAY_INDEX
 
 RELEASES = Path(__file__).resolve().parent / "releases"
 TARGET = Path(__file__).resolve().parents[1] / "timeline" / "dataset" / "bundled.jsonl"
@@ -164,8 +166,9 @@ def write_releases(path: Path, upto: int | None = None, root: Path = RELEASES) -
         for where, fix in read_fixes(release.fixes) if release.fixes else ():
             recording.fix(fix.observation_id, fix.build, expected_version=fix.expected_version, label=where)
     store = JsonlStore(path)
-    # The replay index is not shipped: the installed dataset is read-only and small.
-    store.sidecar_path.unlink(missing_ok=True)
+    # No projection is shipped beside it: the installed dataset is read-only and small.
+    for projection in (KNOWN, REPLAY_INDEX):
+        store.sidecar_path(projection).unlink(missing_ok=True)
     return store
 
 

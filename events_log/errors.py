@@ -37,16 +37,23 @@ class InputError(TimelineError, ValueError):
         return InputError(self.message, inner)
 
 
-class LogChangedError(InputError):
-    """A fix was made from a version of a record that is no longer its current one.
-
-    An ``InputError`` (exit 2): nothing was appended, and the person only has
-    to look at the record again and redo the fix.
-    """
-
-
 class LogError(TimelineError):
     """The log cannot be used as it stands."""
+
+
+class LogChangedError(LogError):
+    """A write lost a race: the log changed after what the write was made from was read.
+
+    Like eventsourcing's ``RecordConflictError``: a fix made from a version of
+    a record that is no longer its current one, or a copy whose target grew
+    meanwhile. Nothing was appended. The command line exits 2, as for bad
+    input (issue 12): the person only has to look again and redo it.
+    """
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        self.message = message
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
 
 
 class TornLogError(LogError):

@@ -25,12 +25,15 @@ import warnings
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import attrs
 
+from .admission import Names
 from .envelope import RawEntry, decode_line
-from .errors import IndexMismatchWarning, InputError, LogError, StoreError, TornLogError
-from .index import Block, IndexBuilder, LogIndex, build_index, frame, same_index, unframe
+from .errors import IndexMismatchWarning, InputError, LogChangedError, StoreError, TornLogError
+from .known import KNOWN
+from .projection import Projection, State, extend, frame, unframe
 from .store import Clock, Encoder, LogHead, Repaired, Store, TornTail, Verified, utc_now
 
 _BLOCK = 1 << 18
@@ -55,17 +58,19 @@ class _Tail:
 
 @attrs.frozen
 class _Sidecar:
-    """The replay index as read: which bytes of the sidecar hold, and which blocks are new."""
+    """A projection as read from its sidecar: which bytes of the file hold, and which blocks are new."""
 
-    index: LogIndex
+    state: State
     kept: int
-    new: list[Block]
+    new: list[Any]
     size: int
     # Whole blocks of the sidecar that no longer matched the log (it was edited, or rewritten).
     dropped: int = 0
 
 
 class JsonlStore(Store):
+    """A log in one JSON Lines file; each projection it keeps lives beside it, in ``<log>.<name>``."""
+
     can_tear = True
 
     def __init__(
@@ -112,52 +117,60 @@ class JsonlStore(Store):
             os.close(self._reader)
             self._reader = None
 
-    def index(self, since: LogIndex | None = None) -> LogIndex:
-        """The replay index from the sidecar file, checked against the log and brought up to date.
+    def names(self) -> Names:
+        return self.projection(KNOWN).names()
+
+    def projection(self, projection: Projection, since: State | None = None) -> State:
+        """``projection`` from its sidecar file, checked against the log and brought up to date.
 
         The sidecar is trusted only as far as its last block still ends, in the
-        log, with the line whose hash it recorded; past that, the log is parsed.
-        With ``since`` (an index of this log read earlier), only what was
-        appended after it is read, if the log still ends where it did.
+        log, with the line whose hash it recorded; past that, the log is parsed
+        (and what was parsed is saved, if no writer is busy). With ``since``
+        (a state read earlier), only what was appended after it is read, if
+        the log still ends where it did and the sidecar is the one it came from.
         """
         with self._open(write=False) as fd:
             if fd is None:
-                return LogIndex([])
+                return projection.load([])
             with self._locked(fd, fcntl.LOCK_SH):
                 tail = _read_tail(fd, self.location, strict=True)
-                still_there = since is not None and 0 < since.end_offset <= tail.end
                 if (
-                    still_there
-                    and since.origin == self._sidecar_origin()
+                    since is not None
+                    and 0 < since.end_offset <= tail.end
+                    and since.origin == self._sidecar_origin(projection)
                     and _line_ends_with(fd, since.end_offset, since.last_hash)
                 ):
-                    return self._index_after(fd, since, tail)
-                sidecar = self._read_sidecar(fd, tail)
+                    return self._after(fd, since, tail)
+                sidecar = self._read_sidecar(fd, tail, projection)
             if sidecar.dropped:
-                self._warn_mismatch()
+                self._warn_mismatch(projection)
             if sidecar.new and not self.read_only:
-                self._save_sidecar(fd, sidecar)
-        sidecar.index.origin = self._sidecar_origin()
-        return sidecar.index
+                self._save_sidecar(fd, projection, sidecar)
+        sidecar.state.origin = self._sidecar_origin(projection)
+        return sidecar.state
 
-    def _warn_mismatch(self) -> None:
-        """Say that the sidecar no longer matched the log: the log, or the index, was changed."""
+    def sidecar_path(self, projection: Projection) -> Path:
+        """Where the blocks of ``projection`` are kept: beside the log, named after it."""
+        return self.path.with_name(f"{self.path.name}.{projection.name}")
+
+    def _warn_mismatch(self, projection: Projection) -> None:
+        """Say that a sidecar no longer matched the log: the log, or the sidecar, was changed."""
         warnings.warn(
             IndexMismatchWarning(
-                f"the replay index beside {self.location} did not match the log; rebuilding it from the log "
-                "(`timeline verify` keeps a mismatching index as evidence)"
+                f"the {projection.title} beside {self.location} did not match the log; rebuilding it from the log "
+                "(`timeline verify` keeps a mismatching one as evidence)"
             ),
             stacklevel=3,
         )
 
-    def _sidecar_origin(self) -> bytes | None:
-        """The header of the sidecar's first block: an index read from it is good while that stands.
+    def _sidecar_origin(self, projection: Projection) -> bytes | None:
+        """The header of the sidecar's first block: a state read from it is good while that stands.
 
         Writers only add blocks after it; a sidecar removed (by ``verify``) or
         rebuilt from scratch has another, or none.
         """
         try:
-            with open(self.sidecar_path, "rb") as f:
+            with open(self.sidecar_path(projection), "rb") as f:
                 return f.read(12)
         except OSError:
             return None
@@ -174,41 +187,55 @@ class JsonlStore(Store):
     def append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = self._whole_tail(fd)
-            sidecar = self._read_sidecar(fd, tail)
-            if sidecar.dropped:
-                self._warn_mismatch()
-            index = sidecar.index
-            known = index.known_ids(lambda position: _line_from(fd, int(index.offsets[position]), self.location))
-            lines = encode(last=tail.last, now=self.now(), known=known)
+            known = self._read_sidecar(fd, tail, KNOWN)
+            if known.dropped:
+                self._warn_mismatch(KNOWN)
+            index = known.state
+            lines = encode(
+                last=tail.last,
+                now=self.now(),
+                known=index.known_ids(lambda position: _line_from(fd, int(index.offsets[position]), self.location)),
+            )
             _write_all(fd, lines, tail.end, self.location)
-            self._extend_sidecar(fd, sidecar, sidecar.index.builder(), lines, tail.end)
+            self._after_append(fd, tail, lines, known)
 
     def append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = self._whole_tail(fd)
             if LogHead.of(tail.last) != after:
-                raise LogError(f"{self.location} changed while being written; run the command again")
-            sidecar = self._read_sidecar(fd, tail)
+                raise LogChangedError(f"{self.location} changed while being written; run the command again")
             _write_all(fd, lines, tail.end, self.location)
-            self._extend_sidecar(fd, sidecar, sidecar.index.builder(), lines, tail.end)
+            self._after_append(fd, tail, lines, None)
 
-    # -- the replay index beside the log ---------------------------------
+    # -- the projections beside the log ------------------------------------
 
-    @property
-    def sidecar_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".index")
+    def _after_append(self, fd: int, tail: _Tail, lines: Sequence[bytes], known: _Sidecar | None) -> None:
+        """The append hook: under the write lock, once ``lines`` are durable, extend every kept projection.
 
-    def _read_sidecar(self, fd: int, tail: _Tail) -> _Sidecar:
+        Best effort: the log is already durable, and a missing or stale
+        sidecar only costs the next reader a parse.
+        """
+        for projection in (KNOWN, *self.kept):
+            sidecar = known if projection is KNOWN and known is not None else self._read_sidecar(fd, tail, projection)
+            builder = sidecar.state.builder()
+            offset = tail.end
+            for line in lines:
+                builder.add(decode_line(line), offset, offset + len(line) + 1)
+                offset += len(line) + 1
+            self._write_sidecar(projection, attrs.evolve(sidecar, new=[*sidecar.new, builder.block()]))
+
+    def _read_sidecar(self, fd: int, tail: _Tail, projection: Projection) -> _Sidecar:
         """The sidecar's blocks that still match the log, plus blocks for the log beyond them."""
+        path = self.sidecar_path(projection)
         try:
-            data = self.sidecar_path.read_bytes()
+            data = path.read_bytes()
         except FileNotFoundError:
             data = b""
         except OSError as exc:
-            raise StoreError(f"cannot read {self.sidecar_path}: {exc.strerror}") from None
-        valid: list[tuple[int, Block]] = []
+            raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+        valid: list[tuple[int, Any]] = []
         position = 0
-        whole = list(unframe(data))
+        whole = list(unframe(data, projection))
         for end_at, block in whole:
             if block.first != position or not 0 < block.end_offset <= tail.end:
                 break
@@ -217,142 +244,128 @@ class JsonlStore(Store):
         while valid and not _line_ends_with(fd, valid[-1][1].end_offset, valid[-1][1].last_hash):
             valid.pop()
         kept = valid[-1][0] if valid else 0
-        blocks = [block for _, block in valid]
-        new: list[Block] = []
-        start = blocks[-1].end_offset if blocks else 0
-        if start < tail.end:
-            builder = LogIndex(blocks).builder()
-            for offset, line in _stream_lines(fd, start, tail.end, self.location):
-                builder.add(_decode(line, self.location, offset), offset, offset + len(line) + 1)
-                if len(builder) >= 100_000:
-                    new.append(builder.block())
-            if len(builder):
-                new.append(builder.block())
-        return _Sidecar(LogIndex(blocks + new), kept, new, len(data), len(whole) - len(blocks))
+        state = projection.load([block for _, block in valid])
+        state, new = extend(state, self._parsed(fd, state.end_offset if valid else 0, tail.end))
+        return _Sidecar(state, kept, new, len(data), len(whole) - len(valid))
+
+    def _parsed(self, fd: int, start: int, end: int) -> Iterator[tuple[RawEntry, int, int]]:
+        for offset, line in _stream_lines(fd, start, end, self.location):
+            yield _decode(line, self.location, offset), offset, offset + len(line) + 1
 
     def verify(self, *, repair_index: bool = False) -> Verified:
-        """Check the chain, and that the replay index beside the log says what the log says.
+        """Check the chain, and that every projection beside the log says what the log says.
 
-        The index is compared as it is on disk, before anything reads (and so
-        rebuilds) it: an index that does not match is evidence (of an edited
-        log, or an edited index), so it is moved to ``<index>.mismatch-<n>``,
+        A sidecar is compared as it is on disk, before anything reads (and so
+        rebuilds) it: one that does not match is evidence (of an edited log,
+        or an edited sidecar), so it is moved to ``<sidecar>.mismatch-<n>``,
         never deleted, and the finding fails verification unless
-        ``repair_index`` asks for a new index to be built at once.
+        ``repair_index`` asks for a new one to be built at once.
         """
         checked = super().verify()
+        notes, mismatch = [], False
+        for projection in (KNOWN, *self.kept):
+            note, bad = self._verify_sidecar(projection, checked, repair_index)
+            if note is not None:
+                notes.append(note)
+                mismatch = mismatch or bad
+        if not notes:
+            return checked
+        return attrs.evolve(checked, index_note="; ".join(notes), index_mismatch=mismatch)
+
+    def _verify_sidecar(self, projection: Projection, checked: Verified, repair: bool) -> tuple[str | None, bool]:
+        path = self.sidecar_path(projection)
         with self._open(write=False) as fd:
             if fd is None:
-                return checked
+                return None, False
             with self._locked(fd, fcntl.LOCK_SH):
                 try:
-                    data = self.sidecar_path.read_bytes()
+                    data = path.read_bytes()
                 except FileNotFoundError:
-                    return checked
+                    return None, False
                 except OSError as exc:
-                    raise StoreError(f"cannot read {self.sidecar_path}: {exc.strerror}") from None
+                    raise StoreError(f"cannot read {path}: {exc.strerror}") from None
                 tail = _read_tail(fd, self.location, strict=True)
                 try:
-                    stored = LogIndex([block for _, block in unframe(data)])
+                    stored = projection.load([block for _, block in unframe(data, projection)])
                 except StoreError:
                     stored = None
-                matches = stored is not None and self._matches_log(fd, stored, tail)
+                matches = stored is not None and self._matches_log(fd, projection, stored, tail)
         if matches:
-            return attrs.evolve(checked, index_note=f"the replay index beside the log matches it ({self.sidecar_path})")
+            return f"the {projection.title} beside the log matches it ({path})", False
         said = "unreadable" if stored is None else f"{stored.entries} entries, head {stored.last_hash or 'none'}"
         finding = (
-            f"the replay index beside the log does not match it: the index says {said}; "
+            f"the {projection.title} beside the log does not match it: it says {said}; "
             f"the log has {checked.head.entries} entries, head {checked.head.head}"
         )
         if self.read_only:
-            note = f"{finding} ({self.sidecar_path}, left as it is)"
-            return attrs.evolve(checked, index_note=note, index_mismatch=True)
-        kept = self._set_index_aside()
-        if repair_index:
-            self.index()
-            return attrs.evolve(checked, index_note=f"{finding}; the old index is kept as {kept}; a new one was built")
-        return attrs.evolve(
-            checked,
-            index_note=f"{finding}; the old index is kept as {kept} (`verify --repair-index` builds a new one)",
-            index_mismatch=True,
-        )
+            return f"{finding} ({path}, left as it is)", True
+        kept = self._set_aside(path)
+        if repair:
+            self.projection(projection)
+            return f"{finding}; the old one is kept as {kept}; a new one was built", False
+        return f"{finding}; the old one is kept as {kept} (`verify --repair-index` builds a new one)", True
 
-    def _matches_log(self, fd: int, stored: LogIndex, tail: _Tail) -> bool:
-        """Whether the stored index is exactly the index of the log's first entries (it may lag behind)."""
+    def _matches_log(self, fd: int, projection: Projection, stored: State, tail: _Tail) -> bool:
+        """Whether the stored state is exactly that of the log's first entries (it may lag behind)."""
         if stored.entries == 0:
             return True
         if stored.end_offset > tail.end:
             return False
-        lines = itertools.islice(_stream_lines(fd, 0, tail.end, self.location), stored.entries)
-        rebuilt = LogIndex(build_index((decode_line(line), at, at + len(line) + 1) for at, line in lines))
-        return same_index(stored, rebuilt)
+        entries = itertools.islice(self._parsed(fd, 0, tail.end), stored.entries)
+        return stored.same(extend(projection.load([]), entries)[0])
 
-    def _set_index_aside(self) -> Path:
-        """Move the sidecar to a free ``.mismatch-<n>`` name beside it, under the write lock."""
+    def _set_aside(self, path: Path) -> Path:
+        """Move a sidecar to a free ``.mismatch-<n>`` name beside it, under the write lock."""
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             n = 1
             while True:
-                kept = self.sidecar_path.with_name(f"{self.sidecar_path.name}.mismatch-{n}")
+                kept = path.with_name(f"{path.name}.mismatch-{n}")
                 try:
                     # A hard link never replaces an existing file: earlier evidence stays.
-                    os.link(self.sidecar_path, kept)
+                    os.link(path, kept)
                     break
                 except FileExistsError:
                     n += 1
                 except OSError as exc:
-                    raise StoreError(f"cannot keep the mismatching index as {kept}: {exc.strerror}") from None
-            self.sidecar_path.unlink()
+                    raise StoreError(f"cannot keep the mismatching {path.name} as {kept}: {exc.strerror}") from None
+            path.unlink()
             _fsync_dir(self.path.parent)
         return kept
 
-    def _index_after(self, fd: int, since: LogIndex, tail: _Tail) -> LogIndex:
+    def _after(self, fd: int, since: State, tail: _Tail) -> State:
         """``since`` followed by the entries appended after it, parsed from the log."""
         if since.end_offset == tail.end:
             return since
-        builder = since.builder()
-        blocks = []
-        for offset, line in _stream_lines(fd, since.end_offset, tail.end, self.location):
-            builder.add(_decode(line, self.location, offset), offset, offset + len(line) + 1)
-            if len(builder) >= 100_000:
-                blocks.append(builder.block())
-        if len(builder):
-            blocks.append(builder.block())
-        return since.extended(blocks, builder.new_rows)
+        return extend(since, self._parsed(fd, since.end_offset, tail.end))[0]
 
-    def _extend_sidecar(
-        self, fd: int, sidecar: _Sidecar, builder: IndexBuilder, lines: Sequence[bytes], offset: int
-    ) -> None:
-        for line in lines:
-            builder.add(decode_line(line), offset, offset + len(line) + 1)
-            offset += len(line) + 1
-        self._write_sidecar(attrs.evolve(sidecar, new=[*sidecar.new, builder.block()]))
-
-    def _save_sidecar(self, fd: int, sidecar: _Sidecar) -> None:
+    def _save_sidecar(self, fd: int, projection: Projection, sidecar: _Sidecar) -> None:
         """Keep what a reader parsed, if no writer is busy: the next reader starts from there."""
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return
         try:
-            self._write_sidecar(sidecar)
+            self._write_sidecar(projection, sidecar)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def _write_sidecar(self, sidecar: _Sidecar) -> None:
+    def _write_sidecar(self, projection: Projection, sidecar: _Sidecar) -> None:
         """Under the write lock: cut the sidecar to its valid part and add the new blocks.
 
         Best effort: the log is already durable, and a missing or stale
         sidecar only costs the next reader a parse.
         """
+        path = self.sidecar_path(projection)
         try:
-            with open(self.sidecar_path, "ab") as out:
+            with open(path, "ab") as out:
                 if out.tell() != sidecar.size:
                     return  # changed since it was read; its owner knows better
                 out.truncate(sidecar.kept)
                 out.seek(sidecar.kept)
-                out.write(b"".join(frame(block) for block in sidecar.new))
+                out.write(b"".join(frame(projection.encode(block)) for block in sidecar.new))
         except OSError:
             with contextlib.suppress(OSError):
-                self.sidecar_path.unlink()
+                path.unlink()
 
     def _whole_tail(self, fd: int) -> _Tail:
         """The tail of a log a writer may extend: readable, and not torn."""

@@ -21,7 +21,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from .envelope import GENESIS
 from .errors import InputError, LogError, StoreError
-from .sql import DESCRIPTION_ROWS, FIGURES, TABLE, SqlStore
+from .sql import DESCRIPTION_ROWS, FIGURES, PROJECTIONS, TABLE, SqlStore
 from .store import Clock, utc_now
 from .stores import redact_url, url_secrets
 
@@ -201,8 +201,23 @@ CREATE INDEX IF NOT EXISTS {FIGURES}_figure ON {t} (figure);
 """
 
 
+def _projections_ddl(schema: str) -> str:
+    """The blocks of the projections the store keeps (see ``sql.PROJECTIONS``): derived data, only added to."""
+    t = f"{schema}.{PROJECTIONS}"
+    return f"""
+CREATE TABLE IF NOT EXISTS {t} (
+    name        TEXT NOT NULL,
+    first_entry BIGINT NOT NULL,
+    entries     BIGINT NOT NULL,
+    last_hash   TEXT NOT NULL,
+    body        BYTEA NOT NULL,
+    PRIMARY KEY (name, first_entry, entries, last_hash)
+);
+"""
+
+
 # The store's tables, in the order they are created; a new table is one more function here.
-TABLES = (_entries_ddl, _checkpoints_ddl, _figures_ddl)
+TABLES = (_entries_ddl, _checkpoints_ddl, _figures_ddl, _projections_ddl)
 
 
 def _quoted(schema: str) -> str:
@@ -238,10 +253,13 @@ class PostgresStore(SqlStore):
                 "FROM (SELECT to_regclass(%s) AS oid) AS found LEFT JOIN pg_class AS c ON c.oid = found.oid",
                 (TABLE,),
             ).fetchone()
-            # A missing table is created by the first writer; an older table's guards (or a
-            # missing figures table) are brought up to date by the first writer allowed to (its owner).
-            figures = connection.execute("SELECT to_regclass(%s)", (FIGURES,)).fetchone()[0] if write else None
-            if write and (table is None or ((guards != GUARDS or figures is None) and owned)):
+            # A missing table is created by the first writer; an older table's guards (or a missing
+            # derived table) are brought up to date by the first writer allowed to (its owner).
+            derived_missing = write and any(
+                connection.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is None
+                for name in (FIGURES, PROJECTIONS)
+            )
+            if write and (table is None or ((guards != GUARDS or derived_missing) and owned)):
                 with self._write_transaction(connection):
                     schema = connection.execute("SELECT current_schema()").fetchone()[0]
                     if schema is None:
@@ -356,6 +374,20 @@ class PostgresStore(SqlStore):
         for secret in url_secrets(self.url):
             message = message.replace(secret, "***")
         return message
+
+    def _has_table(self, cursor: psycopg.Cursor, name: str) -> bool:
+        cursor.execute("SELECT to_regclass(%s)", (name,))
+        return cursor.fetchone()[0] is not None
+
+    def _save_without_waiting(self, work) -> None:
+        try:
+            connection = self._connection(write=True)
+            with connection.transaction(), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_KEY,))
+                if cursor.fetchone()[0]:
+                    work(cursor)
+        except (psycopg.Error, StoreError):
+            pass  # no right to write it, or the server is busy: the next reader parses again
 
     def kept_checkpoints(self) -> list[bytes]:
         connection = self._connection(write=False)

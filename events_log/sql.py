@@ -14,15 +14,19 @@ spell the SQL of their database.
 from __future__ import annotations
 
 import abc
+import itertools
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
+
+import attrs
 
 from .admission import LIVE, IdIndex, Names, figure_key, subject_id
 from .codec import SCHEMA, unstructure, upcast
 from .envelope import RawEntry, decode_line
-from .errors import LogError, StoreError
+from .errors import LogChangedError, LogError, StoreError
 from .events import Observation
-from .store import Encoder, LogHead, Store
+from .projection import Projection, State, extend
+from .store import Encoder, LogHead, Store, Verified
 
 TABLE = "timeline_entries"
 # The rows describing incidents and monitors; each database keeps a partial index of them.
@@ -33,7 +37,12 @@ DESCRIPTION_ROWS = "type IN ('IncidentDescribed', 'MonitorDescribed')"
 # derived data: written in the same transaction as the entries, and caught up
 # from the log under the write lock if it is behind (a log made before it).
 FIGURES = "timeline_figures"
-# Rows built and sent at once when a batch is written.
+# The blocks of the projections the store keeps (see ``projection.py``), one row each:
+# which projection, the entries it covers and the hash of its last one, its bytes.
+# Rows are only ever added; a block is used while the log holds that hash at that
+# position, so a stale or foreign block is simply never picked.
+PROJECTIONS = "timeline_projections"
+# Rows built and sent at once when a batch is written, and lines read at once.
 _ROWS_AT_ONCE = 4096
 
 
@@ -65,6 +74,14 @@ class SqlStore(Store):
     @abc.abstractmethod
     def _failure(self, error: Exception) -> Exception:
         """The project error a database error stands for."""
+
+    @abc.abstractmethod
+    def _has_table(self, cursor: Any, name: str) -> bool:
+        """Whether the database holds the store's table ``name`` (a log made before it has not)."""
+
+    @abc.abstractmethod
+    def _save_without_waiting(self, work) -> None:
+        """Run ``work(cursor)`` in a write transaction if no writer holds the lock now; else skip it."""
 
     # -- the Store interface -------------------------------------------------
 
@@ -108,17 +125,196 @@ class SqlStore(Store):
             self._catch_up_figures(cursor, LogHead.of(last).entries)
             lines = encode(last=last, now=self.now(), known=self._known(cursor, subjects))
             self._write_rows(cursor, lines)
+            self._after_append(cursor, LogHead.of(last).entries + len(lines))
 
         self._in_write_transaction(write)
 
     def append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
         def write(cursor: Any) -> None:
             if LogHead.of(self._last(cursor)) != after:
-                raise LogError(f"{self.location} changed while being written; run the command again")
+                raise LogChangedError(f"{self.location} changed while being written; run the command again")
             self._catch_up_figures(cursor, after.entries)
             self._write_rows(cursor, lines)
+            self._after_append(cursor, after.entries + len(lines))
 
         self._in_write_transaction(write)
+
+    # -- the projections beside the log ---------------------------------------
+
+    def projection(self, projection: Projection, since: State | None = None) -> State:
+        """``projection`` from its blocks in the database, brought up to date from the log.
+
+        With ``since`` (a state read earlier), only what was appended after it
+        is read, if its last entry still stands. What a reader had to parse is
+        saved as a block, if no writer holds the lock.
+        """
+        connection = self._connection(write=False)
+        if connection is None:
+            return projection.load([])
+        try:
+            cursor = connection.cursor()
+            origin = self._origin(cursor, projection)
+            if (
+                since is not None
+                and since.entries
+                and since.origin == origin
+                and self._hash_at(cursor, since.entries - 1) == since.last_hash
+            ):
+                return extend(since, self._parsed(since.entries))[0]
+            stored = self._stored(cursor, projection)
+            state, new = extend(stored, self._parsed(stored.entries))
+        except self.database_errors as error:
+            raise self._failure(error) from None
+        if new and not self.read_only:
+            self._save_without_waiting(lambda cursor: self._insert_blocks(cursor, projection, new))
+        state.origin = origin
+        return state
+
+    def _origin(self, cursor: Any, projection: Projection) -> int:
+        """How many times ``verify`` has set this projection's blocks aside: a state read before is
+        good only while that stands (blocks that did not match may have been read into it)."""
+        if not self._has_table(cursor, PROJECTIONS):
+            return 0
+        cursor.execute(
+            f"SELECT COUNT(DISTINCT name) FROM {PROJECTIONS} WHERE name LIKE {self.placeholder}",
+            (f"{projection.name}.mismatch-%",),
+        )
+        return cursor.fetchone()[0]
+
+    def _after_append(self, cursor: Any, entries: int) -> None:
+        """The append hook: in the append's transaction, under its lock, extend every kept projection.
+
+        Each in a savepoint: a projection that cannot be written (a role
+        without the right to) costs the next reader a parse, never the append.
+        """
+        for projection in self.kept:
+            cursor.execute("SAVEPOINT timeline_projection")
+            try:
+                if not self._has_table(cursor, PROJECTIONS):
+                    cursor.execute("RELEASE SAVEPOINT timeline_projection")
+                    return
+                stored = self._stored(cursor, projection)
+                _, new = extend(stored, self._parsed_in(cursor, stored.entries, entries))
+                self._insert_blocks(cursor, projection, new)
+                cursor.execute("RELEASE SAVEPOINT timeline_projection")
+            except self.database_errors:
+                cursor.execute("ROLLBACK TO SAVEPOINT timeline_projection")
+                cursor.execute("RELEASE SAVEPOINT timeline_projection")
+
+    def _stored(self, cursor: Any, projection: Projection) -> State:
+        """The projection's stored blocks that still match the log, from its first entry on."""
+        if not self._has_table(cursor, PROJECTIONS):
+            return projection.load([])
+        p = self.placeholder
+        cursor.execute(
+            f"SELECT b.first_entry, b.entries, b.body FROM {PROJECTIONS} b JOIN {TABLE} e "
+            f"ON e.position = b.first_entry + b.entries - 1 AND e.hash = b.last_hash "
+            f"WHERE b.name = {p} ORDER BY b.first_entry, b.entries DESC",
+            (projection.name,),
+        )
+        blocks, at = [], 0
+        for first, count, body in cursor.fetchall():
+            if first != at:
+                if first > at:
+                    break
+                continue
+            try:
+                blocks.append(projection.decode(bytes(body)))
+            except ValueError:
+                break
+            at += count
+        return projection.load(blocks)
+
+    def _insert_blocks(self, cursor: Any, projection: Projection, blocks: list[Any]) -> None:
+        p = self.placeholder
+        cursor.executemany(
+            f"INSERT INTO {PROJECTIONS} (name, first_entry, entries, last_hash, body) VALUES ({p}, {p}, {p}, {p}, {p}) "
+            "ON CONFLICT DO NOTHING",
+            [(projection.name, b.first, b.count, b.last_hash, projection.encode(b)) for b in blocks],
+        )
+
+    def _hash_at(self, cursor: Any, position: int) -> str | None:
+        cursor.execute(f"SELECT hash FROM {TABLE} WHERE position = {self.placeholder}", (position,))
+        row = cursor.fetchone()
+        return None if row is None else row[0]
+
+    def _parsed(self, start: int) -> Iterator[tuple[RawEntry, int, int]]:
+        """Entries from ``start``, streamed, for a projection (stores of rows have no byte offsets)."""
+        return ((raw, -1, -1) for raw in self.records(start))
+
+    def _parsed_in(self, cursor: Any, start: int, end: int) -> Iterator[tuple[RawEntry, int, int]]:
+        """Entries ``start`` to ``end``, through ``cursor`` (in the caller's transaction), a few thousand at a time."""
+        p = self.placeholder
+        while start < end:
+            cursor.execute(
+                f"SELECT line FROM {TABLE} WHERE position >= {p} AND position < {p} ORDER BY position",
+                (start, min(end, start + _ROWS_AT_ONCE)),
+            )
+            rows = cursor.fetchall()
+            if not rows:
+                return
+            for (line,) in rows:
+                yield _decode(line.encode() if isinstance(line, str) else bytes(line), self.location), -1, -1
+            start += len(rows)
+
+    def verify(self, *, repair_index: bool = False) -> Verified:
+        """Check the chain, and that each kept projection's stored blocks say what the log says.
+
+        Blocks that do not match are moved under the name ``<name>.mismatch-<n>``
+        (kept as evidence, never used again) and the finding fails
+        verification, unless ``repair_index`` asks for new blocks at once.
+        """
+        checked = super().verify()
+        connection = self._connection(write=False)
+        if connection is None or not self.kept:
+            return checked
+        notes, mismatch = [], False
+        for projection in self.kept:
+            try:
+                stored = self._stored(connection.cursor(), projection)
+            except self.database_errors as error:
+                raise self._failure(error) from None
+            if not stored.entries:
+                continue
+            rebuilt = extend(projection.load([]), itertools.islice(self._parsed(0), stored.entries))[0]
+            if stored.same(rebuilt):
+                notes.append(f"the {projection.title} in {PROJECTIONS} matches the log")
+                continue
+            finding = (
+                f"the {projection.title} in {PROJECTIONS} does not match the log: it says {stored.entries} "
+                f"entries, head {stored.last_hash}; the log has {checked.head.entries}, head {checked.head.head}"
+            )
+            if self.read_only:
+                notes.append(f"{finding} (left as it is)")
+                mismatch = True
+                continue
+            kept = self._set_aside(projection)
+            if repair_index:
+                self.projection(projection)
+                notes.append(f"{finding}; the old blocks are kept as {kept}; new ones were built")
+            else:
+                notes.append(f"{finding}; the old blocks are kept as {kept} (`verify --repair-index` builds new ones)")
+                mismatch = True
+        if not notes:
+            return checked
+        return attrs.evolve(checked, index_note="; ".join(notes), index_mismatch=mismatch)
+
+    def _set_aside(self, projection: Projection) -> str:
+        """Rename a projection's blocks to a free ``<name>.mismatch-<n>``, under the write lock."""
+        p = self.placeholder
+        kept: list[str] = []
+
+        def rename(cursor: Any) -> None:
+            cursor.execute(f"SELECT DISTINCT name FROM {PROJECTIONS} WHERE name LIKE {p}", (f"{projection.name}.%",))
+            taken = {name for (name,) in cursor.fetchall()}
+            n = 1
+            while f"{projection.name}.mismatch-{n}" in taken:
+                n += 1
+            kept.append(f"{projection.name}.mismatch-{n}")
+            cursor.execute(f"UPDATE {PROJECTIONS} SET name = {p} WHERE name = {p}", (kept[0], projection.name))
+
+        self._in_write_transaction(rename)
+        return kept[0]
 
     def _write_rows(self, cursor: Any, lines: Sequence[bytes]) -> None:
         """Insert the entry and figure rows of ``lines`` a few thousand at a time, in the caller's transaction.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .envelope import GENESIS
 from .errors import LogError, StoreError
-from .sql import DESCRIPTION_ROWS, FIGURES, TABLE, SqlStore
+from .sql import DESCRIPTION_ROWS, FIGURES, PROJECTIONS, TABLE, SqlStore
 from .store import Clock, utc_now
 
 SCHEMA = f"""
@@ -32,6 +32,14 @@ CREATE INDEX IF NOT EXISTS {TABLE}_subject ON {TABLE} (subject);
 CREATE INDEX IF NOT EXISTS {TABLE}_described ON {TABLE} (position) WHERE {DESCRIPTION_ROWS};
 CREATE TABLE IF NOT EXISTS {FIGURES} (position INTEGER PRIMARY KEY, figure TEXT);
 CREATE INDEX IF NOT EXISTS {FIGURES}_figure ON {FIGURES} (figure);
+CREATE TABLE IF NOT EXISTS {PROJECTIONS} (
+    name        TEXT NOT NULL,
+    first_entry INTEGER NOT NULL,
+    entries     INTEGER NOT NULL,
+    last_hash   TEXT NOT NULL,
+    body        BLOB NOT NULL,
+    PRIMARY KEY (name, first_entry, entries, last_hash)
+);
 CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update BEFORE UPDATE ON {TABLE}
 BEGIN SELECT RAISE(ABORT, 'the log is append-only: entries cannot be changed'); END;
 CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete BEFORE DELETE ON {TABLE}
@@ -117,6 +125,22 @@ class SqliteStore(SqlStore):
         if "readonly" in message or "unable to open" in message:
             return StoreError(f"cannot write to {self.location}: {message}")
         return StoreError(f"{self.location}: {message}")
+
+    def _has_table(self, cursor: sqlite3.Cursor, name: str) -> bool:
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        return cursor.fetchone() is not None
+
+    def _save_without_waiting(self, work) -> None:
+        try:
+            connection = self._connection(write=True)
+            connection.execute("PRAGMA busy_timeout = 0")
+            try:
+                with self._write_transaction(connection) as cursor:
+                    work(cursor)
+            finally:
+                connection.execute("PRAGMA busy_timeout = 120000")
+        except (sqlite3.Error, StoreError):
+            pass  # a writer is busy, or the file cannot be written: the next reader parses again
 
     def close(self) -> None:
         for connection in self._open.values():

@@ -21,7 +21,7 @@ from .codec import SCHEMA
 from .envelope import GENESIS, Entry, RawEntry, check_line, decode_line, encode_entry, format_time, parse_time
 from .errors import BrokenChainError, InputError, LogError, ReadOnlyLogError, shown
 from .events import Correction, Event, Observation, Retraction
-from .index import LogIndex, build_index
+from .projection import Projection, State, extend
 
 Clock = Callable[[], dt.datetime]
 
@@ -75,9 +75,9 @@ class Verified:
 
     head: LogHead
     torn: TornTail | None
-    # What became of a replay index kept beside the log, if the store keeps one.
+    # What became of the projections kept beside the log (the replay index), if the store keeps any.
     index_note: str | None = None
-    # The index did not match the log: a finding of its own (the old index is kept as evidence).
+    # One of them did not match the log: a finding of its own (the old one is kept as evidence).
     index_mismatch: bool = False
 
 
@@ -115,6 +115,8 @@ class Store(abc.ABC):
     # Whether a crash mid-write can leave bytes no append finished (a file can; a transaction cannot).
     can_tear: bool = False
     clock: Clock = staticmethod(utc_now)
+    # The projections that appends keep up to date (see ``keep``).
+    kept: tuple[Projection, ...] = ()
 
     # -- what each store implements -------------------------------------
 
@@ -146,25 +148,37 @@ class Store(abc.ABC):
         For ``copy_from``: the lines were checked as a chain on the way; nothing is admitted again.
         """
 
-    def index(self, since: LogIndex | None = None) -> LogIndex:
-        """The columns replay needs, for the whole acknowledged log.
-
-        This default parses every line (with ``since``, an index of this log
-        read earlier, only the lines after it, if its last entry still stands);
-        a store that keeps an index beside the log (JSON Lines) reads that.
-        """
-        if since is not None and since.entries:
-            last = decode_line(self.line_at(since.entries - 1)) if self.head().entries >= since.entries else None
-            if last is not None and last.hash == since.last_hash:
-                builder = since.builder()
-                for raw in self.records(since.entries):
-                    builder.add(raw)
-                return since.extended([builder.block()] if len(builder) else [], builder.new_rows)
-        return LogIndex(build_index((raw, -1, -1) for raw in self.records()))
-
+    @abc.abstractmethod
     def names(self) -> Names:
         """The incident and monitor slugs the log has described, for refusing a name it has not."""
-        return self.index().names()
+
+    def projection(self, projection: Projection, since: State | None = None) -> State:
+        """``projection``'s state for the whole acknowledged log.
+
+        With ``since`` (a state of this projection read earlier from this
+        store), only the entries appended after it are folded, if its last
+        entry still stands. This default parses the log; stores that keep a
+        projection's blocks beside the log read those and parse only the rest.
+        """
+        if (
+            since is not None
+            and since.entries
+            and self.head().entries >= since.entries
+            and decode_line(self.line_at(since.entries - 1)).hash == since.last_hash
+        ):
+            return extend(since, ((raw, -1, -1) for raw in self.records(since.entries)))[0]
+        return extend(projection.load([]), ((raw, -1, -1) for raw in self.records()))[0]
+
+    def keep(self, projection: Projection) -> None:
+        """Keep ``projection`` up to date with every append this store makes.
+
+        The append extends it under the append's own lock, once its lines are
+        durable, so a reader finds it at the log's head. A store with nowhere
+        to keep blocks (the base class) keeps none; a reader still gets the
+        projection whole from ``projection``, by parsing.
+        """
+        if projection.name not in {kept.name for kept in self.kept}:
+            self.kept = (*self.kept, projection)
 
     def line_at(self, position: int, offset: int = -1) -> bytes:
         """The stored line of one entry (``offset`` is a hint stores that read files may use)."""
@@ -356,7 +370,8 @@ class Store(abc.ABC):
         """Check every stored line's hash, position, chain link, time and batch.
 
         Raises ``BrokenChainError`` naming the first bad position. ``repair_index``
-        matters only to a store that keeps a replay index beside the log.
+        matters only to a store that keeps projections beside the log: it
+        rebuilds one that does not match the log.
         """
         check = ChainCheck()
         for line in self.lines():

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from events_log.errors import IndexMismatchWarning
 from events_log.jsonl import JsonlStore
+from events_log.projection import frame, unframe
 from events_log.stores import open_store
+from timeline.index import REPLAY_INDEX
 from timeline.output import replay_document
 from timeline.replay import replay
 
@@ -84,7 +86,7 @@ def test_index_survives_repair_and_rewrites(tmp_path):
         assert [s.latest.low for s in replay(store).series] == [2]
     assert replay_document(replay(store)) == cold(copy_without_index(store.path, tmp_path))
     # A damaged index file is ignored and rebuilt.
-    sidecar = store.sidecar_path
+    sidecar = store.sidecar_path(REPLAY_INDEX)
     sidecar.write_bytes(sidecar.read_bytes()[:-7] + b"garbage")
     assert replay_document(replay(JsonlStore(store.path))) == cold(copy_without_index(store.path, tmp_path))
     sidecar.write_bytes(b"\x00" * 100)
@@ -94,9 +96,10 @@ def test_index_survives_repair_and_rewrites(tmp_path):
 def test_appending_uses_and_extends_the_index(tmp_path):
     """Appends keep the index beside the log up to date, so a fresh reader does not parse the log."""
     store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.keep(REPLAY_INDEX)
     store.append([*NAMES, obs("a", 8, 1)])
     store.append([obs("b", 9, 2)])
-    index = JsonlStore(store.path).index()
+    index = JsonlStore(store.path).projection(REPLAY_INDEX)
     assert index.entries == 4 and index.obs_ids == ["a", "b"]
     assert len(index.blocks) == 2  # one block per append, read back from the file
     with pytest.raises(Exception, match="already in the log"):
@@ -106,19 +109,19 @@ def test_appending_uses_and_extends_the_index(tmp_path):
 def test_verify_checks_the_index_against_the_log(tmp_path):
     """verify says the index matches; an edited index (numbers changed) is caught and set aside as evidence."""
     store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.keep(REPLAY_INDEX)
     store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
-    assert "matches it" in store.verify().index_note
-    from events_log.index import frame, unframe
-
-    [(_, block)] = list(unframe(store.sidecar_path.read_bytes()))
+    assert "replay index beside the log matches it" in store.verify().index_note
+    sidecar = store.sidecar_path(REPLAY_INDEX)
+    [(_, block)] = list(unframe(sidecar.read_bytes(), REPLAY_INDEX))
     import msgspec
     import numpy as np
 
     forged = msgspec.structs.replace(block, obs_low=np.array([532, 999], dtype="<i8").tobytes())
-    store.sidecar_path.write_bytes(frame(forged))
+    sidecar.write_bytes(frame(REPLAY_INDEX.encode(forged)))
     assert [s.latest.low for s in replay(JsonlStore(store.path)).series] == [999]  # the forged index is read...
     checked = store.verify()  # ...until verify catches it
-    assert checked.index_mismatch and "does not match it" in checked.index_note
-    assert not store.sidecar_path.exists()
-    assert store.sidecar_path.with_name(store.sidecar_path.name + ".mismatch-1").read_bytes() == frame(forged)
+    assert checked.index_mismatch and "replay index beside the log does not match it" in checked.index_note
+    assert not sidecar.exists()
+    assert sidecar.with_name(sidecar.name + ".mismatch-1").read_bytes() == frame(REPLAY_INDEX.encode(forged))
     assert [s.latest.low for s in replay(JsonlStore(store.path)).series] == [745]

@@ -34,6 +34,7 @@ from events_log.stores import open_store, redact_url
 
 from . import frames
 from .bundled import bundled_log
+from .index import REPLAY_INDEX
 from .replay import Replay, Series
 from .replay import replay as run_replay
 
@@ -58,6 +59,7 @@ def open_log(target: str | Path, *, create: bool = False) -> Log:
     store = open_store(target)
     if not create and not store.exists():
         raise InputError(f"no log at {store.location} (pass create=True to start one)")
+    store.keep(REPLAY_INDEX)  # every append keeps the replay index beside the log up to date
     return Log(store)
 
 

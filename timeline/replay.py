@@ -1,13 +1,14 @@
 """Replay: from a log to per-day series, as-of a report date and known-at a log time.
 
 ``replay(store, as_of, known_at)`` is the one entry point. It reads the
-store's columnar index (``events_log.index``), keeps the entries recorded
+replay index (``index``, a projection the store keeps beside the log), keeps the entries recorded
 at or before known-at (a prefix of the log), applies corrections and
 retractions within that prefix, keeps observations reported on or before
 as-of, and folds each series with ``rule.fold``. Whole columns move at a
 time (numpy); only the fold itself walks observations one by one.
 
-The work is in three rooms: ``series`` (what a replay gives back),
+The work is in four rooms: ``index`` (the columns, kept beside the log),
+``series`` (what a replay gives back),
 ``scratch`` (a replay from nothing) and ``warm`` (the last full replay of
 each log, brought up to date). This module is the door.
 """

@@ -62,7 +62,8 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from events_log.events import Qualifier, describe_figure
-from events_log.index import OPEN, QUALIFIER_CODE, QUALIFIERS  # OPEN: an open-ended high, as in the index
+
+from .index import OPEN, QUALIFIER_CODE, QUALIFIERS  # OPEN: an open-ended high, as in the index
 
 REPORTED = "reported"
 DERIVED = "derived"

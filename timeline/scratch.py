@@ -15,9 +15,9 @@ import numpy as np
 from events_log.codec import structure
 from events_log.envelope import decode_line, time_code, time_of_code
 from events_log.events import IncidentDescribed, MonitorDescribed
-from events_log.index import OPEN, Columns, LogIndex
 from events_log.store import LogHead, Store
 
+from .index import OPEN, Columns, LogIndex
 from .rule import Reports, fold
 from .series import Effective, Replay, Series, SeriesKey, chosen_series
 

@@ -14,9 +14,9 @@ import attrs
 import numpy as np
 
 from events_log.envelope import time_of_code
-from events_log.index import Columns, LogIndex
 from events_log.store import LogHead, Store
 
+from .index import REPLAY_INDEX, Columns, LogIndex
 from .rule import fold, resumable
 from .scratch import apply_corrections, described_in, fold_rows, grouped, replay_from_scratch, sort_key
 from .series import Effective, Replay, Series, chosen_series
@@ -30,19 +30,21 @@ def replay_or_reuse(
     monitor: str | None,
     progress: Callable[[Iterable, int], Iterable] | None,
 ) -> Replay:
+    # Appends through this store keep the index up to date from now on (the store's hook).
+    store.keep(REPLAY_INDEX)
     warm = _WARM.get(store.location) if known_at is None else None
     if warm is not None:
-        index = store.index(since=warm._index)
+        index = store.projection(REPLAY_INDEX, since=warm._index)
         if index is not warm._index:
             warm = _appended(store, warm, index) if index.extends(warm._index) else None
     if warm is None and known_at is None and as_of is None and incident is None and monitor is None:
-        warm = replay_from_scratch(store, store.index(), None, None, None, None, progress)
+        warm = replay_from_scratch(store, store.projection(REPLAY_INDEX), None, None, None, None, progress)
     if warm is not None:
         _WARM[store.location] = warm
         while len(_WARM) > _WARM_LOGS:
             del _WARM[next(iter(_WARM))]
         return _narrowed(warm, as_of, incident, monitor)
-    return replay_from_scratch(store, store.index(), as_of, known_at, incident, monitor, progress)
+    return replay_from_scratch(store, store.projection(REPLAY_INDEX), as_of, known_at, incident, monitor, progress)
 
 
 _WARM: dict[str, Replay] = {}

@@ -1,41 +1,41 @@
-"""A columnar index of a log: what replay needs, without parsing a line of JSON.
+"""The replay index: a projection of the log into the columns replay folds.
 
 Replaying millions of entries is bound by parsing: each stored line carries
 its source, quote and hashes, and most of it is not needed to compute the
 series. The index keeps, per entry, only what replay uses, in arrays:
 
 - every entry: its position, its recorded time (microseconds), its type and
-  the byte offset of its line;
+  the byte offset of its line (a hint for reading one entry back);
 - observations (one row each, in log order): series number, day, kind, low,
   high, qualifier and id;
 - corrections: the row they replace and the corrected values;
 - retractions: the row they withdraw;
 - descriptions of incidents and monitors, as their event data.
 
-An index is built from a log's entries (``IndexBuilder``) and stored as
-blocks; the JSON Lines store keeps the blocks in a sidecar file and checks
-them against the log before use (see ``jsonl.py``). It is derived data:
-whatever it says, the log is the truth, and ``timeline verify`` rebuilds it
-from the log and compares.
+It is a projection (``events_log.projection``): built block by block from a
+log's entries (``IndexBuilder``), kept by the store beside the log (the
+sidecar ``<log>.index``, or rows of a SQL table), trusted only while the log
+still ends where a block says, and extended by every append of a store that
+keeps it. Whatever it says, the log is the truth: ``timeline verify``
+rebuilds it from the log and compares.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
-import zlib
 from collections import ChainMap
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
 
-from .admission import Names
-from .codec import SCHEMA, upcast
-from .envelope import RawEntry, parse_time, time_code
-from .errors import StoreError
-from .events import EVENT_TYPES, Observation, Qualifier, series_key_of
+from events_log.admission import Names
+from events_log.codec import SCHEMA, upcast
+from events_log.envelope import RawEntry, parse_time, time_code
+from events_log.errors import StoreError
+from events_log.events import EVENT_TYPES, Qualifier, series_key_of
 
 # The codes stored in the index are positions in these: new event types and qualifiers go at the end.
 TYPES = tuple(EVENT_TYPES)
@@ -118,29 +118,6 @@ class Block(msgspec.Struct, array_like=True, gc=False):
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_block = msgspec.msgpack.Decoder(Block).decode
-
-
-def frame(block: Block) -> bytes:
-    """A block as stored: length, CRC-32, then the msgpack bytes, so a torn write is seen."""
-    body = _encode(block)
-    return len(body).to_bytes(8, "little") + zlib.crc32(body).to_bytes(4, "little") + body
-
-
-def unframe(data: bytes) -> Iterator[tuple[int, Block]]:
-    """The whole blocks in ``data`` with the offset just after each; stops at a torn or damaged one."""
-    at = 0
-    while at + 12 <= len(data):
-        size = int.from_bytes(data[at : at + 8], "little")
-        crc = int.from_bytes(data[at + 8 : at + 12], "little")
-        body = data[at + 12 : at + 12 + size]
-        if len(body) < size or zlib.crc32(body) != crc:
-            return
-        try:
-            block = _decode_block(body)
-        except msgspec.DecodeError:
-            return
-        at += 12 + size
-        yield at, block
 
 
 class IndexBuilder:
@@ -270,21 +247,6 @@ class IndexBuilder:
         return block
 
 
-# Odd 64-bit multipliers for ``_mix``: each column lands spread over the whole word.
-_MIXERS = tuple(np.uint64(m) for m in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB,
-                                       0xD6E8FEB86659FD93, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9))  # fmt: skip
-
-
-def _mix(*columns: np.ndarray) -> np.ndarray:
-    """A 64-bit hash per row of equally long integer columns (wrapping arithmetic)."""
-    mixed = np.zeros(len(columns[0]), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for column, multiplier in zip(columns, _MIXERS, strict=False):
-            mixed = (mixed ^ column.astype(np.int64).view(np.uint64)) * multiplier
-            mixed ^= mixed >> np.uint64(29)
-    return mixed
-
-
 def _columns(rows: list[tuple], width: int) -> list[list]:
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
@@ -348,13 +310,6 @@ class LogIndex:
             high=self.obs_high, qualifier=self.obs_qualifier,
         )  # fmt: skip
 
-    def series_numbers(self) -> Mapping[tuple, int]:
-        """Series key -> its number (made once, then kept)."""
-        numbers = getattr(self, "_series_numbers", None)
-        if numbers is None:
-            numbers = self._series_numbers = {key: n for n, key in enumerate(self.series)}
-        return numbers
-
     def rows(self) -> Mapping[str, int]:
         """Observation id -> its row (made once, then kept)."""
         if self._rows is None:
@@ -366,13 +321,6 @@ class LogIndex:
         """A builder that continues this index (for the entries appended after it)."""
         return IndexBuilder(self.series, self.rows, self.obs_count)
 
-    def known_ids(self, read: Callable[[int], bytes] | None = None) -> KnownRows:
-        """What admission needs: the status and version of every observation id, and the described names.
-
-        ``read`` reads the stored line at a position (under the caller's lock).
-        """
-        return KnownRows(self.rows(), set(self.retraction_row.tolist()), self.names(), self, read)
-
     def names(self) -> Names:
         """The incident and monitor slugs the log has described (descriptions are few: no column needed)."""
         names = Names()
@@ -380,11 +328,11 @@ class LogIndex:
             names.add(type_name, data["slug"])
         return names
 
-    def extended(self, blocks: list[Block], new_rows: Mapping[str, int]) -> LogIndex:
-        """This index followed by the blocks of entries appended after it.
+    def extended(self, blocks: list[Block], builder: IndexBuilder) -> LogIndex:
+        """This index followed by the blocks of entries appended after it, which ``builder`` made.
 
-        ``new_rows`` are the rows of the new ids (from the builder), so that
-        nothing proportional to the whole log is redone.
+        The builder's rows of the new ids are reused, so that nothing
+        proportional to the whole log is redone.
         """
         if not blocks:
             return self
@@ -409,113 +357,43 @@ class LogIndex:
         combined.lineage = self.lineage
         combined.origin = self.origin
         if self._rows is not None:
-            combined._rows = ChainMap(dict(new_rows), self._rows)
+            combined._rows = ChainMap(dict(builder.new_rows), self._rows)
         return combined
+
+    def same(self, other: LogIndex) -> bool:
+        """Whether two indexes hold the same columns (however their blocks were cut)."""
+        return (
+            self.entries == other.entries
+            and self.last_hash == other.last_hash
+            and all(np.array_equal(getattr(self, name), getattr(other, name)) for name in ARRAYS)
+            and all(np.array_equal(x, y) for x, y in zip(self.correction_values, other.correction_values, strict=True))
+            and self.obs_ids[: self.obs_count] == other.obs_ids[: other.obs_count]
+            and self.series == other.series
+            and self.described == other.described
+        )
 
     def extends(self, other: LogIndex) -> bool:
         """Whether this index is ``other`` with entries appended after it."""
         return self.lineage is other.lineage and self.entries >= other.entries
 
 
-class KnownRows:
-    """Observation ids with their rows, and the rows retracted since."""
+class _ReplayIndex:
+    """The projection itself: ``REPLAY_INDEX``."""
 
-    def __init__(
-        self,
-        rows: Mapping[str, int],
-        dropped: set[int],
-        names: Names,
-        index: LogIndex,
-        read: Callable[[int], bytes] | None,
-    ) -> None:
-        self.rows = rows
-        self.dropped = dropped
-        self.names = names
-        self._index = index
-        self._read = read
+    name = "index"
+    title = "replay index"
 
-    def status(self, observation_id: str) -> str | None:
-        row = self.rows.get(observation_id)
-        if row is None:
-            return None
-        return "retracted" if row in self.dropped else "live"
+    def load(self, blocks: list[Block]) -> LogIndex:
+        return LogIndex(blocks)
 
-    def similar(self, observations: Sequence[Observation]) -> Iterator[tuple[str, int]]:
-        """Effective records with the series, day, kind and figure of one of ``observations``.
+    def encode(self, block: Block) -> bytes:
+        return _encode(block)
 
-        Whole columns at a time (a hash of those six columns per row, then
-        ``isin``): no line of the log is read but the candidates' own.
-        """
-        index = self._index
-        numbers = index.series_numbers()
-        wanted = [
-            Columns(
-                series=number,
-                day=o.reported_on.toordinal(),
-                cumulative=o.kind == "cumulative",
-                low=o.figure.low,
-                high=OPEN if o.figure.high is None else o.figure.high,
-                qualifier=QUALIFIER_CODE[o.figure.qualifier],
-            )
-            for o in observations
-            if (number := numbers.get(o.series_key)) is not None
-        ]
-        if not wanted:
-            return
-        keys = _mix(*np.array(wanted, dtype=np.int64).T)
-        count = len(index.obs_entry)
-        hit = np.isin(_mix(*index.observation_columns()), keys)
-        last_corrections = np.zeros(0, dtype=np.int64)
-        if len(index.correction_row):
-            # The last fix of each corrected row holds its values; the row's own are replaced.
-            fixed, first_from_end = np.unique(index.correction_row[::-1], return_index=True)
-            last_corrections = len(index.correction_row) - 1 - first_from_end
-            hit[fixed[fixed < count]] = False
-            correction_hit = np.isin(_mix(*(column[last_corrections] for column in index.correction_values)), keys)
-            standing = ~np.isin(index.correction_row[last_corrections], index.retraction_row)
-            last_corrections = last_corrections[correction_hit & standing]
-        hit[index.retraction_row[index.retraction_row < count]] = False
-        for row in np.flatnonzero(hit).tolist():
-            yield index.obs_ids[row], int(index.obs_entry[row])
-        for fix in last_corrections.tolist():
-            yield index.obs_ids[int(index.correction_row[fix])], int(index.correction_entry[fix])
-
-    def version(self, observation_id: str) -> tuple[int, str] | None:
-        row = self.rows.get(observation_id)
-        if row is None:
-            return None
-        fixes = self._index.correction_entry[self._index.correction_row == row]
-        if len(fixes):
-            return int(fixes.max()), "Correction"
-        return int(self._index.obs_entry[row]), "Observation"
-
-    def line(self, position: int) -> bytes:
-        if self._read is None:
-            raise StoreError("this index was not opened with its log")
-        return self._read(position)
+    def decode(self, body: bytes) -> Block:
+        try:
+            return _decode_block(body)
+        except msgspec.DecodeError as exc:
+            raise ValueError(str(exc)) from None
 
 
-def same_index(a: LogIndex, b: LogIndex) -> bool:
-    """Whether two indexes hold the same columns (however their blocks were cut)."""
-    return (
-        a.entries == b.entries
-        and a.last_hash == b.last_hash
-        and all(np.array_equal(getattr(a, name), getattr(b, name)) for name in ARRAYS)
-        and all(np.array_equal(x, y) for x, y in zip(a.correction_values, b.correction_values, strict=True))
-        and a.obs_ids[: a.obs_count] == b.obs_ids[: b.obs_count]
-        and a.series == b.series
-        and a.described == b.described
-    )
-
-
-def build_index(entries: Iterable[tuple[RawEntry, int, int]]) -> list[Block]:
-    """Blocks for entries given with the start and end offsets of their lines."""
-    builder = IndexBuilder()
-    blocks = []
-    for raw, start, end in entries:
-        builder.add(raw, start, end)
-        if len(builder) >= 100_000:
-            blocks.append(builder.block())
-    if len(builder):
-        blocks.append(builder.block())
-    return blocks
+REPLAY_INDEX = _ReplayIndex()

@@ -1,0 +1,277 @@
+"""What admission asks of a log, kept as a projection so that no append reads the whole log.
+
+Admission needs, under the write lock: whether an observation id exists and
+is live, the position of its current version, the names described, and the
+effective records that state the same figure as a new observation (possible
+repeats). The JSON Lines store keeps this projection in a sidecar file
+(``<log>.known``) and reads it before every append; the SQL stores answer
+the same questions with queries on their own tables instead.
+
+Per entry it keeps the byte offset of its line, so that a store can read one
+entry without scanning; per observation, its id, position and the figure
+key (``admission.figure_key``) as 64 bits; per correction, the row it
+replaces and its new figure key; per retraction, the row it withdraws.
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from .admission import LIVE, RETRACTED, Names, figure_key
+from .codec import SCHEMA, unstructure, upcast
+from .envelope import RawEntry
+from .errors import StoreError
+from .events import Observation
+
+
+class KnownBlock(msgspec.Struct, array_like=True, gc=False):
+    """Consecutive entries, column by column; arrays are raw little-endian bytes."""
+
+    first: int
+    count: int
+    end_offset: int
+    last_hash: str
+    offsets: bytes  # int64 per entry: where its line starts, or -1
+    obs_entry: bytes  # int64 per observation: its position
+    obs_ids: str  # joined by newlines (an id cannot hold one)
+    obs_figure: bytes  # int64: its figure key's first 64 bits
+    correction_entry: bytes  # int64 per correction: its position
+    correction_row: bytes  # int64: the observation (by order of appearance) it corrects
+    correction_figure: bytes  # int64: the figure key of the replacement
+    retraction_row: bytes  # int64 per retraction: the observation it withdraws
+    described: list[tuple[str, str]]  # (event type, slug) of each description
+
+
+_ARRAYS = ("offsets", "obs_entry", "obs_figure", "correction_entry", "correction_row", "correction_figure",
+           "retraction_row")  # fmt: skip
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(KnownBlock).decode
+
+
+def figure_code(data: dict[str, Any]) -> int:
+    """The first 64 bits of an observation's figure key, as a signed integer (a numpy int64)."""
+    return int.from_bytes(bytes.fromhex(figure_key(data)[:16]), "little", signed=True)
+
+
+def _bytes(values: list[int]) -> bytes:
+    return np.asarray(values, dtype="<i8").tobytes()
+
+
+def _array(parts: list[bytes]) -> np.ndarray:
+    return np.frombuffer(b"".join(parts), dtype="<i8").astype(np.int64, copy=False)
+
+
+class KnownBuilder:
+    """Folds entries into the next ``KnownBlock``; finds the rows of ids the log already has."""
+
+    def __init__(self, rows: Callable[[], Mapping[str, int]] | None = None, next_row: int = 0) -> None:
+        self.new_rows: dict[str, int] = {}
+        self._log_rows = rows
+        self._next_row = next_row
+        self._reset()
+
+    def _reset(self) -> None:
+        self._first: int | None = None
+        self._count, self._end, self._last_hash = 0, -1, ""
+        self._offsets: list[int] = []
+        self._obs_entry: list[int] = []
+        self._obs_ids: list[str] = []
+        self._obs_figure: list[int] = []
+        self._corrections: list[tuple[int, int, int]] = []
+        self._retractions: list[int] = []
+        self._described: list[tuple[str, str]] = []
+
+    def _row(self, observation_id: str) -> int:
+        row = self.new_rows.get(observation_id)
+        if row is None and self._log_rows is not None:
+            row = self._log_rows().get(observation_id)
+        if row is None:
+            raise StoreError(f"a fix names observation {observation_id!r}, which is not in the log before it")
+        return row
+
+    def add(self, raw: RawEntry, offset: int = -1, end: int = -1) -> None:
+        if self._first is None:
+            self._first = raw.position
+        self._count += 1
+        self._end, self._last_hash = end, raw.hash
+        self._offsets.append(offset)
+        data = raw.event if raw.schema == SCHEMA.get(raw.type) else upcast(raw.type, raw.schema, raw.event)
+        if raw.type == "Observation":
+            self.new_rows[data["id"]] = self._next_row
+            self._next_row += 1
+            self._obs_entry.append(raw.position)
+            self._obs_ids.append(data["id"])
+            self._obs_figure.append(figure_code(data))
+        elif raw.type == "Correction":
+            row = self._row(data["observation_id"])
+            self._corrections.append((raw.position, row, figure_code(data["replacement"])))
+        elif raw.type == "Retraction":
+            self._retractions.append(self._row(data["observation_id"]))
+        else:
+            self._described.append((raw.type, data["slug"]))
+
+    def __len__(self) -> int:
+        return self._count
+
+    def block(self) -> KnownBlock:
+        fixes = [list(column) for column in zip(*self._corrections, strict=True)] or [[], [], []]
+        block = KnownBlock(
+            first=self._first if self._first is not None else 0,
+            count=self._count,
+            end_offset=self._end,
+            last_hash=self._last_hash,
+            offsets=_bytes(self._offsets),
+            obs_entry=_bytes(self._obs_entry),
+            obs_ids="\n".join(self._obs_ids),
+            obs_figure=_bytes(self._obs_figure),
+            correction_entry=_bytes(fixes[0]),
+            correction_row=_bytes(fixes[1]),
+            correction_figure=_bytes(fixes[2]),
+            retraction_row=_bytes(self._retractions),
+            described=self._described,
+        )
+        self._reset()
+        return block
+
+
+class KnownIndex:
+    """The ``known`` projection of a log prefix: ids, versions, figures, names and line offsets."""
+
+    origin: Any = None
+
+    def __init__(self, blocks: list[KnownBlock]) -> None:
+        self.blocks = blocks
+        self.entries = sum(b.count for b in blocks)
+        self.last_hash = blocks[-1].last_hash if blocks else ""
+        self.end_offset = blocks[-1].end_offset if blocks else 0
+        for name in _ARRAYS:
+            setattr(self, name, _array([getattr(b, name) for b in blocks]))
+        self.obs_ids: list[str] = [i for b in blocks if b.obs_ids for i in b.obs_ids.split("\n")]
+        self.described = [d for b in blocks for d in b.described]
+        self._rows: Mapping[str, int] | None = None
+        if len(self.obs_ids) != len(self.obs_entry):
+            raise StoreError("the index of ids beside the log is inconsistent; delete it and it will be rebuilt")
+
+    def rows(self) -> Mapping[str, int]:
+        """Observation id -> its row (made once, then kept)."""
+        if self._rows is None:
+            self._rows = dict(zip(self.obs_ids, range(len(self.obs_ids)), strict=True))
+        return self._rows
+
+    def builder(self) -> KnownBuilder:
+        return KnownBuilder(self.rows, len(self.obs_ids))
+
+    def extended(self, blocks: list[KnownBlock], builder: KnownBuilder) -> KnownIndex:
+        if not blocks:
+            return self
+        more = KnownIndex(blocks)
+        combined = object.__new__(KnownIndex)
+        combined.blocks = self.blocks + blocks
+        combined.entries = self.entries + more.entries
+        combined.last_hash, combined.end_offset = more.last_hash, more.end_offset
+        for name in _ARRAYS:
+            setattr(combined, name, np.concatenate([getattr(self, name), getattr(more, name)]))
+        combined.obs_ids = self.obs_ids + more.obs_ids
+        combined.described = self.described + more.described
+        combined._rows = ChainMap(dict(builder.new_rows), self._rows) if self._rows is not None else None
+        return combined
+
+    def same(self, other: KnownIndex) -> bool:
+        return (
+            self.entries == other.entries
+            and self.last_hash == other.last_hash
+            and all(np.array_equal(getattr(self, name), getattr(other, name)) for name in _ARRAYS)
+            and self.obs_ids == other.obs_ids
+            and self.described == other.described
+        )
+
+    def names(self) -> Names:
+        names = Names()
+        for type_name, slug in self.described:
+            names.add(type_name, slug)
+        return names
+
+    def known_ids(self, read: Callable[[int], bytes]) -> KnownRows:
+        """What admission needs, with ``read`` reading the stored line at a position (under the caller's lock)."""
+        return KnownRows(self, read)
+
+
+class KnownRows:
+    """Admission's view of a log (``admission.KnownIds``), answered from its ``KnownIndex``."""
+
+    def __init__(self, index: KnownIndex, read: Callable[[int], bytes]) -> None:
+        self._index = index
+        self._read = read
+        self.names = index.names()
+        self._dropped = set(index.retraction_row.tolist())
+
+    def status(self, observation_id: str) -> str | None:
+        row = self._index.rows().get(observation_id)
+        if row is None:
+            return None
+        return RETRACTED if row in self._dropped else LIVE
+
+    def version(self, observation_id: str) -> tuple[int, str] | None:
+        index = self._index
+        row = index.rows().get(observation_id)
+        if row is None:
+            return None
+        fixes = index.correction_entry[index.correction_row == row]
+        if len(fixes):
+            return int(fixes.max()), "Correction"
+        return int(index.obs_entry[row]), "Observation"
+
+    def line(self, position: int) -> bytes:
+        return self._read(position)
+
+    def similar(self, observations: Sequence[Observation]) -> Iterator[tuple[str, int]]:
+        """Effective records whose figure key is one of ``observations``', with the position of that version.
+
+        Whole columns at a time; only the candidates' own lines are read (by
+        admission, which decides whether each really is a repeat).
+        """
+        index = self._index
+        keys = np.array(sorted({figure_code(unstructure(o)) for o in observations}), dtype=np.int64)
+        if not len(keys):
+            return
+        hit = np.isin(index.obs_figure, keys)
+        last_fixes = np.zeros(0, dtype=np.int64)
+        if len(index.correction_row):
+            # The last correction of each corrected row holds its figure; the row's own is replaced.
+            fixed, first_from_end = np.unique(index.correction_row[::-1], return_index=True)
+            last_fixes = len(index.correction_row) - 1 - first_from_end
+            hit[fixed] = False
+            standing = ~np.isin(index.correction_row[last_fixes], index.retraction_row)
+            last_fixes = last_fixes[np.isin(index.correction_figure[last_fixes], keys) & standing]
+        hit[index.retraction_row] = False
+        for row in np.flatnonzero(hit).tolist():
+            yield index.obs_ids[row], int(index.obs_entry[row])
+        for fix in last_fixes.tolist():
+            yield index.obs_ids[int(index.correction_row[fix])], int(index.correction_entry[fix])
+
+
+class _Known:
+    """The projection itself: ``KNOWN``."""
+
+    name = "known"
+    title = "index of ids and names"
+
+    def load(self, blocks: list[KnownBlock]) -> KnownIndex:
+        return KnownIndex(blocks)
+
+    def encode(self, block: KnownBlock) -> bytes:
+        return _encode(block)
+
+    def decode(self, body: bytes) -> KnownBlock:
+        try:
+            return _decode(body)
+        except msgspec.DecodeError as exc:
+            raise ValueError(str(exc)) from None
+
+
+KNOWN = _Known()

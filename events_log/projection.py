@@ -1,0 +1,121 @@
+"""Read models kept beside a log: what a store offers them, and how they are trusted.
+
+A projection folds the log's entries, in order, into state that answers
+reads without parsing the log (eventsourcing calls these read models). It is
+derived data, so it is kept in *blocks*: each covers consecutive entries and
+names the hash of its last one. A stored block is trusted only while the log
+still holds that hash at that position; because the log is a hash chain, the
+whole prefix is then the one the block was built from. Past the last trusted
+block, the log is parsed and new blocks are added.
+
+Stores know nothing of what a projection holds. They offer what one needs:
+reading entries from a position (``Store.records``), a place to keep its
+blocks (a sidecar file, rows of a table), and a hook that extends every
+projection a store keeps with the lines of each append, under the append's
+lock and after its lines are durable (``Store.keep``). Projections know
+nothing of where their blocks live. ``timeline.index`` is one (the replay
+index); ``events_log.known`` is another (what admission asks of the log).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+from .envelope import RawEntry
+
+# Entries per block when a long stretch of the log is parsed at once.
+BLOCK_ENTRIES = 100_000
+
+
+class Block(Protocol):
+    """What a store reads of any projection's block: the stretch of the log it covers."""
+
+    first: int  # position of its first entry
+    count: int
+    end_offset: int  # byte offset just after its last line (files), or -1
+    last_hash: str
+
+
+class Builder(Protocol):
+    """Folds entries, one after another, into the next block of a projection."""
+
+    def add(self, raw: RawEntry, offset: int = -1, end: int = -1) -> None:
+        """Add the next entry; ``offset`` and ``end`` are where its line starts and ends in a file, or -1."""
+
+    def __len__(self) -> int:
+        """Entries added since the last block."""
+
+    def block(self) -> Block:
+        """The entries added since the last block, as one block."""
+
+
+class State(Protocol):
+    """A projection's state for a prefix of the log, made from whole blocks."""
+
+    blocks: list[Any]
+    entries: int
+    last_hash: str
+    end_offset: int
+    # What the stored blocks began with when this state was read (see ``JsonlStore``), or None.
+    origin: Any
+
+    def builder(self) -> Builder:
+        """A builder that goes on from this state."""
+
+    def extended(self, blocks: list[Any], builder: Builder) -> State:
+        """This state followed by ``blocks``, which ``builder`` (from ``builder()``) made."""
+
+    def same(self, other: State) -> bool:
+        """Whether two states hold the same thing, however their blocks were cut."""
+
+
+class Projection(Protocol):
+    """A read model a store can keep: how to fold entries, and how its blocks are stored."""
+
+    name: str  # names where its blocks are kept: ``<log>.<name>``, or its rows of the projections table
+    title: str  # what messages call it ("the replay index")
+
+    def load(self, blocks: list[Any]) -> State:
+        """The state made of these whole blocks, in order (none: the state of an empty log)."""
+
+    def encode(self, block: Any) -> bytes: ...
+
+    def decode(self, body: bytes) -> Any:
+        """A block from its stored bytes; raises ``ValueError`` if they are not one."""
+
+
+def extend(state: State, entries: Iterable[tuple[RawEntry, int, int]]) -> tuple[State, list[Any]]:
+    """``state`` followed by ``entries`` (with the offsets of their lines), and the new blocks made."""
+    builder = state.builder()
+    blocks = []
+    for raw, start, end in entries:
+        builder.add(raw, start, end)
+        if len(builder) >= BLOCK_ENTRIES:
+            blocks.append(builder.block())
+    if len(builder):
+        blocks.append(builder.block())
+    return state.extended(blocks, builder), blocks
+
+
+def frame(body: bytes) -> bytes:
+    """A block's bytes as a file keeps them: length, CRC-32, then the bytes, so a torn write is seen."""
+    return len(body).to_bytes(8, "little") + zlib.crc32(body).to_bytes(4, "little") + body
+
+
+def unframe(data: bytes, projection: Projection) -> Iterator[tuple[int, Any]]:
+    """The whole blocks in ``data`` with the offset just after each; stops at a torn or damaged one."""
+    at = 0
+    while at + 12 <= len(data):
+        size = int.from_bytes(data[at : at + 8], "little")
+        crc = int.from_bytes(data[at + 8 : at + 12], "little")
+        body = data[at + 12 : at + 12 + size]
+        if len(body) < size or zlib.crc32(body) != crc:
+            return
+        try:
+            block = projection.decode(body)
+        except ValueError:
+            return
+        at += 12 + size
+        yield at, block

@@ -1,0 +1,143 @@
+"""Projections kept by the stores (the replay index, admission's index of ids) equal a fold of the log.
+
+Every store keeps a projection's blocks somewhere of its own (a sidecar
+file, rows of a table) and extends them in its append hook; whatever the
+history of appends, fixes, torn writes and repairs, a fresh reader must get
+exactly what folding the whole log from nothing gives.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from events_log.jsonl import JsonlStore
+from events_log.known import KNOWN
+from events_log.projection import extend
+from events_log.stores import open_store
+from timeline.index import REPLAY_INDEX
+from timeline.output import replay_document
+from timeline.replay import replay
+
+from .conftest import StepClock
+from .helpers import obs
+from .strategies import small_logs
+from .test_jsonl_store import NAMES
+
+
+def folded(store, projection):
+    """The projection folded from the log alone, from nothing (with each line's byte offsets, for a file)."""
+    from events_log.envelope import decode_line
+
+    def entries():
+        at = 0
+        for line in store.lines():
+            end = at + len(line) + 1
+            yield (decode_line(line), at, end) if isinstance(store, JsonlStore) else (decode_line(line), -1, -1)
+            at = end
+
+    return extend(projection.load([]), entries())[0]
+
+
+def fresh(target: str):
+    """Another store object on the same log: it knows nothing the first one read."""
+    return open_store(target)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=15, deadline=None)
+@given(batches=small_logs(), tear=st.lists(st.booleans(), min_size=8, max_size=8))
+def test_kept_projections_equal_a_fold_of_the_log(fresh_logs, log_kind, batches, tear):
+    """After appends, fixes (and, for a file, torn writes repaired), every store's projections equal a cold fold."""
+    target = fresh_logs(log_kind)
+    store = open_store(target)
+    store.clock = StepClock()
+    store.keep(REPLAY_INDEX)
+    try:
+        for batch, torn in zip(batches, [False, *tear], strict=False):
+            if torn and isinstance(store, JsonlStore):
+                with open(store.path, "ab") as f:
+                    f.write(b'{"position":999,"recor')
+                store.repair()
+            store.append(batch, allow_duplicate=True)
+            reader = fresh(target)
+            assert reader.projection(REPLAY_INDEX).same(folded(reader, REPLAY_INDEX))
+            if isinstance(store, JsonlStore):
+                assert reader.projection(KNOWN).same(folded(reader, KNOWN))
+            reader.close()
+        assert replay_document(replay(fresh(target))) == replay_document(replay(store))
+    finally:
+        store.close()
+
+
+def test_sql_stores_keep_the_replay_index_in_the_database(fresh_logs, log_kind):
+    """One block per append, in the database; a fresh reader reads them instead of parsing the log."""
+    if log_kind == "jsonl":
+        pytest.skip("the file store keeps it in a sidecar (test_replay_index.py)")
+    target = fresh_logs(log_kind)
+    store = open_store(target)
+    store.clock = StepClock()
+    store.keep(REPLAY_INDEX)
+    store.append([*NAMES, obs("a", 8, 1)])
+    store.append([obs("b", 9, 2)])
+    index = fresh(target).projection(REPLAY_INDEX)
+    assert index.entries == 4 and index.obs_ids == ["a", "b"]
+    assert len(index.blocks) == 2  # read back as stored: one block per append
+    assert "replay index in timeline_projections matches the log" in store.verify().index_note
+    store.close()
+
+
+def test_sql_readers_save_what_they_parsed(tmp_path):
+    """A log appended to without the index kept: the first reader parses and saves, the next one reads."""
+    target = f"sqlite:///{tmp_path / 'log.db'}"
+    writer = open_store(target)
+    writer.clock = StepClock()
+    writer.append([*NAMES, obs("a", 8, 1), obs("b", 9, 2)])
+    with sqlite3.connect(tmp_path / "log.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM timeline_projections").fetchone() == (0,)
+    fresh(target).projection(REPLAY_INDEX)
+    with sqlite3.connect(tmp_path / "log.db") as db:
+        assert db.execute("SELECT name, first_entry, entries FROM timeline_projections").fetchall() == [("index", 0, 4)]
+    assert len(fresh(target).projection(REPLAY_INDEX).blocks) == 1
+
+
+def test_sqlite_verify_sets_a_forged_index_aside(tmp_path):
+    """Blocks edited in the database are read until verify catches them, keeps them aside, and a new index is built."""
+    import msgspec
+    import numpy as np
+
+    target = f"sqlite:///{tmp_path / 'log.db'}"
+    store = open_store(target)
+    store.clock = StepClock()
+    store.keep(REPLAY_INDEX)
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
+    with sqlite3.connect(tmp_path / "log.db") as db:
+        (body,) = db.execute("SELECT body FROM timeline_projections").fetchone()
+        block = REPLAY_INDEX.decode(body)
+        forged = msgspec.structs.replace(block, obs_low=np.array([532, 999], dtype="<i8").tobytes())
+        db.execute("UPDATE timeline_projections SET body = ?", (REPLAY_INDEX.encode(forged),))
+    assert [s.latest.low for s in replay(fresh(target)).series] == [999]
+    checked = store.verify()
+    assert checked.index_mismatch and "does not match the log" in checked.index_note
+    assert "index.mismatch-1" in checked.index_note
+    assert [s.latest.low for s in replay(fresh(target)).series] == [745]
+    again = store.verify()
+    assert not again.index_mismatch and "matches the log" in again.index_note
+    with sqlite3.connect(tmp_path / "log.db") as db:
+        names = sorted(name for (name,) in db.execute("SELECT DISTINCT name FROM timeline_projections"))
+    assert names == ["index", "index.mismatch-1"]
+
+
+def test_admission_survives_a_lost_known_sidecar(tmp_path):
+    """Admission's index of ids is derived: deleted or damaged, it is rebuilt, and repeats are still refused."""
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([*NAMES, obs("a", 8, 1)])
+    store.sidecar_path(KNOWN).unlink()
+    with pytest.raises(Exception, match="already in the log"):
+        store.append([obs("a", 10, 3)])
+    store.sidecar_path(KNOWN).write_bytes(b"\x00" * 40)
+    with pytest.raises(Exception, match="repeats observation 'a'"):
+        store.append([obs("a2", 8, 1)])
+    assert JsonlStore(store.path).projection(KNOWN).same(folded(store, KNOWN))
