@@ -292,7 +292,7 @@ def import_(log: str | None, file: Path, format_: str | None, describe_new: bool
     observations appended.
     """
     from events_log.importers import read_events
-    from timeline import interchange, output
+    from timeline import interchange, output, stored
     store = open_log(log, write=True)
     if format_ is None and interchange.is_package(file):
         labelled = interchange.read_datapackage(file, store)
@@ -309,6 +309,8 @@ def import_(log: str | None, file: Path, format_: str | None, describe_new: bool
     click.echo(f"imported {len(entries)} events from {file} into {store.location} (positions {first}-{last}):")
     for line in output.summarise_events([e.event for e in entries]):
         click.echo("  " + line)
+    # The replay a freshly loaded dataset is asked for first is made now, and kept beside the log.
+    stored.keep(store)
 
 
 expected_version_option = click.option(
@@ -497,10 +499,15 @@ def replay(
     days: str,
 ) -> None:
     """Rebuild each monitor's per-day running toll from the log."""
-    from timeline import output
+    from timeline import output, stored
     from timeline.replay import replay as run_replay
     store = open_log(log, write=False)
     _warn_if_torn(store)
+    # The whole log as CSV is kept beside it, for the head it was made at (timeline/stored.py).
+    whole = format_ == "csv" and days == "every" and not (as_of or known_at or incident or monitor)
+    if whole and (kept := stored.kept_csv(store)) is not None:
+        stored.copy(kept, sys.stdout.buffer)
+        return
     result = run_replay(
         store,
         as_of=as_of,
@@ -511,6 +518,8 @@ def replay(
     )
     if format_ == "json":
         output.write_json(result, sys.stdout.buffer, reports_only=days == "reports")
+    elif whole:
+        stored.write_and_keep(store, result, sys.stdout.buffer)
     elif format_ == "csv":
         output.write_csv(result, sys.stdout, reports_only=days == "reports")
     else:
@@ -710,7 +719,10 @@ def log_(log: str | None, last: int | None, format_: str, incident: str | None, 
     "--trust", "trusted", multiple=True, type=click.Path(dir_okay=False, path_type=Path), metavar="PUBKEY",
     help="A public key (repeatable): every line of --checkpoints must be signed by one of them.",
 )  # fmt: skip
-@click.option("--repair-index", is_flag=True, help="Build a new replay index if the one beside the log does not match.")
+@click.option(
+    "--repair-index", is_flag=True,
+    help="Build anew what is kept beside the log (the replay index, the replay kept as CSV) if it does not match.",
+)  # fmt: skip
 def verify(
     log: str | None,
     expected: tuple[str, ...],
@@ -747,13 +759,17 @@ def verify(
         )
     if checked.index_note:
         click.echo(f"{store.location}: {checked.index_note}", err=checked.index_mismatch)
+    from timeline import stored
+    result_note, result_mismatch = stored.check(store, repair=repair_index)
+    if result_note:
+        click.echo(f"{store.location}: {result_note}", err=result_mismatch)
     if checked.torn is not None:
         click.echo(
             f"{store.location}: ends in an incomplete write ({checked.torn.size} bytes after the last entry); "
             f"run `timeline repair`",
             err=True,
         )
-    if checked.torn is not None or checked.index_mismatch:
+    if checked.torn is not None or checked.index_mismatch or result_mismatch:
         sys.exit(1)
 
 

@@ -22,10 +22,10 @@ import itertools
 import os
 import time
 import warnings
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 
@@ -314,6 +314,43 @@ class JsonlStore(Store):
         entries = itertools.islice(self._parsed(fd, 0, tail.end), stored.entries)
         return stored.same(extend(projection.load([]), entries)[0])
 
+    # -- results kept beside the log ------------------------------------------
+
+    def result(self, name: str, head: LogHead) -> BinaryIO | None:
+        try:
+            kept = open(self.path.with_name(f"{self.path.name}.{name}"), "rb")  # noqa: SIM115 - returned open
+        except OSError:
+            return None
+        if kept.readline(200) != _result_header(head):
+            kept.close()
+            return None
+        return kept
+
+    def keep_result(self, name: str, head: LogHead, chunks: Iterable[bytes]) -> bool:
+        """Write a new file beside the old one, make it durable, then put it in the old one's place."""
+        if self.read_only:
+            return False
+        path = self.path.with_name(f"{self.path.name}.{name}")
+        writing = path.with_name(f"{path.name}.writing-{os.getpid()}")
+        try:
+            with open(writing, "wb") as out:
+                out.write(_result_header(head))
+                for chunk in chunks:
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(writing, path)
+            _fsync_dir(self.path.parent)
+        except OSError:
+            with contextlib.suppress(OSError):
+                writing.unlink()
+            return False
+        return True
+
+    def set_result_aside(self, name: str) -> str | None:
+        path = self.path.with_name(f"{self.path.name}.{name}")
+        return str(self._set_aside(path)) if path.exists() else None
+
     def _set_aside(self, path: Path) -> Path:
         """Move a sidecar to a free ``.mismatch-<n>`` name beside it, under the write lock."""
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
@@ -477,6 +514,11 @@ def _write_all(fd: int, lines: Sequence[bytes], offset: int, location: str) -> N
             pass
         reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
         raise StoreError(f"cannot write to {location}: {reason}; nothing was appended") from None
+
+
+def _result_header(head: LogHead) -> bytes:
+    """The first line of a kept result: the head of the log it was made from."""
+    return f"timeline result of {head.entries} entries, head {head.head}\n".encode()
 
 
 def _read_exactly(fd: int, size: int) -> bytes:

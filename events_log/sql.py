@@ -14,9 +14,10 @@ spell the SQL of their database.
 from __future__ import annotations
 
 import abc
+import io
 import itertools
-from collections.abc import Collection, Iterator, Sequence
-from typing import Any
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO
 
 import attrs
 
@@ -288,7 +289,7 @@ class SqlStore(Store):
                 notes.append(f"{finding} (left as it is)")
                 mismatch = True
                 continue
-            kept = self._set_aside(projection)
+            kept = self._set_aside(projection.name)
             if repair_index:
                 self.projection(projection)
                 notes.append(f"{finding}; the old blocks are kept as {kept}; new ones were built")
@@ -299,22 +300,69 @@ class SqlStore(Store):
             return checked
         return attrs.evolve(checked, index_note="; ".join(notes), index_mismatch=mismatch)
 
-    def _set_aside(self, projection: Projection) -> str:
-        """Rename a projection's blocks to a free ``<name>.mismatch-<n>``, under the write lock."""
+    def _set_aside(self, name: str) -> str:
+        """Rename a projection's (or a result's) rows to a free ``<name>.mismatch-<n>``, under the write lock."""
         p = self.placeholder
         kept: list[str] = []
 
         def rename(cursor: Any) -> None:
-            cursor.execute(f"SELECT DISTINCT name FROM {PROJECTIONS} WHERE name LIKE {p}", (f"{projection.name}.%",))
-            taken = {name for (name,) in cursor.fetchall()}
+            cursor.execute(f"SELECT DISTINCT name FROM {PROJECTIONS} WHERE name LIKE {p}", (f"{name}.%",))
+            taken = {found for (found,) in cursor.fetchall()}
             n = 1
-            while f"{projection.name}.mismatch-{n}" in taken:
+            while f"{name}.mismatch-{n}" in taken:
                 n += 1
-            kept.append(f"{projection.name}.mismatch-{n}")
-            cursor.execute(f"UPDATE {PROJECTIONS} SET name = {p} WHERE name = {p}", (kept[0], projection.name))
+            kept.append(f"{name}.mismatch-{n}")
+            cursor.execute(f"UPDATE {PROJECTIONS} SET name = {p} WHERE name = {p}", (kept[0], name))
 
         self._in_write_transaction(rename)
         return kept[0]
+
+    # -- results kept beside the log: one row of the projections table, covering the whole log ----
+
+    def result(self, name: str, head: LogHead) -> BinaryIO | None:
+        connection = self._connection(write=False)
+        if connection is None:
+            return None
+        p = self.placeholder
+        try:
+            cursor = connection.cursor()
+            if not self._has_table(cursor, PROJECTIONS):
+                return None
+            cursor.execute(
+                f"SELECT body FROM {PROJECTIONS} WHERE name = {p} AND first_entry = 0 AND entries = {p} "
+                f"AND last_hash = {p}",
+                (name, head.entries, head.head),
+            )
+            row = cursor.fetchone()
+        except self.database_errors as error:
+            raise self._failure(error) from None
+        return None if row is None else io.BytesIO(bytes(row[0]))
+
+    def keep_result(self, name: str, head: LogHead, chunks: Iterable[bytes]) -> bool:
+        """One row replacing the one before, if this role may (a role that may only insert keeps none)."""
+        if self.read_only:
+            return False
+        body = b"".join(chunks)
+        p = self.placeholder
+        kept = []
+
+        def replace(cursor: Any) -> None:
+            cursor.execute(f"DELETE FROM {PROJECTIONS} WHERE name = {p}", (name,))
+            cursor.execute(
+                f"INSERT INTO {PROJECTIONS} (name, first_entry, entries, last_hash, body) "
+                f"VALUES ({p}, 0, {p}, {p}, {p})",
+                (name, head.entries, head.head, body),
+            )
+            kept.append(True)
+
+        self._save_without_waiting(replace)
+        return bool(kept)
+
+    def set_result_aside(self, name: str) -> str | None:
+        connection = self._connection(write=False)
+        if connection is None:
+            return None
+        return self._set_aside(name)
 
     def _write_rows(self, cursor: Any, lines: Sequence[bytes]) -> None:
         """Insert the entry and figure rows of ``lines`` a few thousand at a time, in the caller's transaction.

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import attrs
 
@@ -192,6 +192,24 @@ class Store(abc.ABC):
 
     def repair(self) -> Repaired | None:
         """Move an unfinished write out of the log so that appends may go on; None if there was none."""
+        return None
+
+    def result(self, name: str, head: LogHead) -> BinaryIO | None:
+        """The bytes kept under ``name`` (``keep_result``) if they were made at exactly ``head``; else None."""
+        return None
+
+    def keep_result(self, name: str, head: LogHead, chunks: Iterable[bytes]) -> bool:
+        """Keep the bytes of ``chunks`` beside the log as ``name`` made at ``head``, replacing what was kept.
+
+        For results derived from the whole log (a replay, rendered): a reader
+        takes them only while the log still ends at ``head``. Best effort, as
+        for projections; whether they were kept. ``chunks`` may be left
+        partly unread when they are not.
+        """
+        return False
+
+    def set_result_aside(self, name: str) -> str | None:
+        """Move the bytes kept as ``name`` out of use, kept as evidence under a new name; that name."""
         return None
 
     def kept_checkpoints(self) -> list[bytes]:

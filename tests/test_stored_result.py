@@ -1,0 +1,130 @@
+"""The full replay kept beside the log as CSV: used only at the head it was made at, and equal to a cold replay."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import sqlite3
+import tempfile
+
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from events_log.jsonl import JsonlStore
+from events_log.stores import open_store
+from timeline import stored
+from timeline.output import write_csv
+from timeline.replay import replay
+from timeline_cli import cli
+
+from .conftest import StepClock
+from .helpers import obs
+from .strategies import small_logs
+from .test_jsonl_store import NAMES
+
+
+def cold_csv(store) -> bytes:
+    """The CSV of a replay of the log alone: its entries copied into a new log, nothing beside it."""
+    out = io.StringIO()
+    write_csv(replay(_copy_of(store)), out)
+    return out.getvalue().encode()
+
+
+def _copy_of(store):
+    folder = tempfile.mkdtemp(prefix="cold-")
+    copy = JsonlStore(f"{folder}/copy.jsonl")
+    copy.copy_from(store)
+    return copy
+
+
+def kept_bytes(store) -> bytes | None:
+    kept = stored.kept_csv(store)
+    if kept is None:
+        return None
+    with kept:
+        return kept.read()
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=12, deadline=None)
+@given(batches=small_logs(), tear=st.lists(st.booleans(), min_size=8, max_size=8))
+def test_the_kept_replay_is_a_cold_replay_at_its_head_and_unused_after(fresh_logs, log_kind, batches, tear):
+    """Kept after each append (some torn and repaired first), it equals a cold replay; stale, it is never used."""
+    store = open_store(fresh_logs(log_kind))
+    store.clock = StepClock()
+    try:
+        for batch, torn in zip(batches, [False, *tear], strict=False):
+            if torn and isinstance(store, JsonlStore):
+                with open(store.path, "ab") as f:
+                    f.write(b'{"position":999,"recor')
+                assert kept_bytes(store) in (None, cold_csv(store))  # a torn tail changes nothing acknowledged
+                store.repair()
+            store.append(batch, allow_duplicate=True)
+            assert kept_bytes(store) is None  # made at an earlier head: not used
+            out = io.BytesIO()
+            stored.write_and_keep(store, replay(store), out)
+            assert out.getvalue() == cold_csv(store) == kept_bytes(store)
+    finally:
+        store.close()
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_import_keeps_the_replay_and_replay_uses_it_until_the_log_grows(tmp_path):
+    log = tmp_path / "log.jsonl"
+    store = JsonlStore(log, clock=StepClock())
+    store.append(NAMES)
+    rows = tmp_path / "rows.csv"
+    rows.write_text(
+        "incident,monitor,reported_on,measure,category,kind,low,high,qualifier,source_title,quote\n"
+        "coastal-2025,SOHR,2025-03-08,killed,civilians,cumulative,532,532,exact,t,q\n"
+        "coastal-2025,SOHR,2025-03-10,killed,civilians,cumulative,745,745,exact,t,q\n"
+    )
+    assert run("import", "--log", str(log), str(rows)).exit_code == 0
+    kept = tmp_path / "log.jsonl.replay.csv"
+    assert kept.exists()
+    first = run("replay", "--log", str(log), "--format", "csv").output
+    assert first.encode() == cold_csv(store) and ",745," in first
+    added = run("append", "--log", str(log), "--incident", "coastal-2025", "--monitor", "SOHR",
+                "--reported-on", "2025-03-11", "--measure", "killed", "--category", "civilians",
+                "--kind", "cumulative", "--low", "803", "--qualifier", "exact", "--source-title", "t", "--quote", "q")
+    assert added.exit_code == 0, added.output
+    second = run("replay", "--log", str(log), "--format", "csv").output
+    assert ",803," in second and second.encode() == cold_csv(store)
+    assert kept.read_bytes().split(b"\n", 1)[1] == second.encode()  # kept anew at the new head
+
+
+def test_verify_catches_an_edited_kept_replay_and_keeps_it_as_evidence(tmp_path):
+    log = tmp_path / "log.jsonl"
+    store = JsonlStore(log, clock=StepClock())
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 10, 745)])
+    assert run("replay", "--log", str(log), "--format", "csv").exit_code == 0
+    kept = tmp_path / "log.jsonl.replay.csv"
+    assert "replay kept as CSV matches the log" in run("verify", "--log", str(log)).output
+    kept.write_bytes(kept.read_bytes().replace(b",745,", b",999,"))
+    assert ",999," in run("replay", "--log", str(log), "--format", "csv").output  # read, until verify...
+    result = CliRunner().invoke(cli, ["verify", "--log", str(log)])
+    assert result.exit_code == 1 and "does not match a replay of the log" in result.output
+    assert b",999," in (tmp_path / "log.jsonl.replay.csv.mismatch-1").read_bytes() and not kept.exists()
+    assert ",745," in run("replay", "--log", str(log), "--format", "csv").output
+    assert run("verify", "--log", str(log)).exit_code == 0
+
+
+def test_sqlite_keeps_the_replay_in_its_projections_table(tmp_path):
+    target = f"sqlite:///{tmp_path / 'log.db'}"
+    store = open_store(target)
+    store.clock = StepClock()
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 10, 745)])
+    out = run("replay", "--log", target, "--format", "csv").output
+    with sqlite3.connect(tmp_path / "log.db") as db:
+        (body,) = db.execute("SELECT body FROM timeline_projections WHERE name = 'replay.csv'").fetchone()
+        assert body == out.encode() == cold_csv(store)
+        forged = body.replace(b",745,", b",7,")
+        db.execute("UPDATE timeline_projections SET body = ? WHERE name = 'replay.csv'", (forged,))
+    result = CliRunner().invoke(cli, ["verify", "--log", target])
+    assert result.exit_code == 1 and "replay.csv.mismatch-1" in result.output
+    assert run("verify", "--log", target, "--repair-index").exit_code == 0
+    assert run("replay", "--log", target, "--format", "csv").output == out
+    shutil.rmtree(tmp_path, ignore_errors=True)
