@@ -144,7 +144,8 @@ def main() -> None:
             print(f"generating {path.name} ...", file=sys.stderr)
             generate(path.with_suffix(".tmp"), n, cumulative_only=only)
             path.with_suffix(".tmp").rename(path)
-            path.with_suffix(".tmp.index").rename(path.with_name(path.name + ".index"))
+            for projection in ("index", "known"):
+                path.with_suffix(f".tmp.{projection}").rename(path.with_name(f"{path.name}.{projection}"))
     scratch = Path(tempfile.mkdtemp(prefix="bench-", dir=args.work))
     results: dict[str, tuple[float, float]] = {}
     timeline = [PY, "-m", "timeline"]

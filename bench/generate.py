@@ -32,6 +32,7 @@ from events_log.events import (
     Source,
 )
 from events_log.jsonl import JsonlStore
+from timeline.index import REPLAY_INDEX
 
 START = dt.date(2023, 1, 1)
 WORDS = ("civilians", "people", "residents", "fighters", "villagers", "families", "men", "women", "children")
@@ -133,14 +134,23 @@ def _observations(shape: Shape, rng: random.Random, cumulative_only: bool) -> It
 
 def generate(path: Path, observations: int, *, seed: int = 20251123, cumulative_only: bool = False) -> JsonlStore:
     """Write a synthetic log of about ``observations`` observations to ``path`` (replacing it)."""
-    path.unlink(missing_ok=True)
+    for old in (path, *path.parent.glob(path.name + ".*")):  # the log and what an earlier one left beside it
+        old.unlink(missing_ok=True)
     rng = random.Random(seed)
     store = JsonlStore(path, clock=_Clock())
+    store.keep(REPLAY_INDEX)
     shape = shape_for(observations)
     store.append(_descriptions(shape))
     batch: list = []
     recent: list[Observation] = []
+    # A series with more reports than days repeats a figure on a day with nothing added; a log
+    # would not hold it twice (admission refuses a repeat), so it is left out, as in the CSV below.
+    seen: set[tuple] = set()
     for observation in _observations(shape, rng, cumulative_only):
+        key = (observation.series_key, observation.reported_on, observation.kind, observation.figure)
+        if key in seen:
+            continue
+        seen.add(key)
         batch.append(observation)
         recent.append(observation)
         if not cumulative_only and len(recent) > 50 and rng.random() < 0.03:
