@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .generate import generate
+from .generate import in_child
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -142,7 +142,7 @@ def main() -> None:
     for path, only in ((full, False), (cumulative, True)):
         if not path.exists():
             print(f"generating {path.name} ...", file=sys.stderr)
-            generate(path.with_suffix(".tmp"), n, cumulative_only=only)
+            in_child("log", path.with_suffix(".tmp"), n, cumulative_only=only)
             path.with_suffix(".tmp").rename(path)
             for projection in ("index", "known"):
                 path.with_suffix(f".tmp.{projection}").rename(path.with_name(f"{path.name}.{projection}"))

@@ -192,3 +192,34 @@ def write_import_csv(path: Path, observations: int, *, seed: int = 20251123) -> 
             writer.writerow((o.id, o.incident, o.monitor, o.reported_on.isoformat(), o.measure, o.category,
                              o.location or "", o.kind.value, o.figure.low, o.figure.high, o.figure.qualifier.value,
                              o.source.url, o.source.title, o.source.quote))  # fmt: skip
+
+
+def in_child(what: str, path: Path, observations: int, *, cumulative_only: bool = False) -> None:
+    """Make a log (``what="log"``) or an import CSV (``"csv"``) in a child process.
+
+    The drivers measure peak RSS of the commands they start, and Linux carries
+    a process's high-water mark across ``exec`` into the child it forks: a
+    driver that generated a million entries itself would make every child it
+    starts look at least as big as it was.
+    """
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "bench.generate", what, str(path), str(observations)]
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([*command, *(["--cumulative-only"] if cumulative_only else [])], check=True, cwd=root)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write a synthetic log or import CSV.")
+    parser.add_argument("what", choices=["log", "csv"])
+    parser.add_argument("path", type=Path)
+    parser.add_argument("observations", type=int)
+    parser.add_argument("--cumulative-only", action="store_true")
+    args = parser.parse_args()
+    if args.what == "log":
+        generate(args.path, args.observations, cumulative_only=args.cumulative_only)
+    else:
+        write_import_csv(args.path, args.observations)

@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .__main__ import PY, run
-from .generate import write_import_csv
+from .generate import in_child
 
 TIMELINE = [PY, "-m", "timeline"]
 
@@ -107,7 +107,7 @@ def measure_size(n: int, args, scratch: Path, server: str | None, results: dict)
     source = args.work / f"import-{n}.csv"
     if not source.exists():
         print(f"writing {source.name} ...", file=sys.stderr)
-        write_import_csv(source.with_suffix(".tmp"), n)
+        in_child("csv", source.with_suffix(".tmp"), n)
         source.with_suffix(".tmp").rename(source)
 
     def timed(name: str, fresh, command, **kwargs) -> None:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from .__main__ import PY, run
-from .generate import generate
+from .generate import in_child
 
 
 def main() -> None:
@@ -39,7 +39,7 @@ def main() -> None:
     log = args.work / f"daily-{args.days}.jsonl"
     if not log.exists():
         print(f"generating {log.name} ({observations:,} observations) ...", file=sys.stderr)
-        generate(log, observations)
+        in_child("log", log, observations)
     out = Path(tempfile.mkdtemp(prefix="report-", dir=args.work))
     wall, rss, _ = run([PY, "-m", "timeline", "report", "--log", str(log), "--out", str(out)])
     files = [p for p in out.iterdir() if p.is_file()]
