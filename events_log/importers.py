@@ -23,6 +23,7 @@ import orjson
 
 from .codec import event_from_input, parse_date, with_content_id
 from .columns import COLUMNS
+from .cycles import no_cycle_collection
 from .errors import InputError, shown
 from .events import MAX_COUNT, Event, Figure, Kind, Observation, Qualifier, Source
 
@@ -319,8 +320,8 @@ def read_events(path: str | Path, format: str | None = None, progress: Progress 
     """
     path = Path(path)
     format = format or {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(path.suffix.lower())
-    if format == "csv":
-        return read_csv(path, progress)
-    if format == "jsonl":
-        return read_jsonl(path, progress)
+    read = {"csv": read_csv, "jsonl": read_jsonl}.get(format or "")
+    if read is not None:
+        with no_cycle_collection():
+            return read(path, progress)
     raise InputError("cannot tell the format from the extension; use --format csv or --format jsonl", str(path))

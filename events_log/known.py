@@ -236,6 +236,8 @@ class KnownRows:
         admission, which decides whether each really is a repeat).
         """
         index = self._index
+        if not len(index.obs_figure):
+            return  # a log without observations has nothing to repeat
         keys = np.array(sorted({figure_code(unstructure(o)) for o in observations}), dtype=np.int64)
         if not len(keys):
             return

@@ -425,6 +425,9 @@ class SqlStore(Store):
             return line.encode() if isinstance(line, str) else bytes(line)
 
         def similar(observations: Sequence[Observation]) -> Iterator[tuple[str, int]]:
+            cursor.execute(f"SELECT 1 FROM {FIGURES} WHERE figure IS NOT NULL LIMIT 1")
+            if cursor.fetchone() is None:
+                return  # a log without observations has nothing to repeat
             keys = sorted({figure_key(unstructure(o)) for o in observations})
             found: list[tuple[str, int]] = []
             for start in range(0, len(keys), 500):

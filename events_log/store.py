@@ -18,6 +18,7 @@ import attrs
 
 from .admission import DESCRIBES, RETRACTED, KnownIds, Names, admit, check_version, new_descriptions, subject_of
 from .codec import SCHEMA
+from .cycles import no_cycle_collection
 from .envelope import GENESIS, Entry, RawEntry, check_line, decode_line, encode_entry, format_time, parse_time
 from .errors import BrokenChainError, InputError, LogError, ReadOnlyLogError, shown
 from .events import Correction, Event, Observation, Retraction
@@ -347,7 +348,8 @@ class Store(abc.ABC):
                 prev = digest
             return out
 
-        self.append_lines(subjects, encode)
+        with no_cycle_collection():
+            self.append_lines(subjects, encode)
         return written
 
     def copy_from(self, source: Store, *, chunk: int = 10_000, progress=None) -> LogHead:

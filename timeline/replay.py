@@ -15,12 +15,11 @@ each log, brought up to date). This module is the door.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 from events_log.admission import Names, unknown_name
+from events_log.cycles import no_cycle_collection
 from events_log.errors import InputError
 from events_log.store import Store
 
@@ -52,7 +51,7 @@ def replay(
     touches; an as-of or filtered replay of a log replayed in full is cut
     from that replay, since a day never depends on later reports.
     """
-    with _no_cycle_collection():
+    with no_cycle_collection():
         result = replay_or_reuse(store, as_of, known_at, incident, monitor, progress)
     refuse_undescribed(result._index.names(), incident=incident, monitor=monitor)
     return result
@@ -69,19 +68,3 @@ def refuse_undescribed(names: Names, **chosen: str | None) -> None:
             raise InputError(unknown_name(kind, slug, names.of(kind)), f"--{kind}")
 
 
-@contextlib.contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Pause Python's cycle collector while replay builds millions of small objects.
-
-    Replay's objects hold no reference cycles (reference counting frees them),
-    but each allocation burst sets off collections that walk every object the
-    process holds, warm replays included: half the time of an incremental
-    replay. The collector is back on, as it was, when replay returns.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
