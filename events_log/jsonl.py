@@ -215,13 +215,19 @@ class JsonlStore(Store):
         Best effort: the log is already durable, and a missing or stale
         sidecar only costs the next reader a parse.
         """
-        for projection in (KNOWN, *self.kept):
-            sidecar = known if projection is KNOWN and known is not None else self._read_sidecar(fd, tail, projection)
-            builder = sidecar.state.builder()
-            offset = tail.end
-            for line in lines:
-                builder.add(decode_line(line), offset, offset + len(line) + 1)
-                offset += len(line) + 1
+        projections = (KNOWN, *self.kept)
+        sidecars = [
+            known if projection is KNOWN and known is not None else self._read_sidecar(fd, tail, projection)
+            for projection in projections
+        ]
+        builders = [sidecar.state.builder() for sidecar in sidecars]
+        offset = tail.end
+        for line in lines:  # each line decoded once, for every projection
+            raw, end = decode_line(line), offset + len(line) + 1
+            for builder in builders:
+                builder.add(raw, offset, end)
+            offset = end
+        for projection, sidecar, builder in zip(projections, sidecars, builders, strict=True):
             self._write_sidecar(projection, attrs.evolve(sidecar, new=[*sidecar.new, builder.block()]))
 
     def _read_sidecar(self, fd: int, tail: _Tail, projection: Projection) -> _Sidecar:

@@ -371,9 +371,9 @@ class SqlStore(Store):
         once; it still lands whole or not at all, as the transaction does.
         """
         for start in range(0, len(lines), _ROWS_AT_ONCE):
-            piece = lines[start : start + _ROWS_AT_ONCE]
-            self._insert(cursor, [_row(line) for line in piece])
-            self._insert_figures(cursor, [_figure_row(line) for line in piece])
+            piece = [(line, decode_line(line)) for line in lines[start : start + _ROWS_AT_ONCE]]
+            self._insert(cursor, [_row(line, raw) for line, raw in piece])
+            self._insert_figures(cursor, [_figure_row(raw) for _, raw in piece])
 
     def _insert_figures(self, cursor: Any, rows: list[tuple[int, str | None]]) -> None:
         if rows:
@@ -391,7 +391,7 @@ class SqlStore(Store):
                 f"SELECT line FROM {TABLE} WHERE position > {p} ORDER BY position LIMIT 10000", (done,)
             )
             lines = [line.encode() if isinstance(line, str) else bytes(line) for (line,) in cursor.fetchall()]
-            rows = [_figure_row(line) for line in lines]
+            rows = [_figure_row(decode_line(line)) for line in lines]
             if not rows:
                 return
             self._insert_figures(cursor, rows)
@@ -478,14 +478,12 @@ class SqlStore(Store):
             raise self._failure(error) from None
 
 
-def _row(line: bytes) -> tuple:
-    raw = decode_line(line)
+def _row(line: bytes, raw: RawEntry) -> tuple:
     return (raw.position, raw.recorded_at, raw.type, subject_id(raw.type, raw.event), raw.hash, raw.prev_hash, line)
 
 
-def _figure_row(line: bytes) -> tuple[int, str | None]:
-    """(position, figure key) of a stored line; the key only for observations and corrections."""
-    raw = decode_line(line)
+def _figure_row(raw: RawEntry) -> tuple[int, str | None]:
+    """(position, figure key) of a stored entry; the key only for observations and corrections."""
     if raw.type not in ("Observation", "Correction"):
         return raw.position, None
     data = raw.event if raw.schema == SCHEMA[raw.type] else upcast(raw.type, raw.schema, raw.event)
