@@ -12,9 +12,12 @@ them.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import datetime as dt
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -202,17 +205,12 @@ def in_child(what: str, path: Path, observations: int, *, cumulative_only: bool 
     driver that generated a million entries itself would make every child it
     starts look at least as big as it was.
     """
-    import subprocess
-    import sys
-
     command = [sys.executable, "-m", "bench.generate", what, str(path), str(observations)]
     root = Path(__file__).resolve().parents[1]
     subprocess.run([*command, *(["--cumulative-only"] if cumulative_only else [])], check=True, cwd=root)
 
 
 if __name__ == "__main__":
-    import argparse
-
     parser = argparse.ArgumentParser(description="Write a synthetic log or import CSV.")
     parser.add_argument("what", choices=["log", "csv"])
     parser.add_argument("path", type=Path)
