@@ -17,7 +17,6 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -26,6 +25,8 @@ from events_log.columns import COLUMNS
 from events_log.errors import IndexMismatchWarning, InputError, LogChangedError, ReadOnlyLogError, TimelineError, shown
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from events_log.envelope import Entry
     from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation
     from events_log.store import Store
@@ -78,6 +79,8 @@ describe_new_option = click.option(
 
 def open_log(log: str | None, *, write: bool) -> Store:
     """The store a command works on; the bundled dataset only ever for reading."""
+    from pathlib import Path
+
     from events_log.stores import open_store
     from timeline.bundled import bundled_log
     from timeline.index import REPLAY_INDEX
@@ -97,6 +100,15 @@ def open_log(log: str | None, *, write: bool) -> Store:
         raise InputError(f"no log at {store.location}")
     store.keep(REPLAY_INDEX)  # every append keeps the replay index beside the log up to date
     return store
+
+
+class PathParam(click.Path):
+    """A path option or argument as a ``pathlib.Path``; pathlib loads when one is given, not at every start-up."""
+
+    def convert(self, value, param, ctx):
+        from pathlib import Path
+
+        return Path(super().convert(value, param, ctx))
 
 
 def _parse_day(ctx, param, value: str | None) -> dt.date | None:
@@ -280,7 +292,7 @@ def append(
 
 @cli.command(name="import")
 @log_option
-@click.argument("file", type=click.Path(dir_okay=True, path_type=Path))
+@click.argument("file", type=PathParam(dir_okay=True))
 @click.option("--format", "format_", type=click.Choice(["csv", "jsonl"]), help="Default: from the extension.")
 @describe_new_option
 @allow_duplicate_option
@@ -532,7 +544,7 @@ def replay(
 @known_at_option
 @click.option("--incident", metavar="SLUG", help="Only this incident.")
 @click.option(
-    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("report"), show_default=True,
+    "--out", type=PathParam(file_okay=False), default="report", show_default=True,
     help="Folder to write the pages into.",
 )  # fmt: skip
 @click.option("--single-file", is_flag=True, help="Inline plotly.js into every page (for e-mailing one file).")
@@ -588,7 +600,7 @@ def report(
 @click.option("--monitor", metavar="SLUG", help="Only this monitor's series and observations.")
 @click.option("--format", "format_", type=click.Choice(["datapackage", "hxl"]), required=True)
 @click.option(
-    "--out", type=click.Path(path_type=Path), metavar="PATH",
+    "--out", type=PathParam(), metavar="PATH",
     help="datapackage: the folder to write (required). hxl: the file (default: standard output).",
 )  # fmt: skip
 @click.option("--licence", metavar="NAME", help="datapackage: the licence of the data, e.g. CC-BY-4.0.")
@@ -712,11 +724,11 @@ def log_(log: str | None, last: int | None, format_: str, incident: str | None, 
     help="A checkpoint the log must still extend (repeatable); the hash may be cut to 12 hex digits.",
 )  # fmt: skip
 @click.option(
-    "--checkpoints", "checkpoint_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+    "--checkpoints", "checkpoint_file", type=PathParam(dir_okay=False), metavar="FILE",
     help="A file of checkpoints (from `timeline checkpoint --out`): the log must extend every one.",
 )  # fmt: skip
 @click.option(
-    "--trust", "trusted", multiple=True, type=click.Path(dir_okay=False, path_type=Path), metavar="PUBKEY",
+    "--trust", "trusted", multiple=True, type=PathParam(dir_okay=False), metavar="PUBKEY",
     help="A public key (repeatable): every line of --checkpoints must be signed by one of them.",
 )  # fmt: skip
 @click.option(
@@ -776,11 +788,11 @@ def verify(
 @cli.command()
 @log_option
 @click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+    "--out", type=PathParam(dir_okay=False), metavar="FILE",
     help="Append the checkpoint to FILE (entries, head, time, log) instead of printing it.",
 )  # fmt: skip
 @click.option(
-    "--sign", "key_file", type=click.Path(dir_okay=False, path_type=Path), metavar="KEY",
+    "--sign", "key_file", type=PathParam(dir_okay=False), metavar="KEY",
     help="Sign the checkpoint line with this Ed25519 private key (from `timeline keygen`).",
 )  # fmt: skip
 def checkpoint(log: str | None, out: Path | None, key_file: Path | None) -> None:
@@ -812,7 +824,7 @@ def checkpoint(log: str | None, out: Path | None, key_file: Path | None) -> None
 
 
 @cli.command()
-@click.argument("key_file", metavar="KEY", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("key_file", metavar="KEY", type=PathParam(dir_okay=False))
 def keygen(key_file: Path) -> None:
     """Write a new Ed25519 key pair: KEY (private, mode 0600) and KEY.pub; never overwrites."""
     from events_log import checkpoints as cps
