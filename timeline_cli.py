@@ -306,6 +306,7 @@ def import_(log: str | None, file: Path, format_: str | None, describe_new: bool
     from events_log.importers import read_events
     from timeline import interchange, output, stored
     store = open_log(log, write=True)
+    store.check_writable()  # a mistyped --log fails now, not after the whole file is read
     if format_ is None and interchange.is_package(file):
         labelled = interchange.read_datapackage(file, store)
     else:

@@ -34,7 +34,7 @@ from .envelope import RawEntry, decode_line
 from .errors import IndexMismatchWarning, InputError, LogChangedError, StoreError, TornLogError
 from .known import KNOWN
 from .projection import Projection, State, extend, frame, unframe
-from .store import Clock, Encoder, LogHead, Repaired, Store, TornTail, Verified, utc_now
+from .store import Clock, Encoder, LogHead, Repaired, Store, TornTail, Verified, check_folder, utc_now
 
 _BLOCK = 1 << 18
 _WRITE_LINES = 4096
@@ -183,6 +183,10 @@ class JsonlStore(Store):
                 return _read_tail(fd, self.location, strict=strict)
 
     # -- writing ---------------------------------------------------------
+
+    def check_writable(self) -> None:
+        check_folder(self.path, self.location)
+        super().check_writable()
 
     def append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):

@@ -16,7 +16,7 @@ from pathlib import Path
 from .envelope import GENESIS
 from .errors import LogError, StoreError
 from .sql import DESCRIPTION_ROWS, FIGURES, PROJECTIONS, TABLE, SqlStore
-from .store import Clock, utc_now
+from .store import Clock, check_folder, utc_now
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -60,6 +60,10 @@ class SqliteStore(SqlStore):
         self.read_only = read_only
         self.clock = clock
         self._open: dict[bool, sqlite3.Connection] = {}
+
+    def check_writable(self) -> None:
+        check_folder(self.path, self.location)
+        super().check_writable()
 
     def _connection(self, *, write: bool) -> sqlite3.Connection | None:
         """The connection for writing (schema ensured) or reading (None while there is no log yet)."""

@@ -20,7 +20,7 @@ from .admission import DESCRIBES, RETRACTED, KnownIds, Names, admit, check_versi
 from .codec import SCHEMA
 from .cycles import no_cycle_collection
 from .envelope import GENESIS, Entry, RawEntry, check_line, decode_line, encode_entry, format_time, parse_time
-from .errors import BrokenChainError, InputError, LogError, ReadOnlyLogError, shown
+from .errors import BrokenChainError, InputError, LogError, ReadOnlyLogError, StoreError, shown
 from .events import Correction, Event, Observation, Retraction
 from .projection import Projection, State, extend
 
@@ -35,6 +35,12 @@ class Encoder(Protocol):
     """
 
     def __call__(self, last: RawEntry | None, now: str, known: KnownIds) -> list[bytes]: ...
+
+
+def check_folder(path: Path, location: str) -> None:
+    """A log file that does not exist yet needs a folder to be created in."""
+    if not path.exists() and not path.parent.is_dir():
+        raise StoreError(f"cannot create {location}: its folder does not exist")
 
 
 def utc_now() -> dt.datetime:
@@ -169,6 +175,16 @@ class Store(abc.ABC):
         ):
             return extend(since, ((raw, -1, -1) for raw in self.records(since.entries)))[0]
         return extend(projection.load([]), ((raw, -1, -1) for raw in self.records()))[0]
+
+    def check_writable(self) -> None:
+        """Raise at once the error a write would meet: an import then fails before it reads a million rows.
+
+        It reaches the log (a server is connected to) and writes nothing; a
+        log that does not exist yet is fine where a writer could create it.
+        """
+        if self.read_only:
+            raise ReadOnlyLogError(f"{self.location} is read-only")
+        self.head()
 
     def keep(self, projection: Projection) -> None:
         """Keep ``projection`` up to date with every append this store makes.

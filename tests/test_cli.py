@@ -88,6 +88,19 @@ def test_import_is_all_or_nothing(run, log, tmp_path):
     assert log.read_bytes() == before
 
 
+@pytest.mark.parametrize("scheme", ["", "sqlite:///"])
+def test_import_into_a_log_that_cannot_be_created_fails_before_reading(run, tmp_path, scheme):
+    """A mistyped --log is named at once: the file (here with a bad row) is not read first."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"{HEADER}\n{ROWS[0].replace('745', '-5')}\n")
+    missing = tmp_path / "no-such-folder" / "log"
+    result = run("import", "--log", f"{scheme}{missing}", str(bad))
+    assert result.exit_code == 1, result.output
+    assert f"cannot create {scheme}{missing}: its folder does not exist" in result.stderr
+    assert "bad.csv" not in result.stderr
+    assert not missing.parent.exists()
+
+
 @pytest.mark.parametrize(
     ("content", "fragments"),
     [
