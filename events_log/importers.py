@@ -12,8 +12,10 @@ import codecs
 import csv
 import datetime as dt
 import enum
+import functools
 import io
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +33,11 @@ _WHOLE_NUMBER = re.compile(r"[0-9]+")
 MAX_DIGITS = 13
 # Field names of the event classes that differ from the CSV column they come from.
 _COLUMN_OF = {"title": "source_title", "url": "source_url"}
+
+# Columns whose values repeat down a file: one shared string each, not one per row (an import holds every row).
+_REPEATED = frozenset({"incident", "monitor", "measure", "category", "location"})
+# The same few thousand days recur on every row: parsed once each, shared like the strings.
+_parse_day = functools.lru_cache(maxsize=1 << 16)(parse_date)
 
 Labelled = list[tuple[str, Event]]
 Progress = Callable[[Iterable, int], Iterable]
@@ -64,7 +71,7 @@ def _date(text: str | None, name: str) -> dt.date | None:
     if text is None:
         return None
     with _column(name):
-        return parse_date(text)
+        return _parse_day(text)
 
 
 def observation_from_row(row: Mapping[str, str | None]) -> Observation:
@@ -78,6 +85,8 @@ def observation_from_row(row: Mapping[str, str | None]) -> Observation:
         if value is None:
             return None
         value = value.strip()
+        if name in _REPEATED and value:
+            return sys.intern(value)
         return value or None
 
     def required(name: str) -> str:

@@ -200,24 +200,24 @@ class JsonlStore(Store):
                 now=self.now(),
                 known=index.known_ids(lambda position: _line_from(fd, int(index.offsets[position]), self.location)),
             )
-            _write_all(fd, lines, tail.end, self.location)
-            self._after_append(fd, tail, lines, known)
+            self._write_and_keep(fd, tail, lines, known)
 
     def append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = self._whole_tail(fd)
             if LogHead.of(tail.last) != after:
                 raise LogChangedError(f"{self.location} changed while being written; run the command again")
-            _write_all(fd, lines, tail.end, self.location)
-            self._after_append(fd, tail, lines, None)
+            self._write_and_keep(fd, tail, lines, None)
 
     # -- the projections beside the log ------------------------------------
 
-    def _after_append(self, fd: int, tail: _Tail, lines: Sequence[bytes], known: _Sidecar | None) -> None:
-        """The append hook: under the write lock, once ``lines`` are durable, extend every kept projection.
+    def _write_and_keep(self, fd: int, tail: _Tail, lines: Iterable[bytes], known: _Sidecar | None) -> None:
+        """Under the write lock: write ``lines`` after ``tail``, extending every kept projection as they go.
 
-        Best effort: the log is already durable, and a missing or stale
-        sidecar only costs the next reader a parse.
+        The lines are taken one piece at a time (an import's million never
+        sit in memory at once), each decoded once for every projection. The
+        sidecars are written only once the lines are durable, and best
+        effort: a missing or stale one only costs the next reader a parse.
         """
         projections = (KNOWN, *self.kept)
         sidecars = [
@@ -225,12 +225,17 @@ class JsonlStore(Store):
             for projection in projections
         ]
         builders = [sidecar.state.builder() for sidecar in sidecars]
-        offset = tail.end
-        for line in lines:  # each line decoded once, for every projection
-            raw, end = decode_line(line), offset + len(line) + 1
-            for builder in builders:
-                builder.add(raw, offset, end)
-            offset = end
+
+        def folded() -> Iterator[bytes]:
+            offset = tail.end
+            for line in lines:
+                raw, end = decode_line(line), offset + len(line) + 1
+                for builder in builders:
+                    builder.add(raw, offset, end)
+                offset = end
+                yield line
+
+        _write_all(fd, folded(), tail.end, self.location)
         for projection, sidecar, builder in zip(projections, sidecars, builders, strict=True):
             self._write_sidecar(projection, attrs.evolve(sidecar, new=[*sidecar.new, builder.block()]))
 
@@ -498,16 +503,19 @@ def _locked(fd: int, mode: int, location: str, timeout: float) -> Iterator[None]
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def _write_all(fd: int, lines: Sequence[bytes], offset: int, location: str) -> None:
+def _write_all(fd: int, lines: Iterable[bytes], offset: int, location: str) -> None:
     """Write ``lines`` (each with a newline) at ``offset`` and make them durable, or leave the file as it was.
 
-    They go out a few thousand at a time: a batch of millions of imported
-    rows is never joined into one more copy of itself.
+    They are taken and written a few thousand at a time: a batch of millions
+    of imported rows is never joined into one more copy of itself. Whatever
+    stops the batch half way (a full disk, or an error while its lines are
+    made) cuts back what part of it was written.
     """
+    at, lines = offset, iter(lines)
     try:
-        at = offset
-        for start in range(0, len(lines), _WRITE_LINES):
-            data = b"\n".join(lines[start : start + _WRITE_LINES]) + b"\n"
+        pieces = iter(lambda: list(itertools.islice(lines, _WRITE_LINES)), [])
+        for piece in pieces:
+            data = b"\n".join(piece) + b"\n"
             view = memoryview(data)
             written = 0
             while written < len(data):
@@ -515,13 +523,13 @@ def _write_all(fd: int, lines: Sequence[bytes], offset: int, location: str) -> N
             at += len(data)
         # The append is acknowledged only once the bytes are on disk.
         os.fsync(fd)
-    except OSError as exc:
-        # A batch lands whole or not at all: cut back whatever part was written.
-        try:
-            os.ftruncate(fd, offset)
-            os.fsync(fd)
-        except OSError:
-            pass
+    except BaseException as exc:
+        if at > offset or isinstance(exc, OSError):
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, offset)
+                os.fsync(fd)
+        if not isinstance(exc, OSError):
+            raise
         reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
         raise StoreError(f"cannot write to {location}: {reason}; nothing was appended") from None
 

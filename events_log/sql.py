@@ -125,8 +125,8 @@ class SqlStore(Store):
             last = self._last(cursor)
             self._catch_up_figures(cursor, LogHead.of(last).entries)
             lines = encode(last=last, now=self.now(), known=self._known(cursor, subjects))
-            self._write_rows(cursor, lines)
-            self._after_append(cursor, LogHead.of(last).entries + len(lines))
+            written = self._write_rows(cursor, lines)
+            self._after_append(cursor, LogHead.of(last).entries + written)
 
         self._in_write_transaction(write)
 
@@ -135,8 +135,8 @@ class SqlStore(Store):
             if LogHead.of(self._last(cursor)) != after:
                 raise LogChangedError(f"{self.location} changed while being written; run the command again")
             self._catch_up_figures(cursor, after.entries)
-            self._write_rows(cursor, lines)
-            self._after_append(cursor, after.entries + len(lines))
+            written = self._write_rows(cursor, lines)
+            self._after_append(cursor, after.entries + written)
 
         self._in_write_transaction(write)
 
@@ -364,16 +364,20 @@ class SqlStore(Store):
             return None
         return self._set_aside(name)
 
-    def _write_rows(self, cursor: Any, lines: Sequence[bytes]) -> None:
+    def _write_rows(self, cursor: Any, lines: Iterable[bytes]) -> int:
         """Insert the entry and figure rows of ``lines`` a few thousand at a time, in the caller's transaction.
 
-        A batch of millions of imported rows never has all its rows built at
-        once; it still lands whole or not at all, as the transaction does.
+        The lines are taken as they are made: a batch of millions of imported
+        rows never has all its lines or rows in memory at once; it still
+        lands whole or not at all, as the transaction does. Returns how many.
         """
-        for start in range(0, len(lines), _ROWS_AT_ONCE):
-            piece = [(line, decode_line(line)) for line in lines[start : start + _ROWS_AT_ONCE]]
-            self._insert(cursor, [_row(line, raw) for line, raw in piece])
-            self._insert_figures(cursor, [_figure_row(raw) for _, raw in piece])
+        written, lines = 0, iter(lines)
+        for piece in iter(lambda: list(itertools.islice(lines, _ROWS_AT_ONCE)), []):
+            decoded = [(line, decode_line(line)) for line in piece]
+            self._insert(cursor, [_row(line, raw) for line, raw in decoded])
+            self._insert_figures(cursor, [_figure_row(raw) for _, raw in decoded])
+            written += len(piece)
+        return written
 
     def _insert_figures(self, cursor: Any, rows: list[tuple[int, str | None]]) -> None:
         if rows:

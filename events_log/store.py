@@ -32,9 +32,12 @@ class Encoder(Protocol):
 
     ``last`` is the log's last entry (None for an empty log), ``now`` the
     store clock's time as stored, ``known`` what admission needs of the log.
+    Any refusal is raised by the call itself; the lines it returns may be
+    made as the store takes them, once and in order, so that a batch of
+    millions is never held twice.
     """
 
-    def __call__(self, last: RawEntry | None, now: str, known: KnownIds) -> list[bytes]: ...
+    def __call__(self, last: RawEntry | None, now: str, known: KnownIds) -> Iterable[bytes]: ...
 
 
 def check_folder(path: Path, location: str) -> None:
@@ -345,24 +348,24 @@ class Store(abc.ABC):
             raise ReadOnlyLogError(f"{self.location} is read-only")
         written: list[Entry] = []
 
-        def encode(last: RawEntry | None, now: str, known: KnownIds) -> list[bytes]:
+        def encode(last: RawEntry | None, now: str, known: KnownIds) -> Iterator[bytes]:
             batch, named = make(known)
             head = LogHead.of(last)
             recorded_at = max(now, last.recorded_at) if last is not None else now
             stamp = parse_time(recorded_at)
             admit(batch, known, named, start=head.entries, today=stamp.date(), allow_duplicate=allow_duplicate)
-            batch_end = head.entries + len(batch) - 1
-            prev, out = head.head, []
             written.clear()
-            for offset, event in enumerate(batch):
-                position = head.entries + offset
+            return lines(batch, head, recorded_at, stamp)
+
+        def lines(batch: Sequence[Event], head: LogHead, recorded_at: str, stamp: dt.datetime) -> Iterator[bytes]:
+            batch_end, prev = head.entries + len(batch) - 1, head.head
+            for position, event in enumerate(batch, head.entries):
                 line, digest = encode_entry(
                     event, position=position, recorded_at=recorded_at, batch_end=batch_end, prev_hash=prev
                 )
-                out.append(line)
                 written.append(Entry(position, stamp, SCHEMA[type(event).__name__], batch_end, prev, digest, event))
                 prev = digest
-            return out
+                yield line
 
         with no_cycle_collection():
             self.append_lines(subjects, encode)
