@@ -79,15 +79,11 @@ def observation_from_row(row: Mapping[str, str | None]) -> Observation:
 
     An empty ``id`` gets an id derived from the content (``obs-...``).
     """
-
-    def cell(name: str) -> str | None:
-        value = row.get(name)
-        if value is None:
-            return None
-        value = value.strip()
-        if name in _REPEATED and value:
-            return sys.intern(value)
-        return value or None
+    cells: dict[str, str] = {}
+    for name, value in row.items():  # each cell stripped once; a blank one is absent
+        if value is not None and (value := value.strip()):
+            cells[name] = sys.intern(value) if name in _REPEATED else value
+    cell = cells.get
 
     def required(name: str) -> str:
         value = cell(name)
@@ -100,7 +96,7 @@ def observation_from_row(row: Mapping[str, str | None]) -> Observation:
     try:
         source = Source(title=required("source_title"), url=cell("source_url"), quote=cell("quote"))
         observation = Observation(
-            id=cell("id") or "pending",
+            id=cell("id", "pending"),
             incident=required("incident"),
             monitor=required("monitor"),
             reported_on=_date(required("reported_on"), "reported_on"),
@@ -116,7 +112,7 @@ def observation_from_row(row: Mapping[str, str | None]) -> Observation:
         )
     except InputError as exc:
         raise InputError(exc.message, _COLUMN_OF.get(exc.where, exc.where)) from None
-    return observation if cell("id") else with_content_id(observation)
+    return observation if "id" in cells else with_content_id(observation)
 
 
 def _figure(low: str | None, high: str | None, qualifier: str) -> Figure:
