@@ -33,7 +33,7 @@ from .admission import Names
 from .envelope import RawEntry, decode_line
 from .errors import IndexMismatchWarning, InputError, LogChangedError, StoreError, TornLogError
 from .known import KNOWN
-from .projection import Projection, State, extend, frame, unframe
+from .projection import Folding, Projection, State, extend, frame, unframe
 from .store import Clock, Encoder, LogHead, Repaired, Store, TornTail, Verified, check_folder, utc_now
 
 _BLOCK = 1 << 18
@@ -224,20 +224,20 @@ class JsonlStore(Store):
             known if projection is KNOWN and known is not None else self._read_sidecar(fd, tail, projection)
             for projection in projections
         ]
-        builders = [sidecar.state.builder() for sidecar in sidecars]
+        foldings = [Folding(sidecar.state) for sidecar in sidecars]
 
         def folded() -> Iterator[bytes]:
             offset = tail.end
             for line in lines:
                 raw, end = decode_line(line), offset + len(line) + 1
-                for builder in builders:
-                    builder.add(raw, offset, end)
+                for folding in foldings:
+                    folding.add(raw, offset, end)
                 offset = end
                 yield line
 
         _write_all(fd, folded(), tail.end, self.location)
-        for projection, sidecar, builder in zip(projections, sidecars, builders, strict=True):
-            self._write_sidecar(projection, attrs.evolve(sidecar, new=[*sidecar.new, builder.block()]))
+        for projection, sidecar, folding in zip(projections, sidecars, foldings, strict=True):
+            self._write_sidecar(projection, attrs.evolve(sidecar, new=[*sidecar.new, *folding.done()]))
 
     def _read_sidecar(self, fd: int, tail: _Tail, projection: Projection) -> _Sidecar:
         """The sidecar's blocks that still match the log, plus blocks for the log beyond them."""

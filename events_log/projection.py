@@ -86,17 +86,36 @@ class Projection(Protocol):
         """A block from its stored bytes; raises ``ValueError`` if they are not one."""
 
 
+class Folding:
+    """Entries folded onto a state as they come, into blocks cut every ``BLOCK_ENTRIES``.
+
+    An append feeds it line by line while it writes, so that a million
+    imported entries become ten blocks, never one list of a million.
+    """
+
+    def __init__(self, state: State) -> None:
+        self.builder = state.builder()
+        self.blocks: list[Any] = []
+
+    def add(self, raw: RawEntry, offset: int = -1, end: int = -1) -> None:
+        self.builder.add(raw, offset, end)
+        if len(self.builder) >= BLOCK_ENTRIES:
+            self.blocks.append(self.builder.block())
+
+    def done(self) -> list[Any]:
+        """The blocks of every entry added."""
+        if len(self.builder):
+            self.blocks.append(self.builder.block())
+        return self.blocks
+
+
 def extend(state: State, entries: Iterable[tuple[RawEntry, int, int]]) -> tuple[State, list[Any]]:
     """``state`` followed by ``entries`` (with the offsets of their lines), and the new blocks made."""
-    builder = state.builder()
-    blocks = []
+    folding = Folding(state)
     for raw, start, end in entries:
-        builder.add(raw, start, end)
-        if len(builder) >= BLOCK_ENTRIES:
-            blocks.append(builder.block())
-    if len(builder):
-        blocks.append(builder.block())
-    return state.extended(blocks, builder), blocks
+        folding.add(raw, start, end)
+    blocks = folding.done()
+    return state.extended(blocks, folding.builder), blocks
 
 
 def frame(body: bytes) -> bytes:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import abc
 import io
 import itertools
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from typing import Any, BinaryIO
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, TypeVar
 
 import attrs
 
@@ -26,7 +26,7 @@ from .codec import SCHEMA, unstructure, upcast
 from .envelope import RawEntry, decode_line
 from .errors import LogChangedError, LogError, StoreError
 from .events import Observation
-from .projection import Projection, State, extend
+from .projection import Folding, Projection, State, extend
 from .store import Encoder, LogHead, Store, Verified
 
 TABLE = "timeline_entries"
@@ -45,6 +45,7 @@ FIGURES = "timeline_figures"
 PROJECTIONS = "timeline_projections"
 # Rows built and sent at once when a batch is written, and lines read at once.
 _ROWS_AT_ONCE = 4096
+T = TypeVar("T")
 
 
 class SqlStore(Store):
@@ -123,10 +124,10 @@ class SqlStore(Store):
     def append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
         def write(cursor: Any) -> None:
             last = self._last(cursor)
-            self._catch_up_figures(cursor, LogHead.of(last).entries)
+            entries = LogHead.of(last).entries
+            self._catch_up_figures(cursor, entries)
             lines = encode(last=last, now=self.now(), known=self._known(cursor, subjects))
-            written = self._write_rows(cursor, lines)
-            self._after_append(cursor, LogHead.of(last).entries + written)
+            self._write_and_keep(cursor, entries, lines)
 
         self._in_write_transaction(write)
 
@@ -135,8 +136,7 @@ class SqlStore(Store):
             if LogHead.of(self._last(cursor)) != after:
                 raise LogChangedError(f"{self.location} changed while being written; run the command again")
             self._catch_up_figures(cursor, after.entries)
-            written = self._write_rows(cursor, lines)
-            self._after_append(cursor, after.entries + written)
+            self._write_and_keep(cursor, after.entries, lines)
 
         self._in_write_transaction(write)
 
@@ -182,25 +182,46 @@ class SqlStore(Store):
         )
         return cursor.fetchone()[0]
 
-    def _after_append(self, cursor: Any, entries: int) -> None:
-        """The append hook: in the append's transaction, under its lock, extend every kept projection.
+    def _write_and_keep(self, cursor: Any, entries: int, lines: Iterable[bytes]) -> None:
+        """The append, in its transaction and under its lock: insert ``lines`` after the log's first
+        ``entries`` and extend every kept projection with them on the way, each line decoded once.
 
-        Each in a savepoint: a projection that cannot be written (a role
-        without the right to) costs the next reader a parse, never the append.
+        A projection that cannot be read or written (a role without the
+        right to) is left out, each in a savepoint: that costs the next
+        reader a parse, never the append.
         """
-        for projection in self.kept:
-            cursor.execute("SAVEPOINT timeline_projection")
-            try:
-                if not self._has_table(cursor, PROJECTIONS):
-                    cursor.execute("RELEASE SAVEPOINT timeline_projection")
-                    return
-                stored = self._stored(cursor, projection)
-                _, new = extend(stored, self._parsed_in(cursor, stored.entries, entries))
-                self._insert_blocks(cursor, projection, new)
-                cursor.execute("RELEASE SAVEPOINT timeline_projection")
-            except self.database_errors:
-                cursor.execute("ROLLBACK TO SAVEPOINT timeline_projection")
-                cursor.execute("RELEASE SAVEPOINT timeline_projection")
+        kept = [
+            (projection, *caught_up)
+            for projection in self.kept
+            if (caught_up := self._caught_up(cursor, projection, entries)) is not None
+        ]
+        self._write_rows(cursor, lines, [folding for *_, folding in kept])
+        for projection, blocks, folding in kept:
+            self._in_savepoint(cursor, self._insert_blocks, cursor, projection, [*blocks, *folding.done()])
+
+    def _caught_up(self, cursor: Any, projection: Projection, entries: int) -> tuple[list[Any], Folding] | None:
+        """The blocks that bring ``projection``'s stored state up to the first ``entries``, and a folding
+        that goes on from there; None if it cannot be read here."""
+
+        def read() -> tuple[list[Any], Folding] | None:
+            if not self._has_table(cursor, PROJECTIONS):
+                return None
+            stored = self._stored(cursor, projection)
+            state, blocks = extend(stored, self._parsed_in(cursor, stored.entries, entries))
+            return blocks, Folding(state)
+
+        return self._in_savepoint(cursor, read)
+
+    def _in_savepoint(self, cursor: Any, work: Callable[..., T], *args: Any) -> T | None:
+        """``work(*args)``, undone alone (and None) if the database refuses it; the transaction goes on."""
+        cursor.execute("SAVEPOINT timeline_projection")
+        try:
+            done = work(*args)
+        except self.database_errors:
+            cursor.execute("ROLLBACK TO SAVEPOINT timeline_projection")
+            done = None
+        cursor.execute("RELEASE SAVEPOINT timeline_projection")
+        return done
 
     def _stored(self, cursor: Any, projection: Projection) -> State:
         """The projection's stored blocks that still match the log, from its first entry on."""
@@ -364,20 +385,22 @@ class SqlStore(Store):
             return None
         return self._set_aside(name)
 
-    def _write_rows(self, cursor: Any, lines: Iterable[bytes]) -> int:
-        """Insert the entry and figure rows of ``lines`` a few thousand at a time, in the caller's transaction.
+    def _write_rows(self, cursor: Any, lines: Iterable[bytes], foldings: Sequence[Folding]) -> None:
+        """Insert the entry and figure rows of ``lines`` a few thousand at a time, in the caller's transaction,
+        and fold each line into ``foldings`` on the way.
 
         The lines are taken as they are made: a batch of millions of imported
         rows never has all its lines or rows in memory at once; it still
-        lands whole or not at all, as the transaction does. Returns how many.
+        lands whole or not at all, as the transaction does.
         """
-        written, lines = 0, iter(lines)
+        lines = iter(lines)
         for piece in iter(lambda: list(itertools.islice(lines, _ROWS_AT_ONCE)), []):
             decoded = [(line, decode_line(line)) for line in piece]
             self._insert(cursor, [_row(line, raw) for line, raw in decoded])
             self._insert_figures(cursor, [_figure_row(raw) for _, raw in decoded])
-            written += len(piece)
-        return written
+            for _, raw in decoded:
+                for folding in foldings:
+                    folding.add(raw)
 
     def _insert_figures(self, cursor: Any, rows: list[tuple[int, str | None]]) -> None:
         if rows:
