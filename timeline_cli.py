@@ -892,10 +892,20 @@ def _about(incident: str | None, monitor: str | None) -> Callable[[Entry], bool]
     return chosen
 
 
-def _echo_described(entries: list[Entry]) -> None:
+def _echo_described(entries: list[Entry], limit: int = 20) -> None:
+    """Each new description on a line, or, for a new dataset's many, how many of each and where."""
     from timeline import output
-    for entry in entries:
-        click.echo(f"described {output.describe_event(entry.event)} at position {entry.position} (new)")
+    if len(entries) <= limit:
+        for entry in entries:
+            click.echo(f"described {output.describe_event(entry.event)} at position {entry.position} (new)")
+        return
+    counts = collections.Counter(type(entry.event).__name__ for entry in entries)
+    what = " and ".join(f"{counts[name]:,} {noun}" for name, noun in (
+        ("IncidentDescribed", "incidents"), ("MonitorDescribed", "monitors")) if counts[name])  # fmt: skip
+    click.echo(
+        f"described {what} (new, positions {entries[0].position}-{entries[-1].position}), each titled with its slug; "
+        "`timeline incidents` and `timeline monitors` list them"
+    )
 
 
 def main() -> None:

@@ -88,6 +88,31 @@ def test_import_is_all_or_nothing(run, log, tmp_path):
     assert log.read_bytes() == before
 
 
+def test_import_of_a_new_dataset_says_what_it_added_in_a_screenful(run, tmp_path):
+    """Thirty new incidents by two monitors: counts that add up to the file, not a line per pair or name."""
+    rows = [
+        f"case-{i:02d},{monitor},2025-03-0{day},killed,civilians,cumulative,{10 * day + i},,exact,Wiki,q,c{i}-{monitor}-{day}"
+        for i in range(30)
+        for monitor in ("SOHR", "SNHR")
+        for day in (1, 2)
+    ]
+    data = tmp_path / "many.csv"
+    data.write_text("\n".join([HEADER, *rows]) + "\n")
+    result = run("import", "--log", str(tmp_path / "new.jsonl"), str(data), "--describe-new")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == (
+        "described 30 incidents and 2 monitors (new, positions 0-31), each titled with its slug; "
+        "`timeline incidents` and `timeline monitors` list them"
+    )
+    assert lines[1] == f"imported {len(rows)} events from {data} into {tmp_path / 'new.jsonl'} (positions 32-151):"
+    counts = lines[2:]
+    assert len(counts) == 20
+    assert counts[0].split() == ["4", "Observations", "of", "case-00"]
+    assert counts[-1].split(maxsplit=1) == ["44", "Observations of 11 more incidents (`timeline log` lists each)"]
+    assert sum(int(line.split()[0].replace(",", "")) for line in counts) == len(rows)
+
+
 @pytest.mark.parametrize("scheme", ["", "sqlite:///"])
 def test_import_into_a_log_that_cannot_be_created_fails_before_reading(run, tmp_path, scheme):
     """A mistyped --log is named at once: the file (here with a bad row) is not read first."""

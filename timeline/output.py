@@ -101,13 +101,13 @@ def csv_chunks(series_list: Iterable[Series], reports_only: bool = False) -> Ite
         texts = dates.between(first, series.last.toordinal())
         lines = []
         for start, end, low, high, basis, observations in series.segments():
-            shown_high = "" if high is None else high
+            listedhigh = "" if high is None else high
             ids = " ".join(observations)
             at = start.toordinal() - first
             until = end.toordinal() - first
-            lines.append(f"{prefix}{texts[at]},{low},{shown_high},{basis},{ids}\n")
+            lines.append(f"{prefix}{texts[at]},{low},{listedhigh},{basis},{ids}\n")
             if until > at and not reports_only:
-                carried = f",{low},{shown_high},{CARRIED},{ids}\n"
+                carried = f",{low},{listedhigh},{CARRIED},{ids}\n"
                 lines.append(prefix + (carried + prefix).join(texts[at + 1 : until + 1]) + carried)
         yield "".join(lines)
 
@@ -212,16 +212,32 @@ def describe_event(event: Event) -> str:
 
 
 def summarise_events(events: list[Event], limit: int = 20) -> list[str]:
-    """Each event on a line, or counts by type and incident when there are many."""
+    """Each event on a line; counts by type, incident and monitor when there are many; at most ``limit`` lines.
+
+    A dataset of fifty incidents and twenty monitors is a thousand pairs: then
+    the counts go by incident alone, the largest first, and the rest are one line.
+    """
     if len(events) <= limit:
         return [describe_event(e) for e in events]
-    counts: dict[str, int] = {}
+    pairs: dict[str, int] = {}
+    by_incident: dict[str, int] = {}
     for event in events:
         name = type(event).__name__
         if isinstance(event, Observation):
+            by_incident[event.incident] = by_incident.get(event.incident, 0) + 1
             name = f"Observation of {event.incident} by {event.monitor}"
-        counts[name] = counts.get(name, 0) + 1
-    return [f"{n:>8,}  {name}" for name, n in sorted(counts.items())]
+        pairs[name] = pairs.get(name, 0) + 1
+    if len(pairs) <= limit:
+        return [f"{n:>8,}  {name}" for name, n in sorted(pairs.items())]
+    others = [f"{n:>8,}  {name}s" for name, n in sorted(pairs.items()) if not name.startswith("Observation of ")]
+    largest = sorted(by_incident.items(), key=lambda item: (-item[1], item[0]))
+    listed = largest if len(largest) <= limit - len(others) else largest[: max(limit - len(others) - 1, 1)]
+    lines = [f"{n:>8,}  Observations of {incident}" for incident, n in listed]
+    if rest := largest[len(listed) :]:
+        lines.append(
+            f"{sum(n for _, n in rest):>8,}  Observations of {len(rest):,} more incidents (`timeline log` lists each)"
+        )
+    return lines + others
 
 
 def describe_change(before: Observation, after: Observation) -> str:
