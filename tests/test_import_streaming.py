@@ -9,16 +9,19 @@ import os
 import attrs
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from events_log.envelope import encode_entry
 from events_log.errors import InputError, StoreError
 from events_log.importers import COLUMNS, observation_from_row, read_events, row_from_observation
 from events_log.jsonl import JsonlStore
+from events_log.store import LogHead
 from events_log.stores import open_store
 from tests.conftest import StepClock
 from tests.helpers import obs
 from tests.strategies import observations
+from timeline.index import REPLAY_INDEX
 from timeline_cli import cli
 
 from .test_cli import HEADER, ROWS, assert_user_error
@@ -153,3 +156,50 @@ def test_a_batch_larger_than_one_piece_lands_whole_in_a_database(fresh_logs, kin
             with pytest.raises(InputError, match="allow-duplicate"):
                 store.append([attrs.evolve(repeated, id=f"again-{repeated.id}")])
         assert list(store.lines()) == before
+
+
+def _stopping_encoder(batch: list, stop: int):
+    """An encoder whose lines are made as the store takes them, and that is stopped (Ctrl-C) at line ``stop``."""
+
+    def encode(last, now, known):
+        head = LogHead.of(last)
+        batch_end = head.entries + len(batch) - 1
+
+        def lines():
+            prev = head.head
+            for position, event in enumerate(batch, head.entries):
+                if position - head.entries == stop:
+                    raise KeyboardInterrupt
+                line, prev = encode_entry(event, position=position, recorded_at=now, batch_end=batch_end, prev_hash=prev)
+                yield line
+
+        return lines()
+
+    return encode
+
+
+BIG = [obs(f"big-{i}", 1 + i % 28, i, monitor=f"m{i // 28 % 9}") for i in range(9_000)]  # more than two pieces
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "sqlite", "postgres"])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stop=st.integers(min_value=0, max_value=len(BIG)))
+def test_a_batch_stopped_while_its_lines_are_made_leaves_the_log_as_it_was(fresh_logs, kind, stop):
+    """Stopped at any line (even after pieces were written), a batch leaves the log and its indexes as they were."""
+    with open_store(fresh_logs(kind)) as store:
+        store.clock = StepClock()
+        store.keep(REPLAY_INDEX)
+        store.append([obs("first", 1, 1), *(obs(f"m{i}-0", 2, 1, monitor=f"m{i}") for i in range(9))], describe_new=True)
+        before = list(store.lines())
+        subjects = {o.id for o in BIG}
+        if stop == len(BIG):
+            store.append_lines(subjects, _stopping_encoder(BIG, stop))
+            assert list(store.lines())[: len(before)] == before
+            assert store.head().entries == len(before) + len(BIG)
+        else:
+            with pytest.raises(KeyboardInterrupt):
+                store.append_lines(subjects, _stopping_encoder(BIG, stop))
+            assert list(store.lines()) == before
+        verified = store.verify()
+        assert not verified.index_mismatch and verified.torn is None
+        assert store.append([obs("after", 3, 5)])[0].position == store.head().entries - 1
