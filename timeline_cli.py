@@ -95,6 +95,7 @@ def open_log(log: str | None, *, write: bool) -> Store:
             raise ReadOnlyLogError("the bundled dataset is read-only; " + _NO_LOG.split(": ", 1)[1])
         return open_store(log, read_only=True)
     store = open_store(log)
+    click.get_current_context().call_on_close(store.close)  # a database's connections end with the command
     # Only writers create a log: a typo in a path must not read as an empty log.
     if not write and not store.exists():
         raise InputError(f"no log at {store.location}")

@@ -203,3 +203,20 @@ def test_a_batch_stopped_while_its_lines_are_made_leaves_the_log_as_it_was(fresh
         verified = store.verify()
         assert not verified.index_mismatch and verified.torn is None
         assert store.append([obs("after", 3, 5)])[0].position == store.head().entries - 1
+
+
+def test_an_import_into_sqlite_leaves_its_pages_in_the_database_not_the_write_ahead_log(tmp_path):
+    """Closing the writer moves the import out of the WAL, so readers do not read hundreds of MB through it."""
+    database = tmp_path / "log.db"
+    rows = [
+        f"coastal-2025,SOHR,2025-03-{1 + i % 28:02d},killed,civilians,increment,{i},,exact,Wiki,q{i},w{i}"
+        for i in range(3_000)
+    ]
+    path = tmp_path / "rows.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["import", "--log", f"sqlite:///{database}", str(path), "--describe-new"])
+    assert result.exit_code == 0, result.output
+    wal = database.with_name("log.db-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    with open_store(f"sqlite:///{database}") as store:
+        assert store.head().entries == len(rows) + 2
