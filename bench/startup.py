@@ -53,8 +53,8 @@ def user_install(folder: Path) -> Path:
     # A path in a .pth file joins sys.path; the .pth files in that folder (an editable finder) do not run.
     Path(purelib, "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
-         "--no-build-isolation", "--no-index", str(ROOT)],
+        # Built as `pip install .` builds it, in an isolated environment with the setuptools pyproject.toml asks for.
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", str(ROOT)],
         check=True, env=CHILD_ENV,
     )  # fmt: skip
     return python
