@@ -314,7 +314,11 @@ def import_(log: str | None, file: Path, format_: str | None, describe_new: bool
         labelled = read_events(file, format_, progress=lambda lines, length: _progress(lines, "reading", length))
     labels = [label for label, _ in labelled]
     entries = store.append(
-        [event for _, event in labelled], labels=labels, describe_new=describe_new, allow_duplicate=allow_duplicate
+        [event for _, event in labelled],
+        labels=labels,
+        describe_new=describe_new,
+        allow_duplicate=allow_duplicate,
+        progress=lambda lines, length: _progress(lines, "writing", length),
     )
     described = entries[: len(entries) - len(labelled)]
     _echo_described(described)
@@ -324,7 +328,7 @@ def import_(log: str | None, file: Path, format_: str | None, describe_new: bool
     for line in output.summarise_events([e.event for e in entries]):
         click.echo("  " + line)
     # The replay a freshly loaded dataset is asked for first is made now, and kept beside the log.
-    stored.keep(store)
+    stored.keep(store, progress=lambda series, length: _progress(series, "replaying", length))
 
 
 expected_version_option = click.option(

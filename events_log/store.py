@@ -278,6 +278,7 @@ class Store(abc.ABC):
         *,
         describe_new: bool = False,
         allow_duplicate: bool = False,
+        progress: Callable[[Iterable[bytes], int], Iterable[bytes]] | None = None,
     ) -> list[Entry]:
         """Append ``events`` as one batch: all of them land, or none do.
 
@@ -289,6 +290,8 @@ class Store(abc.ABC):
         the log has not described are described first, in the same batch (the
         slug as their title or name); which names those are is decided under
         the write lock, so a description another writer has just added stays.
+        ``progress`` wraps the writing of the admitted batch: it is given the
+        lines as they are made, and how many there are (for a progress bar).
         """
         if not events:
             return []
@@ -302,7 +305,7 @@ class Store(abc.ABC):
             named = [f"{DESCRIBES[type(d).__name__]} {d.slug}" for d in described]
             return [*described, *events], [*named, *given]
 
-        return self._write(make, subjects, allow_duplicate=allow_duplicate)
+        return self._write(make, subjects, allow_duplicate=allow_duplicate, progress=progress)
 
     def fix(
         self,
@@ -342,6 +345,7 @@ class Store(abc.ABC):
         subjects: Collection[str],
         *,
         allow_duplicate: bool = False,
+        progress: Callable[[Iterable[bytes], int], Iterable[bytes]] | None = None,
     ) -> list[Entry]:
         """Under the write lock: make the batch and its labels from what the log holds, admit it and write it."""
         if self.read_only:
@@ -355,7 +359,8 @@ class Store(abc.ABC):
             stamp = parse_time(recorded_at)
             admit(batch, known, named, start=head.entries, today=stamp.date(), allow_duplicate=allow_duplicate)
             written.clear()
-            return lines(batch, head, recorded_at, stamp)
+            made = lines(batch, head, recorded_at, stamp)
+            return made if progress is None else progress(made, len(batch))
 
         def lines(batch: Sequence[Event], head: LogHead, recorded_at: str, stamp: dt.datetime) -> Iterator[bytes]:
             batch_end, prev = head.entries + len(batch) - 1, head.head

@@ -64,6 +64,21 @@ def test_append_read_head_verify(log_target):
     assert list(store.lines(start=2)) == list(store.lines())[2:]
 
 
+def test_progress_sees_every_line_of_the_batch_as_it_is_written(log_target):
+    """An append's progress is told the batch's length and handed each line it writes, in order."""
+    store = described(log_target, StepClock())
+    seen: list[tuple[int, bytes]] = []
+
+    def progress(lines, length):
+        for line in lines:
+            seen.append((length, line))
+            yield line
+
+    entries = store.append([obs("a", 8, 1), obs("b", 9, 2)], progress=progress)
+    assert [length for length, _ in seen] == [2, 2]
+    assert [line for _, line in seen] == list(store.lines(entries[0].position))
+
+
 def test_a_refused_batch_leaves_the_log_unchanged(log_target):
     """Admission refuses duplicate ids and dangling references; nothing of the batch lands."""
     store = described(log_target, StepClock())

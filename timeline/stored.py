@@ -16,7 +16,7 @@ a freshly loaded dataset is a copy of bytes.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from events_log.store import LogHead, Store
@@ -47,9 +47,12 @@ def write_and_keep(store: Store, result: Replay, out: BinaryIO) -> None:
         pass
 
 
-def keep(store: Store) -> bool:
-    """Make the full replay's CSV and keep it beside the log (after an import); whether it was kept."""
-    result = replay(store)
+def keep(store: Store, progress: Callable[[Iterable, int], Iterable] | None = None) -> bool:
+    """Make the full replay's CSV and keep it beside the log (after an import); whether it was kept.
+
+    ``progress`` wraps the replay's loop over series, as ``replay``'s does.
+    """
+    result = replay(store, progress=progress)
     return store.keep_result(NAME, result.log, (chunk.encode() for chunk in csv_chunks(result.series)))
 
 
