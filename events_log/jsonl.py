@@ -524,10 +524,11 @@ def _write_all(fd: int, lines: Iterable[bytes], offset: int, location: str) -> N
         # The append is acknowledged only once the bytes are on disk.
         os.fsync(fd)
     except BaseException as exc:
-        if at > offset or isinstance(exc, OSError):
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, offset)
-                os.fsync(fd)
+        # The file ended at ``offset`` (writers never extend a torn tail): cut back to it, even
+        # when stopped inside a piece's pwrite, before ``at`` moved.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, offset)
+            os.fsync(fd)
         if not isinstance(exc, OSError):
             raise
         reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
