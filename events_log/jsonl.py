@@ -34,7 +34,7 @@ from .envelope import RawEntry, decode_line
 from .errors import IndexMismatchWarning, InputError, LogChangedError, StoreError, TornLogError
 from .known import KNOWN
 from .projection import Folding, Projection, State, extend, frame, unframe
-from .store import Clock, Encoder, LogHead, Repaired, Store, TornTail, Verified, check_folder, utc_now
+from .store import Clock, Encoder, LogHead, Repaired, Store, TornTail, Verified, check_log_file, utc_now
 
 _BLOCK = 1 << 18
 _WRITE_LINES = 4096
@@ -185,7 +185,7 @@ class JsonlStore(Store):
     # -- writing ---------------------------------------------------------
 
     def check_writable(self) -> None:
-        check_folder(self.path, self.location)
+        check_log_file(self.path, self.location)
         super().check_writable()
 
     def append_lines(self, subjects: Collection[str], encode: Encoder) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from .envelope import GENESIS
 from .errors import LogError, StoreError
 from .sql import DESCRIPTION_ROWS, FIGURES, PROJECTIONS, TABLE, SqlStore
-from .store import Clock, check_folder, utc_now
+from .store import Clock, check_log_file, utc_now
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -62,7 +62,7 @@ class SqliteStore(SqlStore):
         self._open: dict[bool, sqlite3.Connection] = {}
 
     def check_writable(self) -> None:
-        check_folder(self.path, self.location)
+        check_log_file(self.path, self.location)
         super().check_writable()
 
     def _connection(self, *, write: bool) -> sqlite3.Connection | None:

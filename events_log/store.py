@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -40,10 +41,23 @@ class Encoder(Protocol):
     def __call__(self, last: RawEntry | None, now: str, known: KnownIds) -> Iterable[bytes]: ...
 
 
-def check_folder(path: Path, location: str) -> None:
-    """A log file that does not exist yet needs a folder to be created in."""
-    if not path.exists() and not path.parent.is_dir():
+def check_log_file(path: Path, location: str) -> None:
+    """A log file a writer may use: a regular file it may write, or one it may create in its folder.
+
+    A FIFO or a device would block or swallow the batch; a dangling link
+    is followed to the folder it names. Checked before an import reads its
+    file, so that none of this is found out a million rows later.
+    """
+    target = path.resolve()
+    if target.exists():
+        if not target.is_file() and not target.is_dir():  # a folder: the store names it so itself
+            raise StoreError(f"{location} is not a regular file, so it cannot hold a log")
+        if not os.access(target, os.W_OK):
+            raise StoreError(f"cannot write to {location}: permission denied")
+    elif not target.parent.is_dir():
         raise StoreError(f"cannot create {location}: its folder does not exist")
+    elif not os.access(target.parent, os.W_OK | os.X_OK):
+        raise StoreError(f"cannot create {location}: permission denied in its folder")
 
 
 def utc_now() -> dt.datetime:

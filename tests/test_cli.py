@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -88,10 +89,31 @@ def test_import_is_all_or_nothing(run, log, tmp_path):
     assert log.read_bytes() == before
 
 
+@pytest.mark.parametrize("kind", ["fifo", "dangling link"])
+def test_import_into_a_log_that_is_no_file_fails_before_reading(tmp_path, kind):
+    """A FIFO (which would block the reader forever) or a link to a missing folder is named at once."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"{HEADER}\n{ROWS[0].replace('745', '-5')}\n")
+    log = tmp_path / "log.jsonl"
+    if kind == "fifo":
+        os.mkfifo(log)
+        expected = "is not a regular file"
+    else:
+        log.symlink_to(tmp_path / "gone" / "log.jsonl")
+        expected = "its folder does not exist"
+    done = subprocess.run(
+        [sys.executable, "-m", "timeline", "import", "--log", str(log), str(bad)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert expected in done.stderr and "bad.csv" not in done.stderr
+
+
 def test_import_of_a_new_dataset_says_what_it_added_in_a_screenful(run, tmp_path):
     """Thirty new incidents by two monitors: counts that add up to the file, not a line per pair or name."""
     rows = [
-        f"case-{i:02d},{monitor},2025-03-0{day},killed,civilians,cumulative,{10 * day + i},,exact,Wiki,q,c{i}-{monitor}-{day}"
+        f"case-{i:02d},{monitor},2025-03-0{day},killed,civilians,cumulative,{10 * day + i},,exact,Wiki,q,"
+        f"c{i}-{monitor}-{day}"
         for i in range(30)
         for monitor in ("SOHR", "SNHR")
         for day in (1, 2)

@@ -170,7 +170,9 @@ def _stopping_encoder(batch: list, stop: int):
             for position, event in enumerate(batch, head.entries):
                 if position - head.entries == stop:
                     raise KeyboardInterrupt
-                line, prev = encode_entry(event, position=position, recorded_at=now, batch_end=batch_end, prev_hash=prev)
+                line, prev = encode_entry(
+                    event, position=position, recorded_at=now, batch_end=batch_end, prev_hash=prev
+                )
                 yield line
 
         return lines()
@@ -189,7 +191,8 @@ def test_a_batch_stopped_while_its_lines_are_made_leaves_the_log_as_it_was(fresh
     with open_store(fresh_logs(kind)) as store:
         store.clock = StepClock()
         store.keep(REPLAY_INDEX)
-        store.append([obs("first", 1, 1), *(obs(f"m{i}-0", 2, 1, monitor=f"m{i}") for i in range(9))], describe_new=True)
+        firsts = [obs("first", 1, 1), *(obs(f"m{i}-0", 2, 1, monitor=f"m{i}") for i in range(9))]
+        store.append(firsts, describe_new=True)
         before = list(store.lines())
         subjects = {o.id for o in BIG}
         if stop == len(BIG):

@@ -211,6 +211,14 @@ def describe_event(event: Event) -> str:
     return f"monitor {event.slug}: {event.full_name}"
 
 
+_PLURAL = {
+    "Correction": "corrections",
+    "Retraction": "retractions",
+    "IncidentDescribed": "incident descriptions",
+    "MonitorDescribed": "monitor descriptions",
+}
+
+
 def summarise_events(events: list[Event], limit: int = 20) -> list[str]:
     """Each event on a line; counts by type, incident and monitor when there are many; at most ``limit`` lines.
 
@@ -229,7 +237,7 @@ def summarise_events(events: list[Event], limit: int = 20) -> list[str]:
         pairs[name] = pairs.get(name, 0) + 1
     if len(pairs) <= limit:
         return [f"{n:>8,}  {name}" for name, n in sorted(pairs.items())]
-    others = [f"{n:>8,}  {name}s" for name, n in sorted(pairs.items()) if not name.startswith("Observation of ")]
+    others = [f"{n:>8,}  {_PLURAL.get(name, name)}" for name, n in sorted(pairs.items()) if name in _PLURAL]
     largest = sorted(by_incident.items(), key=lambda item: (-item[1], item[0]))
     listed = largest if len(largest) <= limit - len(others) else largest[: max(limit - len(others) - 1, 1)]
     lines = [f"{n:>8,}  Observations of {incident}" for incident, n in listed]
