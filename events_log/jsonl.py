@@ -34,7 +34,7 @@ from .envelope import RawEntry, decode_line
 from .errors import IndexMismatchWarning, InputError, LogChangedError, StoreError, TornLogError
 from .known import KNOWN
 from .projection import Folding, Projection, State, extend, frame, unframe
-from .store import Clock, Encoder, LogHead, Repaired, Store, TornTail, Verified, check_log_file, utc_now
+from .store import Clock, Encoder, LogHead, Repaired, Store, TornTail, Verified, check_log_file, in_pieces, utc_now
 
 _BLOCK = 1 << 18
 _WRITE_LINES = 4096
@@ -511,10 +511,9 @@ def _write_all(fd: int, lines: Iterable[bytes], offset: int, location: str) -> N
     stops the batch half way (a full disk, or an error while its lines are
     made) cuts back what part of it was written.
     """
-    at, lines = offset, iter(lines)
+    at = offset
     try:
-        pieces = iter(lambda: list(itertools.islice(lines, _WRITE_LINES)), [])
-        for piece in pieces:
+        for piece in in_pieces(lines, _WRITE_LINES):
             data = b"\n".join(piece) + b"\n"
             view = memoryview(data)
             written = 0

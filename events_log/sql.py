@@ -27,7 +27,7 @@ from .envelope import RawEntry, decode_line
 from .errors import LogChangedError, LogError, StoreError
 from .events import Observation
 from .projection import Folding, Projection, State, extend
-from .store import Encoder, LogHead, Store, Verified
+from .store import Encoder, LogHead, Store, Verified, in_pieces
 
 TABLE = "timeline_entries"
 # The rows describing incidents and monitors; each database keeps a partial index of them.
@@ -393,8 +393,7 @@ class SqlStore(Store):
         rows never has all its lines or rows in memory at once; it still
         lands whole or not at all, as the transaction does.
         """
-        lines = iter(lines)
-        for piece in iter(lambda: list(itertools.islice(lines, _ROWS_AT_ONCE)), []):
+        for piece in in_pieces(lines, _ROWS_AT_ONCE):
             decoded = [(line, decode_line(line)) for line in piece]
             self._insert(cursor, [_row(line, raw) for line, raw in decoded])
             self._insert_figures(cursor, [_figure_row(raw) for _, raw in decoded])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import itertools
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -39,6 +40,16 @@ class Encoder(Protocol):
     """
 
     def __call__(self, last: RawEntry | None, now: str, known: KnownIds) -> Iterable[bytes]: ...
+
+
+# Wraps the writing of an admitted batch: given its lines as they are made and how many (for a progress bar).
+Progress = Callable[[Iterable[bytes], int], Iterable[bytes]]
+
+
+def in_pieces(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
+    """``lines`` a list of at most ``size`` at a time, taken as they come: how every store writes a batch."""
+    lines = iter(lines)
+    return iter(lambda: list(itertools.islice(lines, size)), [])
 
 
 def check_log_file(path: Path, location: str) -> None:
@@ -292,7 +303,7 @@ class Store(abc.ABC):
         *,
         describe_new: bool = False,
         allow_duplicate: bool = False,
-        progress: Callable[[Iterable[bytes], int], Iterable[bytes]] | None = None,
+        progress: Progress | None = None,
     ) -> list[Entry]:
         """Append ``events`` as one batch: all of them land, or none do.
 
@@ -359,7 +370,7 @@ class Store(abc.ABC):
         subjects: Collection[str],
         *,
         allow_duplicate: bool = False,
-        progress: Callable[[Iterable[bytes], int], Iterable[bytes]] | None = None,
+        progress: Progress | None = None,
     ) -> list[Entry]:
         """Under the write lock: make the batch and its labels from what the log holds, admit it and write it."""
         if self.read_only:
