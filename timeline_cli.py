@@ -6,56 +6,319 @@ that none of them imports the command line or one another upwards; the
 Each command parses its options, calls the library and formats the result.
 User errors end in one line on stderr and exit code 2; problems with the
 log itself exit 1; nothing is appended unless the whole input is good.
+
+The command line is built on the standard library's argparse: a command's
+start-up is interpreter, argparse and this module (issue 17: at most
+0.08 s), and everything a command needs loads inside it. Each command is a
+plain function registered with the arguments it takes, read top-down below.
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
-import datetime as dt
 import io
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
-
-import click
 
 from events_log.columns import COLUMNS
 from events_log.errors import IndexMismatchWarning, InputError, LogChangedError, ReadOnlyLogError, TimelineError, shown
 
+TYPE_CHECKING = False  # typing itself costs 5 ms of start-up; the checkers know this name
 if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
+    from typing import Any, TypeVar
 
     from events_log.envelope import Entry
     from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation
     from events_log.store import Store
 
+    T = TypeVar("T")
+    F = TypeVar("F", bound=Callable[..., Any])
+    Argument = tuple[tuple[str, ...], dict[str, Any]]
+
 # The package version (pyproject.toml reads it from here): `--version` need not load importlib.metadata.
 __version__ = "0.1.0"
-
-T = TypeVar("T")
 
 _NO_LOG = (
     "no log to write to: pass --log PATH (or set TIMELINE_LOG) to name a log of your own; "
     "a new path starts an empty log, and `timeline copy` copies the bundled dataset into one"
 )
 
-
-# -- options shared by commands ---------------------------------------------
-
-
-def log_option(command: Callable) -> Callable:
-    return click.option(
-        "--log",
-        "log",
-        envvar="TIMELINE_LOG",
-        metavar="PATH",
-        help="The log: a JSON Lines file. Default: $TIMELINE_LOG, else (for reading) the bundled dataset.",
-    )(command)
+DESCRIPTION = """Keep every published casualty figure with its source, and replay them
+into per-day running tolls for each monitor."""
 
 
-def _observation_options(command: Callable) -> Callable:
+# -- how commands are declared -------------------------------------------------
+
+
+def arg(*flags: str, **settings: Any) -> Argument:
+    """One argument of a command, in the words of ``ArgumentParser.add_argument``."""
+    return flags, settings
+
+
+# Every command by its name as typed ("replay", "describe incident"): the function and its arguments.
+COMMANDS: dict[str, tuple[Callable[..., int | None], tuple[Argument, ...]]] = {}
+
+# The commands that only group others: their help.
+GROUPS = {
+    "describe": """Describe an incident or a monitor, so that observations may name it.
+
+    Describing a name again appends a new description that replaces the old
+    one whole: give every field you want kept.
+    """,
+}
+
+
+def command(name: str, *arguments: Argument) -> Callable[[F], F]:
+    """Register the function as `timeline NAME`: its docstring is the help, its parameters the arguments' dests.
+
+    A command returns its exit code, or None for success; it fails by raising a project error.
+    """
+
+    def register(function: F) -> F:
+        COMMANDS[name] = (function, arguments)
+        return function
+
+    return register
+
+
+class UsageError(InputError):
+    """The command line itself is wrong: shown with the command whose help says how it goes."""
+
+    def __init__(self, message: str, prog: str | None = None) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose mistakes are raised (one line, exit 2) instead of printed with the usage."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(_with_hint(message, self), self.prog)
+
+
+def _with_hint(message: str, parser: argparse.ArgumentParser) -> str:
+    """argparse's complaint in the project's words: the option or value named first, and the nearest right name."""
+    import difflib
+    import re
+
+    if match := re.match(r"unrecognized arguments: (\S+)", message):
+        typed = match.group(1).split("=", 1)[0]
+        known = [flag for action in parser._actions for flag in action.option_strings]
+        if typed.startswith("-") and typed not in known and (near := difflib.get_close_matches(typed, known, n=1)):
+            return f"no such option: {typed}; did you mean {near[0]}?"
+        if typed.startswith("-") and typed not in known:
+            return f"no such option: {typed}"
+        return f"unexpected argument {shown(match.group(1))}"  # a word no argument takes (or one after "--")
+    if match := re.match(r"argument (\S+): invalid choice: '(.*)' \(choose from (.*)\)$", message):
+        choices = re.findall(r"'([^']*)'", match.group(3))
+        near = difflib.get_close_matches(match.group(2), choices, n=1)
+        hint = f"; did you mean {near[0]}?" if near else ""
+        if match.group(1) in ("COMMAND", "KIND"):  # the command's name itself
+            return f"{shown(match.group(2))} is not a {match.group(1).lower()} of `{parser.prog}`{hint}"
+        return f"{match.group(1)}: {shown(match.group(2))} is not one of {', '.join(choices)}{hint}"
+    if match := re.match(r"argument (\S+): expected one argument$", message):
+        return f"{match.group(1).split('/')[-1]} needs a value"
+    if match := re.match(r"argument (\S+): (.*)$", message, re.DOTALL):
+        return f"{match.group(1).split('/')[-1]}: {match.group(2)}"
+    return message
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help as the docstrings lay it out, options wrapped to the terminal, at most 100 columns."""
+
+    width = 100
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32, width=self.width)
+
+
+def _doc(text: str) -> str:
+    """A docstring as help: its first line, then the rest without the indent of this file's docstrings."""
+    first, *rest = text.strip().split("\n")
+    return "\n".join([first.strip(), *(line.removeprefix("    ") for line in rest)])
+
+
+def _named(argv: list[str]) -> str | None:
+    """The command ARGV names ("replay", "describe incident"), if any: the first words not options."""
+    words = [word for word in argv if not word.startswith("-")]
+    for name in COMMANDS:
+        if words[: len(name.split())] == name.split():
+            return name
+    return None
+
+
+def parser(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The command line for ARGV, from the commands registered below, and the parser of the command it names.
+
+    Only the command ARGV names gets its arguments (the others need only
+    their one line of help): building them all would cost start-up.
+    """
+    try:
+        _Formatter.width = min(100, os.get_terminal_size(sys.stdout.fileno()).columns - 2)
+    except (OSError, ValueError, AttributeError):  # not a terminal, or a stream without a descriptor
+        _Formatter.width = 100
+    named = _named(argv)
+    root = chosen = _Parser(
+        prog="timeline", description=_doc(DESCRIPTION), formatter_class=_Formatter, allow_abbrev=False
+    )
+    root.add_argument("--version", action="version", version=f"%(prog)s, version {__version__}")
+    root.set_defaults(parser=root)
+    top = root.add_subparsers(title="commands", metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction] = {}
+
+    def add(under: argparse._SubParsersAction, name: str, doc: str) -> argparse.ArgumentParser:
+        sub = under.add_parser(
+            name, help=_doc(doc).split("\n")[0], description=_doc(doc), formatter_class=_Formatter, allow_abbrev=False
+        )
+        sub.set_defaults(parser=sub)
+        return sub
+
+    for name, (function, arguments) in COMMANDS.items():
+        *group, leaf = name.split()
+        under = top
+        if group:
+            if group[0] not in groups:
+                groups[group[0]] = add(top, group[0], GROUPS[group[0]]).add_subparsers(title="kinds", metavar="KIND")
+            under = groups[group[0]]
+        sub = add(under, leaf, function.__doc__ or "")
+        if name == named:
+            for flags, settings in arguments:
+                sub.add_argument(*flags, **settings)
+            sub.set_defaults(function=function)
+            chosen = sub
+    return root, chosen
+
+
+def _values_joined(argv: list[str], command: argparse.ArgumentParser) -> list[str]:
+    """ARGV with each option that takes a value joined to it (``--quote=-5 dead``), as getopt reads them.
+
+    argparse takes a word that starts with a dash for an option, so without
+    this, a quote or a checkpoint that begins with one could not be given.
+    """
+    takes_value = {
+        flag for action in command._actions if action.nargs is None and action.const is None
+        for flag in action.option_strings
+    }  # fmt: skip
+    joined: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            joined += [word, *words]
+        elif word in takes_value and (value := next(words, None)) is not None:
+            joined.append(f"{word}={value}")
+        else:
+            joined.append(word)
+    return joined
+
+
+# -- values of arguments -------------------------------------------------------
+
+
+class _Value(argparse.ArgumentTypeError):
+    """A value argparse shows as `argument --name: <why>`."""
+
+
+def _log_name(value: str) -> str:
+    if not value.strip():
+        raise _Value("must name a log: a JSON Lines file, sqlite:///path.db or postgresql://...")
+    return value
+
+
+def _path(*, file_okay: bool = True, dir_okay: bool = True) -> Callable[[str], Path]:
+    """A path argument as a ``pathlib.Path``, refused at once if what is there cannot be what is asked for."""
+
+    def convert(value: str) -> Path:
+        from pathlib import Path
+
+        path = Path(value)
+        if not value:
+            raise _Value("must not be empty")
+        if not file_okay and path.is_file():
+            raise _Value(f"{shown(value)} is a file, not a folder")
+        if not dir_okay and path.is_dir():
+            raise _Value(f"{shown(value)} is a folder, not a file")
+        if path.exists() and not os.access(path, os.R_OK):
+            raise _Value(f"{shown(value)} is not readable")
+        return path
+
+    return convert
+
+
+def _count(least: int) -> Callable[[str], int]:
+    def convert(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise _Value(f"{shown(value)} is not a whole number") from None
+        if number < least:
+            raise _Value(f"{number} is below {least}")
+        return number
+
+    return convert
+
+
+def _parse_day(value: str) -> dt.date:
+    """A date option that is a plain calendar date (--as-of has rules of its own)."""
+    from events_log.codec import parse_date
+
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        raise _Value(str(exc)) from None
+
+
+def _parse_as_of(value: str) -> dt.date:
+    import datetime as dt
+
+    from events_log.admission import SLACK
+
+    day = _parse_day(value)
+    # Today (UTC) plus the day of slack a report date may have (see admission.SLACK).
+    latest = dt.datetime.now(dt.UTC).date() + SLACK
+    if day > latest:
+        raise _Value(f"{day} is in the future; nothing can have been reported after {latest}")
+    return day
+
+
+def _parse_known_at(value: str) -> dt.datetime:
+    """A date (the end of that day, UTC) or an ISO timestamp (UTC when no zone is given)."""
+    import datetime as dt
+
+    from events_log.codec import parse_date
+
+    try:
+        day = parse_date(value)
+    except ValueError:
+        pass
+    else:
+        return dt.datetime.combine(day, dt.time.max, dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise _Value(f"expected a date or an ISO timestamp, got {shown(value)}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise _Value(f"{shown(value)} is before the year 1 in UTC") from None
+
+
+# -- arguments shared by commands ----------------------------------------------
+
+LOG = arg(
+    "--log", type=_log_name, metavar="PATH",
+    help="The log: a JSON Lines file, sqlite:///path.db or postgresql://... "
+    "Default: $TIMELINE_LOG, else (for reading) the bundled dataset.",
+)  # fmt: skip
+
+
+def _observation_arguments() -> tuple[Argument, ...]:
     """One option per CSV column, so `append` and `correct` read like the import file."""
     helps = {
         "id": "Observation id (default: derived from the content).",
@@ -63,18 +326,42 @@ def _observation_options(command: Callable) -> Callable:
         "qualifier": "exact, about, at_least, at_most or range.",
         "reported_on": "Date the figure was published (YYYY-MM-DD).",
     }
-    for column in reversed(COLUMNS):
-        flag = "--" + column.replace("_", "-")
-        command = click.option(flag, column, default=None, metavar="TEXT", help=helps.get(column))(command)
-    return command
+    return tuple(
+        arg("--" + column.replace("_", "-"), dest=column, metavar="TEXT", help=helps.get(column)) for column in COLUMNS
+    )
 
 
-describe_new_option = click.option(
-    "--describe-new",
-    is_flag=True,
+OBSERVATION = _observation_arguments()
+
+DESCRIBE_NEW = arg(
+    "--describe-new", action="store_true",
     help="Describe the incidents and monitors the log does not know yet, in the same batch, "
     "with the slug as their title or name (for loading a new dataset in one go).",
-)
+)  # fmt: skip
+
+AS_OF = arg("--as-of", type=_parse_as_of, metavar="DATE", help="Only figures reported on or before DATE.")
+KNOWN_AT = arg(
+    "--known-at", type=_parse_known_at, metavar="TIME",
+    help="Only what the log held at TIME: a date (its end, UTC) or an ISO timestamp (UTC if no zone).",
+)  # fmt: skip
+
+ALLOW_DUPLICATE = arg(
+    "--allow-duplicate", action="store_true",
+    help="Take an observation that repeats one in the log (same series, day and figure; for an increment "
+    "also the same source URL or quote): for a monitor that really published the same figure twice.",
+)  # fmt: skip
+
+EXPECTED_VERSION = arg(
+    "--expected-version", type=_count(0), metavar="N",
+    help="Refuse unless the record is still at version N (the position `timeline log` shows for it "
+    "or for its last correction). Default: the version read under the log's write lock.",
+)  # fmt: skip
+
+
+# -- running a command ---------------------------------------------------------
+
+# The stores the running command opened: a database's connections end with the command.
+_OPENED: list[Store] = []
 
 
 def open_log(log: str | None, *, write: bool) -> Store:
@@ -95,7 +382,7 @@ def open_log(log: str | None, *, write: bool) -> Store:
             raise ReadOnlyLogError("the bundled dataset is read-only; " + _NO_LOG.split(": ", 1)[1])
         return open_store(log, read_only=True)
     store = open_store(log)
-    click.get_current_context().call_on_close(store.close)  # a database's connections end with the command
+    _OPENED.append(store)
     # Only writers create a log: a typo in a path must not read as an empty log.
     if not write and not store.exists():
         raise InputError(f"no log at {store.location}")
@@ -103,82 +390,96 @@ def open_log(log: str | None, *, write: bool) -> Store:
     return store
 
 
-class PathParam(click.Path):
-    """A path option or argument as a ``pathlib.Path``; pathlib loads when one is given, not at every start-up."""
+def run(argv: list[str] | None = None) -> int:
+    """Run `timeline ARGV` (default: this process's arguments); its exit code.
 
-    def convert(self, value, param, ctx):
-        from pathlib import Path
-
-        return Path(super().convert(value, param, ctx))
-
-
-def _parse_day(ctx, param, value: str | None) -> dt.date | None:
-    """A date option that is a plain calendar date (--as-of has rules of its own)."""
-    from events_log.codec import parse_date
-    if value is None:
-        return None
+    Every failure ends here as one line on stderr: 2 for what the user can
+    fix by typing it again (a bad argument, bad input, a race lost to another
+    writer: nothing was written), 1 for a problem with the log itself.
+    """
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        return parse_date(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        with warnings.catch_warnings():
+            # The library warns (say, of a replay index rebuilt); the command line says it once, in one line.
+            warnings.simplefilter("once", IndexMismatchWarning)
+            warnings.showwarning = _show_warning
+            root, command = parser(argv)
+            return _dispatch(root, _values_joined(argv, command))
+    except UsageError as exc:
+        _say(f"timeline: error: {exc} (see `{exc.prog or 'timeline'} --help`)", err=True)
+        return 2
+    except (InputError, LogChangedError) as exc:
+        # A lost race is answered like bad input: nothing was written; look again and redo it.
+        _say(f"timeline: error: {exc}", err=True)
+        return 2
+    except TimelineError as exc:
+        _say(f"timeline: error: {exc}", err=True)
+        return 1
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else 0
+    except KeyboardInterrupt:
+        _say(
+            "timeline: interrupted; a batch is appended whole or not at all, "
+            "and `timeline log --last 1` shows whether it was",
+            err=True,
+        )
+        return 130
+    finally:
+        while _OPENED:
+            _OPENED.pop().close()
 
 
-def _parse_as_of(ctx, param, value: str | None) -> dt.date | None:
-    from events_log.admission import SLACK
-    from events_log.codec import parse_date
-    if value is None:
-        return None
+def _dispatch(root: argparse.ArgumentParser, argv: list[str]) -> int:
+    args, unknown = root.parse_known_args(argv)
+    chosen: argparse.ArgumentParser = args.parser
+    unknown = [word for word in unknown if word != "--"]  # after "--", every word is an unexpected argument
+    if unknown:
+        chosen.error(f"unrecognized arguments: {' '.join(unknown)}")
+    settings = {name: value for name, value in vars(args).items() if name not in ("parser", "function")}
+    function = args.__dict__.get("function")
+    if function is None:
+        if chosen is root:
+            root.print_help()
+            return 2
+        raise UsageError("say what to describe: `incident SLUG --title T` or `monitor SLUG --name N`", chosen.prog)
+    if "log" in settings and settings["log"] is None:
+        settings["log"] = os.environ.get("TIMELINE_LOG") or None
+    # psycopg logs some failures itself (a COPY cut off with the connection); the command
+    # line reports each failure once, as its own one line.
+    import logging
+
+    psycopg_logger = logging.getLogger("psycopg")
+    psycopg_logger.addHandler(logging.NullHandler())
+    psycopg_logger.propagate = False
     try:
-        day = parse_date(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    # Today (UTC) plus the day of slack a report date may have (see admission.SLACK).
-    latest = dt.datetime.now(dt.UTC).date() + SLACK
-    if day > latest:
-        raise click.BadParameter(f"{day} is in the future; nothing can have been reported after {latest}")
-    return day
+        return function(**settings) or 0
+    except UsageError as exc:
+        exc.prog = exc.prog or chosen.prog
+        raise
 
 
-def _parse_known_at(ctx, param, value: str | None) -> dt.datetime | None:
-    """A date (the end of that day, UTC) or an ISO timestamp (UTC when no zone is given)."""
-    from events_log.codec import parse_date
-    if value is None:
-        return None
+def main(argv: list[str] | None = None) -> None:
+    """The console script: the command line, quiet when its output pipe closes early."""
     try:
-        day = parse_date(value)
-    except ValueError:
-        pass
-    else:
-        return dt.datetime.combine(day, dt.time.max, dt.UTC)
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"expected a date or an ISO timestamp, got {shown(value)}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    try:
-        return moment.astimezone(dt.UTC)
-    except OverflowError:
-        raise click.BadParameter(f"{shown(value)} is before the year 1 in UTC") from None
+        code = run(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Output piped into `head` and the like: stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 0
+    sys.exit(code)
 
 
-as_of_option = click.option(
-    "--as-of", callback=_parse_as_of, metavar="DATE", help="Only figures reported on or before DATE."
-)
-known_at_option = click.option(
-    "--known-at",
-    callback=_parse_known_at,
-    metavar="TIME",
-    help="Only what the log held at TIME: a date (its end, UTC) or an ISO timestamp (UTC if no zone).",
-)
+def _say(text: str, *, err: bool = False, end: str = "\n") -> None:
+    """One message for the reader: results on stdout, warnings and errors on stderr."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(text + end)
+    stream.flush()
 
 
-allow_duplicate_option = click.option(
-    "--allow-duplicate",
-    is_flag=True,
-    help="Take an observation that repeats one in the log (same series, day and figure; for an increment "
-    "also the same source URL or quote): for a monitor that really published the same figure twice.",
-)
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    _say(f"timeline: warning: {message}", err=True)
 
 
 def _progress(items: Iterable[T], label: str, length: int | None = None) -> Iterable[T]:
@@ -187,8 +488,17 @@ def _progress(items: Iterable[T], label: str, length: int | None = None) -> Iter
         return items
 
     def shown() -> Iterator[T]:
-        with click.progressbar(items, label=label, length=length, file=sys.stderr) as bar:
-            yield from bar
+        from rich.console import Console  # loads only for a long job on a terminal
+        from rich.progress import Progress
+
+        with Progress(console=Console(file=sys.stderr)) as bar:
+            task = bar.add_task(label, total=length)
+            done = 0
+            for done, item in enumerate(items, 1):
+                yield item
+                if not done % 4096:  # the bar redraws itself; telling it each item would cost more than the work
+                    bar.update(task, completed=done)
+            bar.update(task, completed=done, total=length or done)
 
     return shown()
 
@@ -196,70 +506,21 @@ def _progress(items: Iterable[T], label: str, length: int | None = None) -> Iter
 def _warn_if_torn(store: Store) -> None:
     torn = store.torn()
     if torn is not None:
-        click.echo(
+        _say(
             f"warning: {store.location} ends in an incomplete write ({torn.size} bytes); "
             f"using the complete entries; run `timeline repair` to set it aside",
             err=True,
         )
 
 
-# -- the commands ------------------------------------------------------------
+# -- the commands --------------------------------------------------------------
 
 
-class _Failure(click.ClickException):
-    """A project error as the command line shows it: one line, no traceback."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"timeline: error: {self.message}", err=True)
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    click.echo(f"timeline: warning: {message}", err=True)
-
-
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            with warnings.catch_warnings():
-                # The library warns (say, of a replay index rebuilt); the command line says it once, in one line.
-                warnings.simplefilter("once", IndexMismatchWarning)
-                warnings.showwarning = _show_warning
-                return super().invoke(ctx)
-        except click.UsageError as exc:
-            # A bad option value of a command: one line too, and where to read more.
-            name = exc.ctx.command_path if exc.ctx else "timeline"
-            raise _Failure(f"{exc.format_message()} (see `{name} --help`)", 2) from None
-        except (InputError, LogChangedError) as exc:
-            # A lost race is answered like bad input: nothing was written; look again and redo it.
-            raise _Failure(str(exc), 2) from None
-        except TimelineError as exc:
-            raise _Failure(str(exc), 1) from None
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, package_name="toll-timeline")
-def cli() -> None:
-    """Keep every published casualty figure with its source, and replay them
-    into per-day running tolls for each monitor."""
-    # psycopg logs some failures itself (a COPY cut off with the connection); the command
-    # line reports each failure once, as its own one line.
-    import logging
-
-    psycopg_logger = logging.getLogger("psycopg")
-    psycopg_logger.addHandler(logging.NullHandler())
-    psycopg_logger.propagate = False
-
-
-@cli.command()
-@log_option
-@_observation_options
-@click.option("--json", "json_text", metavar="JSON", help='One event of any type, e.g. {"type": "Retraction", ...}.')
-@describe_new_option
-@allow_duplicate_option
+@command(
+    "append", LOG, *OBSERVATION,
+    arg("--json", dest="json_text", metavar="JSON", help='One event of any type, e.g. {"type": "Retraction", ...}.'),
+    DESCRIBE_NEW, ALLOW_DUPLICATE,
+)  # fmt: skip
 def append(
     log: str | None, json_text: str | None, describe_new: bool, allow_duplicate: bool, **columns: str | None
 ) -> None:
@@ -280,7 +541,7 @@ def append(
         event = _located(lambda: event_from_input(data), "--json")
     else:
         if not given:
-            raise click.UsageError("give the observation's options (see --help) or --json")
+            raise UsageError("give the observation's options or --json")
         event = _located(lambda: observation_from_row(given), "options")
     store = open_log(log, write=True)
     *described, entry = store.append(
@@ -288,15 +549,14 @@ def append(
         allow_duplicate=allow_duplicate,
     )  # fmt: skip
     _echo_described(described)
-    click.echo(f"appended {output.describe_event(entry.event)} at position {entry.position} of {store.location}")
+    _say(f"appended {output.describe_event(entry.event)} at position {entry.position} of {store.location}")
 
 
-@cli.command(name="import")
-@log_option
-@click.argument("file", type=PathParam(dir_okay=True))
-@click.option("--format", "format_", type=click.Choice(["csv", "jsonl"]), help="Default: from the extension.")
-@describe_new_option
-@allow_duplicate_option
+@command(
+    "import", LOG, arg("file", metavar="FILE", type=_path()),
+    arg("--format", dest="format_", choices=["csv", "jsonl"], help="Default: from the extension."),
+    DESCRIBE_NEW, ALLOW_DUPLICATE,
+)  # fmt: skip
 def import_(log: str | None, file: Path, format_: str | None, describe_new: bool, allow_duplicate: bool) -> None:
     """Append every event of FILE (CSV of observations, or JSON Lines of events), all or nothing.
 
@@ -324,28 +584,18 @@ def import_(log: str | None, file: Path, format_: str | None, describe_new: bool
     _echo_described(described)
     entries = entries[len(described) :]
     first, last = entries[0].position, entries[-1].position
-    click.echo(f"imported {len(entries)} events from {file} into {store.location} (positions {first}-{last}):")
+    _say(f"imported {len(entries)} events from {file} into {store.location} (positions {first}-{last}):")
     for line in output.summarise_events([e.event for e in entries]):
-        click.echo("  " + line)
+        _say("  " + line)
     # The replay a freshly loaded dataset is asked for first is made now, and kept beside the log.
     stored.keep(store, progress=lambda series, length: _progress(series, "replaying", length))
 
 
-expected_version_option = click.option(
-    "--expected-version",
-    type=click.IntRange(min=0),
-    metavar="N",
-    help="Refuse unless the record is still at version N (the position `timeline log` shows for it "
-    "or for its last correction). Default: the version read under the log's write lock.",
-)
-
-
-@cli.command()
-@log_option
-@click.argument("observation_id", metavar="ID")
-@click.option("--reason", required=True, help="Why our record was wrong (kept in the log).")
-@expected_version_option
-@_observation_options
+@command(
+    "correct", LOG, arg("observation_id", metavar="ID"),
+    arg("--reason", required=True, help="Why our record was wrong (kept in the log)."),
+    EXPECTED_VERSION, *OBSERVATION,
+)  # fmt: skip
 def correct(
     log: str | None, observation_id: str, reason: str, expected_version: int | None, **columns: str | None
 ) -> None:
@@ -361,7 +611,7 @@ def correct(
     from timeline import output
     changes = {k: v for k, v in columns.items() if v is not None}
     if not changes:
-        raise click.UsageError("give at least one field to change, e.g. --low 1383")
+        raise UsageError("give at least one field to change, e.g. --low 1383")
     if "id" in changes:
         raise InputError("an observation's id cannot be corrected; retract it and append a new one", "--id")
     store = open_log(log, write=True)
@@ -376,14 +626,13 @@ def correct(
 
     entry = store.fix(observation_id, build, expected_version=expected_version, label=observation_id)
     change = output.describe_change(was[-1], entry.event.replacement)
-    click.echo(f"corrected {observation_id} at position {entry.position}: {change}")
+    _say(f"corrected {observation_id} at position {entry.position}: {change}")
 
 
-@cli.command()
-@log_option
-@click.argument("observation_id", metavar="ID")
-@click.option("--reason", required=True, help="Why the record should never have been entered.")
-@expected_version_option
+@command(
+    "retract", LOG, arg("observation_id", metavar="ID"),
+    arg("--reason", required=True, help="Why the record should never have been entered."), EXPECTED_VERSION,
+)  # fmt: skip
 def retract(log: str | None, observation_id: str, reason: str, expected_version: int | None) -> None:
     """Withdraw our record of observation ID (it stays in the log, marked retracted)."""
     from events_log.events import Retraction
@@ -395,32 +644,20 @@ def retract(log: str | None, observation_id: str, reason: str, expected_version:
         expected_version=expected_version,
         label=observation_id,
     )
-    click.echo(f"retracted {observation_id} at position {entry.position}")
+    _say(f"retracted {observation_id} at position {entry.position}")
 
 
-@cli.group(invoke_without_command=True)
-@click.pass_context
-def describe(ctx: click.Context) -> None:
-    """Describe an incident or a monitor, so that observations may name it.
-
-    Describing a name again appends a new description that replaces the old
-    one whole: give every field you want kept.
-    """
-    if ctx.invoked_subcommand is None:
-        raise click.UsageError("say what to describe: `incident SLUG --title T` or `monitor SLUG --name N`")
-
-
-@describe.command(name="incident")
-@log_option
-@click.argument("slug")
-@click.option("--title", required=True, help="What the incident is called, e.g. '2025 coastal massacres'.")
-@click.option("--place", help="Where it happened.")
-@click.option("--start-date", metavar="DATE", callback=_parse_day, help="When it began (YYYY-MM-DD).")
-@click.option("--summary", help="A few sentences on what happened.")
-@click.option("--link", "links", multiple=True, metavar="URL", help="A document about it (repeatable).")
+@command(
+    "describe incident", LOG, arg("slug", metavar="SLUG"),
+    arg("--title", required=True, help="What the incident is called, e.g. '2025 coastal massacres'."),
+    arg("--place", help="Where it happened."),
+    arg("--start-date", metavar="DATE", type=_parse_day, help="When it began (YYYY-MM-DD)."),
+    arg("--summary", help="A few sentences on what happened."),
+    arg("--link", dest="links", action="append", default=[], metavar="URL", help="A document about it (repeatable)."),
+)  # fmt: skip
 def describe_incident(
     log: str | None, slug: str, title: str, place: str | None, start_date: dt.date | None, summary: str | None,
-    links: tuple[str, ...],
+    links: list[str],
 ) -> None:  # fmt: skip
     """Describe incident SLUG (its slug is what observations name)."""
     from events_log.events import IncidentDescribed, Link
@@ -434,12 +671,12 @@ def describe_incident(
     _append_description(log, event)
 
 
-@describe.command(name="monitor")
-@log_option
-@click.argument("slug")
-@click.option("--name", "full_name", required=True, help="Who the monitor is, e.g. 'Syrian Network for Human Rights'.")
-@click.option("--url", help="Its website.")
-@click.option("--about", help="What it is and how it counts, in the words of the sources.")
+@command(
+    "describe monitor", LOG, arg("slug", metavar="SLUG"),
+    arg("--name", dest="full_name", required=True, help="Who the monitor is, e.g. 'Syrian Network for Human Rights'."),
+    arg("--url", help="Its website."),
+    arg("--about", help="What it is and how it counts, in the words of the sources."),
+)  # fmt: skip
 def describe_monitor(log: str | None, slug: str, full_name: str, url: str | None, about: str | None) -> None:
     """Describe monitor SLUG (its slug is what observations name)."""
     from events_log.events import MonitorDescribed
@@ -458,18 +695,16 @@ def _append_description(log: str | None, event: IncidentDescribed | MonitorDescr
     again = (kind, event.slug) in store.names()
     [entry] = store.append([event], labels=["options"])
     replaced = "; it replaces the earlier description" if again else ""
-    click.echo(f"described {output.describe_event(event)} at position {entry.position}{replaced}")
+    _say(f"described {output.describe_event(event)} at position {entry.position}{replaced}")
 
 
-@cli.command()
-@log_option
+@command("incidents", LOG)
 def incidents(log: str | None) -> None:
     """List the incidents the log describes: figures counted, latest report, title."""
     _list_described(log, "incident")
 
 
-@cli.command()
-@log_option
+@command("monitors", LOG)
 def monitors(log: str | None) -> None:
     """List the monitors the log describes: figures counted, latest report, name."""
     _list_described(log, "monitor")
@@ -485,27 +720,26 @@ def _list_described(log: str | None, kind: str) -> None:
     described = result.incidents if kind == "incident" else result.monitors
     tallies = result.tallies(kind)
     if not described:
-        click.echo(f"(no {kind}s described in {store.location}; `timeline describe {kind} SLUG` describes one)")
+        _say(f"(no {kind}s described in {store.location}; `timeline describe {kind} SLUG` describes one)")
         return
     width = max(len(slug) for slug in described)
-    click.echo(f"{kind:<{width}}  {'figures':>8}  {'latest':<10}  {'title' if kind == 'incident' else 'name'}")
+    _say(f"{kind:<{width}}  {'figures':>8}  {'latest':<10}  {'title' if kind == 'incident' else 'name'}")
     for slug in sorted(described, key=lambda name: (name.casefold(), name)):
         count, latest = tallies.get(slug, (0, None))
         event = described[slug]
         title = event.title if isinstance(event, IncidentDescribed) else event.full_name
-        click.echo(f"{slug:<{width}}  {count:>8,}  {latest.isoformat() if latest else '-':<10}  {title}")
+        _say(f"{slug:<{width}}  {count:>8,}  {latest.isoformat() if latest else '-':<10}  {title}")
 
 
-@cli.command()
-@log_option
-@as_of_option
-@known_at_option
-@click.option("--incident", metavar="SLUG", help="Only this incident's series.")
-@click.option("--monitor", metavar="SLUG", help="Only this monitor's series.")
-@click.option("--format", "format_", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option(
-    "--days", type=click.Choice(["every", "reports"]), default="every", show_default=True,
-    help="CSV and JSON: every day of each series, or only its report days (no carried days).",
+@command(
+    "replay", LOG, AS_OF, KNOWN_AT,
+    arg("--incident", metavar="SLUG", help="Only this incident's series."),
+    arg("--monitor", metavar="SLUG", help="Only this monitor's series."),
+    arg("--format", dest="format_", choices=["table", "csv", "json"], default="table", help="Default: table."),
+    arg(
+        "--days", choices=["every", "reports"], default="every",
+        help="CSV and JSON: every day of each series, or only its report days (no carried days). Default: every.",
+    ),
 )  # fmt: skip
 def replay(
     log: str | None,
@@ -541,20 +775,17 @@ def replay(
     elif format_ == "csv":
         output.write_csv(result, sys.stdout, reports_only=days == "reports")
     else:
-        click.echo(output.render_table(result), nl=False)
+        _say(output.render_table(result), end="")
 
 
-@cli.command()
-@log_option
-@as_of_option
-@known_at_option
-@click.option("--incident", metavar="SLUG", help="Only this incident.")
-@click.option(
-    "--out", type=PathParam(file_okay=False), default="report", show_default=True,
-    help="Folder to write the pages into.",
+@command(
+    "report", LOG, AS_OF, KNOWN_AT,
+    arg("--incident", metavar="SLUG", help="Only this incident."),
+    arg("--out", type=_path(file_okay=False), default="report", metavar="DIR",
+        help="Folder to write the pages into. Default: report."),
+    arg("--single-file", action="store_true", help="Inline plotly.js into every page (for e-mailing one file)."),
+    arg("--open", dest="open_", action="store_true", help="Open the index in a web browser when done."),
 )  # fmt: skip
-@click.option("--single-file", is_flag=True, help="Inline plotly.js into every page (for e-mailing one file).")
-@click.option("--open", "open_", is_flag=True, help="Open the index in a web browser when done.")
 def report(
     log: str | None,
     as_of: dt.date | None,
@@ -589,27 +820,24 @@ def report(
             raise InputError(f"{folder} is a file, not a folder", "--out")
     built = build_report(result, out, command=command, single_file=single_file, verify_command=proof,
                          progress=lambda slugs, length: _progress(slugs, "writing pages", length))  # fmt: skip
-    click.echo(
+    _say(
         f"wrote {len(built.pages)} incident page(s) and the index to {built.folder}/ "
         f"({built.size / 1e6:.1f} MB, log of {result.log.entries} entries, head {result.log.head[:12]})"
     )
-    click.echo(f"open {built.index.resolve().as_uri()}")
+    _say(f"open {built.index.resolve().as_uri()}")
     if open_:
         webbrowser.open(built.index.resolve().as_uri())
 
 
-@cli.command()
-@log_option
-@as_of_option
-@known_at_option
-@click.option("--incident", metavar="SLUG", help="Only this incident's series and observations.")
-@click.option("--monitor", metavar="SLUG", help="Only this monitor's series and observations.")
-@click.option("--format", "format_", type=click.Choice(["datapackage", "hxl"]), required=True)
-@click.option(
-    "--out", type=PathParam(), metavar="PATH",
-    help="datapackage: the folder to write (required). hxl: the file (default: standard output).",
+@command(
+    "export", LOG, AS_OF, KNOWN_AT,
+    arg("--incident", metavar="SLUG", help="Only this incident's series and observations."),
+    arg("--monitor", metavar="SLUG", help="Only this monitor's series and observations."),
+    arg("--format", dest="format_", choices=["datapackage", "hxl"], required=True),
+    arg("--out", type=_path(), metavar="PATH",
+        help="datapackage: the folder to write (required). hxl: the file (default: standard output)."),
+    arg("--licence", metavar="NAME", help="datapackage: the licence of the data, e.g. CC-BY-4.0."),
 )  # fmt: skip
-@click.option("--licence", metavar="NAME", help="datapackage: the licence of the data, e.g. CC-BY-4.0.")
 def export(
     log: str | None,
     as_of: dt.date | None,
@@ -646,7 +874,7 @@ def export(
             )
         except OSError as exc:
             raise InputError(f"cannot write the package: {exc.strerror or exc}", "--out") from None
-        click.echo(
+        _say(
             f"wrote a data package of {len(result.series)} series to {written} "
             f"(log of {result.log.entries} entries, head {result.log.head[:12]})"
         )
@@ -659,12 +887,10 @@ def export(
             out.write_text(text.getvalue(), encoding="utf-8")
         except OSError as exc:
             raise InputError(f"cannot write {out}: {exc.strerror or exc}", "--out") from None
-        click.echo(f"wrote HXL-tagged CSV to {out}")
+        _say(f"wrote HXL-tagged CSV to {out}")
 
 
-@cli.command()
-@click.argument("source", metavar="SRC")
-@click.argument("destination", metavar="DST")
+@command("copy", arg("source", metavar="SRC", type=_log_name), arg("destination", metavar="DST", type=_log_name))
 def copy(source: str, destination: str) -> None:
     """Copy every entry of log SRC into log DST, byte for byte (same hashes, same head).
 
@@ -679,18 +905,18 @@ def copy(source: str, destination: str) -> None:
     before = target.head().entries
     head = target.copy_from(source_store, progress=lambda lines: _progress(lines, "copying", length))
     checked = target.verify()
-    click.echo(
+    _say(
         f"copied {head.entries - before} entries into {target.location}; "
         f"both hold {checked.head.entries} entries with head {checked.head.head}"
     )
 
 
-@cli.command(name="log")
-@log_option
-@click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the last N entries.")
-@click.option("--format", "format_", type=click.Choice(["table", "jsonl"]), default="table", show_default=True)
-@click.option("--incident", metavar="SLUG", help="Only entries about this incident.")
-@click.option("--monitor", metavar="SLUG", help="Only entries about this monitor.")
+@command(
+    "log", LOG, arg("--last", type=_count(1), metavar="N", help="Only the last N entries."),
+    arg("--format", dest="format_", choices=["table", "jsonl"], default="table", help="Default: table."),
+    arg("--incident", metavar="SLUG", help="Only entries about this incident."),
+    arg("--monitor", metavar="SLUG", help="Only entries about this monitor."),
+)  # fmt: skip
 def log_(log: str | None, last: int | None, format_: str, incident: str | None, monitor: str | None) -> None:
     """List the log's entries: position, time recorded, type and what each says.
 
@@ -720,34 +946,27 @@ def log_(log: str | None, last: int | None, format_: str, incident: str | None, 
         entries = collections.deque(entries, maxlen=last)
     for entry in entries:
         stamp = entry.recorded_at.strftime("%Y-%m-%d %H:%M:%S")
-        click.echo(f"{entry.position:>6}  {stamp}Z  {entry.type:<17}  {output.describe_event(entry.event)}")
+        _say(f"{entry.position:>6}  {stamp}Z  {entry.type:<17}  {output.describe_event(entry.event)}")
 
 
-@cli.command()
-@log_option
-@click.option(
-    "--expect", "expected", multiple=True, metavar="ENTRIES:HASH",
-    help="A checkpoint the log must still extend (repeatable); the hash may be cut to 12 hex digits.",
-)  # fmt: skip
-@click.option(
-    "--checkpoints", "checkpoint_file", type=PathParam(dir_okay=False), metavar="FILE",
-    help="A file of checkpoints (from `timeline checkpoint --out`): the log must extend every one.",
-)  # fmt: skip
-@click.option(
-    "--trust", "trusted", multiple=True, type=PathParam(dir_okay=False), metavar="PUBKEY",
-    help="A public key (repeatable): every line of --checkpoints must be signed by one of them.",
-)  # fmt: skip
-@click.option(
-    "--repair-index", is_flag=True,
-    help="Build anew what is kept beside the log (the replay index, the replay kept as CSV) if it does not match.",
+@command(
+    "verify", LOG,
+    arg("--expect", dest="expected", action="append", default=[], metavar="ENTRIES:HASH",
+        help="A checkpoint the log must still extend (repeatable); the hash may be cut to 12 hex digits."),
+    arg("--checkpoints", dest="checkpoint_file", type=_path(dir_okay=False), metavar="FILE",
+        help="A file of checkpoints (from `timeline checkpoint --out`): the log must extend every one."),
+    arg("--trust", dest="trusted", action="append", default=[], type=_path(dir_okay=False), metavar="PUBKEY",
+        help="A public key (repeatable): every line of --checkpoints must be signed by one of them."),
+    arg("--repair-index", action="store_true",
+        help="Build anew what is kept beside the log (the replay index, the replay kept as CSV) if it does not match."),
 )  # fmt: skip
 def verify(
     log: str | None,
-    expected: tuple[str, ...],
+    expected: list[str],
     checkpoint_file: Path | None,
-    trusted: tuple[Path, ...],
+    trusted: list[Path],
     repair_index: bool,
-) -> None:
+) -> int:
     """Check every entry's hash and the chain; name the first bad position (exit 1).
 
     With --expect or --checkpoints, also prove that the log still extends each
@@ -765,41 +984,37 @@ def verify(
     kept = cps.parse_lines(store.kept_checkpoints(), store.location, "checkpoint {number} kept in {name}")
     cps.check_signatures(kept, None)
     checked = store.verify(repair_index=repair_index)
-    click.echo(f"{store.location}: {checked.head.entries} entries, chain intact, head {checked.head.head}")
+    _say(f"{store.location}: {checked.head.entries} entries, chain intact, head {checked.head.head}")
     every = wanted + [(item.where, item.checkpoint) for item in (*recorded, *kept)]
     if every:
         cps.check_extends(store, every)
         signed = sum(item.key is not None for item in (*recorded, *kept))
-        click.echo(
+        _say(
             f"{store.location}: extends all {len(every)} checkpoint(s)"
             + (f" ({signed} signed, signatures valid)" if signed else "")
             + (f", {len(kept)} of them kept on the server" if kept else "")
         )
     if checked.index_note:
-        click.echo(f"{store.location}: {checked.index_note}", err=checked.index_mismatch)
+        _say(f"{store.location}: {checked.index_note}", err=checked.index_mismatch)
     from timeline import stored
     result_note, result_mismatch = stored.check(store, repair=repair_index)
     if result_note:
-        click.echo(f"{store.location}: {result_note}", err=result_mismatch)
+        _say(f"{store.location}: {result_note}", err=result_mismatch)
     if checked.torn is not None:
-        click.echo(
+        _say(
             f"{store.location}: ends in an incomplete write ({checked.torn.size} bytes after the last entry); "
             f"run `timeline repair`",
             err=True,
         )
-    if checked.torn is not None or checked.index_mismatch or result_mismatch:
-        sys.exit(1)
+    return 1 if checked.torn is not None or checked.index_mismatch or result_mismatch else 0
 
 
-@cli.command()
-@log_option
-@click.option(
-    "--out", type=PathParam(dir_okay=False), metavar="FILE",
-    help="Append the checkpoint to FILE (entries, head, time, log) instead of printing it.",
-)  # fmt: skip
-@click.option(
-    "--sign", "key_file", type=PathParam(dir_okay=False), metavar="KEY",
-    help="Sign the checkpoint line with this Ed25519 private key (from `timeline keygen`).",
+@command(
+    "checkpoint", LOG,
+    arg("--out", type=_path(dir_okay=False), metavar="FILE",
+        help="Append the checkpoint to FILE (entries, head, time, log) instead of printing it."),
+    arg("--sign", dest="key_file", type=_path(dir_okay=False), metavar="KEY",
+        help="Sign the checkpoint line with this Ed25519 private key (from `timeline keygen`)."),
 )  # fmt: skip
 def checkpoint(log: str | None, out: Path | None, key_file: Path | None) -> None:
     """Print the log's checkpoint, ENTRIES:HASH, after verifying its chain.
@@ -814,45 +1029,43 @@ def checkpoint(log: str | None, out: Path | None, key_file: Path | None) -> None
     _warn_if_torn(store)
     checked = store.verify()
     if checked.index_mismatch:
-        click.echo(f"timeline: warning: {store.location}: {checked.index_note}", err=True)
+        _say(f"timeline: warning: {store.location}: {checked.index_note}", err=True)
     point = cps.Checkpoint.of(checked.head)
     location = store.location if log is None else cps.public_location(log)
     line = cps.checkpoint_line(point, store.now(), location, key)
     if store.keep_checkpoint(line):
-        click.echo(f"kept checkpoint {point.short} in {store.location}", err=True)
+        _say(f"kept checkpoint {point.short} in {store.location}", err=True)
     if out is not None:
         cps.append_line(out, line)
-        click.echo(f"appended checkpoint {point} of {location} to {out}" + (" (signed)" if key else ""))
+        _say(f"appended checkpoint {point} of {location} to {out}" + (" (signed)" if key else ""))
     elif key is not None:
-        click.echo(line.decode())
+        _say(line.decode())
     else:
-        click.echo(str(point))
+        _say(str(point))
 
 
-@cli.command()
-@click.argument("key_file", metavar="KEY", type=PathParam(dir_okay=False))
+@command("keygen", arg("key_file", metavar="KEY", type=_path(dir_okay=False)))
 def keygen(key_file: Path) -> None:
     """Write a new Ed25519 key pair: KEY (private, mode 0600) and KEY.pub; never overwrites."""
     from events_log import checkpoints as cps
     public = cps.write_key_pair(key_file)
-    click.echo(f"wrote the private key {key_file} (keep it secret) and the public key {public} (share it)")
+    _say(f"wrote the private key {key_file} (keep it secret) and the public key {public} (share it)")
 
 
-@cli.command()
-@log_option
+@command("repair", LOG)
 def repair(log: str | None) -> None:
     """Move an incomplete write at the end of the log into a quarantine file beside it."""
     store = open_log(log, write=True)
     if not store.can_tear:
-        click.echo(f"{store.location}: this kind of store cannot hold a torn write; nothing to repair")
+        _say(f"{store.location}: this kind of store cannot hold a torn write; nothing to repair")
         return
     repaired = store.repair()
     if repaired is None:
-        click.echo(f"{store.location}: nothing to repair; the log ends with a complete entry")
+        _say(f"{store.location}: nothing to repair; the log ends with a complete entry")
         return
     torn = repaired.torn
     partial = f", holding {torn.entries} complete line(s) of an unfinished batch" if torn.entries else ""
-    click.echo(
+    _say(
         f"moved {torn.size} bytes from the end of {store.location} (byte {torn.offset} on{partial}) "
         f"to {repaired.quarantine}; no acknowledged entry was touched"
     )
@@ -902,23 +1115,12 @@ def _echo_described(entries: list[Entry], limit: int = 20) -> None:
     from timeline import output
     if len(entries) <= limit:
         for entry in entries:
-            click.echo(f"described {output.describe_event(entry.event)} at position {entry.position} (new)")
+            _say(f"described {output.describe_event(entry.event)} at position {entry.position} (new)")
         return
     counts = collections.Counter(type(entry.event).__name__ for entry in entries)
     what = " and ".join(f"{counts[name]:,} {noun}" for name, noun in (
         ("IncidentDescribed", "incidents"), ("MonitorDescribed", "monitors")) if counts[name])  # fmt: skip
-    click.echo(
+    _say(
         f"described {what} (new, positions {entries[0].position}-{entries[-1].position}), each titled with its slug; "
         "`timeline incidents` and `timeline monitors` list them"
     )
-
-
-def main() -> None:
-    """The console script: the command line, quiet when its output pipe closes early."""
-    try:
-        cli.main(prog_name="timeline")
-    except BrokenPipeError:
-        # Output piped into `head` and the like: stop quietly.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(0)

@@ -14,14 +14,13 @@ import attrs
 import orjson
 import plotly.graph_objects as go
 import pytest
-from click.testing import CliRunner
 
 import timeline
 from events_log.errors import LogChangedError
 from events_log.jsonl import JsonlStore
-from timeline_cli import cli
 
 from .conftest import StepClock
+from .helpers import invoke
 
 
 def sohr(id="o1", day=11, low=1225, kind=timeline.Kind.CUMULATIVE) -> timeline.Observation:
@@ -133,7 +132,7 @@ def test_replay_parameters_mean_what_they_mean_on_the_command_line(tmp_path):
         ({"incident": "coastal-2025", "monitor": "SOHR"}, ["--incident", "coastal-2025", "--monitor", "SOHR"]),
     ]
     for kwargs, options in cases:
-        ran = CliRunner().invoke(cli, ["replay", "--log", str(path), "--format", "json", *options])
+        ran = invoke(["replay", "--log", str(path), "--format", "json", *options])
         assert ran.exit_code == 0, ran.output
         ours = [(s.monitor, [(p.date.isoformat(), p.low, p.high) for p in s.days]) for s in log.replay(**kwargs).series]
         theirs = [(s["monitor"], [(p["date"], p["low"], p["high"]) for p in s["days"]])
@@ -143,7 +142,7 @@ def test_replay_parameters_mean_what_they_mean_on_the_command_line(tmp_path):
 
 def test_the_figure_is_the_report_pages_first_chart(tmp_path):
     """Tolls.figure draws what the incident page draws: the same traces, points and title."""
-    ran = CliRunner().invoke(cli, ["report", "--incident", "coastal-2025", "--out", str(tmp_path / "r")],
+    ran = invoke(["report", "--incident", "coastal-2025", "--out", str(tmp_path / "r")],
                              env={"TIMELINE_LOG": None})  # fmt: skip
     assert ran.exit_code == 0, ran.output
     page = (tmp_path / "r" / "incident-coastal-2025.html").read_text()

@@ -9,14 +9,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from playwright.sync_api import sync_playwright
 
 from events_log.events import Figure, IncidentDescribed, Kind, MonitorDescribed, Observation, Qualifier, Source
 from events_log.jsonl import JsonlStore
-from timeline_cli import cli
 
 from .conftest import StepClock
+from .helpers import invoke
 
 pytestmark = pytest.mark.browser
 
@@ -54,7 +53,7 @@ def page(browser):
 
 def report(tmp_path_factory, *args) -> Path:
     out = tmp_path_factory.mktemp("report")
-    result = CliRunner().invoke(cli, ["report", "--out", str(out), *args], env={"TIMELINE_LOG": None})
+    result = invoke(["report", "--out", str(out), *args], env={"TIMELINE_LOG": None})
     assert result.exit_code == 0, result.output
     return out
 
@@ -531,7 +530,7 @@ def test_sohr_keeps_its_colour_when_a_monitor_is_added(tmp_path, page):
         folder = tmp_path / "-".join(monitors)
         folder.mkdir()
         out = folder / "report"
-        result = CliRunner().invoke(cli, ["report", "--log", str(_log_with(folder, *monitors)), "--out", str(out)])
+        result = invoke(["report", "--log", str(_log_with(folder, *monitors)), "--out", str(out)])
         assert result.exit_code == 0, result.output
         open_page(page, out / "incident-x.html")
         return page.evaluate("document.getElementById('chart').data.find(t => t.name === 'SOHR').line.color")
@@ -550,13 +549,12 @@ def test_retracted_figures_are_listed_not_drawn_and_old_pages_go(tmp_path, page)
     out = tmp_path / "report"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    runner = CliRunner()
-    assert runner.invoke(cli, ["report", "--log", str(log), "--out", str(out)]).exit_code == 0
+    assert invoke(["report", "--log", str(log), "--out", str(out)]).exit_code == 0
     assert (out / "incident-y.html").exists()
     for observation, reason in (("o-SNHR", "entered under the wrong monitor"), ("gone", "not about this incident")):
-        result = runner.invoke(cli, ["retract", "--log", str(log), observation, "--reason", reason])
+        result = invoke(["retract", "--log", str(log), observation, "--reason", reason])
         assert result.exit_code == 0, result.output
-    assert runner.invoke(cli, ["report", "--log", str(log), "--out", str(out)]).exit_code == 0
+    assert invoke(["report", "--log", str(log), "--out", str(out)]).exit_code == 0
     assert not (out / "incident-y.html").exists() and not (out / "y-series.csv").exists()
     assert (out / "notes.txt").read_text() == "mine"
     assert "incident-x.html" in (out / "report-manifest.json").read_text()

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import attrs
 import pytest
-from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,10 +23,9 @@ from events_log.errors import CheckpointError, InputError
 from events_log.events import IncidentDescribed, MonitorDescribed
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
-from timeline_cli import cli
 
 from .conftest import StepClock
-from .helpers import obs
+from .helpers import invoke, obs
 from .test_hardening import _rewrite
 
 DESCRIBED = [
@@ -77,7 +75,7 @@ def forged(lines: list[bytes], position: int, low: int) -> list[bytes]:
 
 
 def run(*args: str):
-    return CliRunner().invoke(cli, list(args))
+    return invoke(list(args))
 
 
 def test_a_rewritten_and_rehashed_log_is_caught_by_expect_and_by_a_checkpoint_file(log_target, tmp_path):

@@ -8,10 +8,11 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
 
 from timeline.bundled import bundled_log
-from timeline_cli import cli
+from timeline_cli import COMMANDS
+
+from .helpers import invoke
 
 HEADER = "incident,monitor,reported_on,measure,category,kind,low,high,qualifier,source_title,quote,id"
 ROWS = [
@@ -26,12 +27,11 @@ def run(tmp_path, monkeypatch):
     """Run `timeline ARGS` in-process with a log of the test's own; returns the result."""
     monkeypatch.delenv("TIMELINE_LOG", raising=False)
     monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
 
-    def invoke(*args, input=None, env=None):
-        return runner.invoke(cli, list(args), input=input, env=env, catch_exceptions=False)
+    def command(*args, env=None):
+        return invoke(args, env=env)
 
-    return invoke
+    return command
 
 
 @pytest.fixture
@@ -400,16 +400,15 @@ def test_log_filters_show_what_is_about_a_name(run, log):
 
 def test_replay_days_reports_leaves_out_carried_days_and_every_keeps_the_rule():
     """`--days reports` gives only report days in CSV and JSON; the default still carries series to as-of."""
-    runner = CliRunner()
     args = ["replay", "--incident", "aqrab-2012", "--as-of", "2025-03-10"]
-    every = runner.invoke(cli, [*args, "--format", "csv"], env={"TIMELINE_LOG": None}).output.splitlines()
-    reports = runner.invoke(cli, [*args, "--format", "csv", "--days", "reports"], env={"TIMELINE_LOG": None})
+    every = invoke([*args, "--format", "csv"], env={"TIMELINE_LOG": None}).output.splitlines()
+    reports = invoke([*args, "--format", "csv", "--days", "reports"], env={"TIMELINE_LOG": None})
     assert reports.exit_code == 0, reports.output
     rows = reports.output.splitlines()
     assert len(rows) == 5 and not any(",carried," in r for r in rows)
     assert len(every) > 4000 and every[-1].split(",")[5] == "2025-03-10"
     document = json.loads(
-        runner.invoke(cli, [*args, "--format", "json", "--days", "reports"], env={"TIMELINE_LOG": None}).output
+        invoke([*args, "--format", "json", "--days", "reports"], env={"TIMELINE_LOG": None}).output
     )
     assert [len(s["days"]) for s in document["series"]] == [2, 1, 1]
     assert all(s["latest"]["date"] == "2025-03-10" for s in document["series"])
@@ -422,22 +421,19 @@ HEAVY_PACKAGES = {"numpy", "attr", "cattrs", "msgspec", "polars", "pyarrow", "ps
 HEAVY_MODULES = {"events_log.events", "events_log.jsonl", "events_log.stores", "timeline.replay", "timeline.api"}
 START_UP = """
 import sys
-from timeline_cli import cli
-try:
-    cli.main(sys.argv[1:], prog_name="timeline")
-except SystemExit:
-    pass
+from timeline_cli import run
+run(sys.argv[1:])
 print(" ".join(sys.modules))
 """
 
 
-@pytest.mark.parametrize("command", [None, *sorted(cli.commands)])
+@pytest.mark.parametrize("command", [None, "describe", *COMMANDS])
 def test_help_loads_no_heavy_module(command):
     """`timeline [COMMAND] --help` starts without loading numpy, attrs, the stores, the replay or any extra."""
-    args = ([command] if command else []) + ["--help"]
+    args = (command.split() if command else []) + ["--help"]
     done = subprocess.run([sys.executable, "-c", START_UP, *args], capture_output=True, text=True, check=True)
     *usage, loaded = done.stdout.strip().split("\n")
-    assert "Usage: timeline" in "\n".join(usage)
+    assert f"usage: timeline {command or ''}".strip() in "\n".join(usage)
     heavy = [m for m in loaded.split() if m.split(".")[0] in HEAVY_PACKAGES or m in HEAVY_MODULES]
     assert heavy == []
 
@@ -447,3 +443,70 @@ def test_version_is_the_installed_distributions(run):
     import importlib.metadata
 
     assert run("--version").output.endswith(f", version {importlib.metadata.version('toll-timeline')}\n")
+
+
+def test_a_value_that_starts_with_a_dash_is_its_options_value(run, log):
+    """A quote or a reason may begin with a dash: the word after an option is its value, as getopt reads it."""
+    result = run("append", "--log", str(log), "--id", "dash", "--incident", "coastal-2025", "--monitor", "SOHR",
+                 "--reported-on", "2025-03-12", "--measure", "killed", "--category", "civilians", "--kind",
+                 "cumulative", "--low", "1500", "--qualifier", "exact", "--source-title", "-Wiki-",
+                 "--quote", "--1500 dead, as stated")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert run("retract", "dash", "--log", str(log), "--reason", "-- a test").exit_code == 0
+    event = json.loads(run("log", "--log", str(log), "--format", "jsonl", "--last", "2").output.splitlines()[0])
+    assert event["event"]["source"] == {"title": "-Wiki-", "quote": "--1500 dead, as stated", "url": None}
+    assert_user_error(run("retract", "dash", "--log", str(log), "--reason"), "--reason needs a value")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["repaly"], ["'repaly' is not a command of `timeline`; did you mean replay?", "(see `timeline --help`)"]),
+        (["replay", "--incdent", "x"], ["no such option: --incdent; did you mean --incident?", "`timeline replay"]),
+        (["replay", "--format", "cvs"], ["--format: 'cvs' is not one of table, csv, json; did you mean csv?"]),
+        (["replay", "--inc", "coastal-2025"], ["no such option: --inc"]),  # never a silent abbreviation
+        (["replay", "stray"], ["unexpected argument 'stray'"]),
+        (["describe", "incdent", "x"], ["'incdent' is not a kind of `timeline describe`; did you mean incident?"]),
+        (["describe"], ["say what to describe", "`timeline describe --help`"]),
+        (["log", "--last", "0"], ["--last: 0 is below 1"]),
+        (["log", "--last", "ten"], ["--last: 'ten' is not a whole number"]),
+        (["retract", "x", "--log", "", "--reason", "r"], ["--log: must name a log"]),
+        (["correct", "x", "--reason", "r"], ["give at least one field to change", "`timeline correct --help`"]),
+        (["keygen", "."], ["KEY: '.' is a folder, not a file"]),
+    ],
+)
+def test_a_typo_in_the_command_line_is_one_line_with_the_nearest_name(run, args, fragments):
+    """Every mistake in the words typed is named in one line, with the nearest right word and where to read more."""
+    assert_user_error(run(*args), *fragments)
+
+
+def test_bare_timeline_shows_the_commands(run):
+    result = run()
+    assert result.exit_code == 2 and "usage: timeline" in result.stdout
+    assert all(f"\n    {name}" in result.stdout for name in ("import", "replay", "report", "describe", "verify"))
+
+
+def test_a_long_job_shows_progress_on_a_terminal_and_nothing_when_piped(tmp_path, csv_file):
+    """`import` draws its bars on a terminal's stderr; piped, stderr stays empty."""
+    import pty
+
+    command = [sys.executable, "-m", "timeline", "import", "--describe-new", str(csv_file), "--log"]
+    environment = {**os.environ, "TERM": "xterm"}
+    leader, follower = pty.openpty()
+    with subprocess.Popen([*command, str(tmp_path / "terminal.jsonl")], stdout=subprocess.DEVNULL, stderr=follower,
+                          env=environment) as child:  # fmt: skip
+        os.close(follower)
+        drawn = b""
+        while True:  # read as it is drawn: a terminal's buffer is small
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the child is gone and its terminal closed
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    os.close(leader)
+    assert child.returncode == 0
+    assert all(label in drawn for label in (b"reading", b"writing", b"replaying")), drawn
+    piped = subprocess.run([*command, str(tmp_path / "piped.jsonl")], capture_output=True, env=environment, check=True)
+    assert piped.stderr == b""

@@ -13,7 +13,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from dataset.build import build, read_fixes, releases, write_releases
 from events_log.errors import InputError, LogError, TimelineError
@@ -22,7 +21,8 @@ from events_log.importers import COLUMNS, read_events
 from events_log.jsonl import JsonlStore
 from timeline.bundled import bundled_log
 from timeline.replay import replay
-from timeline_cli import cli
+
+from .helpers import invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = Path(os.environ.get("TIMELINE_SEEDS", ROOT.parent / "shared" / "seeds"))
@@ -104,7 +104,7 @@ def test_a_users_import_of_the_release_files_gives_the_same_events(tmp_path):
     log = tmp_path / "mine.jsonl"
     [release_1] = [release for release in releases() if release.number == 1]
     for file in release_1.imports:
-        result = CliRunner().invoke(cli, ["import", "--log", str(log), str(file)])
+        result = invoke(["import", "--log", str(log), str(file)])
         assert result.exit_code == 0, result.output
     mine = [entry.event for entry in JsonlStore(log).entries()]
     shipped = [entry.event for entry in JsonlStore(bundled_log(), read_only=True).entries()]
@@ -113,7 +113,7 @@ def test_a_users_import_of_the_release_files_gives_the_same_events(tmp_path):
 
 def test_verify_accepts_the_bundled_log():
     """`timeline verify` with no --log checks the bundled dataset and finds the chain intact."""
-    result = CliRunner().invoke(cli, ["verify"], env={"TIMELINE_LOG": None})
+    result = invoke(["verify"], env={"TIMELINE_LOG": None})
     assert result.exit_code == 0, result.output
     assert f"{len(EVENTS) + len(FIXES)} entries, chain intact" in result.output
 
@@ -344,7 +344,7 @@ def test_every_monitor_with_several_reports_is_pinned_on_five_dates():
 
 
 def _replay(*options: str) -> dict:
-    result = CliRunner().invoke(cli, ["replay", *options, "--format", "json"], env={"TIMELINE_LOG": None})
+    result = invoke(["replay", *options, "--format", "json"], env={"TIMELINE_LOG": None})
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
@@ -401,8 +401,8 @@ def test_sohr_inconsistency_is_flagged_not_fixed(replays):
 
 def test_governorate_counts_before_a_governorate_total_are_floors():
     """SOHR's Latakia increments read "at least 220" until its first total, 683, which is no flag."""
-    result = CliRunner().invoke(
-        cli, ["replay", "--incident", "coastal-2025", "--monitor", "SOHR", "--as-of", "2025-03-12"],
+    result = invoke(
+        ["replay", "--incident", "coastal-2025", "--monitor", "SOHR", "--as-of", "2025-03-12"],
         env={"TIMELINE_LOG": None},
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -479,14 +479,13 @@ def test_release_2_is_what_a_users_correct_and_import_make(tmp_path):
     log = tmp_path / "mine.jsonl"
     write_releases(log, upto=1)
     [release_2] = [release for release in releases() if release.number == 2]
-    runner = CliRunner()
     for file in release_2.imports:
-        result = runner.invoke(cli, ["import", "--log", str(log), str(file)])
+        result = invoke(["import", "--log", str(log), str(file)])
         assert result.exit_code == 0, result.output
     for _, fix in read_fixes(release_2.fixes):
         options = [f"--{field.replace('_', '-')}={value}" for field, value in fix.changes.items()]
         command = ["correct", "--log", str(log), fix.observation_id, "--reason", fix.reason]
-        result = runner.invoke(cli, [*command, "--expected-version", str(fix.expected_version), *options])
+        result = invoke([*command, "--expected-version", str(fix.expected_version), *options])
         assert result.exit_code == 0, result.output
     mine = [entry.event for entry in JsonlStore(log).entries()]
     shipped = [entry.event for entry in JsonlStore(bundled_log(), read_only=True).entries()]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import plotly.graph_objects as go
-from click.testing import CliRunner
 
 from events_log.stores import open_store
 from reports.figures import latest_items, monitor_colour, monitor_colours, view_figure, views_of
 from timeline.bundled import bundled_log
 from timeline.replay import replay
-from timeline_cli import cli
+
+from .helpers import invoke
 
 
 def test_every_figure_of_the_bundled_dataset_passes_plotly_validation():
@@ -34,7 +34,7 @@ def test_a_monitors_colour_depends_on_its_slug_alone():
 
 def test_report_command_writes_every_page(tmp_path):
     """`timeline report` on the bundled dataset writes the index, one page per incident and plotly.js."""
-    result = CliRunner().invoke(cli, ["report", "--out", str(tmp_path)], env={"TIMELINE_LOG": None})
+    result = invoke(["report", "--out", str(tmp_path)], env={"TIMELINE_LOG": None})
     assert result.exit_code == 0, result.output
     assert "open file://" in result.output
     names = {p.name for p in tmp_path.iterdir()}

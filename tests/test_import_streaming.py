@@ -8,7 +8,6 @@ import os
 
 import attrs
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,10 +18,9 @@ from events_log.jsonl import JsonlStore
 from events_log.store import LogHead
 from events_log.stores import open_store
 from tests.conftest import StepClock
-from tests.helpers import obs
+from tests.helpers import invoke, obs
 from tests.strategies import observations
 from timeline.index import REPLAY_INDEX
-from timeline_cli import cli
 
 from .test_cli import HEADER, ROWS, assert_user_error
 
@@ -72,7 +70,7 @@ def test_csv_read_line_by_line_names_the_bad_line(tmp_path, content, fragments):
     """A bad byte, a NUL, an empty or blank file is refused naming the line a whole read would name."""
     path = tmp_path / "rows.csv"
     path.write_bytes(content)
-    result = CliRunner().invoke(cli, ["import", "--log", str(tmp_path / "log.jsonl"), str(path)])
+    result = invoke(["import", "--log", str(tmp_path / "log.jsonl"), str(path)])
     assert_user_error(result, *fragments)
     assert not (tmp_path / "log.jsonl").exists() or (tmp_path / "log.jsonl").read_bytes() == b""
 
@@ -82,10 +80,10 @@ def test_jsonl_read_line_by_line_names_the_bad_line(tmp_path):
     path = tmp_path / "events.jsonl"
     good = '{"type": "IncidentDescribed", "slug": "x", "title": "X \u2028 line"}\n'
     path.write_bytes(good.encode() + b"\n" + b'{"type": "\xfe"}\n')
-    assert_user_error(CliRunner().invoke(cli, ["import", "--log", str(tmp_path / "log.jsonl"), str(path)]),
+    assert_user_error(invoke(["import", "--log", str(tmp_path / "log.jsonl"), str(path)]),
                       "events.jsonl:3", "not UTF-8")  # fmt: skip
     path.write_bytes(b" \n\n\t\n")
-    assert_user_error(CliRunner().invoke(cli, ["import", "--log", str(tmp_path / "log.jsonl"), str(path)]),
+    assert_user_error(invoke(["import", "--log", str(tmp_path / "log.jsonl"), str(path)]),
                       "events.jsonl", "the file is empty")  # fmt: skip
 
 
@@ -101,19 +99,18 @@ BAD_LAST_ROWS = {
 @pytest.mark.parametrize("bad", BAD_LAST_ROWS)
 def test_import_refused_at_its_last_row_leaves_the_log_as_it_was(tmp_path, log_target, bad):
     """An import refused at its last row, by its cells or by admission, leaves every store line for line."""
-    runner = CliRunner()
     for args in (["incident", "coastal-2025", "--title", "Coast"], ["monitor", "SOHR", "--name", "S"],
                  ["monitor", "SNHR", "--name", "N"]):  # fmt: skip
-        assert runner.invoke(cli, ["describe", *args, "--log", log_target]).exit_code == 0
+        assert invoke(["describe", *args, "--log", log_target]).exit_code == 0
     first = tmp_path / "first.csv"
     first.write_text(f"{HEADER}\n{ROWS[0]}\n", encoding="utf-8")
-    assert runner.invoke(cli, ["import", "--log", log_target, str(first)]).exit_code == 0
+    assert invoke(["import", "--log", log_target, str(first)]).exit_code == 0
     with open_store(log_target) as store:
         before = list(store.lines())
     row, fragment = BAD_LAST_ROWS[bad]
     path = tmp_path / "rows.csv"
     path.write_text("\n".join([HEADER, *ROWS[1:], row]) + "\n", encoding="utf-8")
-    result = runner.invoke(cli, ["import", "--log", log_target, str(path)])
+    result = invoke(["import", "--log", log_target, str(path)])
     assert_user_error(result, "rows.csv:4", fragment)
     with open_store(log_target) as store:
         assert list(store.lines()) == before
@@ -217,7 +214,7 @@ def test_an_import_into_sqlite_leaves_its_pages_in_the_database_not_the_write_ah
     ]
     path = tmp_path / "rows.csv"
     path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
-    result = CliRunner().invoke(cli, ["import", "--log", f"sqlite:///{database}", str(path), "--describe-new"])
+    result = invoke(["import", "--log", f"sqlite:///{database}", str(path), "--describe-new"])
     assert result.exit_code == 0, result.output
     wal = database.with_name("log.db-wal")
     assert not wal.exists() or wal.stat().st_size == 0

@@ -9,21 +9,20 @@ import attrs
 import hxl
 import orjson
 import pytest
-from click.testing import CliRunner
 from frictionless import Package
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import timeline
 from events_log.jsonl import JsonlStore
-from timeline_cli import cli
 
 from .conftest import StepClock
+from .helpers import invoke
 from .strategies import START, small_logs
 
 
 def run(*args: str):
-    return CliRunner().invoke(cli, list(args), env={"TIMELINE_LOG": None})
+    return invoke(list(args), env={"TIMELINE_LOG": None})
 
 
 def validate(descriptor: Path):

@@ -16,7 +16,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from events_log.errors import InputError
 from events_log.events import (
@@ -32,7 +31,8 @@ from events_log.events import (
 )
 from events_log.jsonl import JsonlStore
 from timeline.replay import replay
-from timeline_cli import cli
+
+from .helpers import invoke
 
 DATA = Path(__file__).resolve().parent / "data" / "ukraine-personnel"
 HEAD_FILE = DATA / "petroivaniuk_russia_losses_personnel.json"
@@ -61,14 +61,13 @@ def test_import_and_replay_every_day_through_the_cli(tmp_path):
             writer.writerow(["russia-ukraine-2022", "ua-general-staff", row["date"], "killed_or_wounded",
                              "combatants", "cumulative", row["personnel"], qualifier_of(row), SOURCE_URL,
                              "russia_losses_personnel.json", json.dumps(row)])  # fmt: skip
-    runner = CliRunner()
     log = str(tmp_path / "log.jsonl")
-    imported = runner.invoke(cli, ["import", "--log", log, "--describe-new", str(path)])
+    imported = invoke(["import", "--log", log, "--describe-new", str(path)])
     assert imported.exit_code == 0, imported.output
     assert f"imported {len(rows)} events" in imported.output
     assert "described incident russia-ukraine-2022" in imported.output
     assert "described monitor ua-general-staff" in imported.output
-    replayed = runner.invoke(cli, ["replay", "--log", log, "--format", "csv"])
+    replayed = invoke(["replay", "--log", log, "--format", "csv"])
     assert replayed.exit_code == 0
     days = {r["date"]: r for r in csv.DictReader(replayed.output.splitlines())}
     for row in rows:
@@ -83,7 +82,7 @@ def test_import_and_replay_every_day_through_the_cli(tmp_path):
     # Every calendar day from the first report to the last has a row, carried where nothing was published.
     first, last = dt.date.fromisoformat(rows[0]["date"]), dt.date.fromisoformat(rows[-1]["date"])
     assert len(days) == (last - first).days + 1
-    assert runner.invoke(cli, ["verify", "--log", log]).exit_code == 0
+    assert invoke(["verify", "--log", log]).exit_code == 0
 
 
 class _Clock:

@@ -7,7 +7,6 @@ import shutil
 import sqlite3
 import tempfile
 
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,10 +15,9 @@ from events_log.stores import open_store
 from timeline import stored
 from timeline.output import write_csv
 from timeline.replay import replay
-from timeline_cli import cli
 
 from .conftest import StepClock
-from .helpers import obs
+from .helpers import invoke, obs
 from .strategies import small_logs
 from .test_jsonl_store import NAMES
 
@@ -69,7 +67,7 @@ def test_the_kept_replay_is_a_cold_replay_at_its_head_and_unused_after(fresh_log
 
 
 def run(*args: str):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return invoke(list(args))
 
 
 def test_import_keeps_the_replay_and_replay_uses_it_until_the_log_grows(tmp_path):
@@ -105,7 +103,7 @@ def test_verify_catches_an_edited_kept_replay_and_keeps_it_as_evidence(tmp_path)
     assert "replay kept as CSV matches the log" in run("verify", "--log", str(log)).output
     kept.write_bytes(kept.read_bytes().replace(b",745,", b",999,"))
     assert ",999," in run("replay", "--log", str(log), "--format", "csv").output  # read, until verify...
-    result = CliRunner().invoke(cli, ["verify", "--log", str(log)])
+    result = invoke(["verify", "--log", str(log)])
     assert result.exit_code == 1 and "does not match a replay of the log" in result.output
     assert b",999," in (tmp_path / "log.jsonl.replay.csv.mismatch-1").read_bytes() and not kept.exists()
     assert ",745," in run("replay", "--log", str(log), "--format", "csv").output
@@ -123,7 +121,7 @@ def test_sqlite_keeps_the_replay_in_its_projections_table(tmp_path):
         assert body == out.encode() == cold_csv(store)
         forged = body.replace(b",745,", b",7,")
         db.execute("UPDATE timeline_projections SET body = ? WHERE name = 'replay.csv'", (forged,))
-    result = CliRunner().invoke(cli, ["verify", "--log", target])
+    result = invoke(["verify", "--log", target])
     assert result.exit_code == 1 and "replay.csv.mismatch-1" in result.output
     assert run("verify", "--log", target, "--repair-index").exit_code == 0
     assert run("replay", "--log", target, "--format", "csv").output == out
