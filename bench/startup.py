@@ -63,17 +63,17 @@ def user_install(folder: Path) -> Path:
 def commands(python: Path) -> dict[str, list[str]]:
     """The commands to time: the interpreter alone, then `timeline` as installed beside it."""
     timeline = [str(python.parent / "timeline")]
-    from timeline_cli import cli  # the command names; this process's own start-up is not measured
+    from timeline_cli import COMMANDS, GROUPS  # the command names; this process's own start-up is not measured
 
     startup = {
         "python -c pass": [str(python), "-c", "pass"],
-        # The floor of any command line built on click: what loading click alone costs here.
-        "python -c 'import click'": [str(python), "-c", "import click"],
+        # The floor of a command line built on argparse: what loading it alone costs here.
+        "python -c 'import argparse'": [str(python), "-c", "import argparse"],
         "timeline --help": [*timeline, "--help"],
         "timeline --version": [*timeline, "--version"],
     }
-    for name in sorted(cli.commands):
-        startup[f"timeline {name} --help"] = [*timeline, name, "--help"]
+    for name in sorted([*COMMANDS, *GROUPS]):
+        startup[f"timeline {name} --help"] = [*timeline, *name.split(), "--help"]
     return {
         **startup,
         "timeline replay --format csv (bundled)": [*timeline, "replay", "--format", "csv"],
@@ -106,12 +106,13 @@ def measure(chosen: dict[str, list[str]], repeat: int) -> None:
     python = medians["python -c pass"]
     print(f"\n{'command':<44} {'median s':>9} {'/ python -c pass':>17} {'<= 0.08 s':>10}")
     for name, median in medians.items():
-        within = "" if name.startswith("python") else "yes" if median <= TARGET else "NO"
+        # A whole run (the bundled dataset replayed) is listed for scale; the target is the start-up's.
+        within = "" if name.startswith("python") or "(bundled)" in name else "yes" if median <= TARGET else "NO"
         print(f"{name:<44} {median:>9.3f} {median / python:>17.2f} {within:>10}")
-    click = medians["python -c 'import click'"]
+    floor = medians["python -c 'import argparse'"]
     worst = max((m, n) for n, m in medians.items() if n.endswith(("--help", "--version")))
     print(f"\nslowest start-up: {worst[1]}, {worst[0]:.3f} s, {worst[0] / python:.2f}x python -c pass "
-          f"(issue 17: <= {TARGET} s); loading click alone takes {click:.3f} s")  # fmt: skip
+          f"(issue 17: <= {TARGET} s); loading argparse alone takes {floor:.3f} s")  # fmt: skip
 
 
 if __name__ == "__main__":
