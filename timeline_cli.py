@@ -172,9 +172,11 @@ def parser(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.ArgumentP
     groups: dict[str, argparse._SubParsersAction] = {}
 
     def add(under: argparse._SubParsersAction, name: str, doc: str) -> argparse.ArgumentParser:
+        description = _doc(doc)
         sub = under.add_parser(
-            name, help=_doc(doc).split("\n")[0], description=_doc(doc), formatter_class=_Formatter, allow_abbrev=False
-        )
+            name, help=description.split("\n")[0], description=description, formatter_class=_Formatter,
+            allow_abbrev=False,
+        )  # fmt: skip
         sub.set_defaults(parser=sub)
         return sub
 
@@ -436,7 +438,7 @@ def _dispatch(root: argparse.ArgumentParser, argv: list[str]) -> int:
     if unknown:
         chosen.error(f"unrecognized arguments: {' '.join(unknown)}")
     settings = {name: value for name, value in vars(args).items() if name not in ("parser", "function")}
-    function = args.__dict__.get("function")
+    function = getattr(args, "function", None)
     if function is None:
         if chosen is root:
             root.print_help()
