@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
 
     from events_log.envelope import Entry
-    from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation
+    from events_log.events import Correction, Event, IncidentDescribed, MonitorDescribed, Observation
     from events_log.store import Store
 
     T = TypeVar("T")
@@ -550,7 +550,7 @@ def append(
         [event], labels=["--json" if json_text else "options"], describe_new=describe_new,
         allow_duplicate=allow_duplicate,
     )  # fmt: skip
-    _echo_described(described)
+    _echo_described([(entry.position, entry.event) for entry in described])
     _say(f"appended {output.describe_event(entry.event)} at position {entry.position} of {store.location}")
 
 
@@ -566,28 +566,31 @@ def import_(log: str | None, file: Path, format_: str | None, describe_new: bool
     its datapackage.json): the incidents and monitors the log lacks are described, then its
     observations appended.
     """
-    from events_log.importers import read_events
+    from events_log.cycles import no_cycle_collection
+    from events_log.importers import iter_events
+    from events_log.spool import Spool
     from timeline import interchange, output, stored
     store = open_log(log, write=True)
     store.check_writable()  # a mistyped --log fails now, not after the whole file is read
     if format_ is None and interchange.is_package(file):
         labelled = interchange.read_datapackage(file, store)
     else:
-        labelled = read_events(file, format_, progress=lambda lines, length: _progress(lines, "reading", length))
-    labels = [label for label, _ in labelled]
-    entries = store.append(
-        [event for _, event in labelled],
-        labels=labels,
-        describe_new=describe_new,
-        allow_duplicate=allow_duplicate,
-        progress=lambda lines, length: _progress(lines, "writing", length),
-    )
-    described = entries[: len(entries) - len(labelled)]
-    _echo_described(described)
-    entries = entries[len(described) :]
-    first, last = entries[0].position, entries[-1].position
-    _say(f"imported {len(entries)} events from {file} into {store.location} (positions {first}-{last}):")
-    for line in output.summarise_events([e.event for e in entries]):
+        labelled = iter_events(file, format_, progress=lambda lines, length: _progress(lines, "reading", length))
+    # The file's events wait in a spool, not in memory: an import of millions of rows stays small.
+    tally = output.Tally()
+    with no_cycle_collection(), Spool.of(tally.counting(labelled)) as spool:
+        if not spool.count:
+            raise InputError("no events in the file", str(file))
+        appended = store.append_spool(
+            spool,
+            describe_new=describe_new,
+            allow_duplicate=allow_duplicate,
+            progress=lambda lines, length: _progress(lines, "writing", length),
+        )
+    _echo_described(list(enumerate(appended.described, appended.first - len(appended.described))))
+    last = appended.first + appended.count - 1
+    _say(f"imported {appended.count} events from {file} into {store.location} (positions {appended.first}-{last}):")
+    for line in tally.lines():
         _say("  " + line)
     # The replay a freshly loaded dataset is asked for first is made now, and kept beside the log.
     stored.keep(store, progress=lambda series, length: _progress(series, "replaying", length))
@@ -1112,17 +1115,17 @@ def _about(incident: str | None, monitor: str | None) -> Callable[[Entry], bool]
     return chosen
 
 
-def _echo_described(entries: list[Entry], limit: int = 20) -> None:
-    """Each new description on a line, or, for a new dataset's many, how many of each and where."""
+def _echo_described(described: list[tuple[int, Event]], limit: int = 20) -> None:
+    """Each new description on a line, with its position, or, for a new dataset's many, how many of each and where."""
     from timeline import output
-    if len(entries) <= limit:
-        for entry in entries:
-            _say(f"described {output.describe_event(entry.event)} at position {entry.position} (new)")
+    if len(described) <= limit:
+        for position, event in described:
+            _say(f"described {output.describe_event(event)} at position {position} (new)")
         return
-    counts = collections.Counter(type(entry.event).__name__ for entry in entries)
+    counts = collections.Counter(type(event).__name__ for _, event in described)
     what = " and ".join(f"{counts[name]:,} {noun}" for name, noun in (
         ("IncidentDescribed", "incidents"), ("MonitorDescribed", "monitors")) if counts[name])  # fmt: skip
     _say(
-        f"described {what} (new, positions {entries[0].position}-{entries[-1].position}), each titled with its slug; "
+        f"described {what} (new, positions {described[0][0]}-{described[-1][0]}), each titled with its slug; "
         "`timeline incidents` and `timeline monitors` list them"
     )

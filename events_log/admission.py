@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import hashlib
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 import orjson
 
-from .codec import event_from_stored
+from .codec import event_from_stored, unstructure
 from .envelope import decode_line
 from .errors import InputError, LogChangedError
 from .events import (
@@ -70,12 +71,15 @@ class KnownIds(Protocol):
     def line(self, position: int) -> bytes:
         """The stored line at ``position``."""
 
-    def similar(self, observations: Sequence[Observation]) -> Iterable[tuple[str, int]]:
-        """(id, version) of effective records that may repeat one of ``observations``.
+    def similar(self, keys: Iterable[str]) -> Iterable[tuple[str, int]]:
+        """(id, version) of effective records whose figure key (``figure_key``) is one of ``keys``.
 
-        It may name more than the repeats (admission compares each one it
-        names), but never fewer, and it must not read the whole log to do it.
+        It may name more than those (admission compares each one it names),
+        but never fewer, and it must not read the whole log to do it.
         """
+
+    def taken(self, ids: Sequence[str]) -> set[str]:
+        """Those of ``ids`` the log holds an observation of, live or retracted."""
 
 
 def suggestions(slug: str, described: Iterable[str]) -> list[str]:
@@ -105,28 +109,57 @@ def names_in(event: Event) -> list[tuple[str, str]]:
     return []
 
 
-def undescribed(batch: Sequence[Event], names: Names, labels: Sequence[str]) -> dict[tuple[str, str], list[str]]:
-    """Every name ``batch`` uses before it is described (in the log, or earlier in the batch), with where."""
-    pending = {"incident": set(), "monitor": set()}
-    unknown: dict[tuple[str, str], list[str]] = {}
-    for event, label in zip(batch, labels, strict=True):
+class BatchNames:
+    """The names a batch describes, and those it uses before describing them: where first, and how often.
+
+    Filled event by event as a batch is read, so that a batch too large to
+    hold (``spool``) is checked against the log's names as one in memory is.
+    """
+
+    def __init__(self) -> None:
+        self.described = Names()
+        self.used: dict[tuple[str, str], list] = {}  # (kind, slug) -> [first label, uses]
+
+    def add(self, event: Event, label: str) -> None:
         if isinstance(event, IncidentDescribed | MonitorDescribed):
-            pending[DESCRIBES[type(event).__name__]].add(event.slug)
+            self.described.add(type(event).__name__, event.slug)
         for kind, slug in names_in(event):
-            if (kind, slug) not in names and slug not in pending[kind]:
-                unknown.setdefault((kind, slug), []).append(label)
-    return unknown
+            if slug in self.described.of(kind):
+                continue
+            use = self.used.get((kind, slug))
+            if use is None:
+                self.used[(kind, slug)] = [label, 1]
+            else:
+                use[1] += 1
+
+    def unknown(self, names: Names) -> dict[tuple[str, str], list]:
+        """The names used before any description, in the log or earlier in the batch, in order of first use."""
+        return {name: use for name, use in self.used.items() if name not in names}
+
+    def nearby(self, names: Names) -> Names:
+        """What a misspelt name may have meant: the log's names and the batch's own descriptions."""
+        near = Names()
+        for kind in near.by_kind:
+            near.of(kind).update(names.of(kind), self.described.of(kind))
+        return near
 
 
-def new_descriptions(batch: Sequence[Event], names: Names) -> list[Event]:
-    """Descriptions, with the slug as the title or name, of the names ``batch`` uses undescribed.
+def batch_names(batch: Sequence[Event], labels: Sequence[str]) -> BatchNames:
+    names = BatchNames()
+    for event, label in zip(batch, labels, strict=True):
+        names.add(event, label)
+    return names
+
+
+def new_descriptions(used: BatchNames, names: Names) -> list[Event]:
+    """Descriptions, with the slug as the title or name, of the names a batch uses undescribed.
 
     A name that differs only in case from a described one (or from another
     new one) is left out, and so refused: it is a typo, not a new monitor.
     """
     made: list[Event] = []
     taken = {kind: {name.casefold() for name in names.of(kind)} for kind in ("incident", "monitor")}
-    for kind, slug in undescribed(batch, names, [""] * len(batch)):
+    for kind, slug in used.unknown(names):
         if slug.casefold() in taken[kind]:
             continue
         taken[kind].add(slug.casefold())
@@ -137,19 +170,33 @@ def new_descriptions(batch: Sequence[Event], names: Names) -> list[Event]:
     return made
 
 
-def _refuse_unknown(unknown: dict[tuple[str, str], list[str]], names: Names) -> None:
-    """One line naming every undescribed name of a batch, where it is used, and what was meant."""
+def with_descriptions(names: Names, described: Sequence[Event]) -> Names:
+    """``names`` and the names ``described`` describes (a batch's new descriptions, put before it)."""
+    more = Names()
+    for kind in more.by_kind:
+        more.of(kind).update(names.of(kind))
+    for event in described:
+        more.add(type(event).__name__, event.slug)
+    return more
+
+
+def check_names(used: BatchNames, names: Names) -> None:
+    """Refuse, in one line, every name a batch uses undescribed: where, how often, and what was meant."""
+    unknown = used.unknown(names)
+    if not unknown:
+        return
+    nearby = used.nearby(names)
     if len(unknown) == 1:
-        [((kind, slug), where)] = unknown.items()
-        raise InputError(unknown_name(kind, slug, names.of(kind)), where[0])
+        [((kind, slug), (where, _))] = unknown.items()
+        raise InputError(unknown_name(kind, slug, nearby.of(kind)), where)
     # Labels of one file ("rows.csv:7") name the file once, then lines.
-    files = {label.rpartition(":")[0] for where in unknown.values() for label in where}
+    files = {where.rpartition(":")[0] for where, _ in unknown.values()}
     [file] = files if len(files) == 1 else [""]
     parts = []
-    for (kind, slug), where in unknown.items():
-        near = suggestions(slug, names.of(kind))
-        first = f"line {where[0].rpartition(':')[2]}" if file else where[0]
-        at = first + (f" and {len(where) - 1} more" if len(where) > 1 else "")
+    for (kind, slug), (where, uses) in unknown.items():
+        near = suggestions(slug, nearby.of(kind))
+        first = f"line {where.rpartition(':')[2]}" if file else where
+        at = first + (f" and {uses - 1} more" if uses > 1 else "")
         parts.append(f"{kind} {slug!r} ({at}{'; did you mean ' + ' or '.join(near) + '?' if near else ''})")
     raise InputError(
         f"{len(unknown)} names are not described in the log: {', '.join(parts)}; "
@@ -159,26 +206,50 @@ def _refuse_unknown(unknown: dict[tuple[str, str], list[str]], names: Names) -> 
 
 
 class IdIndex:
-    """Observation ids with their status and version, folded from a log's entries in order."""
+    """Observation ids with their status and version, folded from a log's entries in order.
 
-    def __init__(self, read=None, similar=None) -> None:
+    ``fetch`` (if given) is asked for the entries of ids not folded yet, the
+    first time one of them is looked up: a SQL store reads the rows of a
+    batch's subjects up front, and of any other id only when admission asks.
+    """
+
+    def __init__(self, read=None, similar=None, taken=None, fetch=None) -> None:
         self._status: dict[str, str] = {}
         self.names = Names()
         self._version: dict[str, tuple[int, str]] = {}
         self._read = read
         self._similar = similar
+        self._taken = taken
+        self._fetch = fetch
+        self._fetched: set[str] = set()
 
-    def similar(self, observations: Sequence[Observation]) -> Iterable[tuple[str, int]]:
-        return self._similar(observations)
+    def similar(self, keys: Iterable[str]) -> Iterable[tuple[str, int]]:
+        return self._similar(keys)
+
+    def taken(self, ids: Sequence[str]) -> set[str]:
+        return self._taken(ids)
 
     def status(self, observation_id: str) -> str | None:
+        self._fold_in(observation_id)
         return self._status.get(observation_id)
 
     def version(self, observation_id: str) -> tuple[int, str] | None:
+        self._fold_in(observation_id)
         return self._version.get(observation_id)
 
     def line(self, position: int) -> bytes:
         return self._read(position)
+
+    def fetched(self, observation_ids: Iterable[str]) -> None:
+        """Mark these ids' entries as folded (by whoever built this index), so they are not fetched again."""
+        self._fetched.update(observation_ids)
+
+    def _fold_in(self, observation_id: str) -> None:
+        if self._fetch is None or observation_id in self._fetched:
+            return
+        self._fetched.add(observation_id)
+        for type_name, subject, position in self._fetch([observation_id]):
+            self.add(type_name, subject, position)
 
     def add(self, type_name: str, observation_id: str | None, position: int = -1) -> None:
         if observation_id is None:
@@ -241,34 +312,6 @@ def repeats(new: Observation, old: Observation) -> bool:
     return bool(url and url == old.source.url) or bool(quote and quote == old.source.quote)
 
 
-def _find_repeats(
-    batch: Sequence[Event], names: Sequence[str], known: KnownIds, changed: Callable[[str], bool]
-) -> None:
-    """Raise ``InputError`` at the first new observation that repeats an effective one."""
-    new = [(event, label) for event, label in zip(batch, names, strict=True) if isinstance(event, Observation)]
-    if not new:
-        return
-    by_figure: dict[tuple, list[Observation]] = {}
-    for id_, version in known.similar([event for event, _ in new]):
-        if changed(id_):  # corrected or retracted earlier in this batch
-            continue
-        raw = decode_line(known.line(version))
-        stored = event_from_stored(raw.type, raw.schema, raw.event)
-        record = stored.replacement if isinstance(stored, Correction) else stored
-        by_figure.setdefault((record.series_key, record.reported_on), []).append(record)
-    for event, label in new:
-        place = (event.series_key, event.reported_on)
-        for record in by_figure.get(place, ()):
-            if repeats(event, record):
-                raise InputError(
-                    f"repeats observation {record.id!r} (same series, day and figure"
-                    f"{'' if event.kind is Kind.CUMULATIVE else ' and source'}); "
-                    "if the monitor really published it twice, pass --allow-duplicate",
-                    f"{label}: figure",
-                )
-        by_figure.setdefault(place, []).append(event)
-
-
 def check_version(observation_id: str, expected: int, current: tuple[int, str] | None, where: str) -> None:
     """Raise ``LogChangedError`` unless ``expected`` is the record's current version."""
     if current is not None and current[0] != expected:
@@ -291,40 +334,24 @@ def check_dates(observation: Observation, today: dt.date, where: str) -> None:
             raise InputError(f"{day} is in the future: it is recorded on {today} (UTC)", f"{where}: {name}")
 
 
-def admit(
-    batch: Sequence[Event],
-    known: KnownIds,
-    labels: Iterable[str] | None = None,
-    *,
-    start: int = 0,
-    today: dt.date | None = None,
-    allow_duplicate: bool = False,
-) -> None:
-    """Raise ``InputError`` naming the first event of ``batch`` that the log cannot take.
+def check_in_order(
+    batch: Iterable[tuple[int, Event, str]], known: KnownIds, *, start: int, today: dt.date | None
+) -> Callable[[str], bool]:
+    """Raise ``InputError`` at the first event that the log, or the batch before it, cannot take.
 
-    ``labels`` name each event for the message (``rows.csv:7``); by default
-    the event's place in the batch. ``start`` is the position the batch's
-    first event will take, ``today`` the UTC day it is recorded on. A new
-    observation that repeats an effective one is refused unless ``allow_duplicate``.
+    ``batch`` gives each event with its offset in the batch (its position
+    less ``start``) and its label. A spooled batch passes only the events
+    that can fail or matter to a later one (see ``spool``); the checks are
+    the same. Returns whether an observation id is corrected or retracted in
+    the batch (such a record can not be repeated by it).
     """
     pending: dict[str, str] = {}
     versions: dict[str, tuple[int, str]] = {}
-    names = list(labels) if labels is not None else [f"event {i + 1}" for i in range(len(batch))]
-    unknown = undescribed(batch, known.names, names)
-    if unknown:
-        # Suggestions come from the log and from the batch's own descriptions.
-        nearby = Names()
-        for event in batch:
-            if isinstance(event, IncidentDescribed | MonitorDescribed):
-                nearby.add(type(event).__name__, event.slug)
-        for kind in nearby.by_kind:
-            nearby.of(kind).update(known.names.of(kind))
-        _refuse_unknown(unknown, nearby)
 
     def status(observation_id: str) -> str | None:
         return pending.get(observation_id) or known.status(observation_id)
 
-    for offset, (event, label) in enumerate(zip(batch, names, strict=True)):
+    for offset, event, label in batch:
         if isinstance(event, Observation | Correction) and today is not None:
             check_dates(event if isinstance(event, Observation) else event.replacement, today, label)
         if isinstance(event, Observation):
@@ -346,10 +373,72 @@ def admit(
                 pending[target] = RETRACTED
             else:
                 versions[target] = (start + offset, "Correction")
-    if not allow_duplicate:
 
-        def changed(observation_id: str) -> bool:
-            fixed = versions.get(observation_id, (0, ""))[1] == "Correction"
-            return fixed or pending.get(observation_id) == RETRACTED
+    def changed(observation_id: str) -> bool:
+        fixed = versions.get(observation_id, (0, ""))[1] == "Correction"
+        return fixed or pending.get(observation_id) == RETRACTED
 
-        _find_repeats(batch, names, known, changed)
+    return changed
+
+
+def similar_records(known: KnownIds, keys: Iterable[str], changed: Callable[[str], bool]) -> list[Observation]:
+    """The effective records of the log with one of these figure keys, but those the batch fixes."""
+    records = []
+    for id_, version in known.similar(keys):
+        if changed(id_):  # corrected or retracted earlier in this batch
+            continue
+        raw = decode_line(known.line(version))
+        stored = event_from_stored(raw.type, raw.schema, raw.event)
+        records.append(stored.replacement if isinstance(stored, Correction) else stored)
+    return records
+
+
+def check_repeats(new: Iterable[tuple[Observation, str]], records: Iterable[Observation]) -> None:
+    """Raise ``InputError`` at the first new observation that repeats a record or a new one before it.
+
+    ``records`` must hold every effective record with the figure key of a
+    new observation (more do no harm); a spooled batch passes only its new
+    observations whose figure key is not unique (see ``spool``).
+    """
+    by_figure: dict[tuple, list[Observation]] = {}
+    for record in records:
+        by_figure.setdefault((record.series_key, record.reported_on), []).append(record)
+    for event, label in new:
+        place = (event.series_key, event.reported_on)
+        for record in by_figure.get(place, ()):
+            if repeats(event, record):
+                raise InputError(
+                    f"repeats observation {record.id!r} (same series, day and figure"
+                    f"{'' if event.kind is Kind.CUMULATIVE else ' and source'}); "
+                    "if the monitor really published it twice, pass --allow-duplicate",
+                    f"{label}: figure",
+                )
+        by_figure.setdefault(place, []).append(event)
+
+
+def admit(
+    batch: Sequence[Event],
+    known: KnownIds,
+    labels: Iterable[str] | None = None,
+    *,
+    start: int = 0,
+    today: dt.date | None = None,
+    allow_duplicate: bool = False,
+) -> None:
+    """Raise ``InputError`` naming the first event of ``batch`` that the log cannot take.
+
+    ``labels`` name each event for the message (``rows.csv:7``); by default
+    the event's place in the batch. ``start`` is the position the batch's
+    first event will take, ``today`` the UTC day it is recorded on. Names
+    are checked first, then each event in order, then repeats: a new
+    observation that repeats an effective one is refused unless ``allow_duplicate``.
+    """
+    names = list(labels) if labels is not None else [f"event {i + 1}" for i in range(len(batch))]
+    check_names(batch_names(batch, names), known.names)
+    changed = check_in_order(zip(itertools.count(), batch, names), known, start=start, today=today)
+    if allow_duplicate:
+        return
+    new = [(event, label) for event, label in zip(batch, names, strict=True) if isinstance(event, Observation)]
+    if new:
+        keys = {figure_key(unstructure(event)) for event, _ in new}
+        check_repeats(new, similar_records(known, keys, changed))

@@ -318,15 +318,22 @@ def read_jsonl(path: Path, progress: Progress | None = None) -> Labelled:
     return list(iter_jsonl(path, progress))
 
 
-def read_events(path: str | Path, format: str | None = None, progress: Progress | None = None) -> Labelled:
-    """Events from a CSV or JSON Lines file; the format follows the file's extension.
+def iter_events(
+    path: str | Path, format: str | None = None, progress: Progress | None = None
+) -> Iterator[tuple[str, Event]]:
+    """Events from a CSV or JSON Lines file, read as they are asked for; the format follows the file's extension.
 
     ``progress`` wraps the lines read, with their number (the command line shows a bar).
     """
     path = Path(path)
     format = format or {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(path.suffix.lower())
-    read = {"csv": read_csv, "jsonl": read_jsonl}.get(format or "")
-    if read is not None:
-        with no_cycle_collection():
-            return read(path, progress)
-    raise InputError("cannot tell the format from the extension; use --format csv or --format jsonl", str(path))
+    read = {"csv": iter_csv, "jsonl": iter_jsonl}.get(format or "")
+    if read is None:
+        raise InputError("cannot tell the format from the extension; use --format csv or --format jsonl", str(path))
+    return read(path, progress)
+
+
+def read_events(path: str | Path, format: str | None = None, progress: Progress | None = None) -> Labelled:
+    """Events from a CSV or JSON Lines file, all in a list (``iter_events`` reads them as they go)."""
+    with no_cycle_collection():
+        return list(iter_events(path, format, progress))

@@ -16,17 +16,16 @@ replaces and its new figure key; per retraction, the row it withdraws.
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
 import numpy as np
 
 from .admission import LIVE, RETRACTED, Names, figure_key
-from .codec import SCHEMA, unstructure, upcast
+from .codec import SCHEMA, upcast
 from .envelope import RawEntry
 from .errors import StoreError
-from .events import Observation
 
 
 class KnownBlock(msgspec.Struct, array_like=True, gc=False):
@@ -55,7 +54,12 @@ _decode = msgspec.msgpack.Decoder(KnownBlock).decode
 
 def figure_code(data: dict[str, Any]) -> int:
     """The first 64 bits of an observation's figure key, as a signed integer (a numpy int64)."""
-    return int.from_bytes(bytes.fromhex(figure_key(data)[:16]), "little", signed=True)
+    return key_code(figure_key(data))
+
+
+def key_code(key: str) -> int:
+    """The first 64 bits of a figure key, as this projection keeps it."""
+    return int.from_bytes(bytes.fromhex(key[:16]), "little", signed=True)
 
 
 def _bytes(values: list[int]) -> bytes:
@@ -229,8 +233,12 @@ class KnownRows:
     def line(self, position: int) -> bytes:
         return self._read(position)
 
-    def similar(self, observations: Sequence[Observation]) -> Iterator[tuple[str, int]]:
-        """Effective records whose figure key is one of ``observations``', with the position of that version.
+    def taken(self, ids: Sequence[str]) -> set[str]:
+        rows = self._index.rows()
+        return {i for i in ids if i in rows}
+
+    def similar(self, keys: Iterable[str]) -> Iterator[tuple[str, int]]:
+        """Effective records whose figure key is one of ``keys``, with the position of that version.
 
         Whole columns at a time; only the candidates' own lines are read (by
         admission, which decides whether each really is a repeat).
@@ -238,7 +246,7 @@ class KnownRows:
         index = self._index
         if not len(index.obs_figure):
             return  # a log without observations has nothing to repeat
-        keys = np.array(sorted({figure_code(unstructure(o)) for o in observations}), dtype=np.int64)
+        keys = np.unique(np.fromiter((key_code(key) for key in keys), dtype=np.int64))
         if not len(keys):
             return
         hit = np.isin(index.obs_figure, keys)

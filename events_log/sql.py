@@ -22,10 +22,9 @@ from typing import Any, BinaryIO, TypeVar
 import attrs
 
 from .admission import LIVE, IdIndex, Names, figure_key, subject_id
-from .codec import SCHEMA, unstructure, upcast
+from .codec import SCHEMA, upcast
 from .envelope import RawEntry, decode_line
 from .errors import LogChangedError, LogError, StoreError
-from .events import Observation
 from .projection import Folding, Projection, State, extend
 from .store import Encoder, LogHead, Store, Verified, in_pieces
 
@@ -450,14 +449,12 @@ class SqlStore(Store):
             line = cursor.fetchone()[0]
             return line.encode() if isinstance(line, str) else bytes(line)
 
-        def similar(observations: Sequence[Observation]) -> Iterator[tuple[str, int]]:
+        def similar(keys: Iterable[str]) -> Iterator[tuple[str, int]]:
             cursor.execute(f"SELECT 1 FROM {FIGURES} WHERE figure IS NOT NULL LIMIT 1")
             if cursor.fetchone() is None:
                 return  # a log without observations has nothing to repeat
-            keys = sorted({figure_key(unstructure(o)) for o in observations})
             found: list[tuple[str, int]] = []
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
+            for chunk in in_pieces(keys, 500):  # each key once
                 cursor.execute(
                     f"SELECT e.subject, e.position FROM {FIGURES} f JOIN {TABLE} e ON e.position = f.position "
                     f"WHERE f.figure IN ({', '.join([p] * len(chunk))})",
@@ -471,17 +468,35 @@ class SqlStore(Store):
                 if current.status(subject) == LIVE and version is not None and version[0] == position:
                     yield subject, position
 
-        known = IdIndex(read, similar)
-        ordered = sorted(subjects)
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start : start + 500]
-            cursor.execute(
-                f"SELECT type, subject, position FROM {TABLE} WHERE subject IN ({', '.join([p] * len(chunk))}) "
-                "ORDER BY position",
-                chunk,
-            )
-            for type_name, subject, position in cursor.fetchall():
-                known.add(type_name, subject, position)
+        def taken(ids: Sequence[str]) -> set[str]:
+            cursor.execute(f"SELECT 1 FROM {TABLE} WHERE type = 'Observation' LIMIT 1")
+            if cursor.fetchone() is None:
+                return set()  # the first import into a log: no query per id
+            held: set[str] = set()
+            for chunk in in_pieces(ids, 500):
+                cursor.execute(
+                    f"SELECT subject FROM {TABLE} WHERE type = 'Observation' "
+                    f"AND subject IN ({', '.join([p] * len(chunk))})",
+                    chunk,
+                )
+                held.update(subject for (subject,) in cursor.fetchall())
+            return held
+
+        def fetch(ids: Collection[str]) -> list[tuple[str, str, int]]:
+            rows: list[tuple[str, str, int]] = []
+            for chunk in in_pieces(sorted(ids), 500):
+                cursor.execute(
+                    f"SELECT type, subject, position FROM {TABLE} "
+                    f"WHERE subject IN ({', '.join([p] * len(chunk))}) ORDER BY position",
+                    chunk,
+                )
+                rows += cursor.fetchall()
+            return rows
+
+        known = IdIndex(read, similar, taken, fetch)
+        for type_name, subject, position in fetch(subjects):
+            known.add(type_name, subject, position)
+        known.fetched(subjects)
         known.names = self._names(cursor)
         return known
 

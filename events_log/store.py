@@ -17,14 +17,36 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 import attrs
+import orjson
 
-from .admission import DESCRIBES, RETRACTED, KnownIds, Names, admit, check_version, new_descriptions, subject_of
-from .codec import SCHEMA
+from .admission import (
+    DESCRIBES,
+    RETRACTED,
+    KnownIds,
+    Names,
+    admit,
+    batch_names,
+    check_version,
+    new_descriptions,
+    subject_of,
+)
+from .codec import SCHEMA, unstructure
 from .cycles import no_cycle_collection
-from .envelope import GENESIS, Entry, RawEntry, check_line, decode_line, encode_entry, format_time, parse_time
+from .envelope import (
+    GENESIS,
+    Entry,
+    RawEntry,
+    check_line,
+    decode_line,
+    encode_entry,
+    entry_line,
+    format_time,
+    parse_time,
+)
 from .errors import BrokenChainError, InputError, LogError, ReadOnlyLogError, StoreError, shown
 from .events import Correction, Event, Observation, Retraction
 from .projection import Projection, State, extend
+from .spool import Spool, admit_spool
 
 Clock = Callable[[], dt.datetime]
 
@@ -50,6 +72,26 @@ def in_pieces(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
     """``lines`` a list of at most ``size`` at a time, taken as they come: how every store writes a batch."""
     lines = iter(lines)
     return iter(lambda: list(itertools.islice(lines, size)), [])
+
+
+@attrs.frozen
+class Appended:
+    """What a spooled batch added: the new descriptions put before it, and where its events begin."""
+
+    described: list[Event]
+    first: int  # the position of the spool's first event
+    count: int  # how many events the spool held
+
+
+def spooled_lines(described: Sequence[Event], spool: Spool, head: LogHead, recorded_at: str) -> Iterator[bytes]:
+    """The stored lines of new descriptions and then of a spool's events, chained after ``head``."""
+    batch_end, prev = head.entries + len(described) + spool.count - 1, head.head
+    descriptions = ((type(event).__name__, orjson.dumps(unstructure(event))) for event in described)
+    for position, (type_name, stored) in enumerate(itertools.chain(descriptions, spool.stored()), head.entries):
+        line, prev = entry_line(
+            type_name, stored, position=position, recorded_at=recorded_at, batch_end=batch_end, prev_hash=prev
+        )
+        yield line
 
 
 def check_log_file(path: Path, location: str) -> None:
@@ -326,11 +368,43 @@ class Store(abc.ABC):
         def make(known: KnownIds) -> tuple[Sequence[Event], Sequence[str]]:
             if not describe_new:
                 return events, given
-            described = new_descriptions(events, known.names)
+            described = new_descriptions(batch_names(events, given), known.names)
             named = [f"{DESCRIBES[type(d).__name__]} {d.slug}" for d in described]
             return [*described, *events], [*named, *given]
 
         return self._write(make, subjects, allow_duplicate=allow_duplicate, progress=progress)
+
+    def append_spool(
+        self,
+        spool: Spool,
+        *,
+        describe_new: bool = False,
+        allow_duplicate: bool = False,
+        progress: Progress | None = None,
+    ) -> Appended:
+        """Append a spooled batch (``spool.Spool``) as ``append`` would the same events: all of them, or none.
+
+        For a batch too large to hold: admission reads back only the events it
+        must, and the entries are written from the spooled JSON. Returns what
+        was appended, not every entry.
+        """
+        if self.read_only:
+            raise ReadOnlyLogError(f"{self.location} is read-only")
+        appended: list[Appended] = []
+
+        def encode(last: RawEntry | None, now: str, known: KnownIds) -> Iterator[bytes]:
+            head = LogHead.of(last)
+            recorded_at = max(now, last.recorded_at) if last is not None else now
+            today = parse_time(recorded_at).date()
+            described = new_descriptions(spool.names, known.names) if describe_new else []
+            admit_spool(spool, described, known, start=head.entries, today=today, allow_duplicate=allow_duplicate)
+            appended[:] = [Appended(described, head.entries + len(described), spool.count)]
+            made = spooled_lines(described, spool, head, recorded_at)
+            return made if progress is None else progress(made, len(described) + spool.count)
+
+        with no_cycle_collection():
+            self.append_lines(spool.targets, encode)
+        return appended[0]
 
     def fix(
         self,

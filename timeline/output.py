@@ -219,33 +219,51 @@ _PLURAL = {
 }
 
 
-def summarise_events(events: list[Event], limit: int = 20) -> list[str]:
-    """Each event on a line; counts by type, incident and monitor when there are many; at most ``limit`` lines.
+class Tally:
+    """What a batch holds, counted as its events go by, for a summary that fits a screen.
 
-    A dataset of fifty incidents and twenty monitors is a thousand pairs: then
-    the counts go by incident alone, the largest first, and the rest are one line.
+    Each event on a line when there are few; else counts by type, incident
+    and monitor; a dataset of fifty incidents and twenty monitors is a
+    thousand pairs: then the counts go by incident alone, the largest first,
+    and the rest are one line. Only the first few events are kept.
     """
-    if len(events) <= limit:
-        return [describe_event(e) for e in events]
-    pairs: dict[str, int] = {}
-    by_incident: dict[str, int] = {}
-    for event in events:
+
+    def __init__(self, limit: int = 20) -> None:
+        self.limit = limit
+        self.first: list[Event] = []
+        self.count = 0
+        self.pairs: dict[str, int] = {}
+        self.by_incident: dict[str, int] = {}
+
+    def counting(self, labelled: Iterable[tuple[str, Event]]) -> Iterator[tuple[str, Event]]:
+        for label, event in labelled:
+            self.add(event)
+            yield label, event
+
+    def add(self, event: Event) -> None:
+        self.count += 1
+        if len(self.first) < self.limit:
+            self.first.append(event)
         name = type(event).__name__
         if isinstance(event, Observation):
-            by_incident[event.incident] = by_incident.get(event.incident, 0) + 1
+            self.by_incident[event.incident] = self.by_incident.get(event.incident, 0) + 1
             name = f"Observation of {event.incident} by {event.monitor}"
-        pairs[name] = pairs.get(name, 0) + 1
-    if len(pairs) <= limit:
-        return [f"{n:>8,}  {name}" for name, n in sorted(pairs.items())]
-    others = [f"{n:>8,}  {_PLURAL.get(name, name)}" for name, n in sorted(pairs.items()) if name in _PLURAL]
-    largest = sorted(by_incident.items(), key=lambda item: (-item[1], item[0]))
-    listed = largest if len(largest) <= limit - len(others) else largest[: max(limit - len(others) - 1, 1)]
-    lines = [f"{n:>8,}  Observations of {incident}" for incident, n in listed]
-    if rest := largest[len(listed) :]:
-        lines.append(
-            f"{sum(n for _, n in rest):>8,}  Observations of {len(rest):,} more incidents (`timeline log` lists each)"
-        )
-    return lines + others
+        self.pairs[name] = self.pairs.get(name, 0) + 1
+
+    def lines(self) -> list[str]:
+        limit = self.limit
+        if self.count <= limit:
+            return [describe_event(e) for e in self.first]
+        if len(self.pairs) <= limit:
+            return [f"{n:>8,}  {name}" for name, n in sorted(self.pairs.items())]
+        others = [f"{n:>8,}  {_PLURAL.get(name, name)}" for name, n in sorted(self.pairs.items()) if name in _PLURAL]
+        largest = sorted(self.by_incident.items(), key=lambda item: (-item[1], item[0]))
+        listed = largest if len(largest) <= limit - len(others) else largest[: max(limit - len(others) - 1, 1)]
+        lines = [f"{n:>8,}  Observations of {incident}" for incident, n in listed]
+        if rest := largest[len(listed) :]:
+            more = f"Observations of {len(rest):,} more incidents (`timeline log` lists each)"
+            lines.append(f"{sum(n for _, n in rest):>8,}  {more}")
+        return lines + others
 
 
 def describe_change(before: Observation, after: Observation) -> str:

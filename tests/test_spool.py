@@ -1,0 +1,161 @@
+"""A spooled batch (an import too large to hold) is admitted and written exactly as the same batch in memory."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from events_log.errors import InputError, TimelineError
+from events_log.events import (
+    Correction,
+    Figure,
+    IncidentDescribed,
+    Kind,
+    MonitorDescribed,
+    Observation,
+    Qualifier,
+    Retraction,
+    Source,
+)
+from events_log.spool import Spool
+from events_log.stores import open_store
+
+from .conftest import StepClock
+from .strategies import SMALL_WORLD, small_logs
+
+# A tiny world, so that a batch's events collide: ids repeat, figures repeat, fixes hit or miss,
+# names are described, misspelt or described later in the batch, and some figures lie in the future.
+# Mostly well-formed, so that every check is reached, with a rare misspelt name or date in the future.
+IDS = [f"o{n}" for n in range(3)] + [f"n{n}" for n in range(12)]
+INCIDENTS = ["coastal-2025", "zaraa-2016"] * 12 + ["coastal-2052", "Coastal-2025"]
+MONITORS = ["SOHR", "SNHR"] * 12 + ["sohr", "OTHER"]
+# The StepClock records on 2025-04-01: figures may be reported up to a day after that.
+DAYS = [dt.date(2025, 3, 30), dt.date(2025, 3, 31)] * 8 + [dt.date(2025, 4, 2), dt.date(2025, 4, 3)]
+
+
+@st.composite
+def hostile_observations(draw) -> Observation:
+    low = draw(st.integers(0, 2))
+    increment = draw(st.booleans())
+    return Observation(
+        id=draw(st.sampled_from(IDS)),
+        incident=draw(st.sampled_from(INCIDENTS)),
+        monitor=draw(st.sampled_from(MONITORS)),
+        reported_on=draw(st.sampled_from(DAYS)),
+        measure="killed",
+        category="civilians",
+        kind=Kind.INCREMENT if increment else Kind.CUMULATIVE,
+        figure=Figure(low, low, Qualifier.EXACT),
+        source=Source(title="t", quote=draw(st.sampled_from(["q", "r"]))),
+    )
+
+
+@st.composite
+def hostile_events(draw):
+    choice = draw(st.sampled_from(["obs", "obs", "obs", "obs", "correct", "retract", "describe"]))
+    if choice == "obs":
+        return draw(hostile_observations())
+    version = draw(st.none() | st.integers(0, 12))
+    if choice == "correct":
+        replacement = draw(hostile_observations())
+        return Correction(
+            observation_id=replacement.id, replacement=replacement, reason="typo", expected_version=version
+        )
+    if choice == "retract":
+        return Retraction(observation_id=draw(st.sampled_from(IDS)), reason="wrong", expected_version=version)
+    if draw(st.booleans()):
+        return IncidentDescribed(slug=draw(st.sampled_from(INCIDENTS[-3:])), title="t")
+    return MonitorDescribed(slug=draw(st.sampled_from(MONITORS[-3:])), full_name="m")
+
+
+def _outcome(act):
+    """What an append did: the error it raised (type and message), or None."""
+    try:
+        act()
+    except TimelineError as exc:
+        return type(exc).__name__, str(exc)
+    return None
+
+
+def _log(target, history) -> object:
+    store = open_store(target)
+    store.clock = StepClock()
+    for batch in history:
+        store.append(batch, allow_duplicate=True)
+    return store
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    history=small_logs(),
+    batch=st.lists(hostile_events(), min_size=1, max_size=8),
+    describe_new=st.booleans(),
+    allow_duplicate=st.booleans(),
+)
+def test_a_spooled_batch_is_refused_or_written_as_the_same_batch_in_memory(
+    fresh_logs, log_kind, history, batch, describe_new, allow_duplicate
+):
+    """Same refusal (first name, then first event in order, then first repeat), or the same lines, in every store."""
+    in_memory, spooled = _log(fresh_logs(log_kind), history), _log(fresh_logs(log_kind), history)
+    labels = [f"rows.csv:{n + 2}" for n in range(len(batch))]
+    options = {"describe_new": describe_new, "allow_duplicate": allow_duplicate}
+    expected = _outcome(lambda: in_memory.append(batch, labels=labels, **options))
+    with Spool.of(zip(labels, batch, strict=True)) as spool:
+        got = _outcome(lambda: spooled.append_spool(spool, **options))
+    event("refused: " + expected[1].split(": ")[-1][:24] if expected else "written")
+    assert got == expected
+    assert list(spooled.lines()) == list(in_memory.lines())
+    assert spooled.verify().head == in_memory.verify().head
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=small_logs(), batch=st.lists(hostile_observations(), min_size=2, max_size=40))
+def test_a_spooled_batch_finds_the_first_repeat_as_the_same_batch_in_memory(fresh_logs, log_kind, history, batch):
+    """Fresh ids, a handful of figures: repeats of the log's records and of the batch's own, checked in order."""
+    batch = [attrs.evolve(o, id=f"r{n}", incident="coastal-2025", monitor="SOHR") for n, o in enumerate(batch)]
+    in_memory, spooled = _log(fresh_logs(log_kind), history), _log(fresh_logs(log_kind), history)
+    labels = [f"rows.csv:{n + 2}" for n in range(len(batch))]
+    expected = _outcome(lambda: in_memory.append(batch, labels=labels))
+    with Spool.of(zip(labels, batch, strict=True)) as spool:
+        got = _outcome(lambda: spooled.append_spool(spool))
+    event("refused: " + expected[1].split(": ")[-1][:12] if expected else "written")
+    assert got == expected
+    assert list(spooled.lines()) == list(in_memory.lines())
+
+
+def test_a_spooled_import_says_what_it_appended(tmp_path):
+    """The descriptions put before the batch, where its events begin, and how many there are."""
+    store = open_store(str(tmp_path / "log.jsonl"))
+    store.append(SMALL_WORLD)
+    new = attrs.evolve(
+        Observation(
+            id="n1", incident="new-incident", monitor="SOHR", reported_on=dt.date(2025, 3, 1), measure="killed",
+            category="civilians", kind=Kind.CUMULATIVE, figure=Figure(3, 3, Qualifier.EXACT), source=Source(title="t"),
+        )
+    )  # fmt: skip
+    with Spool.of([("a.csv:2", new), ("a.csv:3", attrs.evolve(new, id="n2", reported_on=dt.date(2025, 3, 2)))]) as s:
+        appended = store.append_spool(s, describe_new=True)
+    assert [e.slug for e in appended.described] == ["new-incident"]
+    assert (appended.first, appended.count) == (len(SMALL_WORLD) + 1, 2)
+    assert [e.event.id for e in store.entries(appended.first)] == ["n1", "n2"]
+
+
+def test_a_refused_spooled_batch_names_its_file_and_line(tmp_path):
+    store = open_store(str(tmp_path / "log.jsonl"))
+    store.append(SMALL_WORLD)
+    before = list(store.lines())
+    first = Observation(
+        id="a", incident="coastal-2025", monitor="SOHR", reported_on=dt.date(2025, 3, 1), measure="killed",
+        category="civilians", kind=Kind.CUMULATIVE, figure=Figure(3, 3, Qualifier.EXACT), source=Source(title="t"),
+    )  # fmt: skip
+    rows = [(f"big.csv:{n}", attrs.evolve(first, id=f"r{n}", reported_on=dt.date(2025, 1, 1) + dt.timedelta(n % 50)))
+            for n in range(2, 3000)]  # fmt: skip
+    rows.append(("big.csv:3000", attrs.evolve(first, id="r17")))
+    with Spool.of(rows) as spool, pytest.raises(InputError, match=r"^big.csv:3000: id: observation id 'r17' is alr"):
+        store.append_spool(spool)
+    assert list(store.lines()) == before
+
