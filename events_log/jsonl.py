@@ -414,7 +414,8 @@ class JsonlStore(Store):
                     return  # changed since it was read; its owner knows better
                 out.truncate(sidecar.kept)
                 out.seek(sidecar.kept)
-                out.write(b"".join(frame(projection.encode(block)) for block in sidecar.new))
+                for block in sidecar.new:  # one at a time: an import's blocks are never joined into one more copy
+                    out.write(frame(projection.encode(block)))
         except OSError:
             with contextlib.suppress(OSError):
                 path.unlink()

@@ -26,6 +26,7 @@ from .admission import LIVE, RETRACTED, Names, figure_key
 from .codec import SCHEMA, upcast
 from .envelope import RawEntry
 from .errors import StoreError
+from .projection import NewIds
 
 
 class KnownBlock(msgspec.Struct, array_like=True, gc=False):
@@ -74,9 +75,8 @@ class KnownBuilder:
     """Folds entries into the next ``KnownBlock``; finds the rows of ids the log already has."""
 
     def __init__(self, rows: Callable[[], Mapping[str, int]] | None = None, next_row: int = 0) -> None:
-        self.new_rows: dict[str, int] = {}
+        self.new_ids = NewIds(next_row)
         self._log_rows = rows
-        self._next_row = next_row
         self._reset()
 
     def _reset(self) -> None:
@@ -91,7 +91,7 @@ class KnownBuilder:
         self._described: list[tuple[str, str]] = []
 
     def _row(self, observation_id: str) -> int:
-        row = self.new_rows.get(observation_id)
+        row = self.new_ids.get(observation_id)
         if row is None and self._log_rows is not None:
             row = self._log_rows().get(observation_id)
         if row is None:
@@ -106,8 +106,7 @@ class KnownBuilder:
         self._offsets.append(offset)
         data = raw.event if raw.schema == SCHEMA.get(raw.type) else upcast(raw.type, raw.schema, raw.event)
         if raw.type == "Observation":
-            self.new_rows[data["id"]] = self._next_row
-            self._next_row += 1
+            self.new_ids.add(data["id"])
             self._obs_entry.append(raw.position)
             self._obs_ids.append(data["id"])
             self._obs_figure.append(figure_code(data))
@@ -182,7 +181,7 @@ class KnownIndex:
             setattr(combined, name, np.concatenate([getattr(self, name), getattr(more, name)]))
         combined.obs_ids = self.obs_ids + more.obs_ids
         combined.described = self.described + more.described
-        combined._rows = ChainMap(dict(builder.new_rows), self._rows) if self._rows is not None else None
+        combined._rows = ChainMap(builder.new_ids.mapping(), self._rows) if self._rows is not None else None
         return combined
 
     def same(self, other: KnownIndex) -> bool:

@@ -109,6 +109,56 @@ class Folding:
         return self.blocks
 
 
+class NewIds:
+    """The rows of the observation ids a builder adds, for the fixes that name them.
+
+    A fix names its observation by id, so a builder must find the row of an
+    id it added. An import adds millions and a plain one is never asked for
+    any: a map of them all would be most of its memory. The ids are kept
+    joined, a few thousand to a string, and mapped only when one is asked
+    for (each string once, however many fixes follow).
+    """
+
+    _JOINED = 4096
+
+    def __init__(self, first_row: int = 0) -> None:
+        self.first_row = first_row
+        self.count = 0
+        self._joined: list[str] = []  # ids of rows first_row + k * _JOINED onwards, joined by newlines
+        self._pending: list[str] = []  # ids added since the last joined string
+        self._map: dict[str, int] = {}
+        self._mapped = 0  # joined strings already in _map
+
+    def add(self, observation_id: str) -> int:
+        """Add the id of the next observation row; its row."""
+        row = self.first_row + self.count
+        self._pending.append(observation_id)
+        self.count += 1
+        if len(self._pending) == self._JOINED:
+            self._joined.append("\n".join(self._pending))
+            self._pending = []
+        return row
+
+    def get(self, observation_id: str) -> int | None:
+        """The row of an id added here (the last, were one added twice), or None."""
+        for k in range(len(self._pending) - 1, -1, -1):
+            if self._pending[k] == observation_id:
+                return self.first_row + len(self._joined) * self._JOINED + k
+        return self._mapped_joined().get(observation_id)
+
+    def mapping(self) -> dict[str, int]:
+        """Id -> row of every id added."""
+        start = self.first_row + len(self._joined) * self._JOINED
+        return self._mapped_joined() | dict(zip(self._pending, range(start, start + len(self._pending)), strict=True))
+
+    def _mapped_joined(self) -> dict[str, int]:
+        for k in range(self._mapped, len(self._joined)):
+            start = self.first_row + k * self._JOINED
+            self._map.update(zip(self._joined[k].split("\n"), range(start, start + self._JOINED), strict=True))
+        self._mapped = len(self._joined)
+        return self._map
+
+
 def extend(state: State, entries: Iterable[tuple[RawEntry, int, int]]) -> tuple[State, list[Any]]:
     """``state`` followed by ``entries`` (with the offsets of their lines), and the new blocks made."""
     folding = Folding(state)

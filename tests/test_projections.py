@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from events_log.jsonl import JsonlStore
 from events_log.known import KNOWN
-from events_log.projection import extend
+from events_log.projection import NewIds, extend
 from events_log.stores import open_store
 from timeline.index import REPLAY_INDEX
 from timeline.output import replay_document
@@ -141,3 +141,27 @@ def test_admission_survives_a_lost_known_sidecar(tmp_path):
     with pytest.raises(Exception, match="repeats observation 'a'"):
         store.append([obs("a2", 8, 1)])
     assert JsonlStore(store.path).projection(KNOWN).same(folded(store, KNOWN))
+
+
+class _SmallPieces(NewIds):
+    _JOINED = 3  # so that a few ids already span several joined strings
+
+
+@given(
+    first_row=st.integers(0, 10**6),
+    steps=st.lists(st.tuples(st.sampled_from(["add", "get", "map"]), st.sampled_from("abcdefg")), max_size=40),
+)
+def test_new_ids_find_the_row_of_each_id_as_a_dict_would(first_row, steps):
+    """Ids joined a few to a string and mapped only when asked for answer as a plain dict of id -> last row."""
+    new_ids, plain, added = _SmallPieces(first_row), {}, 0
+    for step, observation_id in steps:
+        if step == "add":
+            plain[observation_id] = new_ids.add(observation_id)
+            assert plain[observation_id] == first_row + added  # rows follow on from the first
+            added += 1
+        elif step == "get":
+            assert new_ids.get(observation_id) == plain.get(observation_id)
+        else:
+            assert new_ids.mapping() == plain
+    assert [new_ids.get(i) for i in "abcdefg"] == [plain.get(i) for i in "abcdefg"]
+    assert new_ids.count == sum(1 for step, _ in steps if step == "add")

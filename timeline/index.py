@@ -36,6 +36,7 @@ from events_log.codec import SCHEMA, upcast
 from events_log.envelope import RawEntry, parse_time, time_code
 from events_log.errors import StoreError
 from events_log.events import EVENT_TYPES, Qualifier, series_key_of
+from events_log.projection import NewIds
 
 # The codes stored in the index are positions in these: new event types and qualifiers go at the end.
 TYPES = tuple(EVENT_TYPES)
@@ -127,17 +128,12 @@ class IndexBuilder:
         self, series: Iterable[tuple] = (), rows: Callable[[], Mapping[str, int]] | None = None, next_row: int = 0
     ) -> None:
         self.series: dict[tuple, int] = {key: n for n, key in enumerate(series)}
-        # New ids go in a dict of their own; the log's own are looked up only if a
-        # correction or retraction needs them (making that map costs a pass over every id).
-        self.new_rows: dict[str, int] = {}
+        # New ids are kept apart; the log's own are looked up only if a correction
+        # or retraction needs them (making that map costs a pass over every id).
+        self.new_ids = NewIds(next_row)
         self._log_rows = rows
-        self._next_row = next_row
         self._reset()
 
-    @property
-    def rows(self) -> Mapping[str, int]:
-        """Observation id -> row, for the log so far and the entries added."""
-        return ChainMap(self.new_rows, self._log_rows()) if self._log_rows is not None else self.new_rows
 
     def _reset(self) -> None:
         self._first: int | None = None
@@ -190,8 +186,7 @@ class IndexBuilder:
         self._last_hash = raw.hash
         self._end = end
         if raw.type == "Observation":
-            self.new_rows[data["id"]] = self._next_row
-            self._next_row += 1
+            self.new_ids.add(data["id"])
             self._obs.append((raw.position, *self._values(data)))
             self._obs_ids.append(data["id"])
         elif raw.type == "Correction":
@@ -203,8 +198,12 @@ class IndexBuilder:
             self._described.append((raw.position, raw.type, data))
 
     def _row(self, observation_id: str) -> int:
-        row = self.new_rows.get(observation_id)
-        return row if row is not None else self.rows[observation_id]
+        row = self.new_ids.get(observation_id)
+        if row is None and self._log_rows is not None:
+            row = self._log_rows().get(observation_id)
+        if row is None:
+            raise StoreError(f"a fix names observation {observation_id!r}, which is not in the log before it")
+        return row
 
     def __len__(self) -> int:
         return self._count
@@ -357,7 +356,7 @@ class LogIndex:
         combined.lineage = self.lineage
         combined.origin = self.origin
         if self._rows is not None:
-            combined._rows = ChainMap(dict(builder.new_rows), self._rows)
+            combined._rows = ChainMap(builder.new_ids.mapping(), self._rows)
         return combined
 
     def same(self, other: LogIndex) -> bool:
