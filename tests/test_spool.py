@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import attrs
 import pytest
@@ -21,8 +27,10 @@ from events_log.events import (
     Retraction,
     Source,
 )
+from events_log.importers import iter_events
 from events_log.spool import Spool
 from events_log.stores import open_store
+from timeline.index import REPLAY_INDEX
 
 from .conftest import StepClock
 from .strategies import SMALL_WORLD, small_logs
@@ -159,3 +167,82 @@ def test_a_refused_spooled_batch_names_its_file_and_line(tmp_path):
         store.append_spool(spool)
     assert list(store.lines()) == before
 
+
+
+def _big_file(tmp_path, rows: int):
+    """A CSV of ``rows`` cumulative figures of a new incident (described by the import) and two monitors."""
+    path = tmp_path / "big.csv"
+    lines = [
+        f"i{n},idlib-2026,{('SOHR', 'SNHR')[n % 2]},2025-01-01,killed,civilians,{'Idlib' if n % 3 else ''},"
+        f"cumulative,{n},,exact,Report {n},https://example.org/{n},\"at least {n} \"\"dead\"\"\""
+        for n in range(rows)
+    ]
+    header = ",".join(("id,incident,monitor,reported_on,measure,category,location,kind,low,high,qualifier",
+                       "source_title,source_url,quote"))  # fmt: skip
+    path.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+def _stopped_at(line: int):
+    """A progress wrapper that stops the writing (as Ctrl-C would) when line ``line`` is asked for."""
+
+    def progress(lines, length):
+        for n, made in enumerate(lines):
+            if n == line:
+                raise KeyboardInterrupt
+            yield made
+
+    return progress
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "sqlite", "postgres"])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stop=st.integers(min_value=0, max_value=9_003))
+def test_a_spooled_import_stopped_at_any_line_leaves_the_log_as_it_was(tmp_path_factory, fresh_logs, kind, stop):
+    """Stopped at any line of its writing, a spooled batch leaves the log and its indexes as they were."""
+    folder = tmp_path_factory.mktemp("import")
+    with open_store(fresh_logs(kind)) as store:
+        store.clock = StepClock()
+        store.keep(REPLAY_INDEX)
+        store.append(SMALL_WORLD)
+        before = list(store.lines())
+        with Spool.of(iter_events(_big_file(folder, 9_000))) as spool:
+            if stop >= spool.count + 1:  # the batch (with one new description) is written whole
+                store.append_spool(spool, describe_new=True, progress=_stopped_at(stop))
+                assert list(store.lines())[: len(before)] == before
+                assert store.head().entries == len(before) + spool.count + 1
+            else:
+                with pytest.raises(KeyboardInterrupt):
+                    store.append_spool(spool, describe_new=True, progress=_stopped_at(stop))
+                assert list(store.lines()) == before
+        verified = store.verify()
+        assert not verified.index_mismatch and verified.torn is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["jsonl", "sqlite", "postgres"])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(delay=st.floats(min_value=0.0, max_value=1.0))
+def test_a_spooled_import_killed_at_any_moment_lands_whole_or_not_at_all(tmp_path_factory, fresh_logs, kind, delay):
+    """`timeline import` killed at any moment: the log is as it was (after `repair`), or holds the whole file."""
+    folder = tmp_path_factory.mktemp("killed")
+    target = fresh_logs(kind)
+    with open_store(target) as store:
+        store.append(SMALL_WORLD)
+        before = list(store.lines())
+    path = _big_file(folder, 20_000)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "timeline", "import", "--log", target, str(path), "--describe-new"],
+        cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(0.3 + delay * 3)  # from reading the file to writing the batch and keeping its replay
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    with open_store(target) as store:
+        store.repair()
+        lines = list(store.lines())
+        assert lines[: len(before)] == before
+        assert len(lines) in (len(before), len(before) + 20_001)  # nothing, or the file and its one description
+        event("landed" if len(lines) > len(before) else "nothing landed")
+        verified = store.verify()
+        assert not verified.index_mismatch and verified.torn is None
