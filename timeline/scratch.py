@@ -6,8 +6,8 @@ one by one. ``warm`` reuses these steps to fold on only what an append touched.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-import itertools
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
@@ -17,7 +17,7 @@ from events_log.envelope import decode_line, time_code, time_of_code
 from events_log.events import IncidentDescribed, MonitorDescribed
 from events_log.store import LogHead, Store
 
-from .index import OPEN, Columns, LogIndex
+from .index import OPEN, REPLAY_INDEX, Columns, LogIndex
 from .rule import Reports, fold
 from .series import Effective, Replay, Series, SeriesKey, chosen_series
 
@@ -31,6 +31,42 @@ def replay_from_scratch(
     monitor: str | None,
     progress: Callable[[Iterable, int], Iterable] | None,
 ) -> Replay:
+    effective, cut = effective_rows(index, as_of, known_at, incident, monitor)
+    last_day = as_of.toordinal() if as_of is not None else None
+    series = list(fold_rows(index, effective, np.flatnonzero(effective.live), last_day, progress))
+    incidents, monitors = described_in(index, cut)
+    return Replay(
+        as_of=as_of,
+        known_at=known_at,
+        log=_head(store, index, cut),
+        series=tuple(series),
+        incidents=incidents,
+        monitors=monitors,
+        last_recorded_at=time_of_code(int(index.times[cut - 1])) if cut else None,
+        store=store,
+        index=index,
+        effective=effective,
+    )
+
+
+def full_series(
+    store: Store, progress: Callable[[Iterable, int], Iterable] | None = None
+) -> tuple[LogHead, Iterator[Series]]:
+    """The head of the log and its full replay's series, folded one at a time as they are asked for.
+
+    For writing a whole replay out without holding it (an import keeps its
+    CSV beside the log): the series come in a replay's order, and only the
+    one being written is in memory.
+    """
+    index = store.projection(REPLAY_INDEX)
+    effective, cut = effective_rows(index, None, None, None, None)
+    return _head(store, index, cut), fold_rows(index, effective, np.flatnonzero(effective.live), None, progress)
+
+
+def effective_rows(
+    index: LogIndex, as_of: dt.date | None, known_at: dt.datetime | None, incident: str | None, monitor: str | None
+) -> tuple[Effective, int]:
+    """The observation rows as corrected at known-at (``live``: those replayed), and how many entries that cuts."""
     cut = index.entries
     if known_at is not None:
         cut = int(np.searchsorted(index.times, time_code(known_at), side="right"))
@@ -47,22 +83,7 @@ def replay_from_scratch(
     if incident is not None or monitor is not None:
         live &= np.isin(columns.series, chosen_series(index, incident, monitor))
     effective.live = live
-    last_day = as_of.toordinal() if as_of is not None else None
-    series = fold_rows(index, effective, np.flatnonzero(live), last_day, progress)
-    series.sort(key=lambda s: sort_key(s.key))
-    incidents, monitors = described_in(index, cut)
-    return Replay(
-        as_of=as_of,
-        known_at=known_at,
-        log=_head(store, index, cut),
-        series=tuple(series),
-        incidents=incidents,
-        monitors=monitors,
-        last_recorded_at=time_of_code(int(index.times[cut - 1])) if cut else None,
-        store=store,
-        index=index,
-        effective=effective,
-    )
+    return effective, cut
 
 
 def apply_corrections(effective: Effective, index: LogIndex, cut: int) -> None:
@@ -79,20 +100,35 @@ def apply_corrections(effective: Effective, index: LogIndex, cut: int) -> None:
 
 
 def grouped(index: LogIndex, effective: Effective, rows: np.ndarray) -> Iterator[tuple[int, Reports]]:
-    """The given rows as each series' reports, sorted by (day, log position)."""
+    """The given rows as each series' reports, sorted by (day, log position), series in a replay's order.
+
+    The columns become lists a few tens of thousands of rows at a time, so
+    that a whole log's series can be folded and written one after another
+    without a list of every row.
+    """
     series, day, cumulative, low, high, qualifier = effective.columns
+    numbers = np.unique(series[rows])
+    rank = np.zeros(len(index.series), dtype=np.int64)
+    rank[sorted(numbers.tolist(), key=lambda n: sort_key(index.series[n]))] = np.arange(len(numbers))
     # Rows are in log order, so sorting by (series, day) keeps log position as the last key.
-    order = rows[np.lexsort((day[rows], series[rows]))]
-    ids = [index.obs_ids[i] for i in order.tolist()]
-    highs = [None if h == OPEN else h for h in high[order].tolist()]
-    days, lows, cumulatives = day[order].tolist(), low[order].tolist(), cumulative[order].astype(bool).tolist()
-    qualifiers = qualifier[order].tolist()
+    order = rows[np.lexsort((day[rows], rank[series[rows]]))]
     sorted_series = series[order]
-    bounds = [0, *(np.flatnonzero(np.diff(sorted_series)) + 1).tolist(), len(order)]
-    for a, b in itertools.pairwise(bounds):
-        if a < b:
-            yield int(sorted_series[a]), Reports(days[a:b], ids[a:b], cumulatives[a:b], lows[a:b], highs[a:b],
-                                                 qualifiers[a:b])
+    bounds = [0, *(np.flatnonzero(np.diff(sorted_series)) + 1).tolist(), len(order)] if len(order) else [0]
+    start = 0  # the first group (an index into bounds) of the next piece
+    while start < len(bounds) - 1:
+        # Whole groups, as many as fit in a piece, and at least one.
+        end = max(bisect.bisect_right(bounds, bounds[start] + _ROWS_AT_ONCE, lo=start + 1) - 1, start + 1)
+        offset = bounds[start]
+        part = order[offset : bounds[end]]
+        ids = [index.obs_ids[i] for i in part.tolist()]
+        highs = [None if h == OPEN else h for h in high[part].tolist()]
+        days, lows, cumulatives = day[part].tolist(), low[part].tolist(), cumulative[part].astype(bool).tolist()
+        qualifiers = qualifier[part].tolist()
+        for k in range(start, end):
+            a, b = bounds[k] - offset, bounds[k + 1] - offset
+            yield int(sorted_series[bounds[k]]), Reports(days[a:b], ids[a:b], cumulatives[a:b], lows[a:b], highs[a:b],
+                                                         qualifiers[a:b])  # fmt: skip
+        start = end
 
 
 def fold_rows(
@@ -101,11 +137,13 @@ def fold_rows(
     rows: np.ndarray,
     last_day: int | None,
     progress: Callable[[Iterable, int], Iterable] | None = None,
-) -> list[Series]:
+) -> Iterator[Series]:
+    """The series of ``rows``, folded one at a time in a replay's order (``sort_key``)."""
     groups: Iterable = grouped(index, effective, rows)
     if progress is not None:
         groups = progress(groups, len(np.unique(effective.columns.series[rows])))
-    return [Series(*index.series[number], folded=fold(reports, last_day)) for number, reports in groups]
+    for number, reports in groups:
+        yield Series(*index.series[number], folded=fold(reports, last_day))
 
 
 def _head(store: Store, index: LogIndex, cut: int) -> LogHead:
@@ -129,6 +167,10 @@ def described_in(index: LogIndex, cut: int) -> tuple[dict, dict]:
         else:
             monitors[data["slug"]] = structure(data, MonitorDescribed)
     return incidents, monitors
+
+
+# Rows made into lists at a time when series are folded: a whole log's never are at once.
+_ROWS_AT_ONCE = 65_536
 
 
 def sort_key(key: SeriesKey) -> tuple:

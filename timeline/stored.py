@@ -22,7 +22,8 @@ from typing import BinaryIO
 from events_log.store import LogHead, Store
 
 from .output import csv_chunks
-from .replay import Replay, replay
+from .replay import Replay
+from .scratch import full_series
 
 NAME = "replay.csv"
 
@@ -52,8 +53,8 @@ def keep(store: Store, progress: Callable[[Iterable, int], Iterable] | None = No
 
     ``progress`` wraps the replay's loop over series, as ``replay``'s does.
     """
-    result = replay(store, progress=progress)
-    return store.keep_result(NAME, result.log, (chunk.encode() for chunk in csv_chunks(result.series)))
+    head, series = full_series(store, progress)  # one series at a time: never the whole replay in memory
+    return store.keep_result(NAME, head, (chunk.encode() for chunk in csv_chunks(series)))
 
 
 def check(store: Store, *, repair: bool) -> tuple[str | None, bool]:
@@ -67,7 +68,7 @@ def check(store: Store, *, repair: bool) -> tuple[str | None, bool]:
     if kept is None:
         return None, False
     with kept:
-        same = _same_bytes(kept, (chunk.encode() for chunk in csv_chunks(replay(store).series)))
+        same = _same_bytes(kept, (chunk.encode() for chunk in csv_chunks(full_series(store)[1])))
     if same:
         return f"the replay kept as CSV matches the log ({_at(head)})", False
     aside = store.set_result_aside(NAME)
