@@ -234,7 +234,7 @@ class SqlStore(Store):
             (projection.name,),
         )
         blocks, at = [], 0
-        for first, count, body in cursor.fetchall():
+        for first, count, body in cursor:  # a block's body at a time: the log's index is never held twice
             if first != at:
                 if first > at:
                     break
