@@ -33,7 +33,7 @@ from .admission import Names
 from .envelope import RawEntry, decode_line
 from .errors import IndexMismatchWarning, InputError, LogChangedError, StoreError, TornLogError
 from .known import KNOWN
-from .projection import Folding, Projection, State, extend, frame, unframe
+from .projection import Folding, Projection, State, extend, extend_lines, frame, unframe
 from .store import Clock, Encoder, LogHead, Repaired, Store, TornTail, Verified, check_log_file, in_pieces, utc_now
 
 _BLOCK = 1 << 18
@@ -260,12 +260,20 @@ class JsonlStore(Store):
             valid.pop()
         kept = valid[-1][0] if valid else 0
         state = projection.load([block for _, block in valid])
-        state, new = extend(state, self._parsed(fd, state.end_offset if valid else 0, tail.end))
+        state, new = extend_lines(state, self._lines(fd, state.end_offset if valid else 0, tail.end), self._decoder)
         return _Sidecar(state, kept, new, len(data), len(whole) - len(valid))
 
     def _parsed(self, fd: int, start: int, end: int) -> Iterator[tuple[RawEntry, int, int]]:
+        for line, offset, line_end in self._lines(fd, start, end):
+            yield self._decoder(line, offset), offset, line_end
+
+    def _lines(self, fd: int, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+        """The lines between bytes ``start`` and ``end``, each with where it starts and ends (for a projection)."""
         for offset, line in _stream_lines(fd, start, end, self.location):
-            yield _decode(line, self.location, offset), offset, offset + len(line) + 1
+            yield line, offset, offset + len(line) + 1
+
+    def _decoder(self, line: bytes, offset: int) -> RawEntry:
+        return _decode(line, self.location, offset)
 
     def verify(self, *, repair_index: bool = False) -> Verified:
         """Check the chain, and that every projection beside the log says what the log says.
@@ -388,7 +396,7 @@ class JsonlStore(Store):
         """``since`` followed by the entries appended after it, parsed from the log."""
         if since.end_offset == tail.end:
             return since
-        return extend(since, self._parsed(fd, since.end_offset, tail.end))[0]
+        return extend_lines(since, self._lines(fd, since.end_offset, tail.end), self._decoder)[0]
 
     def _save_sidecar(self, fd: int, projection: Projection, sidecar: _Sidecar) -> None:
         """Keep what a reader parsed, if no writer is busy: the next reader starts from there."""

@@ -19,8 +19,9 @@ index); ``events_log.known`` is another (what admission asks of the log).
 
 from __future__ import annotations
 
+import itertools
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from .envelope import RawEntry
@@ -49,6 +50,21 @@ class Builder(Protocol):
 
     def block(self) -> Block:
         """The entries added since the last block, as one block."""
+
+
+# How a store turns one of its stored lines (and where it starts, or -1) into an entry, raising its own error.
+Decode = Callable[[bytes, int], RawEntry]
+
+
+class LineBuilder(Builder, Protocol):
+    """A builder that also folds stored lines itself, decoding only what it keeps (``Folding.add_lines``)."""
+
+    def add_lines(self, lines: Sequence[tuple[bytes, int, int]], decode: Decode) -> None:
+        """Add the entries of these lines (each with where it starts and ends, or -1), as ``add`` would.
+
+        A line it cannot read itself goes through ``decode`` and ``add``, so that
+        every line is taken, or refused, exactly as ``add`` takes or refuses it.
+        """
 
 
 class State(Protocol):
@@ -102,6 +118,21 @@ class Folding:
         if len(self.builder) >= BLOCK_ENTRIES:
             self.blocks.append(self.builder.block())
 
+    def add_lines(self, lines: Sequence[tuple[bytes, int, int]], decode: Decode) -> None:
+        """Add stored lines: through the builder's own ``add_lines`` if it has one, else decoded one by one."""
+        add_lines = getattr(self.builder, "add_lines", None)
+        at = 0
+        while at < len(lines):
+            piece = lines[at : at + BLOCK_ENTRIES - len(self.builder)]
+            if add_lines is not None:
+                add_lines(piece, decode)
+            else:
+                for line, start, end in piece:
+                    self.builder.add(decode(line, start), start, end)
+            at += len(piece)
+            if len(self.builder) >= BLOCK_ENTRIES:
+                self.blocks.append(self.builder.block())
+
     def done(self) -> list[Any]:
         """The blocks of every entry added."""
         if len(self.builder):
@@ -114,6 +145,24 @@ def extend(state: State, entries: Iterable[tuple[RawEntry, int, int]]) -> tuple[
     folding = Folding(state)
     for raw, start, end in entries:
         folding.add(raw, start, end)
+    blocks = folding.done()
+    return state.extended(blocks, folding.builder), blocks
+
+
+# Lines handed to a builder at once: enough to fold whole runs of observations, few enough to stream.
+LINES_AT_ONCE = 4096
+
+
+def extend_lines(state: State, lines: Iterable[tuple[bytes, int, int]], decode: Decode) -> tuple[State, list[Any]]:
+    """``extend`` from stored lines (each with where it starts and ends), which ``decode`` reads as the store does.
+
+    The same state as ``extend`` of the decoded entries; a builder that reads
+    lines itself (``LineBuilder``) skips what it does not keep.
+    """
+    folding = Folding(state)
+    lines = iter(lines)
+    while piece := list(itertools.islice(lines, LINES_AT_ONCE)):
+        folding.add_lines(piece, decode)
     blocks = folding.done()
     return state.extended(blocks, folding.builder), blocks
 

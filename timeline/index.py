@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import ChainMap
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import msgspec
@@ -36,6 +36,9 @@ from events_log.codec import SCHEMA, upcast
 from events_log.envelope import RawEntry, parse_time, time_code
 from events_log.errors import StoreError
 from events_log.events import EVENT_TYPES, Qualifier, series_key_of
+from events_log.projection import Decode
+
+from .skim import skim
 
 # The codes stored in the index are positions in these: new event types and qualifiers go at the end.
 TYPES = tuple(EVENT_TYPES)
@@ -43,6 +46,8 @@ TYPE_CODE = {name: code for code, name in enumerate(TYPES)}
 QUALIFIERS = tuple(q.value for q in Qualifier)
 QUALIFIER_CODE = {name: code for code, name in enumerate(QUALIFIERS)}
 OPEN = -1  # an open-ended high in the ``high`` column
+OBSERVATION = TYPE_CODE["Observation"]
+OBSERVATION_SCHEMA = SCHEMA["Observation"]
 
 
 class Columns(NamedTuple):
@@ -154,6 +159,7 @@ class IndexBuilder:
         self._retractions: list[tuple[int, int]] = []
         self._described: list[tuple[int, str, dict]] = []
         self._time_cache: dict[str, int] = {}
+        self._day_cache: dict[str, int] = {}
 
     def _series_of(self, data: dict[str, Any]) -> int:
         key = series_key_of(data)
@@ -201,6 +207,52 @@ class IndexBuilder:
             self._retractions.append((raw.position, self._row(data["observation_id"])))
         else:
             self._described.append((raw.position, raw.type, data))
+
+    def add_lines(self, lines: Sequence[tuple[bytes, int, int]], decode: Decode) -> None:
+        """Add the entries of stored lines (each with where it starts and ends), as ``add`` of each would.
+
+        An observation of the current schema is skimmed (``skim``): only the
+        fields the index keeps are decoded. Any other line is decoded by
+        ``decode`` and goes through ``add``. One plain loop with its lookups
+        held in locals: on millions of lines, it beats column-wise passes,
+        which build a list per step.
+        """
+        series, new_series, rows = self.series, self._new_series, self.new_rows
+        times, days = self._time_cache, self._day_cache
+        add_time, add_type, add_offset = self._times.append, self._types.append, self._offsets.append
+        add_obs, add_id = self._obs.append, self._obs_ids.append
+        for line, start, end in lines:
+            entry = skim(line)
+            if entry is None or entry.type != "Observation" or entry.schema != OBSERVATION_SCHEMA:
+                self.add(decode(line, start), start, end)
+                continue
+            if self._first is None:
+                self._first = entry.position
+            stamp = times.get(entry.recorded_at)
+            if stamp is None:
+                stamp = times[entry.recorded_at] = time_code(parse_time(entry.recorded_at))
+            add_time(stamp)
+            add_type(OBSERVATION)
+            add_offset(start)
+            self._count += 1
+            self._last_hash = entry.hash
+            self._end = end
+            event = entry.event
+            rows[event.id] = self._next_row
+            self._next_row += 1
+            key = (event.incident, event.monitor, event.measure, event.category, event.location)
+            number = series.get(key)
+            if number is None:
+                number = series[key] = len(series)
+                new_series.append(key)
+            day = days.get(event.reported_on)
+            if day is None:
+                day = days[event.reported_on] = dt.date.fromisoformat(event.reported_on).toordinal()
+            figure = event.figure
+            high = figure.high
+            add_obs((entry.position, number, day, event.kind == "cumulative", figure.low,
+                     OPEN if high is None else high, QUALIFIER_CODE[figure.qualifier]))  # fmt: skip
+            add_id(event.id)
 
     def _row(self, observation_id: str) -> int:
         row = self.new_rows.get(observation_id)
