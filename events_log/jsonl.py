@@ -264,13 +264,12 @@ class JsonlStore(Store):
         return _Sidecar(state, kept, new, len(data), len(whole) - len(valid))
 
     def _parsed(self, fd: int, start: int, end: int) -> Iterator[tuple[RawEntry, int, int]]:
-        for line, offset, line_end in self._lines(fd, start, end):
-            yield self._decoder(line, offset), offset, line_end
-
-    def _lines(self, fd: int, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-        """The lines between bytes ``start`` and ``end``, each with where it starts and ends (for a projection)."""
         for offset, line in _stream_lines(fd, start, end, self.location):
-            yield line, offset, offset + len(line) + 1
+            yield self._decoder(line, offset), offset, offset + len(line) + 1
+
+    def _lines(self, fd: int, start: int, end: int) -> Iterator[tuple[int, list[bytes]]]:
+        """The lines between bytes ``start`` and ``end``, in runs, each with the offset of its first line."""
+        return _line_runs(fd, start, end, self.location)
 
     def _decoder(self, line: bytes, offset: int) -> RawEntry:
         return _decode(line, self.location, offset)
@@ -626,18 +625,25 @@ def _lines_backwards(fd: int, size: int) -> Iterator[tuple[int, bytes]]:
 
 def _stream_lines(fd: int, start: int, end: int, location: str) -> Iterator[tuple[int, bytes]]:
     """(offset, line) for the complete lines between bytes ``start`` and ``end``."""
+    for offset, lines in _line_runs(fd, start, end, location):
+        for line in lines:
+            yield offset, line
+            offset += len(line) + 1
+
+
+def _line_runs(fd: int, start: int, end: int, location: str) -> Iterator[tuple[int, list[bytes]]]:
+    """The complete lines between bytes ``start`` and ``end``, a read at a time: (offset of the first, lines)."""
     offset, carry = start, b""
-    line_at = start
     while offset < end:
         chunk = os.pread(fd, min(_BLOCK, end - offset), offset)
         if not chunk:
             raise StoreError(f"{location} shrank while being read")
+        run_at = offset - len(carry)
         offset += len(chunk)
-        parts = (carry + chunk).split(b"\n")
-        carry = parts.pop()
-        for line in parts:
-            yield line_at, line
-            line_at += len(line) + 1
+        lines = (carry + chunk).split(b"\n")
+        carry = lines.pop()
+        if lines:
+            yield run_at, lines
     if carry:
         raise StoreError(f"{location}: the acknowledged part does not end in a newline")
 

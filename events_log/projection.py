@@ -59,8 +59,8 @@ Decode = Callable[[bytes, int], RawEntry]
 class LineBuilder(Builder, Protocol):
     """A builder that also folds stored lines itself, decoding only what it keeps (``Folding.add_lines``)."""
 
-    def add_lines(self, lines: Sequence[tuple[bytes, int, int]], decode: Decode) -> None:
-        """Add the entries of these lines (each with where it starts and ends, or -1), as ``add`` would.
+    def add_lines(self, lines: Sequence[bytes], spans: Sequence[tuple[int, int]], decode: Decode) -> None:
+        """Add the entries of these lines, as ``add`` would; ``spans``: where each starts and ends, or (-1, -1).
 
         A line it cannot read itself goes through ``decode`` and ``add``, so that
         every line is taken, or refused, exactly as ``add`` takes or refuses it.
@@ -118,17 +118,22 @@ class Folding:
         if len(self.builder) >= BLOCK_ENTRIES:
             self.blocks.append(self.builder.block())
 
-    def add_lines(self, lines: Sequence[tuple[bytes, int, int]], decode: Decode) -> None:
-        """Add stored lines: through the builder's own ``add_lines`` if it has one, else decoded one by one."""
+    def add_lines(self, lines: Sequence[bytes], start: int, decode: Decode) -> None:
+        """Add consecutive stored lines (``start``: where the first starts, or -1 if they have no offsets).
+
+        Through the builder's own ``add_lines`` if it has one, else decoded one by one.
+        """
         add_lines = getattr(self.builder, "add_lines", None)
         at = 0
         while at < len(lines):
             piece = lines[at : at + BLOCK_ENTRIES - len(self.builder)]
+            where = spans(piece, start)
             if add_lines is not None:
-                add_lines(piece, decode)
+                add_lines(piece, where, decode)
             else:
-                for line, start, end in piece:
-                    self.builder.add(decode(line, start), start, end)
+                for line, (line_start, end) in zip(piece, where, strict=True):
+                    self.builder.add(decode(line, line_start), line_start, end)
+            start = where[-1][1]
             at += len(piece)
             if len(self.builder) >= BLOCK_ENTRIES:
                 self.blocks.append(self.builder.block())
@@ -149,20 +154,24 @@ def extend(state: State, entries: Iterable[tuple[RawEntry, int, int]]) -> tuple[
     return state.extended(blocks, folding.builder), blocks
 
 
-# Lines handed to a builder at once: enough to fold whole runs of observations, few enough to stream.
-LINES_AT_ONCE = 4096
+def spans(lines: Sequence[bytes], start: int) -> list[tuple[int, int]]:
+    """Where each of these consecutive lines starts and ends (just after its newline); all -1 if ``start`` is."""
+    if start < 0:
+        return [(-1, -1)] * len(lines)
+    return list(itertools.pairwise(itertools.accumulate((len(line) + 1 for line in lines), initial=start)))
 
 
-def extend_lines(state: State, lines: Iterable[tuple[bytes, int, int]], decode: Decode) -> tuple[State, list[Any]]:
-    """``extend`` from stored lines (each with where it starts and ends), which ``decode`` reads as the store does.
+def extend_lines(
+    state: State, runs: Iterable[tuple[int, Sequence[bytes]]], decode: Decode
+) -> tuple[State, list[Any]]:
+    """``extend`` from runs of stored lines (each with where its first line starts, or -1), read by ``decode``.
 
     The same state as ``extend`` of the decoded entries; a builder that reads
     lines itself (``LineBuilder``) skips what it does not keep.
     """
     folding = Folding(state)
-    lines = iter(lines)
-    while piece := list(itertools.islice(lines, LINES_AT_ONCE)):
-        folding.add_lines(piece, decode)
+    for start, lines in runs:
+        folding.add_lines(lines, start, decode)
     blocks = folding.done()
     return state.extended(blocks, folding.builder), blocks
 
