@@ -161,9 +161,7 @@ def spans(lines: Sequence[bytes], start: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(itertools.accumulate((len(line) + 1 for line in lines), initial=start)))
 
 
-def extend_lines(
-    state: State, runs: Iterable[tuple[int, Sequence[bytes]]], decode: Decode
-) -> tuple[State, list[Any]]:
+def extend_lines(state: State, runs: Iterable[tuple[int, Sequence[bytes]]], decode: Decode) -> tuple[State, list[Any]]:
     """``extend`` from runs of stored lines (each with where its first line starts, or -1), read by ``decode``.
 
     The same state as ``extend`` of the decoded entries; a builder that reads

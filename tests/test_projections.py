@@ -12,7 +12,6 @@ import hashlib
 import sqlite3
 
 import orjson
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
