@@ -56,17 +56,6 @@ class Builder(Protocol):
 Decode = Callable[[bytes, int], RawEntry]
 
 
-class LineBuilder(Builder, Protocol):
-    """A builder that also folds stored lines itself, decoding only what it keeps (``Folding.add_lines``)."""
-
-    def add_lines(self, lines: Sequence[bytes], spans: Sequence[tuple[int, int]], decode: Decode) -> None:
-        """Add the entries of these lines, as ``add`` would; ``spans``: where each starts and ends, or (-1, -1).
-
-        A line it cannot read itself goes through ``decode`` and ``add``, so that
-        every line is taken, or refused, exactly as ``add`` takes or refuses it.
-        """
-
-
 class State(Protocol):
     """A projection's state for a prefix of the log, made from whole blocks."""
 
@@ -121,7 +110,11 @@ class Folding:
     def add_lines(self, lines: Sequence[bytes], start: int, decode: Decode) -> None:
         """Add consecutive stored lines (``start``: where the first starts, or -1 if they have no offsets).
 
-        Through the builder's own ``add_lines`` if it has one, else decoded one by one.
+        A builder may read lines itself, decoding only what it keeps: its
+        ``add_lines(lines, spans, decode)`` must add them as ``add`` would,
+        sending any line it does not read through ``decode`` and ``add``, so
+        that every line is taken, or refused, as ``add`` takes or refuses it.
+        Other builders get each line decoded.
         """
         add_lines = getattr(self.builder, "add_lines", None)
         at = 0
@@ -165,7 +158,7 @@ def extend_lines(state: State, runs: Iterable[tuple[int, Sequence[bytes]]], deco
     """``extend`` from runs of stored lines (each with where its first line starts, or -1), read by ``decode``.
 
     The same state as ``extend`` of the decoded entries; a builder that reads
-    lines itself (``LineBuilder``) skips what it does not keep.
+    lines itself (``Folding.add_lines``) skips what it does not keep.
     """
     folding = Folding(state)
     for start, lines in runs:

@@ -13,7 +13,8 @@ series. The index keeps, per entry, only what replay uses, in arrays:
 - descriptions of incidents and monitors, as their event data.
 
 It is a projection (``events_log.projection``): built block by block from a
-log's entries (``IndexBuilder``), kept by the store beside the log (the
+log's entries (``IndexBuilder``; from stored lines, its observations are
+skimmed, see ``skim``), kept by the store beside the log (the
 sidecar ``<log>.index``, or rows of a SQL table), trusted only while the log
 still ends where a block says, and extended by every append of a store that
 keeps it. Whatever it says, the log is the truth: ``timeline verify``
