@@ -87,8 +87,8 @@ class Projection(Protocol):
 
     def encode(self, block: Any) -> bytes: ...
 
-    def decode(self, body: bytes | memoryview) -> Any:
-        """A block from its stored bytes (or a view of them); raises ``ValueError`` if they are not one."""
+    def decode(self, body: bytes) -> Any:
+        """A block from its stored bytes; raises ``ValueError`` if they are not one."""
 
 
 class Folding:
@@ -175,11 +175,10 @@ def frame(body: bytes) -> bytes:
 def unframe(data: bytes, projection: Projection) -> Iterator[tuple[int, Any]]:
     """The whole blocks in ``data`` with the offset just after each; stops at a torn or damaged one."""
     at = 0
-    view = memoryview(data)  # blocks are decoded from the bytes read, not from copies of them
     while at + 12 <= len(data):
         size = int.from_bytes(data[at : at + 8], "little")
         crc = int.from_bytes(data[at + 8 : at + 12], "little")
-        body = view[at + 12 : at + 12 + size]
+        body = data[at + 12 : at + 12 + size]
         if len(body) < size or zlib.crc32(body) != crc:
             return
         try:

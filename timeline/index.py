@@ -91,39 +91,34 @@ ARRAYS = (
 
 
 class Block(msgspec.Struct, array_like=True, gc=False):
-    """Consecutive entries of a log, column by column. Arrays are raw little-endian bytes.
-
-    Read as views of the stored bytes (msgspec decodes into a ``memoryview``
-    without a copy): a fresh process that asks one question reads the whole
-    index, and copying it twice cost as much as reading it.
-    """
+    """Consecutive entries of a log, column by column. Arrays are raw little-endian bytes."""
 
     first: int
     count: int
     end_offset: int  # byte offset just after the block's last line (JSON Lines), or -1
     last_hash: str
-    times: memoryview  # int64 per entry
-    types: memoryview  # int8 per entry
-    offsets: memoryview  # int64 per entry: where its line starts, or -1
+    times: bytes  # int64 per entry
+    types: bytes  # int8 per entry
+    offsets: bytes  # int64 per entry: where its line starts, or -1
     new_series: list[tuple[str, str, str, str, str | None]]
-    obs_entry: memoryview  # int64 per observation row: its position
-    obs_series: memoryview  # int32
-    obs_day: memoryview  # int32 date ordinal
-    obs_cumulative: memoryview  # int8
-    obs_low: memoryview  # int64
-    obs_high: memoryview  # int64, OPEN when open-ended
-    obs_qualifier: memoryview  # int8
+    obs_entry: bytes  # int64 per observation row: its position
+    obs_series: bytes  # int32
+    obs_day: bytes  # int32 date ordinal
+    obs_cumulative: bytes  # int8
+    obs_low: bytes  # int64
+    obs_high: bytes  # int64, OPEN when open-ended
+    obs_qualifier: bytes  # int8
     obs_ids: str  # ids joined by newlines (ids cannot hold one)
-    correction_entry: memoryview  # int64 per correction: its position
-    correction_row: memoryview  # int64: the observation row it corrects
-    correction_series: memoryview
-    correction_day: memoryview
-    correction_cumulative: memoryview
-    correction_low: memoryview
-    correction_high: memoryview
-    correction_qualifier: memoryview
-    retraction_entry: memoryview  # int64 per retraction: its position
-    retraction_row: memoryview  # int64: the observation row it withdraws
+    correction_entry: bytes  # int64 per correction: its position
+    correction_row: bytes  # int64: the observation row it corrects
+    correction_series: bytes
+    correction_day: bytes
+    correction_cumulative: bytes
+    correction_low: bytes
+    correction_high: bytes
+    correction_qualifier: bytes
+    retraction_entry: bytes  # int64 per retraction: its position
+    retraction_row: bytes  # int64: the observation row it withdraws
     described: list[tuple[int, str, dict[str, Any]]]  # (position, type, event data)
 
 
@@ -311,11 +306,11 @@ def _columns(rows: list[tuple], width: int) -> list[np.ndarray]:
     return [table[:, n] for n in range(width)]
 
 
-def _bytes(values: list[int] | np.ndarray, dtype: Any) -> memoryview:
-    return memoryview(np.asarray(values, dtype=dtype).astype(np.dtype(dtype).newbyteorder("<"), copy=False).tobytes())
+def _bytes(values: list[int] | np.ndarray, dtype: Any) -> bytes:
+    return np.asarray(values, dtype=dtype).astype(np.dtype(dtype).newbyteorder("<"), copy=False).tobytes()
 
 
-def _array(data: list[memoryview], dtype: Any) -> np.ndarray:
+def _array(data: list[bytes], dtype: Any) -> np.ndarray:
     joined = b"".join(data)
     return np.frombuffer(joined, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype, copy=False)
 
@@ -449,7 +444,7 @@ class _ReplayIndex:
     def encode(self, block: Block) -> bytes:
         return _encode(block)
 
-    def decode(self, body: bytes | memoryview) -> Block:
+    def decode(self, body: bytes) -> Block:
         try:
             return _decode_block(body)
         except msgspec.DecodeError as exc:
