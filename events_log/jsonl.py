@@ -33,7 +33,7 @@ from .admission import Names
 from .envelope import RawEntry, decode_line
 from .errors import IndexMismatchWarning, InputError, LogChangedError, StoreError, TornLogError
 from .known import KNOWN
-from .projection import Folding, Projection, State, extend, frame, unframe
+from .projection import Folding, Projection, State, extend, extend_lines, frame, unframe
 from .store import Clock, Encoder, LogHead, Repaired, Store, TornTail, Verified, check_log_file, in_pieces, utc_now
 
 _BLOCK = 1 << 18
@@ -260,12 +260,19 @@ class JsonlStore(Store):
             valid.pop()
         kept = valid[-1][0] if valid else 0
         state = projection.load([block for _, block in valid])
-        state, new = extend(state, self._parsed(fd, state.end_offset if valid else 0, tail.end))
+        state, new = extend_lines(state, self._lines(fd, state.end_offset if valid else 0, tail.end), self._decoder)
         return _Sidecar(state, kept, new, len(data), len(whole) - len(valid))
 
     def _parsed(self, fd: int, start: int, end: int) -> Iterator[tuple[RawEntry, int, int]]:
         for offset, line in _stream_lines(fd, start, end, self.location):
-            yield _decode(line, self.location, offset), offset, offset + len(line) + 1
+            yield self._decoder(line, offset), offset, offset + len(line) + 1
+
+    def _lines(self, fd: int, start: int, end: int) -> Iterator[tuple[int, list[bytes]]]:
+        """The lines between bytes ``start`` and ``end``, in runs, each with the offset of its first line."""
+        return _line_runs(fd, start, end, self.location)
+
+    def _decoder(self, line: bytes, offset: int) -> RawEntry:
+        return _decode(line, self.location, offset)
 
     def verify(self, *, repair_index: bool = False) -> Verified:
         """Check the chain, and that every projection beside the log says what the log says.
@@ -388,7 +395,7 @@ class JsonlStore(Store):
         """``since`` followed by the entries appended after it, parsed from the log."""
         if since.end_offset == tail.end:
             return since
-        return extend(since, self._parsed(fd, since.end_offset, tail.end))[0]
+        return extend_lines(since, self._lines(fd, since.end_offset, tail.end), self._decoder)[0]
 
     def _save_sidecar(self, fd: int, projection: Projection, sidecar: _Sidecar) -> None:
         """Keep what a reader parsed, if no writer is busy: the next reader starts from there."""
@@ -619,18 +626,25 @@ def _lines_backwards(fd: int, size: int) -> Iterator[tuple[int, bytes]]:
 
 def _stream_lines(fd: int, start: int, end: int, location: str) -> Iterator[tuple[int, bytes]]:
     """(offset, line) for the complete lines between bytes ``start`` and ``end``."""
+    for offset, lines in _line_runs(fd, start, end, location):
+        for line in lines:
+            yield offset, line
+            offset += len(line) + 1
+
+
+def _line_runs(fd: int, start: int, end: int, location: str) -> Iterator[tuple[int, list[bytes]]]:
+    """The complete lines between bytes ``start`` and ``end``, a read at a time: (offset of the first, lines)."""
     offset, carry = start, b""
-    line_at = start
     while offset < end:
         chunk = os.pread(fd, min(_BLOCK, end - offset), offset)
         if not chunk:
             raise StoreError(f"{location} shrank while being read")
+        run_at = offset - len(carry)
         offset += len(chunk)
-        parts = (carry + chunk).split(b"\n")
-        carry = parts.pop()
-        for line in parts:
-            yield line_at, line
-            line_at += len(line) + 1
+        lines = (carry + chunk).split(b"\n")
+        carry = lines.pop()
+        if lines:
+            yield run_at, lines
     if carry:
         raise StoreError(f"{location}: the acknowledged part does not end in a newline")
 

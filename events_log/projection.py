@@ -19,8 +19,9 @@ index); ``events_log.known`` is another (what admission asks of the log).
 
 from __future__ import annotations
 
+import itertools
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from .envelope import RawEntry
@@ -49,6 +50,10 @@ class Builder(Protocol):
 
     def block(self) -> Block:
         """The entries added since the last block, as one block."""
+
+
+# How a store turns one of its stored lines (and where it starts, or -1) into an entry, raising its own error.
+Decode = Callable[[bytes, int], RawEntry]
 
 
 class State(Protocol):
@@ -101,6 +106,30 @@ class Folding:
         self.builder.add(raw, offset, end)
         if len(self.builder) >= BLOCK_ENTRIES:
             self.blocks.append(self.builder.block())
+
+    def add_lines(self, lines: Sequence[bytes], start: int, decode: Decode) -> None:
+        """Add consecutive stored lines (``start``: where the first starts, or -1 if they have no offsets).
+
+        A builder may read lines itself, decoding only what it keeps: its
+        ``add_lines(lines, spans, decode)`` must add them as ``add`` would,
+        sending any line it does not read through ``decode`` and ``add``, so
+        that every line is taken, or refused, as ``add`` takes or refuses it.
+        Other builders get each line decoded.
+        """
+        add_lines = getattr(self.builder, "add_lines", None)
+        at = 0
+        while at < len(lines):
+            piece = lines[at : at + BLOCK_ENTRIES - len(self.builder)]
+            where = spans(piece, start)
+            if add_lines is not None:
+                add_lines(piece, where, decode)
+            else:
+                for line, (line_start, end) in zip(piece, where, strict=True):
+                    self.builder.add(decode(line, line_start), line_start, end)
+            start = where[-1][1]
+            at += len(piece)
+            if len(self.builder) >= BLOCK_ENTRIES:
+                self.blocks.append(self.builder.block())
 
     def done(self) -> list[Any]:
         """The blocks of every entry added."""
@@ -164,6 +193,26 @@ def extend(state: State, entries: Iterable[tuple[RawEntry, int, int]]) -> tuple[
     folding = Folding(state)
     for raw, start, end in entries:
         folding.add(raw, start, end)
+    blocks = folding.done()
+    return state.extended(blocks, folding.builder), blocks
+
+
+def spans(lines: Sequence[bytes], start: int) -> list[tuple[int, int]]:
+    """Where each of these consecutive lines starts and ends (just after its newline); all -1 if ``start`` is."""
+    if start < 0:
+        return [(-1, -1)] * len(lines)
+    return list(itertools.pairwise(itertools.accumulate((len(line) + 1 for line in lines), initial=start)))
+
+
+def extend_lines(state: State, runs: Iterable[tuple[int, Sequence[bytes]]], decode: Decode) -> tuple[State, list[Any]]:
+    """``extend`` from runs of stored lines (each with where its first line starts, or -1), read by ``decode``.
+
+    The same state as ``extend`` of the decoded entries; a builder that reads
+    lines itself (``Folding.add_lines``) skips what it does not keep.
+    """
+    folding = Folding(state)
+    for start, lines in runs:
+        folding.add_lines(lines, start, decode)
     blocks = folding.done()
     return state.extended(blocks, folding.builder), blocks
 

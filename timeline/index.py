@@ -13,7 +13,8 @@ series. The index keeps, per entry, only what replay uses, in arrays:
 - descriptions of incidents and monitors, as their event data.
 
 It is a projection (``events_log.projection``): built block by block from a
-log's entries (``IndexBuilder``), kept by the store beside the log (the
+log's entries (``IndexBuilder``; from stored lines, its observations are
+skimmed, see ``skim``), kept by the store beside the log (the
 sidecar ``<log>.index``, or rows of a SQL table), trusted only while the log
 still ends where a block says, and extended by every append of a store that
 keeps it. Whatever it says, the log is the truth: ``timeline verify``
@@ -25,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import ChainMap
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import msgspec
@@ -36,7 +37,9 @@ from events_log.codec import SCHEMA, upcast
 from events_log.envelope import RawEntry, parse_time, time_code
 from events_log.errors import StoreError
 from events_log.events import EVENT_TYPES, Qualifier, series_key_of
-from events_log.projection import NewIds
+from events_log.projection import Decode, NewIds
+
+from .skim import skim
 
 # The codes stored in the index are positions in these: new event types and qualifiers go at the end.
 TYPES = tuple(EVENT_TYPES)
@@ -44,6 +47,8 @@ TYPE_CODE = {name: code for code, name in enumerate(TYPES)}
 QUALIFIERS = tuple(q.value for q in Qualifier)
 QUALIFIER_CODE = {name: code for code, name in enumerate(QUALIFIERS)}
 OPEN = -1  # an open-ended high in the ``high`` column
+OBSERVATION = TYPE_CODE["Observation"]
+OBSERVATION_SCHEMA = SCHEMA["Observation"]
 
 
 class Columns(NamedTuple):
@@ -150,6 +155,7 @@ class IndexBuilder:
         self._retractions: list[tuple[int, int]] = []
         self._described: list[tuple[int, str, dict]] = []
         self._time_cache: dict[str, int] = {}
+        self._day_cache: dict[str, int] = {}
 
     def _series_of(self, data: dict[str, Any]) -> int:
         key = series_key_of(data)
@@ -196,6 +202,51 @@ class IndexBuilder:
             self._retractions.append((raw.position, self._row(data["observation_id"])))
         else:
             self._described.append((raw.position, raw.type, data))
+
+    def add_lines(self, lines: Sequence[bytes], spans: Sequence[tuple[int, int]], decode: Decode) -> None:
+        """Add the entries of stored lines (``spans``: where each starts and ends), as ``add`` of each would.
+
+        An observation of the current schema is skimmed (``skim``): only the
+        fields the index keeps are decoded. Any other line is decoded by
+        ``decode`` and goes through ``add``. One plain loop with its lookups
+        held in locals: on millions of lines, it beats column-wise passes,
+        which build a list per step.
+        """
+        series, new_series, add_new_id = self.series, self._new_series, self.new_ids.add
+        times, days = self._time_cache, self._day_cache
+        add_time, add_type, add_offset = self._times.append, self._types.append, self._offsets.append
+        add_obs, add_id = self._obs.append, self._obs_ids.append
+        for line, (start, end) in zip(lines, spans, strict=True):
+            entry = skim(line)
+            if entry is None or entry.type != "Observation" or entry.schema != OBSERVATION_SCHEMA:
+                self.add(decode(line, start), start, end)
+                continue
+            if self._first is None:
+                self._first = entry.position
+            stamp = times.get(entry.recorded_at)
+            if stamp is None:
+                stamp = times[entry.recorded_at] = time_code(parse_time(entry.recorded_at))
+            add_time(stamp)
+            add_type(OBSERVATION)
+            add_offset(start)
+            self._count += 1
+            self._last_hash = entry.hash
+            self._end = end
+            event = entry.event
+            add_new_id(event.id)
+            key = (event.incident, event.monitor, event.measure, event.category, event.location)
+            number = series.get(key)
+            if number is None:
+                number = series[key] = len(series)
+                new_series.append(key)
+            day = days.get(event.reported_on)
+            if day is None:
+                day = days[event.reported_on] = dt.date.fromisoformat(event.reported_on).toordinal()
+            figure = event.figure
+            high = figure.high
+            add_obs((entry.position, number, day, event.kind == "cumulative", figure.low,
+                     OPEN if high is None else high, QUALIFIER_CODE[figure.qualifier]))  # fmt: skip
+            add_id(event.id)
 
     def _row(self, observation_id: str) -> int:
         row = self.new_ids.get(observation_id)
@@ -246,11 +297,13 @@ class IndexBuilder:
         return block
 
 
-def _columns(rows: list[tuple], width: int) -> list[list]:
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+def _columns(rows: list[tuple], width: int) -> list[np.ndarray]:
+    """Rows of whole numbers as columns: one numpy call for the whole table (a list per column costs twice as much)."""
+    table = np.array(rows, dtype=np.int64).reshape(len(rows), width)
+    return [table[:, n] for n in range(width)]
 
 
-def _bytes(values: list[int], dtype: Any) -> bytes:
+def _bytes(values: list[int] | np.ndarray, dtype: Any) -> bytes:
     return np.asarray(values, dtype=dtype).astype(np.dtype(dtype).newbyteorder("<"), copy=False).tobytes()
 
 

@@ -25,7 +25,7 @@ from events_log.events import (
 from events_log.importers import row_from_observation
 
 from .replay import DayPoint, Replay, Series
-from .rule import CARRIED, wording
+from .rule import BASES, CARRIED, OPEN, wording
 
 CSV_COLUMNS = ("incident", "monitor", "measure", "category", "location", "date", "low", "high", "basis", "observations")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -97,15 +97,16 @@ def csv_chunks(series_list: Iterable[Series], reports_only: bool = False) -> Ite
             (series.incident, series.monitor, series.measure, series.category, safe_cell(series.location or ""))
         )
         prefix = buffer.getvalue() + ","
-        first = series.first.toordinal()
-        texts = dates.between(first, series.last.toordinal())
+        folded = series.folded
+        first = folded.first
+        texts = dates.between(first, folded.last)
         lines = []
-        for start, end, low, high, basis, observations in series.segments():
-            listedhigh = "" if high is None else high
+        for start, end, low, high, code, observations in folded.runs():  # ordinals, not dates: every run of a log
+            listedhigh = "" if high == OPEN else high
             ids = " ".join(observations)
-            at = start.toordinal() - first
-            until = end.toordinal() - first
-            lines.append(f"{prefix}{texts[at]},{low},{listedhigh},{basis},{ids}\n")
+            at = start - first
+            until = end - first
+            lines.append(f"{prefix}{texts[at]},{low},{listedhigh},{BASES[code]},{ids}\n")
             if until > at and not reports_only:
                 carried = f",{low},{listedhigh},{CARRIED},{ids}\n"
                 lines.append(prefix + (carried + prefix).join(texts[at + 1 : until + 1]) + carried)

@@ -57,8 +57,9 @@ checking ones only where those already fail to meet (a flag is rare).
 
 from __future__ import annotations
 
+import itertools
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from events_log.events import Qualifier, describe_figure
@@ -237,6 +238,15 @@ class Folded(NamedTuple):
 
     def basis_of(self, i: int) -> str:
         return BASES[self.basis_codes[i]]
+
+    def runs(self) -> Iterator[tuple[int, int, int, int, str, tuple[str, ...]]]:
+        """Each segment as (first day, last day, low, high, basis code, observations), days as ordinals.
+
+        ``Series.segments`` dresses these as dates; the CSV writer, which walks
+        every segment of every series, takes them as they are.
+        """
+        ends = itertools.chain((start - 1 for start in itertools.islice(self.starts, 1, None)), (self.last,))
+        return zip(self.starts, ends, self.lows, self.highs, self.basis_codes, self.observations, strict=True)
 
 
 # Before the first cumulative nothing is known of what came before the increments: [0, open).

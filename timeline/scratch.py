@@ -88,12 +88,14 @@ def effective_rows(
 
 def apply_corrections(effective: Effective, index: LogIndex, cut: int) -> None:
     """Apply the corrections and retractions of entries before ``cut`` not applied yet, in log order."""
-    corrections = int(np.searchsorted(index.correction_entry, cut))
-    for k in range(effective.corrections, corrections):
-        row = int(index.correction_row[k])
-        for column, values in zip(effective.columns, index.correction_values, strict=True):
-            column[row] = values[k]
-        effective.corrected_by.setdefault(row, []).append(int(index.correction_entry[k]))
+    done, corrections = effective.corrections, int(np.searchsorted(index.correction_entry, cut))
+    rows = index.correction_row[done:corrections]
+    # A row corrected twice keeps its last correction: the last occurrence of each row, whole columns at once.
+    last = len(rows) - 1 - np.unique(rows[::-1], return_index=True)[1]
+    for column, values in zip(effective.columns, index.correction_values, strict=True):
+        column[rows[last]] = values[done:corrections][last]
+    for row, position in zip(rows.tolist(), index.correction_entry[done:corrections].tolist(), strict=True):
+        effective.corrected_by.setdefault(row, []).append(position)
     retractions = int(np.searchsorted(index.retraction_entry, cut))
     effective.retracted[index.retraction_row[effective.retractions : retractions]] = True
     effective.corrections, effective.retractions = corrections, retractions

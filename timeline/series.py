@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import itertools
 from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
@@ -98,13 +97,8 @@ class Series:
 
         What a chart, a CSV file or a table needs without one object per day.
         """
-        f = self.folded
         day = dt.date.fromordinal
-        ends = itertools.chain((start - 1 for start in itertools.islice(f.starts, 1, None)), (f.last,))
-        # One pass over the folded arrays, no method call per run: reports walk every run of every series.
-        for start, end, low, high, code, observations in zip(
-            f.starts, ends, f.lows, f.highs, f.basis_codes, f.observations, strict=True
-        ):
+        for start, end, low, high, code, observations in self.folded.runs():
             yield Segment(day(start), day(end), low, None if high == OPEN else high, BASES[code], observations)
 
     @property

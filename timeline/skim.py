@@ -1,0 +1,60 @@
+"""What the replay index reads of a stored observation, decoded without the rest of its line.
+
+An observation's line carries its source, quote and hashes; the index keeps
+only its envelope's position, time and hash, and the event's id, series,
+day, kind and figure. msgspec decodes a line into these structs in C,
+skipping every other field without building it, about twice as fast as
+decoding the whole line into dicts.
+
+The structs ask at least what the exact path (``RawEntry``, then
+``IndexBuilder.add``) asks of the fields the index keeps, with the types
+that path stores. A line they refuse, or one of an older schema (which
+must be upcast first), goes through the exact path, which takes or
+refuses it as it always has.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class SkimFigure(msgspec.Struct, gc=False):
+    low: int
+    high: int | None  # None: open-ended
+    qualifier: str
+
+
+class SkimObservation(msgspec.Struct, gc=False):
+    id: str
+    incident: str
+    monitor: str
+    measure: str
+    category: str
+    reported_on: str
+    kind: str
+    figure: SkimFigure
+    location: str | None = None
+
+
+class SkimEntry(msgspec.Struct, gc=False):
+    """An observation's envelope: every field ``RawEntry`` requires, so that a line it refuses is refused here."""
+
+    position: int
+    recorded_at: str
+    type: str
+    schema: int
+    batch_end: int
+    prev_hash: str
+    event: SkimObservation
+    hash: str
+
+
+_decode = msgspec.json.Decoder(SkimEntry).decode
+
+
+def skim(line: bytes) -> SkimEntry | None:
+    """The parts of an observation's line the index keeps, or None if the line is not one this can read."""
+    try:
+        return _decode(line)
+    except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError
+        return None
