@@ -13,10 +13,13 @@ import sys
 import zlib
 from pathlib import Path
 
+import msgspec
+
 from events_log.events import Figure, IncidentDescribed, Kind, MonitorDescribed, Observation, Qualifier, Source
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
 from reports.figures import monitor_colours, view_figure, views_of
+from reports.sources import Record, records
 from timeline.replay import replay
 
 from .conftest import StepClock
@@ -100,3 +103,29 @@ def test_report_shows_progress_on_a_terminal_and_nothing_when_piped(tmp_path):
         os.close(leader)
     assert shown.returncode == 0
     assert b"writing pages" in seen
+
+
+def test_records_read_in_one_pass_are_what_the_replay_reads_one_by_one(tmp_path):
+    """The report's one pass over the log gives each page the records replay gives: corrected, not
+    retracted, and cut at as-of and known-at."""
+    from timeline.api import open_log
+
+    log_path = _log(tmp_path / "log.jsonl", list(range(10)))
+    log = open_log(log_path)
+    log.correct("o3", reason="digits misread", low=99)
+    known_at = log.head.entries
+    log.correct("o5", reason="later fix", low=77)
+    log.retract("o4", reason="entered twice")
+    log.correct("o3", reason="misread again", quote="a new quote")
+    store = open_store(str(log_path), read_only=True)
+    for as_of, known in ((None, None), (START + dt.timedelta(days=6), None), (None, known_at)):
+        moment = None if known is None else next(e.recorded_at for e in log.entries() if e.position == known - 1)
+        result = replay(store, as_of=as_of, known_at=moment)
+        read = records(result, ["x"])
+        expected = {i: result.observation_data(i) for i in result.observation_ids("x")}
+        assert {r.id: msgspec.to_builtins(r) for r in read.by_incident["x"]} == {
+            i: {k: v for k, v in data.items() if k in Record.__struct_fields__} for i, data in expected.items()
+        }
+        assert read.corrected == {i for i in expected if result.corrected(i)}
+        shown = {r.id for r in read.by_incident["x"]}
+        assert ("o4" in shown) == (known is not None) and ("o8" in shown) == (as_of is None)
