@@ -300,13 +300,13 @@ def _incident_page(
         csv_href = csv_name
     flags = [
         {
-            "kind": f.kind.replace("_", " "),
-            "date": f.date.isoformat(),
+            "kind": kind,
+            "date": day,
             "series": " · ".join(x for x in (s.monitor, s.measure, s.category, s.location) if x),
-            "detail": f.detail,
+            "detail": detail,
         }
         for s in series
-        for f in s.flags
+        for day, kind, detail in points[s.key].flags
     ]
     return env.get_template("incident.html").render(
         **base,
