@@ -9,17 +9,22 @@ into typed records with the fields a page shows, takes a fraction of it.
 The pass reads the lines of the replay's known-at prefix only. The few
 records it can not take as stored (one our log corrected, or one stored
 in an older schema) are read as before, through the replay, which applies
-corrections and upcasts.
+corrections and upcasts. Each record is kept only as the row the page's
+table shows, its repeated words (days, monitors, kinds) shared: a report
+holds every row of every page at once.
 """
 
 from __future__ import annotations
 
+import functools
+import sys
 from collections.abc import Collection
 from typing import NamedTuple
 
 import msgspec
 
 from events_log.codec import SCHEMA
+from events_log.events import describe_figure
 from events_log.store import Store
 from timeline.replay import Replay
 
@@ -54,6 +59,55 @@ class Record(msgspec.Struct, frozen=True):
     note: str | None = None
 
 
+class Row(NamedTuple):
+    """An observation as the page's table shows it. Texts stay raw: the page sets them as text."""
+
+    id: str
+    reported_on: str
+    period: str
+    monitor: str
+    what: str  # measure and category
+    location: str
+    kind: str
+    low: int  # the figure's sort key
+    figure: str  # in its publisher's words
+    qualifier: str
+    quote: str
+    note: str
+    title: str
+    url: str
+
+
+def row_of(record: Record) -> Row:
+    figure, source = record.figure, record.source
+    return Row(
+        record.id,
+        sys.intern(record.reported_on),
+        _period(record.period_start, record.period_end),
+        sys.intern(record.monitor),
+        _what(record.measure, record.category),
+        sys.intern(record.location or ""),
+        sys.intern(record.kind),
+        figure.low,
+        describe_figure(figure.low, figure.high, figure.qualifier),
+        sys.intern(figure.qualifier),
+        source.quote or "",
+        record.note or "",
+        source.title,
+        source.url or "",
+    )
+
+
+def _period(start: str | None, end: str | None) -> str:
+    start, end = start or end, end or start
+    return "" if start is None else start if start == end else f"{start} to {end}"
+
+
+@functools.lru_cache(maxsize=1 << 10)
+def _what(measure: str, category: str) -> str:
+    return f"{measure.replace('_', ' ')} · {category.replace('_', ' ')}"
+
+
 class _Stored(msgspec.Struct):
     """A log line holding an observation: everything but the event's position and schema is skipped."""
 
@@ -82,18 +136,18 @@ _named = msgspec.json.Decoder(_Named).decode
 OBSERVATION_SCHEMA = SCHEMA["Observation"]
 
 
-class Records(NamedTuple):
-    """Each incident's effective observations (any order), and the ids of those our log corrected."""
+class Rows(NamedTuple):
+    """Each incident's rows (any order), and the ids of the observations our log corrected."""
 
-    by_incident: dict[str, list[Record]]
+    by_incident: dict[str, list[Row]]
     corrected: set[str]
 
 
-def records(result: Replay, incidents: Collection[str]) -> Records:
+def rows(result: Replay, incidents: Collection[str]) -> Rows:
     """The effective observations of ``incidents``: as-of and known-at applied, corrections applied,
     retractions left out."""
     wanted = {i for slug in incidents for i in result.observation_ids(slug)}
-    found: dict[str, Record] = {}
+    found: dict[str, tuple[str, Row]] = {}  # id -> (incident, row)
     again: list[str] = []  # corrected by our log, or stored in an older schema: read through the replay
     for line in _store_of(result).lines():
         try:
@@ -111,17 +165,18 @@ def records(result: Replay, incidents: Collection[str]) -> Records:
         if stored.type != "Observation" or stored.schema != OBSERVATION_SCHEMA:
             again.append(stored.event.id)
         elif stored.event.id in wanted:
-            found[stored.event.id] = stored.event
+            found[stored.event.id] = (stored.event.incident, row_of(stored.event))
     corrected = set()
     for observation_id in again:
         if observation_id in wanted:
-            found[observation_id] = msgspec.convert(result.observation_data(observation_id), Record)
+            record = msgspec.convert(result.observation_data(observation_id), Record)
+            found[observation_id] = (record.incident, row_of(record))
             if result.corrected(observation_id):
                 corrected.add(observation_id)
-    by_incident: dict[str, list[Record]] = {slug: [] for slug in incidents}
-    for record in found.values():
-        by_incident[record.incident].append(record)
-    return Records(by_incident, corrected)
+    by_incident: dict[str, list[Row]] = {slug: [] for slug in incidents}
+    for incident, row in found.values():
+        by_incident[incident].append(row)
+    return Rows(by_incident, corrected)
 
 
 def _store_of(result: Replay) -> Store:
