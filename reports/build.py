@@ -19,7 +19,7 @@ import gc
 import re
 import urllib.parse
 import zlib
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from timeline.replay import Replay, Series
 
 from . import sources
 from .figures import busy_weeks, latest_items, monitor_colours, points_of, sparkline, view_figure, views_of
-from .sources import Row
+from .sources import Record
 
 PLOTLY_FILE = "plotly.min.js"
 MANIFEST = "report-manifest.json"
@@ -158,14 +158,14 @@ def _build(
         by_incident.setdefault(series.incident, []).append(series)
     cards, pages = [], []
     order = _incident_order(result, by_incident)
-    stored = sources.rows(result, order)
+    stored = sources.records(result, order)
     for slug in progress(order, len(order)) if progress else order:
         series = by_incident[slug]
         observations = sorted(stored.by_incident.pop(slug), key=lambda o: (o.reported_on, o.monitor.casefold(), o.id))
         incident = _incident_info(result, slug, series, observations)
         page = out / f"incident-{slug}.html"
         page.write_text(
-            _incident_page(env, base, result, incident, series, observations, stored.corrected, colours, out,
+            _incident_page(env, base, result, incident, series, observations, stored.corrections, colours, out,
                            single_file),
             encoding="utf-8",
         )
@@ -220,7 +220,7 @@ def _incident_order(result: Replay, by_incident: dict[str, list[Series]]) -> lis
     return sorted(by_incident, key=lambda slug: (start(slug), slug), reverse=True)
 
 
-def _incident_info(result: Replay, slug: str, series: Sequence[Series], observations: list[Row]) -> dict:
+def _incident_info(result: Replay, slug: str, series: Sequence[Series], observations: list[Record]) -> dict:
     """What the index and the page say of an incident; ``observations`` are in date order."""
     described = result.incidents.get(slug)
     return {
@@ -264,15 +264,15 @@ def _incident_page(
     result: Replay,
     incident: dict,
     series: Sequence[Series],
-    observations: list[Row],
-    corrected: Collection[str],
+    observations: list[Record],
+    corrections: Mapping[str, list[str]],
     colours: dict[str, str],
     out: Path,
     single_file: bool,
 ) -> str:
     csv_text = _csv(series)
     series = _trimmed(series, incident)
-    qualifiers = {o.id: o.qualifier for o in observations}
+    qualifiers = {o.id: o.figure.qualifier for o in observations}
     points = {s.key: points_of(result, s, qualifiers) for s in series}
     views = views_of(series)
     view_data = []
@@ -290,7 +290,7 @@ def _incident_page(
     if result.as_of is not None and (not report_dates or report_dates[-1] < result.as_of.isoformat()):
         report_dates.append(result.as_of.isoformat())
     # Charts, hovers, the sources panel and the table all read each observation from ``observations``.
-    packed = {"views": view_data, "headline": headline, "observations": _observation_columns(result, observations, corrected)}
+    packed = {"views": view_data, "headline": headline, "observations": _observation_columns(observations, corrections)}
     data = {"reportDates": report_dates, "colours": colours, "packed": pack(packed)}
     csv_name = f"{incident['slug']}-series.csv"
     if single_file:
@@ -372,18 +372,41 @@ def _figure(o: dict[str, Any]) -> str:
 _described = functools.lru_cache(maxsize=1 << 16)(describe_figure)
 
 
-def _observation_columns(result: Replay, rows: list[Row], corrected: Collection[str]) -> dict[str, list]:
+def _observation_columns(observations: list[Record], corrections: Mapping[str, list[str]]) -> dict[str, list]:
     """The table of observations as columns, in the table's first order (date, monitor, id).
 
-    Only a figure needs a sort key of its own (``low``); the other columns
-    sort by their text.
+    Texts stay raw: the page sets them as text, never as markup. Only a
+    figure needs a sort key of its own (``low``); the other columns sort by
+    their text.
     """
-    columns = dict(zip(Row._fields, map(list, zip(*rows, strict=True)), strict=True))
-    del columns["qualifier"]
-    columns["corrected"] = [
-        "; ".join(c.reason for c in result.corrections(i)) if i in corrected else "" for i in columns["id"]
-    ]
-    return columns
+    sources = [o.source for o in observations]
+    figures = [o.figure for o in observations]
+    return {
+        "id": [o.id for o in observations],
+        "reported_on": [o.reported_on for o in observations],
+        "period": [_period(o.period_start, o.period_end) for o in observations],
+        "monitor": [o.monitor for o in observations],
+        "what": [_what(o.measure, o.category) for o in observations],
+        "location": [o.location or "" for o in observations],
+        "kind": [o.kind for o in observations],
+        "low": [f.low for f in figures],
+        "figure": [_described(f.low, f.high, f.qualifier) for f in figures],
+        "quote": [s.quote or "" for s in sources],
+        "note": [o.note or "" for o in observations],
+        "title": [s.title for s in sources],
+        "url": [s.url or "" for s in sources],
+        "corrected": ["; ".join(corrections[o.id]) if o.id in corrections else "" for o in observations],
+    }
+
+
+def _period(start: str | None, end: str | None) -> str:
+    start, end = start or end, end or start
+    return "" if start is None else start if start == end else f"{start} to {end}"
+
+
+@functools.lru_cache(maxsize=1 << 10)
+def _what(measure: str, category: str) -> str:
+    return f"{measure.replace('_', ' ')} · {category.replace('_', ' ')}"
 
 
 def _csv(series: Sequence[Series]) -> str:

@@ -19,7 +19,7 @@ from events_log.events import Figure, IncidentDescribed, Kind, MonitorDescribed,
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
 from reports.figures import monitor_colours, view_figure, views_of
-from reports.sources import Record, row_of, rows
+from reports.sources import Record, records
 from timeline.replay import replay
 
 from .conftest import StepClock
@@ -121,9 +121,13 @@ def test_records_read_in_one_pass_are_what_the_replay_reads_one_by_one(tmp_path)
     for as_of, known in ((None, None), (START + dt.timedelta(days=6), None), (None, known_at)):
         moment = None if known is None else next(e.recorded_at for e in log.entries() if e.position == known - 1)
         result = replay(store, as_of=as_of, known_at=moment)
-        read = rows(result, ["x"])
+        read = records(result, ["x"])
         expected = {i: result.observation_data(i) for i in result.observation_ids("x")}
-        assert sorted(read.by_incident["x"]) == sorted(row_of(msgspec.convert(d, Record)) for d in expected.values())
-        assert read.corrected == {i for i in expected if result.corrected(i)}
-        shown = {row.id for row in read.by_incident["x"]}
+        assert {r.id: msgspec.to_builtins(r) for r in read.by_incident["x"]} == {
+            i: {k: v for k, v in data.items() if k in Record.__struct_fields__} for i, data in expected.items()
+        }
+        assert read.corrections == {
+            i: [c.reason for c in result.corrections(i)] for i in expected if result.corrected(i)
+        }
+        shown = {r.id for r in read.by_incident["x"]}
         assert ("o4" in shown) == (known is not None) and ("o8" in shown) == (as_of is None)
