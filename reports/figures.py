@@ -141,12 +141,6 @@ class Points(NamedTuple):
     flags: list[tuple[str, str, str]]
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _worded(low: int, high: int | None, qualifiers: tuple[str, ...]) -> str:
-    """``rule.wording``, remembered: the same figures recur across a report's many series and days."""
-    return wording(low, high, qualifiers)
-
-
 @functools.lru_cache(maxsize=1 << 14)
 def _iso(ordinal: int) -> str:
     """A day's ISO text: a report's thousands of series share their few hundred days."""
@@ -158,7 +152,8 @@ def points_of(result: Replay, series: Series, qualifiers: Mapping[str, str] | No
 
     Read straight from the folded runs (``Series.folded``): a date object
     and a tuple per run, as ``segments()`` makes them, cost more than the
-    rest of a page's chart.
+    rest of a page's chart. Words are not remembered: running totals seldom
+    repeat, and a cache of them missed more often than it saved.
     """
     folded = series.folded
     qualifier = qualifiers.__getitem__ if qualifiers is not None else result.qualifier
@@ -168,7 +163,7 @@ def points_of(result: Replay, series: Series, qualifiers: Mapping[str, str] | No
     basis = [BASES[code] for code in folded.basis_codes]
     ids = list(folded.observations)
     words = [
-        _worded(low, high, tuple(map(qualifier, observations)))
+        wording(low, high, map(qualifier, observations))
         for low, high, observations in zip(lows, highs, ids, strict=True)
     ]
     if folded.last > folded.starts[-1]:
