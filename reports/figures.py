@@ -200,14 +200,19 @@ def _traces_of(days: Points, series: Series, colour: str, *, with_location: bool
     traces: list[dict] = []
     # Dense series (months of daily reports) get small marks, so the lines stay readable.
     mark = 8 if len(x) <= 60 else 5 if len(x) <= DENSE else 3
-    if any(h is not None and h != lo for lo, h in zip(lows, days.highs, strict=True)):
-        # The band between low and high: an invisible upper edge, then the lower edge filled up to it.
-        highs = [lo if h is None else h for lo, h in zip(lows, days.highs, strict=True)]
-        common = dict(x=x, mode="lines", line_shape="hv", legendgroup=group, showlegend=False, hoverinfo="skip")
+    ranged = [h is not None and h != lo for lo, h in zip(lows, days.highs, strict=True)]
+    if any(ranged):
+        # The band between low and high: an invisible upper edge, then the lower edge filled up to it. It
+        # has height only from a range's day to the next change, so it carries only those days: between
+        # them both edges hold one figure, and a band of no height draws nothing wherever its edges run.
+        kept = [i for i, r in enumerate(ranged) if r or (i and ranged[i - 1])]
+        common = dict(x=[x[i] for i in kept], mode="lines", line_shape="hv", legendgroup=group, showlegend=False,
+                      hoverinfo="skip")  # fmt: skip
+        highs = [lows[i] if days.highs[i] is None else days.highs[i] for i in kept]
         traces.append(_scatter(y=highs, line=dict(width=0), meta={"role": "band-high"}, **common))
         traces.append(
             _scatter(
-                y=lows,
+                y=[lows[i] for i in kept],
                 line=dict(width=0),
                 fill="tonexty",
                 fillcolor=_alpha(colour, 0.18),

@@ -57,6 +57,30 @@ def test_a_step_line_carries_its_report_days_and_last_day_only(tmp_path):
     assert "hovertext" not in line  # written by the page from the observations it already holds
 
 
+def test_a_band_carries_only_the_days_it_has_height(tmp_path):
+    """A range's band runs from its day to the next change; days between ranges are left out of it."""
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    figures = {0: (10, 10), 10: (20, 30), 20: (40, 40), 30: (50, 50), 40: (60, 70), 50: (80, 80)}
+    store.append(
+        [
+            IncidentDescribed(slug="x", title="X", place="P", start_date=START, summary="s"),
+            MonitorDescribed(slug="m", full_name="M", description="d"),
+            *(Observation(id=f"o{day}", incident="x", monitor="m", reported_on=START + dt.timedelta(days=day),
+                          measure="killed", category="civilians", kind=Kind.CUMULATIVE,
+                          figure=Figure(low, high, Qualifier.RANGE if high > low else Qualifier.EXACT),
+                          source=Source(title="t"))
+              for day, (low, high) in figures.items()),
+        ]
+    )  # fmt: skip
+    result = replay(open_store(str(tmp_path / "log.jsonl"), read_only=True))
+    [view] = views_of(result.series)
+    traces = {t["meta"]["role"]: t for t in view_figure(result, view, monitor_colours(["m"]))["data"]}
+    days = [(START + dt.timedelta(days=d)).isoformat() for d in (10, 20, 40, 50)]
+    assert traces["band-high"]["x"] == traces["band-low"]["x"] == days
+    assert traces["band-high"]["y"] == [30, 40, 70, 80] and traces["band-low"]["y"] == [20, 40, 60, 80]
+    assert len(traces["line"]["x"]) == len(figures)
+
+
 def _page_data(page: Path) -> dict:
     html = page.read_text(encoding="utf-8")
     data = json.loads(re.search(r'<script id="page-data" type="application/json">(.*?)</script>', html, re.S)[1])
