@@ -168,8 +168,9 @@ def _build(
         incident = _incident_info(result, slug, series, observations)
         page = out / f"incident-{slug}.html"
         page.write_text(
-            _incident_page(env, base, result, incident, series, observations, stored.corrections, colours, out,
-                           single_file),
+            _incident_page(
+                env, base, result, incident, series, observations, stored.corrections, colours, out, single_file
+            ),
             encoding="utf-8",
         )
         pages.append(page)

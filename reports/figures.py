@@ -23,8 +23,8 @@ from typing import Any, NamedTuple
 import attrs
 import numpy as np
 
-from timeline.replay import Replay, Series
 from timeline.index import OPEN
+from timeline.replay import Replay, Series
 from timeline.rule import BASES, CARRIED, DERIVED, REPORTED, wording
 
 # Okabe-Ito (without its yellow, too pale on white), then Paul Tol's muted hues: all readable with

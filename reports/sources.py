@@ -141,4 +141,4 @@ def records(result: Replay, incidents: Collection[str]) -> Records:
 
 def _store_of(result: Replay) -> Store:
     """The store the replay was read from: a report reads its lines through the public Store interface."""
-    return result._store  # noqa: SLF001 (Replay keeps its store private; pages are its one other reader)
+    return result._store  # Replay keeps its store private; pages are its one other reader
