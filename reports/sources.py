@@ -9,9 +9,10 @@ into a typed record of the fields a page shows, takes about 3 s of CPU.
 The pass reads the lines of the replay's known-at prefix only, and takes
 a corrected record from its latest correction, as replay does; the rare
 record or correction stored in an older schema is read through the
-replay, which upcasts it. A report holds every record of every page at
-once: records are msgspec structs, made in C and left out of the cycle
-collector's sight.
+replay, which upcasts it, and so are the records of a report of a few
+incidents of a large log, which a pass over every line would not repay.
+A report holds every record of every page at once: records are msgspec
+structs, made in C and left out of the cycle collector's sight.
 """
 
 from __future__ import annotations
@@ -91,6 +92,11 @@ _correction = msgspec.json.Decoder(_Correction).decode
 _named = msgspec.json.Decoder(_Named).decode
 
 
+# Seeking to one line and decoding it costs about as much as reading four lines in a pass: a report of
+# fewer records than a quarter of the log's entries (``--incident``) reads them one by one.
+ONE_BY_ONE = 4
+
+
 class Records(NamedTuple):
     """Each incident's effective observations (any order), and why our log corrected some of them
     (observation id -> the reasons, oldest first)."""
@@ -106,9 +112,26 @@ def records(result: Replay, incidents: Collection[str]) -> Records:
     A corrected record is the replacement its latest correction holds, as replay reads it.
     """
     wanted = {i for slug in incidents for i in result.observation_ids(slug)}
+    if len(wanted) * ONE_BY_ONE < result.log.entries:
+        found, corrections, through_replay = {}, {}, list(wanted)
+    else:
+        found, corrections, through_replay = _one_pass(result, wanted)
+    for observation_id in through_replay:  # the replay seeks to each one's line and upcasts it
+        found[observation_id] = msgspec.convert(result.observation_data(observation_id), Record)
+        if result.corrected(observation_id):
+            corrections[observation_id] = [c.reason for c in result.corrections(observation_id)]
+    by_incident: dict[str, list[Record]] = {slug: [] for slug in incidents}
+    for record in found.values():
+        by_incident[record.incident].append(record)
+    return Records(by_incident, corrections)
+
+
+def _one_pass(result: Replay, wanted: set[str]) -> tuple[dict[str, Record], dict[str, list[str]], list[str]]:
+    """The wanted records and their corrections' reasons, from one pass over the known-at prefix, and
+    the wanted ids whose record or correction is stored in an older schema."""
     found: dict[str, Record] = {}
     corrections: dict[str, list[str]] = {}
-    older: list[str] = []  # stored in an older schema: read through the replay, which upcasts
+    older: list[str] = []
     for line in _store_of(result).lines():
         try:
             stored = _stored(line)
@@ -128,15 +151,7 @@ def records(result: Replay, incidents: Collection[str]) -> Records:
             if correction.observation_id in wanted:
                 found[correction.observation_id] = correction.replacement
                 corrections.setdefault(correction.observation_id, []).append(correction.reason)
-    for observation_id in older:
-        if observation_id in wanted:
-            found[observation_id] = msgspec.convert(result.observation_data(observation_id), Record)
-            if result.corrected(observation_id):
-                corrections[observation_id] = [c.reason for c in result.corrections(observation_id)]
-    by_incident: dict[str, list[Record]] = {slug: [] for slug in incidents}
-    for record in found.values():
-        by_incident[record.incident].append(record)
-    return Records(by_incident, corrections)
+    return found, corrections, [i for i in dict.fromkeys(older) if i in wanted]
 
 
 def _store_of(result: Replay) -> Store:

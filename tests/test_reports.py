@@ -131,7 +131,8 @@ def test_report_shows_progress_on_a_terminal_and_nothing_when_piped(tmp_path):
 
 def test_records_read_in_one_pass_are_what_the_replay_reads_one_by_one(tmp_path):
     """The report's one pass over the log gives each page the records replay gives: corrected, not
-    retracted, and cut at as-of and known-at."""
+    retracted, and cut at as-of and known-at; so does the report of one small incident of a larger log,
+    which reads its records one by one."""
     from timeline.api import open_log
 
     log_path = _log(tmp_path / "log.jsonl", list(range(10)))
@@ -142,16 +143,24 @@ def test_records_read_in_one_pass_are_what_the_replay_reads_one_by_one(tmp_path)
     log.retract("o4", reason="entered twice")
     log.correct("o3", reason="misread again", quote="a new quote")
     store = open_store(str(log_path), read_only=True)
+    log.append(
+        IncidentDescribed(slug="y", title="Y", place="P", start_date=START, summary="s"),
+        *(Observation(id=f"y{day}", incident="y", monitor="m", reported_on=START + dt.timedelta(days=day),
+                      measure="killed", category="civilians", kind=Kind.CUMULATIVE,
+                      figure=Figure(day, day, Qualifier.EXACT), source=Source(title="t", quote=f"y on {day}"))
+          for day in range(60)),
+    )  # fmt: skip
     for as_of, known in ((None, None), (START + dt.timedelta(days=6), None), (None, known_at)):
         moment = None if known is None else next(e.recorded_at for e in log.entries() if e.position == known - 1)
         result = replay(store, as_of=as_of, known_at=moment)
-        read = records(result, ["x"])
-        expected = {i: result.observation_data(i) for i in result.observation_ids("x")}
-        assert {r.id: msgspec.to_builtins(r) for r in read.by_incident["x"]} == {
-            i: {k: v for k, v in data.items() if k in Record.__struct_fields__} for i, data in expected.items()
-        }
-        assert read.corrections == {
-            i: [c.reason for c in result.corrections(i)] for i in expected if result.corrected(i)
-        }
+        for incidents in (["x"], ["x", "y"]) if known is None else (["x"],):
+            read = records(result, incidents)
+            expected = {i: result.observation_data(i) for slug in incidents for i in result.observation_ids(slug)}
+            assert {r.id: msgspec.to_builtins(r) for slug in incidents for r in read.by_incident[slug]} == {
+                i: {k: v for k, v in data.items() if k in Record.__struct_fields__} for i, data in expected.items()
+            }
+            assert read.corrections == {
+                i: [c.reason for c in result.corrections(i)] for i in expected if result.corrected(i)
+            }
         shown = {r.id for r in read.by_incident["x"]}
         assert ("o4" in shown) == (known is not None) and ("o8" in shown) == (as_of is None)
