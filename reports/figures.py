@@ -23,8 +23,9 @@ from typing import Any, NamedTuple
 import attrs
 import numpy as np
 
+from timeline.index import OPEN
 from timeline.replay import Replay, Series
-from timeline.rule import CARRIED, DERIVED, REPORTED, wording
+from timeline.rule import BASES, CARRIED, DERIVED, REPORTED, wording
 
 # Okabe-Ito (without its yellow, too pale on white), then Paul Tol's muted hues: all readable with
 # the common colour-vision deficiencies. A monitor's colour is picked by a hash of its slug alone.
@@ -89,6 +90,9 @@ class View:
         return f"{self.measure.replace('_', ' ')} · {self.category.replace('_', ' ')}"
 
 
+_REPORTED_CODE = next(code for code, basis in BASES.items() if basis == REPORTED)
+
+
 def views_of(series: Sequence[Series]) -> list[View]:
     """Group an incident's series into views, the most reported measure and category first."""
     groups: dict[tuple[str, str], list[Series]] = {}
@@ -105,7 +109,7 @@ def views_of(series: Sequence[Series]) -> list[View]:
     ]
 
     def weight(view: View) -> tuple:
-        reports = sum(seg.basis == REPORTED for s in (*view.series, *view.locations) for seg in s.segments())
+        reports = sum(s.folded.basis_codes.count(_REPORTED_CODE) for s in (*view.series, *view.locations))
         return (view.measure != "killed", -len(view.series), -reports, view.measure, view.category)
 
     return sorted(views, key=weight)
@@ -123,45 +127,54 @@ class Points(NamedTuple):
     """A series where a step line needs it: each segment's first day, and its last day when carried past.
 
     ``words`` is each figure as people say it (the publishers' qualifiers
-    kept), worded once per page for the chart, its hovers and the headline.
+    kept), worded once per page for the chart, its hovers and the headline;
+    ``flags`` each flag as (day, kind in words, detail), worded once per page
+    for the chart and the page's list of flags.
     """
 
     x: list[str]
     lows: list[int]
     highs: list[int | None]
     basis: list[str]
-    ids: list[list[str]]
+    ids: list[tuple[str, ...]]
     words: list[str]
+    flags: list[tuple[str, str, str]]
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _worded(low: int, high: int | None, qualifiers: tuple[str, ...]) -> str:
-    """``rule.wording``, remembered: the same figures recur across a report's many series and days."""
-    return wording(low, high, qualifiers)
+@functools.lru_cache(maxsize=1 << 14)
+def _iso(ordinal: int) -> str:
+    """A day's ISO text: a report's thousands of series share their few hundred days."""
+    return dt.date.fromordinal(ordinal).isoformat()
 
 
 def points_of(result: Replay, series: Series, qualifiers: Mapping[str, str] | None = None) -> Points:
-    """The change points of a series; ``qualifiers`` (id -> qualifier), when given, spares a lookup per figure."""
-    x, lows, highs, basis, ids, words = [], [], [], [], [], []
+    """The change points of a series; ``qualifiers`` (id -> qualifier), when given, spares a lookup per figure.
+
+    Read straight from the folded runs (``Series.folded``): a date object
+    and a tuple per run, as ``segments()`` makes them, cost more than the
+    rest of a page's chart. Words are not remembered: running totals seldom
+    repeat, and a cache of them missed more often than it saved.
+    """
+    folded = series.folded
     qualifier = qualifiers.__getitem__ if qualifiers is not None else result.qualifier
-    runs = list(series.segments())
-    for start, _, low, high, how, observations in runs:
-        said = _worded(low, high, tuple(qualifier(i) for i in observations))
-        x.append(start.isoformat())
-        lows.append(low)
-        highs.append(high)
-        basis.append(how)
-        ids.append(list(observations))
-        words.append(said)
-    start, end, *_ = runs[-1]
-    if end > start:
-        x.append(end.isoformat())
-        lows.append(low)
-        highs.append(high)
+    x = [_iso(start) for start in folded.starts]
+    lows = folded.lows.tolist()
+    highs = [None if high == OPEN else high for high in folded.highs.tolist()]
+    basis = [BASES[code] for code in folded.basis_codes]
+    ids = list(folded.observations)
+    words = [
+        wording(low, high, map(qualifier, observations))
+        for low, high, observations in zip(lows, highs, ids, strict=True)
+    ]
+    if folded.last > folded.starts[-1]:
+        x.append(_iso(folded.last))
+        lows.append(lows[-1])
+        highs.append(highs[-1])
         basis.append(CARRIED)
-        ids.append(list(observations))
-        words.append(said)
-    return Points(x, lows, highs, basis, ids, words)
+        ids.append(ids[-1])
+        words.append(words[-1])
+    flags = [(_iso(f.day), f.kind.replace("_", " "), f.detail) for f in folded.flags]
+    return Points(x, lows, highs, basis, ids, words, flags)
 
 
 def _series_traces(
@@ -187,14 +200,19 @@ def _traces_of(days: Points, series: Series, colour: str, *, with_location: bool
     traces: list[dict] = []
     # Dense series (months of daily reports) get small marks, so the lines stay readable.
     mark = 8 if len(x) <= 60 else 5 if len(x) <= DENSE else 3
-    if any(h is not None and h != lo for lo, h in zip(lows, days.highs, strict=True)):
-        # The band between low and high: an invisible upper edge, then the lower edge filled up to it.
-        highs = [lo if h is None else h for lo, h in zip(lows, days.highs, strict=True)]
-        common = dict(x=x, mode="lines", line_shape="hv", legendgroup=group, showlegend=False, hoverinfo="skip")
+    ranged = [h is not None and h != lo for lo, h in zip(lows, days.highs, strict=True)]
+    if any(ranged):
+        # The band between low and high: an invisible upper edge, then the lower edge filled up to it. It
+        # has height only from a range's day to the next change, so it carries only those days: between
+        # them both edges hold one figure, and a band of no height draws nothing wherever its edges run.
+        kept = [i for i, r in enumerate(ranged) if r or (i and ranged[i - 1])]
+        common = dict(x=[x[i] for i in kept], mode="lines", line_shape="hv", legendgroup=group, showlegend=False,
+                      hoverinfo="skip")  # fmt: skip
+        highs = [lows[i] if days.highs[i] is None else days.highs[i] for i in kept]
         traces.append(_scatter(y=highs, line=dict(width=0), meta={"role": "band-high"}, **common))
         traces.append(
             _scatter(
-                y=lows,
+                y=[lows[i] for i in kept],
                 line=dict(width=0),
                 fill="tonexty",
                 fillcolor=_alpha(colour, 0.18),
@@ -202,10 +220,10 @@ def _traces_of(days: Points, series: Series, colour: str, *, with_location: bool
                 **common,
             )
         )
-    flags = series.flags
+    flags = days.flags
     at = {day: i for i, day in enumerate(x)}
     # A flagged day's tooltip is the figure's own, the flag explained below it, on the line and on the cross.
-    flagged = {f.date.isoformat(): (f.kind.replace("_", " "), f.detail) for f in flags}
+    flagged = {day: (kind, detail) for day, kind, detail in flags}
     customdata = [[w, b, i, *flagged.get(d, ())] for w, b, i, d in zip(words, days.basis, days.ids, x, strict=True)]
     traces.append(
         _scatter(
@@ -268,7 +286,7 @@ def _traces_of(days: Points, series: Series, colour: str, *, with_location: bool
             )
         )
     if flags:
-        on = [at[f.date.isoformat()] for f in flags]
+        on = [at[day] for day, _, _ in flags]
         traces.append(
             _scatter(
                 x=[x[i] for i in on],
@@ -287,8 +305,8 @@ def _traces_of(days: Points, series: Series, colour: str, *, with_location: bool
                 name=_escape(f"{name} (flag)"),
                 hoverinfo="text",
                 customdata=[
-                    [words[i], days.basis[i], days.ids[i], f.kind.replace("_", " "), f.detail]
-                    for f, i in zip(flags, on, strict=True)
+                    [words[i], days.basis[i], days.ids[i], kind, detail]
+                    for (_, kind, detail), i in zip(flags, on, strict=True)
                 ],
                 meta={"role": "flag", "series": name},
             )
@@ -325,17 +343,17 @@ def _spread(series: Sequence[Series]) -> list[dict]:
     The band can only change where a series does, so it is computed on those
     days, all series at once as columns, and drawn as steps.
     """
-    runs = [list(s.segments()) for s in series]
-    days = np.array(sorted({o for r in runs for o in (*(g.start.toordinal() for g in r), r[-1].end.toordinal())}))
+    runs = [s.folded for s in series]
+    days = np.unique(np.concatenate([*(np.frombuffer(r.starts, dtype=np.int64) for r in runs), [r.last for r in runs]]))
     lows = np.full((len(series), len(days)), np.iinfo(np.int64).max)
     highs = np.full((len(series), len(days)), np.iinfo(np.int64).min)
     for row, r in enumerate(runs):
-        starts = np.array([g.start.toordinal() for g in r])
-        segment = np.searchsorted(starts, days, side="right") - 1
+        segment = np.searchsorted(np.frombuffer(r.starts, dtype=np.int64), days, side="right") - 1
         present = segment >= 0
-        lows[row, present] = np.array([g.low for g in r], dtype=np.int64)[segment[present]]
-        high = np.array([g.low if g.high is None else g.high for g in r], dtype=np.int64)
-        highs[row, present] = high[segment[present]]
+        low = np.frombuffer(r.lows, dtype=np.int64)
+        high = np.frombuffer(r.highs, dtype=np.int64)
+        lows[row, present] = low[segment[present]]
+        highs[row, present] = np.where(high == OPEN, low, high)[segment[present]]
     counted = (lows != np.iinfo(np.int64).max).sum(axis=0) >= 2
     if not counted.any():
         return []
@@ -430,7 +448,7 @@ def busy_weeks(series: Sequence[Series]) -> list[str] | None:
     The chart opens on the whole span; this range is offered as a zoom, with
     a marker at the edge for each series whose latest figure lies beyond it.
     """
-    days = sorted({segment.start for s in series for segment in s.segments()})
+    days = [dt.date.fromordinal(d) for d in sorted({d for s in series for d in s.folded.starts})]
     if len(days) < 4:
         return None
     gap, cut = max((b - a, i) for i, (a, b) in enumerate(itertools.pairwise(days)))
@@ -501,7 +519,7 @@ def sparkline(series: Series, width: int = 120, height: int = 28) -> str:
     December keeps its busy first weeks readable instead of squeezing them
     into a few pixels; the table beside it gives the dates.
     """
-    lows = [segment.low for segment in series.segments()]
+    lows = series.folded.lows.tolist()
     if len(lows) > 2 * width:
         lows = [lows[int(i * len(lows) / width)] for i in range(width)] + [lows[-1]]
     top = max(lows) or 1

@@ -199,6 +199,18 @@ def test_view_selector_log_toggle_and_play(bundled, page):
     assert page.problems == []
 
 
+def test_a_view_chosen_later_has_its_hover_with_quote(bundled, page):
+    """A view's hover labels are written when it is first drawn: UNFPA's displaced figure shows its quote."""
+    open_page(page, bundled / "incident-coastal-2025.html")
+    page.select_option("#view-select", label="displaced · civilians")
+    x, y = _point_position(page, "UNFPA", "2025-03-14")
+    page.mouse.move(x, y)
+    page.locator(".hoverlayer text").first.wait_for()
+    text = " ".join(page.locator(".hoverlayer text").all_text_contents())
+    assert "UNFPA" in text and "about 51,000" in text and "51,000 civilians had been displaced" in text
+    assert page.problems == []
+
+
 def test_csv_download_holds_the_page_series(bundled, page):
     """The CSV link downloads one row per series and day of this incident."""
     open_page(page, bundled / "incident-aqrab-2012.html")

@@ -50,3 +50,13 @@ def test_increments_before_a_total_are_drawn_as_a_floor():
     assert item["x"] == ["2025-03-09", "2025-03-10", "2025-03-12"]
     assert item["hi"] == [None, None, 683]  # open-ended until the first total
     assert item["w"] == ["at least 194", "at least 220", "683"]
+
+
+def test_pages_run_the_plotly_js_whose_schema_checks_the_figures():
+    """The basic bundle pages load is the plotly.js release the plotly package validates figures against."""
+    from importlib import resources
+
+    from plotly.offline import get_plotlyjs_version
+
+    bundle = (resources.files("reports") / "assets" / "plotly-basic.min.js").read_text(encoding="utf-8")
+    assert f"plotly.js (basic - minified) v{get_plotlyjs_version()}\n" in bundle[:200]

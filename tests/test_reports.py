@@ -13,10 +13,13 @@ import sys
 import zlib
 from pathlib import Path
 
+import msgspec
+
 from events_log.events import Figure, IncidentDescribed, Kind, MonitorDescribed, Observation, Qualifier, Source
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
 from reports.figures import monitor_colours, view_figure, views_of
+from reports.sources import Record, records
 from timeline.replay import replay
 
 from .conftest import StepClock
@@ -52,6 +55,30 @@ def test_a_step_line_carries_its_report_days_and_last_day_only(tmp_path):
     assert line["x"] == ["2025-01-01", "2025-02-10", "2025-03-22", "2025-04-01"]
     assert [c[1] for c in line["customdata"]] == ["reported", "reported", "reported", "carried"]
     assert "hovertext" not in line  # written by the page from the observations it already holds
+
+
+def test_a_band_carries_only_the_days_it_has_height(tmp_path):
+    """A range's band runs from its day to the next change; days between ranges are left out of it."""
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    figures = {0: (10, 10), 10: (20, 30), 20: (40, 40), 30: (50, 50), 40: (60, 70), 50: (80, 80)}
+    store.append(
+        [
+            IncidentDescribed(slug="x", title="X", place="P", start_date=START, summary="s"),
+            MonitorDescribed(slug="m", full_name="M", description="d"),
+            *(Observation(id=f"o{day}", incident="x", monitor="m", reported_on=START + dt.timedelta(days=day),
+                          measure="killed", category="civilians", kind=Kind.CUMULATIVE,
+                          figure=Figure(low, high, Qualifier.RANGE if high > low else Qualifier.EXACT),
+                          source=Source(title="t"))
+              for day, (low, high) in figures.items()),
+        ]
+    )  # fmt: skip
+    result = replay(open_store(str(tmp_path / "log.jsonl"), read_only=True))
+    [view] = views_of(result.series)
+    traces = {t["meta"]["role"]: t for t in view_figure(result, view, monitor_colours(["m"]))["data"]}
+    days = [(START + dt.timedelta(days=d)).isoformat() for d in (10, 20, 40, 50)]
+    assert traces["band-high"]["x"] == traces["band-low"]["x"] == days
+    assert traces["band-high"]["y"] == [30, 40, 70, 80] and traces["band-low"]["y"] == [20, 40, 60, 80]
+    assert len(traces["line"]["x"]) == len(figures)
 
 
 def _page_data(page: Path) -> dict:
@@ -100,3 +127,40 @@ def test_report_shows_progress_on_a_terminal_and_nothing_when_piped(tmp_path):
         os.close(leader)
     assert shown.returncode == 0
     assert b"writing pages" in seen
+
+
+def test_records_read_in_one_pass_are_what_the_replay_reads_one_by_one(tmp_path):
+    """The report's one pass over the log gives each page the records replay gives: corrected, not
+    retracted, and cut at as-of and known-at; so does the report of one small incident of a larger log,
+    which reads its records one by one."""
+    from timeline.api import open_log
+
+    log_path = _log(tmp_path / "log.jsonl", list(range(10)))
+    log = open_log(log_path)
+    log.correct("o3", reason="digits misread", low=99)
+    known_at = log.head.entries
+    log.correct("o5", reason="later fix", low=77)
+    log.retract("o4", reason="entered twice")
+    log.correct("o3", reason="misread again", quote="a new quote")
+    store = open_store(str(log_path), read_only=True)
+    log.append(
+        IncidentDescribed(slug="y", title="Y", place="P", start_date=START, summary="s"),
+        *(Observation(id=f"y{day}", incident="y", monitor="m", reported_on=START + dt.timedelta(days=day),
+                      measure="killed", category="civilians", kind=Kind.CUMULATIVE,
+                      figure=Figure(day, day, Qualifier.EXACT), source=Source(title="t", quote=f"y on {day}"))
+          for day in range(60)),
+    )  # fmt: skip
+    for as_of, known in ((None, None), (START + dt.timedelta(days=6), None), (None, known_at)):
+        moment = None if known is None else next(e.recorded_at for e in log.entries() if e.position == known - 1)
+        result = replay(store, as_of=as_of, known_at=moment)
+        for incidents in (["x"], ["x", "y"]) if known is None else (["x"],):
+            read = records(result, incidents)
+            expected = {i: result.observation_data(i) for slug in incidents for i in result.observation_ids(slug)}
+            assert {r.id: msgspec.to_builtins(r) for slug in incidents for r in read.by_incident[slug]} == {
+                i: {k: v for k, v in data.items() if k in Record.__struct_fields__} for i, data in expected.items()
+            }
+            assert read.corrections == {
+                i: [c.reason for c in result.corrections(i)] for i in expected if result.corrected(i)
+            }
+        shown = {r.id for r in read.by_incident["x"]}
+        assert ("o4" in shown) == (known is not None) and ("o8" in shown) == (as_of is None)

@@ -122,11 +122,16 @@
     return text;
   }
 
-  for (const current of data.views) {
-    for (const trace of current.figure.data) {
-      const role = trace.meta && trace.meta.role;
-      if (role === "line" || role === "flag") trace.hovertext = trace.x.map((_, i) => hoverOf(trace, i));
+  // A view's hover labels are written when it is first drawn: a page of many views draws one at first.
+  function withHovers(current) {
+    if (!current.hovers) {
+      for (const trace of current.figure.data) {
+        const role = trace.meta && trace.meta.role;
+        if (role === "line" || role === "flag") trace.hovertext = trace.x.map((_, i) => hoverOf(trace, i));
+      }
+      current.hovers = true;
     }
+    return current;
   }
 
   // An item's latest report on or before day (null: its last), or null when it had not reported yet.
@@ -287,7 +292,7 @@
 
   function draw() {
     const day = asOf();
-    const current = data.views[view];
+    const current = withHovers(data.views[view]);
     const traces = current.figure.data.map((t) => cut(t, day));
     busyToggle.hidden = !current.busy;
     const l = layout(current.figure);
