@@ -24,6 +24,7 @@ the spooled JSON, without building the events again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import tempfile
@@ -45,6 +46,7 @@ from .admission import (
     with_descriptions,
 )
 from .codec import SCHEMA, event_from_stored, unstructure
+from .errors import StoreError
 from .events import EVENT_TYPES, Correction, Event, Observation, Retraction
 from .known import key_code
 
@@ -67,6 +69,14 @@ def _latest_day(event: Event) -> int:
         return 0
     days = (observation.reported_on, observation.period_start, observation.period_end)
     return max(day.toordinal() for day in days if day is not None)
+
+
+def _cannot_spool(folder: str | None, exc: OSError) -> StoreError:
+    where = folder or tempfile.gettempdir()
+    return StoreError(
+        f"cannot keep the import's events in {where} while it is read: {exc.strerror}; "
+        "nothing was appended (set TMPDIR to a folder with room for about the size of the log it makes)"
+    )
 
 
 class Spool:
@@ -93,10 +103,17 @@ class Spool:
 
     @classmethod
     def of(cls, labelled: Iterable[tuple[str, Event]], folder: str | None = None) -> Spool:
-        spool = cls(folder)
+        """A spool of ``labelled`` events, read to the end; the first bad one raises, and nothing is kept."""
+        try:
+            spool = cls(folder)
+        except OSError as exc:
+            raise _cannot_spool(folder, exc) from None
         try:
             for label, event in labelled:
                 spool.add(label, event)
+        except OSError as exc:
+            spool.close()
+            raise _cannot_spool(folder, exc) from None
         except BaseException:
             spool.close()
             raise
@@ -105,7 +122,8 @@ class Spool:
     def add(self, label: str, event: Event) -> None:
         name = type(event).__name__
         data = unstructure(event)
-        stored, named = orjson.dumps(data), label.encode()
+        # A label names the file, and a file's name may hold bytes that are not UTF-8 (kept as surrogates).
+        stored, named = orjson.dumps(data), label.encode(errors="surrogateescape")
         record = _HEADER.pack(len(named), _CODE[name], len(stored)) + named + stored
         self._file.write(record)
         self._offsets.append(self._end)
@@ -127,8 +145,11 @@ class Spool:
         self.count += 1
 
     def close(self) -> None:
-        self._file.close()
-        self._ids.close()
+        # What is still buffered need not reach the disk (the files are unlinked); a full disk must not
+        # stop them closing.
+        for file in (self._file, self._ids):
+            with contextlib.suppress(OSError):
+                file.close()
 
     def __enter__(self) -> Spool:
         return self
@@ -154,7 +175,7 @@ class Spool:
             size = (self._offsets[row + 1] if row + 1 < self.count else self._end) - start
             record = os.pread(self._file.fileno(), size, start)
             label_length, code, _ = _HEADER.unpack_from(record)
-            label = record[_HEADER.size : _HEADER.size + label_length].decode()
+            label = record[_HEADER.size : _HEADER.size + label_length].decode(errors="surrogateescape")
             data = orjson.loads(record[_HEADER.size + label_length :])
             yield row, label, event_from_stored(TYPES[code], SCHEMA[TYPES[code]], data)
 

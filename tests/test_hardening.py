@@ -749,3 +749,25 @@ def test_line_separators_inside_text_are_not_line_breaks(named_log, tmp_path):
     assert invoke(["verify"], named_log).exit_code == 0
     quotes = [e.event.source.quote for e in JsonlStore(named_log).entries() if hasattr(e.event, "source")]
     assert "four\u2028killed\u0085today" in quotes
+
+
+def test_an_import_whose_spool_fills_its_disk_says_so_in_one_line_and_appends_nothing(tmp_path):
+    """An import's events wait in a temporary file: a full disk there is one line, exit 1, an unchanged log."""
+    log = tmp_path / "log.jsonl"
+    described = helpers.invoke(["describe", "incident", "coastal-2025", "--title", "Coast", "--log", str(log)])
+    assert described.exit_code == 0
+    before = log.read_bytes()
+    rows = [f"coastal-2025,SOHR,2025-03-{1 + i % 28:02d},killed,civilians,increment,{i},,exact,Wiki,q{i},w{i}"
+            for i in range(5_000)]  # fmt: skip
+    path = tmp_path / "rows.csv"
+    path.write_text("\n".join(["incident,monitor,reported_on,measure,category,kind,low,high,qualifier,source_title,"
+                               "quote,id", *rows]) + "\n", encoding="utf-8")  # fmt: skip
+    with small_filesystem(tmp_path / "spool", "64k") as disk:
+        env = {**os.environ, "TMPDIR": str(disk)}
+        done = subprocess.run([sys.executable, "-m", "timeline", "import", "--log", str(log), str(path),
+                               "--describe-new"], capture_output=True, text=True, env=env,
+                              cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1 and "No space left on device; nothing was appended" in done.stderr
+    assert str(disk) in done.stderr and "TMPDIR" in done.stderr
+    assert log.read_bytes() == before
