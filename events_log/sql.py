@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import io
 import itertools
+import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, BinaryIO, TypeVar
 
@@ -194,9 +195,24 @@ class SqlStore(Store):
             for projection in self.kept
             if (caught_up := self._caught_up(cursor, projection, entries)) is not None
         ]
-        self._write_rows(cursor, lines, [folding for *_, folding in kept])
-        for projection, blocks, folding in kept:
-            self._in_savepoint(cursor, self._insert_blocks, cursor, projection, [*blocks, *folding.done()])
+        refused: set[str] = set()
+
+        def insert_blocks() -> None:
+            # Blocks go in as they are cut, so an import's never pile up in memory. A projection whose
+            # blocks the database refuses is given up for this append (a gap is never read past).
+            for projection, blocks, folding in kept:
+                ready = [*blocks, *folding.blocks]
+                blocks.clear()
+                folding.blocks.clear()
+                if ready and projection.name not in refused:
+                    inserted = self._in_savepoint(cursor, self._insert_blocks, cursor, projection, ready)
+                    if inserted is None:
+                        refused.add(projection.name)
+
+        self._write_rows(cursor, lines, [folding for *_, folding in kept], insert_blocks)
+        for *_, folding in kept:
+            folding.done()
+        insert_blocks()
 
     def _caught_up(self, cursor: Any, projection: Projection, entries: int) -> tuple[list[Any], Folding] | None:
         """The blocks that bring ``projection``'s stored state up to the first ``entries``, and a folding
@@ -246,13 +262,15 @@ class SqlStore(Store):
             at += count
         return projection.load(blocks)
 
-    def _insert_blocks(self, cursor: Any, projection: Projection, blocks: list[Any]) -> None:
+    def _insert_blocks(self, cursor: Any, projection: Projection, blocks: list[Any]) -> bool:
+        """Insert ``blocks`` (each of them, whatever the rows beside them); True once done."""
         p = self.placeholder
         cursor.executemany(
             f"INSERT INTO {PROJECTIONS} (name, first_entry, entries, last_hash, body) VALUES ({p}, {p}, {p}, {p}, {p}) "
             "ON CONFLICT DO NOTHING",
             [(projection.name, b.first, b.count, b.last_hash, projection.encode(b)) for b in blocks],
         )
+        return True
 
     def _hash_at(self, cursor: Any, position: int) -> str | None:
         cursor.execute(f"SELECT hash FROM {TABLE} WHERE position = {self.placeholder}", (position,))
@@ -359,24 +377,36 @@ class SqlStore(Store):
         return None if row is None else io.BytesIO(bytes(row[0]))
 
     def keep_result(self, name: str, head: LogHead, chunks: Iterable[bytes]) -> bool:
-        """One row replacing the one before, if this role may (a role that may only insert keeps none)."""
+        """One row replacing the one before, if this role may (a role that may only insert keeps none).
+
+        The bytes wait in a temporary file, not joined in memory: the replay
+        an import keeps is tens of megabytes.
+        """
         if self.read_only:
             return False
-        body = b"".join(chunks)
-        p = self.placeholder
         kept = []
+        with tempfile.TemporaryFile(prefix="timeline-result-") as body:
+            for chunk in chunks:
+                body.write(chunk)
+            size = body.tell()
 
-        def replace(cursor: Any) -> None:
-            cursor.execute(f"DELETE FROM {PROJECTIONS} WHERE name = {p}", (name,))
-            cursor.execute(
-                f"INSERT INTO {PROJECTIONS} (name, first_entry, entries, last_hash, body) "
-                f"VALUES ({p}, 0, {p}, {p}, {p})",
-                (name, head.entries, head.head, body),
-            )
-            kept.append(True)
+            def replace(cursor: Any) -> None:
+                p = self.placeholder
+                cursor.execute(f"DELETE FROM {PROJECTIONS} WHERE name = {p}", (name,))
+                body.seek(0)
+                self._insert_result(cursor, (name, head.entries, head.head), body, size)
+                kept.append(True)
 
-        self._save_without_waiting(replace)
+            self._save_without_waiting(replace)
         return bool(kept)
+
+    def _insert_result(self, cursor: Any, key: tuple[str, int, str], body: BinaryIO, size: int) -> None:
+        """Insert the row of a kept result: (name, entries, head) and ``size`` bytes read from ``body``."""
+        p = self.placeholder
+        cursor.execute(
+            f"INSERT INTO {PROJECTIONS} (name, first_entry, entries, last_hash, body) VALUES ({p}, 0, {p}, {p}, {p})",
+            (*key, body.read()),
+        )
 
     def set_result_aside(self, name: str) -> str | None:
         connection = self._connection(write=False)
@@ -384,9 +414,11 @@ class SqlStore(Store):
             return None
         return self._set_aside(name)
 
-    def _write_rows(self, cursor: Any, lines: Iterable[bytes], foldings: Sequence[Folding]) -> None:
+    def _write_rows(
+        self, cursor: Any, lines: Iterable[bytes], foldings: Sequence[Folding], after_piece: Callable[[], None]
+    ) -> None:
         """Insert the entry and figure rows of ``lines`` a few thousand at a time, in the caller's transaction,
-        and fold each line into ``foldings`` on the way.
+        and fold each line into ``foldings`` on the way (``after_piece`` is called after each piece).
 
         The lines are taken as they are made: a batch of millions of imported
         rows never has all its lines or rows in memory at once; it still
@@ -399,6 +431,7 @@ class SqlStore(Store):
             for _, raw in decoded:
                 for folding in foldings:
                     folding.add(raw)
+            after_piece()
 
     def _insert_figures(self, cursor: Any, rows: list[tuple[int, str | None]]) -> None:
         if rows:

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import BinaryIO
 
 from .envelope import GENESIS
 from .errors import LogError, StoreError
@@ -126,6 +127,16 @@ class SqliteStore(SqlStore):
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+
+    def _insert_result(self, cursor: sqlite3.Cursor, key: tuple[str, int, str], body: BinaryIO, size: int) -> None:
+        """The row with a blob of ``size`` zeros, then the bytes written into it a piece at a time."""
+        cursor.execute(
+            f"INSERT INTO {PROJECTIONS} (name, first_entry, entries, last_hash, body) VALUES (?, 0, ?, ?, zeroblob(?))",
+            (*key, size),
+        )
+        with cursor.connection.blobopen(PROJECTIONS, "body", cursor.lastrowid) as blob:
+            while piece := body.read(1 << 20):
+                blob.write(piece)
 
     def _select_lines(self, connection: sqlite3.Connection, start: int) -> Iterator[bytes]:
         cursor = connection.execute(f"SELECT line FROM {TABLE} WHERE position >= ? ORDER BY position", (start,))
