@@ -33,7 +33,7 @@ MAX_DIGITS = 13
 # Field names of the event classes that differ from the CSV column they come from.
 _COLUMN_OF = {"title": "source_title", "url": "source_url"}
 
-# Columns whose values repeat down a file: one shared string each, not one per row (an import holds every row).
+# Columns whose values repeat down a file: one shared string each, not one per row (``read_events`` holds every row).
 _REPEATED = frozenset({"incident", "monitor", "measure", "category", "location"})
 # The same few thousand days recur on every row: parsed once each, shared like the strings.
 _parse_day = functools.lru_cache(maxsize=1 << 16)(parse_date)
