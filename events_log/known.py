@@ -91,12 +91,7 @@ class KnownBuilder:
         self._described: list[tuple[str, str]] = []
 
     def _row(self, observation_id: str) -> int:
-        row = self.new_ids.get(observation_id)
-        if row is None and self._log_rows is not None:
-            row = self._log_rows().get(observation_id)
-        if row is None:
-            raise StoreError(f"a fix names observation {observation_id!r}, which is not in the log before it")
-        return row
+        return self.new_ids.row_of_fix(observation_id, self._log_rows)
 
     def add(self, raw: RawEntry, offset: int = -1, end: int = -1) -> None:
         if self._first is None:

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from .envelope import RawEntry
+from .errors import StoreError
 
 # Entries per block when a long stretch of the log is parsed at once.
 BLOCK_ENTRIES = 100_000
@@ -174,6 +175,15 @@ class NewIds:
             if self._pending[k] == observation_id:
                 return self.first_row + len(self._joined) * self._JOINED + k
         return self._mapped_joined().get(observation_id)
+
+    def row_of_fix(self, observation_id: str, log_rows: Callable[[], Mapping[str, int]] | None) -> int:
+        """The row of the observation a fix names: one added here, else one of the log's (``log_rows``)."""
+        row = self.get(observation_id)
+        if row is None and log_rows is not None:
+            row = log_rows().get(observation_id)
+        if row is None:
+            raise StoreError(f"a fix names observation {observation_id!r}, which is not in the log before it")
+        return row
 
     def mapping(self) -> dict[str, int]:
         """Id -> row of every id added."""

@@ -249,12 +249,7 @@ class IndexBuilder:
             add_id(event.id)
 
     def _row(self, observation_id: str) -> int:
-        row = self.new_ids.get(observation_id)
-        if row is None and self._log_rows is not None:
-            row = self._log_rows().get(observation_id)
-        if row is None:
-            raise StoreError(f"a fix names observation {observation_id!r}, which is not in the log before it")
-        return row
+        return self.new_ids.row_of_fix(observation_id, self._log_rows)
 
     def __len__(self) -> int:
         return self._count
