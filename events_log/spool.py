@@ -4,8 +4,8 @@ An import used to hold every event of its file as an object until the whole
 batch was admitted, so its memory grew with the file: 2 GB for a million
 rows. A spool writes each event's stored form (the JSON an entry carries) to
 an unlinked temporary file as the file is read, and keeps in memory only what
-admission asks of every event: a hash of its id, its figure key and its place (33 bytes
-an event). Admission (``admit_spool``) then reads back only the few events
+admission asks of every event: a hash of its id, its figure key and its
+place (33 bytes an event). Admission (``admit_spool``) then reads back only the few events
 that can fail or matter to another, and runs the very checks of
 ``admission`` on them:
 
