@@ -4,10 +4,10 @@ An import used to hold every event of its file as an object until the whole
 batch was admitted, so its memory grew with the file: 2 GB for a million
 rows. A spool writes each event's stored form (the JSON an entry carries) to
 an unlinked temporary file as the file is read, and keeps in memory only what
-admission asks of every event: a hash of its id, its figure key and its
-place (33 bytes an event). Admission (``admit_spool``) then reads back only the few events
-that can fail or matter to another, and runs the very checks of
-``admission`` on them:
+admission asks of every event: a hash of its id, its figure key, the
+latest day it names and its place (37 bytes an event). Admission
+(``admit_spool``) then reads back only the few events that can fail or
+matter to another, and runs the very checks of ``admission`` on them:
 
 - every fix (correction, retraction), and the observations whose id a fix
   names;
@@ -94,7 +94,7 @@ class Spool:
         self.names = BatchNames()
         self.fixes: list[int] = []  # rows of corrections and retractions
         self.targets: set[str] = set()  # the observation ids they name
-        self.latest = 0  # the latest day any figure names, as an ordinal
+        self._days = array("i")  # per event: the latest day its figure names, as an ordinal (0: none)
         self._types = bytearray()
         self._id_hashes = array("q")  # per event: its observation id's hash, or 0
         self._keys = bytearray()  # per event: 16 bytes of an observation's figure key, or zeros
@@ -141,7 +141,7 @@ class Spool:
         if isinstance(event, Correction | Retraction):
             self.fixes.append(self.count)
             self.targets.add(event.observation_id)
-        self.latest = max(self.latest, _latest_day(event))
+        self._days.append(_latest_day(event))
         self.count += 1
 
     def close(self) -> None:
@@ -251,10 +251,8 @@ class Spool:
 
     def first_late(self, today) -> int | None:
         """The first row with a figure dated after ``today`` and its slack, if any."""
-        latest = (today + SLACK).toordinal()
-        if self.latest <= latest:
-            return None
-        return next(row for row, _, event in self.events(range(self.count)) if _latest_day(event) > latest)
+        late = np.flatnonzero(np.frombuffer(self._days, dtype=np.int32) > (today + SLACK).toordinal())
+        return int(late[0]) if len(late) else None
 
 
 def _shared(values: np.ndarray, among: np.ndarray) -> np.ndarray:
