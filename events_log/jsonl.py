@@ -20,6 +20,8 @@ import errno
 import fcntl
 import itertools
 import os
+import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Collection, Iterable, Iterator, Sequence
@@ -66,6 +68,47 @@ class _Sidecar:
     size: int
     # Whole blocks of the sidecar that no longer matched the log (it was edited, or rewritten).
     dropped: int = 0
+
+
+class _Spill:
+    """The new blocks of one projection during an append, framed into an unlinked temporary file.
+
+    An import of millions of rows cuts dozens of blocks before its lines are
+    durable; held in memory, they were most of its peak. A spill that cannot
+    be written (a full ``TMPDIR``) gives up quietly: the append goes on, and
+    the next reader parses what the sidecar lacks.
+    """
+
+    def __init__(self, projection: Projection) -> None:
+        self._projection = projection
+        self._file: BinaryIO | None = None
+        self._broken = False
+
+    def __enter__(self) -> _Spill:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def take(self, blocks: list[Any]) -> None:
+        """Frame ``blocks`` into the file, and empty the list."""
+        try:
+            if not self._broken:
+                if self._file is None:
+                    self._file = tempfile.TemporaryFile()
+                for block in blocks:
+                    self._file.write(frame(self._projection.encode(block)))
+        except OSError:
+            self._broken = True
+        blocks.clear()
+
+    def copy_to(self, out: BinaryIO) -> None:
+        """Append the spilled blocks to ``out``, if every one of them was spilled."""
+        if self._file is None or self._broken:
+            return
+        self._file.seek(0)
+        shutil.copyfileobj(self._file, out, 1 << 20)
 
 
 class JsonlStore(Store):
@@ -215,9 +258,12 @@ class JsonlStore(Store):
         """Under the write lock: write ``lines`` after ``tail``, extending every kept projection as they go.
 
         The lines are taken one piece at a time (an import's million never
-        sit in memory at once), each decoded once for every projection. The
-        sidecars are written only once the lines are durable, and best
-        effort: a missing or stale one only costs the next reader a parse.
+        sit in memory at once), each decoded once for every projection. A
+        projection's new blocks wait in a temporary file as they are cut
+        (``_Spill``): the sidecars are written only once the lines are
+        durable, so that a crash never leaves blocks for entries the log
+        does not hold. Best effort: a missing or stale sidecar only costs
+        the next reader a parse.
         """
         projections = (KNOWN, *self.kept)
         sidecars = [
@@ -225,19 +271,24 @@ class JsonlStore(Store):
             for projection in projections
         ]
         foldings = [Folding(sidecar.state) for sidecar in sidecars]
+        with contextlib.ExitStack() as stack:
+            spills = [stack.enter_context(_Spill(projection)) for projection in projections]
 
-        def folded() -> Iterator[bytes]:
-            offset = tail.end
-            for line in lines:
-                raw, end = decode_line(line), offset + len(line) + 1
-                for folding in foldings:
-                    folding.add(raw, offset, end)
-                offset = end
-                yield line
+            def folded() -> Iterator[bytes]:
+                offset = tail.end
+                for line in lines:
+                    raw, end = decode_line(line), offset + len(line) + 1
+                    for folding, spill in zip(foldings, spills, strict=True):
+                        folding.add(raw, offset, end)
+                        if folding.blocks:
+                            spill.take(folding.blocks)
+                    offset = end
+                    yield line
 
-        _write_all(fd, folded(), tail.end, self.location)
-        for projection, sidecar, folding in zip(projections, sidecars, foldings, strict=True):
-            self._write_sidecar(projection, attrs.evolve(sidecar, new=[*sidecar.new, *folding.done()]))
+            _write_all(fd, folded(), tail.end, self.location)
+            for projection, sidecar, folding, spill in zip(projections, sidecars, foldings, spills, strict=True):
+                spill.take(folding.done())
+                self._write_sidecar(projection, sidecar, spill)
 
     def _read_sidecar(self, fd: int, tail: _Tail, projection: Projection) -> _Sidecar:
         """The sidecar's blocks that still match the log, plus blocks for the log beyond them."""
@@ -408,8 +459,8 @@ class JsonlStore(Store):
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def _write_sidecar(self, projection: Projection, sidecar: _Sidecar) -> None:
-        """Under the write lock: cut the sidecar to its valid part and add the new blocks.
+    def _write_sidecar(self, projection: Projection, sidecar: _Sidecar, spill: _Spill | None = None) -> None:
+        """Under the write lock: cut the sidecar to its valid part and add the new blocks, then the spilled ones.
 
         Best effort: the log is already durable, and a missing or stale
         sidecar only costs the next reader a parse.
@@ -423,6 +474,8 @@ class JsonlStore(Store):
                 out.seek(sidecar.kept)
                 for block in sidecar.new:  # one at a time: an import's blocks are never joined into one more copy
                     out.write(frame(projection.encode(block)))
+                if spill is not None:
+                    spill.copy_to(out)
         except OSError:
             with contextlib.suppress(OSError):
                 path.unlink()

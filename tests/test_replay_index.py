@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import tempfile
+import warnings
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from events_log import projection
 from events_log.errors import IndexMismatchWarning
 from events_log.jsonl import JsonlStore
 from events_log.projection import frame, unframe
@@ -104,6 +107,37 @@ def test_appending_uses_and_extends_the_index(tmp_path):
     assert len(index.blocks) == 2  # one block per append, read back from the file
     with pytest.raises(Exception, match="already in the log"):
         store.append([obs("a", 10, 3)])
+
+
+@given(st.lists(st.integers(1, 13), min_size=1, max_size=5), st.booleans())
+def test_appends_cut_into_many_blocks_keep_whole_sidecars(tmp_path_factory, sizes, spill_fails):
+    """An append long enough to cut several blocks writes them all once its lines are durable.
+
+    They wait in a temporary file meanwhile; where none can be made (no
+    ``TMPDIR``), the append still lands and the next reader parses what the
+    sidecars lack. Either way a fresh reader trusts them without a warning,
+    and they hold what a rebuild from the log holds.
+    """
+    folder = tmp_path_factory.mktemp("blocks")
+    store = JsonlStore(folder / "log.jsonl", clock=StepClock())
+    store.keep(REPLAY_INDEX)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(projection, "BLOCK_ENTRIES", 4)
+        if spill_fails:
+            patch.setattr(tempfile, "tempdir", str(folder / "no such folder"))
+        store.append(NAMES)
+        for n, size in enumerate(sizes):
+            store.append([obs(f"{n}-{k}", 1 + n, k) for k in range(size)])
+        entries = len(NAMES) + sum(sizes)
+        blocks = [block for _, block in unframe(store.sidecar_path(REPLAY_INDEX).read_bytes(), REPLAY_INDEX)]
+        assert (sum(b.count for b in blocks) < entries) == spill_fails
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            index = JsonlStore(store.path).projection(REPLAY_INDEX)
+        rebuilt = open_store(copy_without_index(store.path, folder)).projection(REPLAY_INDEX)
+    assert index.entries == entries and index.same(rebuilt)
+    checked = store.verify()
+    assert not checked.index_mismatch and "replay index beside the log matches it" in checked.index_note
 
 
 def test_verify_checks_the_index_against_the_log(tmp_path):
