@@ -293,26 +293,29 @@ class JsonlStore(Store):
     def _read_sidecar(self, fd: int, tail: _Tail, projection: Projection) -> _Sidecar:
         """The sidecar's blocks that still match the log, plus blocks for the log beyond them."""
         path = self.sidecar_path(projection)
+        valid: list[tuple[int, Any]] = []
+        position, size, dropped = 0, 0, 0
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                blocks = unframe(f, projection)
+                for end_at, block in blocks:
+                    if block.first != position or not 0 < block.end_offset <= tail.end:
+                        dropped = 1 + sum(1 for _ in blocks)
+                        break
+                    valid.append((end_at, block))
+                    position += block.count
         except FileNotFoundError:
-            data = b""
+            pass
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {exc.strerror}") from None
-        valid: list[tuple[int, Any]] = []
-        position = 0
-        whole = list(unframe(data, projection))
-        for end_at, block in whole:
-            if block.first != position or not 0 < block.end_offset <= tail.end:
-                break
-            valid.append((end_at, block))
-            position += block.count
         while valid and not _line_ends_with(fd, valid[-1][1].end_offset, valid[-1][1].last_hash):
             valid.pop()
+            dropped += 1
         kept = valid[-1][0] if valid else 0
         state = projection.load([block for _, block in valid])
         state, new = extend_lines(state, self._lines(fd, state.end_offset if valid else 0, tail.end), self._decoder)
-        return _Sidecar(state, kept, new, len(data), len(whole) - len(valid))
+        return _Sidecar(state, kept, new, size, dropped)
 
     def _parsed(self, fd: int, start: int, end: int) -> Iterator[tuple[RawEntry, int, int]]:
         for offset, line in _stream_lines(fd, start, end, self.location):
@@ -351,15 +354,14 @@ class JsonlStore(Store):
             if fd is None:
                 return None, False
             with self._locked(fd, fcntl.LOCK_SH):
+                tail = _read_tail(fd, self.location, strict=True)
                 try:
-                    data = path.read_bytes()
+                    with open(path, "rb") as f:
+                        stored = projection.load([block for _, block in unframe(f, projection)])
                 except FileNotFoundError:
                     return None, False
                 except OSError as exc:
                     raise StoreError(f"cannot read {path}: {exc.strerror}") from None
-                tail = _read_tail(fd, self.location, strict=True)
-                try:
-                    stored = projection.load([block for _, block in unframe(data, projection)])
                 except StoreError:
                     stored = None
                 matches = stored is not None and self._matches_log(fd, projection, stored, tail)

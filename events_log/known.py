@@ -143,7 +143,6 @@ class KnownIndex:
     origin: Any = None
 
     def __init__(self, blocks: list[KnownBlock]) -> None:
-        self.blocks = blocks
         self.entries = sum(b.count for b in blocks)
         self.last_hash = blocks[-1].last_hash if blocks else ""
         self.end_offset = blocks[-1].end_offset if blocks else 0
@@ -169,7 +168,6 @@ class KnownIndex:
             return self
         more = KnownIndex(blocks)
         combined = object.__new__(KnownIndex)
-        combined.blocks = self.blocks + blocks
         combined.entries = self.entries + more.entries
         combined.last_hash, combined.end_offset = more.last_hash, more.end_offset
         for name in _ARRAYS:

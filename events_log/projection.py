@@ -19,10 +19,11 @@ index); ``events_log.known`` is another (what admission asks of the log).
 
 from __future__ import annotations
 
+import io
 import itertools
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from .envelope import RawEntry
 from .errors import StoreError
@@ -60,7 +61,6 @@ Decode = Callable[[bytes, int], RawEntry]
 class State(Protocol):
     """A projection's state for a prefix of the log, made from whole blocks."""
 
-    blocks: list[Any]
     entries: int
     last_hash: str
     end_offset: int
@@ -232,13 +232,22 @@ def frame(body: bytes) -> bytes:
     return len(body).to_bytes(8, "little") + zlib.crc32(body).to_bytes(4, "little") + body
 
 
-def unframe(data: bytes, projection: Projection) -> Iterator[tuple[int, Any]]:
-    """The whole blocks in ``data`` with the offset just after each; stops at a torn or damaged one."""
-    at = 0
-    while at + 12 <= len(data):
-        size = int.from_bytes(data[at : at + 8], "little")
-        crc = int.from_bytes(data[at + 8 : at + 12], "little")
-        body = data[at + 12 : at + 12 + size]
+def unframe(source: bytes | BinaryIO, projection: Projection) -> Iterator[tuple[int, Any]]:
+    """The whole blocks in ``source`` (bytes, or a file read from its start) with the offset just after each.
+
+    Stops at a torn or damaged one. A file is read a block at a time: a
+    large log's index is never in memory as bytes and as blocks at once.
+    """
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    total = stream.seek(0, io.SEEK_END)
+    at = stream.seek(0)
+    while at + 12 <= total:
+        head = stream.read(12)
+        size = int.from_bytes(head[:8], "little")
+        crc = int.from_bytes(head[8:12], "little")
+        if size > total - at - 12:  # torn, or a damaged length: never read past the end
+            return
+        body = stream.read(size)
         if len(body) < size or zlib.crc32(body) != crc:
             return
         try:

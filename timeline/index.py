@@ -24,7 +24,6 @@ rebuilds it from the log and compares.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -307,6 +306,93 @@ def _array(data: list[bytes], dtype: Any) -> np.ndarray:
     return np.frombuffer(joined, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype, copy=False)
 
 
+def _inconsistent() -> StoreError:
+    return StoreError("the replay index is inconsistent; delete it and it will be rebuilt from the log")
+
+
+# Parts an ``Ids`` grows to, one per append, before they are joined into one.
+_PARTS = 32
+
+
+class Ids:
+    """The observation ids of an index, row by row, kept as its blocks joined them.
+
+    As a million Python strings, ids were the largest part of an index in
+    memory, and splitting them most of what a fresh process spent reading
+    it; yet a replay of one incident needs the ids of its rows only, and a
+    full replay each id once. So each block's ids stay one string, and where
+    each id starts in it is found (numpy, a few bytes an id) when one is
+    first asked for.
+    """
+
+    def __init__(self, parts: list[str], counts: list[int]) -> None:
+        self._parts = parts  # each the ids of ``counts[k]`` consecutive rows, joined by newlines
+        self._counts = counts
+        self._firsts = np.cumsum([0, *counts])
+        self._starts: list[np.ndarray | None] = [None] * len(parts)
+
+    def __len__(self) -> int:
+        return int(self._firsts[-1])
+
+    def __getitem__(self, row: int) -> str:
+        if not 0 <= row < len(self):
+            raise IndexError(row)
+        part = int(np.searchsorted(self._firsts, row, side="right")) - 1
+        starts, k = self._starts_of(part), row - int(self._firsts[part])
+        end = int(starts[k + 1]) - 1 if k + 1 < len(starts) else len(self._parts[part])
+        return self._parts[part][int(starts[k]) : end]
+
+    def take(self, rows: np.ndarray) -> list[str]:
+        """The ids of these rows, in their order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(self._parts) == 1:
+            return self._take(0, rows)
+        which = np.searchsorted(self._firsts, rows, side="right") - 1
+        found: list[str] = [""] * len(rows)
+        for part in np.unique(which).tolist():
+            at = np.flatnonzero(which == part)
+            for k, found_id in zip(at.tolist(), self._take(part, rows[at] - self._firsts[part]), strict=True):
+                found[k] = found_id
+        return found
+
+    def tolist(self) -> list[str]:
+        found: list[str] = []
+        for joined, count in zip(self._parts, self._counts, strict=True):
+            if count:
+                ids = joined.split("\n")
+                if len(ids) != count:
+                    raise _inconsistent()
+                found += ids
+        return found
+
+    def extended(self, more: Ids) -> Ids:
+        """These ids followed by ``more``: neither is copied, unless appends made many parts (then joined as one)."""
+        if len(self._parts) + len(more._parts) > _PARTS:
+            return Ids(["\n".join(p for p, count in zip(self._parts + more._parts, self._counts + more._counts,
+                                                          strict=True) if count)], [len(self) + len(more)])  # fmt: skip
+        combined = Ids(self._parts + more._parts, self._counts + more._counts)
+        combined._starts = self._starts + more._starts
+        return combined
+
+    def _take(self, part: int, rows: np.ndarray) -> list[str]:
+        joined, starts = self._parts[part], self._starts_of(part)
+        ends = np.append(starts[1:] - 1, len(joined))
+        return [joined[a:b] for a, b in zip(starts[rows].tolist(), ends[rows].tolist(), strict=True)]
+
+    def _starts_of(self, part: int) -> np.ndarray:
+        starts = self._starts[part]
+        if starts is None:
+            joined = self._parts[part]
+            # Where each id starts, in characters: one byte a character if ASCII, else four.
+            codes = np.frombuffer(joined.encode("ascii"), np.uint8) if joined.isascii() else \
+                np.frombuffer(joined.encode("utf-32-le"), np.uint32)  # fmt: skip
+            starts = np.concatenate(([0], np.flatnonzero(codes == 10) + 1)) if self._counts[part] else np.zeros(0, int)
+            if len(starts) != self._counts[part]:
+                raise _inconsistent()
+            starts = self._starts[part] = starts.astype(np.int64)
+        return starts
+
+
 class LogIndex:
     """The index of a whole log prefix, as numpy columns."""
 
@@ -314,41 +400,47 @@ class LogIndex:
     # Set by a store that read the index from a file: what that file began with (see jsonl.py).
     origin: bytes | None = None
 
-    def __init__(self, blocks: list[Block]) -> None:
-        self.blocks = blocks
+    def __init__(self, blocks: list[Block], *, consume: bool = False) -> None:
+        """The index of ``blocks``; ``consume``: take their columns over (blocks only read, never written again).
+
+        Consumed, each column's bytes leave the blocks as they are joined, so
+        that a large index is never in memory twice while it is read.
+        """
+
+        def column(name: str, dtype: Any = None) -> Any:
+            parts = [getattr(b, name) for b in blocks]
+            if consume and parts:
+                for b in blocks:
+                    setattr(b, name, type(parts[0])())
+            if dtype is None:
+                return parts
+            return _array(parts, dtype)
+
         # Shared by this index and the ones extended from it: it tells them from an index read anew.
         self.lineage = object()
         self.entries = sum(b.count for b in blocks)
         self.last_hash = blocks[-1].last_hash if blocks else ""
         self.end_offset = blocks[-1].end_offset if blocks else 0
-        self.times = _array([b.times for b in blocks], np.int64)
-        self.types = _array([b.types for b in blocks], np.int8)
-        self.offsets = _array([b.offsets for b in blocks], np.int64)
         self.series: list[tuple] = [key for b in blocks for key in b.new_series]
-        self.obs_entry = _array([b.obs_entry for b in blocks], np.int64)
-        self.obs_series = _array([b.obs_series for b in blocks], np.int32)
-        self.obs_day = _array([b.obs_day for b in blocks], np.int32)
-        self.obs_cumulative = _array([b.obs_cumulative for b in blocks], np.int8)
-        self.obs_low = _array([b.obs_low for b in blocks], np.int64)
-        self.obs_high = _array([b.obs_high for b in blocks], np.int64)
-        self.obs_qualifier = _array([b.obs_qualifier for b in blocks], np.int8)
-        # The ids list may be shared with indexes extended from this one, and grow: only the
-        # first ``obs_count`` belong to this index (copying a million ids per append would not).
-        self.obs_ids: list[str] = [i for b in blocks if b.obs_ids for i in b.obs_ids.split("\n")]
-        self.obs_count = len(self.obs_ids)
-        self.correction_entry = _array([b.correction_entry for b in blocks], np.int64)
-        self.correction_row = _array([b.correction_row for b in blocks], np.int64)
-        self.correction_values = Columns(
-            *(
-                _array([getattr(b, f"correction_{name}") for b in blocks], dtype)
-                for name, dtype in COLUMN_TYPES._asdict().items()
-            )
-        )
-        self.retraction_entry = _array([b.retraction_entry for b in blocks], np.int64)
-        self.retraction_row = _array([b.retraction_row for b in blocks], np.int64)
         self.described = [d for b in blocks for d in b.described]
-        if len(self.obs_ids) != len(self.obs_entry):
-            raise StoreError("the replay index is inconsistent; delete it and it will be rebuilt from the log")
+        self.times = column("times", np.int64)
+        self.types = column("types", np.int8)
+        self.offsets = column("offsets", np.int64)
+        self.obs_entry = column("obs_entry", np.int64)
+        self.obs_series = column("obs_series", np.int32)
+        self.obs_day = column("obs_day", np.int32)
+        self.obs_cumulative = column("obs_cumulative", np.int8)
+        self.obs_low = column("obs_low", np.int64)
+        self.obs_high = column("obs_high", np.int64)
+        self.obs_qualifier = column("obs_qualifier", np.int8)
+        self.obs_ids = Ids(["\n".join(i for i in column("obs_ids") if i)], [len(self.obs_entry)])
+        self.correction_entry = column("correction_entry", np.int64)
+        self.correction_row = column("correction_row", np.int64)
+        self.correction_values = Columns(
+            *(column(f"correction_{name}", dtype) for name, dtype in COLUMN_TYPES._asdict().items())
+        )
+        self.retraction_entry = column("retraction_entry", np.int64)
+        self.retraction_row = column("retraction_row", np.int64)
 
     def observation_columns(self) -> Columns:
         """The six observation columns, one value per observation row, as stored (before corrections)."""
@@ -360,13 +452,12 @@ class LogIndex:
     def rows(self) -> Mapping[str, int]:
         """Observation id -> its row (made once, then kept)."""
         if self._rows is None:
-            count = self.obs_count
-            self._rows = dict(zip(itertools.islice(self.obs_ids, count), range(count), strict=True))
+            self._rows = dict(zip(self.obs_ids.tolist(), range(len(self.obs_ids)), strict=True))
         return self._rows
 
     def builder(self) -> IndexBuilder:
         """A builder that continues this index (for the entries appended after it)."""
-        return IndexBuilder(self.series, self.rows, self.obs_count)
+        return IndexBuilder(self.series, self.rows, len(self.obs_ids))
 
     def names(self) -> Names:
         """The incident and monitor slugs the log has described (descriptions are few: no column needed)."""
@@ -385,7 +476,6 @@ class LogIndex:
             return self
         more = LogIndex(blocks)
         combined = object.__new__(LogIndex)
-        combined.blocks = self.blocks + blocks
         combined.entries = self.entries + more.entries
         combined.last_hash, combined.end_offset = more.last_hash, more.end_offset
         for name in ARRAYS:
@@ -394,12 +484,7 @@ class LogIndex:
             *(np.concatenate(pair) for pair in zip(self.correction_values, more.correction_values, strict=True))
         )
         combined.series = self.series + more.series
-        if len(self.obs_ids) == self.obs_count:  # nobody has extended this index yet: grow the list in place
-            self.obs_ids.extend(more.obs_ids)
-            combined.obs_ids = self.obs_ids
-        else:
-            combined.obs_ids = self.obs_ids[: self.obs_count] + more.obs_ids
-        combined.obs_count = self.obs_count + more.obs_count
+        combined.obs_ids = self.obs_ids.extended(more.obs_ids)
         combined.described = self.described + more.described
         combined.lineage = self.lineage
         combined.origin = self.origin
@@ -414,7 +499,7 @@ class LogIndex:
             and self.last_hash == other.last_hash
             and all(np.array_equal(getattr(self, name), getattr(other, name)) for name in ARRAYS)
             and all(np.array_equal(x, y) for x, y in zip(self.correction_values, other.correction_values, strict=True))
-            and self.obs_ids[: self.obs_count] == other.obs_ids[: other.obs_count]
+            and self.obs_ids.tolist() == other.obs_ids.tolist()
             and self.series == other.series
             and self.described == other.described
         )
@@ -431,7 +516,7 @@ class _ReplayIndex:
     title = "replay index"
 
     def load(self, blocks: list[Block]) -> LogIndex:
-        return LogIndex(blocks)
+        return LogIndex(blocks, consume=True)
 
     def encode(self, block: Block) -> bytes:
         return _encode(block)

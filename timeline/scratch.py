@@ -71,7 +71,11 @@ def effective_rows(
     if known_at is not None:
         cut = int(np.searchsorted(index.times, time_code(known_at), side="right"))
     rows_in = int(np.searchsorted(index.obs_entry, cut))
-    columns = Columns(*(column[:rows_in].copy() for column in index.observation_columns()))
+    # Corrections are written into the columns, so only then are they copied from the index's: a log
+    # without any (an imported dataset) keeps one copy of its largest arrays, not two.
+    corrected = len(index.correction_entry) > 0 and int(index.correction_entry[0]) < cut
+    columns = Columns(*(column[:rows_in].copy() if corrected else column[:rows_in] for column in
+                        index.observation_columns()))  # fmt: skip
     effective = Effective(
         columns=columns, retracted=np.zeros(rows_in, dtype=bool), live=np.ones(rows_in, dtype=bool),
         ids=index.obs_ids, corrected_by={}, corrections=0, retractions=0,
@@ -90,10 +94,11 @@ def apply_corrections(effective: Effective, index: LogIndex, cut: int) -> None:
     """Apply the corrections and retractions of entries before ``cut`` not applied yet, in log order."""
     done, corrections = effective.corrections, int(np.searchsorted(index.correction_entry, cut))
     rows = index.correction_row[done:corrections]
-    # A row corrected twice keeps its last correction: the last occurrence of each row, whole columns at once.
-    last = len(rows) - 1 - np.unique(rows[::-1], return_index=True)[1]
-    for column, values in zip(effective.columns, index.correction_values, strict=True):
-        column[rows[last]] = values[done:corrections][last]
+    if len(rows):
+        # A row corrected twice keeps its last correction: the last occurrence of each row, whole columns at once.
+        last = len(rows) - 1 - np.unique(rows[::-1], return_index=True)[1]
+        for column, values in zip(effective.columns, index.correction_values, strict=True):
+            column[rows[last]] = values[done:corrections][last]
     for row, position in zip(rows.tolist(), index.correction_entry[done:corrections].tolist(), strict=True):
         effective.corrected_by.setdefault(row, []).append(position)
     retractions = int(np.searchsorted(index.retraction_entry, cut))
@@ -122,7 +127,7 @@ def grouped(index: LogIndex, effective: Effective, rows: np.ndarray) -> Iterator
         end = max(bisect.bisect_right(bounds, bounds[start] + _ROWS_AT_ONCE, lo=start + 1) - 1, start + 1)
         offset = bounds[start]
         part = order[offset : bounds[end]]
-        ids = [index.obs_ids[i] for i in part.tolist()]
+        ids = index.obs_ids.take(part)
         highs = [None if h == OPEN else h for h in high[part].tolist()]
         days, lows, cumulatives = day[part].tolist(), low[part].tolist(), cumulative[part].astype(bool).tolist()
         qualifiers = qualifier[part].tolist()

@@ -21,7 +21,7 @@ from events_log.errors import InputError, shown
 from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation, Qualifier, Retraction
 from events_log.store import LogHead, Store
 
-from .index import QUALIFIERS, Columns, LogIndex
+from .index import QUALIFIERS, Columns, Ids, LogIndex
 from .rule import BASES, CARRIED, OPEN, Folded
 
 SeriesKey = tuple[str, str, str, str, str | None]
@@ -151,7 +151,7 @@ class Effective:
     columns: Columns
     retracted: np.ndarray
     live: np.ndarray
-    ids: list[str]
+    ids: Ids
     corrected_by: dict[int, list[int]]  # row -> positions of the corrections applied to it
     # How many of the index's corrections, and of its retractions, are applied: a later replay goes on from there.
     corrections: int
@@ -166,8 +166,8 @@ class Effective:
     def rows(self) -> dict[str, int]:
         """Observation id -> row, built on first use: CSV and JSON output never need it."""
         if self._rows is None:
-            ids = self.ids
-            self._rows = {ids[i]: i for i in np.flatnonzero(self.live).tolist()}
+            rows = np.flatnonzero(self.live)
+            self._rows = dict(zip(self.ids.take(rows), rows.tolist(), strict=True))
         return self._rows
 
 
@@ -249,8 +249,7 @@ class Replay:
         rows = self._effective.live
         if incident is not None:
             rows = rows & np.isin(self._effective.columns.series, chosen_series(self._index, incident, None))
-        ids = self._effective.ids
-        return [ids[row] for row in np.flatnonzero(rows).tolist()]
+        return self._effective.ids.take(np.flatnonzero(rows))
 
     def tallies(self, kind: str) -> dict[str, tuple[int, dt.date]]:
         """Per incident (``kind="incident"``) or monitor: its effective figures and the latest report day."""
