@@ -96,7 +96,7 @@ class _Spill:
         try:
             if not self._broken:
                 if self._file is None:
-                    self._file = tempfile.TemporaryFile()
+                    self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by __exit__
                 for block in blocks:
                     self._file.write(frame(self._projection.encode(block)))
         except OSError:

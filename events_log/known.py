@@ -25,8 +25,7 @@ import numpy as np
 from .admission import LIVE, RETRACTED, Names, figure_key
 from .codec import SCHEMA, upcast
 from .envelope import RawEntry
-from .errors import StoreError
-from .projection import NewIds
+from .projection import Ids, NewIds
 
 
 class KnownBlock(msgspec.Struct, array_like=True, gc=False):
@@ -148,17 +147,19 @@ class KnownIndex:
         self.end_offset = blocks[-1].end_offset if blocks else 0
         for name in _ARRAYS:
             setattr(self, name, _array([getattr(b, name) for b in blocks]))
-        self.obs_ids: list[str] = [i for b in blocks if b.obs_ids for i in b.obs_ids.split("\n")]
+        self.obs_ids = Ids(["\n".join(b.obs_ids for b in blocks if b.obs_ids)], [len(self.obs_entry)])
         self.described = [d for b in blocks for d in b.described]
         self._rows: Mapping[str, int] | None = None
-        if len(self.obs_ids) != len(self.obs_entry):
-            raise StoreError("the index of ids beside the log is inconsistent; delete it and it will be rebuilt")
 
     def rows(self) -> Mapping[str, int]:
         """Observation id -> its row (made once, then kept)."""
         if self._rows is None:
-            self._rows = dict(zip(self.obs_ids, range(len(self.obs_ids)), strict=True))
+            self._rows = dict(zip(self.obs_ids.tolist(), range(len(self.obs_ids)), strict=True))
         return self._rows
+
+    def mapped(self) -> bool:
+        """Whether ``rows`` was made already."""
+        return self._rows is not None
 
     def builder(self) -> KnownBuilder:
         return KnownBuilder(self.rows, len(self.obs_ids))
@@ -172,7 +173,7 @@ class KnownIndex:
         combined.last_hash, combined.end_offset = more.last_hash, more.end_offset
         for name in _ARRAYS:
             setattr(combined, name, np.concatenate([getattr(self, name), getattr(more, name)]))
-        combined.obs_ids = self.obs_ids + more.obs_ids
+        combined.obs_ids = self.obs_ids.extended(more.obs_ids)
         combined.described = self.described + more.described
         combined._rows = ChainMap(builder.new_ids.mapping(), self._rows) if self._rows is not None else None
         return combined
@@ -182,7 +183,7 @@ class KnownIndex:
             self.entries == other.entries
             and self.last_hash == other.last_hash
             and all(np.array_equal(getattr(self, name), getattr(other, name)) for name in _ARRAYS)
-            and self.obs_ids == other.obs_ids
+            and self.obs_ids.tolist() == other.obs_ids.tolist()
             and self.described == other.described
         )
 
@@ -197,6 +198,10 @@ class KnownIndex:
         return KnownRows(self, read)
 
 
+# ``taken`` scans the log's ids while it has been asked about fewer than one in this many of them.
+_FEW = 64
+
+
 class KnownRows:
     """Admission's view of a log (``admission.KnownIds``), answered from its ``KnownIndex``."""
 
@@ -205,6 +210,7 @@ class KnownRows:
         self._read = read
         self.names = index.names()
         self._dropped = set(index.retraction_row.tolist())
+        self._asked = 0  # ids asked about by ``taken``
 
     def status(self, observation_id: str) -> str | None:
         row = self._index.rows().get(observation_id)
@@ -226,8 +232,14 @@ class KnownRows:
         return self._read(position)
 
     def taken(self, ids: Sequence[str]) -> set[str]:
-        rows = self._index.rows()
-        return {i for i in ids if i in rows}
+        index = self._index
+        self._asked += len(ids)
+        if index.mapped() or self._asked * _FEW >= len(index.obs_ids):
+            rows = index.rows()
+            return {i for i in ids if i in rows}
+        # A daily import of a few rows into a log of millions: one pass over the log's ids, where
+        # mapping them all would take seconds, every time.
+        return index.obs_ids.among(set(ids))
 
     def similar(self, keys: Iterable[str]) -> Iterator[tuple[str, int]]:
         """Effective records whose figure key is one of ``keys``, with the position of that version.

@@ -25,8 +25,13 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO, Protocol
 
+import numpy as np
+
 from .envelope import RawEntry
 from .errors import StoreError
+
+# What reading an index whose ids do not match its rows says (its CRC held: written so by a bug, or by hand).
+INCONSISTENT = "an index beside the log is inconsistent; delete it and it will be rebuilt from the log"
 
 # Entries per block when a long stretch of the log is parsed at once.
 BLOCK_ENTRIES = 100_000
@@ -196,6 +201,97 @@ class NewIds:
             self._map.update(zip(self._joined[k].split("\n"), range(start, start + self._JOINED), strict=True))
         self._mapped = len(self._joined)
         return self._map
+
+
+# Parts an ``Ids`` grows to, one per append, before they are joined into one.
+_PARTS = 32
+
+
+class Ids:
+    """The observation ids of an index, row by row, kept as its blocks joined them.
+
+    As a million Python strings, ids were the largest part of an index in
+    memory, and splitting them most of what a fresh process spent reading
+    it; yet a replay of one incident needs the ids of its rows only, and a
+    full replay each id once. So each block's ids stay one string, and where
+    each id starts in it is found (numpy, a few bytes an id) when one is
+    first asked for.
+    """
+
+    def __init__(self, parts: list[str], counts: list[int]) -> None:
+        self._parts = parts  # each the ids of ``counts[k]`` consecutive rows, joined by newlines
+        self._counts = counts
+        self._firsts = np.cumsum([0, *counts])
+        self._starts: list[np.ndarray | None] = [None] * len(parts)
+
+    def __len__(self) -> int:
+        return int(self._firsts[-1])
+
+    def __getitem__(self, row: int) -> str:
+        if not 0 <= row < len(self):
+            raise IndexError(row)
+        part = int(np.searchsorted(self._firsts, row, side="right")) - 1
+        starts, k = self._starts_of(part), row - int(self._firsts[part])
+        end = int(starts[k + 1]) - 1 if k + 1 < len(starts) else len(self._parts[part])
+        return self._parts[part][int(starts[k]) : end]
+
+    def take(self, rows: np.ndarray) -> list[str]:
+        """The ids of these rows, in their order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(self._parts) == 1:
+            return self._take(0, rows)
+        which = np.searchsorted(self._firsts, rows, side="right") - 1
+        found: list[str] = [""] * len(rows)
+        for part in np.unique(which).tolist():
+            at = np.flatnonzero(which == part)
+            for k, found_id in zip(at.tolist(), self._take(part, rows[at] - self._firsts[part]), strict=True):
+                found[k] = found_id
+        return found
+
+    def among(self, wanted: set[str]) -> set[str]:
+        """Which of ``wanted`` are here: one pass, each part split in turn, and nothing mapped."""
+        found: set[str] = set()
+        for joined, count in zip(self._parts, self._counts, strict=True):
+            if count:
+                found |= wanted.intersection(joined.split("\n"))
+        return found
+
+    def tolist(self) -> list[str]:
+        found: list[str] = []
+        for joined, count in zip(self._parts, self._counts, strict=True):
+            if count:
+                ids = joined.split("\n")
+                if len(ids) != count:
+                    raise StoreError(INCONSISTENT)
+                found += ids
+        return found
+
+    def extended(self, more: Ids) -> Ids:
+        """These ids followed by ``more``: neither is copied, unless appends made many parts (then joined as one)."""
+        if len(self._parts) + len(more._parts) > _PARTS:
+            return Ids(["\n".join(p for p, count in zip(self._parts + more._parts, self._counts + more._counts,
+                                                          strict=True) if count)], [len(self) + len(more)])  # fmt: skip
+        combined = Ids(self._parts + more._parts, self._counts + more._counts)
+        combined._starts = self._starts + more._starts
+        return combined
+
+    def _take(self, part: int, rows: np.ndarray) -> list[str]:
+        joined, starts = self._parts[part], self._starts_of(part)
+        ends = np.append(starts[1:] - 1, len(joined))
+        return [joined[a:b] for a, b in zip(starts[rows].tolist(), ends[rows].tolist(), strict=True)]
+
+    def _starts_of(self, part: int) -> np.ndarray:
+        starts = self._starts[part]
+        if starts is None:
+            joined = self._parts[part]
+            # Where each id starts, in characters: one byte a character if ASCII, else four.
+            codes = np.frombuffer(joined.encode("ascii"), np.uint8) if joined.isascii() else \
+                np.frombuffer(joined.encode("utf-32-le"), np.uint32)  # fmt: skip
+            starts = np.concatenate(([0], np.flatnonzero(codes == 10) + 1)) if self._counts[part] else np.zeros(0, int)
+            if len(starts) != self._counts[part]:
+                raise StoreError(INCONSISTENT)
+            starts = self._starts[part] = starts.astype(np.int64)
+        return starts
 
 
 def extend(state: State, entries: Iterable[tuple[RawEntry, int, int]]) -> tuple[State, list[Any]]:

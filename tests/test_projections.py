@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from events_log.jsonl import JsonlStore
 from events_log.known import KNOWN
-from events_log.projection import NewIds, extend
+from events_log.projection import Ids, NewIds, extend
 from events_log.stores import open_store
-from timeline.index import REPLAY_INDEX, Ids
+from timeline.index import REPLAY_INDEX
 from timeline.output import replay_document
 from timeline.replay import replay
 
@@ -195,6 +195,8 @@ def test_ids_kept_joined_answer_as_a_plain_list(parts, data):
     rows = data.draw(st.lists(st.integers(0, len(plain) - 1), max_size=20)) if plain else []
     assert ids.take(np.array(rows, dtype=np.int64)) == [plain[r] for r in rows]
     assert [ids[r] for r in rows] == [plain[r] for r in rows]
+    wanted = set(data.draw(st.lists(st.sampled_from(plain), max_size=5)) if plain else []) | {"not one of them"}
+    assert ids.among(wanted) == wanted & set(plain)
     with pytest.raises(IndexError):
         ids[len(plain)]
 

@@ -152,6 +152,26 @@ def test_a_spooled_import_says_what_it_appended(tmp_path):
     assert [e.event.id for e in store.entries(appended.first)] == ["n1", "n2"]
 
 
+@pytest.mark.parametrize("taken", [None, 0, 150, 299])
+def test_a_few_ids_against_a_long_log_are_checked_as_the_batch_in_memory(fresh_logs, log_kind, taken):
+    """A small import into a log of many observations (its ids scanned, not mapped) is refused or written alike."""
+    first = Observation(
+        id="a", incident="coastal-2025", monitor="SOHR", reported_on=dt.date(2025, 3, 1), measure="killed",
+        category="civilians", kind=Kind.CUMULATIVE, figure=Figure(3, 3, Qualifier.EXACT), source=Source(title="t"),
+    )  # fmt: skip
+    history = [SMALL_WORLD, [attrs.evolve(first, id=f"old-{n}", figure=Figure(n, n, Qualifier.EXACT))
+                             for n in range(300)]]  # fmt: skip
+    batch = [attrs.evolve(first, id="new-1", reported_on=dt.date(2025, 3, 2)),
+             attrs.evolve(first, id="new-2" if taken is None else f"old-{taken}", reported_on=dt.date(2025, 3, 3))]
+    in_memory, spooled = _log(fresh_logs(log_kind), history), _log(fresh_logs(log_kind), history)
+    labels = ["a.csv:2", "a.csv:3"]
+    expected = _outcome(lambda: in_memory.append(batch, labels=labels))
+    with Spool.of(zip(labels, batch, strict=True)) as spool:
+        got = _outcome(lambda: spooled.append_spool(spool))
+    assert got == expected and (got is None) == (taken is None)
+    assert list(spooled.lines()) == list(in_memory.lines())
+
+
 def test_a_refused_spooled_batch_names_its_file_and_line(tmp_path):
     store = open_store(str(tmp_path / "log.jsonl"))
     store.append(SMALL_WORLD)

@@ -19,9 +19,10 @@ from events_log.codec import SCHEMA, structure, upcast
 from events_log.envelope import decode_line
 from events_log.errors import InputError, shown
 from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation, Qualifier, Retraction
+from events_log.projection import Ids
 from events_log.store import LogHead, Store
 
-from .index import QUALIFIERS, Columns, Ids, LogIndex
+from .index import QUALIFIERS, Columns, LogIndex
 from .rule import BASES, CARRIED, OPEN, Folded
 
 SeriesKey = tuple[str, str, str, str, str | None]
