@@ -291,31 +291,38 @@ class JsonlStore(Store):
                 self._write_sidecar(projection, sidecar, spill)
 
     def _read_sidecar(self, fd: int, tail: _Tail, projection: Projection) -> _Sidecar:
-        """The sidecar's blocks that still match the log, plus blocks for the log beyond them."""
+        """The sidecar's blocks that still match the log, plus blocks for the log beyond them.
+
+        Blocks are handed to the projection as they are read, each checked
+        first: it must follow the one before, and the log must still end its
+        last line with the hash it names (the log is a hash chain, so all
+        before it are then the entries it was made from).
+        """
         path = self.sidecar_path(projection)
-        valid: list[tuple[int, Any]] = []
-        position, size, dropped = 0, 0, 0
+        found = {"kept": 0, "dropped": 0, "size": 0}
+
+        def matching(blocks: Iterator[tuple[int, Any]]) -> Iterator[Any]:
+            position = 0
+            for end_at, block in blocks:
+                if (block.first != position or not 0 < block.end_offset <= tail.end
+                        or not _line_ends_with(fd, block.end_offset, block.last_hash)):  # fmt: skip
+                    found["dropped"] = 1 + sum(1 for _ in blocks)
+                    return
+                found["kept"] = end_at
+                position += block.count
+                yield block
+
         try:
             with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                blocks = unframe(f, projection)
-                for end_at, block in blocks:
-                    if block.first != position or not 0 < block.end_offset <= tail.end:
-                        dropped = 1 + sum(1 for _ in blocks)
-                        break
-                    valid.append((end_at, block))
-                    position += block.count
+                found["size"] = os.fstat(f.fileno()).st_size
+                state = projection.load(matching(unframe(f, projection)))
         except FileNotFoundError:
-            pass
+            state = projection.load([])
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {exc.strerror}") from None
-        while valid and not _line_ends_with(fd, valid[-1][1].end_offset, valid[-1][1].last_hash):
-            valid.pop()
-            dropped += 1
-        kept = valid[-1][0] if valid else 0
-        state = projection.load([block for _, block in valid])
-        state, new = extend_lines(state, self._lines(fd, state.end_offset if valid else 0, tail.end), self._decoder)
-        return _Sidecar(state, kept, new, size, dropped)
+        start = state.end_offset if found["kept"] else 0
+        state, new = extend_lines(state, self._lines(fd, start, tail.end), self._decoder)
+        return _Sidecar(state, found["kept"], new, found["size"], found["dropped"])
 
     def _parsed(self, fd: int, start: int, end: int) -> Iterator[tuple[RawEntry, int, int]]:
         for offset, line in _stream_lines(fd, start, end, self.location):
@@ -357,7 +364,7 @@ class JsonlStore(Store):
                 tail = _read_tail(fd, self.location, strict=True)
                 try:
                     with open(path, "rb") as f:
-                        stored = projection.load([block for _, block in unframe(f, projection)])
+                        stored = projection.load(block for _, block in unframe(f, projection))
                 except FileNotFoundError:
                     return None, False
                 except OSError as exc:

@@ -141,7 +141,8 @@ class KnownIndex:
 
     origin: Any = None
 
-    def __init__(self, blocks: list[KnownBlock]) -> None:
+    def __init__(self, blocks: Iterable[KnownBlock]) -> None:
+        blocks = list(blocks)
         self.entries = sum(b.count for b in blocks)
         self.last_hash = blocks[-1].last_hash if blocks else ""
         self.end_offset = blocks[-1].end_offset if blocks else 0
@@ -275,7 +276,7 @@ class _Known:
     name = "known"
     title = "index of ids and names"
 
-    def load(self, blocks: list[KnownBlock]) -> KnownIndex:
+    def load(self, blocks: Iterable[KnownBlock]) -> KnownIndex:
         return KnownIndex(blocks)
 
     def encode(self, block: KnownBlock) -> bytes:

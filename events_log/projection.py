@@ -88,8 +88,8 @@ class Projection(Protocol):
     name: str  # names where its blocks are kept: ``<log>.<name>``, or its rows of the projections table
     title: str  # what messages call it ("the replay index")
 
-    def load(self, blocks: list[Any]) -> State:
-        """The state made of these whole blocks, in order (none: the state of an empty log)."""
+    def load(self, blocks: Iterable[Any]) -> State:
+        """The state made of these whole blocks, in order (none: the state of an empty log), taken as they come."""
 
     def encode(self, block: Any) -> bytes: ...
 
@@ -203,8 +203,8 @@ class NewIds:
         return self._map
 
 
-# Parts an ``Ids`` grows to, one per append, before they are joined into one.
-_PARTS = 32
+# Parts an ``Ids`` holds (one per block read, or per append) before they are joined into one.
+_PARTS = 64
 
 
 class Ids:
@@ -223,6 +223,13 @@ class Ids:
         self._counts = counts
         self._firsts = np.cumsum([0, *counts])
         self._starts: list[np.ndarray | None] = [None] * len(parts)
+
+    @classmethod
+    def of(cls, parts: list[str], counts: list[int]) -> Ids:
+        """The ids of these parts; joined as one if they are many (a log of many small appends)."""
+        if len(parts) > _PARTS:
+            return cls(["\n".join(p for p, count in zip(parts, counts, strict=True) if count)], [sum(counts)])
+        return cls(parts, counts)
 
     def __len__(self) -> int:
         return int(self._firsts[-1])
@@ -269,8 +276,7 @@ class Ids:
     def extended(self, more: Ids) -> Ids:
         """These ids followed by ``more``: neither is copied, unless appends made many parts (then joined as one)."""
         if len(self._parts) + len(more._parts) > _PARTS:
-            return Ids(["\n".join(p for p, count in zip(self._parts + more._parts, self._counts + more._counts,
-                                                          strict=True) if count)], [len(self) + len(more)])  # fmt: skip
+            return Ids.of(self._parts + more._parts, self._counts + more._counts)
         combined = Ids(self._parts + more._parts, self._counts + more._counts)
         combined._starts = self._starts + more._starts
         return combined
@@ -290,7 +296,7 @@ class Ids:
             starts = np.concatenate(([0], np.flatnonzero(codes == 10) + 1)) if self._counts[part] else np.zeros(0, int)
             if len(starts) != self._counts[part]:
                 raise StoreError(INCONSISTENT)
-            starts = self._starts[part] = starts.astype(np.int64)
+            starts = self._starts[part] = starts.astype(np.int32 if len(joined) < 2**31 else np.int64)
         return starts
 
 

@@ -249,18 +249,22 @@ class SqlStore(Store):
             f"WHERE b.name = {p} ORDER BY b.first_entry, b.entries DESC",
             (projection.name,),
         )
-        blocks, at = [], 0
-        for first, count, body in cursor:  # a block's body at a time: the log's index is never held twice
-            if first != at:
-                if first > at:
-                    break
-                continue
-            try:
-                blocks.append(projection.decode(bytes(body)))
-            except ValueError:
-                break
-            at += count
-        return projection.load(blocks)
+
+        def following() -> Iterator[Any]:
+            at = 0
+            for first, count, body in cursor:  # a block at a time, handed over as read: never held twice
+                if first != at:
+                    if first > at:
+                        return
+                    continue
+                try:
+                    block = projection.decode(bytes(body))
+                except ValueError:
+                    return
+                at += count
+                yield block
+
+        return projection.load(following())
 
     def _insert_blocks(self, cursor: Any, projection: Projection, blocks: list[Any]) -> bool:
         """Insert ``blocks`` (each of them, whatever the rows beside them); True once done."""

@@ -87,6 +87,15 @@ ARRAYS = (
     "retraction_row",
 )
 
+# The columns of a block, as raw bytes, and their dtypes.
+_BLOCK_COLUMNS = {
+    "times": np.int64, "types": np.int8, "offsets": np.int64, "obs_entry": np.int64,
+    **{f"obs_{name}": dtype for name, dtype in COLUMN_TYPES._asdict().items()},
+    "correction_entry": np.int64, "correction_row": np.int64,
+    **{f"correction_{name}": dtype for name, dtype in COLUMN_TYPES._asdict().items()},
+    "retraction_entry": np.int64, "retraction_row": np.int64,
+}  # fmt: skip
+
 
 class Block(msgspec.Struct, array_like=True, gc=False):
     """Consecutive entries of a log, column by column. Arrays are raw little-endian bytes."""
@@ -300,11 +309,6 @@ def _bytes(values: list[int] | np.ndarray, dtype: Any) -> bytes:
     return np.asarray(values, dtype=dtype).astype(np.dtype(dtype).newbyteorder("<"), copy=False).tobytes()
 
 
-def _array(data: list[bytes], dtype: Any) -> np.ndarray:
-    joined = b"".join(data)
-    return np.frombuffer(joined, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype, copy=False)
-
-
 class LogIndex:
     """The index of a whole log prefix, as numpy columns."""
 
@@ -312,47 +316,37 @@ class LogIndex:
     # Set by a store that read the index from a file: what that file began with (see jsonl.py).
     origin: bytes | None = None
 
-    def __init__(self, blocks: list[Block], *, consume: bool = False) -> None:
-        """The index of ``blocks``; ``consume``: take their columns over (blocks only read, never written again).
+    def __init__(self, blocks: Iterable[Block]) -> None:
+        """The index of ``blocks``, taken one at a time.
 
-        Consumed, each column's bytes leave the blocks as they are joined, so
-        that a large index is never in memory twice while it is read.
+        Each block's columns are added to the index's as it comes, so that
+        a large index is never in memory twice while it is read (a store
+        hands its blocks over as it reads them).
         """
-
-        def column(name: str, dtype: Any = None) -> Any:
-            parts = [getattr(b, name) for b in blocks]
-            if consume and parts:
-                for b in blocks:
-                    setattr(b, name, type(parts[0])())
-            if dtype is None:
-                return parts
-            return _array(parts, dtype)
-
         # Shared by this index and the ones extended from it: it tells them from an index read anew.
         self.lineage = object()
-        self.entries = sum(b.count for b in blocks)
-        self.last_hash = blocks[-1].last_hash if blocks else ""
-        self.end_offset = blocks[-1].end_offset if blocks else 0
-        self.series: list[tuple] = [key for b in blocks for key in b.new_series]
-        self.described = [d for b in blocks for d in b.described]
-        self.times = column("times", np.int64)
-        self.types = column("types", np.int8)
-        self.offsets = column("offsets", np.int64)
-        self.obs_entry = column("obs_entry", np.int64)
-        self.obs_series = column("obs_series", np.int32)
-        self.obs_day = column("obs_day", np.int32)
-        self.obs_cumulative = column("obs_cumulative", np.int8)
-        self.obs_low = column("obs_low", np.int64)
-        self.obs_high = column("obs_high", np.int64)
-        self.obs_qualifier = column("obs_qualifier", np.int8)
-        self.obs_ids = Ids(["\n".join(i for i in column("obs_ids") if i)], [len(self.obs_entry)])
-        self.correction_entry = column("correction_entry", np.int64)
-        self.correction_row = column("correction_row", np.int64)
-        self.correction_values = Columns(
-            *(column(f"correction_{name}", dtype) for name, dtype in COLUMN_TYPES._asdict().items())
-        )
-        self.retraction_entry = column("retraction_entry", np.int64)
-        self.retraction_row = column("retraction_row", np.int64)
+        self.entries, self.last_hash, self.end_offset = 0, "", 0
+        self.series: list[tuple] = []
+        self.described: list[tuple[int, str, dict[str, Any]]] = []
+        columns = {name: bytearray() for name in _BLOCK_COLUMNS}
+        ids: list[str] = []
+        counts: list[int] = []
+        for block in blocks:
+            self.entries += block.count
+            self.last_hash, self.end_offset = block.last_hash, block.end_offset
+            self.series += block.new_series
+            self.described += block.described
+            for name, column in columns.items():
+                column += getattr(block, name)  # grown in place: a large one is remapped, never copied
+            if block.obs_entry:
+                ids.append(block.obs_ids)
+                counts.append(len(block.obs_entry) // 8)
+        for name, dtype in _BLOCK_COLUMNS.items():
+            array = np.frombuffer(columns[name], dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype, copy=False)
+            array.flags.writeable = False  # replay copies what it corrects
+            setattr(self, name, array)
+        self.correction_values = Columns(*(getattr(self, f"correction_{name}") for name in COLUMN_TYPES._fields))
+        self.obs_ids = Ids.of(ids, counts)
 
     def observation_columns(self) -> Columns:
         """The six observation columns, one value per observation row, as stored (before corrections)."""
@@ -427,8 +421,8 @@ class _ReplayIndex:
     name = "index"
     title = "replay index"
 
-    def load(self, blocks: list[Block]) -> LogIndex:
-        return LogIndex(blocks, consume=True)
+    def load(self, blocks: Iterable[Block]) -> LogIndex:
+        return LogIndex(blocks)
 
     def encode(self, block: Block) -> bytes:
         return _encode(block)

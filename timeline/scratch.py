@@ -109,16 +109,30 @@ def apply_corrections(effective: Effective, index: LogIndex, cut: int) -> None:
 def grouped(index: LogIndex, effective: Effective, rows: np.ndarray) -> Iterator[tuple[int, Reports]]:
     """The given rows as each series' reports, sorted by (day, log position), series in a replay's order.
 
-    The columns become lists a few tens of thousands of rows at a time, so
-    that a whole log's series can be folded and written one after another
-    without a list of every row.
+    Series are taken a stretch at a time (about a million rows), and their
+    columns become lists a few tens of thousands of rows at a time, so that a
+    whole log's series can be folded and written one after another without
+    sorting, or listing, every row at once.
     """
-    series, day, cumulative, low, high, qualifier = effective.columns
+    series, day = effective.columns.series, effective.columns.day
     numbers = np.unique(series[rows])
-    rank = np.zeros(len(index.series), dtype=np.int64)
+    rank = np.zeros(len(index.series), dtype=np.int32)
     rank[sorted(numbers.tolist(), key=lambda n: sort_key(index.series[n]))] = np.arange(len(numbers))
-    # Rows are in log order, so sorting by (series, day) keeps log position as the last key.
-    order = rows[np.lexsort((day[rows], rank[series[rows]]))]
+    ranks = rank[series[rows]]
+    ends = np.cumsum(np.bincount(ranks, minlength=len(numbers)))  # rows up to and including each rank
+    first = 0  # the first rank of the next stretch
+    while first < len(numbers):
+        done = int(ends[first - 1]) if first else 0
+        last = max(int(np.searchsorted(ends, done + _ROWS_SORTED, side="right")), first + 1)
+        chosen = rows[(ranks >= first) & (ranks < last)]
+        # Rows are in log order, so sorting by (series, day) keeps log position as the last key.
+        yield from _pieces(effective, chosen[np.lexsort((day[chosen], rank[series[chosen]]))])
+        first = last
+
+
+def _pieces(effective: Effective, order: np.ndarray) -> Iterator[tuple[int, Reports]]:
+    """Rows sorted by series and day, as each series' reports, made into lists a piece at a time."""
+    series, day, cumulative, low, high, qualifier = effective.columns
     sorted_series = series[order]
     bounds = [0, *(np.flatnonzero(np.diff(sorted_series)) + 1).tolist(), len(order)] if len(order) else [0]
     start = 0  # the first group (an index into bounds) of the next piece
@@ -127,7 +141,7 @@ def grouped(index: LogIndex, effective: Effective, rows: np.ndarray) -> Iterator
         end = max(bisect.bisect_right(bounds, bounds[start] + _ROWS_AT_ONCE, lo=start + 1) - 1, start + 1)
         offset = bounds[start]
         part = order[offset : bounds[end]]
-        ids = index.obs_ids.take(part)
+        ids = effective.ids.take(part)
         highs = [None if h == OPEN else h for h in high[part].tolist()]
         days, lows, cumulatives = day[part].tolist(), low[part].tolist(), cumulative[part].astype(bool).tolist()
         qualifiers = qualifier[part].tolist()
@@ -178,6 +192,8 @@ def described_in(index: LogIndex, cut: int) -> tuple[dict, dict]:
 
 # Rows made into lists at a time when series are folded: a whole log's never are at once.
 _ROWS_AT_ONCE = 65_536
+# Rows sorted at a time: whole series, in a replay's order.
+_ROWS_SORTED = 16 * _ROWS_AT_ONCE
 
 
 def sort_key(key: SeriesKey) -> tuple:
