@@ -16,10 +16,12 @@ import base64
 import datetime as dt
 import functools
 import gc
+import multiprocessing
+import os
 import re
 import urllib.parse
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -113,7 +115,7 @@ def build_report(
     command: str,
     single_file: bool = False,
     verify_command: str | None = None,
-    progress: Callable[[Iterable[str], int], Iterable[str]] | None = None,
+    progress: Callable[[Iterable[dict], int], Iterable[dict]] | None = None,
 ) -> Report:
     """Write ``index.html`` and one page per incident into ``out`` and return where they are.
 
@@ -140,12 +142,11 @@ def _build(
     command: str,
     single_file: bool,
     verify_command: str | None,
-    progress: Callable[[Iterable[str], int], Iterable[str]] | None,
+    progress: Callable[[Iterable[dict], int], Iterable[dict]] | None,
 ) -> Report:
     out.mkdir(parents=True, exist_ok=True)
     written_before = _manifest(out)
     env = _environment()
-    colours = monitor_colours(s.monitor for s in result.series)
     base = {
         "meta": _meta(result, command, verify_command),
         "css": _asset("report.css"),
@@ -159,23 +160,12 @@ def _build(
     by_incident: dict[str, list[Series]] = {}
     for series in result.series:
         by_incident.setdefault(series.incident, []).append(series)
-    cards, pages = [], []
     order = _incident_order(result, by_incident)
-    stored = sources.records(result, order)
-    for slug in progress(order, len(order)) if progress else order:
-        series = by_incident[slug]
-        observations = sorted(stored.by_incident.pop(slug), key=lambda o: (o.reported_on, o.monitor.casefold(), o.id))
-        incident = _incident_info(result, slug, series, observations)
-        page = out / f"incident-{slug}.html"
-        page.write_text(
-            _incident_page(
-                env, base, result, incident, series, observations, stored.corrections, colours, out, single_file
-            ),
-            encoding="utf-8",
-        )
-        pages.append(page)
-        written += [page.name] if single_file else [page.name, f"{slug}-series.csv"]
-        cards.append(_card(result, incident, _trimmed(series, incident), colours, page.name))
+    pages = _Pages(env, base, result, by_incident, monitor_colours(s.monitor for s in result.series), out,
+                   single_file)  # fmt: skip
+    cards = list(progress(pages.written(order), len(order)) if progress else pages.written(order))
+    for slug in order:
+        written += [pages.name(slug)] if single_file else [pages.name(slug), f"{slug}-series.csv"]
     index = out / "index.html"
     index.write_text(
         env.get_template("index.html").render(**{**base, "plotly_inline": None, "plotly_src": None}, incidents=cards),
@@ -185,7 +175,68 @@ def _build(
     for name in sorted(written_before - set(written)):
         (out / name).unlink(missing_ok=True)
     (out / MANIFEST).write_bytes(orjson.dumps({"files": written}, option=orjson.OPT_INDENT_2))
-    return Report(out, index, tuple(pages))
+    return Report(out, index, tuple(out / pages.name(slug) for slug in order))
+
+
+# A large report writes its pages in a pool of forked processes, one per core: each page is made from the
+# replay alone, which the processes share as the parent left it. Below this many observations, starting
+# the pool costs more than it saves.
+IN_PARALLEL_FROM = 50_000
+
+
+@attrs.frozen
+class _Pages:
+    """What every incident page of one build is made from."""
+
+    env: jinja2.Environment
+    base: dict
+    result: Replay
+    by_incident: dict[str, list[Series]]
+    colours: dict[str, str]
+    out: Path
+    single_file: bool
+
+    @staticmethod
+    def name(slug: str) -> str:
+        return f"incident-{slug}.html"
+
+    def written(self, order: Sequence[str]) -> Iterator[dict]:
+        """Each incident's index card, in ``order``, once its page is written."""
+        processes = min(len(order), len(os.sched_getaffinity(0)))
+        observations = sum(count for count, _ in self.result.tallies("incident").values())
+        if processes < 2 or observations < IN_PARALLEL_FROM:
+            yield from map(self.page, order)
+            return
+        self.env.get_template("incident.html")  # compiled once, before the processes part
+        global _forked
+        _forked = self
+        try:
+            with multiprocessing.get_context("fork").Pool(processes) as pool:
+                yield from pool.imap(_page_in_pool, order)
+        finally:
+            _forked = None
+
+    def page(self, slug: str) -> dict:
+        """Write an incident's page (and its CSV download) and return its index card."""
+        series = self.by_incident[slug]
+        stored = sources.records(self.result, slug)
+        observations = sorted(stored.observations, key=lambda o: (o.reported_on, o.monitor.casefold(), o.id))
+        incident = _incident_info(self.result, slug, series, observations)
+        (self.out / self.name(slug)).write_text(
+            _incident_page(self.env, self.base, self.result, incident, series, observations, stored.corrections,
+                           self.colours, self.out, self.single_file),
+            encoding="utf-8",
+        )  # fmt: skip
+        return _card(self.result, incident, _trimmed(series, incident), self.colours, self.name(slug))
+
+
+# The build a pool's processes work for: set before they are forked, so that they inherit it, never pickled.
+_forked: _Pages | None = None
+
+
+def _page_in_pool(slug: str) -> dict:
+    assert _forked is not None, "set before the pool forks"
+    return _forked.page(slug)
 
 
 def _manifest(out: Path) -> set[str]:
@@ -269,7 +320,7 @@ def _incident_page(
     incident: dict,
     series: Sequence[Series],
     observations: list[Record],
-    corrections: Mapping[str, list[str]],
+    corrections: Mapping[str, Sequence[str]],
     colours: dict[str, str],
     out: Path,
     single_file: bool,
@@ -376,7 +427,7 @@ def _figure(o: dict[str, Any]) -> str:
 _described = functools.lru_cache(maxsize=1 << 16)(describe_figure)
 
 
-def _observation_columns(observations: list[Record], corrections: Mapping[str, list[str]]) -> dict[str, list]:
+def _observation_columns(observations: list[Record], corrections: Mapping[str, Sequence[str]]) -> dict[str, list]:
     """The table of observations as columns, in the table's first order (date, monitor, id).
 
     Texts stay raw: the page sets them as text, never as markup. Only a
