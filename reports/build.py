@@ -17,6 +17,7 @@ import datetime as dt
 import functools
 import gc
 import multiprocessing
+import operator
 import os
 import re
 import urllib.parse
@@ -31,13 +32,13 @@ import jinja2
 import orjson
 
 from events_log.envelope import show_time
-from events_log.events import describe_figure
-from timeline.output import csv_chunks, point_wording
+from timeline.output import csv_chunks
 from timeline.replay import Replay, Series
 
 from . import sources
 from .figures import busy_weeks, latest_items, monitor_colours, points_of, sparkline, view_figure, views_of
 from .sources import Record
+from .words import figure_words, sum_words
 
 PLOTLY_FILE = "plotly.min.js"
 # Pages draw only scatter traces: plotly.js's basic bundle (scatter, bar, pie; npm plotly.js-basic-dist-min,
@@ -220,14 +221,15 @@ class _Pages:
         """Write an incident's page (and its CSV download) and return its index card."""
         series = self.by_incident[slug]
         stored = sources.records(self.result, slug)
-        observations = sorted(stored.observations, key=lambda o: (o.reported_on, o.monitor.casefold(), o.id))
+        observations = _table_order(stored.observations)
         incident = _incident_info(self.result, slug, series, observations)
+        qualifiers = {o.id: o.figure.qualifier for o in observations}
         (self.out / self.name(slug)).write_text(
-            _incident_page(self.env, self.base, self.result, incident, series, observations, stored.corrections,
-                           self.colours, self.out, self.single_file),
+            _incident_page(self.env, self.base, self.result, incident, series, observations, qualifiers,
+                           stored.corrections, self.colours, self.out, self.single_file),
             encoding="utf-8",
         )  # fmt: skip
-        return _card(self.result, incident, _trimmed(series, incident), self.colours, self.name(slug))
+        return _card(self.result, incident, _trimmed(series, incident), qualifiers, self.colours, self.name(slug))
 
 
 # The build a pool's processes work for: set before they are forked, so that they inherit it, never pickled.
@@ -237,6 +239,20 @@ _forked: _Pages | None = None
 def _page_in_pool(slug: str) -> dict:
     assert _forked is not None, "set before the pool forks"
     return _forked.page(slug)
+
+
+def _table_order(observations: list[Record]) -> list[Record]:
+    """Observations by date, monitor (ignoring case) and id: the table's first order.
+
+    Sorted one key at a time, each sort stable, from the last key to the
+    first: the same order as a sort by the tuple of the three, in a tenth of
+    the time (no tuple per observation, and string keys compared in C).
+    """
+    folded = {m: m.casefold() for m in {o.monitor for o in observations}}
+    ordered = sorted(observations, key=operator.attrgetter("id"))
+    ordered.sort(key=lambda o: folded[o.monitor])
+    ordered.sort(key=operator.attrgetter("reported_on"))
+    return ordered
 
 
 def _manifest(out: Path) -> set[str]:
@@ -291,19 +307,29 @@ def _incident_info(result: Replay, slug: str, series: Sequence[Series], observat
     }
 
 
-def _card(result: Replay, incident: dict, series: Sequence[Series], colours: dict[str, str], href: str) -> dict:
-    """The index entry of an incident: per monitor, the latest figure of each incident-wide series."""
+def _card(
+    result: Replay,
+    incident: dict,
+    series: Sequence[Series],
+    qualifiers: Mapping[str, str],
+    colours: dict[str, str],
+    href: str,
+) -> dict:
+    """The index entry of an incident: per monitor, the latest figure of each incident-wide series.
+
+    ``qualifiers`` holds the qualifier of each of the incident's observations, by id.
+    """
     rows = []
     for view in views_of(series):
         for s in view.series:
-            last_report = s.last_report
+            last_report, latest = s.last_report, s.latest
             rows.append(
                 {
                     "monitor": s.monitor,
                     "full_name": result.monitors[s.monitor].full_name if s.monitor in result.monitors else s.monitor,
                     "colour": colours[s.monitor],
                     "what": view.label,
-                    "figure": point_wording(result, s.latest),
+                    "figure": sum_words(latest.low, latest.high, [qualifiers[i] for i in latest.observations]),
                     "date": last_report.date.isoformat(),
                     "spark": sparkline(s),
                 }
@@ -320,6 +346,7 @@ def _incident_page(
     incident: dict,
     series: Sequence[Series],
     observations: list[Record],
+    qualifiers: Mapping[str, str],
     corrections: Mapping[str, Sequence[str]],
     colours: dict[str, str],
     out: Path,
@@ -327,7 +354,6 @@ def _incident_page(
 ) -> str:
     csv_text = _csv(series)
     series = _trimmed(series, incident)
-    qualifiers = {o.id: o.figure.qualifier for o in observations}
     points = {s.key: points_of(result, s, qualifiers) for s in series}
     views = views_of(series)
     view_data = []
@@ -420,11 +446,7 @@ def _monitor(result: Replay, slug: str, colours: dict[str, str]) -> dict[str, An
 
 def _figure(o: dict[str, Any]) -> str:
     figure = o["figure"]
-    return _described(figure["low"], figure["high"], figure["qualifier"])
-
-
-# The same figures recur across a report's many observations.
-_described = functools.lru_cache(maxsize=1 << 16)(describe_figure)
+    return figure_words(figure["low"], figure["high"], figure["qualifier"])
 
 
 def _observation_columns(observations: list[Record], corrections: Mapping[str, Sequence[str]]) -> dict[str, list]:
@@ -445,7 +467,7 @@ def _observation_columns(observations: list[Record], corrections: Mapping[str, S
         "location": [o.location or "" for o in observations],
         "kind": [o.kind for o in observations],
         "low": [f.low for f in figures],
-        "figure": [_described(f.low, f.high, f.qualifier) for f in figures],
+        "figure": [figure_words(f.low, f.high, f.qualifier) for f in figures],
         "quote": [s.quote or "" for s in sources],
         "note": [o.note or "" for o in observations],
         "title": [s.title for s in sources],

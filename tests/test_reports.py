@@ -227,3 +227,20 @@ def test_pages_written_in_a_pool_of_processes_are_the_pages_written_in_one(tmp_p
         built[name] = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
     assert built["pool"] == built["one"]
     assert len(built["one"]) == 1 + 2 * 2 + 2  # plotly.js, two pages and their CSV, the index and the manifest
+
+
+def test_pages_word_figures_as_the_rule_does():
+    """The pages' own wording of figures and sums is ``describe_figure``'s and ``rule.wording``'s."""
+    import itertools
+
+    from events_log.events import describe_figure
+    from reports.words import figure_words, sum_words
+    from timeline.rule import wording
+
+    qualifiers = [q.value for q in Qualifier]
+    for low, high in ((0, 0), (0, 300), (7, 7), (1_383, 1_383), (125, 300), (803, None), (0, None)):
+        for qualifier in qualifiers:
+            assert figure_words(low, high, qualifier) == describe_figure(low, high, qualifier)
+        for many in (1, 2, 3):
+            for chosen in itertools.combinations_with_replacement(qualifiers, many):
+                assert sum_words(low, high, chosen) == wording(low, high, chosen)

@@ -301,9 +301,9 @@ class Replay:
         observation, correction = ("Observation", as_type, decoder(as_type)), ("Correction", fixed, decoder(fixed))
         state, index = self._effective, self._index
 
-        def read(position: int, of: tuple):
+        def read(position: int, offset: int, of: tuple):
             name, event, decode = of
-            line = self._store.line_at(position, int(index.offsets[position]))
+            line = line_at(position, offset)
             try:
                 stored = decode(line)
             except msgspec.ValidationError:  # an older schema's shape
@@ -316,13 +316,16 @@ class Replay:
         rows = state.live
         if incident is not None:
             rows = rows & np.isin(state.columns.series, chosen_series(index, incident, None))
-        for row in np.flatnonzero(rows).tolist():
-            corrections = state.corrected_by.get(row)
+        rows = np.flatnonzero(rows)
+        entries = index.obs_entry[rows]
+        ids, offsets, line_at, corrected_by = state.ids, index.offsets, self._store.line_at, state.corrected_by
+        for row, position, offset in zip(rows.tolist(), entries.tolist(), offsets[entries].tolist(), strict=True):
+            corrections = corrected_by.get(row)
             if corrections is None:
-                yield state.ids[row], read(int(index.obs_entry[row]), observation), ()
+                yield ids[row], read(position, offset, observation), ()
             else:
-                fixes = [read(p, correction) for p in corrections]
-                yield state.ids[row], fixes[-1].replacement, tuple(fix.reason for fix in fixes)
+                fixes = [read(p, int(offsets[p]), correction) for p in corrections]
+                yield ids[row], fixes[-1].replacement, tuple(fix.reason for fix in fixes)
 
 
 def chosen_series(index: LogIndex, incident: str | None, monitor: str | None) -> list[int]:
