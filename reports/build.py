@@ -352,6 +352,7 @@ def _incident_page(
     out: Path,
     single_file: bool,
 ) -> str:
+    """An incident's page; ``observations`` are in the table's first order, and so in date order."""
     csv_text = _csv(series)
     series = _trimmed(series, incident)
     points = {s.key: points_of(result, s, qualifiers) for s in series}
@@ -367,7 +368,7 @@ def _incident_page(
             }
         )
     headline = latest_items(result, [s for v in views for s in v.series], colours, points)
-    report_dates = sorted({o.reported_on for o in observations})
+    report_dates = list(dict.fromkeys(map(operator.attrgetter("reported_on"), observations)))  # in date order
     if result.as_of is not None and (not report_dates or report_dates[-1] < result.as_of.isoformat()):
         report_dates.append(result.as_of.isoformat())
     # Charts, hovers, the sources panel and the table all read each observation from ``observations``.
