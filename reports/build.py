@@ -32,6 +32,7 @@ import jinja2
 import orjson
 
 from events_log.envelope import show_time
+from events_log.store import Store
 from timeline.output import csv_chunks
 from timeline.replay import Replay, Series
 
@@ -117,11 +118,15 @@ def build_report(
     single_file: bool = False,
     verify_command: str | None = None,
     progress: Callable[[Iterable[dict], int], Iterable[dict]] | None = None,
+    reopen: Callable[[], Store] | None = None,
 ) -> Report:
     """Write ``index.html`` and one page per incident into ``out`` and return where they are.
 
     ``verify_command`` proves that a log still extends what the pages were built from: every page prints it.
     ``progress`` wraps the loop over incidents (a progress bar on a terminal).
+    ``reopen`` opens the replay's log again: given it, a large report writes
+    its pages in a pool of processes, each reading through a store of its own
+    (a store's connections must never be shared by two processes).
     The report owns only the files it lists in its manifest: files of an
     earlier build that this one does not write again (the page of an incident
     since retracted) are removed, and nothing else in ``out`` is touched.
@@ -131,7 +136,7 @@ def build_report(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _build(result, out, command, single_file, verify_command, progress)
+        return _build(result, out, command, single_file, verify_command, progress, reopen)
     finally:
         if collecting:
             gc.enable()
@@ -144,6 +149,7 @@ def _build(
     single_file: bool,
     verify_command: str | None,
     progress: Callable[[Iterable[dict], int], Iterable[dict]] | None,
+    reopen: Callable[[], Store] | None,
 ) -> Report:
     out.mkdir(parents=True, exist_ok=True)
     written_before = _manifest(out)
@@ -163,7 +169,7 @@ def _build(
         by_incident.setdefault(series.incident, []).append(series)
     order = _incident_order(result, by_incident)
     pages = _Pages(env, base, result, by_incident, monitor_colours(s.monitor for s in result.series), out,
-                   single_file)  # fmt: skip
+                   single_file, reopen)  # fmt: skip
     cards = list(progress(pages.written(order), len(order)) if progress else pages.written(order))
     for slug in order:
         written += [pages.name(slug)] if single_file else [pages.name(slug), f"{slug}-series.csv"]
@@ -180,8 +186,8 @@ def _build(
 
 
 # A large report writes its pages in a pool of forked processes, one per core: each page is made from the
-# replay alone, which the processes share as the parent left it. Below this many observations, starting
-# the pool costs more than it saves.
+# replay, which the processes share as the parent left it, and its records, which each reads through a
+# store of its own. Below this many observations, starting the pool costs more than it saves.
 IN_PARALLEL_FROM = 50_000
 
 
@@ -196,6 +202,7 @@ class _Pages:
     colours: dict[str, str]
     out: Path
     single_file: bool
+    reopen: Callable[[], Store] | None
 
     @staticmethod
     def name(slug: str) -> str:
@@ -205,14 +212,14 @@ class _Pages:
         """Each incident's index card, in ``order``, once its page is written."""
         processes = min(len(order), len(os.sched_getaffinity(0)))
         observations = sum(count for count, _ in self.result.tallies("incident").values())
-        if processes < 2 or observations < IN_PARALLEL_FROM:
+        if self.reopen is None or processes < 2 or observations < IN_PARALLEL_FROM:
             yield from map(self.page, order)
             return
         self.env.get_template("incident.html")  # compiled once, before the processes part
         global _forked
         _forked = self
         try:
-            with multiprocessing.get_context("fork").Pool(processes) as pool:
+            with multiprocessing.get_context("fork").Pool(processes, initializer=_reopen) as pool:
                 yield from pool.imap(_page_in_pool, order)
         finally:
             _forked = None
@@ -234,6 +241,13 @@ class _Pages:
 
 # The build a pool's processes work for: set before they are forked, so that they inherit it, never pickled.
 _forked: _Pages | None = None
+
+
+def _reopen() -> None:
+    """A pool's process starts by opening the log again, for a store of its own."""
+    global _forked
+    assert _forked is not None and _forked.reopen is not None, "set before the pool forks"
+    _forked = attrs.evolve(_forked, result=attrs.evolve(_forked.result, store=_forked.reopen()))
 
 
 def _page_in_pool(slug: str) -> dict:

@@ -205,8 +205,10 @@ def test_a_page_reads_records_stored_in_an_older_schema(tmp_path):
     assert [r.figure.low for r in read.observations] == [5, 8] and read.corrections == {"fixed": ("typo",)}
 
 
-def test_pages_written_in_a_pool_of_processes_are_the_pages_written_in_one(tmp_path, monkeypatch):
-    """A large report writes its pages in forked processes: the same files, byte for byte."""
+def test_pages_written_in_a_pool_of_processes_are_the_pages_written_in_one(tmp_path, monkeypatch, log_kind,
+                                                                           fresh_logs):  # fmt: skip
+    """A large report writes its pages in forked processes, each reading through a store of its own
+    (a database connection is never shared): the same files, byte for byte, from every store."""
     from reports import build
     from timeline.api import open_log
 
@@ -219,14 +221,20 @@ def test_pages_written_in_a_pool_of_processes_are_the_pages_written_in_one(tmp_p
                       figure=Figure(day, None, Qualifier.AT_LEAST), source=Source(title="t", quote=f"y on {day}"))
           for day in range(30)),
     )  # fmt: skip
-    result = replay(open_store(str(tmp_path / "log.jsonl"), read_only=True))
+    target = str(tmp_path / "log.jsonl")
+    if log_kind != "jsonl":
+        target = fresh_logs(log_kind)
+        open_store(target).copy_from(open_store(str(tmp_path / "log.jsonl"), read_only=True))
+    result = replay(open_store(target, read_only=True))
     built = {}
     for name, threshold in (("one", 10**9), ("pool", 0)):
         monkeypatch.setattr(build, "IN_PARALLEL_FROM", threshold)
-        folder = build.build_report(result, tmp_path / name, command="timeline report").folder
+        folder = build.build_report(result, tmp_path / name, command="timeline report",
+                                    reopen=lambda: open_store(target, read_only=True)).folder  # fmt: skip
         built[name] = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
     assert built["pool"] == built["one"]
     assert len(built["one"]) == 1 + 2 * 2 + 2  # plotly.js, two pages and their CSV, the index and the manifest
+    assert "y on 29" in _page_data(tmp_path / "pool" / "incident-y.html")["observations"]["quote"]
 
 
 def test_pages_word_figures_as_the_rule_does():
