@@ -23,6 +23,7 @@ import re
 import urllib.parse
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -218,10 +219,12 @@ class _Pages:
         self.env.get_template("incident.html")  # compiled once, before the processes part
         global _forked
         _forked = self
+        # A process that dies (killed, out of memory) fails the build (BrokenProcessPool) rather than hanging it.
+        pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"), initializer=_reopen)
         try:
-            with multiprocessing.get_context("fork").Pool(processes, initializer=_reopen) as pool:
-                yield from pool.imap(_page_in_pool, order)
+            yield from pool.map(_page_in_pool, order)
         finally:
+            pool.shutdown(cancel_futures=True)  # a failed page stops the pages not yet begun
             _forked = None
 
     def page(self, slug: str) -> dict:
