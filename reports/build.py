@@ -190,6 +190,9 @@ def _build(
 # replay, which the processes share as the parent left it, and its records, which each reads through a
 # store of its own. Below this many observations, starting the pool costs more than it saves.
 IN_PARALLEL_FROM = 50_000
+# Each process holds a page of its own (about 130 MB at 15,000 observations a page) besides what it shares:
+# memory grows with the processes, and past a few the replay before them takes most of the time anyway.
+MOST_PROCESSES = 4
 
 
 @attrs.frozen
@@ -211,7 +214,7 @@ class _Pages:
 
     def written(self, order: Sequence[str]) -> Iterator[dict]:
         """Each incident's index card, in ``order``, once its page is written."""
-        processes = min(len(order), len(os.sched_getaffinity(0)))
+        processes = min(len(order), len(os.sched_getaffinity(0)), MOST_PROCESSES)
         observations = sum(count for count, _ in self.result.tallies("incident").values())
         if self.reopen is None or processes < 2 or observations < IN_PARALLEL_FROM:
             yield from map(self.page, order)
