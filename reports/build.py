@@ -214,9 +214,10 @@ class _Pages:
 
     def written(self, order: Sequence[str]) -> Iterator[dict]:
         """Each incident's index card, in ``order``, once its page is written."""
-        processes = min(len(order), len(os.sched_getaffinity(0)), MOST_PROCESSES)
+        processes = min(len(order), _cores(), MOST_PROCESSES)
         observations = sum(count for count, _ in self.result.tallies("incident").values())
-        if self.reopen is None or processes < 2 or observations < IN_PARALLEL_FROM:
+        forks = "fork" in multiprocessing.get_all_start_methods()  # not on Windows
+        if self.reopen is None or not forks or processes < 2 or observations < IN_PARALLEL_FROM:
             yield from map(self.page, order)
             return
         self.env.get_template("incident.html")  # compiled once, before the processes part
@@ -243,6 +244,11 @@ class _Pages:
             encoding="utf-8",
         )  # fmt: skip
         return _card(self.result, incident, _trimmed(series, incident), qualifiers, self.colours, self.name(slug))
+
+
+def _cores() -> int:
+    """The cores this process may run on (Linux knows its affinity; elsewhere, the machine's cores)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 # The build a pool's processes work for: set before they are forked, so that they inherit it, never pickled.
