@@ -824,7 +824,8 @@ def report(
         if folder.exists() and not folder.is_dir():
             raise InputError(f"{folder} is a file, not a folder", "--out")
     built = build_report(result, out, command=command, single_file=single_file, verify_command=proof,
-                         progress=lambda slugs, length: _progress(slugs, "writing pages", length))  # fmt: skip
+                         progress=lambda slugs, length: _progress(slugs, "writing pages", length),
+                         reopen=lambda: open_log(log, write=False))  # fmt: skip
     _say(
         f"wrote {len(built.pages)} incident page(s) and the index to {built.folder}/ "
         f"({built.size / 1e6:.1f} MB, log of {result.log.entries} entries, head {result.log.head[:12]})"

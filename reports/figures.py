@@ -25,7 +25,9 @@ import numpy as np
 
 from timeline.index import OPEN
 from timeline.replay import Replay, Series
-from timeline.rule import BASES, CARRIED, DERIVED, REPORTED, wording
+from timeline.rule import BASES, CARRIED, DERIVED, REPORTED
+
+from .words import sum_words
 
 # Okabe-Ito (without its yellow, too pale on white), then Paul Tol's muted hues: all readable with
 # the common colour-vision deficiencies. A monitor's colour is picked by a hash of its slug alone.
@@ -163,7 +165,7 @@ def points_of(result: Replay, series: Series, qualifiers: Mapping[str, str] | No
     basis = [BASES[code] for code in folded.basis_codes]
     ids = list(folded.observations)
     words = [
-        wording(low, high, map(qualifier, observations))
+        sum_words(low, high, tuple(map(qualifier, observations)))
         for low, high, observations in zip(lows, highs, ids, strict=True)
     ]
     if folded.last > folded.starts[-1]:

@@ -129,10 +129,9 @@ def test_report_shows_progress_on_a_terminal_and_nothing_when_piped(tmp_path):
     assert b"writing pages" in seen
 
 
-def test_records_read_in_one_pass_are_what_the_replay_reads_one_by_one(tmp_path):
-    """The report's one pass over the log gives each page the records replay gives: corrected, not
-    retracted, and cut at as-of and known-at; so does the report of one small incident of a larger log,
-    which reads its records one by one."""
+def test_a_page_reads_the_records_the_replay_reads(tmp_path):
+    """Each page's records are the ones replay gives: corrected (as the latest correction gives them,
+    with every correction's reason), not retracted, and cut at as-of and known-at."""
     from timeline.api import open_log
 
     log_path = _log(tmp_path / "log.jsonl", list(range(10)))
@@ -153,14 +152,103 @@ def test_records_read_in_one_pass_are_what_the_replay_reads_one_by_one(tmp_path)
     for as_of, known in ((None, None), (START + dt.timedelta(days=6), None), (None, known_at)):
         moment = None if known is None else next(e.recorded_at for e in log.entries() if e.position == known - 1)
         result = replay(store, as_of=as_of, known_at=moment)
-        for incidents in (["x"], ["x", "y"]) if known is None else (["x"],):
-            read = records(result, incidents)
-            expected = {i: result.observation_data(i) for slug in incidents for i in result.observation_ids(slug)}
-            assert {r.id: msgspec.to_builtins(r) for slug in incidents for r in read.by_incident[slug]} == {
+        for slug in ("x", "y") if known is None else ("x",):
+            read = records(result, slug)
+            expected = {i: result.observation_data(i) for i in result.observation_ids(slug)}
+            assert [r.id for r in read.observations] == list(expected)
+            assert {r.id: msgspec.to_builtins(r) for r in read.observations} == {
                 i: {k: v for k, v in data.items() if k in Record.__struct_fields__} for i, data in expected.items()
             }
             assert read.corrections == {
-                i: [c.reason for c in result.corrections(i)] for i in expected if result.corrected(i)
+                i: tuple(c.reason for c in result.corrections(i)) for i in expected if result.corrected(i)
             }
-        shown = {r.id for r in read.by_incident["x"]}
+        shown = {r.id for r in records(result, "x").observations}
         assert ("o4" in shown) == (known is not None) and ("o8" in shown) == (as_of is None)
+
+
+def test_a_page_reads_records_stored_in_an_older_schema(tmp_path):
+    """An observation and a correction stored in schema 1 are upcast, as replay reads them."""
+    import hashlib
+
+    import orjson
+
+    flat = {"id": "old", "incident": "x", "monitor": "m", "reported_on": "2025-01-01", "period_start": None,
+            "period_end": None, "measure": "killed", "category": "civilians", "location": None, "kind": "cumulative",
+            "low": 5, "high": 5, "qualifier": "exact", "source_url": None, "source_title": "t", "quote": "q1",
+            "note": None}  # fmt: skip
+    nested = {**{k: v for k, v in flat.items() if k not in ("low", "high", "qualifier", "source_url",
+                                                             "source_title", "quote")},
+              "id": "fixed", "reported_on": "2025-01-02", "figure": {"low": 7, "high": 7, "qualifier": "exact"},
+              "source": {"title": "t", "url": None, "quote": "q2"}}  # fmt: skip
+    events = [
+        ("IncidentDescribed", 1, {"slug": "x", "title": "X", "place": None, "start_date": None, "summary": None,
+                                  "links": []}),
+        ("MonitorDescribed", 1, {"slug": "m", "full_name": "M", "description": None, "url": None}),
+        ("Observation", 1, flat),
+        ("Observation", 2, nested),
+        ("Correction", 1, {"observation_id": "fixed", "reason": "typo",
+                           "replacement": {**nested, "figure": {"low": 8, "high": 8, "qualifier": "exact"}}}),
+    ]  # fmt: skip
+    lines, prev = [], "0" * 64
+    for position, (name, schema, data) in enumerate(events):
+        body = orjson.dumps({"position": position, "recorded_at": "2025-04-01T09:00:00.000000Z", "type": name,
+                             "schema": schema, "batch_end": position, "prev_hash": prev, "event": data})  # fmt: skip
+        prev = hashlib.sha256(body).hexdigest()
+        lines.append(body[:-1] + b',"hash":"' + prev.encode() + b'"}\n')
+    (tmp_path / "old.jsonl").write_bytes(b"".join(lines))
+    result = replay(open_store(str(tmp_path / "old.jsonl"), read_only=True))
+    read = records(result, "x")
+    assert {r.id: msgspec.to_builtins(r) for r in read.observations} == {
+        i: {k: v for k, v in result.observation_data(i).items() if k in Record.__struct_fields__}
+        for i in ("old", "fixed")
+    }
+    assert [r.figure.low for r in read.observations] == [5, 8] and read.corrections == {"fixed": ("typo",)}
+
+
+def test_pages_written_in_a_pool_of_processes_are_the_pages_written_in_one(tmp_path, monkeypatch, log_kind,
+                                                                           fresh_logs):  # fmt: skip
+    """A large report writes its pages in forked processes, each reading through a store of its own
+    (a database connection is never shared): the same files, byte for byte, from every store."""
+    from reports import build
+    from timeline.api import open_log
+
+    log = open_log(_log(tmp_path / "log.jsonl", list(range(20))))
+    log.correct("o3", reason="digits misread", low=99)
+    log.append(
+        IncidentDescribed(slug="y", title="Y", place="P", start_date=START, summary="s"),
+        *(Observation(id=f"y{day}", incident="y", monitor="m", reported_on=START + dt.timedelta(days=day),
+                      measure="killed", category="civilians", kind=Kind.INCREMENT,
+                      figure=Figure(day, None, Qualifier.AT_LEAST), source=Source(title="t", quote=f"y on {day}"))
+          for day in range(30)),
+    )  # fmt: skip
+    target = str(tmp_path / "log.jsonl")
+    if log_kind != "jsonl":
+        target = fresh_logs(log_kind)
+        open_store(target).copy_from(open_store(str(tmp_path / "log.jsonl"), read_only=True))
+    result = replay(open_store(target, read_only=True))
+    built = {}
+    for name, threshold in (("one", 10**9), ("pool", 0)):
+        monkeypatch.setattr(build, "IN_PARALLEL_FROM", threshold)
+        folder = build.build_report(result, tmp_path / name, command="timeline report",
+                                    reopen=lambda: open_store(target, read_only=True)).folder  # fmt: skip
+        built[name] = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    assert built["pool"] == built["one"]
+    assert len(built["one"]) == 1 + 2 * 2 + 2  # plotly.js, two pages and their CSV, the index and the manifest
+    assert "y on 29" in _page_data(tmp_path / "pool" / "incident-y.html")["observations"]["quote"]
+
+
+def test_pages_word_figures_as_the_rule_does():
+    """The pages' own wording of figures and sums is ``describe_figure``'s and ``rule.wording``'s."""
+    import itertools
+
+    from events_log.events import describe_figure
+    from reports.words import figure_words, sum_words
+    from timeline.rule import wording
+
+    qualifiers = [q.value for q in Qualifier]
+    for low, high in ((0, 0), (0, 300), (7, 7), (1_383, 1_383), (125, 300), (803, None), (0, None)):
+        for qualifier in qualifiers:
+            assert figure_words(low, high, qualifier) == describe_figure(low, high, qualifier)
+        for many in (1, 2, 3):
+            for chosen in itertools.combinations_with_replacement(qualifiers, many):
+                assert sum_words(low, high, chosen) == wording(low, high, chosen)

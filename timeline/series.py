@@ -280,6 +280,53 @@ class Replay:
             for p in positions
         ]
 
+    def records(
+        self, incident: str | None = None, as_type: type = dict
+    ) -> Iterator[tuple[str, object, tuple[str, ...]]]:
+        """Each effective observation of ``incident`` (all without one) in log order, as pages list it:
+        its id, its stored event data decoded as ``as_type`` (a msgspec type: a page's struct of just
+        the fields it shows, or ``dict``; a corrected one's latest replacement), and the reasons our log
+        gave for correcting it, oldest first.
+
+        Pages list hundreds of thousands of these: each line is decoded once,
+        by msgspec, into ``as_type`` straight away. An entry stored in an
+        older schema is upcast first.
+        """
+        import msgspec  # only pages read records
+
+        def decoder(event: type):
+            return msgspec.json.Decoder(msgspec.defstruct("Stored", [("schema", int), ("event", event)])).decode
+
+        fixed = msgspec.defstruct("Fixed", [("replacement", as_type), ("reason", str)])
+        observation, correction = ("Observation", as_type, decoder(as_type)), ("Correction", fixed, decoder(fixed))
+        state, index = self._effective, self._index
+
+        def read(position: int, offset: int, of: tuple):
+            name, event, decode = of
+            line = line_at(position, offset)
+            try:
+                stored = decode(line)
+            except msgspec.ValidationError:  # an older schema's shape
+                stored = None
+            if stored is not None and stored.schema == SCHEMA[name]:
+                return stored.event
+            raw = decode_line(line)
+            return msgspec.convert(upcast(raw.type, raw.schema, raw.event), event)
+
+        rows = state.live
+        if incident is not None:
+            rows = rows & np.isin(state.columns.series, chosen_series(index, incident, None))
+        rows = np.flatnonzero(rows)
+        entries = index.obs_entry[rows]
+        ids, offsets, line_at, corrected_by = state.ids, index.offsets, self._store.line_at, state.corrected_by
+        for row, position, offset in zip(rows.tolist(), entries.tolist(), offsets[entries].tolist(), strict=True):
+            corrections = corrected_by.get(row)
+            if corrections is None:
+                yield ids[row], read(position, offset, observation), ()
+            else:
+                fixes = [read(p, int(offsets[p]), correction) for p in corrections]
+                yield ids[row], fixes[-1].replacement, tuple(fix.reason for fix in fixes)
+
 
 def chosen_series(index: LogIndex, incident: str | None, monitor: str | None) -> list[int]:
     return [n for n, key in enumerate(index.series)
