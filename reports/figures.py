@@ -71,7 +71,7 @@ def monitor_shape(slug: str) -> str:
 
 def monitor_colours(monitors: Iterable[str]) -> dict[str, str]:
     """Each monitor's colour, for the whole report, so a monitor looks the same on every page."""
-    return {m: monitor_colour(m) for m in set(monitors)}
+    return {m: monitor_colour(m) for m in sorted(set(monitors))}  # sorted: the same bytes every build
 
 
 @attrs.frozen

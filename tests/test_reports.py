@@ -103,6 +103,20 @@ def test_each_quote_is_in_the_page_once_and_never_as_markup(tmp_path):
     assert hostile not in json.dumps(data["views"]) + json.dumps(data["headline"])
 
 
+def test_the_same_log_makes_the_same_bytes(tmp_path):
+    """A report is reproducible: built twice, under two string-hash seeds, every file is the same."""
+    out, first = tmp_path / "report", tmp_path / "first"
+    for seed in ("1", "2"):
+        done = subprocess.run([sys.executable, "-m", "timeline", "report", "--out", str(out)], cwd=ROOT,
+                              env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True, text=True)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        if seed == "1":
+            out.rename(first)
+    files = sorted(p.name for p in first.iterdir())
+    assert files == sorted(p.name for p in out.iterdir()) and "index.html" in files
+    assert all((first / name).read_bytes() == (out / name).read_bytes() for name in files)
+
+
 def test_report_shows_progress_on_a_terminal_and_nothing_when_piped(tmp_path):
     """On a terminal the report draws a bar over its pages; piped, stderr stays empty."""
     log = _log(tmp_path / "log.jsonl", [0, 1, 2])

@@ -318,14 +318,15 @@ class Replay:
             rows = rows & np.isin(state.columns.series, chosen_series(index, incident, None))
         rows = np.flatnonzero(rows)
         entries = index.obs_entry[rows]
-        ids, offsets, line_at, corrected_by = state.ids, index.offsets, self._store.line_at, state.corrected_by
-        for row, position, offset in zip(rows.tolist(), entries.tolist(), offsets[entries].tolist(), strict=True):
+        offsets, line_at, corrected_by = index.offsets, self._store.line_at, state.corrected_by
+        for observation_id, row, position, offset in zip(state.ids.take(rows), rows.tolist(), entries.tolist(),
+                                                         offsets[entries].tolist(), strict=True):  # fmt: skip
             corrections = corrected_by.get(row)
             if corrections is None:
-                yield ids[row], read(position, offset, observation), ()
+                yield observation_id, read(position, offset, observation), ()
             else:
                 fixes = [read(p, int(offsets[p]), correction) for p in corrections]
-                yield ids[row], fixes[-1].replacement, tuple(fix.reason for fix in fixes)
+                yield observation_id, fixes[-1].replacement, tuple(fix.reason for fix in fixes)
 
 
 def chosen_series(index: LogIndex, incident: str | None, monitor: str | None) -> list[int]:
