@@ -68,27 +68,10 @@ class Columns(NamedTuple):
 COLUMN_TYPES = Columns(
     series=np.int32, day=np.int32, cumulative=np.int8, low=np.int64, high=np.int64, qualifier=np.int8
 )
-# The index's numpy arrays, one value per entry, observation row, correction or retraction (the
-# corrected values are ``correction_values``, one array per observation column).
-ARRAYS = (
-    "times",
-    "types",
-    "offsets",
-    "obs_entry",
-    "obs_series",
-    "obs_day",
-    "obs_cumulative",
-    "obs_low",
-    "obs_high",
-    "obs_qualifier",
-    "correction_entry",
-    "correction_row",
-    "retraction_entry",
-    "retraction_row",
-)
-
-# The columns of a block, as raw bytes, and their dtypes.
-_BLOCK_COLUMNS = {
+# The index's numpy arrays and their dtypes (a block holds each as raw bytes): one value per entry,
+# observation row, correction or retraction. The values a correction gives, ``correction_<column>``,
+# are also ``correction_values``.
+ARRAYS = {
     "times": np.int64, "types": np.int8, "offsets": np.int64, "obs_entry": np.int64,
     **{f"obs_{name}": dtype for name, dtype in COLUMN_TYPES._asdict().items()},
     "correction_entry": np.int64, "correction_row": np.int64,
@@ -309,6 +292,16 @@ def _bytes(values: list[int] | np.ndarray, dtype: Any) -> bytes:
     return np.asarray(values, dtype=dtype).astype(np.dtype(dtype).newbyteorder("<"), copy=False).tobytes()
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """An index's column: replay reads it, and copies what it corrects."""
+    array.flags.writeable = False
+    return array
+
+
+def _correction_values(index: LogIndex) -> Columns:
+    return Columns(*(getattr(index, f"correction_{name}") for name in COLUMN_TYPES._fields))
+
+
 class LogIndex:
     """The index of a whole log prefix, as numpy columns."""
 
@@ -328,7 +321,7 @@ class LogIndex:
         self.entries, self.last_hash, self.end_offset = 0, "", 0
         self.series: list[tuple] = []
         self.described: list[tuple[int, str, dict[str, Any]]] = []
-        columns = {name: bytearray() for name in _BLOCK_COLUMNS}
+        columns = {name: bytearray() for name in ARRAYS}
         ids: list[str] = []
         counts: list[int] = []
         for block in blocks:
@@ -341,11 +334,10 @@ class LogIndex:
             if block.obs_entry:
                 ids.append(block.obs_ids)
                 counts.append(len(block.obs_entry) // 8)
-        for name, dtype in _BLOCK_COLUMNS.items():
+        for name, dtype in ARRAYS.items():
             array = np.frombuffer(columns[name], dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype, copy=False)
-            array.flags.writeable = False  # replay copies what it corrects
-            setattr(self, name, array)
-        self.correction_values = Columns(*(getattr(self, f"correction_{name}") for name in COLUMN_TYPES._fields))
+            setattr(self, name, _read_only(array))
+        self.correction_values = _correction_values(self)
         self.obs_ids = Ids.of(ids, counts)
 
     def observation_columns(self) -> Columns:
@@ -385,10 +377,8 @@ class LogIndex:
         combined.entries = self.entries + more.entries
         combined.last_hash, combined.end_offset = more.last_hash, more.end_offset
         for name in ARRAYS:
-            setattr(combined, name, np.concatenate([getattr(self, name), getattr(more, name)]))
-        combined.correction_values = Columns(
-            *(np.concatenate(pair) for pair in zip(self.correction_values, more.correction_values, strict=True))
-        )
+            setattr(combined, name, _read_only(np.concatenate([getattr(self, name), getattr(more, name)])))
+        combined.correction_values = _correction_values(combined)
         combined.series = self.series + more.series
         combined.obs_ids = self.obs_ids.extended(more.obs_ids)
         combined.described = self.described + more.described
@@ -404,7 +394,6 @@ class LogIndex:
             self.entries == other.entries
             and self.last_hash == other.last_hash
             and all(np.array_equal(getattr(self, name), getattr(other, name)) for name in ARRAYS)
-            and all(np.array_equal(x, y) for x, y in zip(self.correction_values, other.correction_values, strict=True))
             and self.obs_ids.tolist() == other.obs_ids.tolist()
             and self.series == other.series
             and self.described == other.described
