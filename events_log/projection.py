@@ -161,6 +161,8 @@ class NewIds:
         self.count = 0
         self._joined: list[str] = []  # ids of rows first_row + k * _JOINED onwards, joined by newlines
         self._pending: list[str] = []  # ids added since the last joined string
+        self._pending_map: dict[str, int] = {}  # the first _pending_mapped of them
+        self._pending_mapped = 0
         self._map: dict[str, int] = {}
         self._mapped = 0  # joined strings already in _map
 
@@ -171,15 +173,18 @@ class NewIds:
         self.count += 1
         if len(self._pending) == self._JOINED:
             self._joined.append("\n".join(self._pending))
-            self._pending = []
+            self._pending, self._pending_map, self._pending_mapped = [], {}, 0
         return row
 
     def get(self, observation_id: str) -> int | None:
         """The row of an id added here (the last, were one added twice), or None."""
-        for k in range(len(self._pending) - 1, -1, -1):
-            if self._pending[k] == observation_id:
-                return self.first_row + len(self._joined) * self._JOINED + k
-        return self._mapped_joined().get(observation_id)
+        pending, done = self._pending, self._pending_mapped
+        if done < len(pending):  # a log of many fixes asks after nearly every add: map only what is new
+            start = self.first_row + len(self._joined) * self._JOINED
+            self._pending_map.update(zip(pending[done:], range(start + done, start + len(pending)), strict=True))
+            self._pending_mapped = len(pending)
+        row = self._pending_map.get(observation_id)
+        return row if row is not None else self._mapped_joined().get(observation_id)
 
     def row_of_fix(self, observation_id: str, log_rows: Callable[[], Mapping[str, int]] | None) -> int:
         """The row of the observation a fix names: one added here, else one of the log's (``log_rows``)."""
