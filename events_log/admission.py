@@ -124,13 +124,17 @@ class BatchNames:
         if isinstance(event, IncidentDescribed | MonitorDescribed):
             self.described.add(type(event).__name__, event.slug)
         for kind, slug in names_in(event):
-            if slug in self.described.of(kind):
-                continue
-            use = self.used.get((kind, slug))
-            if use is None:
-                self.used[(kind, slug)] = [label, 1]
-            else:
-                use[1] += 1
+            self.use(kind, slug, label)
+
+    def use(self, kind: str, slug: str, label: str) -> None:
+        """Count a use of a name at ``label`` (an event given as its stored form names its own)."""
+        if slug in self.described.by_kind[kind]:
+            return
+        use = self.used.get((kind, slug))
+        if use is None:
+            self.used[(kind, slug)] = [label, 1]
+        else:
+            use[1] += 1
 
     def unknown(self, names: Names) -> dict[tuple[str, str], list]:
         """The names used before any description, in the log or earlier in the batch, in order of first use."""

@@ -49,6 +49,7 @@ from .codec import SCHEMA, event_from_stored, unstructure
 from .errors import StoreError
 from .events import EVENT_TYPES, Correction, Event, Observation, Retraction
 from .known import key_code
+from .rows import StoredObservation
 
 TYPES = tuple(EVENT_TYPES)
 _CODE = {name: code for code, name in enumerate(TYPES)}
@@ -119,7 +120,10 @@ class Spool:
             raise
         return spool
 
-    def add(self, label: str, event: Event) -> None:
+    def add(self, label: str, event: Event | StoredObservation) -> None:
+        if type(event) is StoredObservation:
+            self._add_stored(label, event)
+            return
         name = type(event).__name__
         data = unstructure(event)
         # A label names the file, and a file's name may hold bytes that are not UTF-8 (kept as surrogates).
@@ -142,6 +146,22 @@ class Spool:
             self.fixes.append(self.count)
             self.targets.add(event.observation_id)
         self._days.append(_latest_day(event))
+        self.count += 1
+
+    def _add_stored(self, label: str, observation: StoredObservation) -> None:
+        """``add`` of an observation already in its stored form: what it asks is already worked out."""
+        named, stored = label.encode(errors="surrogateescape"), observation.stored
+        record = _HEADER.pack(len(named), _OBSERVATION, len(stored)) + named + stored
+        self._file.write(record)
+        self._offsets.append(self._end)
+        self._end += len(record)
+        self._types.append(_OBSERVATION)
+        self.names.use("incident", observation.incident, label)
+        self.names.use("monitor", observation.monitor, label)
+        self._id_hashes.append(_id_hash(observation.id))
+        self._keys += observation.key
+        self._ids.write(observation.id.encode() + b"\n")
+        self._days.append(observation.day)
         self.count += 1
 
     def close(self) -> None:

@@ -23,6 +23,7 @@ from events_log.events import (
     Retraction,
 )
 from events_log.importers import row_from_observation
+from events_log.rows import StoredObservation
 
 from .replay import DayPoint, Replay, Series
 from .rule import BASES, CARRIED, OPEN, wording
@@ -241,12 +242,12 @@ class Tally:
             self.add(event)
             yield label, event
 
-    def add(self, event: Event) -> None:
+    def add(self, event: Event | StoredObservation) -> None:
         self.count += 1
         if len(self.first) < self.limit:
-            self.first.append(event)
+            self.first.append(event.event() if isinstance(event, StoredObservation) else event)
         name = type(event).__name__
-        if isinstance(event, Observation):
+        if isinstance(event, Observation | StoredObservation):
             self.by_incident[event.incident] = self.by_incident.get(event.incident, 0) + 1
             name = f"Observation of {event.incident} by {event.monitor}"
         self.pairs[name] = self.pairs.get(name, 0) + 1
