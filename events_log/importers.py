@@ -16,7 +16,7 @@ import functools
 import io
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -27,7 +27,7 @@ from .columns import COLUMNS
 from .cycles import no_cycle_collection
 from .errors import InputError, shown
 from .events import MAX_COUNT, Event, Figure, Kind, Observation, Qualifier, Source
-from .rows import RowEncoder, StoredObservation
+from .rows import RowEncoder, StoredRows
 
 _WHOLE_NUMBER = re.compile(r"[0-9]+")
 MAX_DIGITS = 13
@@ -275,7 +275,7 @@ def _csv_rows(path: Path, progress: Progress | None) -> Iterator[tuple[list[str]
         raise InputError("no rows below the header", str(path))
 
 
-def _located_row(header: list[str], label: str, cells: list[str]) -> Observation:
+def _located_row(header: Sequence[str], label: str, cells: list[str]) -> Observation:
     try:
         return observation_from_row(dict(zip(header, cells, strict=True)))
     except InputError as exc:
@@ -288,19 +288,30 @@ def iter_csv(path: Path, progress: Progress | None = None) -> Iterator[tuple[str
         yield label, _located_row(header, label, cells)
 
 
-def iter_csv_stored(
-    path: Path, progress: Progress | None = None
-) -> Iterator[tuple[str, Observation | StoredObservation]]:
-    """As ``iter_csv``, but a plainly valid row comes already in its stored form (``rows``), not as objects.
+def iter_csv_stored(path: Path, progress: Progress | None = None, block: int = 4096) -> Iterator[StoredRows]:
+    """As ``iter_csv``, but in their stored form, ``block`` rows at a time (``rows``), not as objects.
 
-    What an import spools: the same rows, checked by the same rules, with
-    the same refusals (any row the encoder is not sure of is built the exact way).
+    What an import spools: the same rows, checked by the same rules, with the
+    same refusals. A bad line (unreadable CSV, a row of the wrong width) is
+    refused only after the rows read before it are checked, as ``iter_csv``
+    refuses the first bad row.
     """
-    encoder = None
-    for header, label, cells in _csv_rows(path, progress):
-        if encoder is None:  # the header is the file's first line: one for all its rows
-            encoder = RowEncoder(header)
-        yield label, encoder.encode(cells) or _located_row(header, label, cells)
+    encoder, labels, rows = None, [], []
+    try:
+        for header, label, cells in _csv_rows(path, progress):
+            if encoder is None:  # the header is the file's first line: one for all its rows
+                encoder = RowEncoder(header, functools.partial(_located_row, header))
+            labels.append(label)
+            rows.append(cells)
+            if len(rows) == block:
+                yield encoder.encode_rows(labels, rows)
+                labels, rows = [], []
+    except InputError:
+        if rows:
+            encoder.encode_rows(labels, rows)
+        raise
+    if rows:
+        yield encoder.encode_rows(labels, rows)
 
 
 def _skip_blank(reader: Any, path: Path) -> None:
@@ -341,11 +352,11 @@ def read_jsonl(path: Path, progress: Progress | None = None) -> Labelled:
 
 def iter_events(
     path: str | Path, format: str | None = None, progress: Progress | None = None, *, stored: bool = False
-) -> Iterator[tuple[str, Event]]:
+) -> Iterator[tuple[str, Event] | StoredRows]:
     """Events from a CSV or JSON Lines file, read as they are asked for; the format follows the file's extension.
 
     ``progress`` wraps the lines read, with their number (the command line shows a bar).
-    With ``stored``, a CSV's plainly valid rows come in their stored form
+    With ``stored``, a CSV's rows come in blocks of their stored form
     (``iter_csv_stored``), as a spool takes them.
     """
     path = Path(path)

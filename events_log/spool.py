@@ -49,7 +49,7 @@ from .codec import SCHEMA, event_from_stored, unstructure
 from .errors import StoreError
 from .events import EVENT_TYPES, Correction, Event, Observation, Retraction
 from .known import key_code
-from .rows import StoredObservation
+from .rows import StoredRows
 
 TYPES = tuple(EVENT_TYPES)
 _CODE = {name: code for code, name in enumerate(TYPES)}
@@ -103,15 +103,18 @@ class Spool:
         self._end = 0
 
     @classmethod
-    def of(cls, labelled: Iterable[tuple[str, Event]], folder: str | None = None) -> Spool:
-        """A spool of ``labelled`` events, read to the end; the first bad one raises, and nothing is kept."""
+    def of(cls, labelled: Iterable[tuple[str, Event] | StoredRows], folder: str | None = None) -> Spool:
+        """A spool of ``labelled`` events (or blocks of stored rows), read to the end; the first bad one raises."""
         try:
             spool = cls(folder)
         except OSError as exc:
             raise _cannot_spool(folder, exc) from None
         try:
-            for label, event in labelled:
-                spool.add(label, event)
+            for item in labelled:
+                if type(item) is StoredRows:
+                    spool.add_rows(item)
+                else:
+                    spool.add(*item)
         except OSError as exc:
             spool.close()
             raise _cannot_spool(folder, exc) from None
@@ -120,10 +123,7 @@ class Spool:
             raise
         return spool
 
-    def add(self, label: str, event: Event | StoredObservation) -> None:
-        if type(event) is StoredObservation:
-            self._add_stored(label, event)
-            return
+    def add(self, label: str, event: Event) -> None:
         name = type(event).__name__
         data = unstructure(event)
         # A label names the file, and a file's name may hold bytes that are not UTF-8 (kept as surrogates).
@@ -148,21 +148,23 @@ class Spool:
         self._days.append(_latest_day(event))
         self.count += 1
 
-    def _add_stored(self, label: str, observation: StoredObservation) -> None:
-        """``add`` of an observation already in its stored form: what it asks is already worked out."""
-        named, stored = label.encode(errors="surrogateescape"), observation.stored
-        record = _HEADER.pack(len(named), _OBSERVATION, len(stored)) + named + stored
-        self._file.write(record)
-        self._offsets.append(self._end)
-        self._end += len(record)
-        self._types.append(_OBSERVATION)
-        self.names.use("incident", observation.incident, label)
-        self.names.use("monitor", observation.monitor, label)
-        self._id_hashes.append(_id_hash(observation.id))
-        self._keys += observation.key
-        self._ids.write(observation.id.encode() + b"\n")
-        self._days.append(observation.day)
-        self.count += 1
+    def add_rows(self, rows: StoredRows) -> None:
+        """``add`` of consecutive observations already in their stored form, what they are asked worked out."""
+        records, end, offsets = [], self._end, self._offsets
+        for label, stored in zip(rows.labels, rows.stored, strict=True):
+            named = label.encode(errors="surrogateescape")
+            records.append(_HEADER.pack(len(named), _OBSERVATION, len(stored)) + named + stored)
+            offsets.append(end)
+            end += len(records[-1])
+        self._file.write(b"".join(records))
+        self._end = end
+        self._types += bytes([_OBSERVATION]) * len(rows)
+        self.names.use_rows(rows.labels, rows.incidents, rows.monitors)
+        self._id_hashes.extend(map(_id_hash, rows.ids))
+        self._keys += rows.keys
+        self._ids.write("".join(i + "\n" for i in rows.ids).encode())
+        self._days.extend(rows.days)
+        self.count += len(rows)
 
     def close(self) -> None:
         # What is still buffered need not reach the disk (the files are unlinked); a full disk must not
