@@ -225,7 +225,8 @@ def _row(
     }
     if not id_:  # as ``codec.content_id``: the SHA-256 of the rest, keys sorted
         id_ = "obs-" + hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
-    stored = orjson.dumps({"id": id_, **data})
+    # The id comes first: put before the rest's JSON, not copied into a new dict before it.
+    stored = b'{"id":' + orjson.dumps(id_) + b"," + orjson.dumps(data)[1:]
     key = figure_digest((incident, monitor, measure, category, location, reported, kind, lo, hi, qualifier))
     return stored, id_, incident, monitor, key, day
 
