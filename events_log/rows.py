@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 import orjson
 
 from .admission import figure_digest, figure_key
-from .codec import event_from_stored, unstructure
+from .codec import SCHEMA, event_from_stored, unstructure
 from .columns import COLUMNS
 from .events import (
     _CONTROL,
@@ -73,7 +73,7 @@ class StoredRows:
 
     def event(self, row: int) -> Observation:
         """The observation itself, built the exact way from its stored data (for the few shown to people)."""
-        return event_from_stored("Observation", 2, orjson.loads(self.stored[row]))
+        return event_from_stored("Observation", SCHEMA["Observation"], orjson.loads(self.stored[row]))
 
 
 def _remembering(check: Callable[[str], object]) -> Callable[[str], object]:

@@ -20,6 +20,10 @@ matter to another, and runs the very checks of ``admission`` on them:
 Any other event passes each check alone, so the first refusal is the one
 the same batch held in memory meets. The store then writes the entries from
 the spooled JSON, without building the events again.
+
+A CSV's rows arrive already in their stored form, a block at a time, with
+their ids, names, figure keys and days worked out (``rows.StoredRows``):
+they are spooled by the block, never built as events at all.
 """
 
 from __future__ import annotations
