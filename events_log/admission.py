@@ -12,6 +12,7 @@ import datetime as dt
 import difflib
 import hashlib
 import itertools
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
@@ -124,13 +125,36 @@ class BatchNames:
         if isinstance(event, IncidentDescribed | MonitorDescribed):
             self.described.add(type(event).__name__, event.slug)
         for kind, slug in names_in(event):
-            if slug in self.described.of(kind):
-                continue
-            use = self.used.get((kind, slug))
-            if use is None:
-                self.used[(kind, slug)] = [label, 1]
-            else:
-                use[1] += 1
+            self.use(kind, slug, label)
+
+    def use(self, kind: str, slug: str, label: str) -> None:
+        if slug in self.described.by_kind[kind]:
+            return
+        use = self.used.get((kind, slug))
+        if use is None:
+            self.used[(kind, slug)] = [label, 1]
+        else:
+            use[1] += 1
+
+    def use_rows(self, labels: Sequence[str], incidents: Sequence[str], monitors: Sequence[str]) -> None:
+        """``add`` of consecutive observations given as columns: the same counts, first labels and order.
+
+        Counted by slug, not row by row; a name new here is filed in the order
+        of its first row (a row's incident before its monitor), as ``add`` files it.
+        """
+        new = []
+        for order, kind, slugs in ((0, "incident", incidents), (1, "monitor", monitors)):
+            first = dict(zip(reversed(slugs), range(len(slugs) - 1, -1, -1), strict=True))
+            for slug, uses in Counter(slugs).items():
+                if slug in self.described.by_kind[kind]:
+                    continue
+                use = self.used.get((kind, slug))
+                if use is None:
+                    new.append((first[slug], order, kind, slug, uses))
+                else:
+                    use[1] += uses
+        for row, _, kind, slug, uses in sorted(new):
+            self.used[(kind, slug)] = [labels[row], uses]
 
     def unknown(self, names: Names) -> dict[tuple[str, str], list]:
         """The names used before any description, in the log or earlier in the batch, in order of first use."""
@@ -291,8 +315,12 @@ def figure_key(data: dict) -> str:
     """
     figure = data["figure"]
     day = (data["reported_on"], data["kind"], figure["low"], figure["high"], figure["qualifier"])
-    fields = (*series_key_of(data), *day)
-    return hashlib.sha256(orjson.dumps(fields)).hexdigest()[:32]
+    return figure_digest((*series_key_of(data), *day)).hex()
+
+
+def figure_digest(fields: tuple) -> bytes:
+    """A figure key's 16 bytes, of its fields: the series, then day, kind, low, high and qualifier as stored."""
+    return hashlib.sha256(orjson.dumps(fields)).digest()[:16]
 
 
 def repeats(new: Observation, old: Observation) -> bool:

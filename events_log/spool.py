@@ -20,6 +20,10 @@ matter to another, and runs the very checks of ``admission`` on them:
 Any other event passes each check alone, so the first refusal is the one
 the same batch held in memory meets. The store then writes the entries from
 the spooled JSON, without building the events again.
+
+A CSV's rows arrive already in their stored form, a block at a time, with
+their ids, names, figure keys and days worked out (``rows.StoredRows``):
+they are spooled by the block, never built as events at all.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from .codec import SCHEMA, event_from_stored, unstructure
 from .errors import StoreError
 from .events import EVENT_TYPES, Correction, Event, Observation, Retraction
 from .known import key_code
+from .rows import StoredRows
 
 TYPES = tuple(EVENT_TYPES)
 _CODE = {name: code for code, name in enumerate(TYPES)}
@@ -102,15 +107,18 @@ class Spool:
         self._end = 0
 
     @classmethod
-    def of(cls, labelled: Iterable[tuple[str, Event]], folder: str | None = None) -> Spool:
-        """A spool of ``labelled`` events, read to the end; the first bad one raises, and nothing is kept."""
+    def of(cls, labelled: Iterable[tuple[str, Event] | StoredRows], folder: str | None = None) -> Spool:
+        """A spool of ``labelled`` events (or blocks of stored rows), read to the end; the first bad one raises."""
         try:
             spool = cls(folder)
         except OSError as exc:
             raise _cannot_spool(folder, exc) from None
         try:
-            for label, event in labelled:
-                spool.add(label, event)
+            for item in labelled:
+                if type(item) is StoredRows:
+                    spool.add_rows(item)
+                else:
+                    spool.add(*item)
         except OSError as exc:
             spool.close()
             raise _cannot_spool(folder, exc) from None
@@ -143,6 +151,24 @@ class Spool:
             self.targets.add(event.observation_id)
         self._days.append(_latest_day(event))
         self.count += 1
+
+    def add_rows(self, rows: StoredRows) -> None:
+        """``add`` of consecutive observations already in their stored form, what they are asked worked out."""
+        records, end, offsets = [], self._end, self._offsets
+        for label, stored in zip(rows.labels, rows.stored, strict=True):
+            named = label.encode(errors="surrogateescape")
+            records.append(_HEADER.pack(len(named), _OBSERVATION, len(stored)) + named + stored)
+            offsets.append(end)
+            end += len(records[-1])
+        self._file.write(b"".join(records))
+        self._end = end
+        self._types += bytes([_OBSERVATION]) * len(rows)
+        self.names.use_rows(rows.labels, rows.incidents, rows.monitors)
+        self._id_hashes.extend(map(_id_hash, rows.ids))
+        self._keys += rows.keys
+        self._ids.write("".join(i + "\n" for i in rows.ids).encode())
+        self._days.extend(rows.days)
+        self.count += len(rows)
 
     def close(self) -> None:
         # What is still buffered need not reach the disk (the files are unlinked); a full disk must not

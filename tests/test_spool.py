@@ -27,7 +27,7 @@ from events_log.events import (
     Retraction,
     Source,
 )
-from events_log.importers import iter_events
+from events_log.importers import COLUMNS, iter_csv, iter_csv_stored, iter_events, row_from_observation
 from events_log.spool import Spool
 from events_log.stores import open_store
 from timeline.index import REPLAY_INDEX
@@ -186,6 +186,37 @@ def test_a_refused_spooled_batch_names_its_file_and_line(tmp_path):
     with Spool.of(rows) as spool, pytest.raises(InputError, match=r"^big.csv:3000: id: observation id 'r17' is alr"):
         store.append_spool(spool)
     assert list(store.lines()) == before
+
+
+
+def _spooled(spool: Spool) -> tuple:
+    """Everything a spool holds of its events: records, columns and names."""
+    columns = (spool._types, spool._id_hashes, spool._keys, spool._days, spool._offsets)
+    ids = [line for lines in spool.id_lines() for line in lines]
+    return list(spool.events(range(spool.count))), list(spool.stored()), *map(bytes, columns), ids, spool.names.used
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(hostile_observations(), min_size=1, max_size=12), block=st.integers(1, 5))
+def test_a_csv_spooled_in_blocks_of_stored_rows_is_the_csv_spooled_as_events(tmp_path_factory, batch, block):
+    """Names counted by block are filed as row by row (first use, order), and every column is the same."""
+    path = tmp_path_factory.mktemp("csv") / "rows.csv"
+    rows = [row_from_observation(o) for o in batch]
+    path.write_text(",".join(COLUMNS) + "\n" + "".join(",".join(f'"{r[c]}"' for c in COLUMNS) + "\n" for r in rows))
+    with Spool.of(iter_csv(path)) as events, Spool.of(iter_csv_stored(path, block=block)) as stored:
+        assert _spooled(stored) == _spooled(events)
+
+
+def test_a_bad_row_is_refused_before_a_bad_line_after_it_in_the_same_block(tmp_path):
+    """The first refusal of a file read in blocks is the first one row by row: line 3, not the short line 5."""
+    path = tmp_path / "rows.csv"
+    good = "r{},coastal-2025,SOHR,2025-03-01,killed,civilians,cumulative,3,,exact,t"
+    lines = ["id,incident,monitor,reported_on,measure,category,kind,low,high,qualifier,source_title", good.format(1),
+             good.format(2).replace(",3,", ",3x,"), good.format(3), "r4,coastal-2025"]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n")
+    for read in (iter_csv, iter_csv_stored):
+        with pytest.raises(InputError, match=r"rows.csv:3: low: '3x' is not a whole number"):
+            list(read(path))
 
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
@@ -23,6 +24,7 @@ from events_log.events import (
     Retraction,
 )
 from events_log.importers import row_from_observation
+from events_log.rows import StoredRows
 
 from .replay import DayPoint, Replay, Series
 from .rule import BASES, CARRIED, OPEN, wording
@@ -236,10 +238,24 @@ class Tally:
         self.pairs: dict[str, int] = {}
         self.by_incident: dict[str, int] = {}
 
-    def counting(self, labelled: Iterable[tuple[str, Event]]) -> Iterator[tuple[str, Event]]:
-        for label, event in labelled:
-            self.add(event)
-            yield label, event
+    def counting(
+        self, labelled: Iterable[tuple[str, Event] | StoredRows]
+    ) -> Iterator[tuple[str, Event] | StoredRows]:
+        for item in labelled:
+            if type(item) is StoredRows:
+                self.add_rows(item)
+            else:
+                self.add(item[1])
+            yield item
+
+    def add_rows(self, rows: StoredRows) -> None:
+        """``add`` of each of a block of stored rows (counted by pair, not row by row)."""
+        self.first += [rows.event(row) for row in range(min(len(rows), self.limit - len(self.first)))]
+        self.count += len(rows)
+        for (incident, monitor), n in Counter(zip(rows.incidents, rows.monitors, strict=True)).items():
+            self.by_incident[incident] = self.by_incident.get(incident, 0) + n
+            name = f"Observation of {incident} by {monitor}"
+            self.pairs[name] = self.pairs.get(name, 0) + n
 
     def add(self, event: Event) -> None:
         self.count += 1
