@@ -176,6 +176,10 @@ class Spool:
         for file in (self._file, self._ids):
             with contextlib.suppress(OSError):
                 file.close()
+        # Its columns go too (tens of bytes an event: hundreds of MB for millions), before what a
+        # caller does next, such as the replay an import keeps.
+        self._days, self._types, self._id_hashes = array("i"), bytearray(), array("q")
+        self._keys, self._offsets = bytearray(), array("q")
 
     def __enter__(self) -> Spool:
         return self
