@@ -143,6 +143,17 @@ def test_report_shows_progress_on_a_terminal_and_nothing_when_piped(tmp_path):
     assert b"writing pages" in seen
 
 
+def _add_incident_y(log, days: int, kind: Kind, figure) -> None:
+    """Incident y, described, and one observation of monitor m a day (``figure(day)``) for ``days`` days."""
+    log.append(
+        IncidentDescribed(slug="y", title="Y", place="P", start_date=START, summary="s"),
+        *(Observation(id=f"y{day}", incident="y", monitor="m", reported_on=START + dt.timedelta(days=day),
+                      measure="killed", category="civilians", kind=kind, figure=figure(day),
+                      source=Source(title="t", quote=f"y on {day}"))
+          for day in range(days)),
+    )  # fmt: skip
+
+
 def test_a_page_reads_the_records_the_replay_reads(tmp_path):
     """Each page's records are the ones replay gives: corrected (as the latest correction gives them,
     with every correction's reason), not retracted, and cut at as-of and known-at."""
@@ -156,13 +167,7 @@ def test_a_page_reads_the_records_the_replay_reads(tmp_path):
     log.retract("o4", reason="entered twice")
     log.correct("o3", reason="misread again", quote="a new quote")
     store = open_store(str(log_path), read_only=True)
-    log.append(
-        IncidentDescribed(slug="y", title="Y", place="P", start_date=START, summary="s"),
-        *(Observation(id=f"y{day}", incident="y", monitor="m", reported_on=START + dt.timedelta(days=day),
-                      measure="killed", category="civilians", kind=Kind.CUMULATIVE,
-                      figure=Figure(day, day, Qualifier.EXACT), source=Source(title="t", quote=f"y on {day}"))
-          for day in range(60)),
-    )  # fmt: skip
+    _add_incident_y(log, 60, Kind.CUMULATIVE, lambda day: Figure(day, day, Qualifier.EXACT))
     for as_of, known in ((None, None), (START + dt.timedelta(days=6), None), (None, known_at)):
         moment = None if known is None else next(e.recorded_at for e in log.entries() if e.position == known - 1)
         result = replay(store, as_of=as_of, known_at=moment)
@@ -228,13 +233,7 @@ def test_pages_written_in_a_pool_of_processes_are_the_pages_written_in_one(tmp_p
 
     log = open_log(_log(tmp_path / "log.jsonl", list(range(20))))
     log.correct("o3", reason="digits misread", low=99)
-    log.append(
-        IncidentDescribed(slug="y", title="Y", place="P", start_date=START, summary="s"),
-        *(Observation(id=f"y{day}", incident="y", monitor="m", reported_on=START + dt.timedelta(days=day),
-                      measure="killed", category="civilians", kind=Kind.INCREMENT,
-                      figure=Figure(day, None, Qualifier.AT_LEAST), source=Source(title="t", quote=f"y on {day}"))
-          for day in range(30)),
-    )  # fmt: skip
+    _add_incident_y(log, 30, Kind.INCREMENT, lambda day: Figure(day, None, Qualifier.AT_LEAST))
     target = str(tmp_path / "log.jsonl")
     if log_kind != "jsonl":
         target = fresh_logs(log_kind)
