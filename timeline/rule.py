@@ -167,20 +167,29 @@ class RawFlag(NamedTuple):
 
     day: int
     kind: str
+    # One flat tuple of ids and figures (three values each: low, high, qualifier code), never a tuple
+    # of tuples: a large replay holds hundreds of thousands, which the cycle collector would otherwise
+    # walk every time it looks at the replay's objects (flat, they are untracked on its first look).
     facts: tuple
 
     @property
     def detail(self) -> str:
         if self.kind == REVISED_DOWN:
-            id_, figure, before, earlier_id = self.facts
+            id_, earlier_id, *numbers = self.facts
+            figure, before = _terms(numbers)
             when = "the day before" if earlier_id is None else f"reported earlier the same day by {earlier_id}"
             return f"{id_} reports {_worded(figure)}, wholly below {_worded(before)} {when}"
-        id_, figure, base_id, terms, expected = self.facts
+        id_, base_id, *numbers = self.facts
+        figure, expected, *terms = _terms(numbers)
         words = " + ".join(_worded(term) for term in terms)
         return (
             f"{id_} reports {_worded(figure)}, but {base_id} plus the increments since ({words}) "
             f"make {_worded(expected)}"
         )
+
+
+def _terms(numbers: list) -> list[Term]:
+    return [Term(*numbers[k : k + 3]) for k in range(0, len(numbers), 3)]
 
 
 class Base(NamedTuple):
@@ -387,7 +396,7 @@ def _revised_down(day: int, id_: str, figure: tuple, before: list[tuple], earlie
     figure, before = Term(*figure), [Term(*t) for t in before]
     if not _checked([figure])[1] < _checked(before)[0]:
         return None
-    return RawFlag(day, REVISED_DOWN, (id_, figure, _sum(before), earlier_id))
+    return RawFlag(day, REVISED_DOWN, (id_, earlier_id, *figure, *_sum(before)))
 
 
 def _mismatch(day: int, id_: str, figure: tuple, base_id: str, terms: list[tuple]) -> RawFlag | None:
@@ -398,4 +407,4 @@ def _mismatch(day: int, id_: str, figure: tuple, base_id: str, terms: list[tuple
     figure, terms = Term(*figure), [Term(*t) for t in terms]
     if not _disjoint(_checked([figure]), _checked(terms)):
         return None
-    return RawFlag(day, MISMATCH, (id_, figure, base_id, tuple(terms), _sum(terms)))
+    return RawFlag(day, MISMATCH, (id_, base_id, *figure, *_sum(terms), *itertools.chain.from_iterable(terms)))
