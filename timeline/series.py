@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
 import attrs
+import msgspec
 import numpy as np
 
 from events_log.codec import SCHEMA, structure, upcast
@@ -292,7 +293,6 @@ class Replay:
         by msgspec, into ``as_type`` straight away. An entry stored in an
         older schema is upcast first.
         """
-        import msgspec  # only pages read records
 
         def decoder(event: type):
             return msgspec.json.Decoder(msgspec.defstruct("Stored", [("schema", int), ("event", event)])).decode
