@@ -104,6 +104,7 @@ class Spool:
         self._id_hashes = array("q")  # per event: its observation id's hash, or 0
         self._keys = bytearray()  # per event: 16 bytes of an observation's figure key, or zeros
         self._offsets = array("q")  # per event: where its record starts in the file
+        self._admitted = False
         self._end = 0
 
     @classmethod
@@ -169,6 +170,15 @@ class Spool:
         self._ids.write("".join(i + "\n" for i in rows.ids).encode())
         self._days.extend(rows.days)
         self.count += len(rows)
+
+    def admitted(self) -> None:
+        """Let go of what only admission reads (days, id hashes, figure keys): the batch is written next.
+
+        Tens of bytes an event, which at millions of rows would sit beside
+        everything the writing holds. Admission cannot run again after it.
+        """
+        self._days, self._id_hashes, self._keys = array("i"), array("q"), bytearray()
+        self._admitted = True
 
     def close(self) -> None:
         # What is still buffered need not reach the disk (the files are unlinked); a full disk must not
@@ -312,6 +322,8 @@ def admit_spool(
     whole batch held in memory: names first, then each event in order, then
     repeats. ``described`` are new descriptions put before the spool's events.
     """
+    if spool._admitted:
+        raise ValueError("a spool is admitted once: it has let go of what admission reads")
     check_names(spool.names, with_descriptions(known.names, described))
     first = len(described)
     rows = {*spool.fixes, *spool.rows_of(spool.targets).tolist(), *spool.repeated_ids().tolist()}
@@ -321,6 +333,7 @@ def admit_spool(
     picked = ((first + row, event, label) for row, label, event in spool.events(sorted(rows)))
     changed = check_in_order(picked, known, start=start, today=today)
     if allow_duplicate or not spool.count:
+        spool.admitted()
         return
     records = similar_records(known, spool.figure_keys(), changed)
     held = np.array([key_code(figure_key(unstructure(record))) for record in records], dtype=np.int64)
@@ -329,3 +342,4 @@ def admit_spool(
     candidates.update(np.flatnonzero(np.isin(codes, held) & spool.observations()).tolist())
     new = [(event, label) for _, label, event in spool.events(sorted(candidates))]
     check_repeats(new, records)
+    spool.admitted()
