@@ -227,7 +227,9 @@ class Ids:
         self._parts = parts  # each the ids of ``counts[k]`` consecutive rows, joined by newlines
         self._counts = counts
         self._firsts = np.cumsum([0, *counts])
-        self._starts: list[np.ndarray | None] = [None] * len(parts)
+        # Per part, where each id starts and, last, where one after the part would: id k is
+        # part[bounds[k] : bounds[k + 1] - 1]. Found when an id of the part is first asked for.
+        self._bounds: list[np.ndarray | None] = [None] * len(parts)
 
     @classmethod
     def of(cls, parts: list[str], counts: list[int]) -> Ids:
@@ -243,9 +245,7 @@ class Ids:
         if not 0 <= row < len(self):
             raise IndexError(row)
         part = int(np.searchsorted(self._firsts, row, side="right")) - 1
-        starts, k = self._starts_of(part), row - int(self._firsts[part])
-        end = int(starts[k + 1]) - 1 if k + 1 < len(starts) else len(self._parts[part])
-        return self._parts[part][int(starts[k]) : end]
+        return self._take(part, np.array([row - int(self._firsts[part])]))[0]
 
     def take(self, rows: np.ndarray) -> list[str]:
         """The ids of these rows, in their order."""
@@ -283,26 +283,27 @@ class Ids:
         if len(self._parts) + len(more._parts) > _PARTS:
             return Ids.of(self._parts + more._parts, self._counts + more._counts)
         combined = Ids(self._parts + more._parts, self._counts + more._counts)
-        combined._starts = self._starts + more._starts
+        combined._bounds = self._bounds + more._bounds
         return combined
 
     def _take(self, part: int, rows: np.ndarray) -> list[str]:
-        joined, starts = self._parts[part], self._starts_of(part)
-        ends = np.append(starts[1:] - 1, len(joined))
-        return [joined[a:b] for a, b in zip(starts[rows].tolist(), ends[rows].tolist(), strict=True)]
+        joined, bounds = self._parts[part], self._bounds_of(part)
+        return [joined[a : b - 1] for a, b in zip(bounds[rows].tolist(), bounds[rows + 1].tolist(), strict=True)]
 
-    def _starts_of(self, part: int) -> np.ndarray:
-        starts = self._starts[part]
-        if starts is None:
+    def _bounds_of(self, part: int) -> np.ndarray:
+        bounds = self._bounds[part]
+        if bounds is None:
             joined = self._parts[part]
-            # Where each id starts, in characters: one byte a character if ASCII, else four.
+            # Positions in characters: one byte a character if ASCII, else four.
             codes = np.frombuffer(joined.encode("ascii"), np.uint8) if joined.isascii() else \
                 np.frombuffer(joined.encode("utf-32-le"), np.uint32)  # fmt: skip
-            starts = np.concatenate(([0], np.flatnonzero(codes == 10) + 1)) if self._counts[part] else np.zeros(0, int)
-            if len(starts) != self._counts[part]:
+            count = self._counts[part]
+            newlines = np.flatnonzero(codes == 10) + 1
+            bounds = np.concatenate(([0], newlines, [len(joined) + 1])) if count else np.zeros(1, int)
+            if len(bounds) != count + 1:
                 raise StoreError(INCONSISTENT)
-            starts = self._starts[part] = starts.astype(np.int32 if len(joined) < 2**31 else np.int64)
-        return starts
+            bounds = self._bounds[part] = bounds.astype(np.int32 if len(joined) < 2**31 - 1 else np.int64)
+        return bounds
 
 
 def extend(state: State, entries: Iterable[tuple[RawEntry, int, int]]) -> tuple[State, list[Any]]:
