@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import msgspec
 
+from events_log.envelope import RawEntry
+
 
 class SkimFigure(msgspec.Struct, gc=False):
     low: int
@@ -36,23 +38,19 @@ class SkimObservation(msgspec.Struct, gc=False):
     location: str | None = None
 
 
-class SkimEntry(msgspec.Struct, gc=False):
-    """An observation's envelope: every field ``RawEntry`` requires, so that a line it refuses is refused here."""
-
-    position: int
-    recorded_at: str
-    type: str
-    schema: int
-    batch_end: int
-    prev_hash: str
-    event: SkimObservation
-    hash: str
+# An observation's envelope: exactly the fields ``RawEntry`` requires (made from its own, so the two
+# cannot drift apart), so that a line it refuses is refused here; only the event is skimmed.
+SkimEntry = msgspec.defstruct(
+    "SkimEntry",
+    [(f.name, SkimObservation if f.name == "event" else f.type) for f in msgspec.structs.fields(RawEntry)],
+    gc=False,
+)
 
 
 _decode = msgspec.json.Decoder(SkimEntry).decode
 
 
-def skim(line: bytes) -> SkimEntry | None:
+def skim(line: bytes) -> msgspec.Struct | None:
     """The parts of an observation's line the index keeps, or None if the line is not one this can read."""
     try:
         return _decode(line)
