@@ -1005,9 +1005,10 @@ def verify(
     if checked.index_note:
         _say(f"{store.location}: {checked.index_note}", err=checked.index_mismatch)
     from timeline import stored
-    result_note, result_mismatch = stored.check(store, repair=repair_index)
-    if result_note:
-        _say(f"{store.location}: {result_note}", err=result_mismatch)
+    results = stored.check(store, repair=repair_index)
+    for note, finding in results:
+        _say(f"{store.location}: {note}", err=finding)
+    result_mismatch = any(finding for _, finding in results)
     if checked.torn is not None:
         _say(
             f"{store.location}: ends in an incomplete write ({checked.torn.size} bytes after the last entry); "

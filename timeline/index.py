@@ -359,10 +359,7 @@ class LogIndex:
 
     def names(self) -> Names:
         """The incident and monitor slugs the log has described (descriptions are few: no column needed)."""
-        names = Names()
-        for _, type_name, data in self.described:
-            names.add(type_name, data["slug"])
-        return names
+        return names_of(self.described)
 
     def extended(self, blocks: list[Block], builder: IndexBuilder) -> LogIndex:
         """This index followed by the blocks of entries appended after it, which ``builder`` made.
@@ -402,6 +399,14 @@ class LogIndex:
     def extends(self, other: LogIndex) -> bool:
         """Whether this index is ``other`` with entries appended after it."""
         return self.lineage is other.lineage and self.entries >= other.entries
+
+
+def names_of(described: Iterable[tuple[int, str, dict[str, Any]]]) -> Names:
+    """The slugs of the incidents and monitors among descriptions kept as the index keeps them."""
+    names = Names()
+    for _, type_name, data in described:
+        names.add(type_name, data["slug"])
+    return names
 
 
 class _ReplayIndex:

@@ -53,7 +53,7 @@ def replay(
     """
     with no_cycle_collection():
         result = replay_or_reuse(store, as_of, known_at, incident, monitor, progress)
-    refuse_undescribed(result._index.names(), incident=incident, monitor=monitor)
+    refuse_undescribed(result._names(), incident=incident, monitor=monitor)
     return result
 
 

@@ -19,7 +19,7 @@ from events_log.store import LogHead, Store
 
 from .index import OPEN, REPLAY_INDEX, Columns, LogIndex
 from .rule import Reports, fold
-from .series import Effective, Replay, Series, SeriesKey, chosen_series
+from .series import Behind, Effective, Replay, Series, SeriesKey, chosen_series
 
 
 def replay_from_scratch(
@@ -34,25 +34,24 @@ def replay_from_scratch(
     effective, cut = effective_rows(index, as_of, known_at, incident, monitor)
     last_day = as_of.toordinal() if as_of is not None else None
     series = list(fold_rows(index, effective, np.flatnonzero(effective.live), last_day, progress))
-    incidents, monitors = described_in(index, cut)
+    incidents, monitors = described_in(index.described, cut)
     return Replay(
         as_of=as_of,
         known_at=known_at,
-        log=_head(store, index, cut),
+        log=head_at(store, index, cut),
         series=tuple(series),
         incidents=incidents,
         monitors=monitors,
         last_recorded_at=time_of_code(int(index.times[cut - 1])) if cut else None,
         store=store,
-        index=index,
-        effective=effective,
+        behind=Behind(index, effective),
     )
 
 
 def full_series(
     store: Store, progress: Callable[[Iterable, int], Iterable] | None = None
-) -> tuple[LogHead, Iterator[Series]]:
-    """The head of the log and its full replay's series, folded one at a time as they are asked for.
+) -> tuple[LogHead, LogIndex, Iterator[Series]]:
+    """The head of the log, its index and its full replay's series, folded one at a time as they are asked for.
 
     For writing a whole replay out without holding it (an import keeps its
     CSV beside the log): the series come in a replay's order, and only the
@@ -60,14 +59,24 @@ def full_series(
     """
     index = store.projection(REPLAY_INDEX)
     effective, cut = effective_rows(index, None, None, None, None)
-    return _head(store, index, cut), fold_rows(index, effective, np.flatnonzero(effective.live), None, progress)
+    series = fold_rows(index, effective, np.flatnonzero(effective.live), None, progress)
+    return head_at(store, index, cut), index, series
 
 
 def effective_rows(
-    index: LogIndex, as_of: dt.date | None, known_at: dt.datetime | None, incident: str | None, monitor: str | None
+    index: LogIndex,
+    as_of: dt.date | None,
+    known_at: dt.datetime | None,
+    incident: str | None,
+    monitor: str | None,
+    *,
+    entries: int | None = None,
 ) -> tuple[Effective, int]:
-    """The observation rows as corrected at known-at (``live``: those replayed), and how many entries that cuts."""
-    cut = index.entries
+    """The observation rows as corrected at known-at (``live``: those replayed), and how many entries that cuts.
+
+    ``entries`` cuts the log there instead (a replay read at a head the log has since grown past).
+    """
+    cut = index.entries if entries is None else entries
     if known_at is not None:
         cut = int(np.searchsorted(index.times, time_code(known_at), side="right"))
     rows_in = int(np.searchsorted(index.obs_entry, cut))
@@ -167,7 +176,7 @@ def fold_rows(
         yield Series(*index.series[number], folded=fold(reports, last_day))
 
 
-def _head(store: Store, index: LogIndex, cut: int) -> LogHead:
+def head_at(store: Store, index: LogIndex, cut: int) -> LogHead:
     """Length and head hash of the log prefix replayed."""
     if cut == 0:
         return LogHead.of(None)
@@ -176,11 +185,11 @@ def _head(store: Store, index: LogIndex, cut: int) -> LogHead:
     return LogHead.of(decode_line(store.line_at(cut - 1, int(index.offsets[cut - 1]))))
 
 
-def described_in(index: LogIndex, cut: int) -> tuple[dict, dict]:
-    """Incidents and monitors as last described within the prefix."""
+def described_in(described: Iterable[tuple[int, str, dict]], cut: int) -> tuple[dict, dict]:
+    """Incidents and monitors as last described in the first ``cut`` entries (``described``: as the index keeps it)."""
     incidents: dict[str, IncidentDescribed] = {}
     monitors: dict[str, MonitorDescribed] = {}
-    for position, type_name, data in index.described:
+    for position, type_name, data in described:
         if position >= cut:
             break
         if type_name == "IncidentDescribed":

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple
 
 import attrs
 import msgspec
 import numpy as np
 
+from events_log.admission import Names
 from events_log.codec import SCHEMA, structure, upcast
 from events_log.envelope import decode_line
 from events_log.errors import InputError, shown
@@ -173,6 +174,27 @@ class Effective:
         return self._rows
 
 
+@attrs.define(eq=False)
+class Behind:
+    """What a replay reads back from beside its series: the index and the effective rows.
+
+    A replay folded from the index has them from the start. One read from a
+    full replay kept beside the log (``kept_incidents``) has only its series;
+    ``make`` gives these from the index the first time a page asks.
+    """
+
+    index: LogIndex | None = None
+    effective: Effective | None = None
+    make: Callable[[], tuple[LogIndex, Effective]] | None = None
+    names: Names | None = None  # the slugs the log described, where known without the index
+
+    def get(self) -> tuple[LogIndex, Effective]:
+        if self.index is None:
+            self.index, self.effective = self.make()
+            self.make = None
+        return self.index, self.effective
+
+
 @attrs.frozen
 class Replay:
     """What a log said, as-of a date and known-at a time, and how to name that log."""
@@ -185,9 +207,20 @@ class Replay:
     monitors: Mapping[str, MonitorDescribed] = attrs.field(repr=False)
     last_recorded_at: dt.datetime | None
     _store: Store = attrs.field(repr=False, alias="store")
-    _index: LogIndex = attrs.field(repr=False, alias="index")
-    _effective: Effective = attrs.field(repr=False, alias="effective")
+    _behind: Behind = attrs.field(repr=False, eq=False, alias="behind")
     _structured: dict[str, Observation] = attrs.field(factory=dict, init=False, repr=False, eq=False)
+
+    @property
+    def _index(self) -> LogIndex:
+        return self._behind.get()[0]
+
+    @property
+    def _effective(self) -> Effective:
+        return self._behind.get()[1]
+
+    def _names(self) -> Names:
+        """The slugs the log described, up to this replay's head."""
+        return self._behind.names or self._index.names()
 
     def qualifier(self, observation_id: str) -> Qualifier:
         return Qualifier(QUALIFIERS[self._effective.qualifier[self._row(observation_id)]])

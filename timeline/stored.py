@@ -11,16 +11,22 @@ and compares, and sets one that differs aside as evidence.
 
 ``timeline import`` makes it right after the import, so the first replay of
 a freshly loaded dataset is a copy of bytes.
+
+The same full replay is kept beside it incident by incident
+(``kept_incidents``), by the same writers and under the same rules: a
+question about one incident as-of any date reads that instead of the index.
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from events_log.store import LogHead, Store
 
+from . import kept_incidents
 from .output import csv_chunks
 from .replay import Replay
 from .scratch import full_series
@@ -43,9 +49,16 @@ def write_and_keep(store: Store, result: Replay, out: BinaryIO) -> None:
             yield data
 
     written = chunks()
-    store.keep_result(NAME, result.log, written)
+    kept = store.keep_result(NAME, result.log, written)
     for _ in written:  # whatever the store did not read (it keeps nothing, or failed) still goes out
         pass
+    if kept:
+        with tempfile.TemporaryFile(prefix="timeline-incidents-") as spool:
+            parts = kept_incidents.Writer(spool)
+            for series in result.series:
+                parts.add(series)
+            parts.finish(result._index)
+            store.keep_result(kept_incidents.NAME, result.log, _read_back(spool))
 
 
 def keep(store: Store, progress: Callable[[Iterable, int], Iterable] | None = None) -> bool:
@@ -53,30 +66,47 @@ def keep(store: Store, progress: Callable[[Iterable, int], Iterable] | None = No
 
     ``progress`` wraps the replay's loop over series, as ``replay``'s does.
     """
-    head, series = full_series(store, progress)  # one series at a time: never the whole replay in memory
-    return store.keep_result(NAME, head, (chunk.encode() for chunk in csv_chunks(series)))
+    head, index, series = full_series(store, progress)  # one series at a time: never the whole replay in memory
+    with tempfile.TemporaryFile(prefix="timeline-incidents-") as spool:
+        parts = kept_incidents.Writer(spool)
+        kept = store.keep_result(NAME, head, (chunk.encode() for chunk in csv_chunks(parts.passing(series))))
+        if kept:  # the store read every series
+            parts.finish(index)
+            store.keep_result(kept_incidents.NAME, head, _read_back(spool))
+    return kept
 
 
-def check(store: Store, *, repair: bool) -> tuple[str | None, bool]:
-    """For ``verify``: whether the kept CSV, if any is at the log's head, is what a replay makes now.
+def check(store: Store, *, repair: bool) -> list[tuple[str, bool]]:
+    """For ``verify``: whether the replays kept at the log's head are what a replay makes now.
 
-    Returns a note and whether it is a finding. A kept CSV of another head is
-    not wrong, only stale; it is left for the next replay to replace.
+    Returns a note for each kept one, and whether it is a finding. One kept
+    at another head is not wrong, only stale; it is left for the next
+    replay to replace.
     """
     head = store.head()
-    kept = store.result(NAME, head)
-    if kept is None:
-        return None, False
-    with kept:
-        same = _same_bytes(kept, (chunk.encode() for chunk in csv_chunks(full_series(store)[1])))
-    if same:
-        return f"the replay kept as CSV matches the log ({_at(head)})", False
-    aside = store.set_result_aside(NAME)
-    finding = f"the replay kept as CSV does not match a replay of the log ({_at(head)}); the old one is kept as {aside}"
-    if repair:
+    kept = {name: store.result(name, head) for name in (NAME, kept_incidents.NAME)}
+    if all(file is None for file in kept.values()):
+        return []
+    _, index, series = full_series(store)
+    with tempfile.TemporaryFile(prefix="timeline-incidents-") as spool:
+        parts = kept_incidents.Writer(spool)
+        csv_same = _same_bytes(kept[NAME], (chunk.encode() for chunk in csv_chunks(parts.passing(series))))
+        parts.finish(index)
+        same = {NAME: csv_same, kept_incidents.NAME: _same_bytes(kept[kept_incidents.NAME], _read_back(spool))}
+    notes = []
+    for name, what in ((NAME, "the replay kept as CSV"), (kept_incidents.NAME, "the replay kept by incident")):
+        if kept[name] is None:
+            continue
+        if same[name]:
+            notes.append((f"{what} matches the log ({_at(head)})", False))
+            continue
+        aside = store.set_result_aside(name)
+        finding = f"{what} does not match a replay of the log ({_at(head)}); the old one is kept as {aside}"
+        notes.append((f"{finding}; a new one is made" if repair else
+                      f"{finding} (`verify --repair-index` makes a new one)", not repair))  # fmt: skip
+    if repair and not all(same.values()):  # one set aside, or missing beside the other: both made anew
         keep(store)
-        return f"{finding}; a new one was made", False
-    return f"{finding} (`verify --repair-index` makes a new one)", True
+    return notes
 
 
 def copy(kept: BinaryIO, out: BinaryIO) -> None:
@@ -88,8 +118,19 @@ def _at(head: LogHead) -> str:
     return f"{head.entries} entries, head {head.head[:12]}"
 
 
-def _same_bytes(kept: BinaryIO, chunks: Iterator[bytes]) -> bool:
-    for chunk in chunks:
-        if kept.read(len(chunk)) != chunk:
-            return False
-    return kept.read(1) == b""
+def _same_bytes(kept: BinaryIO | None, chunks: Iterator[bytes]) -> bool | None:
+    """Whether ``kept`` (None: nothing kept) holds ``chunks``, which are all read either way (and ``kept`` closed)."""
+    if kept is None:
+        for _ in chunks:
+            pass
+        return None
+    with kept:
+        same = True
+        for chunk in chunks:
+            same = same and kept.read(len(chunk)) == chunk
+        return same and kept.read(1) == b""
+
+
+def _read_back(spool: BinaryIO) -> Iterator[bytes]:
+    spool.seek(0)
+    return iter(lambda: spool.read(1 << 20), b"")

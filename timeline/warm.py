@@ -2,7 +2,10 @@
 
 Asked again, replay reads only what was appended since, and folds on only
 the series it touches; an as-of or filtered replay of a log replayed in full
-is cut from that replay, since a day never depends on later reports.
+is cut from that replay, since a day never depends on later reports. In a
+process that has not replayed the log in full, one incident is cut from the
+full replay kept beside the log, where one is kept at its head
+(``kept_incidents``).
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import numpy as np
 from events_log.envelope import time_of_code
 from events_log.store import LogHead, Store
 
+from . import kept_incidents
 from .index import REPLAY_INDEX, Columns, LogIndex
 from .rule import fold, resumable
 from .scratch import apply_corrections, described_in, fold_rows, grouped, replay_from_scratch, sort_key
-from .series import Effective, Replay, Series, chosen_series
+from .series import Behind, Effective, Replay, Series, chosen_series
 
 
 def replay_or_reuse(
@@ -44,6 +48,10 @@ def replay_or_reuse(
         while len(_WARM) > _WARM_LOGS:
             del _WARM[next(iter(_WARM))]
         return _narrowed(warm, as_of, incident, monitor)
+    if incident is not None and known_at is None:
+        kept = kept_incidents.replay(store, as_of, incident, monitor)
+        if kept is not None:
+            return kept
     return replay_from_scratch(store, store.projection(REPLAY_INDEX), as_of, known_at, incident, monitor, progress)
 
 
@@ -68,7 +76,8 @@ def _appended(store: Store, warm: Replay, index: LogIndex) -> Replay:
         corrections=state.corrections, retractions=state.retractions,
     )  # fmt: skip
     touched_rows = [
-        *index.correction_row[state.corrections :].tolist(), *index.retraction_row[state.retractions :].tolist()
+        *index.correction_row[state.corrections :].tolist(),
+        *index.retraction_row[state.retractions :].tolist(),
     ]
     touched = {int(state.columns.series[r]) for r in touched_rows if r < rows_before}
     apply_corrections(effective, index, index.entries)
@@ -95,7 +104,7 @@ def _appended(store: Store, warm: Replay, index: LogIndex) -> Replay:
             by_key.pop(index.series[number], None)
     merged = {**by_key, **updated}
     series = sorted(merged.values(), key=lambda s: sort_key(s.key))
-    incidents, monitors = described_in(index, index.entries)
+    incidents, monitors = described_in(index.described, index.entries)
     return Replay(
         as_of=None,
         known_at=None,
@@ -105,8 +114,7 @@ def _appended(store: Store, warm: Replay, index: LogIndex) -> Replay:
         monitors=monitors,
         last_recorded_at=time_of_code(int(index.times[-1])) if index.entries else None,
         store=store,
-        index=index,
-        effective=effective,
+        behind=Behind(index, effective),
     )
 
 
@@ -124,4 +132,4 @@ def _narrowed(full: Replay, as_of: dt.date | None, incident: str | None, monitor
     if incident is not None or monitor is not None:
         live &= np.isin(state.columns.series, chosen_series(full._index, incident, monitor))
     effective = attrs.evolve(state, live=live, rows=None)
-    return attrs.evolve(full, as_of=as_of, series=tuple(series), effective=effective)
+    return attrs.evolve(full, as_of=as_of, series=tuple(series), behind=Behind(full._index, effective))

@@ -1,0 +1,150 @@
+"""The full replay kept incident by incident: one incident as-of any date, equal to a replay from the index."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from events_log.errors import InputError, StoreError
+from events_log.jsonl import JsonlStore
+from events_log.stores import open_store
+from timeline import kept_incidents, stored
+from timeline.replay import replay
+
+from .conftest import StepClock
+from .helpers import invoke, obs
+from .strategies import START, descriptions_of, small_logs
+from .test_jsonl_store import NAMES
+
+INCIDENTS = ("coastal-2025", "zaraa-2016")
+MONITORS = (None, "SOHR", "SNHR")
+AS_OF = (None, START - dt.timedelta(days=1), START, START + dt.timedelta(days=4), START + dt.timedelta(days=30))
+
+
+def keep(store) -> None:
+    """What a whole ``timeline replay --format csv`` does: replay, write, keep beside the log."""
+    stored.write_and_keep(store, replay(store), io.BytesIO())
+
+
+def said(result) -> tuple:
+    """Everything a replay says through its public interface."""
+    series = [(s.key, list(s.segments()), s.flags) for s in result.series]
+    ids = result.observation_ids()
+    return (
+        series, result.as_of, result.log, result.incidents, result.monitors, result.last_recorded_at, ids,
+        [(i, data, reasons) for i, data, reasons in result.records()], result.tallies("incident"),
+        result.tallies("monitor"), [(r, x, when) for r, x, when in result.retracted()],
+        [(result.qualifier(i), result.corrected(i), result.corrections(i)) for i in ids],
+    )  # fmt: skip
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=10, deadline=None)
+@given(batches=small_logs(), chosen=st.lists(st.tuples(st.sampled_from(INCIDENTS), st.sampled_from(MONITORS),
+                                                       st.sampled_from(AS_OF)), min_size=1, max_size=4))  # fmt: skip
+def test_one_incident_read_from_the_kept_replay_is_the_replay_from_the_index(fresh_logs, log_kind, batches, chosen):
+    """At every head it was kept at; after an append it is stale and never read."""
+    store = open_store(fresh_logs(log_kind))
+    store.clock = StepClock()
+    try:
+        for batch in batches:
+            store.append(batch, allow_duplicate=True)
+            assert kept_incidents.replay(store, None, INCIDENTS[0], None) is None  # kept at an earlier head, if any
+            keep(store)
+            for incident, monitor, as_of in chosen:
+                kept = kept_incidents.replay(store, as_of, incident, monitor)
+                assert kept is not None
+                assert said(kept) == said(replay(store, as_of, incident=incident, monitor=monitor))
+    finally:
+        store.close()
+
+
+def test_a_replay_read_at_one_head_answers_at_that_head_after_the_log_grows(tmp_path):
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 10, 745)])
+    keep(store)
+    kept = kept_incidents.replay(store, None, "coastal-2025", None)
+    before = said(replay(store, incident="coastal-2025"))
+    store.append([obs("c", 11, 803)])
+    from events_log.events import Correction, Retraction
+
+    store.append([Retraction(observation_id="a", reason="wrong"),
+                  Correction(observation_id="b", replacement=obs("b", 10, 700), reason="typo")])  # fmt: skip
+    assert said(kept) == before  # its records, corrections and retractions are still those of its head
+    assert said(replay(store, incident="coastal-2025")) != before
+
+
+def test_a_replay_read_from_a_log_cut_back_below_its_head_says_so(tmp_path):
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([*NAMES, obs("a", 8, 532)])
+    store.append([obs("b", 10, 745)])
+    keep(store)
+    kept = kept_incidents.replay(store, None, "coastal-2025", None)
+    lines = store.path.read_bytes().splitlines(keepends=True)
+    store.path.write_bytes(b"".join(lines[:-1]))  # the log is no longer the one read
+    with pytest.raises(StoreError, match="no longer holds the log this replay was read at"):
+        kept.observation_ids()
+
+
+def test_unreadable_kept_bytes_are_passed_over_and_verify_reports_them(tmp_path):
+    log = tmp_path / "log.jsonl"
+    store = JsonlStore(log, clock=StepClock())
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 10, 745)])
+    keep(store)
+    path = tmp_path / "log.jsonl.replay.incidents"
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-3])
+    assert kept_incidents.replay(store, None, "coastal-2025", None) is None
+    result = invoke(["verify", "--log", str(log)])
+    assert result.exit_code == 1 and "the replay kept by incident does not match" in result.output
+    assert (tmp_path / "log.jsonl.replay.incidents.mismatch-1").read_bytes() == whole[:-3]
+    assert invoke(["verify", "--log", str(log), "--repair-index"]).exit_code == 0
+    assert path.read_bytes() == whole
+    assert "the replay kept by incident matches the log" in invoke(["verify", "--log", str(log)]).output
+
+
+def test_verify_catches_a_forged_figure_kept_by_incident_in_sqlite(tmp_path):
+    target = f"sqlite:///{tmp_path / 'log.db'}"
+    store = open_store(target)
+    store.clock = StepClock()
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 10, 745)])
+    keep(store)
+    with sqlite3.connect(tmp_path / "log.db") as db:
+        (body,) = db.execute("SELECT body FROM timeline_projections WHERE name = 'replay.incidents'").fetchone()
+        # 745 as a little-endian int64 in the lows array: the forger edits a figure, not the framing.
+        forged = body.replace((745).to_bytes(8, "little"), (7).to_bytes(8, "little"))
+        assert forged != body
+        db.execute("UPDATE timeline_projections SET body = ? WHERE name = 'replay.incidents'", (forged,))
+    assert kept_incidents.replay(store, None, "coastal-2025", None).series[0].latest.low == 7  # read, until verify
+    result = invoke(["verify", "--log", target])
+    assert result.exit_code == 1 and "replay.incidents.mismatch-1" in result.output
+    assert invoke(["verify", "--log", target, "--repair-index"]).exit_code == 0
+    assert kept_incidents.replay(store, None, "coastal-2025", None).series[0].latest.low == 745
+    store.close()
+
+
+def test_a_fresh_process_answers_one_incident_from_the_kept_replay_and_refuses_a_typo(tmp_path):
+    log = tmp_path / "log.jsonl"
+    store = JsonlStore(log, clock=StepClock())
+    store.append([*descriptions_of([obs("c", 9, 600, monitor="SNHR")]), *NAMES, obs("a", 8, 532), obs("b", 10, 745),
+                  obs("c", 9, 600, monitor="SNHR")])  # fmt: skip
+    assert invoke(["replay", "--log", str(log), "--format", "csv"]).exit_code == 0
+    assert (tmp_path / "log.jsonl.replay.incidents").exists()
+    expected = invoke(["replay", "--log", str(log), "--incident", "coastal-2025", "--as-of", "2025-03-09"]).output
+
+    def fresh(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "timeline", "replay", "--log", str(log), *args],
+                              capture_output=True, text=True)  # fmt: skip
+
+    done = fresh("--incident", "coastal-2025", "--as-of", "2025-03-09")
+    assert done.returncode == 0 and done.stdout == expected and "532" in done.stdout and "745" not in done.stdout
+    typo = fresh("--incident", "coastal-2052")
+    assert typo.returncode != 0 and "coastal-2052" in typo.stderr and typo.stderr.count("\n") == 1
+    with pytest.raises(InputError):
+        replay(open_store(str(log)), incident="coastal-2052")

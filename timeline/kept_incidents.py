@@ -1,0 +1,190 @@
+"""A full replay kept beside the log incident by incident: one incident, as-of any date, without the index.
+
+Asked about one incident in a fresh process (``timeline replay --incident X
+--as-of D``), replay would read and check the whole replay index, tens of
+megabytes at a million observations, to fold a fiftieth of it. The answer
+is the full replay's series of that incident, cut at D: a day never depends
+on later reports (the warm cache rests on the same). So the full replay is
+kept beside the log with each incident's series apart and a directory at
+the end, and such a question reads the directory and one incident.
+
+It is kept by the writers of the full replay's CSV (``stored``), under the
+same rules: keyed by the head it was made at, used only while the log still
+ends there, made again by the next whole replay or import after an append,
+and compared by ``timeline verify``. What the series alone do not say (an
+observation's record, its corrections) a replay read from it takes from the
+replay index, cut at that head, when first asked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import struct
+import sys
+from array import array
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO
+
+import msgspec
+
+from events_log.envelope import time_of_code
+from events_log.errors import StoreError
+from events_log.store import LogHead, Store
+
+from .index import REPLAY_INDEX, LogIndex, names_of
+from .rule import Base, Folded, Pending, RawFlag
+from .scratch import described_in, effective_rows, head_at
+from .series import Behind, Effective, Replay, Series
+
+NAME = "replay.incidents"
+
+
+class _Series(msgspec.Struct, array_like=True, gc=False):
+    """A series as kept: its key and its fold, arrays as their bytes (little-endian int64)."""
+
+    key: tuple[str, str, str, str, str | None]
+    last: int
+    starts: bytes
+    lows: bytes
+    highs: bytes
+    basis_codes: str
+    observations: tuple[tuple[str, ...], ...]
+    flags: tuple[RawFlag, ...]
+    base: Base | None
+    pending: Pending
+
+
+class _Directory(msgspec.Struct, array_like=True):
+    """What the kept bytes end with: where each incident's series are, and what a replay says besides."""
+
+    # slug -> where its series are, from the start of the body: (offset, length, how many), one msgpack value each
+    incidents: dict[str, tuple[int, int, int]]
+    described: list[tuple[int, str, dict[str, Any]]]  # the index's descriptions, in log order
+    last_recorded: int | None  # the time code of the log's last entry
+
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode_series = msgspec.msgpack.Decoder(list[_Series]).decode
+_decode_directory = msgspec.msgpack.Decoder(_Directory).decode
+_TRAILER = struct.Struct("<Q")  # the directory's length: the last bytes kept
+
+
+class Writer:
+    """Writes the bytes to keep for a full replay as its series go by.
+
+    The series come in a replay's order, where an incident's are together
+    (``scratch.sort_key``); each is written as it comes, and none is held,
+    so an import can write them from the same fold as its CSV.
+    """
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out, self._start = out, out.tell()
+        self._places: dict[str, tuple[int, int, int]] = {}
+
+    def passing(self, series: Iterable[Series]) -> Iterator[Series]:
+        """``series``, each one written as it goes by."""
+        for one in series:
+            self.add(one)
+            yield one
+
+    def add(self, series: Series) -> None:
+        if series.incident in self._places and series.incident != next(reversed(self._places)):
+            raise ValueError(f"the series of incident {series.incident!r} do not come together")
+        body = _encode(_kept(series))
+        offset, length, count = self._places.get(series.incident, (self._out.tell() - self._start, 0, 0))
+        self._places[series.incident] = (offset, length + len(body), count + 1)
+        self._out.write(body)
+
+    def finish(self, index: LogIndex) -> None:
+        """Write the directory (``index``: the replayed index, for what a replay says besides its series)."""
+        last = int(index.times[-1]) if index.entries else None
+        directory = _encode(_Directory(self._places, index.described, last))
+        self._out.write(directory + _TRAILER.pack(len(directory)))
+
+
+def replay(store: Store, as_of: dt.date | None, incident: str, monitor: str | None) -> Replay | None:
+    """The replay of one incident as-of a date from the kept bytes, or None where none are kept at the log's head.
+
+    Bytes that cannot be read are passed over as if none were kept: they are
+    only ever a copy of what the index gives (``verify`` reports them).
+    """
+    head = store.head()
+    kept = store.result(NAME, head)
+    if kept is None:
+        return None
+    with kept:
+        try:
+            directory, stored = _read(kept, incident)
+        except (msgspec.DecodeError, struct.error, ValueError, OSError):
+            return None
+    incidents, monitors = described_in(directory.described, head.entries)
+    series = [_series(s) for s in stored if monitor is None or s.key[1] == monitor]
+    if as_of is not None:
+        series = [s.until(as_of) for s in series if s.first <= as_of]
+    last = directory.last_recorded
+    return Replay(
+        as_of=as_of, known_at=None, log=head, series=tuple(series), incidents=incidents, monitors=monitors,
+        last_recorded_at=None if last is None else time_of_code(last), store=store,
+        behind=Behind(make=lambda: _behind(store, head, as_of, incident, monitor), names=names_of(directory.described)),
+    )  # fmt: skip
+
+
+def _read(kept: Any, incident: str) -> tuple[_Directory, list[_Series]]:
+    start = kept.tell()  # after the store's header
+    kept.seek(-_TRAILER.size, os.SEEK_END)
+    (length,) = _TRAILER.unpack(kept.read(_TRAILER.size))
+    kept.seek(-_TRAILER.size - length, os.SEEK_END)
+    directory = _decode_directory(kept.read(length))
+    place = directory.incidents.get(incident)
+    if place is None:  # nothing reported of it (yet)
+        return directory, []
+    offset, length, count = place
+    kept.seek(start + offset)
+    # The series were written one after another: read back as one msgpack array (array 32's header) of them.
+    return directory, _decode_series(b"\xdd" + count.to_bytes(4, "big") + kept.read(length))
+
+
+def _behind(
+    store: Store, head: LogHead, as_of: dt.date | None, incident: str, monitor: str | None
+) -> tuple[LogIndex, Effective]:
+    """The index and effective rows of the replay, at the head its series were kept at."""
+    index = store.projection(REPLAY_INDEX)
+    if index.entries < head.entries or head_at(store, index, head.entries) != head:
+        raise StoreError(
+            f"{store.location} no longer holds the log this replay was read at ({head.entries} entries, "
+            f"head {head.head[:12]}): replay it again"
+        )
+    return index, effective_rows(index, as_of, None, incident, monitor, entries=head.entries)[0]
+
+
+def _kept(series: Series) -> _Series:
+    f = series.folded
+    return _Series(
+        series.key, f.last, _bytes(f.starts), _bytes(f.lows), _bytes(f.highs), f.basis_codes, f.observations,
+        f.flags, f.base, f.pending,
+    )  # fmt: skip
+
+
+def _series(kept: _Series) -> Series:
+    folded = Folded(
+        kept.last, _array(kept.starts), _array(kept.lows), _array(kept.highs), kept.basis_codes, kept.observations,
+        kept.flags, kept.base, kept.pending,
+    )  # fmt: skip
+    return Series(*kept.key, folded=folded)
+
+
+def _bytes(values: array) -> bytes:
+    if sys.byteorder == "little":
+        return values.tobytes()
+    swapped = array("q", values)
+    swapped.byteswap()
+    return swapped.tobytes()
+
+
+def _array(data: bytes) -> array:
+    values = array("q")
+    values.frombytes(data)
+    if sys.byteorder != "little":
+        values.byteswap()
+    return values
