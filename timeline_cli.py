@@ -568,6 +568,7 @@ def import_(log: str | None, file: Path, format_: str | None, describe_new: bool
     """
     from events_log.cycles import no_cycle_collection
     from events_log.importers import iter_events
+    from events_log.memory import give_back_freed
     from events_log.spool import Spool
     from timeline import interchange, output, stored
     store = open_log(log, write=True)
@@ -594,7 +595,9 @@ def import_(log: str | None, file: Path, format_: str | None, describe_new: bool
     _say(f"imported {appended.count} events from {file} into {store.location} (positions {appended.first}-{last}):")
     for line in tally.lines():
         _say("  " + line)
-    # The replay a freshly loaded dataset is asked for first is made now, and kept beside the log.
+    # The replay a freshly loaded dataset is asked for first is made now, and kept beside the log, on
+    # memory the reading and writing freed (the allocator would keep it, and the replay would add to it).
+    give_back_freed()
     stored.keep(store, progress=lambda series, length: _progress(series, "replaying", length))
 
 

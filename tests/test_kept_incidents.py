@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,12 +17,14 @@ from events_log.errors import InputError, StoreError
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
 from timeline import kept_incidents, stored
+from timeline.index import ARRAYS, REPLAY_COLUMNS, REPLAY_INDEX
 from timeline.replay import replay
 
 from .conftest import StepClock
 from .helpers import invoke, obs
 from .strategies import START, descriptions_of, small_logs
 from .test_jsonl_store import NAMES
+from .test_stored_result import cold_csv
 
 INCIDENTS = ("coastal-2025", "zaraa-2016")
 MONITORS = (None, "SOHR", "SNHR")
@@ -148,3 +151,36 @@ def test_a_fresh_process_answers_one_incident_from_the_kept_replay_and_refuses_a
     assert typo.returncode != 0 and "coastal-2052" in typo.stderr and typo.stderr.count("\n") == 1
     with pytest.raises(InputError):
         replay(open_store(str(log)), incident="coastal-2052")
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=10, deadline=None)
+@given(batches=small_logs(), kept=st.lists(st.booleans(), min_size=9, max_size=9))
+def test_the_index_read_for_a_whole_fold_is_the_index_without_some_columns(fresh_logs, log_kind, batches, kept):
+    """Read from blocks that lag behind the log (appends by a store that keeps no index), then extended."""
+    target = fresh_logs(log_kind)
+    try:
+        for batch, keeping in zip(batches, kept, strict=False):
+            store = open_store(target)
+            store.clock = StepClock()
+            if keeping:
+                store.keep(REPLAY_INDEX)
+            store.append(batch, allow_duplicate=True)
+            store.close()
+            store = open_store(target)
+            part = store.projection(REPLAY_COLUMNS)  # first: it extends the lagging blocks itself
+            whole = store.projection(REPLAY_INDEX)
+            for name in ARRAYS:
+                if name in REPLAY_COLUMNS.without:
+                    assert getattr(part, name) is None
+                else:
+                    assert np.array_equal(getattr(part, name), getattr(whole, name)), name
+            assert (part.entries, part.last_hash, part.last_time) == (whole.entries, whole.last_hash,
+                                                                      int(whole.times[-1]))  # fmt: skip
+            assert (part.series, part.described, part.obs_ids.tolist()) == (whole.series, whole.described,
+                                                                           whole.obs_ids.tolist())  # fmt: skip
+            assert stored.keep(store)
+            with stored.kept_csv(store) as csv:
+                assert csv.read() == cold_csv(store)
+            store.close()
+    finally:
+        store.close()

@@ -98,8 +98,7 @@ class Writer:
 
     def finish(self, index: LogIndex) -> None:
         """Write the directory (``index``: the replayed index, for what a replay says besides its series)."""
-        last = int(index.times[-1]) if index.entries else None
-        directory = _encode(_Directory(self._places, index.described, last))
+        directory = _encode(_Directory(self._places, index.described, index.last_time))
         self._out.write(directory + _TRAILER.pack(len(directory)))
 
 

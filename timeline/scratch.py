@@ -17,7 +17,7 @@ from events_log.envelope import decode_line, time_code, time_of_code
 from events_log.events import IncidentDescribed, MonitorDescribed
 from events_log.store import LogHead, Store
 
-from .index import OPEN, REPLAY_INDEX, Columns, LogIndex
+from .index import OPEN, REPLAY_COLUMNS, Columns, LogIndex
 from .rule import Reports, fold
 from .series import Behind, Effective, Replay, Series, SeriesKey, chosen_series
 
@@ -33,7 +33,7 @@ def replay_from_scratch(
 ) -> Replay:
     effective, cut = effective_rows(index, as_of, known_at, incident, monitor)
     last_day = as_of.toordinal() if as_of is not None else None
-    series = list(fold_rows(index, effective, np.flatnonzero(effective.live), last_day, progress))
+    series = list(fold_rows(index, effective, live_rows(effective), last_day, progress))
     incidents, monitors = described_in(index.described, cut)
     return Replay(
         as_of=as_of,
@@ -57,9 +57,9 @@ def full_series(
     CSV beside the log): the series come in a replay's order, and only the
     one being written is in memory.
     """
-    index = store.projection(REPLAY_INDEX)
+    index = store.projection(REPLAY_COLUMNS)
     effective, cut = effective_rows(index, None, None, None, None)
-    series = fold_rows(index, effective, np.flatnonzero(effective.live), None, progress)
+    series = fold_rows(index, effective, live_rows(effective), None, progress)
     return head_at(store, index, cut), index, series
 
 
@@ -79,7 +79,7 @@ def effective_rows(
     cut = index.entries if entries is None else entries
     if known_at is not None:
         cut = int(np.searchsorted(index.times, time_code(known_at), side="right"))
-    rows_in = int(np.searchsorted(index.obs_entry, cut))
+    rows_in = len(index.obs_ids) if cut == index.entries else int(np.searchsorted(index.obs_entry, cut))
     # Corrections are written into the columns, so only then are they copied from the index's: a log
     # without any (an imported dataset) keeps one copy of its largest arrays, not two.
     corrected = len(index.correction_entry) > 0 and int(index.correction_entry[0]) < cut
@@ -97,6 +97,12 @@ def effective_rows(
         live &= np.isin(columns.series, chosen_series(index, incident, monitor))
     effective.live = live
     return effective, cut
+
+
+def live_rows(effective: Effective) -> np.ndarray:
+    """The rows replayed, as 32-bit numbers where they fit: a whole log's are the largest array a fold makes."""
+    rows = np.flatnonzero(effective.live)
+    return rows.astype(np.int32) if len(effective.live) < 2**31 else rows
 
 
 def apply_corrections(effective: Effective, index: LogIndex, cut: int) -> None:
@@ -124,10 +130,11 @@ def grouped(index: LogIndex, effective: Effective, rows: np.ndarray) -> Iterator
     sorting, or listing, every row at once.
     """
     series, day = effective.columns.series, effective.columns.day
-    numbers = np.unique(series[rows])
-    rank = np.zeros(len(index.series), dtype=np.int32)
+    ranks = series[rows]  # each row's series number, then its series' rank
+    numbers = np.flatnonzero(np.bincount(ranks, minlength=len(index.series)))
+    rank = np.zeros(len(index.series), dtype=ranks.dtype)
     rank[sorted(numbers.tolist(), key=lambda n: sort_key(index.series[n]))] = np.arange(len(numbers))
-    ranks = rank[series[rows]]
+    ranks = rank[ranks]
     ends = np.cumsum(np.bincount(ranks, minlength=len(numbers)))  # rows up to and including each rank
     first = 0  # the first rank of the next stretch
     while first < len(numbers):
@@ -171,7 +178,7 @@ def fold_rows(
     """The series of ``rows``, folded one at a time in a replay's order (``sort_key``)."""
     groups: Iterable = grouped(index, effective, rows)
     if progress is not None:
-        groups = progress(groups, len(np.unique(effective.columns.series[rows])))
+        groups = progress(groups, np.count_nonzero(np.bincount(effective.columns.series[rows])))
     for number, reports in groups:
         yield Series(*index.series[number], folded=fold(reports, last_day))
 
