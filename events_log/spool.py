@@ -296,15 +296,19 @@ class Spool:
 
 
 def _shared(values: np.ndarray, among: np.ndarray) -> np.ndarray:
-    """Rows (where ``among``) whose value another such row has too."""
-    rows = np.flatnonzero(among)
-    order = np.argsort(values[rows], kind="stable")
-    ordered = values[rows][order]
-    same = ordered[1:] == ordered[:-1]
-    both = np.zeros(len(rows), dtype=bool)
-    both[1:] |= same
-    both[:-1] |= same
-    return np.sort(rows[order[both]])
+    """Rows (where ``among``) whose value another such row has too.
+
+    The values that repeat are found in a sorted copy, then looked for: a
+    batch of millions holds two copies of its values at most, not the four
+    arrays of a sort by position (its largest moment of memory).
+    """
+    chosen = values[among]
+    ordered = np.sort(chosen)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    if not len(repeated):
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(among)[np.isin(chosen, repeated)]
 
 
 def admit_spool(
