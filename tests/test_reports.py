@@ -14,6 +14,8 @@ import zlib
 from pathlib import Path
 
 import msgspec
+from hypothesis import given
+from hypothesis import strategies as st
 
 from events_log.events import Figure, IncidentDescribed, Kind, MonitorDescribed, Observation, Qualifier, Source
 from events_log.jsonl import JsonlStore
@@ -101,6 +103,23 @@ def test_each_quote_is_in_the_page_once_and_never_as_markup(tmp_path):
     assert data["observations"]["quote"] == [hostile] * 30
     assert data["observations"]["id"] == [f"o{day}" for day in range(30)]
     assert hostile not in json.dumps(data["views"]) + json.dumps(data["headline"])
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
+                    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=50))
+def test_packed_data_is_deflate_that_zlib_inflates(data):
+    """Pages are deflated by ISA-L: what they hold is plain deflate, as zlib (and the browser) inflates it."""
+    from reports.build import pack
+
+    assert json.loads(zlib.decompress(base64.b64decode(pack(data)))) == data
+
+
+def test_a_large_page_packs_to_what_zlib_inflates():
+    """The same at a page's size, past ISA-L's buffers (many megabytes of repeating and varied text)."""
+    from reports.build import pack
+
+    data = {"quote": [f"{n} killed in village {n % 977} on day {n % 731}: {'x' * (n % 300)}" for n in range(60_000)]}
+    assert json.loads(zlib.decompress(base64.b64decode(pack(data)))) == data
 
 
 def test_the_same_log_makes_the_same_bytes(tmp_path):
