@@ -144,7 +144,7 @@ class Points(NamedTuple):
 
 
 @functools.lru_cache(maxsize=1 << 14)
-def _iso(ordinal: int) -> str:
+def iso_day(ordinal: int) -> str:
     """A day's ISO text: a report's thousands of series share their few hundred days."""
     return dt.date.fromordinal(ordinal).isoformat()
 
@@ -159,7 +159,7 @@ def points_of(result: Replay, series: Series, qualifiers: Mapping[str, str] | No
     """
     folded = series.folded
     qualifier = qualifiers.__getitem__ if qualifiers is not None else result.qualifier
-    x = [_iso(start) for start in folded.starts]
+    x = [iso_day(start) for start in folded.starts]
     lows = folded.lows.tolist()
     highs = [None if high == OPEN else high for high in folded.highs.tolist()]
     basis = [BASES[code] for code in folded.basis_codes]
@@ -169,13 +169,13 @@ def points_of(result: Replay, series: Series, qualifiers: Mapping[str, str] | No
         for low, high, observations in zip(lows, highs, ids, strict=True)
     ]
     if folded.last > folded.starts[-1]:
-        x.append(_iso(folded.last))
+        x.append(iso_day(folded.last))
         lows.append(lows[-1])
         highs.append(highs[-1])
         basis.append(CARRIED)
         ids.append(ids[-1])
         words.append(words[-1])
-    flags = [(_iso(f.day), f.kind.replace("_", " "), f.detail) for f in folded.flags]
+    flags = [(iso_day(f.day), f.kind.replace("_", " "), f.detail) for f in folded.flags]
     return Points(x, lows, highs, basis, ids, words, flags)
 
 
