@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import re
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from importlib import metadata, resources
 from pathlib import Path
@@ -38,7 +38,7 @@ from timeline.replay import Replay, Series
 from . import sources
 from .figures import busy_weeks, latest_items, monitor_colours, points_of, sparkline, view_figure, views_of
 from .table import Table, observation_table
-from .words import figure_words, sum_words
+from .words import Worded, figure_words, sum_words
 
 PLOTLY_FILE = "plotly.min.js"
 # Pages draw only scatter traces: plotly.js's basic bundle (scatter, bar, pie; npm plotly.js-basic-dist-min,
@@ -239,7 +239,7 @@ class _Pages:
                            self.single_file),
             encoding="utf-8",
         )  # fmt: skip
-        return _card(self.result, incident, _trimmed(series, incident), table.qualifiers, self.colours,
+        return _card(self.result, incident, _trimmed(series, incident), table.worded, self.colours,
                      self.name(slug))  # fmt: skip
 
 
@@ -320,13 +320,13 @@ def _card(
     result: Replay,
     incident: dict,
     series: Sequence[Series],
-    qualifiers: Mapping[str, str],
+    worded: Worded,
     colours: dict[str, str],
     href: str,
 ) -> dict:
     """The index entry of an incident: per monitor, the latest figure of each incident-wide series.
 
-    ``qualifiers`` holds the qualifier of each of the incident's observations, by id.
+    ``worded`` says which of the incident's figures were worded "about" or "at most".
     """
     rows = []
     for view in views_of(series):
@@ -338,7 +338,7 @@ def _card(
                     "full_name": result.monitors[s.monitor].full_name if s.monitor in result.monitors else s.monitor,
                     "colour": colours[s.monitor],
                     "what": view.label,
-                    "figure": sum_words(latest.low, latest.high, [qualifiers[i] for i in latest.observations]),
+                    "figure": sum_words(latest.low, latest.high, worded.among(latest.observations)),
                     "date": last_report.date.isoformat(),
                     "spark": sparkline(s),
                 }
@@ -362,7 +362,7 @@ def _incident_page(
     """An incident's page."""
     csv_text = _csv(series)
     series = _trimmed(series, incident)
-    points = {s.key: points_of(result, s, table.qualifiers) for s in series}
+    points = {s.key: points_of(result, s, table.worded) for s in series}
     views = views_of(series)
     view_data = []
     for view in views:

@@ -27,7 +27,7 @@ from timeline.index import OPEN
 from timeline.replay import Replay, Series
 from timeline.rule import BASES, CARRIED, DERIVED, REPORTED
 
-from .words import sum_words
+from .words import Worded, sums_words
 
 # Okabe-Ito (without its yellow, too pale on white), then Paul Tol's muted hues: all readable with
 # the common colour-vision deficiencies. A monitor's colour is picked by a hash of its slug alone.
@@ -149,8 +149,9 @@ def iso_day(ordinal: int) -> str:
     return dt.date.fromordinal(ordinal).isoformat()
 
 
-def points_of(result: Replay, series: Series, qualifiers: Mapping[str, str] | None = None) -> Points:
-    """The change points of a series; ``qualifiers`` (id -> qualifier), when given, spares a lookup per figure.
+def points_of(result: Replay, series: Series, worded: Worded | None = None) -> Points:
+    """The change points of a series; ``worded`` (the page's, for all its figures), when given, spares a
+    lookup per figure.
 
     Read straight from the folded runs (``Series.folded``): a date object
     and a tuple per run, as ``segments()`` makes them, cost more than the
@@ -158,16 +159,15 @@ def points_of(result: Replay, series: Series, qualifiers: Mapping[str, str] | No
     repeat, and a cache of them missed more often than it saved.
     """
     folded = series.folded
-    qualifier = qualifiers.__getitem__ if qualifiers is not None else result.qualifier
-    x = [iso_day(start) for start in folded.starts]
+    ids = list(folded.observations)
+    if worded is None:
+        worded = Worded.of((i for observations in ids for i in observations), lambda i: result.qualifier(i).value)
+    x = list(map(iso_day, folded.starts))
     lows = folded.lows.tolist()
     highs = [None if high == OPEN else high for high in folded.highs.tolist()]
-    basis = [BASES[code] for code in folded.basis_codes]
-    ids = list(folded.observations)
-    words = [
-        sum_words(low, high, tuple(map(qualifier, observations)))
-        for low, high, observations in zip(lows, highs, ids, strict=True)
-    ]
+    basis = list(map(BASES.__getitem__, folded.basis_codes))
+    words = sums_words(np.frombuffer(folded.lows, dtype=np.int64), np.frombuffer(folded.highs, dtype=np.int64), ids,
+                       worded)  # fmt: skip
     if folded.last > folded.starts[-1]:
         x.append(iso_day(folded.last))
         lows.append(lows[-1])

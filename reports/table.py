@@ -18,22 +18,21 @@ from typing import NamedTuple
 
 import numpy as np
 
-from timeline.index import QUALIFIERS
+from timeline.index import QUALIFIER_CODE
 
 from .figures import iso_day
 from .sources import Records
-from .words import figures_words
+from .words import Worded, figures_words
 
 _KINDS = np.array(["increment", "cumulative"], dtype=object)  # by the ``cumulative`` column
-_QUALIFIERS = np.array(QUALIFIERS, dtype=object)
 
 
 class Table(NamedTuple):
-    """The table's columns in its first order (date, monitor ignoring case, id), each observation's
-    qualifier by id, and the report days in date order."""
+    """The table's columns in its first order (date, monitor ignoring case, id), which of its figures
+    were worded "about" or "at most", and the report days in date order."""
 
     columns: dict[str, list]
-    qualifiers: dict[str, str]
+    worded: Worded
     days: list[str]
 
 
@@ -72,7 +71,9 @@ def observation_table(stored: Records) -> Table:
         "corrected": ["; ".join(corrections[i]) if i in corrections else "" for i in ids] if corrections
         else [""] * len(ids),
     }  # fmt: skip
-    return Table(columns, dict(zip(ids, _QUALIFIERS[qualifiers].tolist(), strict=True)), days)
+    about, at_most = (frozenset(_taken(ids, np.flatnonzero(qualifiers == QUALIFIER_CODE[name])))
+                      for name in ("about", "at_most"))  # fmt: skip
+    return Table(columns, Worded(about, at_most), days)
 
 
 _START, _END = operator.attrgetter("period_start"), operator.attrgetter("period_end")

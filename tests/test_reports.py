@@ -235,6 +235,7 @@ def test_a_pages_table_says_what_each_record_says(tmp_path):
     what the observation's stored data says (corrected, cut at as-of), in order of date, monitor
     ignoring case (monitors equal but for case keep id order) and id."""
     from reports.table import observation_table
+    from reports.words import Worded
     from timeline.api import open_log
 
     log = open_log(tmp_path / "log.jsonl", create=True)
@@ -272,7 +273,8 @@ def test_a_pages_table_says_what_each_record_says(tmp_path):
         expected = _reference_table(result, "x")
         assert table.columns == expected
         assert table.days == sorted(set(expected["reported_on"]))
-        assert table.qualifiers == {i: result.qualifier(i).value for i in expected["id"]}
+        assert table.worded == Worded.of(expected["id"], lambda i: result.qualifier(i).value)
+        assert table.worded.about and table.worded.at_most
 
 
 def test_a_page_reads_records_stored_in_an_older_schema(tmp_path):
@@ -345,12 +347,12 @@ def test_pages_word_figures_as_the_rule_does():
     import itertools
 
     from events_log.events import describe_figure
-    from reports.words import figure_words, figures_words, sum_words
+    from reports.words import Worded, figure_words, figures_words, sum_words, sums_words
     from timeline.index import OPEN, QUALIFIER_CODE
     from timeline.rule import wording
 
     qualifiers = [q.value for q in Qualifier]
-    shapes = []
+    shapes, sums = [], []
     for low, high in ((0, 0), (0, 300), (7, 7), (1_383, 1_383), (125, 300), (803, None), (0, None)):
         for qualifier in qualifiers:
             assert figure_words(low, high, qualifier) == describe_figure(low, high, qualifier)
@@ -358,5 +360,14 @@ def test_pages_word_figures_as_the_rule_does():
         for many in (1, 2, 3):
             for chosen in itertools.combinations_with_replacement(qualifiers, many):
                 assert sum_words(low, high, chosen) == wording(low, high, chosen)
+                sums.append((low, high, chosen))
     lows, highs, codes = zip(*((low, OPEN if high is None else high, QUALIFIER_CODE[q]) for low, high, q in shapes))
     assert figures_words(np.array(lows), np.array(highs), np.array(codes)) == [figure_words(*s) for s in shapes]
+    # Summed as a chart's points are: each figure an id, and the ids of a point's figures.
+    summed = [tuple(f"{n}-{k}" for k in range(len(chosen))) for n, (_, _, chosen) in enumerate(sums)]
+    qualifier = {i: q for ids, (_, _, chosen) in zip(summed, sums) for i, q in zip(ids, chosen)}
+    worded = Worded.of(qualifier, qualifier.__getitem__)
+    lows, highs = (np.array([OPEN if v is None else v for v in column]) for column in list(zip(*sums))[:2])
+    assert sums_words(lows, highs, summed, worded) == [sum_words(*s) for s in sums]
+    assert [worded.among(ids) for ids in summed] == [[q for q in ("about", "at_most") if q in chosen]
+                                                       for _, _, chosen in sums]
