@@ -226,7 +226,9 @@ def _traces_of(days: Points, series: Series, colour: str, *, with_location: bool
     at = {day: i for i, day in enumerate(x)}
     # A flagged day's tooltip is the figure's own, the flag explained below it, on the line and on the cross.
     flagged = {day: (kind, detail) for day, kind, detail in flags}
-    customdata = [[w, b, i, *flagged.get(d, ())] for w, b, i, d in zip(words, days.basis, days.ids, x, strict=True)]
+    customdata = list(map(list, zip(words, days.basis, days.ids, strict=True)))
+    for day, flag in flagged.items():
+        customdata[at[day]] += flag
     traces.append(
         _scatter(
             x=x,
