@@ -27,7 +27,7 @@ from timeline.index import OPEN
 from timeline.replay import Replay, Series
 from timeline.rule import BASES, CARRIED, DERIVED, REPORTED
 
-from .words import sum_words
+from .words import Worded, sums_words
 
 # Okabe-Ito (without its yellow, too pale on white), then Paul Tol's muted hues: all readable with
 # the common colour-vision deficiencies. A monitor's colour is picked by a hash of its slug alone.
@@ -144,13 +144,14 @@ class Points(NamedTuple):
 
 
 @functools.lru_cache(maxsize=1 << 14)
-def _iso(ordinal: int) -> str:
+def iso_day(ordinal: int) -> str:
     """A day's ISO text: a report's thousands of series share their few hundred days."""
     return dt.date.fromordinal(ordinal).isoformat()
 
 
-def points_of(result: Replay, series: Series, qualifiers: Mapping[str, str] | None = None) -> Points:
-    """The change points of a series; ``qualifiers`` (id -> qualifier), when given, spares a lookup per figure.
+def points_of(result: Replay, series: Series, worded: Worded | None = None) -> Points:
+    """The change points of a series; ``worded`` (the page's, for all its figures), when given, spares a
+    lookup per figure.
 
     Read straight from the folded runs (``Series.folded``): a date object
     and a tuple per run, as ``segments()`` makes them, cost more than the
@@ -158,24 +159,23 @@ def points_of(result: Replay, series: Series, qualifiers: Mapping[str, str] | No
     repeat, and a cache of them missed more often than it saved.
     """
     folded = series.folded
-    qualifier = qualifiers.__getitem__ if qualifiers is not None else result.qualifier
-    x = [_iso(start) for start in folded.starts]
+    ids = list(folded.observations)
+    if worded is None:
+        worded = Worded.of((i for observations in ids for i in observations), lambda i: result.qualifier(i).value)
+    x = list(map(iso_day, folded.starts))
     lows = folded.lows.tolist()
     highs = [None if high == OPEN else high for high in folded.highs.tolist()]
-    basis = [BASES[code] for code in folded.basis_codes]
-    ids = list(folded.observations)
-    words = [
-        sum_words(low, high, tuple(map(qualifier, observations)))
-        for low, high, observations in zip(lows, highs, ids, strict=True)
-    ]
+    basis = list(map(BASES.__getitem__, folded.basis_codes))
+    words = sums_words(np.frombuffer(folded.lows, dtype=np.int64), np.frombuffer(folded.highs, dtype=np.int64), ids,
+                       worded)  # fmt: skip
     if folded.last > folded.starts[-1]:
-        x.append(_iso(folded.last))
+        x.append(iso_day(folded.last))
         lows.append(lows[-1])
         highs.append(highs[-1])
         basis.append(CARRIED)
         ids.append(ids[-1])
         words.append(words[-1])
-    flags = [(_iso(f.day), f.kind.replace("_", " "), f.detail) for f in folded.flags]
+    flags = [(iso_day(f.day), f.kind.replace("_", " "), f.detail) for f in folded.flags]
     return Points(x, lows, highs, basis, ids, words, flags)
 
 
@@ -226,7 +226,9 @@ def _traces_of(days: Points, series: Series, colour: str, *, with_location: bool
     at = {day: i for i, day in enumerate(x)}
     # A flagged day's tooltip is the figure's own, the flag explained below it, on the line and on the cross.
     flagged = {day: (kind, detail) for day, kind, detail in flags}
-    customdata = [[w, b, i, *flagged.get(d, ())] for w, b, i, d in zip(words, days.basis, days.ids, x, strict=True)]
+    customdata = list(map(list, zip(words, days.basis, days.ids, strict=True)))
+    for day, flag in flagged.items():
+        customdata[at[day]] += flag
     traces.append(
         _scatter(
             x=x,

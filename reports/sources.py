@@ -2,10 +2,11 @@
 
 A page lists each figure with its quote and source, and none of that is in
 the replay's columns: ``Replay.records`` reads it back from the log, one
-line per record, decoded straight into a typed record of just the fields a
-page shows (msgspec, in C). Only the page being built holds its
-records: a report of 730,000 observations once held all of them at once
-(1.2 GB).
+line per record, decoded straight into a typed record of just those fields
+(msgspec, in C); what the replay does hold of each (its series, day, kind
+and figure) comes as columns (``Replay.figures``). Only the page being
+built holds its records: a report of 730,000 observations once held all of
+them at once (1.2 GB).
 """
 
 from __future__ import annotations
@@ -14,13 +15,8 @@ from typing import NamedTuple
 
 import msgspec
 
+from timeline.index import Columns
 from timeline.replay import Replay
-
-
-class Figure(msgspec.Struct, frozen=True, gc=False):
-    low: int
-    high: int | None
-    qualifier: str
 
 
 class Source(msgspec.Struct, frozen=True, gc=False):
@@ -30,29 +26,25 @@ class Source(msgspec.Struct, frozen=True, gc=False):
 
 
 class Record(msgspec.Struct, frozen=True, gc=False):
-    """An observation as stored (current schema), only the fields a page shows."""
+    """An observation as stored (current schema), only the fields a page shows that the replay does not
+    hold: msgspec skips the others without making objects of them (``Records.figures`` has them)."""
 
     id: str
-    incident: str
-    monitor: str
-    reported_on: str
-    measure: str
-    category: str
-    kind: str
-    figure: Figure
     source: Source
     period_start: str | None = None
     period_end: str | None = None
-    location: str | None = None
     note: str | None = None
 
 
 class Records(NamedTuple):
-    """An incident's effective observations in log order, and why our log corrected some of them
-    (observation id -> the reasons, oldest first)."""
+    """An incident's effective observations in log order; why our log corrected some of them
+    (observation id -> the reasons, oldest first); and, in the same order, what the replay holds of
+    them (``Replay.figures``): their series (numbers into ``keys``), days, kinds and figures."""
 
     observations: list[Record]
     corrections: dict[str, tuple[str, ...]]
+    figures: Columns
+    keys: list[tuple]
 
 
 def records(result: Replay, incident: str) -> Records:
@@ -63,4 +55,5 @@ def records(result: Replay, incident: str) -> Records:
         observations.append(record)
         if reasons:
             corrections[observation_id] = reasons
-    return Records(observations, corrections)
+    figures, keys = result.figures(incident)
+    return Records(observations, corrections, figures, keys)

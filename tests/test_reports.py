@@ -14,6 +14,9 @@ import zlib
 from pathlib import Path
 
 import msgspec
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 from events_log.events import Figure, IncidentDescribed, Kind, MonitorDescribed, Observation, Qualifier, Source
 from events_log.jsonl import JsonlStore
@@ -103,6 +106,23 @@ def test_each_quote_is_in_the_page_once_and_never_as_markup(tmp_path):
     assert hostile not in json.dumps(data["views"]) + json.dumps(data["headline"])
 
 
+@given(st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
+                    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=50))
+def test_packed_data_is_deflate_that_zlib_inflates(data):
+    """Pages are deflated by ISA-L: what they hold is plain deflate, as zlib (and the browser) inflates it."""
+    from reports.build import pack
+
+    assert json.loads(zlib.decompress(base64.b64decode(pack(data)))) == data
+
+
+def test_a_large_page_packs_to_what_zlib_inflates():
+    """The same at a page's size, past ISA-L's buffers (many megabytes of repeating and varied text)."""
+    from reports.build import pack
+
+    data = {"quote": [f"{n} killed in village {n % 977} on day {n % 731}: {'x' * (n % 300)}" for n in range(60_000)]}
+    assert json.loads(zlib.decompress(base64.b64decode(pack(data)))) == data
+
+
 def test_the_same_log_makes_the_same_bytes(tmp_path):
     """A report is reproducible: built twice, under two string-hash seeds, every file is the same."""
     out, first = tmp_path / "report", tmp_path / "first"
@@ -185,6 +205,78 @@ def test_a_page_reads_the_records_the_replay_reads(tmp_path):
         assert ("o4" in shown) == (known is not None) and ("o8" in shown) == (as_of is None)
 
 
+def _reference_table(result, slug: str) -> dict[str, list]:
+    """A page's table, row by row from each observation's stored data, in order of date, monitor
+    (ignoring case) and id."""
+    from events_log.events import describe_figure
+
+    rows = []
+    for i in result.observation_ids(slug):
+        o = result.observation_data(i)
+        figure, source, start, end = o["figure"], o["source"], o["period_start"], o["period_end"]
+        if start is None or end is None or start == end:
+            period = start or end or ""
+        else:
+            period = f"{start} to {end}"
+        rows.append({
+            "id": i, "reported_on": o["reported_on"], "period": period, "monitor": o["monitor"],
+            "what": o["measure"].replace("_", " ") + " · " + o["category"].replace("_", " "),
+            "location": o["location"] or "", "kind": o["kind"], "low": figure["low"],
+            "figure": describe_figure(figure["low"], figure["high"], figure["qualifier"]),
+            "quote": source["quote"] or "", "note": o["note"] or "", "title": source["title"],
+            "url": source["url"] or "", "corrected": "; ".join(c.reason for c in result.corrections(i)),
+        })  # fmt: skip
+    rows.sort(key=lambda row: (row["reported_on"], row["monitor"].casefold(), row["id"]))
+    return {name: [row[name] for row in rows] for name in rows[0]}
+
+
+def test_a_pages_table_says_what_each_record_says(tmp_path):
+    """The table is built a column at a time, from the replay's columns and the records: each row says
+    what the observation's stored data says (corrected, cut at as-of), in order of date, monitor
+    ignoring case (monitors equal but for case keep id order) and id."""
+    from reports.table import observation_table
+    from reports.words import Worded
+    from timeline.api import open_log
+
+    log = open_log(tmp_path / "log.jsonl", create=True)
+    monitors = ("b-mon", "A-mon", "a-MON", "C")
+    figures = (Figure(7, 7, Qualifier.EXACT), Figure(1_700, 1_700, Qualifier.ABOUT),
+               Figure(803, None, Qualifier.AT_LEAST), Figure(0, 300, Qualifier.AT_MOST),
+               Figure(12, 300, Qualifier.AT_MOST), Figure(125, 300, Qualifier.RANGE),
+               Figure(0, 0, Qualifier.EXACT))  # fmt: skip
+    observations = []
+    for n in range(120):
+        day = START + dt.timedelta(days=n % 9)
+        observations.append(Observation(
+            id=f"{'zyx'[n % 3]}{(n * 37) % 101}-{n}", incident="x", monitor=monitors[n % 4], reported_on=day,
+            measure=("killed", "wounded", "killed_or_wounded")[n % 3], category=("civilians", "security_forces")[n % 2],
+            kind=(Kind.CUMULATIVE, Kind.INCREMENT)[n % 5 == 0], figure=figures[n % 7],
+            source=Source(title=f"title {n}", url=None if n % 4 else f"https://example.org/{n}",
+                          quote=None if n % 6 == 0 else f'"{n}" <b>&'),
+            period_start=day - dt.timedelta(days=n % 3) if n % 4 else None,
+            period_end=(day if n % 8 == 1 else day - dt.timedelta(days=n % 3)) if n % 5 else None,
+            location=None if n % 3 else f"place {n % 4}", note=None if n % 7 else f"note {n}",
+        ))  # fmt: skip
+    log.append(
+        IncidentDescribed(slug="x", title="X", place="P", start_date=START, summary="s"),
+        *(MonitorDescribed(slug=m, full_name=m, description="d") for m in monitors),
+        *observations,
+    )
+    log.correct(observations[10].id, reason="digits misread", low=99, high=99)
+    log.correct(observations[10].id, reason="and the monitor", monitor="C")
+    log.correct(observations[11].id, reason="a floor", low=5, high=None, qualifier="at_least")
+    log.retract(observations[12].id, reason="entered twice")
+    store = open_store(str(tmp_path / "log.jsonl"), read_only=True)
+    for as_of in (None, START + dt.timedelta(days=4)):
+        result = replay(store, as_of=as_of)
+        table = observation_table(records(result, "x"))
+        expected = _reference_table(result, "x")
+        assert table.columns == expected
+        assert table.days == sorted(set(expected["reported_on"]))
+        assert table.worded == Worded.of(expected["id"], lambda i: result.qualifier(i).value)
+        assert table.worded.about and table.worded.at_most
+
+
 def test_a_page_reads_records_stored_in_an_older_schema(tmp_path):
     """An observation and a correction stored in schema 1 are upcast, as replay reads them."""
     import hashlib
@@ -221,7 +313,7 @@ def test_a_page_reads_records_stored_in_an_older_schema(tmp_path):
         i: {k: v for k, v in result.observation_data(i).items() if k in Record.__struct_fields__}
         for i in ("old", "fixed")
     }
-    assert [r.figure.low for r in read.observations] == [5, 8] and read.corrections == {"fixed": ("typo",)}
+    assert read.figures.low.tolist() == [5, 8] and read.corrections == {"fixed": ("typo",)}
 
 
 def test_pages_written_in_a_pool_of_processes_are_the_pages_written_in_one(tmp_path, monkeypatch, log_kind,
@@ -255,13 +347,27 @@ def test_pages_word_figures_as_the_rule_does():
     import itertools
 
     from events_log.events import describe_figure
-    from reports.words import figure_words, sum_words
+    from reports.words import Worded, figure_words, figures_words, sum_words, sums_words
+    from timeline.index import OPEN, QUALIFIER_CODE
     from timeline.rule import wording
 
     qualifiers = [q.value for q in Qualifier]
+    shapes, sums = [], []
     for low, high in ((0, 0), (0, 300), (7, 7), (1_383, 1_383), (125, 300), (803, None), (0, None)):
         for qualifier in qualifiers:
             assert figure_words(low, high, qualifier) == describe_figure(low, high, qualifier)
+            shapes.append((low, high, qualifier))
         for many in (1, 2, 3):
             for chosen in itertools.combinations_with_replacement(qualifiers, many):
                 assert sum_words(low, high, chosen) == wording(low, high, chosen)
+                sums.append((low, high, chosen))
+    lows, highs, codes = zip(*((low, OPEN if high is None else high, QUALIFIER_CODE[q]) for low, high, q in shapes))
+    assert figures_words(np.array(lows), np.array(highs), np.array(codes)) == [figure_words(*s) for s in shapes]
+    # Summed as a chart's points are: each figure an id, and the ids of a point's figures.
+    summed = [tuple(f"{n}-{k}" for k in range(len(chosen))) for n, (_, _, chosen) in enumerate(sums)]
+    qualifier = {i: q for ids, (_, _, chosen) in zip(summed, sums) for i, q in zip(ids, chosen)}
+    worded = Worded.of(qualifier, qualifier.__getitem__)
+    lows, highs = (np.array([OPEN if v is None else v for v in column]) for column in list(zip(*sums))[:2])
+    assert sums_words(lows, highs, summed, worded) == [sum_words(*s) for s in sums]
+    assert [worded.among(ids) for ids in summed] == [[q for q in ("about", "at_most") if q in chosen]
+                                                       for _, _, chosen in sums]

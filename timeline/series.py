@@ -281,10 +281,24 @@ class Replay:
 
     def observation_ids(self, incident: str | None = None) -> list[str]:
         """Ids of the effective observations in log order, reported on or before as-of."""
+        return self._effective.ids.take(self._rows_of(incident))
+
+    def _rows_of(self, incident: str | None) -> np.ndarray:
+        """The rows of the effective observations of ``incident`` (all without one), in log order."""
         rows = self._effective.live
         if incident is not None:
             rows = rows & np.isin(self._effective.columns.series, chosen_series(self._index, incident, None))
-        return self._effective.ids.take(np.flatnonzero(rows))
+        return np.flatnonzero(rows)
+
+    def figures(self, incident: str | None = None) -> tuple[Columns, list[SeriesKey]]:
+        """What the replay's index holds of the observations ``records`` gives, in the same order: their
+        columns after corrections, and the keys of the series that the ``series`` column numbers.
+
+        A page takes the dates, series and figures of its table from these,
+        a whole column at a time, rather than from each record.
+        """
+        rows = self._rows_of(incident)
+        return Columns(*(column[rows] for column in self._effective.columns)), self._index.series
 
     def tallies(self, kind: str) -> dict[str, tuple[int, dt.date]]:
         """Per incident (``kind="incident"``) or monitor: its effective figures and the latest report day."""
@@ -346,10 +360,7 @@ class Replay:
             raw = decode_line(line)
             return msgspec.convert(upcast(raw.type, raw.schema, raw.event), event)
 
-        rows = state.live
-        if incident is not None:
-            rows = rows & np.isin(state.columns.series, chosen_series(index, incident, None))
-        rows = np.flatnonzero(rows)
+        rows = self._rows_of(incident)
         entries = index.obs_entry[rows]
         offsets, line_at, corrected_by = index.offsets, self._store.line_at, state.corrected_by
         for observation_id, row, position, offset in zip(state.ids.take(rows), rows.tolist(), entries.tolist(),
