@@ -45,6 +45,7 @@ def said(result) -> tuple:
         [(i, data, reasons) for i, data, reasons in result.records()], result.tallies("incident"),
         result.tallies("monitor"), [(r, x, when) for r, x, when in result.retracted()],
         [(result.qualifier(i), result.corrected(i), result.corrections(i)) for i in ids],
+        [column.tolist() for column in result.figures()[0]], result.figures()[1],
     )  # fmt: skip
 
 
