@@ -291,11 +291,11 @@ class Spool:
         """Which of ``count`` events from ``row`` on are observations."""
         return np.frombuffer(self._types, dtype=np.uint8, count=count, offset=row) == _OBSERVATION
 
-    def id_lines(self) -> Iterator[list[bytes]]:
-        """Each event's observation id (empty for other events), a piece at a time, in order."""
+    def id_lines(self, size: int = _READ) -> Iterator[list[bytes]]:
+        """Each event's observation id (empty for other events), ``size`` bytes of them at a time, in order."""
         self._ids.flush()
         rest, offset = b"", 0
-        while chunk := os.pread(self._ids.fileno(), _READ, offset):
+        while chunk := os.pread(self._ids.fileno(), size, offset):
             offset += len(chunk)
             lines = (rest + chunk).split(b"\n")
             rest = lines.pop()
@@ -422,7 +422,8 @@ class SpooledLines:
         """
         spool, position = self._spool, self._position
         series = list(spool.series)  # numbered as the spool met them
-        ids = itertools.chain.from_iterable(spool.id_lines())
+        # Read a little ahead only: the index builders hold a block's ids already, as strings.
+        ids = itertools.chain.from_iterable(spool.id_lines(1 << 16))
         lines = iter(self._lines)
         for piece in iter(lambda: list(itertools.islice(lines, size)), []):
             offsets = None

@@ -284,6 +284,8 @@ def test_a_csv_spooled_in_blocks_of_stored_rows_is_the_csv_spooled_as_events(tmp
     path.write_text(",".join(COLUMNS) + "\n" + "".join(",".join(f'"{r[c]}"' for c in COLUMNS) + "\n" for r in rows))
     with Spool.of(iter_csv(path)) as events, Spool.of(iter_csv_stored(path, block=block)) as stored:
         assert _spooled(stored) == _spooled(events)
+        # Read back a few bytes at a time (as a batch being written reads them), the ids are the same.
+        assert [i for ids in stored.id_lines(block) for i in ids] == [i for ids in stored.id_lines() for i in ids]
 
 
 def test_a_bad_row_is_refused_before_a_bad_line_after_it_in_the_same_block(tmp_path):
