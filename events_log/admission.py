@@ -313,9 +313,13 @@ def figure_key(data: dict) -> str:
     Series, day, kind and figure: equal keys are candidates for a repeat,
     which ``repeats`` then decides (an increment needs its source too).
     """
+    return figure_digest(figure_fields(data)).hex()
+
+
+def figure_fields(data: dict) -> tuple:
+    """What a figure key is made of, from an observation's stored data: series, day, kind, low, high, qualifier."""
     figure = data["figure"]
-    day = (data["reported_on"], data["kind"], figure["low"], figure["high"], figure["qualifier"])
-    return figure_digest((*series_key_of(data), *day)).hex()
+    return (*series_key_of(data), data["reported_on"], data["kind"], figure["low"], figure["high"], figure["qualifier"])
 
 
 def figure_digest(fields: tuple) -> bytes:

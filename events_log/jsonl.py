@@ -36,6 +36,7 @@ from .envelope import RawEntry, decode_line
 from .errors import IndexMismatchWarning, InputError, LogChangedError, StoreError, TornLogError
 from .known import KNOWN
 from .projection import Folding, Projection, State, extend, extend_lines, frame, unframe
+from .spool import SpooledLines
 from .store import Clock, Encoder, LogHead, Repaired, Store, TornTail, Verified, check_log_file, in_pieces, utc_now
 
 _BLOCK = 1 << 18
@@ -285,7 +286,25 @@ class JsonlStore(Store):
                     offset = end
                     yield line
 
-            _write_all(fd, folded(), tail.end, self.location)
+            def folded_spooled(batch: SpooledLines) -> Iterator[bytes]:
+                # As ``folded``, but the spool's observations are folded from its columns, a run at a time.
+                for piece, runs in batch.pieces(_WRITE_LINES, tail.end):
+                    for run in runs:
+                        if run.figures is not None:
+                            for folding in foldings:
+                                folding.add_observations(run, _decoded)
+                            continue
+                        for line, (start, end) in zip(run.lines, run.spans(), strict=True):
+                            raw = decode_line(line)
+                            for folding in foldings:
+                                folding.add(raw, start, end)
+                    for folding, spill in zip(foldings, spills, strict=True):
+                        if folding.blocks:
+                            spill.take(folding.blocks)
+                    yield from piece
+
+            made = folded_spooled(lines) if isinstance(lines, SpooledLines) else folded()
+            _write_all(fd, made, tail.end, self.location)
             for projection, sidecar, folding, spill in zip(projections, sidecars, foldings, spills, strict=True):
                 spill.take(folding.done())
                 self._write_sidecar(projection, sidecar, spill)
@@ -602,6 +621,11 @@ def _write_all(fd: int, lines: Iterable[bytes], offset: int, location: str) -> N
             raise
         reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
         raise StoreError(f"cannot write to {location}: {reason}; nothing was appended") from None
+
+
+def _decoded(line: bytes, offset: int) -> RawEntry:
+    """A line this append made, decoded (as ``folded`` decodes each)."""
+    return decode_line(line)
 
 
 def _result_header(head: LogHead) -> bytes:

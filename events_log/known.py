@@ -112,6 +112,22 @@ class KnownBuilder:
         else:
             self._described.append((raw.type, data["slug"]))
 
+    def add_observations(self, run: Any) -> None:
+        """Add consecutive observations from their spooled columns (``spool.ObservationRun``), as ``add`` would.
+
+        Their figure keys were hashed once, when they were spooled; the first
+        64 bits of each are its code.
+        """
+        if self._first is None:
+            self._first = run.position
+        self._count += len(run)
+        self._end, self._last_hash = run.end, run.last_hash
+        self._offsets += run.starts()
+        self.new_ids.extend(run.ids)
+        self._obs_entry += range(run.position, run.position + len(run))
+        self._obs_ids += run.ids
+        self._obs_figure += np.frombuffer(run.figures["key"].tobytes(), dtype="<i8")[0::2].tolist()
+
     def __len__(self) -> int:
         return self._count
 

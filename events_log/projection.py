@@ -137,6 +137,26 @@ class Folding:
             if len(self.builder) >= BLOCK_ENTRIES:
                 self.blocks.append(self.builder.block())
 
+    def add_observations(self, run: Any, decode: Decode) -> None:
+        """Add a run of a spooled batch's observations (``spool.ObservationRun``) from its columns.
+
+        A builder with ``add_observations(run)`` takes them as ``add`` of
+        each line would; any other gets each line decoded. The run is cut
+        where a block ends, as ``add`` cuts it.
+        """
+        add_observations = getattr(self.builder, "add_observations", None)
+        at = 0
+        while at < len(run):
+            part = run.part(at, at + BLOCK_ENTRIES - len(self.builder))
+            if add_observations is not None:
+                add_observations(part)
+            else:
+                for line, (start, end) in zip(part.lines, part.spans(), strict=True):
+                    self.builder.add(decode(line, start), start, end)
+            at += len(part)
+            if len(self.builder) >= BLOCK_ENTRIES:
+                self.blocks.append(self.builder.block())
+
     def done(self) -> list[Any]:
         """The blocks of every entry added."""
         if len(self.builder):
@@ -175,6 +195,18 @@ class NewIds:
             self._joined.append("\n".join(self._pending))
             self._pending, self._pending_map, self._pending_mapped = [], {}, 0
         return row
+
+    def extend(self, observation_ids: Sequence[str]) -> None:
+        """``add`` of each of these ids, in order, a joined string at a time."""
+        at = 0
+        while at < len(observation_ids):
+            taken = observation_ids[at : at + self._JOINED - len(self._pending)]
+            self._pending += taken
+            self.count += len(taken)
+            at += len(taken)
+            if len(self._pending) == self._JOINED:
+                self._joined.append("\n".join(self._pending))
+                self._pending, self._pending_map, self._pending_mapped = [], {}, 0
 
     def get(self, observation_id: str) -> int | None:
         """The row of an id added here (the last, were one added twice), or None."""

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 import orjson
 
-from .admission import figure_digest, figure_key
+from .admission import figure_digest, figure_fields, figure_key
 from .codec import SCHEMA, event_from_stored, unstructure
 from .columns import COLUMNS
 from .events import (
@@ -52,21 +52,24 @@ _REMEMBERED = 1 << 16
 _IDS = re.compile(f"(?:{_ID.pattern})(?:\x00(?:{_ID.pattern}))*")
 _URLS = re.compile(f"(?:{_URL.pattern})?(?:\x00(?:{_URL.pattern})?)*", _URL.flags)
 
-Encoded = tuple[bytes, str, str, str, bytes, int]  # stored JSON, id, incident, monitor, figure key, day
+# Stored JSON, id, incident, monitor, figure key, day, and the fields the figure key is made of (``figure_digest``).
+Encoded = tuple[bytes, str, str, str, bytes, int, tuple]
 Exact = Callable[[str, list[str]], Observation]  # a row built the exact way, or its refusal
 
 
 class StoredRows:
     """Consecutive observations of a file in their stored form, with what the spool and the tally ask, by column."""
 
-    __slots__ = ("days", "ids", "incidents", "keys", "labels", "monitors", "stored")
+    __slots__ = ("days", "fields", "ids", "incidents", "keys", "labels", "monitors", "stored")
 
     def __init__(self, labels: list[str], encoded: Sequence[Encoded]) -> None:
         self.labels = labels
-        columns = list(zip(*encoded, strict=True)) or [()] * 6
-        self.stored, self.ids, self.incidents, self.monitors, keys, self.days = columns
+        columns = list(zip(*encoded, strict=True)) or [()] * 7
+        self.stored, self.ids, self.incidents, self.monitors, keys, self.days, self.fields = columns
         self.keys = b"".join(keys)  # ``admission.figure_key`` of each, as 16 bytes
-        # self.days: the latest day each names, as an ordinal
+        # self.days: the latest day each names, as an ordinal (an observation's period lies within the
+        # day it was reported on: that is the day reported)
+        # self.fields: what each figure key is made of (``figure_fields``): series, day, kind and figure
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -227,12 +230,13 @@ def _row(
         id_ = "obs-" + hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
     # The id comes first: put before the rest's JSON, not copied into a new dict before it.
     stored = b'{"id":' + orjson.dumps(id_) + b"," + orjson.dumps(data)[1:]
-    key = figure_digest((incident, monitor, measure, category, location, reported, kind, lo, hi, qualifier))
-    return stored, id_, incident, monitor, key, day
+    fields = (incident, monitor, measure, category, location, reported, kind, lo, hi, qualifier)
+    return stored, id_, incident, monitor, figure_digest(fields), day, fields
 
 
 def _encoded(observation: Observation) -> Encoded:
     """The stored form of an observation built the exact way (a row the encoder was not sure of)."""
     data, o = unstructure(observation), observation
     # Its period lies within the day it was reported on: that is its latest day.
-    return orjson.dumps(data), o.id, o.incident, o.monitor, bytes.fromhex(figure_key(data)), o.reported_on.toordinal()
+    day = o.reported_on.toordinal()
+    return orjson.dumps(data), o.id, o.incident, o.monitor, bytes.fromhex(figure_key(data)), day, figure_fields(data)

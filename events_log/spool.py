@@ -24,16 +24,23 @@ the spooled JSON, without building the events again.
 A CSV's rows arrive already in their stored form, a block at a time, with
 their ids, names, figure keys and days worked out (``rows.StoredRows``):
 they are spooled by the block, never built as events at all.
+
+What the indexes keep of each observation (its figure key, series, day,
+kind and figure) waits in a third temporary file, fixed-width rows
+(``FIGURES``): a store writing the batch folds its indexes from them, a
+run of observations at a time (``ObservationRun``), instead of decoding
+every line it writes again and hashing its figure key a second time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import struct
 import tempfile
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import orjson
@@ -45,13 +52,15 @@ from .admission import (
     check_in_order,
     check_names,
     check_repeats,
+    figure_digest,
+    figure_fields,
     figure_key,
     similar_records,
     with_descriptions,
 )
 from .codec import SCHEMA, event_from_stored, unstructure
 from .errors import StoreError
-from .events import EVENT_TYPES, Correction, Event, Observation, Retraction
+from .events import EVENT_TYPES, Correction, Event, Observation, Qualifier, Retraction, SeriesKey
 from .known import key_code
 from .rows import StoredRows
 
@@ -61,6 +70,13 @@ _OBSERVATION = _CODE["Observation"]
 _HEADER = struct.Struct("<IBI")  # label length, type code, stored JSON length
 _READ = 1 << 20  # bytes read back at a time
 _NO_KEY = bytes(16)
+# Per event, what the indexes keep of an observation (zeros for any other event): its figure key, its
+# series (numbered by the spool, ``Spool.series``), the day reported (an ordinal), its figure (``OPEN``:
+# an open-ended high), whether it is cumulative, and its qualifier (a position in ``Qualifier``).
+FIGURES = np.dtype([("key", "V16"), ("series", "<i4"), ("day", "<i4"), ("low", "<i8"), ("high", "<i8"),
+                    ("cumulative", "i1"), ("qualifier", "i1")])  # fmt: skip
+OPEN = -1
+_QUALIFIER = {member.value: code for code, member in enumerate(Qualifier)}
 
 
 def _id_hash(observation_id: str) -> int:
@@ -95,6 +111,8 @@ class Spool:
         # Held open for the spool's life and closed by ``close`` (or at exit, being unlinked).
         self._file = tempfile.TemporaryFile(prefix="timeline-spool-", dir=folder)  # noqa: SIM115
         self._ids = tempfile.TemporaryFile(prefix="timeline-spool-ids-", dir=folder)  # noqa: SIM115
+        self._figures = tempfile.TemporaryFile(prefix="timeline-spool-figures-", dir=folder)  # noqa: SIM115
+        self.series: dict[SeriesKey, int] = {}  # the series of the batch's observations, numbered as first met
         self.count = 0
         self.names = BatchNames()
         self.fixes: list[int] = []  # rows of corrections and retractions
@@ -140,13 +158,17 @@ class Spool:
         self._types.append(_CODE[name])
         self.names.add(event, label)
         if isinstance(event, Observation):
+            fields = figure_fields(data)
+            key = figure_digest(fields)
             self._id_hashes.append(_id_hash(event.id))
-            self._keys += bytes.fromhex(figure_key(data))
+            self._keys += key
             self._ids.write(event.id.encode() + b"\n")
+            self._figures.write(self._figure_rows(key, [fields], [event.reported_on.toordinal()]))
         else:
             self._id_hashes.append(0)
             self._keys += _NO_KEY
             self._ids.write(b"\n")
+            self._figures.write(bytes(FIGURES.itemsize))
         if isinstance(event, Correction | Retraction):
             self.fixes.append(self.count)
             self.targets.add(event.observation_id)
@@ -168,8 +190,30 @@ class Spool:
         self._id_hashes.extend(map(_id_hash, rows.ids))
         self._keys += rows.keys
         self._ids.write("".join(i + "\n" for i in rows.ids).encode())
+        self._figures.write(self._figure_rows(rows.keys, rows.fields, rows.days))
         self._days.extend(rows.days)
         self.count += len(rows)
+
+    def _figure_rows(self, keys: bytes, fields: Sequence[tuple], days: Sequence[int]) -> bytes:
+        """``FIGURES`` rows of observations: their figure keys (16 bytes each), what the keys are made of
+        (``admission.figure_fields``), and the days they were reported on (ordinals)."""
+        rows = np.zeros(len(fields), FIGURES)
+        rows["key"] = np.frombuffer(keys, "V16")
+        *named, _, kinds, lows, highs, qualifiers = zip(*fields, strict=True)
+        rows["series"] = self._series_numbers(list(zip(*named, strict=True)))
+        rows["day"] = days
+        rows["low"] = lows
+        rows["high"] = [OPEN if high is None else high for high in highs]
+        rows["cumulative"] = list(map("cumulative".__eq__, kinds))
+        rows["qualifier"] = list(map(_QUALIFIER.__getitem__, qualifiers))
+        return rows.tobytes()
+
+    def _series_numbers(self, keys: list[SeriesKey]) -> list[int]:
+        """The spool's number of each series, a new one numbered as it is first met."""
+        numbers = list(map(self.series.get, keys))  # a few thousand series recur down a file of millions
+        if None in numbers:
+            numbers = [self.series.setdefault(key, len(self.series)) for key in keys]
+        return numbers
 
     def admitted(self) -> None:
         """Let go of what only admission reads (days, id hashes, figure keys): the batch is written next.
@@ -183,7 +227,7 @@ class Spool:
     def close(self) -> None:
         # What is still buffered need not reach the disk (the files are unlinked); a full disk must not
         # stop them closing.
-        for file in (self._file, self._ids):
+        for file in (self._file, self._ids, self._figures):
             with contextlib.suppress(OSError):
                 file.close()
         # Its columns go too (tens of bytes an event: hundreds of MB for millions), before what a
@@ -237,11 +281,21 @@ class Spool:
                 yield code, buffer[at + _HEADER.size + label_length : end]
                 at = end
 
-    def id_lines(self) -> Iterator[list[bytes]]:
-        """Each event's observation id (empty for other events), a piece at a time, in order."""
+    def figure_rows(self, row: int, count: int) -> np.ndarray:
+        """The ``FIGURES`` rows of ``count`` events from ``row`` on."""
+        self._figures.flush()
+        size = FIGURES.itemsize
+        return np.frombuffer(os.pread(self._figures.fileno(), count * size, row * size), FIGURES)
+
+    def is_observation(self, row: int, count: int) -> np.ndarray:
+        """Which of ``count`` events from ``row`` on are observations."""
+        return np.frombuffer(self._types, dtype=np.uint8, count=count, offset=row) == _OBSERVATION
+
+    def id_lines(self, size: int = _READ) -> Iterator[list[bytes]]:
+        """Each event's observation id (empty for other events), ``size`` bytes of them at a time, in order."""
         self._ids.flush()
         rest, offset = b"", 0
-        while chunk := os.pread(self._ids.fileno(), _READ, offset):
+        while chunk := os.pread(self._ids.fileno(), size, offset):
             offset += len(chunk)
             lines = (rest + chunk).split(b"\n")
             rest = lines.pop()
@@ -293,6 +347,106 @@ class Spool:
         """The first row with a figure dated after ``today`` and its slack, if any."""
         late = np.flatnonzero(np.frombuffer(self._days, dtype=np.int32) > (today + SLACK).toordinal())
         return int(late[0]) if len(late) else None
+
+
+class ObservationRun:
+    """Consecutive lines of a batch being written, and, if they are the spool's observations, their columns.
+
+    ``ids`` and ``figures`` (``FIGURES`` rows, and ``series``: the spool's
+    series in the order it numbered them) are None for other lines (new
+    descriptions, fixes): a store decodes those. ``offsets`` says where each
+    line starts in the file and, last, where the next one would; None for a
+    store of rows.
+    """
+
+    __slots__ = ("figures", "ids", "lines", "offsets", "position", "recorded_at", "series")
+
+    def __init__(
+        self, position: int, lines: list[bytes], offsets: np.ndarray | None, recorded_at: str,
+        ids: list[str] | None = None, figures: np.ndarray | None = None, series: list[SeriesKey] | None = None,
+    ) -> None:  # fmt: skip
+        self.position, self.lines, self.offsets, self.recorded_at = position, lines, offsets, recorded_at
+        self.ids, self.figures, self.series = ids, figures, series
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def part(self, start: int, stop: int) -> ObservationRun:
+        """Its lines ``start`` to ``stop`` (a run cut where a block of an index ends)."""
+        offsets = None if self.offsets is None else self.offsets[start : stop + 1]
+        ids = None if self.ids is None else self.ids[start:stop]
+        figures = None if self.figures is None else self.figures[start:stop]
+        lines = self.lines[start:stop]
+        return ObservationRun(self.position + start, lines, offsets, self.recorded_at, ids, figures, self.series)
+
+    def spans(self) -> list[tuple[int, int]]:
+        """Where each line starts and ends (just after its newline), or -1."""
+        if self.offsets is None:
+            return [(-1, -1)] * len(self.lines)
+        bounds = self.offsets.tolist()
+        return list(itertools.pairwise(bounds))
+
+    def starts(self) -> list[int]:
+        return [-1] * len(self.lines) if self.offsets is None else self.offsets[:-1].tolist()
+
+    @property
+    def end(self) -> int:
+        """Where its last line ends in the file, or -1."""
+        return -1 if self.offsets is None else int(self.offsets[-1])
+
+    @property
+    def last_hash(self) -> str:
+        """The hash of its last line: a line ends in ``,"hash":"<64 hex digits>"}``."""
+        return self.lines[-1][-66:-2].decode()
+
+
+class SpooledLines:
+    """The lines of a spooled batch (its new descriptions, then the spool's events) as they are made, with the spool.
+
+    A store writes them as any lines; one that knows them takes them in
+    pieces (``pieces``), each cut in runs, so that its indexes fold the
+    observations from the spool's columns.
+    """
+
+    def __init__(self, lines: Iterable[bytes], spool: Spool, position: int, described: int, recorded_at: str) -> None:
+        self._lines, self._spool = lines, spool
+        self._position, self._described, self.recorded_at = position, described, recorded_at
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._lines)
+
+    def pieces(self, size: int, offset: int = -1) -> Iterator[tuple[list[bytes], list[ObservationRun]]]:
+        """Up to ``size`` lines at a time, as made, with their runs: observations of the spool, or other lines.
+
+        ``offset`` is where the first line starts in the file, or -1 (a store of rows).
+        """
+        spool, position = self._spool, self._position
+        series = list(spool.series)  # numbered as the spool met them
+        # Read a little ahead only: the index builders hold a block's ids already, as strings.
+        ids = itertools.chain.from_iterable(spool.id_lines(1 << 16))
+        lines = iter(self._lines)
+        for piece in iter(lambda: list(itertools.islice(lines, size)), []):
+            offsets = None
+            if offset >= 0:
+                offsets = np.cumsum([offset, *map(len, piece)]) + np.arange(len(piece) + 1)
+                offset = int(offsets[-1])
+            row = position - self._position - self._described  # the spool's row of the piece's first line
+            observed = np.zeros(len(piece), dtype=bool)
+            if row + len(piece) > 0:
+                observed[max(-row, 0) :] = spool.is_observation(max(row, 0), row + len(piece) - max(row, 0))
+            cuts = [0, *(np.flatnonzero(observed[1:] != observed[:-1]) + 1).tolist(), len(piece)]
+            runs = []
+            for start, stop in itertools.pairwise(cuts):
+                run = ObservationRun(position + start, piece[start:stop], None if offsets is None else
+                                     offsets[start : stop + 1], self.recorded_at)  # fmt: skip
+                taken = list(itertools.islice(ids, max(0, stop - max(start, -row))))  # the spool's rows only
+                if observed[start]:
+                    run.ids = b"\n".join(taken).decode().split("\n")
+                    run.figures = spool.figure_rows(row + start, stop - start)
+                    run.series = series
+                runs.append(run)
+            position += len(piece)
+            yield piece, runs
 
 
 def _shared(values: np.ndarray, among: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ from .codec import SCHEMA, upcast
 from .envelope import RawEntry, decode_line
 from .errors import LogChangedError, LogError, StoreError
 from .projection import Folding, Projection, State, extend
+from .spool import SpooledLines
 from .store import Encoder, LogHead, Store, Verified, in_pieces
 
 TABLE = "timeline_entries"
@@ -209,7 +210,8 @@ class SqlStore(Store):
                     if inserted is None:
                         refused.add(projection.name)
 
-        self._write_rows(cursor, lines, [folding for *_, folding in kept], insert_blocks)
+        write = self._write_spooled_rows if isinstance(lines, SpooledLines) else self._write_rows
+        write(cursor, lines, [folding for *_, folding in kept], insert_blocks)
         for *_, folding in kept:
             folding.done()
         insert_blocks()
@@ -437,6 +439,32 @@ class SqlStore(Store):
                     folding.add(raw)
             after_piece()
 
+    def _write_spooled_rows(
+        self, cursor: Any, batch: SpooledLines, foldings: Sequence[Folding], after_piece: Callable[[], None]
+    ) -> None:
+        """``_write_rows`` of a spooled batch: the rows of its observations are made, and the projections
+        folded, from the spool's columns (``spool.ObservationRun``); only its other lines are decoded."""
+        for _, runs in batch.pieces(_ROWS_AT_ONCE):
+            entries: list[tuple] = []
+            figures: list[tuple[int, str | None]] = []
+            for run in runs:
+                if run.figures is not None:
+                    positions = range(run.position, run.position + len(run))
+                    entries += map(_observation_row, positions, itertools.repeat(run.recorded_at), run.ids, run.lines)
+                    figures += zip(positions, _hex_keys(run.figures["key"]), strict=True)
+                    for folding in foldings:
+                        folding.add_observations(run, _decoded)
+                    continue
+                for line in run.lines:
+                    raw = decode_line(line)
+                    entries.append(_row(line, raw))
+                    figures.append(_figure_row(raw))
+                    for folding in foldings:
+                        folding.add(raw)
+            self._insert(cursor, entries)
+            self._insert_figures(cursor, figures)
+            after_piece()
+
     def _insert_figures(self, cursor: Any, rows: list[tuple[int, str | None]]) -> None:
         if rows:
             p = self.placeholder
@@ -558,6 +586,28 @@ class SqlStore(Store):
 
 def _row(line: bytes, raw: RawEntry) -> tuple:
     return (raw.position, raw.recorded_at, raw.type, subject_id(raw.type, raw.event), raw.hash, raw.prev_hash, line)
+
+
+def _observation_row(position: int, recorded_at: str, observation_id: str, line: bytes) -> tuple:
+    """``_row`` of an observation's line this append made, from what made it: only its hashes are read from it.
+
+    The line is ``{"position":...,"prev_hash":"<64 hex digits>",...,"hash":"<64 hex digits>"}``
+    (``envelope.entry_line``): the envelope's ``prev_hash`` comes before the event.
+    """
+    at = line.index(b'"prev_hash":"') + 13
+    prev_hash = line[at : at + 64].decode()
+    return position, recorded_at, "Observation", observation_id, line[-66:-2].decode(), prev_hash, line
+
+
+def _hex_keys(keys: Any) -> list[str]:
+    """Figure keys of 16 bytes each (a numpy column of them) as ``admission.figure_key`` writes them."""
+    text = keys.tobytes().hex()
+    return [text[at : at + 32] for at in range(0, len(text), 32)]
+
+
+def _decoded(line: bytes, offset: int) -> RawEntry:
+    """A line this append made, decoded (as ``_write_rows`` decodes each)."""
+    return decode_line(line)
 
 
 def _figure_row(raw: RawEntry) -> tuple[int, str | None]:

@@ -46,7 +46,7 @@ from .envelope import (
 from .errors import BrokenChainError, InputError, LogError, ReadOnlyLogError, StoreError, shown
 from .events import Correction, Event, Observation, Retraction
 from .projection import Projection, State, extend
-from .spool import Spool, admit_spool
+from .spool import Spool, SpooledLines, admit_spool
 
 Clock = Callable[[], dt.datetime]
 
@@ -400,7 +400,8 @@ class Store(abc.ABC):
             admit_spool(spool, described, known, start=head.entries, today=today, allow_duplicate=allow_duplicate)
             appended[:] = [Appended(described, head.entries + len(described), spool.count)]
             made = spooled_lines(described, spool, head, recorded_at)
-            return made if progress is None else progress(made, len(described) + spool.count)
+            made = made if progress is None else progress(made, len(described) + spool.count)
+            return SpooledLines(made, spool, head.entries, len(described), recorded_at)
 
         with no_cycle_collection():
             self.append_lines(spool.targets, encode)

@@ -6,7 +6,7 @@ import orjson
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from events_log.admission import figure_key
+from events_log.admission import figure_fields, figure_key
 from events_log.codec import unstructure
 from events_log.errors import InputError
 from events_log.importers import COLUMNS, observation_from_row, row_from_observation
@@ -58,12 +58,13 @@ def _stored(observation) -> tuple:
     """What the spool keeps of an observation built the exact way."""
     data = unstructure(observation)
     o = observation
-    return orjson.dumps(data), o.id, o.incident, o.monitor, bytes.fromhex(figure_key(data)), _latest_day(o)
+    key = bytes.fromhex(figure_key(data))
+    return orjson.dumps(data), o.id, o.incident, o.monitor, key, _latest_day(o), figure_fields(data)
 
 
 @given(rows())
 def test_a_row_encoded_fast_is_stored_as_the_exact_way_stores_it(row):
-    """Every row the encoder takes, the exact way takes too, with the same stored bytes, id, key and day."""
+    """Every row the encoder takes, the exact way takes too, with the same stored bytes, id, key, day and fields."""
     header, cells = row
     exact = _exact(header, cells)
     fast = RowEncoder(header, _exactly(header)).encode(list(cells))
@@ -93,7 +94,7 @@ def test_a_block_of_rows_is_stored_or_refused_as_the_exact_way_does_row_by_row(m
         got = str(exc)
     else:
         keys = [stored.keys[at : at + 16] for at in range(0, len(stored.keys), 16)]
-        columns = (stored.stored, stored.ids, stored.incidents, stored.monitors, keys, stored.days)
+        columns = (stored.stored, stored.ids, stored.incidents, stored.monitors, keys, stored.days, stored.fields)
         got = list(zip(*columns, strict=True))
         assert [stored.event(n) for n in range(len(stored))] == [
             _exactly(header)(label, cells) for label, cells in zip(labels, block, strict=True)

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from events_log import projection
 from events_log.errors import InputError, TimelineError
 from events_log.events import (
     Correction,
@@ -28,12 +29,15 @@ from events_log.events import (
     Source,
 )
 from events_log.importers import COLUMNS, iter_csv, iter_csv_stored, iter_events, row_from_observation
+from events_log.jsonl import JsonlStore
+from events_log.known import KNOWN
 from events_log.spool import Spool
+from events_log.sql import FIGURES, PROJECTIONS, TABLE
 from events_log.stores import open_store
 from timeline.index import REPLAY_INDEX
 
 from .conftest import StepClock
-from .strategies import SMALL_WORLD, small_logs
+from .strategies import SMALL_WORLD, figures, small_logs
 
 # A tiny world, so that a batch's events collide: ids repeat, figures repeat, fixes hit or miss,
 # names are described, misspelt or described later in the batch, and some figures lie in the future.
@@ -135,6 +139,79 @@ def test_a_spooled_batch_finds_the_first_repeat_as_the_same_batch_in_memory(fres
     assert list(spooled.lines()) == list(in_memory.lines())
 
 
+@st.composite
+def varied_observations(draw) -> Observation:
+    """``hostile_observations`` with any figure and a place or none: series, kinds and bounds of every sort."""
+    observation = draw(hostile_observations())
+    location = draw(st.sampled_from([None, "Jableh", "Baniyas"]))
+    return attrs.evolve(observation, figure=draw(figures()), location=location)
+
+
+def _kept(store) -> object:
+    """What a store keeps beside its entries: the sidecars of a file, or every row of a database's tables."""
+    if isinstance(store, JsonlStore):
+        paths = (store.sidecar_path(projection) for projection in (KNOWN, REPLAY_INDEX))
+        return [path.read_bytes() if path.exists() else None for path in paths]
+    cursor = store._connection(write=False).cursor()
+    kept = []
+    for table in (TABLE, FIGURES, PROJECTIONS):
+        cursor.execute(f"SELECT * FROM {table} ORDER BY 1, 2")
+        kept.append([tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in cursor.fetchall()])
+    return kept
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    history=small_logs(),
+    batch=st.lists(hostile_events() | varied_observations(), min_size=1, max_size=10),
+    describe_new=st.booleans(),
+    block=st.integers(1, 4),
+)
+def test_a_spooled_batch_keeps_the_indexes_the_same_batch_in_memory_keeps(
+    fresh_logs, log_kind, history, batch, describe_new, block
+):
+    """Indexes folded from the spool's columns are byte for byte those folded from the lines decoded again.
+
+    Blocks are cut every ``block`` entries, so that runs of observations
+    are cut where blocks end, and between fixes and descriptions.
+    """
+    stores = _log(fresh_logs(log_kind), history), _log(fresh_logs(log_kind), history)
+    for store in stores:
+        store.keep(REPLAY_INDEX)
+    in_memory, spooled = stores
+    labels = [f"rows.csv:{n + 2}" for n in range(len(batch))]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(projection, "BLOCK_ENTRIES", block)
+        expected = _outcome(lambda: in_memory.append(batch, labels=labels, describe_new=describe_new))
+        with Spool.of(zip(labels, batch, strict=True)) as spool:
+            got = _outcome(lambda: spooled.append_spool(spool, describe_new=describe_new))
+    event("refused" if expected else "written")
+    assert got == expected
+    assert list(spooled.lines()) == list(in_memory.lines())
+    assert _kept(spooled) == _kept(in_memory)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 9_000])
+def test_a_csv_imported_through_its_spooled_columns_keeps_the_indexes_of_its_lines(fresh_logs, log_kind, rows):
+    """A CSV's rows spooled by blocks (``iter_csv_stored``) index as the same rows appended as events."""
+    folder = Path(fresh_logs("jsonl")).parent
+    path = _big_file(folder, rows)
+    stores = open_store(fresh_logs(log_kind)), open_store(fresh_logs(log_kind))
+    for store in stores:
+        store.clock = StepClock()
+        store.keep(REPLAY_INDEX)
+        store.append(SMALL_WORLD)
+    in_memory, spooled = stores
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(projection, "BLOCK_ENTRIES", 4_000)
+        events = list(iter_csv(path))
+        in_memory.append([event for _, event in events], [label for label, _ in events], describe_new=True)
+        with Spool.of(iter_csv_stored(path, block=1_000)) as spool:
+            spooled.append_spool(spool, describe_new=True)
+    assert list(spooled.lines()) == list(in_memory.lines())
+    assert _kept(spooled) == _kept(in_memory)
+
+
 def test_a_spooled_import_says_what_it_appended(tmp_path):
     """The descriptions put before the batch, where its events begin, and how many there are."""
     store = open_store(str(tmp_path / "log.jsonl"))
@@ -193,7 +270,9 @@ def _spooled(spool: Spool) -> tuple:
     """Everything a spool holds of its events: records, columns and names."""
     columns = (spool._types, spool._id_hashes, spool._keys, spool._days, spool._offsets)
     ids = [line for lines in spool.id_lines() for line in lines]
-    return list(spool.events(range(spool.count))), list(spool.stored()), *map(bytes, columns), ids, spool.names.used
+    figures = spool.figure_rows(0, spool.count).tobytes(), list(spool.series)
+    return list(spool.events(range(spool.count))), list(spool.stored()), *map(bytes, columns), ids, spool.names.used, \
+        figures  # fmt: skip
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -205,6 +284,8 @@ def test_a_csv_spooled_in_blocks_of_stored_rows_is_the_csv_spooled_as_events(tmp
     path.write_text(",".join(COLUMNS) + "\n" + "".join(",".join(f'"{r[c]}"' for c in COLUMNS) + "\n" for r in rows))
     with Spool.of(iter_csv(path)) as events, Spool.of(iter_csv_stored(path, block=block)) as stored:
         assert _spooled(stored) == _spooled(events)
+        # Read back a few bytes at a time (as a batch being written reads them), the ids are the same.
+        assert [i for ids in stored.id_lines(block) for i in ids] == [i for ids in stored.id_lines() for i in ids]
 
 
 def test_a_bad_row_is_refused_before_a_bad_line_after_it_in_the_same_block(tmp_path):

@@ -36,6 +36,7 @@ from events_log.codec import SCHEMA, upcast
 from events_log.envelope import RawEntry, parse_time, time_code
 from events_log.events import EVENT_TYPES, Qualifier, series_key_of
 from events_log.projection import Decode, Ids, NewIds
+from events_log.spool import OPEN as SPOOLED_OPEN
 
 from .skim import skim
 
@@ -47,6 +48,8 @@ QUALIFIER_CODE = {name: code for code, name in enumerate(QUALIFIERS)}
 OPEN = -1  # an open-ended high in the ``high`` column
 OBSERVATION = TYPE_CODE["Observation"]
 OBSERVATION_SCHEMA = SCHEMA["Observation"]
+# A spool keeps a qualifier as its position in ``Qualifier``: its code here, by position.
+_SPOOLED_QUALIFIER = np.array([QUALIFIER_CODE[q.value] for q in Qualifier], dtype=np.int64)
 
 
 class Columns(NamedTuple):
@@ -140,6 +143,7 @@ class IndexBuilder:
         self._offsets: list[int] = []
         self._new_series: list[tuple] = []
         self._obs: list[tuple] = []
+        self._obs_tables: list[np.ndarray] = []  # rows before those of ``_obs``, as tables (``add_observations``)
         self._obs_ids: list[str] = []
         self._corrections: list[tuple] = []
         self._retractions: list[tuple[int, int]] = []
@@ -238,6 +242,56 @@ class IndexBuilder:
                      OPEN if high is None else high, QUALIFIER_CODE[figure.qualifier]))  # fmt: skip
             add_id(event.id)
 
+    def add_observations(self, run: Any) -> None:
+        """Add consecutive observations from their spooled columns (``spool.ObservationRun``), as ``add`` would.
+
+        Their values were worked out when they were spooled; only their
+        series are numbered here (``_series_numbers``).
+        """
+        if self._first is None:
+            self._first = run.position
+        count, figures = len(run), run.figures
+        stamp = self._time_cache.get(run.recorded_at)
+        if stamp is None:
+            stamp = self._time_cache[run.recorded_at] = time_code(parse_time(run.recorded_at))
+        self._times += [stamp] * count
+        self._types += [OBSERVATION] * count
+        self._offsets += run.starts()
+        self._count += count
+        self._last_hash, self._end = run.last_hash, run.end
+        self.new_ids.extend(run.ids)
+        high = figures["high"]
+        table = np.column_stack((
+            np.arange(run.position, run.position + count),
+            self._series_numbers(figures["series"], run.series),
+            figures["day"],
+            figures["cumulative"],
+            figures["low"],
+            np.where(high == SPOOLED_OPEN, OPEN, high),
+            _SPOOLED_QUALIFIER[figures["qualifier"]],
+        )).astype(np.int64)  # fmt: skip
+        self._obs_tables += [_table(self._obs, 7), table]  # after the rows ``add`` added before
+        self._obs = []
+        self._obs_ids += run.ids
+
+    def _series_numbers(self, spooled: np.ndarray, keys: Sequence[tuple]) -> np.ndarray:
+        """The log's number of each series the spool numbered (``keys[n]`` is its series ``n``).
+
+        A series new to the log is numbered as ``add`` numbers it, in the
+        order the rows first name it: the spool numbered them in that order
+        too, and any it met before this run were numbered here already.
+        """
+        met = np.unique(spooled)
+        numbers = np.zeros(int(met[-1]) + 1 if len(met) else 0, dtype=np.int64)
+        for spooled_number in met.tolist():
+            key = keys[spooled_number]
+            number = self.series.get(key)
+            if number is None:
+                number = self.series[key] = len(self.series)
+                self._new_series.append(key)
+            numbers[spooled_number] = number
+        return numbers[spooled]
+
     def _row(self, observation_id: str) -> int:
         return self.new_ids.row_of_fix(observation_id, self._log_rows)
 
@@ -246,7 +300,7 @@ class IndexBuilder:
 
     def block(self) -> Block:
         """The entries added since the last block, as a block."""
-        obs = _columns(self._obs, 7)
+        obs = list(np.concatenate([*self._obs_tables, _table(self._obs, 7)]).T)
         fix = _columns(self._corrections, 8)
         drop = _columns(self._retractions, 2)
         block = Block(
@@ -282,9 +336,14 @@ class IndexBuilder:
         return block
 
 
+def _table(rows: list[tuple], width: int) -> np.ndarray:
+    """Rows of whole numbers as one table: one numpy call for all of them (a list per column costs twice as much)."""
+    return np.array(rows, dtype=np.int64).reshape(len(rows), width)
+
+
 def _columns(rows: list[tuple], width: int) -> list[np.ndarray]:
-    """Rows of whole numbers as columns: one numpy call for the whole table (a list per column costs twice as much)."""
-    table = np.array(rows, dtype=np.int64).reshape(len(rows), width)
+    """Rows of whole numbers as columns (``_table``)."""
+    table = _table(rows, width)
     return [table[:, n] for n in range(width)]
 
 
