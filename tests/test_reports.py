@@ -214,10 +214,8 @@ def _reference_table(result, slug: str) -> dict[str, list]:
     for i in result.observation_ids(slug):
         o = result.observation_data(i)
         figure, source, start, end = o["figure"], o["source"], o["period_start"], o["period_end"]
-        if start is None or end is None or start == end:
-            period = start or end or ""
-        else:
-            period = f"{start} to {end}"
+        spans = start is not None and end is not None and start != end
+        period = f"{start} to {end}" if spans else (start or end or "")
         rows.append({
             "id": i, "reported_on": o["reported_on"], "period": period, "monitor": o["monitor"],
             "what": o["measure"].replace("_", " ") + " · " + o["category"].replace("_", " "),
@@ -273,7 +271,7 @@ def test_a_pages_table_says_what_each_record_says(tmp_path):
         expected = _reference_table(result, "x")
         assert table.columns == expected
         assert table.days == sorted(set(expected["reported_on"]))
-        assert table.worded == Worded.of(expected["id"], lambda i: result.qualifier(i).value)
+        assert table.worded == Worded.of(expected["id"], lambda i, result=result: result.qualifier(i).value)
         assert table.worded.about and table.worded.at_most
 
 
@@ -361,13 +359,15 @@ def test_pages_word_figures_as_the_rule_does():
             for chosen in itertools.combinations_with_replacement(qualifiers, many):
                 assert sum_words(low, high, chosen) == wording(low, high, chosen)
                 sums.append((low, high, chosen))
-    lows, highs, codes = zip(*((low, OPEN if high is None else high, QUALIFIER_CODE[q]) for low, high, q in shapes))
+    lows, highs, codes = zip(*((low, OPEN if high is None else high, QUALIFIER_CODE[q]) for low, high, q in shapes),
+                             strict=True)  # fmt: skip
     assert figures_words(np.array(lows), np.array(highs), np.array(codes)) == [figure_words(*s) for s in shapes]
     # Summed as a chart's points are: each figure an id, and the ids of a point's figures.
     summed = [tuple(f"{n}-{k}" for k in range(len(chosen))) for n, (_, _, chosen) in enumerate(sums)]
-    qualifier = {i: q for ids, (_, _, chosen) in zip(summed, sums) for i, q in zip(ids, chosen)}
+    qualifier = {i: q for ids, (_, _, chosen) in zip(summed, sums, strict=True)
+                 for i, q in zip(ids, chosen, strict=True)}  # fmt: skip
     worded = Worded.of(qualifier, qualifier.__getitem__)
-    lows, highs = (np.array([OPEN if v is None else v for v in column]) for column in list(zip(*sums))[:2])
+    lows, highs = (np.array([OPEN if v is None else v for v in column]) for column in list(zip(*sums, strict=True))[:2])
     assert sums_words(lows, highs, summed, worded) == [sum_words(*s) for s in sums]
     assert [worded.among(ids) for ids in summed] == [[q for q in ("about", "at_most") if q in chosen]
                                                        for _, _, chosen in sums]
