@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from events_log.errors import InputError, StoreError
+from events_log.events import Correction, Retraction
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
 from timeline import kept_incidents, stored
@@ -76,8 +77,6 @@ def test_a_replay_read_at_one_head_answers_at_that_head_after_the_log_grows(tmp_
     kept = kept_incidents.replay(store, None, "coastal-2025", None)
     before = said(replay(store, incident="coastal-2025"))
     store.append([obs("c", 11, 803)])
-    from events_log.events import Correction, Retraction
-
     store.append([Retraction(observation_id="a", reason="wrong"),
                   Correction(observation_id="b", replacement=obs("b", 10, 700), reason="typo")])  # fmt: skip
     assert said(kept) == before  # its records, corrections and retractions are still those of its head
@@ -185,3 +184,21 @@ def test_the_index_read_for_a_whole_fold_is_the_index_without_some_columns(fresh
             store.close()
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    "figures",
+    [
+        [obs("a", 8, 2**31 + 5), obs("b", 9, 2**31 + 7)],  # beyond 32 bits in the observations
+        [obs("a", 8, 5), Correction(observation_id="a", replacement=obs("a", 8, 10**12), reason="typo")],  # in a fix
+        [obs("a", 8, 5, high=2**31 - 1), obs("b", 9, 2**31 - 1, high=None)],  # at the edge: still narrowed
+    ],
+)
+def test_figures_too_wide_for_32_bits_are_folded_as_stored(tmp_path, figures):
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([*NAMES, *figures])
+    assert stored.keep(store)
+    with stored.kept_csv(store) as csv:
+        assert csv.read() == cold_csv(store)
+    kept = kept_incidents.replay(store, None, "coastal-2025", None)
+    assert said(kept) == said(replay(store, incident="coastal-2025"))
