@@ -8,16 +8,18 @@ once it is on disk, and readers never block writers or see half a batch.
 
 from __future__ import annotations
 
+import io
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .envelope import GENESIS
 from .errors import LogError, StoreError
 from .sql import DESCRIPTION_ROWS, FIGURES, PROJECTIONS, TABLE, SqlStore
-from .store import Clock, check_log_file, utc_now
+from .store import Clock, LogHead, check_log_file, utc_now
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -89,6 +91,25 @@ class SqliteStore(SqlStore):
         except sqlite3.Error as error:
             raise self._failure(error) from None
         return connection
+
+    def result(self, name: str, head: LogHead) -> BinaryIO | None:
+        """Read in place, by SQLite's incremental blob I/O: a question about one incident reads its part of
+        the full replay kept by incident, not the whole of it."""
+        connection = self._connection(write=False)
+        if connection is None:
+            return None
+        try:
+            if not self._has_table(connection.cursor(), PROJECTIONS):
+                return None
+            row = connection.execute(
+                f"SELECT rowid FROM {PROJECTIONS} WHERE name = ? AND first_entry = 0 AND entries = ? AND last_hash = ?",
+                (name, head.entries, head.head),
+            ).fetchone()
+            if row is None:
+                return None
+            return _Blob(connection.blobopen(PROJECTIONS, "body", row[0], readonly=True), self.location)
+        except sqlite3.Error as error:
+            raise self._failure(error) from None
 
     def _connect(self, write: bool) -> sqlite3.Connection:
         if not write:
@@ -185,3 +206,37 @@ class SqliteStore(SqlStore):
         for connection in self._open.values():
             connection.close()
         self._open.clear()
+
+
+class _Blob(io.RawIOBase):
+    """A kept result read where it lies, from the snapshot of the row it was opened on (another connection
+    replacing the row meanwhile changes nothing read here); a failing read is a ``StoreError``."""
+
+    def __init__(self, blob: sqlite3.Blob, location: str) -> None:
+        self._blob, self._location = blob, location
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self._blob.read(len(buffer))
+        except sqlite3.Error as error:
+            raise StoreError(f"{self._location}: cannot read a kept result: {error}") from None
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self._blob.seek(offset, whence)
+        return self._blob.tell()
+
+    def tell(self) -> int:
+        return self._blob.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._blob.close()
+        super().close()

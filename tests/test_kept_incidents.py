@@ -202,3 +202,25 @@ def test_figures_too_wide_for_32_bits_are_folded_as_stored(tmp_path, figures):
         assert csv.read() == cold_csv(store)
     kept = kept_incidents.replay(store, None, "coastal-2025", None)
     assert said(kept) == said(replay(store, incident="coastal-2025"))
+
+
+def test_a_kept_result_replaced_while_sqlite_reads_it_is_read_whole_as_it_was(tmp_path):
+    """The reader keeps its snapshot of the row (WAL): never a mix of two results, never short bytes."""
+    store = open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    store.clock = StepClock()
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 10, 745)])
+    keep(store)
+    with sqlite3.connect(tmp_path / "log.db") as db:
+        (body,) = db.execute("SELECT body FROM timeline_projections WHERE name = 'replay.csv'").fetchone()
+        forged = body.replace(b",745,", b",999,")
+        db.execute("UPDATE timeline_projections SET body = ? WHERE name = 'replay.csv'", (forged,))
+    kept = stored.kept_csv(store)
+    first = kept.read(10)
+    other = open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    assert stored.keep(other)  # another process makes it again: its row is replaced
+    assert first + kept.read() == forged
+    kept.close()
+    with stored.kept_csv(store) as again:
+        assert again.read() == body
+    store.close()
+    other.close()

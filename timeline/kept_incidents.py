@@ -115,7 +115,7 @@ def replay(store: Store, as_of: dt.date | None, incident: str, monitor: str | No
     with kept:
         try:
             directory, stored = _read(kept, incident)
-        except (msgspec.DecodeError, struct.error, ValueError, OSError):
+        except (msgspec.DecodeError, struct.error, ValueError, OSError, StoreError):
             return None
     incidents, monitors = described_in(directory.described, head.entries)
     series = [_series(s) for s in stored if monitor is None or s.key[1] == monitor]
