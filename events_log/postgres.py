@@ -12,8 +12,11 @@ table privilege, so the day-to-day role can hold INSERT and SELECT only.
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, BinaryIO
 
 import psycopg
 import psycopg.errors
@@ -22,7 +25,7 @@ from psycopg.conninfo import conninfo_to_dict
 from .envelope import GENESIS
 from .errors import InputError, LogError, StoreError
 from .sql import DESCRIPTION_ROWS, FIGURES, PROJECTIONS, TABLE, SqlStore
-from .store import Clock, utc_now
+from .store import Clock, LogHead, utc_now
 from .stores import redact_url, url_secrets
 
 # pg_advisory_xact_lock key shared by every writer: the bytes of "tolllog".
@@ -213,6 +216,9 @@ CREATE TABLE IF NOT EXISTS {t} (
     body        BYTEA NOT NULL,
     PRIMARY KEY (name, first_entry, entries, last_hash)
 );
+-- Stored whole, not compressed: a kept replay is read a range at a time (one incident of it), and a
+-- compressed value would be inflated from its start for every range.
+ALTER TABLE {t} ALTER COLUMN body SET STORAGE EXTERNAL;
 """
 
 
@@ -270,6 +276,31 @@ class PostgresStore(SqlStore):
         except psycopg.Error as error:
             raise self._failure(error) from None
         return connection
+
+    def result(self, name: str, head: LogHead) -> BinaryIO | None:
+        """Read a range at a time (``substr``): a question about one incident reads its part of the full
+        replay kept by incident, not the whole row."""
+        connection = self._connection(write=False)
+        if connection is None:
+            return None
+        key = (name, head.entries, head.head)
+        try:
+            if not self._has_table(connection.cursor(), PROJECTIONS):
+                return None
+            row = connection.execute(f"SELECT length(body) FROM {PROJECTIONS} WHERE {_KEPT}", key).fetchone()
+        except psycopg.Error as error:
+            raise self._failure(error) from None
+        return None if row is None else io.BufferedReader(_Ranges(self, key, row[0]), buffer_size=1 << 20)
+
+    def _range(self, key: tuple[str, int, str], start: int, length: int) -> bytes:
+        try:
+            row = self._open.execute(f"SELECT substr(body, %s, %s) FROM {PROJECTIONS} WHERE {_KEPT}",
+                                     (start + 1, length, *key)).fetchone()  # fmt: skip
+        except psycopg.Error as error:
+            raise self._failure(error) from None
+        if row is None:
+            raise StoreError(f"{self.location}: the kept {key[0]} was replaced while it was read; ask again")
+        return bytes(row[0])
 
     def _connect(self) -> psycopg.Connection:
         """One connection; a URL libpq cannot read is bad input (exit 2), a server that fails is not."""
@@ -416,3 +447,39 @@ class PostgresStore(SqlStore):
         if self._open is not None:
             self._open.close()
             self._open = None
+
+
+# The row of a kept result: its name and the head it was made at.
+_KEPT = "name = %s AND first_entry = 0 AND entries = %s AND last_hash = %s"
+
+
+class _Ranges(io.RawIOBase):
+    """A kept result read a range at a time from its row; one that is gone meanwhile is a ``StoreError``."""
+
+    def __init__(self, store: PostgresStore, key: tuple[str, int, str], size: int) -> None:
+        self._store, self._key, self._size, self._at = store, key, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        length = min(len(buffer), self._size - self._at)
+        if length <= 0:
+            return 0
+        data = self._store._range(self._key, self._at, length)
+        buffer[: len(data)] = data
+        self._at += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._at, os.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._at = base + offset
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
