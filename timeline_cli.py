@@ -470,6 +470,10 @@ def main(argv: list[str] | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         code = 0
+    except OSError as exc:  # the output could not be written (a full disk): one line, not a traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"timeline: error: cannot write the output: {exc.strerror or exc}{where}", file=sys.stderr)
+        code = 1
     sys.exit(code)
 
 
@@ -766,8 +770,8 @@ def replay(
     store = open_log(log, write=False)
     _warn_if_torn(store)
     # The whole log as CSV is kept beside it, for the head it was made at (timeline/stored.py).
-    whole = format_ == "csv" and days == "every" and not (as_of or known_at or incident or monitor)
-    if whole and (kept := stored.kept_csv(store)) is not None:
+    whole = format_ == "csv" and days == "every" and all(v is None for v in (as_of, known_at, incident, monitor))
+    if whole and (kept := stored.kept_whole(store)) is not None:
         stored.copy(kept, sys.stdout.buffer)
         return
     result = run_replay(

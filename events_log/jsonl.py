@@ -21,6 +21,7 @@ import fcntl
 import itertools
 import os
 import shutil
+import stat
 import tempfile
 import time
 import warnings
@@ -419,9 +420,14 @@ class JsonlStore(Store):
 
     def result(self, name: str, head: LogHead) -> BinaryIO | None:
         try:
-            kept = open(self.path.with_name(f"{self.path.name}.{name}"), "rb")  # noqa: SIM115 - returned open
+            # Without blocking: a FIFO put in its place would wait for a writer forever.
+            fd = os.open(self.path.with_name(f"{self.path.name}.{name}"), os.O_RDONLY | os.O_NONBLOCK)
         except OSError:
             return None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+        kept = os.fdopen(fd, "rb")
         if kept.readline(200) != _result_header(head):
             kept.close()
             return None

@@ -126,7 +126,8 @@ def test_verify_catches_a_forged_figure_kept_by_incident_in_sqlite(tmp_path):
         forged = body.replace((745).to_bytes(8, "little"), (7).to_bytes(8, "little"))
         assert forged != body
         db.execute("UPDATE timeline_projections SET body = ? WHERE name = 'replay.incidents'", (forged,))
-    assert kept_incidents.replay(store, None, "coastal-2025", None).series[0].latest.low == 7  # read, until verify
+    assert kept_incidents.replay(store, None, "coastal-2025", None) is None  # its CRC-32 no longer matches
+    assert [s.latest.low for s in replay(store, incident="coastal-2025").series] == [745]
     result = invoke(["verify", "--log", target])
     assert result.exit_code == 1 and "replay.incidents.mismatch-1" in result.output
     assert invoke(["verify", "--log", target, "--repair-index"]).exit_code == 0
@@ -251,3 +252,59 @@ def test_postgres_reads_a_kept_result_a_range_at_a_time_and_says_so_if_it_is_gon
     assert kept_incidents.replay(store, None, "coastal-2025", None) is None  # nothing kept now: the index answers
     assert [s.latest.low for s in replay(store, incident="coastal-2025").series] == [745]
     store.close()
+
+
+def test_a_changed_byte_anywhere_in_the_kept_replay_is_passed_over(tmp_path):
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([*NAMES, obs("a", 8, 100, high=300), obs("b", 10, 745)])
+    keep(store)
+    path = tmp_path / "log.jsonl.replay.incidents"
+    whole = path.read_bytes()
+    start = whole.index(b"\n") + 1  # after the header naming the head
+    for at in range(start, len(whole)):
+        changed = bytearray(whole)
+        changed[at] ^= 0x5A
+        path.write_bytes(changed)
+        kept = kept_incidents.replay(store, None, "coastal-2025", None)
+        assert kept is None or said(kept) == said(replay(store, incident="coastal-2025")), at
+
+
+def test_a_whole_replay_makes_the_replay_kept_by_incident_again_when_it_is_missing(tmp_path):
+    log = tmp_path / "log.jsonl"
+    JsonlStore(log, clock=StepClock()).append([*NAMES, obs("a", 8, 532)])
+    assert invoke(["replay", "--log", str(log), "--format", "csv"]).exit_code == 0
+    (tmp_path / "log.jsonl.replay.incidents").unlink()
+    again = invoke(["replay", "--log", str(log), "--format", "csv"])
+    assert again.exit_code == 0 and ",532," in again.output
+    assert (tmp_path / "log.jsonl.replay.incidents").exists()
+
+
+def test_an_empty_filter_is_refused_whether_or_not_a_replay_is_kept(tmp_path):
+    log = tmp_path / "log.jsonl"
+    JsonlStore(log, clock=StepClock()).append([*NAMES, obs("a", 8, 532)])
+    for _ in range(2):  # nothing kept, then kept
+        for option in ("--incident=", "--monitor="):
+            refused = invoke(["replay", "--log", str(log), "--format", "csv", option])
+            assert refused.exit_code == 2 and "is not described" in refused.output, refused.output
+        assert invoke(["replay", "--log", str(log), "--format", "csv"]).exit_code == 0
+
+
+def test_a_whole_replay_that_cannot_write_its_output_says_so_and_keeps_nothing(tmp_path):
+    log = tmp_path / "log.jsonl"
+    JsonlStore(log, clock=StepClock()).append([*NAMES, obs("a", 8, 532)])
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "timeline", "replay", "--log", str(log), "--format", "csv"],
+                              stdout=full, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == "timeline: error: cannot write the output: No space left on device\n"
+    assert not (tmp_path / "log.jsonl.replay.csv").exists()  # never a kept CSV cut short
+
+
+def test_something_other_than_a_file_in_the_kept_replays_place_is_passed_over(tmp_path):
+    log = tmp_path / "log.jsonl"
+    store = JsonlStore(log, clock=StepClock())
+    store.append([*NAMES, obs("a", 8, 532)])
+    os.mkfifo(tmp_path / "log.jsonl.replay.incidents")  # opened plainly, it would wait for a writer forever
+    done = subprocess.run([sys.executable, "-m", "timeline", "replay", "--log", str(log), "--incident", "coastal-2025"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0 and "532" in done.stdout

@@ -22,6 +22,7 @@ import datetime as dt
 import os
 import struct
 import sys
+import zlib
 from array import array
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
@@ -58,8 +59,9 @@ class _Series(msgspec.Struct, array_like=True, gc=False):
 class _Directory(msgspec.Struct, array_like=True):
     """What the kept bytes end with: where each incident's series are, and what a replay says besides."""
 
-    # slug -> where its series are, from the start of the body: (offset, length, how many), one msgpack value each
-    incidents: dict[str, tuple[int, int, int]]
+    # slug -> where its series are, from the start of the body: (offset, length, how many, CRC-32 of those
+    # bytes), one msgpack value each
+    incidents: dict[str, tuple[int, int, int, int]]
     described: list[tuple[int, str, dict[str, Any]]]  # the index's descriptions, in log order
     last_recorded: int | None  # the time code of the log's last entry
 
@@ -67,7 +69,7 @@ class _Directory(msgspec.Struct, array_like=True):
 _encode = msgspec.msgpack.Encoder().encode
 _decode_series = msgspec.msgpack.Decoder(list[_Series]).decode
 _decode_directory = msgspec.msgpack.Decoder(_Directory).decode
-_TRAILER = struct.Struct("<Q")  # the directory's length: the last bytes kept
+_TRAILER = struct.Struct("<QI")  # the directory's length and CRC-32: the last bytes kept
 
 
 class Writer:
@@ -80,7 +82,7 @@ class Writer:
 
     def __init__(self, out: BinaryIO) -> None:
         self._out, self._start = out, out.tell()
-        self._places: dict[str, tuple[int, int, int]] = {}
+        self._places: dict[str, tuple[int, int, int, int]] = {}
 
     def passing(self, series: Iterable[Series]) -> Iterator[Series]:
         """``series``, each one written as it goes by."""
@@ -92,21 +94,22 @@ class Writer:
         if series.incident in self._places and series.incident != next(reversed(self._places)):
             raise ValueError(f"the series of incident {series.incident!r} do not come together")
         body = _encode(_kept(series))
-        offset, length, count = self._places.get(series.incident, (self._out.tell() - self._start, 0, 0))
-        self._places[series.incident] = (offset, length + len(body), count + 1)
+        offset, length, count, crc = self._places.get(series.incident, (self._out.tell() - self._start, 0, 0, 0))
+        self._places[series.incident] = (offset, length + len(body), count + 1, zlib.crc32(body, crc))
         self._out.write(body)
 
     def finish(self, index: LogIndex) -> None:
         """Write the directory (``index``: the replayed index, for what a replay says besides its series)."""
         directory = _encode(_Directory(self._places, index.described, index.last_time))
-        self._out.write(directory + _TRAILER.pack(len(directory)))
+        self._out.write(directory + _TRAILER.pack(len(directory), zlib.crc32(directory)))
 
 
 def replay(store: Store, as_of: dt.date | None, incident: str, monitor: str | None) -> Replay | None:
     """The replay of one incident as-of a date from the kept bytes, or None where none are kept at the log's head.
 
-    Bytes that cannot be read are passed over as if none were kept: they are
-    only ever a copy of what the index gives (``verify`` reports them).
+    Bytes that cannot be read, or do not match their CRC-32 (a torn or
+    damaged copy), are passed over as if none were kept: they are only ever
+    a copy of what the index gives (``verify`` reports them).
     """
     head = store.head()
     kept = store.result(NAME, head)
@@ -132,16 +135,23 @@ def replay(store: Store, as_of: dt.date | None, incident: str, monitor: str | No
 def _read(kept: Any, incident: str) -> tuple[_Directory, list[_Series]]:
     start = kept.tell()  # after the store's header
     kept.seek(-_TRAILER.size, os.SEEK_END)
-    (length,) = _TRAILER.unpack(kept.read(_TRAILER.size))
+    length, crc = _TRAILER.unpack(kept.read(_TRAILER.size))
     kept.seek(-_TRAILER.size - length, os.SEEK_END)
-    directory = _decode_directory(kept.read(length))
+    directory = _decode_directory(_checked(kept.read(length), crc))
     place = directory.incidents.get(incident)
     if place is None:  # nothing reported of it (yet)
         return directory, []
-    offset, length, count = place
+    offset, length, count, crc = place
     kept.seek(start + offset)
+    body = _checked(kept.read(length), crc)
     # The series were written one after another: read back as one msgpack array (array 32's header) of them.
-    return directory, _decode_series(b"\xdd" + count.to_bytes(4, "big") + kept.read(length))
+    return directory, _decode_series(b"\xdd" + count.to_bytes(4, "big") + body)
+
+
+def _checked(data: bytes, crc: int) -> bytes:
+    if zlib.crc32(data) != crc:
+        raise ValueError("kept bytes that do not match their CRC-32")
+    return data
 
 
 def _behind(

@@ -39,17 +39,36 @@ def kept_csv(store: Store) -> BinaryIO | None:
     return store.result(NAME, store.head())
 
 
+def kept_whole(store: Store) -> BinaryIO | None:
+    """The kept CSV, if the replay kept by incident is at the log's head too: else a whole replay
+    makes both again (one was set aside, or lost to a crash between the two)."""
+    head = store.head()
+    by_incident = store.result(kept_incidents.NAME, head)
+    if by_incident is None:
+        return None
+    by_incident.close()
+    return store.result(NAME, head)
+
+
 def write_and_keep(store: Store, result: Replay, out: BinaryIO) -> None:
     """Write the CSV of ``result`` (a full replay) to ``out``, and keep it beside the log on the way."""
+
+    failed: list[OSError] = []
 
     def chunks() -> Iterator[bytes]:
         for chunk in csv_chunks(result.series):
             data = chunk.encode()
-            out.write(data)
+            try:
+                out.write(data)
+            except OSError as error:
+                failed.append(error)  # the output's failure, not the store's: raised again below
+                raise
             yield data
 
     written = chunks()
-    kept = store.keep_result(NAME, result.log, written)
+    kept = store.keep_result(NAME, result.log, written)  # cut short (nothing kept) if ``out`` fails
+    if failed:
+        raise failed[0]
     for _ in written:  # whatever the store did not read (it keeps nothing, or failed) still goes out
         pass
     if kept:
