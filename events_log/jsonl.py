@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import glob
 import itertools
 import os
 import shutil
@@ -439,6 +440,7 @@ class JsonlStore(Store):
             return False
         path = self.path.with_name(f"{self.path.name}.{name}")
         writing = path.with_name(f"{path.name}.writing-{os.getpid()}")
+        _remove_abandoned(path)
         try:
             with open(writing, "wb") as out:
                 out.write(_result_header(head))
@@ -766,6 +768,30 @@ def _free_name(path: Path) -> Path:
     while (candidate := path.with_name(f"{path.name}.quarantine-{n}")).exists():
         n += 1
     return candidate
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Delete what writers of ``path`` that were killed left half written (``<path>.writing-<pid>``).
+
+    A writer's file is its own while its process lives; one whose process is
+    gone is never finished, and would lie beside the log as large as a
+    whole replay.
+    """
+    for left in path.parent.glob(f"{glob.escape(path.name)}.writing-*"):
+        pid = left.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                left.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive, another user's
+        return True
+    return True
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 import sqlite3
+import subprocess
 import tempfile
 
 from hypothesis import HealthCheck, given, settings
@@ -126,3 +127,24 @@ def test_sqlite_keeps_the_replay_in_its_projections_table(tmp_path):
     assert run("verify", "--log", target, "--repair-index").exit_code == 0
     assert run("replay", "--log", target, "--format", "csv").output == out
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_files_left_half_written_by_killed_writers_are_removed_and_live_writers_files_kept(tmp_path):
+    log = tmp_path / "log.jsonl"
+    store = JsonlStore(log, clock=StepClock())
+    store.append([*NAMES, obs("a", 8, 532)])
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    live = subprocess.Popen(["sleep", "30"])
+    try:
+        abandoned = tmp_path / f"log.jsonl.replay.csv.writing-{gone.pid}"
+        busy = tmp_path / f"log.jsonl.replay.csv.writing-{live.pid}"
+        other = tmp_path / f"log.jsonl.replay.incidents.writing-{gone.pid}"
+        for path in (abandoned, busy, other):
+            path.write_bytes(b"half a replay")
+        stored.write_and_keep(store, replay(store), io.BytesIO())
+        assert not abandoned.exists() and not other.exists() and busy.exists()
+        assert kept_bytes(store) == cold_csv(store)
+    finally:
+        live.kill()
+        live.wait()
