@@ -25,7 +25,7 @@ from psycopg.conninfo import conninfo_to_dict
 from .envelope import GENESIS
 from .errors import InputError, LogError, StoreError
 from .sql import DESCRIPTION_ROWS, FIGURES, PROJECTIONS, TABLE, SqlStore
-from .store import Clock, LogHead, utc_now
+from .store import Clock, utc_now
 from .stores import redact_url, url_secrets
 
 # pg_advisory_xact_lock key shared by every writer: the bytes of "tolllog".
@@ -277,24 +277,14 @@ class PostgresStore(SqlStore):
             raise self._failure(error) from None
         return connection
 
-    def result(self, name: str, head: LogHead) -> BinaryIO | None:
-        """Read a range at a time (``substr``): a question about one incident reads its part of the full
-        replay kept by incident, not the whole row."""
-        connection = self._connection(write=False)
-        if connection is None:
-            return None
-        key = (name, head.entries, head.head)
-        try:
-            if not self._has_table(connection.cursor(), PROJECTIONS):
-                return None
-            row = connection.execute(f"SELECT length(body) FROM {PROJECTIONS} WHERE {_KEPT}", key).fetchone()
-        except psycopg.Error as error:
-            raise self._failure(error) from None
+    def _open_kept(self, cursor: psycopg.Cursor, key: tuple[str, int, str]) -> BinaryIO | None:
+        """A range at a time (``substr``), from a column stored uncompressed."""
+        row = cursor.execute(f"SELECT length(body) FROM {PROJECTIONS} WHERE {self._kept_row()}", key).fetchone()
         return None if row is None else io.BufferedReader(_Ranges(self, key, row[0]), buffer_size=1 << 20)
 
     def _range(self, key: tuple[str, int, str], start: int, length: int) -> bytes:
         try:
-            row = self._open.execute(f"SELECT substr(body, %s, %s) FROM {PROJECTIONS} WHERE {_KEPT}",
+            row = self._open.execute(f"SELECT substr(body, %s, %s) FROM {PROJECTIONS} WHERE {self._kept_row()}",
                                      (start + 1, length, *key)).fetchone()  # fmt: skip
         except psycopg.Error as error:
             raise self._failure(error) from None
@@ -447,10 +437,6 @@ class PostgresStore(SqlStore):
         if self._open is not None:
             self._open.close()
             self._open = None
-
-
-# The row of a kept result: its name and the head it was made at.
-_KEPT = "name = %s AND first_entry = 0 AND entries = %s AND last_hash = %s"
 
 
 class _Ranges(io.RawIOBase):

@@ -14,7 +14,6 @@ spell the SQL of their database.
 from __future__ import annotations
 
 import abc
-import io
 import itertools
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -367,20 +366,26 @@ class SqlStore(Store):
         connection = self._connection(write=False)
         if connection is None:
             return None
-        p = self.placeholder
         try:
             cursor = connection.cursor()
             if not self._has_table(cursor, PROJECTIONS):
                 return None
-            cursor.execute(
-                f"SELECT body FROM {PROJECTIONS} WHERE name = {p} AND first_entry = 0 AND entries = {p} "
-                f"AND last_hash = {p}",
-                (name, head.entries, head.head),
-            )
-            row = cursor.fetchone()
+            return self._open_kept(cursor, (name, head.entries, head.head))
         except self.database_errors as error:
             raise self._failure(error) from None
-        return None if row is None else io.BytesIO(bytes(row[0]))
+
+    def _open_kept(self, cursor: Any, key: tuple[str, int, str]) -> BinaryIO | None:
+        """The row of a kept result (``key``: its name and head), opened for reading where it lies, or None.
+
+        Each database reads it a part at a time its own way: a question about
+        one incident reads its part of the full replay kept by incident.
+        """
+        raise NotImplementedError
+
+    def _kept_row(self) -> str:
+        """The condition that picks a kept result's row, given its name and the head it was made at."""
+        p = self.placeholder
+        return f"name = {p} AND first_entry = 0 AND entries = {p} AND last_hash = {p}"
 
     def keep_result(self, name: str, head: LogHead, chunks: Iterable[bytes]) -> bool:
         """One row replacing the one before, if this role may (a role that may only insert keeps none).

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 from .envelope import GENESIS
 from .errors import LogError, StoreError
 from .sql import DESCRIPTION_ROWS, FIGURES, PROJECTIONS, TABLE, SqlStore
-from .store import Clock, LogHead, check_log_file, utc_now
+from .store import Clock, check_log_file, utc_now
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -92,24 +92,12 @@ class SqliteStore(SqlStore):
             raise self._failure(error) from None
         return connection
 
-    def result(self, name: str, head: LogHead) -> BinaryIO | None:
-        """Read in place, by SQLite's incremental blob I/O: a question about one incident reads its part of
-        the full replay kept by incident, not the whole of it."""
-        connection = self._connection(write=False)
-        if connection is None:
+    def _open_kept(self, cursor: sqlite3.Cursor, key: tuple[str, int, str]) -> BinaryIO | None:
+        """By SQLite's incremental blob I/O, from the snapshot of the row it was opened on."""
+        row = cursor.execute(f"SELECT rowid FROM {PROJECTIONS} WHERE {self._kept_row()}", key).fetchone()
+        if row is None:
             return None
-        try:
-            if not self._has_table(connection.cursor(), PROJECTIONS):
-                return None
-            row = connection.execute(
-                f"SELECT rowid FROM {PROJECTIONS} WHERE name = ? AND first_entry = 0 AND entries = ? AND last_hash = ?",
-                (name, head.entries, head.head),
-            ).fetchone()
-            if row is None:
-                return None
-            return _Blob(connection.blobopen(PROJECTIONS, "body", row[0], readonly=True), self.location)
-        except sqlite3.Error as error:
-            raise self._failure(error) from None
+        return _Blob(cursor.connection.blobopen(PROJECTIONS, "body", row[0], readonly=True), self.location)
 
     def _connect(self, write: bool) -> sqlite3.Connection:
         if not write:
