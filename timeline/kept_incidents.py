@@ -22,10 +22,11 @@ import datetime as dt
 import os
 import struct
 import sys
+import tempfile
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
 import msgspec
 
@@ -73,16 +74,22 @@ _TRAILER = struct.Struct("<QI")  # the directory's length and CRC-32: the last b
 
 
 class Writer:
-    """Writes the bytes to keep for a full replay as its series go by.
+    """The bytes to keep for a full replay, written to a temporary file as its series go by.
 
     The series come in a replay's order, where an incident's are together
     (``scratch.sort_key``); each is written as it comes, and none is held,
     so an import can write them from the same fold as its CSV.
     """
 
-    def __init__(self, out: BinaryIO) -> None:
-        self._out, self._start = out, out.tell()
+    def __init__(self) -> None:
+        self._out = tempfile.TemporaryFile(prefix="timeline-incidents-")  # noqa: SIM115 - closed by __exit__
         self._places: dict[str, tuple[int, int, int, int]] = {}
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._out.close()
 
     def passing(self, series: Iterable[Series]) -> Iterator[Series]:
         """``series``, each one written as it goes by."""
@@ -94,14 +101,17 @@ class Writer:
         if series.incident in self._places and series.incident != next(reversed(self._places)):
             raise ValueError(f"the series of incident {series.incident!r} do not come together")
         body = _encode(_kept(series))
-        offset, length, count, crc = self._places.get(series.incident, (self._out.tell() - self._start, 0, 0, 0))
+        offset, length, count, crc = self._places.get(series.incident, (self._out.tell(), 0, 0, 0))
         self._places[series.incident] = (offset, length + len(body), count + 1, zlib.crc32(body, crc))
         self._out.write(body)
 
-    def finish(self, index: LogIndex) -> None:
-        """Write the directory (``index``: the replayed index, for what a replay says besides its series)."""
+    def finished(self, index: LogIndex) -> Iterator[bytes]:
+        """Every byte to keep, the directory last (``index``: the replayed index, for what a replay says
+        besides its series)."""
         directory = _encode(_Directory(self._places, index.described, index.last_time))
         self._out.write(directory + _TRAILER.pack(len(directory), zlib.crc32(directory)))
+        self._out.seek(0)
+        return iter(lambda: self._out.read(1 << 20), b"")
 
 
 def replay(store: Store, as_of: dt.date | None, incident: str, monitor: str | None) -> Replay | None:

@@ -20,7 +20,6 @@ question about one incident as-of any date reads that instead of the index.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
@@ -72,12 +71,10 @@ def write_and_keep(store: Store, result: Replay, out: BinaryIO) -> None:
     for _ in written:  # whatever the store did not read (it keeps nothing, or failed) still goes out
         pass
     if kept:
-        with tempfile.TemporaryFile(prefix="timeline-incidents-") as spool:
-            parts = kept_incidents.Writer(spool)
+        with kept_incidents.Writer() as parts:
             for series in result.series:
                 parts.add(series)
-            parts.finish(result._index)
-            store.keep_result(kept_incidents.NAME, result.log, _read_back(spool))
+            store.keep_result(kept_incidents.NAME, result.log, parts.finished(result._index))
 
 
 def keep(store: Store, progress: Callable[[Iterable, int], Iterable] | None = None) -> bool:
@@ -86,12 +83,10 @@ def keep(store: Store, progress: Callable[[Iterable, int], Iterable] | None = No
     ``progress`` wraps the replay's loop over series, as ``replay``'s does.
     """
     head, index, series = full_series(store, progress)  # one series at a time: never the whole replay in memory
-    with tempfile.TemporaryFile(prefix="timeline-incidents-") as spool:
-        parts = kept_incidents.Writer(spool)
+    with kept_incidents.Writer() as parts:
         kept = store.keep_result(NAME, head, (chunk.encode() for chunk in csv_chunks(parts.passing(series))))
         if kept:  # the store read every series
-            parts.finish(index)
-            store.keep_result(kept_incidents.NAME, head, _read_back(spool))
+            store.keep_result(kept_incidents.NAME, head, parts.finished(index))
     return kept
 
 
@@ -107,11 +102,9 @@ def check(store: Store, *, repair: bool) -> list[tuple[str, bool]]:
     if all(file is None for file in kept.values()):
         return []
     _, index, series = full_series(store)
-    with tempfile.TemporaryFile(prefix="timeline-incidents-") as spool:
-        parts = kept_incidents.Writer(spool)
+    with kept_incidents.Writer() as parts:
         csv_same = _same_bytes(kept[NAME], (chunk.encode() for chunk in csv_chunks(parts.passing(series))))
-        parts.finish(index)
-        same = {NAME: csv_same, kept_incidents.NAME: _same_bytes(kept[kept_incidents.NAME], _read_back(spool))}
+        same = {NAME: csv_same, kept_incidents.NAME: _same_bytes(kept[kept_incidents.NAME], parts.finished(index))}
     notes = []
     for name, what in ((NAME, "the replay kept as CSV"), (kept_incidents.NAME, "the replay kept by incident")):
         if kept[name] is None:
@@ -148,8 +141,3 @@ def _same_bytes(kept: BinaryIO | None, chunks: Iterator[bytes]) -> bool | None:
         for chunk in chunks:
             same = same and kept.read(len(chunk)) == chunk
         return same and kept.read(1) == b""
-
-
-def _read_back(spool: BinaryIO) -> Iterator[bytes]:
-    spool.seek(0)
-    return iter(lambda: spool.read(1 << 20), b"")
