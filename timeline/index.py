@@ -176,10 +176,7 @@ class IndexBuilder:
         if self._first is None:
             self._first = raw.position
         data = raw.event if raw.schema == SCHEMA.get(raw.type) else upcast(raw.type, raw.schema, raw.event)
-        stamp = self._time_cache.get(raw.recorded_at)
-        if stamp is None:
-            stamp = self._time_cache[raw.recorded_at] = time_code(parse_time(raw.recorded_at))
-        self._times.append(stamp)
+        self._times.append(self._time_code(raw.recorded_at))
         self._types.append(TYPE_CODE[raw.type])
         self._offsets.append(offset)
         self._count += 1
@@ -251,10 +248,7 @@ class IndexBuilder:
         if self._first is None:
             self._first = run.position
         count, figures = len(run), run.figures
-        stamp = self._time_cache.get(run.recorded_at)
-        if stamp is None:
-            stamp = self._time_cache[run.recorded_at] = time_code(parse_time(run.recorded_at))
-        self._times += [stamp] * count
+        self._times += [self._time_code(run.recorded_at)] * count
         self._types += [OBSERVATION] * count
         self._offsets += run.starts()
         self._count += count
@@ -273,6 +267,13 @@ class IndexBuilder:
         self._obs_tables += [_table(self._obs, 7), table]  # after the rows ``add`` added before
         self._obs = []
         self._obs_ids += run.ids
+
+    def _time_code(self, recorded_at: str) -> int:
+        """The code of a recorded time, parsed once: a batch's entries share one."""
+        code = self._time_cache.get(recorded_at)
+        if code is None:
+            code = self._time_cache[recorded_at] = time_code(parse_time(recorded_at))
+        return code
 
     def _series_numbers(self, spooled: np.ndarray, keys: Sequence[tuple]) -> np.ndarray:
         """The log's number of each series the spool numbered (``keys[n]`` is its series ``n``).
