@@ -13,7 +13,7 @@ import difflib
 import hashlib
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Protocol
 
 import orjson
@@ -94,9 +94,18 @@ def suggestions(slug: str, described: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(folded + close))[:3]
 
 
-def unknown_name(kind: str, slug: str, described: Iterable[str]) -> str:
-    """How a name the log has not described is refused: with the nearest described names."""
+def unknown_name(kind: str, slug: str, described: Iterable[str], batch: Collection[str] = ()) -> str:
+    """How a name the log has not described is refused: with the nearest described names.
+
+    A name that differs only in case from one the same import describes
+    (``batch``) is not missing from the log, it is a second spelling:
+    ``--describe-new`` describes one spelling of a name, never two.
+    """
+    if slug in batch:
+        return f"{kind} {slug!r} is used before this import describes it; put its description first"
     near = suggestions(slug, described)
+    if near and near[0].casefold() == slug.casefold() and near[0] in batch:
+        return f"{kind} {slug!r} differs only in case from {near[0]}, which this import describes; use one spelling"
     if near:
         return f"{kind} {slug!r} is not described in the log; did you mean {' or '.join(near)}?"
     return f"{kind} {slug!r} is not described in the log (describe it first: timeline describe {kind} {slug} ...)"
@@ -204,15 +213,19 @@ def with_descriptions(names: Names, described: Sequence[Event]) -> Names:
     return more
 
 
-def check_names(used: BatchNames, names: Names) -> None:
-    """Refuse, in one line, every name a batch uses undescribed: where, how often, and what was meant."""
+def check_names(used: BatchNames, names: Names, made: Sequence[Event] = ()) -> None:
+    """Refuse, in one line, every name a batch uses undescribed: where, how often, and what was meant.
+
+    ``made``: the descriptions ``--describe-new`` put before the batch (``names`` has them).
+    """
     unknown = used.unknown(names)
     if not unknown:
         return
     nearby = used.nearby(names)
     if len(unknown) == 1:
         [((kind, slug), (where, _))] = unknown.items()
-        raise InputError(unknown_name(kind, slug, nearby.of(kind)), where)
+        batch = {*used.described.of(kind), *(event.slug for event in made if DESCRIBES[type(event).__name__] == kind)}
+        raise InputError(unknown_name(kind, slug, nearby.of(kind), batch), where)
     # Labels of one file ("rows.csv:7") name the file once, then lines.
     files = {where.rpartition(":")[0] for where, _ in unknown.values()}
     [file] = files if len(files) == 1 else [""]

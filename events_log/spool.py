@@ -482,7 +482,7 @@ def admit_spool(
     """
     if spool._admitted:
         raise ValueError("a spool is admitted once: it has let go of what admission reads")
-    check_names(spool.names, with_descriptions(known.names, described))
+    check_names(spool.names, with_descriptions(known.names, described), described)
     first = len(described)
     rows = {*spool.fixes, *spool.rows_of(spool.targets).tolist(), *spool.repeated_ids().tolist()}
     for row in (spool.first_late(today) if today is not None else None, spool.first_taken(known)):

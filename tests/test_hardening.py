@@ -522,7 +522,8 @@ def test_describe_new_describes_in_the_same_batch_but_never_a_case_variant(tmp_p
     path.write_text(_csv_text([{**GOOD_ROW, "monitor": "Hawar"}, {**GOOD_ROW, "monitor": "HAWAR", "low": "9"}],
                               list(COLUMNS)))  # fmt: skip
     assert_refused(invoke(["import", "--describe-new", str(path)], log), log, before,
-                   "rows.csv:3: monitor 'HAWAR' is not described in the log; did you mean Hawar?")  # fmt: skip
+                   "rows.csv:3: monitor 'HAWAR' differs only in case from Hawar, which this import describes; "
+                   "use one spelling")  # fmt: skip
     path.write_text(_csv_text([{**GOOD_ROW, "monitor": "Hawar"}, {**GOOD_ROW, "incident": "aqrab-2012"}],
                               list(COLUMNS)))  # fmt: skip
     result = invoke(["import", "--describe-new", str(path)], log)
@@ -538,6 +539,21 @@ def test_describe_new_describes_in_the_same_batch_but_never_a_case_variant(tmp_p
     assert result.output.startswith("described incident zaraa-2016: zaraa-2016 at position 7 (new)\nappended ")
     assert "described monitor" not in result.output
 
+
+
+def test_a_case_variant_of_a_name_the_file_itself_describes_is_named_as_such(tmp_path):
+    """A JSON Lines import describing 'al-bayda' and then naming 'Al-Bayda' is told the name has two spellings."""
+    log = _described_log(str(tmp_path / "log.jsonl"))
+    path = tmp_path / "events.jsonl"
+    observation = {"type": "Observation", "incident": "Al-Bayda", "monitor": "SOHR", "reported_on": "2025-03-08",
+                   "measure": "killed", "category": "civilians", "kind": "cumulative",
+                   "figure": {"low": 3, "high": 3, "qualifier": "exact"}, "source": {"title": "t"}}  # fmt: skip
+    lines = [{"type": "IncidentDescribed", "slug": "al-bayda", "title": "Al-Bayda"}, observation]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    before = _lines(log)
+    assert_refused(invoke(["import", str(path)], log), log, before,
+                   "events.jsonl:2: incident 'Al-Bayda' differs only in case from al-bayda, which this import "
+                   "describes; use one spelling")  # fmt: skip
 
 
 # -- writers: versions, repeats, limits ---------------------------------------------------------

@@ -415,7 +415,7 @@ def test_a_name_must_be_described_before_the_observation(log_target):
     [incident, monitor, _] = WORLD  # coastal-2025, SOHR (and SNHR)
     with pytest.raises(InputError, match="2 names are not described"):
         store.append([obs("a", 8, 1)])
-    with pytest.raises(InputError, match=r"event 2: monitor 'SOHR' is not described"):
+    with pytest.raises(InputError, match=r"event 2: monitor 'SOHR' is used before this import describes it"):
         store.append([incident, obs("a", 8, 1), monitor])
     assert store.head().entries == 0
     store.append([incident, monitor, obs("a", 8, 1)])
