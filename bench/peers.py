@@ -17,7 +17,8 @@ From one CSV in `timeline import`'s format (cumulative totals only, from
     CSV into a plain table (the C floor of loading a CSV), against
     ``timeline import --describe-new`` (a new dataset: its incidents and
     monitors described in the same batch) into an empty JSON Lines, SQLite
-    and PostgreSQL log;
+    and PostgreSQL log, and the floor (``bench.floors import``): the least
+    Python a CSV import could be, with none of the checks;
 (c) issue 14's SQL target: replay from the replay index each store keeps
     (``--days reports``, so that the full replay kept as CSV is not used),
     SQLite and PostgreSQL against JSON Lines.
@@ -121,6 +122,9 @@ def measure_size(n: int, args, scratch: Path, server: str | None, results: dict)
     table = scratch / "plain.db"
     timed(f"{n:,}: sqlite3 shell .import", lambda: table.unlink(missing_ok=True),
           lambda: ["sqlite3", str(table), ".mode csv", f".import {source} observations"])  # fmt: skip
+    floor = scratch / "floor.jsonl"
+    timed(f"{n:,}: floor: checks-free Python import", lambda: floor.unlink(missing_ok=True),
+          lambda: [PY, "-m", "bench.floors", "import", str(source), str(floor)])  # fmt: skip
     logs = {"JSON Lines": scratch / "log.jsonl", "SQLite": scratch / "log.db"}
     names = {"JSON Lines": str(logs["JSON Lines"]), "SQLite": f"sqlite:///{logs['SQLite']}"}
 
@@ -205,10 +209,11 @@ def report(sizes: list[int], results: dict[str, tuple[float, float]]) -> None:
             elif name.endswith(("shell .import", "from the CSV")):
                 peer = None
             else:
-                peer = shell if "import" in name else polars
+                peer = shell if "import" in name else polars  # the floor too: read against the same peer
             ratio = f"{wall / peer:.2f}" if peer else ""
             print(f"{name:<52} {wall:>8.2f} {rss:>11,.0f} {ratio:>7}")
-    print("\nratios: timeline import / sqlite3 shell .import (issue 14: <= 3 for JSON Lines and SQLite);"
+    print("\nratios: timeline import / sqlite3 shell .import (issue 14: <= 3 for JSON Lines and SQLite; the floor"
+          " is the least Python an import could be, bench/floors.py);"
           " timeline replay / polars script (issue 17: <= 0.5);"
           " index replay of a SQL store / of JSON Lines (issue 14: <= 1.5)")  # fmt: skip
 

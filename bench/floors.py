@@ -1,0 +1,78 @@
+"""The least Python each of issue 14's two missed jobs could be: floors, to read its targets against.
+
+Neither script is a way to do the job: each leaves out everything that makes
+an import or a replay trustworthy, and keeps only the steps no Python
+implementation of the job can skip. Measured in the same run as the peer
+(``bench.peers`` for the import, ``python -m bench`` for the first replay),
+a floor above the target says the target needs something else than Python
+on one core (native code, or more cores than this machine has), not more
+tuning of ours. Run as scripts::
+
+    python -m bench.floors import IMPORT.csv OUT.jsonl
+    python -m bench.floors decode LOG.jsonl
+
+``import``: each CSV row read by the ``csv`` module, made into the event the
+log stores (JSON by orjson), put in its envelope, chained by SHA-256 as the
+log chains it, and written with one fsync at the end. No validation, no
+names, no repeats, no spool, no replay index, no kept replay.
+
+``decode``: every line of a log decoded by msgspec into the few fields the
+replay index keeps (``timeline.skim``), as a first replay must before it can
+fold anything; nothing is kept. The fold and the CSV after it cost what
+``timeline replay`` costs with an index (measured beside it).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import os
+import sys
+
+
+def import_floor(source: str, out: str) -> None:
+    import orjson
+
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
+    prev, pieces, size = b"0" * 64, [], 0
+    with open(source, newline="", encoding="utf-8") as f, open(out, "wb") as log:
+        reader = csv.DictReader(f)
+        for position, row in enumerate(reader):
+            event = orjson.dumps({
+                "id": row["id"], "incident": row["incident"], "monitor": row["monitor"],
+                "reported_on": row["reported_on"], "measure": row["measure"], "category": row["category"],
+                "kind": row["kind"],
+                "figure": {"low": int(row["low"]), "high": int(row["high"]), "qualifier": row["qualifier"]},
+                "source": {"title": row["source_title"], "url": row["source_url"], "quote": row["quote"]},
+                "location": row["location"] or None,
+            })  # fmt: skip
+            body = (b'{"position":%d,"recorded_at":"%s","type":"Observation","schema":2,"prev_hash":"%s","event":%s'
+                    % (position, now, prev, event))  # fmt: skip
+            prev = hashlib.sha256(body + b"}").hexdigest().encode()
+            pieces.append(body + b',"hash":"' + prev + b'"}\n')
+            size += len(pieces[-1])
+            if size > 1 << 20:
+                log.write(b"".join(pieces))
+                pieces, size = [], 0
+        log.write(b"".join(pieces))
+        log.flush()
+        os.fsync(log.fileno())
+
+
+def decode_floor(log: str) -> None:
+    from timeline.skim import skim
+
+    with open(log, "rb") as f:
+        for line in f:
+            skim(line)
+
+
+if __name__ == "__main__":
+    match sys.argv[1:]:
+        case ["import", source, out]:
+            import_floor(source, out)
+        case ["decode", log]:
+            decode_floor(log)
+        case _:
+            raise SystemExit(__doc__.split("Run as scripts::")[1].split("``import``")[0].rstrip())
