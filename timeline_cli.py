@@ -601,8 +601,11 @@ def import_(log: str | None, file: Path, format_: str | None, describe_new: bool
         _say("  " + line)
     # The replay a freshly loaded dataset is asked for first is made now, and kept beside the log, on
     # memory the reading and writing freed (the allocator would keep it, and the replay would add to it).
-    give_back_freed()
-    stored.keep(store, progress=lambda series, length: _progress(series, "replaying", length))
+    # It costs one replay of the whole log: only a batch at least as large as the log before it (a
+    # dataset loaded) pays that; a day's rows into a large log leave it to the next whole replay.
+    if appended.count + len(appended.described) >= appended.first - len(appended.described):
+        give_back_freed()
+        stored.keep(store, progress=lambda series, length: _progress(series, "replaying", length))
 
 
 @command(

@@ -95,6 +95,27 @@ def test_import_keeps_the_replay_and_replay_uses_it_until_the_log_grows(tmp_path
     assert kept.read_bytes().split(b"\n", 1)[1] == second.encode()  # kept anew at the new head
 
 
+def test_a_small_import_into_a_larger_log_leaves_the_replay_to_the_next_whole_replay(tmp_path):
+    """An import keeps the whole replay only for a batch at least as large as the log was: a day's rows do not pay
+    a replay of the whole log, and the replay kept at the earlier head is not used."""
+    log = tmp_path / "log.jsonl"
+    store = JsonlStore(log, clock=StepClock())
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 10, 745), obs("c", 11, 803)])
+    assert run("replay", "--log", str(log), "--format", "csv").exit_code == 0
+    kept = tmp_path / "log.jsonl.replay.csv"
+    before = kept.read_bytes()
+    rows = tmp_path / "rows.csv"
+    rows.write_text(
+        "incident,monitor,reported_on,measure,category,kind,low,high,qualifier,source_title,quote\n"
+        "coastal-2025,SOHR,2025-03-12,killed,civilians,cumulative,1383,1383,exact,t,q\n"
+    )
+    assert run("import", "--log", str(log), str(rows)).exit_code == 0
+    assert kept.read_bytes() == before  # 1 row into a log of 5 entries: nothing replayed, nothing kept anew
+    assert kept_bytes(store) is None  # kept at an earlier head: not used
+    replayed = run("replay", "--log", str(log), "--format", "csv").output
+    assert ",1383," in replayed and replayed.encode() == cold_csv(store) == kept_bytes(store)
+
+
 def test_verify_catches_an_edited_kept_replay_and_keeps_it_as_evidence(tmp_path):
     log = tmp_path / "log.jsonl"
     store = JsonlStore(log, clock=StepClock())

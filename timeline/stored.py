@@ -9,8 +9,10 @@ after any append it is made again by the next such replay (from the replay
 index, as any replay is) and kept anew; ``timeline verify`` makes it again
 and compares, and sets one that differs aside as evidence.
 
-``timeline import`` makes it right after the import, so the first replay of
-a freshly loaded dataset is a copy of bytes.
+``timeline import`` of a dataset (a batch at least as large as the log
+before it) makes it right after the import, so the first replay of a freshly
+loaded dataset is a copy of bytes; a day's rows into a large log do not pay
+a replay of the whole log for it.
 
 The same full replay is kept beside it incident by incident
 (``kept_incidents``), by the same writers and under the same rules: a
