@@ -9,12 +9,18 @@ on one core (native code, or more cores than this machine has), not more
 tuning of ours. Run as scripts::
 
     python -m bench.floors import IMPORT.csv OUT.jsonl
+    python -m bench.floors sqlite LOG.jsonl NEW.db
     python -m bench.floors decode LOG.jsonl
 
 ``import``: each CSV row read by the ``csv`` module, made into the event the
 log stores (JSON by orjson), put in its envelope, chained by SHA-256 as the
 log chains it, and written with one fsync at the end. No validation, no
 names, no repeats, no spool, no replay index, no kept replay.
+
+``sqlite``: the lines of a log (the one ``import`` wrote) inserted into the
+SQLite store's own table, with its indexes and triggers, in one transaction,
+as the store sets SQLite up; it prints the seconds of the insert and commit
+alone (the lines are read and split into columns before).
 
 ``decode``: every line of a log decoded by msgspec into the few fields the
 replay index keeps (``timeline.skim``), as a first replay must before it can
@@ -60,6 +66,38 @@ def import_floor(source: str, out: str) -> None:
         os.fsync(log.fileno())
 
 
+def sqlite_floor(log: str, database: str) -> None:
+    import sqlite3
+    import time
+
+    import orjson
+
+    from events_log.sqlite import SCHEMA
+
+    rows = []
+    with open(log, "rb") as f:
+        for line in f:
+            line = line.rstrip(b"\n")
+            entry = orjson.loads(line)
+            subject = entry["event"]["incident"]
+            rows.append((entry["position"], entry["recorded_at"], entry["type"], subject, entry["hash"],
+                         entry["prev_hash"], line))  # fmt: skip
+    connection = sqlite3.connect(database, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("PRAGMA cache_size = -65536")
+    connection.executescript(SCHEMA)
+    started = time.perf_counter()
+    connection.execute("BEGIN IMMEDIATE")
+    connection.executemany(
+        "INSERT INTO timeline_entries (position, recorded_at, type, subject, hash, prev_hash, line) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    connection.execute("COMMIT")
+    print(time.perf_counter() - started)
+
+
 def decode_floor(log: str) -> None:
     from timeline.skim import skim
 
@@ -72,6 +110,8 @@ if __name__ == "__main__":
     match sys.argv[1:]:
         case ["import", source, out]:
             import_floor(source, out)
+        case ["sqlite", log, database]:
+            sqlite_floor(log, database)
         case ["decode", log]:
             decode_floor(log)
         case _:

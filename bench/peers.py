@@ -17,8 +17,9 @@ From one CSV in `timeline import`'s format (cumulative totals only, from
     CSV into a plain table (the C floor of loading a CSV), against
     ``timeline import --describe-new`` (a new dataset: its incidents and
     monitors described in the same batch) into an empty JSON Lines, SQLite
-    and PostgreSQL log, and the floor (``bench.floors import``): the least
-    Python a CSV import could be, with none of the checks;
+    and PostgreSQL log; and two floors (``bench.floors``): the least Python
+    a CSV import could be, with none of the checks, and SQLite's own part of
+    an import into the SQLite store (its rows into the store's table);
 (c) issue 14's SQL target: replay from the replay index each store keeps
     (``--days reports``, so that the full replay kept as CSV is not used),
     SQLite and PostgreSQL against JSON Lines.
@@ -125,6 +126,17 @@ def measure_size(n: int, args, scratch: Path, server: str | None, results: dict)
     floor = scratch / "floor.jsonl"
     timed(f"{n:,}: floor: checks-free Python import", lambda: floor.unlink(missing_ok=True),
           lambda: [PY, "-m", "bench.floors", "import", str(source), str(floor)])  # fmt: skip
+    # SQLite's own part of an import into the SQLite store: its lines into the store's table (the seconds
+    # of the insert and commit alone, as the script prints them).
+    name = f"{n:,}: floor: the rows into the SQLite store's table"
+    print(f"measuring {name} ...", file=sys.stderr)
+    inserts = []
+    for _ in range(args.repeat):
+        for leftover in scratch.glob("floor.db*"):
+            leftover.unlink()
+        _, rss, seconds = run([PY, "-m", "bench.floors", "sqlite", str(floor), str(scratch / "floor.db")])
+        inserts.append((float(seconds), rss))
+    results[name] = (statistics.median(i[0] for i in inserts), max(i[1] for i in inserts))
     logs = {"JSON Lines": scratch / "log.jsonl", "SQLite": scratch / "log.db"}
     names = {"JSON Lines": str(logs["JSON Lines"]), "SQLite": f"sqlite:///{logs['SQLite']}"}
 
@@ -209,7 +221,7 @@ def report(sizes: list[int], results: dict[str, tuple[float, float]]) -> None:
             elif name.endswith(("shell .import", "from the CSV")):
                 peer = None
             else:
-                peer = shell if "import" in name else polars  # the floor too: read against the same peer
+                peer = shell if "import" in name or "floor" in name else polars  # floors: against .import
             ratio = f"{wall / peer:.2f}" if peer else ""
             print(f"{name:<52} {wall:>8.2f} {rss:>11,.0f} {ratio:>7}")
     print("\nratios: timeline import / sqlite3 shell .import (issue 14: <= 3 for JSON Lines and SQLite; the floor"
