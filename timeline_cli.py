@@ -580,9 +580,9 @@ def import_(log: str | None, file: Path, format_: str | None, describe_new: bool
     if format_ is None and interchange.is_package(file):
         labelled = interchange.read_datapackage(file, store)
     else:
-        labelled = iter_events(
-            file, format_, progress=lambda lines, length: _progress(lines, "reading", length), stored=True
-        )
+        # No bar, no counting of the file's lines for one, when stderr is not a terminal.
+        reading = (lambda lines, length: _progress(lines, "reading", length)) if sys.stderr.isatty() else None
+        labelled = iter_events(file, format_, progress=reading, stored=True)
     # The file's events wait in a spool, not in memory: an import of millions of rows stays small.
     tally = output.Tally()
     with no_cycle_collection(), Spool.of(tally.counting(labelled)) as spool:

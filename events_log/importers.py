@@ -14,7 +14,9 @@ import datetime as dt
 import enum
 import functools
 import io
+import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -42,7 +44,7 @@ _parse_day = functools.lru_cache(maxsize=1 << 16)(parse_date)
 _MEMBERS = {choices: {member.value: member for member in choices} for choices in (Kind, Qualifier)}
 
 Labelled = list[tuple[str, Event]]
-Progress = Callable[[Iterable, int], Iterable]
+Progress = Callable[[Iterable, int | None], Iterable]  # the items, and how many there are (None: unknown)
 
 
 def _count(text: str | None, name: str) -> int | None:
@@ -199,7 +201,9 @@ def _text_lines(path: Path, progress: Progress | None) -> Iterator[tuple[int, st
     with _open(path) as f:
         lines: Iterable[bytes] = f
         if progress is not None:
-            lines = progress(f, _line_count(path))
+            # A pipe (``/dev/stdin``, ``<(...)``) is read once: counting its lines first would consume them.
+            regular = stat.S_ISREG(os.fstat(f.fileno()).st_mode)
+            lines = progress(f, _line_count(path) if regular else None)
         blank = True
         for number, data in enumerate(lines, start=1):
             if number == 1 and data.startswith(codecs.BOM_UTF8):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import os
+import subprocess
+import sys
+import threading
 
 import attrs
 import pytest
@@ -73,6 +76,30 @@ def test_csv_read_line_by_line_names_the_bad_line(tmp_path, content, fragments):
     result = invoke(["import", "--log", str(tmp_path / "log.jsonl"), str(path)])
     assert_user_error(result, *fragments)
     assert not (tmp_path / "log.jsonl").exists() or (tmp_path / "log.jsonl").read_bytes() == b""
+
+
+def test_a_csv_read_from_a_pipe_is_read_once(tmp_path):
+    """A FIFO (or /dev/stdin) cannot be read twice: its lines are not counted first for the progress bar."""
+    fifo = tmp_path / "rows.pipe"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text(f"{HEADER}\n{ROWS[0]}\n{ROWS[1]}\n"))
+    writer.start()
+    lengths = []
+    read = read_events(fifo, "csv", progress=lambda lines, length: lengths.append(length) or lines)
+    writer.join()
+    assert len(read) == 2 and lengths == [None]  # a pipe's length is not known before it is read
+
+
+def test_import_reads_standard_input(tmp_path):
+    """`cat rows.csv | timeline import /dev/stdin --format csv` imports the rows (it said "the file is empty")."""
+    log = tmp_path / "log.jsonl"
+    for kind, slug, name in (("incident", "coastal-2025", "--title"), ("monitor", "SOHR", "--name")):
+        assert invoke(["describe", kind, slug, name, "t", "--log", str(log)]).exit_code == 0
+    command = [sys.executable, "-m", "timeline", "import", "/dev/stdin", "--format", "csv", "--log", str(log)]
+    done = subprocess.run(command, input=f"{HEADER}\n{ROWS[0]}\n{ROWS[1]}\n", capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "imported 2 events from /dev/stdin" in done.stdout
+    assert JsonlStore(log).head().entries == 4
 
 
 def test_jsonl_read_line_by_line_names_the_bad_line(tmp_path):
