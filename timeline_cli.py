@@ -19,6 +19,7 @@ import argparse
 import collections
 import io
 import os
+import signal
 import sys
 import warnings
 
@@ -419,13 +420,13 @@ def run(argv: list[str] | None = None) -> int:
         return 1
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         _say(
-            "timeline: interrupted; a batch is appended whole or not at all, "
-            "and `timeline log --last 1` shows whether it was",
+            f"timeline: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; a batch is appended "
+            "whole or not at all, and `timeline log --last 1` shows whether it was",
             err=True,
         )
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
     finally:
         while _OPENED:
             _OPENED.pop().close()
@@ -460,8 +461,18 @@ def _dispatch(root: argparse.ArgumentParser, argv: list[str]) -> int:
         raise
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``docker stop``, a cancelled CI job), raised where the process is, as Ctrl-C is:
+    a batch being written is cut back, not left as a torn tail that every later append refuses."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> None:
     """The console script: the command line, quiet when its output pipe closes early."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = run(argv)
         sys.stdout.flush()

@@ -244,6 +244,25 @@ def test_sigkill_mid_append_loses_no_acknowledged_entry(log_target):
     replay(open_store(log_target))
 
 
+def test_sigterm_mid_import_cuts_the_batch_back(tmp_path):
+    """SIGTERM while an import writes (``timeout``, ``docker stop``) leaves the log as it was, not torn."""
+    root = Path(__file__).resolve().parents[1]
+    rows, log = tmp_path / "rows.csv", tmp_path / "log.jsonl"
+    subprocess.run([sys.executable, "-m", "bench.generate", "csv", str(rows), "60000"], cwd=root, check=True)
+    assert helpers.invoke(["describe", "incident", "early", "--title", "t", "--log", str(log)]).exit_code == 0
+    before = log.read_bytes()
+    process = subprocess.Popen([sys.executable, "-m", "timeline", "import", str(rows), "--describe-new",
+                                "--log", str(log)], cwd=root, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    while log.stat().st_size == len(before) and process.poll() is None:  # until the batch is being written
+        time.sleep(0.001)
+    process.send_signal(signal.SIGTERM)
+    _, errors = process.communicate()
+    assert process.returncode == 143, errors
+    assert errors.startswith("timeline: terminated; a batch is appended whole or not at all")
+    assert log.read_bytes() == before and JsonlStore(log).torn() is None
+    assert helpers.invoke(["describe", "monitor", "later", "--name", "n", "--log", str(log)]).exit_code == 0
+
+
 # -- tampering in every store ----------------------------------------------------------------
 
 
