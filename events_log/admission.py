@@ -18,7 +18,7 @@ from typing import Protocol
 
 import orjson
 
-from .codec import event_from_stored, unstructure
+from .codec import CONTENT_ID, event_from_stored, unstructure
 from .envelope import decode_line
 from .errors import InputError, LogChangedError
 from .events import (
@@ -379,6 +379,16 @@ def check_dates(observation: Observation, today: dt.date, where: str) -> None:
             raise InputError(f"{day} is in the future: it is recorded on {today} (UTC)", f"{where}: {name}")
 
 
+def _given_twice(observation_id: str, first: str, label: str) -> str:
+    """Why a batch that gives one observation id twice is refused; ``first`` and ``label`` say where each is."""
+    file, _, line = first.rpartition(":")
+    if file and file == label.rpartition(":")[0]:  # "rows.csv:7" and "rows.csv:9": the line alone
+        first = f"line {line}"
+    if CONTENT_ID.fullmatch(observation_id):  # most likely made from the row's content, not typed
+        return f"repeats {first} word for word (a row without an id takes its id, {observation_id}, from its content)"
+    return f"observation id {observation_id!r} is given twice (also at {first})"
+
+
 def check_in_order(
     batch: Iterable[tuple[int, Event, str]], known: KnownIds, *, start: int, today: dt.date | None
 ) -> Callable[[str], bool]:
@@ -392,6 +402,7 @@ def check_in_order(
     """
     pending: dict[str, str] = {}
     versions: dict[str, tuple[int, str]] = {}
+    given: dict[str, str] = {}  # the label of each observation id the batch itself gives
 
     def status(observation_id: str) -> str | None:
         return pending.get(observation_id) or known.status(observation_id)
@@ -400,8 +411,11 @@ def check_in_order(
         if isinstance(event, Observation | Correction) and today is not None:
             check_dates(event if isinstance(event, Observation) else event.replacement, today, label)
         if isinstance(event, Observation):
+            if event.id in given:
+                raise InputError(_given_twice(event.id, given[event.id], label), f"{label}: id")
             if status(event.id) is not None:
                 raise InputError(f"observation id {event.id!r} is already in the log", f"{label}: id")
+            given[event.id] = label
             pending[event.id] = LIVE
             versions[event.id] = (start + offset, "Observation")
         elif isinstance(event, Correction | Retraction):

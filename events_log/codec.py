@@ -158,6 +158,9 @@ def event_from_stored(type_name: str, schema: int, data: Any) -> Event:
     return structure(upcast(type_name, schema, data), EVENT_TYPES[type_name])
 
 
+CONTENT_ID = re.compile(r"obs-[0-9a-f]{12}")  # what ``content_id`` makes (a person may type one too)
+
+
 def content_id(observation: Observation) -> str:
     """An id derived from what an observation says.
 

@@ -162,7 +162,9 @@ def test_import_into_a_log_that_cannot_be_created_fails_before_reading(run, tmp_
         (f"{HEADER}\n{ROWS[0].replace(',exact', ',roughly')}\n", ["rows.csv:2: qualifier"]),
         (f"{HEADER}\n{ROWS[0].replace('coastal-2025', '')}\n", ["rows.csv:2: incident: is required"]),
         (f"{HEADER}\n{ROWS[0]},extra\n", ["rows.csv:2", "13 cells where the header has 12"]),
-        (f"{HEADER}\n{ROWS[0]}\n{ROWS[0]}\n", ["rows.csv:3: id", "'s8' is already in the log"]),
+        (f"{HEADER}\n{ROWS[0]}\n{ROWS[0]}\n", ["rows.csv:3: id: observation id 's8' is given twice (also at line 2)"]),
+        (f"{HEADER}\n{ROWS[0].removesuffix('s8')}\n{ROWS[0].removesuffix('s8')}\n",
+         ["rows.csv:3: id: repeats line 2 word for word (a row without an id takes its id, obs-"]),
     ],
 )
 def test_bad_csv_names_file_line_and_field(run, tmp_path, content, fragments):

@@ -260,7 +260,8 @@ def test_a_refused_spooled_batch_names_its_file_and_line(tmp_path):
     rows = [(f"big.csv:{n}", attrs.evolve(first, id=f"r{n}", reported_on=dt.date(2025, 1, 1) + dt.timedelta(n % 50)))
             for n in range(2, 3000)]  # fmt: skip
     rows.append(("big.csv:3000", attrs.evolve(first, id="r17")))
-    with Spool.of(rows) as spool, pytest.raises(InputError, match=r"^big.csv:3000: id: observation id 'r17' is alr"):
+    refused = r"^big.csv:3000: id: observation id 'r17' is given twice \(also at line 17\)$"
+    with Spool.of(rows) as spool, pytest.raises(InputError, match=refused):
         store.append_spool(spool)
     assert list(store.lines()) == before
 
