@@ -18,7 +18,7 @@ from typing import Protocol
 
 import orjson
 
-from .codec import CONTENT_ID, event_from_stored, unstructure
+from .codec import CONTENT_ID, check_new_event, event_from_stored, unstructure
 from .envelope import decode_line
 from .errors import InputError, LogChangedError
 from .events import (
@@ -408,8 +408,13 @@ def check_in_order(
         return pending.get(observation_id) or known.status(observation_id)
 
     for offset, event, label in batch:
-        if isinstance(event, Observation | Correction) and today is not None:
-            check_dates(event if isinstance(event, Observation) else event.replacement, today, label)
+        if isinstance(event, Observation | Correction):
+            try:
+                check_new_event(event)  # built in Python (the API), it met none of the input's checks
+            except InputError as exc:
+                raise exc.located(label) from None
+            if today is not None:
+                check_dates(event if isinstance(event, Observation) else event.replacement, today, label)
         if isinstance(event, Observation):
             if event.id in given:
                 raise InputError(_given_twice(event.id, given[event.id], label), f"{label}: id")

@@ -23,7 +23,7 @@ import orjson
 from cattrs.preconf.orjson import make_converter
 
 from .errors import InputError, shown
-from .events import EVENT_TYPES, Event, Observation
+from .events import EVENT_TYPES, Correction, Event, Observation, check_new
 
 converter = make_converter(forbid_extra_keys=True)
 
@@ -185,8 +185,19 @@ def event_from_input(data: Any) -> Event:
     cls = EVENT_TYPES[type_name]
     if cls is Observation and not data.get("id"):
         data["id"] = "pending"
-        return with_content_id(structure(data, cls))
-    return structure(data, cls)
+        return with_content_id(check_new_event(structure(data, cls)))
+    return check_new_event(structure(data, cls))
+
+
+def check_new_event(event: Event) -> Event:
+    """An event a person gives now, under the rules only new input follows (``events.check_new``)."""
+    observation = event.replacement if isinstance(event, Correction) else event
+    if isinstance(observation, Observation):
+        try:
+            check_new(observation.figure)
+        except InputError as exc:
+            raise exc.located("replacement: figure" if observation is not event else "figure") from None
+    return event
 
 
 def with_content_id(observation: Observation) -> Observation:

@@ -119,7 +119,8 @@ class Figure:
     """A published number with its wording: 803, "at least 803", "125-300".
 
     ``high`` is None only for an open-ended floor ("at least"). For "at
-    most N" the floor is unknown and ``low`` is 0 unless the text gives one.
+    most N" the floor is unknown and ``low`` is 0 (``check_new``); a log
+    written before may hold another, which replay reads as 0 too.
     """
 
     low: int = attrs.field(validator=_count)
@@ -151,10 +152,27 @@ class Figure:
             high = low
         if low is None:
             raise InputError("is required", "low")
-        return cls(low, high, q)
+        return check_new(cls(low, high, q))
 
     def __str__(self) -> str:
         return describe_figure(self.low, self.high, self.qualifier)
+
+
+def check_new(figure: Figure) -> Figure:
+    """A figure a person gives now: "at most N" with a floor is refused, though a log may hold one from before.
+
+    The floor of "at most N" is unknown, and replay reads it as 0 whatever
+    low says (DESIGN: figures are intervals); a low kept beside it would be
+    shown by exports and set two equal figures apart. A known floor and
+    ceiling are a range.
+    """
+    if figure.qualifier is Qualifier.AT_MOST and figure.low != 0:
+        raise InputError(
+            f"an 'at_most' figure has no floor (it reads 0 to {figure.high}); leave low empty, "
+            f"or give {figure.low}-{figure.high} as a 'range'",
+            "low",
+        )
+    return figure
 
 
 def describe_figure(low: int, high: int | None, qualifier: Qualifier | str) -> str:

@@ -204,7 +204,7 @@ def _row(
     """A row's stored form from cells that passed every check but the figure's, or None if its figure fails."""
     lo = int(low) if low else (0 if qualifier == "at_most" else None)  # as ``Figure.of`` reads what is left out
     hi = int(high) if high else (lo if qualifier in ("exact", "about") else None)
-    if lo is None or lo > MAX_COUNT or (hi is not None and hi > MAX_COUNT):
+    if lo is None or lo > MAX_COUNT or (hi is not None and hi > MAX_COUNT) or (lo and qualifier == "at_most"):
         return None
     if qualifier == "at_least":
         if hi is not None:

@@ -19,8 +19,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from events_log.errors import BrokenChainError, StoreError
-from events_log.events import IncidentDescribed, MonitorDescribed
+from events_log.envelope import encode_entry, format_time
+from events_log.errors import BrokenChainError, InputError, StoreError
+from events_log.events import Figure, IncidentDescribed, MonitorDescribed, Qualifier
 from events_log.importers import COLUMNS
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
@@ -573,6 +574,39 @@ def test_a_case_variant_of_a_name_the_file_itself_describes_is_named_as_such(tmp
     assert_refused(invoke(["import", str(path)], log), log, before,
                    "events.jsonl:2: incident 'Al-Bayda' differs only in case from al-bayda, which this import "
                    "describes; use one spelling")  # fmt: skip
+
+
+def test_at_most_with_a_floor_is_refused_on_every_way_in_yet_read_where_a_log_holds_one(tmp_path):
+    """"At most N" reads 0 to N: a low given with it is refused (command line, CSV, JSON Lines, Python), and one
+    that a log written before holds is read as replay reads it, 0 to N."""
+    log = _described_log(str(tmp_path / "log.jsonl"))
+    before = _lines(log)
+    fragment = "an 'at_most' figure has no floor (it reads 0 to 300); leave low empty, or give 12-300 as a 'range'"
+    options = [*OBSERVATION_OPTIONS]
+    options[options.index("--qualifier") + 1] = "at_most"
+    options[options.index("--low") + 1] = "12"
+    appended = invoke(["append", "--incident", "coastal-2025", "--monitor", "SOHR", *options, "--high", "300"], log)
+    assert_refused(appended, log, before, "options: low: " + fragment)
+    path = tmp_path / "rows.csv"
+    path.write_text(_csv_text([{**GOOD_ROW, "low": "12", "high": "300", "qualifier": "at_most"}], list(COLUMNS)))
+    assert_refused(invoke(["import", str(path)], log), log, before, "rows.csv:2: low: " + fragment)
+    line = {"type": "Observation", "incident": "coastal-2025", "monitor": "SOHR", "reported_on": "2025-03-08",
+            "measure": "killed", "category": "civilians", "kind": "cumulative",
+            "figure": {"low": 12, "high": 300, "qualifier": "at_most"}, "source": {"title": "t"}}  # fmt: skip
+    (tmp_path / "events.jsonl").write_text(json.dumps(line) + "\n")
+    refused = invoke(["import", str(tmp_path / "events.jsonl")], log)
+    assert_refused(refused, log, before, "events.jsonl:1: figure: low: " + fragment)
+    store = JsonlStore(log)
+    floored = obs("f12", 8, 12)
+    floored = attrs.evolve(floored, figure=Figure(12, 300, Qualifier.AT_MOST))  # as a log written before holds it
+    with pytest.raises(InputError, match="event 1: figure: low: an 'at_most' figure has no floor"):
+        store.append([floored])
+    head = store.head()
+    stored_line, _ = encode_entry(floored, position=head.entries, recorded_at=format_time(dt.datetime.now(dt.UTC)),
+                                  batch_end=head.entries, prev_hash=head.head)  # fmt: skip
+    store.append_stored([stored_line], head)
+    [day] = [d for s in replay(store).series for d in s.segments() if d.observations == ("f12",)]
+    assert (day.low, day.high) == (0, 300)
 
 
 # -- writers: versions, repeats, limits ---------------------------------------------------------

@@ -240,7 +240,7 @@ def test_a_pages_table_says_what_each_record_says(tmp_path):
     monitors = ("b-mon", "A-mon", "a-MON", "C")
     figures = (Figure(7, 7, Qualifier.EXACT), Figure(1_700, 1_700, Qualifier.ABOUT),
                Figure(803, None, Qualifier.AT_LEAST), Figure(0, 300, Qualifier.AT_MOST),
-               Figure(12, 300, Qualifier.AT_MOST), Figure(125, 300, Qualifier.RANGE),
+               Figure(0, 12, Qualifier.AT_MOST), Figure(125, 300, Qualifier.RANGE),
                Figure(0, 0, Qualifier.EXACT))  # fmt: skip
     observations = []
     for n in range(120):
@@ -260,7 +260,7 @@ def test_a_pages_table_says_what_each_record_says(tmp_path):
         *(MonitorDescribed(slug=m, full_name=m, description="d") for m in monitors),
         *observations,
     )
-    log.correct(observations[10].id, reason="digits misread", low=99, high=99)
+    log.correct(observations[10].id, reason="digits misread", high=99)
     log.correct(observations[10].id, reason="and the monitor", monitor="C")
     log.correct(observations[11].id, reason="a floor", low=5, high=None, qualifier="at_least")
     log.retract(observations[12].id, reason="entered twice")
