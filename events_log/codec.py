@@ -23,7 +23,7 @@ import orjson
 from cattrs.preconf.orjson import make_converter
 
 from .errors import InputError, shown
-from .events import EVENT_TYPES, Correction, Event, Observation, check_new
+from .events import EVENT_TYPES, Correction, Event, Observation, check_composed, check_new, composed
 
 converter = make_converter(forbid_extra_keys=True)
 
@@ -183,20 +183,32 @@ def event_from_input(data: Any) -> Event:
         known = ", ".join(EVENT_TYPES)
         raise InputError(f"unknown or missing event type {shown(type_name)} (one of: {known})", "type")
     cls = EVENT_TYPES[type_name]
+    if cls is Observation:
+        data = _composed_place(data)
+    elif cls is Correction and isinstance(data.get("replacement"), dict):
+        data["replacement"] = _composed_place(data["replacement"])
     if cls is Observation and not data.get("id"):
         data["id"] = "pending"
         return with_content_id(check_new_event(structure(data, cls)))
     return check_new_event(structure(data, cls))
 
 
+def _composed_place(observation: dict[str, Any]) -> dict[str, Any]:
+    """An observation's data with its place composed (``events.composed``); the data given is left as it was."""
+    place = observation.get("location")
+    return {**observation, "location": composed(place)} if isinstance(place, str) else observation
+
+
 def check_new_event(event: Event) -> Event:
     """An event a person gives now, under the rules only new input follows (``events.check_new``)."""
     observation = event.replacement if isinstance(event, Correction) else event
     if isinstance(observation, Observation):
+        within = "replacement: " if observation is not event else ""
+        check_composed(observation.location, within)
         try:
             check_new(observation.figure)
         except InputError as exc:
-            raise exc.located("replacement: figure" if observation is not event else "figure") from None
+            raise exc.located(within + "figure") from None
     return event
 
 

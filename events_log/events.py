@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
+import unicodedata
 
 import attrs
 from attrs import validators as v
@@ -173,6 +174,27 @@ def check_new(figure: Figure) -> Figure:
             "low",
         )
     return figure
+
+
+def composed(place: str | None) -> str | None:
+    """A place as new input gives it, in Unicode's composed form (NFC).
+
+    A location is part of a series' key, and "Jablé" typed on one machine
+    and decomposed ("e" and a combining accent) on another are the same text
+    that would start two series. Only new input is composed: a log keeps the
+    bytes it was given, and replay reads them as stored.
+    """
+    return None if place is None else unicodedata.normalize("NFC", place)
+
+
+def check_composed(place: str | None, within: str = "") -> None:
+    """Refuse a place that is not composed (an event built in Python, which no reader of text composed)."""
+    if place is not None and not unicodedata.is_normalized("NFC", place):
+        raise InputError(
+            f"{shown(place)} is not in Unicode's composed form (NFC), so it would start a series of its own "
+            "beside the same place written composed; compose it (unicodedata.normalize('NFC', ...))",
+            within + "location",
+        )
 
 
 def describe_figure(low: int, high: int | None, qualifier: Qualifier | str) -> str:

@@ -28,7 +28,7 @@ from .codec import event_from_input, parse_date, with_content_id
 from .columns import COLUMNS
 from .cycles import no_cycle_collection
 from .errors import InputError, shown
-from .events import MAX_COUNT, Event, Figure, Kind, Observation, Qualifier, Source
+from .events import MAX_COUNT, Event, Figure, Kind, Observation, Qualifier, Source, composed
 from .rows import RowEncoder, StoredRows
 
 _WHOLE_NUMBER = re.compile(r"[0-9]+")
@@ -99,7 +99,7 @@ def observation_from_row(row: Mapping[str, str | None]) -> Observation:
             period_end=_date(cell("period_end"), "period_end"),
             measure=required("measure"),
             category=required("category"),
-            location=cell("location"),
+            location=composed(cell("location")),
             kind=kind,
             figure=figure,
             source=source,

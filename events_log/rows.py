@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 
 import orjson
@@ -201,7 +202,8 @@ def _row(
     location: str, kind: str, low: str, high: str, qualifier: str, url: str, title: str, quote: str, note: str,
     day: int,
 ) -> Encoded | None:  # fmt: skip
-    """A row's stored form from cells that passed every check but the figure's, or None if its figure fails."""
+    """A row's stored form from cells that passed every check but the figure's, or None if its figure fails (or
+    its place is not composed: the exact way composes it)."""
     lo = int(low) if low else (0 if qualifier == "at_most" else None)  # as ``Figure.of`` reads what is left out
     hi = int(high) if high else (lo if qualifier in ("exact", "about") else None)
     if lo is None or lo > MAX_COUNT or (hi is not None and hi > MAX_COUNT) or (lo and qualifier == "at_most"):
@@ -211,6 +213,8 @@ def _row(
             return None
     elif hi is None or hi < lo or (hi != lo if qualifier in ("exact", "about") else qualifier == "range" and hi == lo):
         return None
+    if location and not unicodedata.is_normalized("NFC", location):
+        return None  # composed the exact way (``events.composed``)
     location = location or None
     data = {
         "incident": incident,

@@ -609,6 +609,36 @@ def test_at_most_with_a_floor_is_refused_on_every_way_in_yet_read_where_a_log_ho
     assert (day.low, day.high) == (0, 300)
 
 
+def test_a_place_is_composed_on_the_way_in_so_that_one_spelling_is_one_series(tmp_path):
+    """"Jablé" composed and decomposed are one place: new input is composed (NFC) on every way in, and a figure
+    repeated under the other form is a repeat; an event built in Python is refused if not composed."""
+    composed, decomposed = "Jabl\u00e9", "Jable\u0301"
+    log = _described_log(str(tmp_path / "log.jsonl"))
+    appended = invoke(["append", "--incident", "coastal-2025", "--monitor", "SOHR", "--id", "p1", *OBSERVATION_OPTIONS,
+                       "--location", decomposed], log)  # fmt: skip
+    assert appended.exit_code == 0, appended.output
+    before = _lines(log)
+    assert composed.encode() in before[-1] and decomposed.encode() not in before[-1]
+    path = tmp_path / "rows.csv"
+    path.write_text(_csv_text([{**GOOD_ROW, "location": decomposed}], list(COLUMNS)))
+    assert_refused(invoke(["import", str(path)], log), log, before, "rows.csv:2: figure: repeats observation 'p1'")
+    line = {"type": "Observation", "incident": "coastal-2025", "monitor": "SOHR", "reported_on": "2025-03-12",
+            "measure": "killed", "category": "civilians", "kind": "cumulative", "location": decomposed,
+            "figure": {"low": 1383, "high": 1383, "qualifier": "exact"}, "source": {"title": "t"}}  # fmt: skip
+    (tmp_path / "events.jsonl").write_text(json.dumps(line) + "\n")
+    assert_refused(invoke(["import", str(tmp_path / "events.jsonl")], log), log, before,
+                   "events.jsonl:1: figure: repeats observation 'p1'")  # fmt: skip
+    store = JsonlStore(log)
+    built = attrs.evolve(obs("p2", 11, 9), location=decomposed)
+    with pytest.raises(InputError, match=r"event 1: location: .* is not in Unicode's composed form \(NFC\)"):
+        store.append([built])
+    head = store.head()  # a log written before may hold the other form: it is read as stored, a series apart
+    stored_line, _ = encode_entry(built, position=head.entries, recorded_at=format_time(dt.datetime.now(dt.UTC)),
+                                  batch_end=head.entries, prev_hash=head.head)  # fmt: skip
+    store.append_stored([stored_line], head)
+    assert {s.location for s in replay(store).series} >= {composed, decomposed}
+
+
 # -- writers: versions, repeats, limits ---------------------------------------------------------
 
 _NAMES = [
