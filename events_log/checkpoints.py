@@ -192,14 +192,24 @@ def parse_line(line: bytes, where: str) -> Recorded:
 
 
 def read_file(path: Path) -> list[Recorded]:
-    """Every checkpoint of a file; blank lines and lines starting with ``#`` are notes for people."""
+    """Every checkpoint of a file; blank lines and lines starting with ``#`` are notes for people.
+
+    A file that holds none fails as a checkpoint that does not hold would
+    (``CheckpointError``): emptying the file is the one edit that would
+    otherwise pass every check, so a rewrite could hide behind it.
+    """
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise InputError("no such checkpoint file", str(path)) from None
     except OSError as exc:
         raise InputError(f"cannot read it ({exc.strerror})", str(path)) from None
-    return parse_lines(data.splitlines(), str(path))
+    found = parse_lines(data.splitlines(), str(path))
+    if not found:
+        raise CheckpointError(
+            f"{path}: holds no checkpoint, so it proves nothing (`timeline checkpoint --out {path}` adds one)"
+        )
+    return found
 
 
 def parse_lines(lines: Iterable[bytes], name: str, where: str = "{name}:{number}") -> list[Recorded]:

@@ -252,6 +252,24 @@ def test_a_line_signed_by_another_key_fails_under_trust(tmp_path):
     assert unsigned.exit_code == 1 and f"{checkpoints}:2: " in unsigned.stderr and "not signed" in unsigned.stderr
 
 
+@pytest.mark.parametrize("left", [b"", b"# notes only\n\n"])
+def test_a_checkpoint_file_emptied_of_checkpoints_fails(tmp_path, left):
+    """A file given to --checkpoints that holds none fails (exit 1) in one line, with --trust or without.
+
+    Emptying the file is how a rewrite would otherwise pass the README's CI routine.
+    """
+    log = str(tmp_path / "log.jsonl")
+    seeded(log)
+    key, checkpoints = tmp_path / "desk", tmp_path / "cps.jsonl"
+    run("keygen", str(key))
+    run("checkpoint", "--log", log, "--sign", str(key), "--out", str(checkpoints))
+    checkpoints.write_bytes(left)
+    for extra in ([], ["--trust", f"{key}.pub"]):
+        failed = run("verify", "--log", log, "--checkpoints", str(checkpoints), *extra)
+        assert failed.exit_code == 1, failed.output
+        assert f"{checkpoints}: holds no checkpoint" in failed.stderr and failed.stderr.count("\n") == 1
+
+
 def test_a_key_that_is_not_one_is_one_line(tmp_path):
     """A private key given as --trust, or garbage as --sign, exits 2 naming the file."""
     key = tmp_path / "ours"
