@@ -127,7 +127,26 @@ def test_a_log_shorter_than_its_checkpoint_says_so(tmp_path):
     Path(log).write_bytes(b"".join(lines[:4]))
     result = run("verify", "--log", log, "--expect", f"{len(lines)}:{head}")
     assert result.exit_code == 1
-    assert "shorter than the checkpoint" in result.stderr and "with 4 entries" in result.stderr
+    assert "shorter than the checkpoint" in result.stderr
+    assert f"with 4 entries where the checkpoint has {len(lines)}," in result.stderr
+
+
+def test_a_checkpoint_of_no_entries_with_another_head_than_genesis_is_refused(tmp_path):
+    """0 entries can only have the genesis head: any other is bad input (exit 2), not a log said to be shorter."""
+    log = str(tmp_path / "log.jsonl")
+    seeded(log)
+    head = decode_line(Path(log).read_bytes().splitlines()[-1]).hash
+    refused = run("verify", "--log", log, "--expect", f"0:{head}")
+    assert refused.exit_code == 2 and "shorter" not in refused.stderr
+    assert (
+        refused.stderr == f"timeline: error: --expect: a checkpoint of 0 entries has the empty log's head "
+        f"{GENESIS[:12]}, got {head[:12]}\n"
+    )
+    path = tmp_path / "cps.jsonl"
+    path.write_text(f'{{"entries": 0, "head": "{head}", "recorded_at": "x", "log": "l"}}\n')
+    in_file = run("verify", "--log", log, "--checkpoints", str(path))
+    assert in_file.exit_code == 2 and f"{path}:1: a checkpoint of 0 entries" in in_file.stderr
+    assert run("verify", "--log", log, "--expect", f"0:{GENESIS[:12]}").exit_code == 0
 
 
 @given(data=st.data())
