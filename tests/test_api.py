@@ -115,6 +115,53 @@ def test_bad_input_raises_input_error_naming_the_field(log):
     assert log.head == before
 
 
+@pytest.mark.parametrize(
+    ("given", "where"),
+    [
+        (["hello"], "event 1"),
+        ([[sohr()]], "event 1"),
+        ([sohr(), 5], "event 2"),
+    ],
+)
+def test_appending_what_is_not_an_event_is_an_input_error_naming_it(log, given, where):
+    """A string, a list of events or a number is refused in one line naming which argument; nothing is written."""
+    before = log.head
+    with pytest.raises(timeline.InputError, match=f"^{where}: expected an event") as refused:
+        log.append(*given)
+    assert "\n" not in str(refused.value)
+    assert log.head == before
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: attrs.evolve(sohr(), kind="cumulative"), "kind"),
+        (lambda: timeline.Figure(5, 5, "exact"), "qualifier"),
+        (lambda: attrs.evolve(sohr(), figure="5"), "figure"),
+        (lambda: attrs.evolve(sohr(), source="SOHR"), "source"),
+        (lambda: timeline.Correction(observation_id="o1", replacement="o1", reason="x"), "replacement"),
+        (lambda: timeline.IncidentDescribed(slug="x", title="X", links="https://a.example"), "links"),
+        (lambda: timeline.IncidentDescribed(slug="x", title="X", links=["https://a.example"]), "links"),
+    ],
+)
+def test_events_refuse_plain_values_where_typed_ones_belong_naming_the_field(build, field):
+    """As Figure("5", ...) is refused, so is "cumulative" for a Kind: an InputError naming the field, one line."""
+    with pytest.raises(timeline.InputError, match=f"^{field}: must be ") as refused:
+        build()
+    assert "\n" not in str(refused.value)
+
+
+def test_series_on_takes_an_iso_date_as_the_api_takes_as_of():
+    """on("2025-03-11") is on(date(2025, 3, 11)); a malformed day is an InputError naming the argument."""
+    tolls = timeline.open_bundled().replay(incident="coastal-2025")
+    sohr_series = next(s for s in tolls.series if s.monitor == "SOHR" and s.category == "civilians")
+    assert sohr_series.on("2025-03-11") == sohr_series.on(dt.date(2025, 3, 11))
+    assert sohr_series.on("2025-03-11").low == 1225
+    for bad in ("2025-03-32", "11 March 2025", 20250311):
+        with pytest.raises(timeline.InputError, match=r"^date: "):
+            sohr_series.on(bad)
+
+
 def test_replay_parameters_mean_what_they_mean_on_the_command_line(tmp_path):
     """as_of, known_at, incident and monitor give the series `timeline replay --format json` gives."""
     path = tmp_path / "log.jsonl"

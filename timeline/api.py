@@ -20,6 +20,7 @@ from events_log.codec import parse_date
 from events_log.envelope import Entry
 from events_log.errors import InputError, ReadOnlyLogError, shown
 from events_log.events import (
+    EVENT_TYPES,
     Correction,
     Event,
     IncidentDescribed,
@@ -100,7 +101,8 @@ class Log:
         log does not know yet (slug as title); ``allow_duplicate`` takes a figure
         that repeats one in the log. Both are the command line's options.
         """
-        return self._writable().append(list(events), describe_new=describe_new, allow_duplicate=allow_duplicate)
+        batch = [_event(event, number) for number, event in enumerate(events, 1)]
+        return self._writable().append(batch, describe_new=describe_new, allow_duplicate=allow_duplicate)
 
     def describe_incident(
         self,
@@ -302,6 +304,14 @@ class Tolls:
             )
         colours = monitor_colours(s.monitor for s in self.result.series)
         return go.Figure(view_figure(self.result, wanted[0], colours))
+
+
+def _event(value: Any, number: int) -> Event:
+    """``value`` if it is an event; the stores only ever see events, and would fail on anything else unnamed."""
+    if isinstance(value, tuple(EVENT_TYPES.values())):
+        return value
+    hint = "; pass the events as arguments, append(*events)" if isinstance(value, list | tuple) else ""
+    raise InputError(f"expected an event ({', '.join(EVENT_TYPES)}), got {shown(value)}{hint}", f"event {number}")
 
 
 def _reports_only(days: str) -> bool:
