@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+import inspect
 import re
 import subprocess
 import sys
@@ -185,6 +186,37 @@ def test_replay_parameters_mean_what_they_mean_on_the_command_line(tmp_path):
         theirs = [(s["monitor"], [(p["date"], p["low"], p["high"]) for p in s["days"]])
                   for s in orjson.loads(ran.output)["series"]]  # fmt: skip
         assert ours == theirs, kwargs
+
+
+def test_replay_takes_every_option_of_the_command_line(tmp_path):
+    """Each `timeline replay` option but --log is a parameter of Log.replay; --format is Tolls.to_text.
+
+    --days and --format print what the command prints, byte for byte.
+    """
+    usage = invoke(["replay", "--help"]).output.split("\n\n")[0]
+    options = {o.replace("-", "_") for o in re.findall(r"\[--([a-z-]+)", usage)} - {"help", "log", "format"}
+    assert options == {"as_of", "known_at", "incident", "monitor", "days"}
+    assert options <= set(inspect.signature(timeline.Log.replay).parameters)
+    path = tmp_path / "log.jsonl"
+    log = timeline.Log(JsonlStore(path, clock=StepClock()))
+    log.describe_incident("coastal-2025", "Coastal massacres")
+    log.describe_monitor("SOHR", "SOHR")
+    log.append(sohr("o1", 8, 532), sohr("o2", 11, 1225))
+    for days in ("every", "reports"):
+        tolls = log.replay(days=days, as_of="2025-03-20")
+        assert tolls.to_polars().height == (13 if days == "every" else 2)  # 8 to 20 March, or the 2 report days
+        for format in ("table", "csv", "json"):
+            ran = invoke(["replay", "--log", str(path), "--as-of", "2025-03-20", "--format", format, "--days", days])
+            assert ran.exit_code == 0, ran.output
+            assert tolls.to_text(format) == ran.output, (format, days)
+
+
+def test_a_bad_days_or_format_is_an_input_error_naming_it(log):
+    """days is checked before any replay, as --days is; a format the command line lacks is refused."""
+    with pytest.raises(timeline.InputError, match=r"^days: expected 'every' or 'reports'"):
+        log.replay(days="all")
+    with pytest.raises(timeline.InputError, match=r"^format: expected 'table', 'csv' or 'json'"):
+        log.replay().to_text("xlsx")
 
 
 def test_the_figure_is_the_report_pages_first_chart(tmp_path):
