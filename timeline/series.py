@@ -87,7 +87,7 @@ class Series:
 
     def on(self, date: dt.date | str) -> DayPoint | None:
         """The point of ``date`` (a date or YYYY-MM-DD, as ``as_of`` takes), or None outside the series' span."""
-        if type(date) is not dt.date:  # the exact type first: charts and tables call this for every day
+        if type(date) is not dt.date:  # a date, the usual case, is taken as it is without parsing
             date = _day(date)
         ordinal = date.toordinal()
         f = self.folded
