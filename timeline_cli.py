@@ -317,7 +317,7 @@ def _parse_known_at(value: str) -> dt.datetime:
 LOG = arg(
     "--log", type=_log_name, metavar="PATH",
     help="The log: a JSON Lines file, sqlite:///path.db or postgresql://... "
-    "Default: $TIMELINE_LOG, else (for reading) the bundled dataset.",
+    "Default: $TIMELINE_LOG, else (for reading) the bundled dataset, also named `bundled`.",
 )  # fmt: skip
 
 
@@ -368,7 +368,12 @@ _OPENED: list[Store] = []
 
 
 def open_log(log: str | None, *, write: bool) -> Store:
-    """The store a command works on; the bundled dataset only ever for reading."""
+    """The store a command works on; the bundled dataset only ever for reading.
+
+    The name ``bundled`` is the bundled dataset wherever a log is named (``--log``,
+    either side of ``copy``), as for ``timeline.open_log``: as a place to write it
+    would otherwise start a file ``./bundled`` that later reads looked like the dataset.
+    """
     from pathlib import Path
 
     from events_log.stores import open_store
@@ -380,10 +385,10 @@ def open_log(log: str | None, *, write: bool) -> Store:
         if write:
             raise ReadOnlyLogError(_NO_LOG)
         return open_store(str(bundled), read_only=True)
-    if "://" not in log and Path(log).resolve() == bundled.resolve():
+    if log == "bundled" or ("://" not in log and Path(log).resolve() == bundled.resolve()):
         if write:
             raise ReadOnlyLogError("the bundled dataset is read-only; " + _NO_LOG.split(": ", 1)[1])
-        return open_store(log, read_only=True)
+        return open_store(str(bundled) if log == "bundled" else log, read_only=True)
     store = open_store(log)
     _OPENED.append(store)
     # Only writers create a log: a typo in a path must not read as an empty log.
@@ -927,7 +932,7 @@ def copy(source: str, destination: str) -> None:
     SRC may be `bundled` for the bundled dataset. DST must be empty or an earlier copy of SRC,
     so an interrupted copy can be run again.
     """
-    source_store = open_log(None if source == "bundled" else source, write=False)
+    source_store = open_log(source, write=False)
     _warn_if_torn(source_store)
     target = open_log(destination, write=True)
     length = source_store.head().entries

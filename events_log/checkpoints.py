@@ -52,6 +52,12 @@ class Checkpoint:
     entries: int = attrs.field(validator=_valid_entries)
     head: str = attrs.field(validator=_valid_head)
 
+    def __attrs_post_init__(self) -> None:
+        # Before its first entry every log has the same head, the genesis hash: a checkpoint of
+        # 0 entries with any other head is no log's, a typo rather than a rewrite to report.
+        if self.entries == 0 and not GENESIS.startswith(self.head):
+            raise InputError(f"a checkpoint of 0 entries has the empty log's head {GENESIS[:12]}, got {self.head[:12]}")
+
     @classmethod
     def of(cls, head: LogHead) -> Checkpoint:
         return cls(head.entries, head.head)
@@ -103,9 +109,7 @@ def check_extends(store: Store, checkpoints: Sequence[tuple[str, Checkpoint]]) -
     """
     wanted = {cp.entries - 1 for _, cp in checkpoints if cp.entries > 0}
     hashes: dict[int, str] = {}
-    length = 0
     for position, line in enumerate(store.lines()):
-        length = position + 1
         if position in wanted:
             hashes[position] = decode_line(line).hash
         if len(hashes) == len(wanted):
@@ -124,7 +128,8 @@ def check_extends(store: Store, checkpoints: Sequence[tuple[str, Checkpoint]]) -
             length = store.head().entries
             raise CheckpointError(
                 f"{store.location} does not extend checkpoint {cp.short} ({name}): the log is shorter than the "
-                f"checkpoint, with {length} entries where it has {cp.entries}, so they part at position {length}{bound}"
+                f"checkpoint, with {length} entries where the checkpoint has {cp.entries}, so they part at position "
+                f"{length}{bound}"
             )
         raise CheckpointError(
             f"{store.location} does not extend checkpoint {cp.short} ({name}): it parts from it at or before "
@@ -192,14 +197,24 @@ def parse_line(line: bytes, where: str) -> Recorded:
 
 
 def read_file(path: Path) -> list[Recorded]:
-    """Every checkpoint of a file; blank lines and lines starting with ``#`` are notes for people."""
+    """Every checkpoint of a file; blank lines and lines starting with ``#`` are notes for people.
+
+    A file that holds none fails as a checkpoint that does not hold would
+    (``CheckpointError``): emptying the file is the one edit that would
+    otherwise pass every check, so a rewrite could hide behind it.
+    """
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise InputError("no such checkpoint file", str(path)) from None
     except OSError as exc:
         raise InputError(f"cannot read it ({exc.strerror})", str(path)) from None
-    return parse_lines(data.splitlines(), str(path))
+    found = parse_lines(data.splitlines(), str(path))
+    if not found:
+        raise CheckpointError(
+            f"{path}: holds no checkpoint, so it proves nothing (`timeline checkpoint --out {path}` adds one)"
+        )
+    return found
 
 
 def parse_lines(lines: Iterable[bytes], name: str, where: str = "{name}:{number}") -> list[Recorded]:

@@ -94,6 +94,34 @@ def _version(instance, attribute, value):
         raise InputError(f"must be a log position (a whole number from 0), not {shown(value)}", attribute.name)
 
 
+def _instance(kind: type):
+    # The events take typed values, as Figure refuses "5" for a count: a plain string is the CSV's
+    # spelling, which the importer reads. attrs' instance_of raises a TypeError that names no field.
+    expected = _expected(kind)
+
+    def check(instance, attribute, value):
+        if not isinstance(value, kind):
+            raise InputError(f"must be {expected}, not {shown(value)}", attribute.name)
+
+    return check
+
+
+def _expected(kind: type) -> str:
+    if issubclass(kind, enum.Enum):
+        return "one of " + ", ".join(f"{kind.__name__}.{m.name}" for m in kind)
+    return f"a {kind.__name__}"
+
+
+def _listed(value):
+    """A list of links as the tuple the event keeps; anything else is left for the validator to name."""
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def _links(instance, attribute, value):
+    if not isinstance(value, tuple) or not all(isinstance(link, Link) for link in value):
+        raise InputError(f"must be a list of Link values, not {shown(value)}", attribute.name)
+
+
 def _date(instance, attribute, value):
     if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
         raise InputError(f"must be a date (YYYY-MM-DD), not {shown(value)}", attribute.name)
@@ -126,7 +154,7 @@ class Figure:
 
     low: int = attrs.field(validator=_count)
     high: int | None = attrs.field(validator=v.optional(_count))
-    qualifier: Qualifier = attrs.field(validator=v.instance_of(Qualifier))
+    qualifier: Qualifier = attrs.field(validator=_instance(Qualifier))
 
     def __attrs_post_init__(self) -> None:
         q, low, high = self.qualifier, self.low, self.high
@@ -234,9 +262,9 @@ class Observation:
     reported_on: dt.date = attrs.field(validator=_date)
     measure: str = attrs.field(validator=_matches(_TERM, "measure (lower-case, e.g. killed)"))
     category: str = attrs.field(validator=_matches(_TERM, "category (lower-case, e.g. civilians)"))
-    kind: Kind = attrs.field(validator=v.instance_of(Kind))
-    figure: Figure = attrs.field(validator=v.instance_of(Figure))
-    source: Source = attrs.field(validator=v.instance_of(Source))
+    kind: Kind = attrs.field(validator=_instance(Kind))
+    figure: Figure = attrs.field(validator=_instance(Figure))
+    source: Source = attrs.field(validator=_instance(Source))
     period_start: dt.date | None = attrs.field(default=None, validator=v.optional(_date))
     period_end: dt.date | None = attrs.field(default=None, validator=v.optional(_date))
     location: str | None = attrs.field(default=None, validator=_text(MAX_TEXT, required=False))
@@ -266,7 +294,7 @@ class Correction:
     """
 
     observation_id: str = attrs.field(validator=_matches(_ID, "observation id"))
-    replacement: Observation = attrs.field(validator=v.instance_of(Observation))
+    replacement: Observation = attrs.field(validator=_instance(Observation))
     reason: str = attrs.field(validator=_text(MAX_TEXT))
     # The record's version this fix was made from: the log position of the
     # observation or of its last correction. Admission refuses the fix if the
@@ -311,7 +339,7 @@ class IncidentDescribed:
     place: str | None = attrs.field(default=None, validator=_text(MAX_TEXT, required=False))
     start_date: dt.date | None = attrs.field(default=None, validator=v.optional(_date))
     summary: str | None = attrs.field(default=None, validator=_text(MAX_QUOTE, required=False))
-    links: tuple[Link, ...] = attrs.field(default=(), converter=tuple)
+    links: tuple[Link, ...] = attrs.field(default=(), converter=_listed, validator=_links)
 
 
 @attrs.frozen

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+import inspect
 import re
 import subprocess
 import sys
@@ -115,6 +116,53 @@ def test_bad_input_raises_input_error_naming_the_field(log):
     assert log.head == before
 
 
+@pytest.mark.parametrize(
+    ("given", "where"),
+    [
+        (["hello"], "event 1"),
+        ([[sohr()]], "event 1"),
+        ([sohr(), 5], "event 2"),
+    ],
+)
+def test_appending_what_is_not_an_event_is_an_input_error_naming_it(log, given, where):
+    """A string, a list of events or a number is refused in one line naming which argument; nothing is written."""
+    before = log.head
+    with pytest.raises(timeline.InputError, match=f"^{where}: expected an event") as refused:
+        log.append(*given)
+    assert "\n" not in str(refused.value)
+    assert log.head == before
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: attrs.evolve(sohr(), kind="cumulative"), "kind"),
+        (lambda: timeline.Figure(5, 5, "exact"), "qualifier"),
+        (lambda: attrs.evolve(sohr(), figure="5"), "figure"),
+        (lambda: attrs.evolve(sohr(), source="SOHR"), "source"),
+        (lambda: timeline.Correction(observation_id="o1", replacement="o1", reason="x"), "replacement"),
+        (lambda: timeline.IncidentDescribed(slug="x", title="X", links="https://a.example"), "links"),
+        (lambda: timeline.IncidentDescribed(slug="x", title="X", links=["https://a.example"]), "links"),
+    ],
+)
+def test_events_refuse_plain_values_where_typed_ones_belong_naming_the_field(build, field):
+    """As Figure("5", ...) is refused, so is "cumulative" for a Kind: an InputError naming the field, one line."""
+    with pytest.raises(timeline.InputError, match=f"^{field}: must be ") as refused:
+        build()
+    assert "\n" not in str(refused.value)
+
+
+def test_series_on_takes_an_iso_date_as_the_api_takes_as_of():
+    """on("2025-03-11") is on(date(2025, 3, 11)); a malformed day is an InputError naming the argument."""
+    tolls = timeline.open_bundled().replay(incident="coastal-2025")
+    sohr_series = next(s for s in tolls.series if s.monitor == "SOHR" and s.category == "civilians")
+    assert sohr_series.on("2025-03-11") == sohr_series.on(dt.date(2025, 3, 11))
+    assert sohr_series.on("2025-03-11").low == 1225
+    for bad in ("2025-03-32", "11 March 2025", 20250311):
+        with pytest.raises(timeline.InputError, match=r"^date: "):
+            sohr_series.on(bad)
+
+
 def test_replay_parameters_mean_what_they_mean_on_the_command_line(tmp_path):
     """as_of, known_at, incident and monitor give the series `timeline replay --format json` gives."""
     path = tmp_path / "log.jsonl"
@@ -138,6 +186,37 @@ def test_replay_parameters_mean_what_they_mean_on_the_command_line(tmp_path):
         theirs = [(s["monitor"], [(p["date"], p["low"], p["high"]) for p in s["days"]])
                   for s in orjson.loads(ran.output)["series"]]  # fmt: skip
         assert ours == theirs, kwargs
+
+
+def test_replay_takes_every_option_of_the_command_line(tmp_path):
+    """Each `timeline replay` option but --log is a parameter of Log.replay; --format is Tolls.to_text.
+
+    --days and --format print what the command prints, byte for byte.
+    """
+    usage = invoke(["replay", "--help"]).output.split("\n\n")[0]
+    options = {o.replace("-", "_") for o in re.findall(r"\[--([a-z-]+)", usage)} - {"help", "log", "format"}
+    assert options == {"as_of", "known_at", "incident", "monitor", "days"}
+    assert options <= set(inspect.signature(timeline.Log.replay).parameters)
+    path = tmp_path / "log.jsonl"
+    log = timeline.Log(JsonlStore(path, clock=StepClock()))
+    log.describe_incident("coastal-2025", "Coastal massacres")
+    log.describe_monitor("SOHR", "SOHR")
+    log.append(sohr("o1", 8, 532), sohr("o2", 11, 1225))
+    for days in ("every", "reports"):
+        tolls = log.replay(days=days, as_of="2025-03-20")
+        assert tolls.to_polars().height == (13 if days == "every" else 2)  # 8 to 20 March, or the 2 report days
+        for format in ("table", "csv", "json"):
+            ran = invoke(["replay", "--log", str(path), "--as-of", "2025-03-20", "--format", format, "--days", days])
+            assert ran.exit_code == 0, ran.output
+            assert tolls.to_text(format) == ran.output, (format, days)
+
+
+def test_a_bad_days_or_format_is_an_input_error_naming_it(log):
+    """days is checked before any replay, as --days is; a format the command line lacks is refused."""
+    with pytest.raises(timeline.InputError, match=r"^days: expected 'every' or 'reports'"):
+        log.replay(days="all")
+    with pytest.raises(timeline.InputError, match=r"^format: expected 'table', 'csv' or 'json'"):
+        log.replay().to_text("xlsx")
 
 
 def test_the_figure_is_the_report_pages_first_chart(tmp_path):

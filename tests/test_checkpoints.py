@@ -127,7 +127,26 @@ def test_a_log_shorter_than_its_checkpoint_says_so(tmp_path):
     Path(log).write_bytes(b"".join(lines[:4]))
     result = run("verify", "--log", log, "--expect", f"{len(lines)}:{head}")
     assert result.exit_code == 1
-    assert "shorter than the checkpoint" in result.stderr and "with 4 entries" in result.stderr
+    assert "shorter than the checkpoint" in result.stderr
+    assert f"with 4 entries where the checkpoint has {len(lines)}," in result.stderr
+
+
+def test_a_checkpoint_of_no_entries_with_another_head_than_genesis_is_refused(tmp_path):
+    """0 entries can only have the genesis head: any other is bad input (exit 2), not a log said to be shorter."""
+    log = str(tmp_path / "log.jsonl")
+    seeded(log)
+    head = decode_line(Path(log).read_bytes().splitlines()[-1]).hash
+    refused = run("verify", "--log", log, "--expect", f"0:{head}")
+    assert refused.exit_code == 2 and "shorter" not in refused.stderr
+    assert (
+        refused.stderr == f"timeline: error: --expect: a checkpoint of 0 entries has the empty log's head "
+        f"{GENESIS[:12]}, got {head[:12]}\n"
+    )
+    path = tmp_path / "cps.jsonl"
+    path.write_text(f'{{"entries": 0, "head": "{head}", "recorded_at": "x", "log": "l"}}\n')
+    in_file = run("verify", "--log", log, "--checkpoints", str(path))
+    assert in_file.exit_code == 2 and f"{path}:1: a checkpoint of 0 entries" in in_file.stderr
+    assert run("verify", "--log", log, "--expect", f"0:{GENESIS[:12]}").exit_code == 0
 
 
 @given(data=st.data())
@@ -250,6 +269,24 @@ def test_a_line_signed_by_another_key_fails_under_trust(tmp_path):
     run("checkpoint", "--log", log, "--out", str(checkpoints))
     unsigned = run("verify", "--log", log, "--checkpoints", str(checkpoints), "--trust", f"{ours}.pub")
     assert unsigned.exit_code == 1 and f"{checkpoints}:2: " in unsigned.stderr and "not signed" in unsigned.stderr
+
+
+@pytest.mark.parametrize("left", [b"", b"# notes only\n\n"])
+def test_a_checkpoint_file_emptied_of_checkpoints_fails(tmp_path, left):
+    """A file given to --checkpoints that holds none fails (exit 1) in one line, with --trust or without.
+
+    Emptying the file is how a rewrite would otherwise pass the README's CI routine.
+    """
+    log = str(tmp_path / "log.jsonl")
+    seeded(log)
+    key, checkpoints = tmp_path / "desk", tmp_path / "cps.jsonl"
+    run("keygen", str(key))
+    run("checkpoint", "--log", log, "--sign", str(key), "--out", str(checkpoints))
+    checkpoints.write_bytes(left)
+    for extra in ([], ["--trust", f"{key}.pub"]):
+        failed = run("verify", "--log", log, "--checkpoints", str(checkpoints), *extra)
+        assert failed.exit_code == 1, failed.output
+        assert f"{checkpoints}: holds no checkpoint" in failed.stderr and failed.stderr.count("\n") == 1
 
 
 def test_a_key_that_is_not_one_is_one_line(tmp_path):

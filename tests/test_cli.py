@@ -352,6 +352,20 @@ def test_copy_the_bundled_dataset_into_logs_of_ones_own(run, tmp_path):
     assert refused.exit_code == 1 and "not a copy of the start" in refused.stderr
 
 
+def test_the_name_bundled_is_the_read_only_dataset_wherever_a_log_is_named(run, tmp_path, log):
+    """`copy SRC bundled` and `--log bundled` for a write are refused in one line; no ./bundled appears.
+
+    Before, both started a file ./bundled, which `--log bundled` then read in place of the dataset.
+    """
+    for args in (["copy", str(log), "bundled"], ["describe", "monitor", "X", "--name", "X", "--log", "bundled"]):
+        refused = run(*args)
+        assert refused.exit_code == 1, refused.output
+        assert refused.stderr.startswith("timeline: error: the bundled dataset is read-only;")
+        assert refused.stderr.count("\n") == 1
+    assert not list(tmp_path.glob("bundled*"))
+    assert run("log", "--log", "bundled", "--last", "1").output == run("log", "--last", "1").output
+
+
 def test_describe_and_list_incidents_and_monitors(run, log):
     """describe appends a description (the latest wins); incidents and monitors count effective figures."""
     result = run("describe", "incident", "coastal-2025", "--log", str(log),

@@ -9,6 +9,7 @@ rules and the same errors (``InputError`` for bad input, other
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from events_log.codec import parse_date
 from events_log.envelope import Entry
 from events_log.errors import InputError, ReadOnlyLogError, shown
 from events_log.events import (
+    EVENT_TYPES,
     Correction,
     Event,
     IncidentDescribed,
@@ -32,7 +34,7 @@ from events_log.importers import observation_from_row, row_from_observation
 from events_log.store import LogHead, Store
 from events_log.stores import open_store, redact_url
 
-from . import frames
+from . import frames, output
 from .bundled import bundled_log
 from .index import REPLAY_INDEX
 from .replay import Replay, Series
@@ -100,7 +102,8 @@ class Log:
         log does not know yet (slug as title); ``allow_duplicate`` takes a figure
         that repeats one in the log. Both are the command line's options.
         """
-        return self._writable().append(list(events), describe_new=describe_new, allow_duplicate=allow_duplicate)
+        batch = [_event(event, number) for number, event in enumerate(events, 1)]
+        return self._writable().append(batch, describe_new=describe_new, allow_duplicate=allow_duplicate)
 
     def describe_incident(
         self,
@@ -182,13 +185,17 @@ class Log:
         *,
         incident: str | None = None,
         monitor: str | None = None,
+        days: str = "every",
     ) -> Tolls:
         """Each monitor's per-day running toll, as ``timeline replay`` with the same options.
 
         ``as_of``: only figures reported on or before that date. ``known_at``:
         only what the log held then (a date means its end, UTC; a naive
         timestamp is UTC). ``incident``/``monitor``: only those series.
+        ``days="reports"``: the tables and texts made from it leave out the
+        carried days, as ``--days reports``; ``--format`` is ``Tolls.to_text``.
         """
+        reports_only = _reports_only(days)  # refused before the replay, as the command line refuses it
         try:
             day, moment = as_of_date(as_of), known_at_time(known_at)
             result = run_replay(self.store, as_of=day, known_at=moment, incident=incident, monitor=monitor)
@@ -197,7 +204,7 @@ class Log:
             if exc.where in ("--incident", "--monitor"):
                 raise InputError(exc.message, exc.where.removeprefix("--")) from None
             raise
-        return Tolls(result)
+        return Tolls(result, reports_only)
 
     def figure(
         self,
@@ -217,6 +224,7 @@ class Tolls:
     """A replay's result: the series, what log and times they come from, and their other shapes."""
 
     result: Replay = attrs.field(repr=False)
+    reports_only: bool = False  # the replay's ``days="reports"``: what its tables and texts leave out by default
 
     def __repr__(self) -> str:
         r = self.result
@@ -253,20 +261,41 @@ class Tolls:
         """The effective observations (corrections applied, retractions left out) in log order."""
         return list(self.result.observations(incident))
 
-    def to_arrow(self, days: str = "every") -> pyarrow.Table:
+    def to_arrow(self, days: str | None = None) -> pyarrow.Table:
         """One row per series and day, the columns of ``timeline replay --format csv``, typed.
 
-        ``days="reports"`` leaves out the carried days, as ``--days reports``.
+        ``days="reports"`` leaves out the carried days, as ``--days reports``
+        (default: the ``days`` the replay was asked for).
         """
-        return frames.to_arrow(self.result.series, reports_only=_reports_only(days))
+        return frames.to_arrow(self.result.series, reports_only=self._reports_only(days))
 
-    def to_pandas(self, days: str = "every") -> pandas.DataFrame:
+    def to_pandas(self, days: str | None = None) -> pandas.DataFrame:
         """The Arrow table as a pandas DataFrame backed by the same Arrow buffers (no copy)."""
         return frames.to_pandas(self.to_arrow(days))
 
-    def to_polars(self, days: str = "every") -> polars.DataFrame:
+    def to_polars(self, days: str | None = None) -> polars.DataFrame:
         """The Arrow table as a polars DataFrame over the same buffers (no copy)."""
         return frames.to_polars(self.to_arrow(days))
+
+    def to_text(self, format: str = "table", days: str | None = None) -> str:
+        """What ``timeline replay --format FORMAT`` prints: ``table``, ``csv`` or ``json``.
+
+        Made by the command line's own writers, so the two never differ;
+        ``days`` as for ``to_arrow`` (the table always shows runs of days).
+        """
+        reports_only = self._reports_only(days)
+        if format == "table":
+            return output.render_table(self.result)
+        if format == "csv":
+            return "".join(output.csv_chunks(self.result.series, reports_only))
+        if format == "json":
+            document = io.BytesIO()
+            output.write_json(self.result, document, reports_only)
+            return document.getvalue().decode()
+        raise InputError(f"expected 'table', 'csv' or 'json', got {shown(format)}", "format")
+
+    def _reports_only(self, days: str | None) -> bool:
+        return self.reports_only if days is None else _reports_only(days)
 
     def figure(
         self, incident: str, *, measure: str | None = None, category: str | None = None
@@ -302,6 +331,14 @@ class Tolls:
             )
         colours = monitor_colours(s.monitor for s in self.result.series)
         return go.Figure(view_figure(self.result, wanted[0], colours))
+
+
+def _event(value: Any, number: int) -> Event:
+    """``value`` if it is an event; the stores only ever see events, and would fail on anything else unnamed."""
+    if isinstance(value, tuple(EVENT_TYPES.values())):
+        return value
+    hint = "; pass the events as arguments, append(*events)" if isinstance(value, list | tuple) else ""
+    raise InputError(f"expected an event ({', '.join(EVENT_TYPES)}), got {shown(value)}{hint}", f"event {number}")
 
 
 def _reports_only(days: str) -> bool:

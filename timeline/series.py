@@ -17,7 +17,7 @@ import msgspec
 import numpy as np
 
 from events_log.admission import Names
-from events_log.codec import SCHEMA, structure, upcast
+from events_log.codec import SCHEMA, parse_date, structure, upcast
 from events_log.envelope import decode_line
 from events_log.errors import InputError, shown
 from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation, Qualifier, Retraction
@@ -85,8 +85,10 @@ class Series:
     def __len__(self) -> int:
         return self.folded.last - self.folded.first + 1
 
-    def on(self, date: dt.date) -> DayPoint | None:
-        """The point of ``date``, or None outside the series' span."""
+    def on(self, date: dt.date | str) -> DayPoint | None:
+        """The point of ``date`` (a date or YYYY-MM-DD, as ``as_of`` takes), or None outside the series' span."""
+        if type(date) is not dt.date:  # a date, the usual case, is taken as it is without parsing
+            date = _day(date)
         ordinal = date.toordinal()
         f = self.folded
         if not f.first <= ordinal <= f.last:
@@ -376,3 +378,11 @@ class Replay:
 def chosen_series(index: LogIndex, incident: str | None, monitor: str | None) -> list[int]:
     return [n for n, key in enumerate(index.series)
             if (incident is None or key[0] == incident) and (monitor is None or key[1] == monitor)]  # fmt: skip
+
+
+def _day(value: object) -> dt.date:
+    """A day as ``Series.on`` is given it: a date, or YYYY-MM-DD as the API's ``as_of`` takes."""
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        raise InputError(str(exc), "date") from None
