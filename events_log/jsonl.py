@@ -39,7 +39,19 @@ from .errors import IndexMismatchWarning, InputError, LogChangedError, StoreErro
 from .known import KNOWN
 from .projection import Folding, Projection, State, extend, extend_lines, frame, unframe
 from .spool import SpooledLines
-from .store import Clock, Encoder, LogHead, Repaired, Store, TornTail, Verified, check_log_file, in_pieces, utc_now
+from .store import (
+    Clock,
+    Encoder,
+    LogHead,
+    Repaired,
+    Store,
+    TornTail,
+    Verified,
+    check_log_file,
+    in_pieces,
+    naming_entries,
+    utc_now,
+)
 
 _BLOCK = 1 << 18
 _WRITE_LINES = 4096
@@ -166,6 +178,7 @@ class JsonlStore(Store):
     def names(self) -> Names:
         return self.projection(KNOWN).names()
 
+    @naming_entries
     def projection(self, projection: Projection, since: State | None = None) -> State:
         """``projection`` from its sidecar file, checked against the log and brought up to date.
 
@@ -234,6 +247,7 @@ class JsonlStore(Store):
         check_log_file(self.path, self.location)
         super().check_writable()
 
+    @naming_entries
     def append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = self._whole_tail(fd)
@@ -248,6 +262,7 @@ class JsonlStore(Store):
             )
             self._write_and_keep(fd, tail, lines, known)
 
+    @naming_entries
     def append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = self._whole_tail(fd)
@@ -356,6 +371,7 @@ class JsonlStore(Store):
     def _decoder(self, line: bytes, offset: int) -> RawEntry:
         return _decode(line, self.location, offset)
 
+    @naming_entries
     def verify(self, *, repair_index: bool = False) -> Verified:
         """Check the chain, and that every projection beside the log says what the log says.
 

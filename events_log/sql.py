@@ -27,7 +27,7 @@ from .envelope import RawEntry, decode_line
 from .errors import LogChangedError, LogError, StoreError
 from .projection import Folding, Projection, State, extend
 from .spool import SpooledLines
-from .store import Encoder, LogHead, Store, Verified, in_pieces
+from .store import Encoder, LogHead, Store, Verified, in_pieces, naming_entries
 
 TABLE = "timeline_entries"
 # The rows describing incidents and monitors; each database keeps a partial index of them.
@@ -121,6 +121,7 @@ class SqlStore(Store):
             raise self._failure(error) from None
         raise LogError(f"{self.location} has no entry at position {position}")
 
+    @naming_entries
     def append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
         def write(cursor: Any) -> None:
             last = self._last(cursor)
@@ -131,6 +132,7 @@ class SqlStore(Store):
 
         self._in_write_transaction(write)
 
+    @naming_entries
     def append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
         def write(cursor: Any) -> None:
             if LogHead.of(self._last(cursor)) != after:
@@ -142,6 +144,7 @@ class SqlStore(Store):
 
     # -- the projections beside the log ---------------------------------------
 
+    @naming_entries
     def projection(self, projection: Projection, since: State | None = None) -> State:
         """``projection`` from its blocks in the database, brought up to date from the log.
 
@@ -301,6 +304,7 @@ class SqlStore(Store):
                 yield _decode(line.encode() if isinstance(line, str) else bytes(line), self.location), -1, -1
             start += len(rows)
 
+    @naming_entries
     def verify(self, *, repair_index: bool = False) -> Verified:
         """Check the chain, and that each kept projection's stored blocks say what the log says.
 

@@ -151,7 +151,9 @@ def test_verify_checks_the_index_against_the_log(tmp_path):
     import msgspec
     import numpy as np
 
-    forged = msgspec.structs.replace(block, obs_low=np.array([532, 999], dtype="<i8").tobytes())
+    # Low and high both: a figure no event could hold (low above high) is refused when the block is read.
+    numbers = np.array([532, 999], dtype="<i8").tobytes()
+    forged = msgspec.structs.replace(block, obs_low=numbers, obs_high=numbers)
     sidecar.write_bytes(frame(REPLAY_INDEX.encode(forged)))
     assert [s.latest.low for s in replay(JsonlStore(store.path)).series] == [999]  # the forged index is read...
     checked = store.verify()  # ...until verify catches it
