@@ -131,7 +131,9 @@ def test_sqlite_verify_sets_a_forged_index_aside(tmp_path):
     with sqlite3.connect(tmp_path / "log.db") as db:
         (body,) = db.execute("SELECT body FROM timeline_projections").fetchone()
         block = REPLAY_INDEX.decode(body)
-        forged = msgspec.structs.replace(block, obs_low=np.array([532, 999], dtype="<i8").tobytes())
+        # Low and high both: a figure no event could hold (low above high) is refused when the block is read.
+        numbers = np.array([532, 999], dtype="<i8").tobytes()
+        forged = msgspec.structs.replace(block, obs_low=numbers, obs_high=numbers)
         db.execute("UPDATE timeline_projections SET body = ?", (REPLAY_INDEX.encode(forged),))
     assert [s.latest.low for s in replay(fresh(target)).series] == [999]
     checked = store.verify()
