@@ -273,7 +273,6 @@ class JsonlStore(Store):
             )
             self._write_and_keep(fd, tail, lines, known)
 
-    @naming_entries
     def append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = self._whole_tail(fd)

@@ -133,7 +133,6 @@ class SqlStore(Store):
 
         self._in_write_transaction(write)
 
-    @naming_entries
     def append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
         def write(cursor: Any) -> None:
             if LogHead.of(self._last(cursor)) != after:

@@ -523,13 +523,20 @@ class Store(abc.ABC):
                 continue
             pending.append(line)
             if raw.position == raw.batch_end and len(pending) >= chunk:
-                self.append_stored(pending, self.head())
+                self._append_copied(pending, source)
                 pending = []
         if check.head.entries < mine.entries:
             raise LogError(f"{self.location} holds more entries than {source.location}; copy into an empty log")
         if pending:
-            self.append_stored(pending, self.head())
+            self._append_copied(pending, source)
         return self.head()
+
+    def _append_copied(self, lines: Sequence[bytes], source: Store) -> None:
+        """``append_stored`` of lines copied from ``source``; an entry refused on the way is named where it lies."""
+        try:
+            self.append_stored(lines, self.head())
+        except StoredEntryError as exc:
+            raise exc.located(source.location) from None
 
     def verify(self, *, repair_index: bool = False) -> Verified:
         """Check every stored line's hash, position, chain link, time and batch.

@@ -142,3 +142,14 @@ def test_an_index_holding_a_figure_no_event_could_hold_is_not_used(tmp_path):
     sidecar.write_bytes(frame(REPLAY_INDEX.encode(msgspec.structs.replace(block, obs_low=negative, obs_high=negative))))
     [series] = replay(JsonlStore(store.path)).series
     assert series.latest.low == 745
+
+
+def test_copy_refuses_a_stored_figure_no_writer_could_admit_naming_the_log_it_lies_in(tmp_path):
+    """A copy does not spread it: nothing of its batch lands, and the error names the source, where it lies."""
+    source = tmp_path / "source.jsonl"
+    source.write_bytes(b"".join(line + b"\n" for line in _forged(BROKEN["negative"])))
+    target = JsonlStore(tmp_path / "target.jsonl")
+    target.keep(REPLAY_INDEX)
+    with pytest.raises(StoredEntryError, match=f"^{re.escape(str(source))}: position 3 "):
+        target.copy_from(JsonlStore(source))
+    assert target.head().entries == 0
