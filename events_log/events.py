@@ -151,9 +151,9 @@ def figure_problem(low: int, high: int | None, qualifier: Qualifier) -> str | No
     """What is wrong with these bounds for this qualifier, or None if nothing is.
 
     The one statement of how a figure's bounds agree with its wording:
-    ``Figure`` raises it, and replay's fast path (``timeline.skim``), which
-    reads stored figures without building one, asks it too, so that both
-    refuse the same figures. "at most" keeps any low it was given.
+    ``Figure`` raises it, and the replay index, which reads stored figures
+    without building one, says it of a figure its block check refuses
+    (``timeline.index``). "at most" keeps any low it was given.
     """
     if qualifier is Qualifier.AT_LEAST:
         return None if high is None else "an 'at_least' figure has no upper bound; leave high empty"

@@ -86,8 +86,8 @@ def test_a_damaged_block_in_the_projections_table_is_reported(fresh_logs, kind):
     store.keep(REPLAY_INDEX)
     store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
     _damage_blocks(target)
-    with pytest.warns(IndexMismatchWarning, match="cannot be read"):
-        assert [s.latest.low for s in replay(open_store(target)).series] == [745]
+    with pytest.warns(IndexMismatchWarning, match="cannot be read"), open_store(target) as reading:
+        assert [s.latest.low for s in replay(reading).series] == [745]
     checked = store.verify()
     assert checked.index_mismatch and "holds a block from entry 0 whose bytes cannot be read" in checked.index_note
     assert "index.mismatch-1" in checked.index_note

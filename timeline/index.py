@@ -231,13 +231,8 @@ class IndexBuilder:
         add_obs, add_id = self._obs.append, self._obs_ids.append
         for line, (start, end) in zip(lines, spans, strict=True):
             entry = skim(line)
-            if (
-                entry is None
-                or entry.type != "Observation"
-                or entry.schema != OBSERVATION_SCHEMA
-                or figure_problem(entry.event.figure.low, entry.event.figure.high, entry.event.figure.qualifier)
-            ):
-                self.add(decode(line, start), start, end)  # which refuses a figure the skim would not take
+            if entry is None or entry.type != "Observation" or entry.schema != OBSERVATION_SCHEMA:
+                self.add(decode(line, start), start, end)
                 continue
             if self._first is None:
                 self._first = entry.position
@@ -324,8 +319,14 @@ class IndexBuilder:
         return self._count
 
     def block(self) -> Block:
-        """The entries added since the last block, as a block."""
+        """The entries added since the last block, as a block.
+
+        Raises ``StoredEntryError`` if an observation's bounds disagree with
+        its qualifier: the skim leaves that check here, one numpy pass a block
+        being cheaper than a call a line (``add`` refused such a figure already).
+        """
         obs = list(np.concatenate([*self._obs_tables, _table(self._obs, 7)]).T)
+        _check_figures(obs[0], obs[4], obs[5], obs[6])
         fix = _columns(self._corrections, 8)
         drop = _columns(self._retractions, 2)
         block = Block(
@@ -548,7 +549,7 @@ class _ReplayIndex:
         except msgspec.DecodeError as exc:
             raise ValueError(str(exc)) from None
         for prefix in ("obs", "correction"):
-            if not _figures_hold(*(_column(block, f"{prefix}_{name}") for name in ("low", "high", "qualifier"))):
+            if not _figures_hold(*(_column(block, f"{prefix}_{name}") for name in ("low", "high", "qualifier"))).all():
                 raise ValueError(f"a block holds a figure no event could have ({prefix}_low, _high, _qualifier)")
         return block
 
@@ -557,8 +558,8 @@ def _column(block: Block, name: str) -> np.ndarray:
     return np.frombuffer(getattr(block, name), dtype=np.dtype(ARRAYS[name]).newbyteorder("<"))
 
 
-def _figures_hold(low: np.ndarray, high: np.ndarray, qualifier: np.ndarray) -> bool:
-    """Whether every figure of these columns is one ``Figure`` takes (``events.figure_problem``), all at once.
+def _figures_hold(low: np.ndarray, high: np.ndarray, qualifier: np.ndarray) -> np.ndarray:
+    """Whether each figure of these columns is one ``Figure`` takes (``events.figure_problem``), all at once.
 
     A block is trusted because its log still ends with the hash it names, not
     for what it holds: one built from a log before stored figures were
@@ -566,7 +567,7 @@ def _figures_hold(low: np.ndarray, high: np.ndarray, qualifier: np.ndarray) -> b
     negative count). Such a block is not used, so the line is read, and refused.
     """
     if len(low) != len(high) or len(low) != len(qualifier):
-        return False
+        return np.zeros(1, dtype=bool)
     code = {name: QUALIFIER_CODE[name] for name in QUALIFIERS}
     is_open = high == OPEN
     counts = (low >= 0) & (low <= MAX_COUNT) & (is_open | ((high >= low) & (high <= MAX_COUNT)))
@@ -576,7 +577,20 @@ def _figures_hold(low: np.ndarray, high: np.ndarray, qualifier: np.ndarray) -> b
         & ((qualifier != code["range"]) | (high != low))
         & (qualifier >= 0) & (qualifier < len(QUALIFIERS))
     )  # fmt: skip
-    return bool(np.all(counts & worded))
+    return counts & worded
+
+
+def _check_figures(positions: np.ndarray, low: np.ndarray, high: np.ndarray, qualifier: np.ndarray) -> None:
+    """Refuse the first observation row whose figure ``Figure`` would not take, as ``add`` would refuse its line."""
+    bad = np.flatnonzero(~_figures_hold(low, high, qualifier))
+    if not len(bad):
+        return
+    row = int(bad[0])
+    stored_high = int(high[row])
+    problem = figure_problem(
+        int(low[row]), None if stored_high == OPEN else stored_high, Qualifier(QUALIFIERS[qualifier[row]])
+    )
+    raise StoredEntryError(int(positions[row]), str(InputError(problem or "is not a figure", "high")))
 
 
 REPLAY_INDEX = _ReplayIndex()

@@ -9,11 +9,11 @@ decoding the whole line into dicts.
 The structs ask at least what the exact path (``RawEntry``, then
 ``IndexBuilder.add``) asks of the fields the index keeps, with the types
 that path stores: counts from 0 to ``MAX_COUNT``, a known kind and
-qualifier, a calendar date. What a struct cannot say (a figure's bounds
-agree with its qualifier) the index asks ``events.figure_problem``. A line
-refused by either, or one of an older schema (which must be upcast
-first), goes through the exact path, which takes or refuses it, naming
-its position.
+qualifier, a calendar date. A line they refuse, or one of an older schema
+(which must be upcast first), goes through the exact path, which takes or
+refuses it, naming its position. What a struct cannot say (a figure's
+bounds agree with its qualifier) the index checks a block at a time
+(``index._check_figures``), refusing as the exact path would.
 """
 
 from __future__ import annotations
