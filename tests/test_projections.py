@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import warnings
 
 import numpy as np
 import orjson
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events_log.errors import StoredEntryError
+from events_log.errors import IndexMismatchWarning, StoredEntryError
 from events_log.jsonl import JsonlStore
 from events_log.known import KNOWN
 from events_log.projection import Ids, NewIds, extend
@@ -156,9 +157,13 @@ def test_admission_survives_a_lost_known_sidecar(tmp_path):
     with pytest.raises(Exception, match="already in the log"):
         store.append([obs("a", 10, 3)])
     store.sidecar_path(KNOWN).write_bytes(b"\x00" * 40)
-    with pytest.raises(Exception, match="repeats observation 'a'"):
-        store.append([obs("a2", 8, 1)])
-    assert JsonlStore(store.path).projection(KNOWN).same(folded(store, KNOWN))
+    with warnings.catch_warnings(record=True) as caught:  # not pytest.warns: it re-emits other tests' leaks
+        warnings.simplefilter("always", IndexMismatchWarning)
+        with pytest.raises(Exception, match="repeats observation 'a'"):
+            store.append([obs("a2", 8, 1)])
+        assert JsonlStore(store.path).projection(KNOWN).same(folded(store, KNOWN))
+    # Said by the append, and by the read after it (the refused append left the sidecar as it was).
+    assert [str(w.message).count("damaged block") for w in caught if w.category is IndexMismatchWarning] == [1, 1]
 
 
 class _SmallPieces(NewIds):
