@@ -68,6 +68,28 @@ class BrokenChainError(LogError):
         super().__init__(message)
 
 
+class StoredEntryError(LogError):
+    """A stored entry this version cannot read: its line does not decode, or its event breaks the rules
+    events are built under (a negative count, a high below its low).
+
+    The chain may be intact (whoever wrote the line also hashed it), so only
+    reading the event finds it. A reader that meets one deep inside (the
+    replay index, built from lines) knows the position but not the log:
+    ``located`` adds it.
+    """
+
+    def __init__(self, position: int, reason: str, location: str | None = None) -> None:
+        self.position = position
+        self.reason = reason
+        self.location = location
+        where = f"{location}: " if location else ""
+        super().__init__(f"{where}position {position} is not a readable entry ({reason}); run `timeline verify`")
+
+    def located(self, location: str) -> StoredEntryError:
+        """The same error, naming the log it was found in (if it does not name one yet)."""
+        return self if self.location else StoredEntryError(self.position, self.reason, location)
+
+
 class ReadOnlyLogError(LogError, PermissionError):
     """Writing to a log that must not be written, such as the bundled dataset."""
 

@@ -157,19 +157,9 @@ class Figure:
     qualifier: Qualifier = attrs.field(validator=_instance(Qualifier))
 
     def __attrs_post_init__(self) -> None:
-        q, low, high = self.qualifier, self.low, self.high
-        if q is Qualifier.AT_LEAST:
-            if high is not None:
-                raise InputError("an 'at_least' figure has no upper bound; leave high empty", "high")
-            return
-        if high is None:
-            raise InputError(f"a '{q}' figure needs an upper bound", "high")
-        if high < low:
-            raise InputError(f"high ({high}) is below low ({low})", "high")
-        if q in (Qualifier.EXACT, Qualifier.ABOUT) and high != low:
-            raise InputError(f"an '{q}' figure has high equal to low; use 'range' for {low}-{high}", "high")
-        if q is Qualifier.RANGE and high == low:
-            raise InputError(f"a 'range' needs high above low; use 'exact' for {low}", "high")
+        problem = figure_problem(self.low, self.high, self.qualifier)
+        if problem is not None:
+            raise InputError(problem, "high")
 
     @classmethod
     def of(cls, low: int | None, high: int | None, qualifier: Qualifier | str) -> Figure:
@@ -223,6 +213,28 @@ def check_composed(place: str | None, within: str = "") -> None:
             "beside the same place written composed; compose it (unicodedata.normalize('NFC', ...))",
             within + "location",
         )
+
+
+def figure_problem(low: int, high: int | None, qualifier: Qualifier) -> str | None:
+    """What is wrong with these bounds for this qualifier, or None if nothing is.
+
+    The one statement of how a figure's bounds agree with its wording:
+    ``Figure`` raises it, and the replay index, which reads stored figures
+    without building one, says it of a figure its block check refuses
+    (``timeline.index``). "at most" keeps any low a log holds (new input
+    gives none: ``check_new``).
+    """
+    if qualifier is Qualifier.AT_LEAST:
+        return None if high is None else "an 'at_least' figure has no upper bound; leave high empty"
+    if high is None:
+        return f"a '{qualifier}' figure needs an upper bound"
+    if high < low:
+        return f"high ({high}) is below low ({low})"
+    if qualifier in (Qualifier.EXACT, Qualifier.ABOUT) and high != low:
+        return f"an '{qualifier}' figure has high equal to low; use 'range' for {low}-{high}"
+    if qualifier is Qualifier.RANGE and high == low:
+        return f"a 'range' needs high above low; use 'exact' for {low}"
+    return None
 
 
 def describe_figure(low: int, high: int | None, qualifier: Qualifier | str) -> str:

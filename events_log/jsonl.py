@@ -37,9 +37,21 @@ from .admission import Names
 from .envelope import RawEntry, decode_line
 from .errors import IndexMismatchWarning, InputError, LogChangedError, StoreError, TornLogError
 from .known import KNOWN
-from .projection import Folding, Projection, State, extend, extend_lines, frame, unframe
+from .projection import Folding, Projection, State, Unread, extend, extend_lines, frame, unframe
 from .spool import SpooledLines
-from .store import Clock, Encoder, LogHead, Repaired, Store, TornTail, Verified, check_log_file, in_pieces, utc_now
+from .store import (
+    Clock,
+    Encoder,
+    LogHead,
+    Repaired,
+    Store,
+    TornTail,
+    Verified,
+    check_log_file,
+    in_pieces,
+    naming_entries,
+    utc_now,
+)
 
 _BLOCK = 1 << 18
 _WRITE_LINES = 4096
@@ -71,6 +83,8 @@ class _Sidecar:
     size: int
     # Whole blocks of the sidecar that no longer matched the log (it was edited, or rewritten).
     dropped: int = 0
+    # Bytes after its whole blocks that could not be read (a torn write, or damage).
+    unread: Unread | None = None
 
 
 class _Spill:
@@ -166,6 +180,7 @@ class JsonlStore(Store):
     def names(self) -> Names:
         return self.projection(KNOWN).names()
 
+    @naming_entries
     def projection(self, projection: Projection, since: State | None = None) -> State:
         """``projection`` from its sidecar file, checked against the log and brought up to date.
 
@@ -188,8 +203,7 @@ class JsonlStore(Store):
                 ):
                     return self._after(fd, since, tail)
                 sidecar = self._read_sidecar(fd, tail, projection)
-            if sidecar.dropped:
-                self._warn_mismatch(projection)
+            self._warn_passed_over(projection, sidecar)
             if sidecar.new and not self.read_only:
                 self._save_sidecar(fd, projection, sidecar)
         sidecar.state.origin = self._sidecar_origin(projection)
@@ -199,14 +213,25 @@ class JsonlStore(Store):
         """Where the blocks of ``projection`` are kept: beside the log, named after it."""
         return self.path.with_name(f"{self.path.name}.{projection.name}")
 
-    def _warn_mismatch(self, projection: Projection) -> None:
-        """Say that a sidecar no longer matched the log: the log, or the sidecar, was changed."""
+    def _warn_passed_over(self, projection: Projection, sidecar: _Sidecar) -> None:
+        """Say that part of a sidecar was passed over and is rebuilt from the log.
+
+        Blocks that no longer match mean the log, or the sidecar, was changed;
+        bytes that are not a whole block, a writer killed mid-write or damage.
+        Either way the reader must not seem to have used all of it.
+        """
+        if sidecar.dropped:
+            found = "did not match the log"
+        elif sidecar.unread is not None:
+            found = str(sidecar.unread)
+        else:
+            return
         warnings.warn(
             IndexMismatchWarning(
-                f"the {projection.title} beside {self.location} did not match the log; rebuilding it from the log "
+                f"the {projection.title} beside {self.location} {found}; rebuilding it from the log "
                 "(`timeline verify` keeps a mismatching one as evidence)"
             ),
-            stacklevel=3,
+            stacklevel=4,  # past _warn_passed_over, the method, and naming_entries
         )
 
     def _sidecar_origin(self, projection: Projection) -> bytes | None:
@@ -234,12 +259,12 @@ class JsonlStore(Store):
         check_log_file(self.path, self.location)
         super().check_writable()
 
+    @naming_entries
     def append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
         with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
             tail = self._whole_tail(fd)
             known = self._read_sidecar(fd, tail, KNOWN)
-            if known.dropped:
-                self._warn_mismatch(KNOWN)
+            self._warn_passed_over(KNOWN, known)
             index = known.state
             lines = encode(
                 last=tail.last,
@@ -321,6 +346,7 @@ class JsonlStore(Store):
         """
         path = self.sidecar_path(projection)
         found = {"kept": 0, "dropped": 0, "size": 0}
+        frames = None
 
         def matching(blocks: Iterator[tuple[int, Any]]) -> Iterator[Any]:
             position = 0
@@ -336,14 +362,16 @@ class JsonlStore(Store):
         try:
             with open(path, "rb") as f:
                 found["size"] = os.fstat(f.fileno()).st_size
-                state = projection.load(matching(unframe(f, projection)))
+                frames = unframe(f, projection)
+                state = projection.load(matching(frames))
         except FileNotFoundError:
             state = projection.load([])
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {exc.strerror}") from None
         start = state.end_offset if found["kept"] else 0
         state, new = extend_lines(state, self._lines(fd, start, tail.end), self._decoder)
-        return _Sidecar(state, found["kept"], new, found["size"], found["dropped"])
+        unread = frames.unread if frames is not None and not found["dropped"] else None
+        return _Sidecar(state, found["kept"], new, found["size"], found["dropped"], unread)
 
     def _parsed(self, fd: int, start: int, end: int) -> Iterator[tuple[RawEntry, int, int]]:
         for offset, line in _stream_lines(fd, start, end, self.location):
@@ -356,6 +384,7 @@ class JsonlStore(Store):
     def _decoder(self, line: bytes, offset: int) -> RawEntry:
         return _decode(line, self.location, offset)
 
+    @naming_entries
     def verify(self, *, repair_index: bool = False) -> Verified:
         """Check the chain, and that every projection beside the log says what the log says.
 
@@ -383,9 +412,11 @@ class JsonlStore(Store):
                 return None, False
             with self._locked(fd, fcntl.LOCK_SH):
                 tail = _read_tail(fd, self.location, strict=True)
+                frames = None
                 try:
                     with open(path, "rb") as f:
-                        stored = projection.load(block for _, block in unframe(f, projection))
+                        frames = unframe(f, projection)
+                        stored = projection.load(block for _, block in frames)
                 except FileNotFoundError:
                     return None, False
                 except OSError as exc:
@@ -393,17 +424,33 @@ class JsonlStore(Store):
                 except StoreError:
                     stored = None
                 matches = stored is not None and self._matches_log(fd, projection, stored, tail)
-        if matches:
+        unread = frames.unread if frames is not None else None
+        if matches and unread is None:
             return f"the {projection.title} beside the log matches it ({path})", False
+        if matches:
+            # Its whole blocks hold; what follows them was never read. A torn write is what a writer
+            # killed mid-write leaves (no finding: it is only rebuilt); a damaged block is a finding.
+            finding = f"the {projection.title} beside the log {unread}; its {stored.entries} entries before it match"
+            return self._set_sidecar_aside(projection, path, finding, rebuild=repair or unread.torn)
         said = "unreadable" if stored is None else f"{stored.entries} entries, head {stored.last_hash or 'none'}"
         finding = (
             f"the {projection.title} beside the log does not match it: it says {said}; "
             f"the log has {checked.head.entries} entries, head {checked.head.head}"
         )
+        return self._set_sidecar_aside(projection, path, finding, rebuild=repair)
+
+    def _set_sidecar_aside(
+        self, projection: Projection, path: Path, finding: str, *, rebuild: bool
+    ) -> tuple[str, bool]:
+        """Keep a sidecar that verify could not vouch for as evidence, and build a new one if ``rebuild``.
+
+        The note says what was found and done; it is a finding (verify fails)
+        unless a new sidecar was built.
+        """
         if self.read_only:
             return f"{finding} ({path}, left as it is)", True
         kept = self._set_aside(path)
-        if repair:
+        if rebuild:
             self.projection(projection)
             return f"{finding}; the old one is kept as {kept}; a new one was built", False
         return f"{finding}; the old one is kept as {kept} (`verify --repair-index` builds a new one)", True

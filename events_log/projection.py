@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO, Protocol
 
+import attrs
 import numpy as np
 
 from .envelope import RawEntry
@@ -372,27 +373,69 @@ def frame(body: bytes) -> bytes:
     return len(body).to_bytes(8, "little") + zlib.crc32(body).to_bytes(4, "little") + body
 
 
-def unframe(source: bytes | BinaryIO, projection: Projection) -> Iterator[tuple[int, Any]]:
-    """The whole blocks in ``source`` (bytes, or a file read from its start) with the offset just after each.
+@attrs.frozen
+class Unread:
+    """Bytes of a projection's blocks that could not be read: ``size`` of them from ``offset``, where whole blocks end.
 
-    Stops at a torn or damaged one. A file is read a block at a time: a
-    large log's index is never in memory as bytes and as blocks at once.
+    ``torn``: they could be the start of a block whose write never finished
+    (too short for a header, or a length running past the end), the normal
+    trace of a writer killed mid-write. Otherwise a block is all there but
+    its CRC-32 or its contents do not hold: damage.
     """
-    stream = io.BytesIO(source) if isinstance(source, bytes) else source
-    total = stream.seek(0, io.SEEK_END)
-    at = stream.seek(0)
-    while at + 12 <= total:
+
+    offset: int
+    size: int
+    torn: bool
+
+    def __str__(self) -> str:
+        if self.torn:
+            return f"ends in {self.size} bytes that are not a whole block (a torn write, or damage)"
+        return f"holds a damaged block at byte {self.offset} ({self.size} bytes from there could not be read)"
+
+
+class Frames:
+    """The whole blocks in a source (bytes, or a file read from its start), each with the offset just after it.
+
+    Iterating stops at a torn or damaged block; ``unread`` then says what
+    was left, so that no reader takes a projection cut short for a whole
+    one. A file is read a block at a time: a large log's index is never in
+    memory as bytes and as blocks at once.
+    """
+
+    def __init__(self, source: bytes | BinaryIO, projection: Projection) -> None:
+        self._stream = io.BytesIO(source) if isinstance(source, bytes) else source
+        self._projection = projection
+        self.unread: Unread | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, Any]]:
+        stream = self._stream
+        total = stream.seek(0, io.SEEK_END)
+        at = stream.seek(0)
+        while at < total:
+            block = self._next(stream, total - at)
+            if block is None:
+                return
+            at = stream.tell()
+            yield at, block
+
+    def _next(self, stream: BinaryIO, left: int) -> Any:
+        """The block at the stream's position, or None (with ``unread`` set) if there is no whole one."""
+        at = stream.tell()
         head = stream.read(12)
         size = int.from_bytes(head[:8], "little")
-        crc = int.from_bytes(head[8:12], "little")
-        if size > total - at - 12:  # torn, or a damaged length: never read past the end
-            return
+        if len(head) < 12 or size > left - 12:  # never read past the end
+            self.unread = Unread(at, left, torn=True)
+            return None
         body = stream.read(size)
-        if len(body) < size or zlib.crc32(body) != crc:
-            return
         try:
-            block = projection.decode(body)
+            if zlib.crc32(body) != int.from_bytes(head[8:12], "little"):
+                raise ValueError("its CRC-32 does not hold")
+            return self._projection.decode(body)
         except ValueError:
-            return
-        at += 12 + size
-        yield at, block
+            self.unread = Unread(at, left, torn=False)
+            return None
+
+
+def unframe(source: bytes | BinaryIO, projection: Projection) -> Frames:
+    """The whole blocks in ``source`` with the offset just after each (``Frames``: afterwards, what was unread)."""
+    return Frames(source, projection)

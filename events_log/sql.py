@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import itertools
 import tempfile
+import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, BinaryIO, TypeVar
 
@@ -24,10 +25,10 @@ import attrs
 from .admission import LIVE, IdIndex, Names, figure_key, subject_id
 from .codec import SCHEMA, upcast
 from .envelope import RawEntry, decode_line
-from .errors import LogChangedError, LogError, StoreError
+from .errors import IndexMismatchWarning, LogChangedError, LogError, StoreError
 from .projection import Folding, Projection, State, extend
 from .spool import SpooledLines
-from .store import Encoder, LogHead, Store, Verified, in_pieces
+from .store import Encoder, LogHead, Store, Verified, in_pieces, naming_entries
 
 TABLE = "timeline_entries"
 # The rows describing incidents and monitors; each database keeps a partial index of them.
@@ -121,6 +122,7 @@ class SqlStore(Store):
             raise self._failure(error) from None
         raise LogError(f"{self.location} has no entry at position {position}")
 
+    @naming_entries
     def append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
         def write(cursor: Any) -> None:
             last = self._last(cursor)
@@ -142,6 +144,7 @@ class SqlStore(Store):
 
     # -- the projections beside the log ---------------------------------------
 
+    @naming_entries
     def projection(self, projection: Projection, since: State | None = None) -> State:
         """``projection`` from its blocks in the database, brought up to date from the log.
 
@@ -162,10 +165,18 @@ class SqlStore(Store):
                 and self._hash_at(cursor, since.entries - 1) == since.last_hash
             ):
                 return extend(since, self._parsed(since.entries))[0]
-            stored = self._stored(cursor, projection)
+            stored, damaged = self._stored(cursor, projection)
             state, new = extend(stored, self._parsed(stored.entries))
         except self.database_errors as error:
             raise self._failure(error) from None
+        if damaged is not None:
+            warnings.warn(
+                IndexMismatchWarning(
+                    f"the {projection.title} in {PROJECTIONS} of {self.location} {_unreadable_block(damaged)}; "
+                    "reading the log past it (`timeline verify` sets it aside)"
+                ),
+                stacklevel=3,  # past projection and naming_entries
+            )
         if new and not self.read_only:
             self._save_without_waiting(lambda cursor: self._insert_blocks(cursor, projection, new))
         state.origin = origin
@@ -222,7 +233,7 @@ class SqlStore(Store):
         def read() -> tuple[list[Any], Folding] | None:
             if not self._has_table(cursor, PROJECTIONS):
                 return None
-            stored = self._stored(cursor, projection)
+            stored, _ = self._stored(cursor, projection)
             state, blocks = extend(stored, self._parsed_in(cursor, stored.entries, entries))
             return blocks, Folding(state)
 
@@ -239,10 +250,15 @@ class SqlStore(Store):
         cursor.execute("RELEASE SAVEPOINT timeline_projection")
         return done
 
-    def _stored(self, cursor: Any, projection: Projection) -> State:
-        """The projection's stored blocks that still match the log, from its first entry on."""
+    def _stored(self, cursor: Any, projection: Projection) -> tuple[State, int | None]:
+        """The projection's stored blocks that still match the log, from its first entry on, and the
+        first entry of the first block whose bytes could not be read (None if every one could).
+
+        A block that cannot be read is passed over (a shorter one from the same entry may stand in for
+        it), never taken for one that is not there: the reader parses the log from it and says so.
+        """
         if not self._has_table(cursor, PROJECTIONS):
-            return projection.load([])
+            return projection.load([]), None
         p = self.placeholder
         cursor.execute(
             f"SELECT b.first_entry, b.entries, b.body FROM {PROJECTIONS} b JOIN {TABLE} e "
@@ -250,6 +266,7 @@ class SqlStore(Store):
             f"WHERE b.name = {p} ORDER BY b.first_entry, b.entries DESC",
             (projection.name,),
         )
+        damaged: list[int] = []
 
         def following() -> Iterator[Any]:
             at = 0
@@ -261,11 +278,12 @@ class SqlStore(Store):
                 try:
                     block = projection.decode(bytes(body))
                 except ValueError:
-                    return
+                    damaged.append(first)
+                    continue
                 at += count
                 yield block
 
-        return projection.load(following())
+        return projection.load(following()), (damaged[0] if damaged else None)
 
     def _insert_blocks(self, cursor: Any, projection: Projection, blocks: list[Any]) -> bool:
         """Insert ``blocks`` (each of them, whatever the rows beside them); True once done."""
@@ -301,6 +319,7 @@ class SqlStore(Store):
                 yield _decode(line.encode() if isinstance(line, str) else bytes(line), self.location), -1, -1
             start += len(rows)
 
+    @naming_entries
     def verify(self, *, repair_index: bool = False) -> Verified:
         """Check the chain, and that each kept projection's stored blocks say what the log says.
 
@@ -315,19 +334,23 @@ class SqlStore(Store):
         notes, mismatch = [], False
         for projection in self.kept:
             try:
-                stored = self._stored(connection.cursor(), projection)
+                stored, damaged = self._stored(connection.cursor(), projection)
             except self.database_errors as error:
                 raise self._failure(error) from None
-            if not stored.entries:
-                continue
             rebuilt = extend(projection.load([]), itertools.islice(self._parsed(0), stored.entries))[0]
-            if stored.same(rebuilt):
+            if damaged is None and not stored.entries:
+                continue
+            if damaged is None and stored.same(rebuilt):
                 notes.append(f"the {projection.title} in {PROJECTIONS} matches the log")
                 continue
-            finding = (
-                f"the {projection.title} in {PROJECTIONS} does not match the log: it says {stored.entries} "
-                f"entries, head {stored.last_hash}; the log has {checked.head.entries}, head {checked.head.head}"
-            )
+            if stored.same(rebuilt):
+                # No torn write leaves such a block (a transaction lands whole): it is damage.
+                finding = f"the {projection.title} in {PROJECTIONS} {_unreadable_block(damaged)}"
+            else:
+                finding = (
+                    f"the {projection.title} in {PROJECTIONS} does not match the log: it says {stored.entries} "
+                    f"entries, head {stored.last_hash}; the log has {checked.head.entries}, head {checked.head.head}"
+                )
             if self.read_only:
                 notes.append(f"{finding} (left as it is)")
                 mismatch = True
@@ -621,6 +644,11 @@ def _figure_row(raw: RawEntry) -> tuple[int, str | None]:
         return raw.position, None
     data = raw.event if raw.schema == SCHEMA[raw.type] else upcast(raw.type, raw.schema, raw.event)
     return raw.position, figure_key(data if raw.type == "Observation" else data["replacement"])
+
+
+def _unreadable_block(first: int) -> str:
+    """What a reader says of a stored block whose bytes are not one."""
+    return f"holds a block from entry {first} whose bytes cannot be read (damage)"
 
 
 def _decode(line: bytes, location: str) -> RawEntry:

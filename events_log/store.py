@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import functools
 import itertools
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 import attrs
 import orjson
@@ -30,7 +31,7 @@ from .admission import (
     new_descriptions,
     subject_of,
 )
-from .codec import SCHEMA, unstructure
+from .codec import SCHEMA, event_from_stored, unstructure
 from .cycles import no_cycle_collection
 from .envelope import (
     GENESIS,
@@ -43,7 +44,7 @@ from .envelope import (
     format_time,
     parse_time,
 )
-from .errors import BrokenChainError, InputError, LogError, ReadOnlyLogError, StoreError, shown
+from .errors import BrokenChainError, InputError, LogError, ReadOnlyLogError, StoredEntryError, StoreError, shown
 from .events import Correction, Event, Observation, Retraction
 from .projection import Projection, State, extend
 from .spool import Spool, SpooledLines, admit_spool
@@ -178,6 +179,26 @@ class ChainCheck:
     @property
     def head(self) -> LogHead:
         return LogHead.of(self.last)
+
+
+T = TypeVar("T")
+
+
+def naming_entries(method: Callable[..., T]) -> Callable[..., T]:
+    """A store's method that names its log in a ``StoredEntryError`` raised inside it.
+
+    A projection refuses a stored event knowing only its position; the
+    store it was read from adds which log that is.
+    """
+
+    @functools.wraps(method)
+    def named(self: Store, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except StoredEntryError as exc:
+            raise exc.located(self.location) from None
+
+    return named
 
 
 class Store(abc.ABC):
@@ -334,9 +355,9 @@ class Store(abc.ABC):
             except (InputError, ValueError) as exc:
                 raise self._unreadable(raw.position, exc) from None
 
-    def _unreadable(self, position: int, exc: Exception) -> LogError:
+    def _unreadable(self, position: int, exc: Exception) -> StoredEntryError:
         # A stored entry that cannot be read is a broken log, not bad input: say which log and where.
-        return LogError(f"{self.location}: position {position} is not a readable entry ({exc}); run `timeline verify`")
+        return StoredEntryError(position, str(exc), self.location)
 
     def append(
         self,
@@ -502,24 +523,37 @@ class Store(abc.ABC):
                 continue
             pending.append(line)
             if raw.position == raw.batch_end and len(pending) >= chunk:
-                self.append_stored(pending, self.head())
+                self._append_copied(pending, source)
                 pending = []
         if check.head.entries < mine.entries:
             raise LogError(f"{self.location} holds more entries than {source.location}; copy into an empty log")
         if pending:
-            self.append_stored(pending, self.head())
+            self._append_copied(pending, source)
         return self.head()
+
+    def _append_copied(self, lines: Sequence[bytes], source: Store) -> None:
+        """``append_stored`` of lines copied from ``source``; an entry refused on the way is named where it lies."""
+        try:
+            self.append_stored(lines, self.head())
+        except StoredEntryError as exc:
+            raise exc.located(source.location) from None
 
     def verify(self, *, repair_index: bool = False) -> Verified:
         """Check every stored line's hash, position, chain link, time and batch.
 
-        Raises ``BrokenChainError`` naming the first bad position. ``repair_index``
+        Raises ``BrokenChainError`` naming the first bad position, or ``StoredEntryError`` for the first
+        event that breaks the rules events are built under. ``repair_index``
         matters only to a store that keeps projections beside the log: it
         rebuilds one that does not match the log.
         """
         check = ChainCheck()
         for line in self.lines():
-            check.feed(line)
+            raw = check.feed(line)
+            try:
+                # A line can be whole and chained, yet hold an event no writer could have admitted.
+                event_from_stored(raw.type, raw.schema, raw.event)
+            except (InputError, ValueError) as exc:
+                raise self._unreadable(raw.position, exc) from None
         return Verified(check.head, self.torn())
 
     def now(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import warnings
 
 import numpy as np
 import orjson
@@ -17,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from events_log.errors import IndexMismatchWarning, StoredEntryError
 from events_log.jsonl import JsonlStore
 from events_log.known import KNOWN
 from events_log.projection import Ids, NewIds, extend
@@ -131,7 +133,9 @@ def test_sqlite_verify_sets_a_forged_index_aside(tmp_path):
     with sqlite3.connect(tmp_path / "log.db") as db:
         (body,) = db.execute("SELECT body FROM timeline_projections").fetchone()
         block = REPLAY_INDEX.decode(body)
-        forged = msgspec.structs.replace(block, obs_low=np.array([532, 999], dtype="<i8").tobytes())
+        # Low and high both: a figure no event could hold (low above high) is refused when the block is read.
+        numbers = np.array([532, 999], dtype="<i8").tobytes()
+        forged = msgspec.structs.replace(block, obs_low=numbers, obs_high=numbers)
         db.execute("UPDATE timeline_projections SET body = ?", (REPLAY_INDEX.encode(forged),))
     assert [s.latest.low for s in replay(fresh(target)).series] == [999]
     checked = store.verify()
@@ -153,9 +157,13 @@ def test_admission_survives_a_lost_known_sidecar(tmp_path):
     with pytest.raises(Exception, match="already in the log"):
         store.append([obs("a", 10, 3)])
     store.sidecar_path(KNOWN).write_bytes(b"\x00" * 40)
-    with pytest.raises(Exception, match="repeats observation 'a'"):
-        store.append([obs("a2", 8, 1)])
-    assert JsonlStore(store.path).projection(KNOWN).same(folded(store, KNOWN))
+    with warnings.catch_warnings(record=True) as caught:  # not pytest.warns: it re-emits other tests' leaks
+        warnings.simplefilter("always", IndexMismatchWarning)
+        with pytest.raises(Exception, match="repeats observation 'a'"):
+            store.append([obs("a2", 8, 1)])
+        assert JsonlStore(store.path).projection(KNOWN).same(folded(store, KNOWN))
+    # Said by the append, and by the read after it (the refused append left the sidecar as it was).
+    assert [str(w.message).count("damaged block") for w in caught if w.category is IndexMismatchWarning] == [1, 1]
 
 
 class _SmallPieces(NewIds):
@@ -215,8 +223,14 @@ OLD_OR_ODD = {
     "schema 1": lambda data: (1, _as_schema_1(data)),
     "no location field": lambda data: (2, {k: v for k, v in data.items() if k != "location" or v is not None}),
     "a field nobody reads": lambda data: (2, data | {"note_added_later": [1, {"x": None}]}),
+}
+# Rewrites no writer could have admitted: both paths refuse them, naming the position (test_stored_events.py
+# tries every kind of figure).
+BROKEN = {
     "a float low": lambda data: (2, data | {"figure": data["figure"] | {"low": float(data["figure"]["low"])}}),
     "an unknown kind": lambda data: (2, data | {"kind": "weekly"}),
+    "an unknown kind, in schema 1": lambda data: (1, _as_schema_1(data) | {"kind": "weekly"}),
+    "a date that is no day": lambda data: (2, data | {"reported_on": "2025-02-30"}),
 }
 
 
@@ -260,9 +274,26 @@ def test_the_index_read_from_lines_equals_the_exact_fold(tmp_path_factory, batch
     path = folder / "log.jsonl"
     path.write_bytes(rechained(list(written.lines()), rewrite))
     store = JsonlStore(path)
-    assert store.verify().head.entries == sum(len(b) for b in batches)
+    # Not verify: it also structures each event whole, and refuses a field nobody reads, as input does.
+    assert store.head().entries == sum(len(b) for b in batches)
     read = store.projection(REPLAY_INDEX)
     assert read.same(folded(store, REPLAY_INDEX))
     assert JsonlStore(path).projection(REPLAY_INDEX).same(read)  # as kept in the sidecar it wrote
     # A projection that does not read lines itself gets each one decoded, with the same offsets.
     assert store.projection(KNOWN).same(folded(store, KNOWN))
+
+
+@pytest.mark.parametrize("change", BROKEN.values(), ids=BROKEN.keys())
+def test_the_index_refuses_a_stored_observation_no_writer_could_admit(tmp_path, change):
+    """Whichever path reads it (the skim, or the exact path an older schema takes), naming its position."""
+    written = JsonlStore(tmp_path / "written.jsonl", clock=StepClock())
+    written.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
+    path = tmp_path / "log.jsonl"
+
+    def rewrite(position, type_name, schema, data):
+        return change(data) if position == 3 else (schema, data)
+
+    path.write_bytes(rechained(list(written.lines()), rewrite))
+    with pytest.raises(StoredEntryError) as caught:
+        JsonlStore(path).projection(REPLAY_INDEX)
+    assert caught.value.position == 3

@@ -88,12 +88,13 @@ def test_index_survives_repair_and_rewrites(tmp_path):
     with pytest.warns(IndexMismatchWarning):
         assert [s.latest.low for s in replay(store).series] == [2]
     assert replay_document(replay(store)) == cold(copy_without_index(store.path, tmp_path))
-    # A damaged index file is ignored and rebuilt.
+    # A damaged index file is passed over, with a warning, and rebuilt.
     sidecar = store.sidecar_path(REPLAY_INDEX)
     sidecar.write_bytes(sidecar.read_bytes()[:-7] + b"garbage")
     assert replay_document(replay(JsonlStore(store.path))) == cold(copy_without_index(store.path, tmp_path))
     sidecar.write_bytes(b"\x00" * 100)
-    assert replay_document(replay(JsonlStore(store.path))) == cold(copy_without_index(store.path, tmp_path))
+    with pytest.warns(IndexMismatchWarning, match="damaged block"):
+        assert replay_document(replay(JsonlStore(store.path))) == cold(copy_without_index(store.path, tmp_path))
 
 
 def test_appending_uses_and_extends_the_index(tmp_path):
@@ -151,7 +152,9 @@ def test_verify_checks_the_index_against_the_log(tmp_path):
     import msgspec
     import numpy as np
 
-    forged = msgspec.structs.replace(block, obs_low=np.array([532, 999], dtype="<i8").tobytes())
+    # Low and high both: a figure no event could hold (low above high) is refused when the block is read.
+    numbers = np.array([532, 999], dtype="<i8").tobytes()
+    forged = msgspec.structs.replace(block, obs_low=numbers, obs_high=numbers)
     sidecar.write_bytes(frame(REPLAY_INDEX.encode(forged)))
     assert [s.latest.low for s in replay(JsonlStore(store.path)).series] == [999]  # the forged index is read...
     checked = store.verify()  # ...until verify catches it

@@ -23,7 +23,6 @@ rebuilds it from the log and compares.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -32,9 +31,10 @@ import msgspec
 import numpy as np
 
 from events_log.admission import Names
-from events_log.codec import SCHEMA, upcast
+from events_log.codec import SCHEMA, parse_date, upcast
 from events_log.envelope import RawEntry, parse_time, time_code
-from events_log.events import EVENT_TYPES, Qualifier, series_key_of
+from events_log.errors import InputError, StoredEntryError
+from events_log.events import EVENT_TYPES, MAX_COUNT, Figure, Kind, Qualifier, figure_problem, series_key_of
 from events_log.projection import Decode, Ids, NewIds
 from events_log.spool import OPEN as SPOOLED_OPEN
 
@@ -46,6 +46,7 @@ TYPE_CODE = {name: code for code, name in enumerate(TYPES)}
 QUALIFIERS = tuple(q.value for q in Qualifier)
 QUALIFIER_CODE = {name: code for code, name in enumerate(QUALIFIERS)}
 OPEN = -1  # an open-ended high in the ``high`` column
+CUMULATIVE = Kind.CUMULATIVE
 OBSERVATION = TYPE_CODE["Observation"]
 OBSERVATION_SCHEMA = SCHEMA["Observation"]
 # A spool keeps a qualifier as its position in ``Qualifier``: its code here, by position.
@@ -149,7 +150,6 @@ class IndexBuilder:
         self._retractions: list[tuple[int, int]] = []
         self._described: list[tuple[int, str, dict]] = []
         self._time_cache: dict[str, int] = {}
-        self._day_cache: dict[str, int] = {}
 
     def _series_of(self, data: dict[str, Any]) -> int:
         key = series_key_of(data)
@@ -160,22 +160,44 @@ class IndexBuilder:
         return number
 
     def _values(self, data: dict[str, Any]) -> Columns:
-        figure = data["figure"]
-        high = figure["high"]
+        """The columns of an observation's data, checked as an event's are when it is built.
+
+        Stored data is not trusted: a line whose chain holds may still carry
+        a figure no writer could have admitted (a negative count, a high
+        below its low), which replay would otherwise sum.
+        """
+        stored = data["figure"]
+        figure = Figure(stored["low"], stored["high"], Qualifier(stored["qualifier"]))
         return Columns(
             series=self._series_of(data),
-            day=dt.date.fromisoformat(data["reported_on"]).toordinal(),
-            cumulative=data["kind"] == "cumulative",
-            low=figure["low"],
-            high=OPEN if high is None else high,
-            qualifier=QUALIFIER_CODE[figure["qualifier"]],
+            day=parse_date(data["reported_on"]).toordinal(),
+            cumulative=Kind(data["kind"]) is Kind.CUMULATIVE,
+            low=figure.low,
+            high=OPEN if figure.high is None else figure.high,
+            qualifier=QUALIFIER_CODE[figure.qualifier],
         )
 
     def add(self, raw: RawEntry, offset: int = -1, end: int = -1) -> None:
-        """Add the next entry; ``offset`` and ``end`` are where its line starts and ends in the file."""
+        """Add the next entry; ``offset`` and ``end`` are where its line starts and ends in the file.
+
+        Raises ``StoredEntryError`` naming its position if its event is not one
+        this version reads.
+        """
+        try:
+            self._add(raw, offset, end)
+        except (InputError, ValueError, KeyError, TypeError) as exc:
+            reason = f"{exc.args[0]!r} is missing" if isinstance(exc, KeyError) else str(exc)
+            raise StoredEntryError(raw.position, reason) from None
+
+    def _add(self, raw: RawEntry, offset: int, end: int) -> None:
+        data = raw.event if raw.schema == SCHEMA.get(raw.type) else upcast(raw.type, raw.schema, raw.event)
+        values = None
+        if raw.type == "Observation":
+            values = self._values(data)
+        elif raw.type == "Correction":
+            values = self._values(data["replacement"])
         if self._first is None:
             self._first = raw.position
-        data = raw.event if raw.schema == SCHEMA.get(raw.type) else upcast(raw.type, raw.schema, raw.event)
         self._times.append(self._time_code(raw.recorded_at))
         self._types.append(TYPE_CODE[raw.type])
         self._offsets.append(offset)
@@ -184,11 +206,11 @@ class IndexBuilder:
         self._end = end
         if raw.type == "Observation":
             self.new_ids.add(data["id"])
-            self._obs.append((raw.position, *self._values(data)))
+            self._obs.append((raw.position, *values))
             self._obs_ids.append(data["id"])
         elif raw.type == "Correction":
             row = self._row(data["observation_id"])
-            self._corrections.append((raw.position, row, *self._values(data["replacement"])))
+            self._corrections.append((raw.position, row, *values))
         elif raw.type == "Retraction":
             self._retractions.append((raw.position, self._row(data["observation_id"])))
         else:
@@ -204,7 +226,7 @@ class IndexBuilder:
         which build a list per step.
         """
         series, new_series, add_new_id = self.series, self._new_series, self.new_ids.add
-        times, days = self._time_cache, self._day_cache
+        times = self._time_cache
         add_time, add_type, add_offset = self._times.append, self._types.append, self._offsets.append
         add_obs, add_id = self._obs.append, self._obs_ids.append
         for line, (start, end) in zip(lines, spans, strict=True):
@@ -230,12 +252,9 @@ class IndexBuilder:
             if number is None:
                 number = series[key] = len(series)
                 new_series.append(key)
-            day = days.get(event.reported_on)
-            if day is None:
-                day = days[event.reported_on] = dt.date.fromisoformat(event.reported_on).toordinal()
             figure = event.figure
             high = figure.high
-            add_obs((entry.position, number, day, event.kind == "cumulative", figure.low,
+            add_obs((entry.position, number, event.reported_on.toordinal(), event.kind is CUMULATIVE, figure.low,
                      OPEN if high is None else high, QUALIFIER_CODE[figure.qualifier]))  # fmt: skip
             add_id(event.id)
 
@@ -300,8 +319,14 @@ class IndexBuilder:
         return self._count
 
     def block(self) -> Block:
-        """The entries added since the last block, as a block."""
+        """The entries added since the last block, as a block.
+
+        Raises ``StoredEntryError`` if an observation's bounds disagree with
+        its qualifier: the skim leaves that check here, one numpy pass a block
+        being cheaper than a call a line (``add`` refused such a figure already).
+        """
         obs = list(np.concatenate([*self._obs_tables, _table(self._obs, 7)]).T)
+        _check_figures(obs[0], obs[4], obs[5], obs[6])
         fix = _columns(self._corrections, 8)
         drop = _columns(self._retractions, 2)
         block = Block(
@@ -520,9 +545,52 @@ class _ReplayIndex:
 
     def decode(self, body: bytes) -> Block:
         try:
-            return _decode_block(body)
+            block = _decode_block(body)
         except msgspec.DecodeError as exc:
             raise ValueError(str(exc)) from None
+        for prefix in ("obs", "correction"):
+            if not _figures_hold(*(_column(block, f"{prefix}_{name}") for name in ("low", "high", "qualifier"))).all():
+                raise ValueError(f"a block holds a figure no event could have ({prefix}_low, _high, _qualifier)")
+        return block
+
+
+def _column(block: Block, name: str) -> np.ndarray:
+    return np.frombuffer(getattr(block, name), dtype=np.dtype(ARRAYS[name]).newbyteorder("<"))
+
+
+def _figures_hold(low: np.ndarray, high: np.ndarray, qualifier: np.ndarray) -> np.ndarray:
+    """Whether each figure of these columns is one ``Figure`` takes (``events.figure_problem``), all at once.
+
+    A block is trusted because its log still ends with the hash it names, not
+    for what it holds: one built from a log before stored figures were
+    checked may hold a figure the log's line breaks the rules with (a
+    negative count). Such a block is not used, so the line is read, and refused.
+    """
+    if len(low) != len(high) or len(low) != len(qualifier):
+        return np.zeros(1, dtype=bool)
+    code = {name: QUALIFIER_CODE[name] for name in QUALIFIERS}
+    is_open = high == OPEN
+    counts = (low >= 0) & (low <= MAX_COUNT) & (is_open | ((high >= low) & (high <= MAX_COUNT)))
+    worded = (
+        (is_open == (qualifier == code["at_least"]))
+        & (((qualifier != code["exact"]) & (qualifier != code["about"])) | (high == low))
+        & ((qualifier != code["range"]) | (high != low))
+        & (qualifier >= 0) & (qualifier < len(QUALIFIERS))
+    )  # fmt: skip
+    return counts & worded
+
+
+def _check_figures(positions: np.ndarray, low: np.ndarray, high: np.ndarray, qualifier: np.ndarray) -> None:
+    """Refuse the first observation row whose figure ``Figure`` would not take, as ``add`` would refuse its line."""
+    bad = np.flatnonzero(~_figures_hold(low, high, qualifier))
+    if not len(bad):
+        return
+    row = int(bad[0])
+    stored_high = int(high[row])
+    problem = figure_problem(
+        int(low[row]), None if stored_high == OPEN else stored_high, Qualifier(QUALIFIERS[qualifier[row]])
+    )
+    raise StoredEntryError(int(positions[row]), str(InputError(problem or "is not a figure", "high")))
 
 
 REPLAY_INDEX = _ReplayIndex()

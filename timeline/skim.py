@@ -8,22 +8,32 @@ decoding the whole line into dicts.
 
 The structs ask at least what the exact path (``RawEntry``, then
 ``IndexBuilder.add``) asks of the fields the index keeps, with the types
-that path stores. A line they refuse, or one of an older schema (which
-must be upcast first), goes through the exact path, which takes or
-refuses it as it always has.
+that path stores: counts from 0 to ``MAX_COUNT``, a known kind and
+qualifier, a calendar date. A line they refuse, or one of an older schema
+(which must be upcast first), goes through the exact path, which takes or
+refuses it, naming its position. What a struct cannot say (a figure's
+bounds agree with its qualifier) the index checks a block at a time
+(``index._check_figures``), refusing as the exact path would.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Annotated
+
 import msgspec
 
 from events_log.envelope import RawEntry
+from events_log.events import MAX_COUNT, Kind, Qualifier
+
+# A count as ``events._count`` takes it: msgspec refuses a bool, a float or text for an int by itself.
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
 
 
 class SkimFigure(msgspec.Struct, gc=False):
-    low: int
-    high: int | None  # None: open-ended
-    qualifier: str
+    low: Count
+    high: Count | None  # None: open-ended
+    qualifier: Qualifier
 
 
 class SkimObservation(msgspec.Struct, gc=False):
@@ -32,8 +42,8 @@ class SkimObservation(msgspec.Struct, gc=False):
     monitor: str
     measure: str
     category: str
-    reported_on: str
-    kind: str
+    reported_on: dt.date  # YYYY-MM-DD and a real day, as ``codec.parse_date`` asks
+    kind: Kind
     figure: SkimFigure
     location: str | None = None
 

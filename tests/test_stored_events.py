@@ -1,0 +1,156 @@
+"""Stored events are read under the rules events are built under: a figure no writer could admit is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from events_log.errors import IndexMismatchWarning, InputError, StoredEntryError
+from events_log.events import MAX_COUNT, Figure, Qualifier
+from events_log.jsonl import JsonlStore
+from events_log.projection import frame, unframe
+from events_log.stores import open_store
+from timeline.index import REPLAY_INDEX
+from timeline.replay import replay
+
+from .conftest import StepClock
+from .helpers import invoke, obs
+from .test_hardening import _rewrite
+from .test_jsonl_store import NAMES
+
+# Positions 0 and 1 describe the names; observation "a" (532) is at 2, "b" (745) at 3.
+FIGURE = b'"figure":{"low":745,"high":745,"qualifier":"exact"}'
+BROKEN = {
+    "negative": b'"figure":{"low":-5,"high":-5,"qualifier":"exact"}',
+    "above MAX_COUNT": b'"figure":{"low":5000000000000,"high":5000000000000,"qualifier":"exact"}',
+    "low above high": b'"figure":{"low":959,"high":745,"qualifier":"range"}',
+    "not a number": b'"figure":{"low":"abc","high":745,"qualifier":"exact"}',
+    "exact with two bounds": b'"figure":{"low":700,"high":745,"qualifier":"exact"}',
+    "unknown qualifier": b'"figure":{"low":745,"high":745,"qualifier":"nearly"}',
+}
+
+
+def _lines() -> list[bytes]:
+    """The stored lines of a small log: the names, then observations a (532) and b (745) of 8 March."""
+    with tempfile.TemporaryDirectory() as folder:
+        store = JsonlStore(Path(folder) / "log.jsonl", clock=StepClock())
+        store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
+        return list(store.lines())
+
+
+LINES = _lines()
+
+
+def _forged(figure: bytes, lines: list[bytes] = LINES) -> list[bytes]:
+    """The log with b's figure replaced and every hash after it recomputed: the chain holds."""
+    assert FIGURE in lines[3]
+    out, prev = [], None
+    for n, line in enumerate(lines):
+        if n == 3:
+            line = line.replace(FIGURE, figure)
+        if prev is not None:
+            line = re.sub(rb'"prev_hash":"[0-9a-f]{64}"', b'"prev_hash":"' + prev + b'"', line, count=1)
+        body = line[: line.rindex(b',"hash"')]
+        prev = hashlib.sha256(body + b"}").hexdigest().encode()
+        out.append(body + b',"hash":"' + prev + b'"}')
+    return out
+
+
+def _log_of(target: str, lines: list[bytes]) -> str:
+    """``target`` (a new log of any store) holding ``lines``, put there around the store's guards."""
+    with open_store(target) as store:
+        store.append(NAMES)  # creates the log and its tables
+    _rewrite(target, lines)
+    return target
+
+
+@pytest.mark.parametrize("figure", BROKEN.values(), ids=BROKEN.keys())
+def test_replay_and_verify_refuse_a_stored_figure_no_writer_could_admit(log_target, figure):
+    """Replay, built from the lines or from a store's projection, and verify name the log and position 3."""
+    target = _log_of(log_target, _forged(figure))
+    for read in (replay, lambda store: store.verify()):
+        with open_store(target) as store, pytest.raises(StoredEntryError) as caught:
+            store.keep(REPLAY_INDEX)
+            read(store)
+        assert caught.value.position == 3
+        assert str(caught.value).startswith(f"{store.location}: position 3 is not a readable entry (")
+
+
+def test_the_command_line_refuses_a_stored_figure_in_one_line(tmp_path):
+    """Exit 1 (the log is broken, not the command), one line naming the position, no traceback."""
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b"".join(line + b"\n" for line in _forged(BROKEN["not a number"])))
+    for command in ("replay", "verify"):
+        ran = invoke([command, "--log", log])
+        assert ran.exit_code == 1, ran.output
+        assert ran.stderr.count("\n") == 1 and "Traceback" not in ran.stderr
+        assert f"{log}: position 3 is not a readable entry" in ran.stderr
+
+
+COUNTS = st.one_of(
+    st.integers(-2, 2), st.integers(0, 10**6), st.sampled_from([MAX_COUNT, MAX_COUNT + 1, 2**63]),
+    st.none(), st.booleans(), st.text(max_size=2), st.just(1.0),
+)  # fmt: skip
+
+
+def _figure_of(low, high, qualifier) -> Figure | None:
+    """The figure a person could have entered with these values, or None."""
+    try:
+        return Figure(low, high, Qualifier(qualifier))
+    except (InputError, ValueError):
+        return None
+
+
+@settings(max_examples=150, deadline=None)
+@given(low=COUNTS, high=COUNTS, qualifier=st.sampled_from([*(q.value for q in Qualifier), "nearly"]))
+def test_replay_reads_a_stored_figure_exactly_when_a_figure_could_be_built_from_it(low, high, qualifier):
+    """The index's fast path (skim) and its exact path take the figures ``Figure`` takes, as it takes them.
+
+    "at most" with a floor of its own is among them: older versions stored it.
+    """
+    stored = b'"figure":' + orjson.dumps({"low": low, "high": high, "qualifier": qualifier})
+    with tempfile.TemporaryDirectory() as folder:
+        log = Path(folder) / "log.jsonl"
+        log.write_bytes(b"".join(line + b"\n" for line in _forged(stored)))
+        figure = _figure_of(low, high, qualifier)
+        if figure is None:
+            with pytest.raises(StoredEntryError):
+                replay(JsonlStore(log))
+            return
+        [series] = replay(JsonlStore(log)).series
+        floor = 0 if figure.qualifier is Qualifier.AT_MOST else figure.low  # "at most N" is [0, N] (DESIGN.md)
+        assert (series.latest.low, series.latest.high) == (floor, figure.high)  # b: the later total of the day
+
+
+def test_an_index_holding_a_figure_no_event_could_hold_is_not_used(tmp_path):
+    """An index built before stored figures were checked may hold one: its block is passed over and the log read."""
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.keep(REPLAY_INDEX)
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
+    sidecar = store.sidecar_path(REPLAY_INDEX)
+    [(_, block)] = list(unframe(sidecar.read_bytes(), REPLAY_INDEX))
+    negative = np.array([532, -5], dtype="<i8").tobytes()
+    sidecar.write_bytes(frame(REPLAY_INDEX.encode(msgspec.structs.replace(block, obs_low=negative, obs_high=negative))))
+    with pytest.warns(IndexMismatchWarning, match="damaged block"):
+        [series] = replay(JsonlStore(store.path)).series
+    assert series.latest.low == 745
+
+
+def test_copy_refuses_a_stored_figure_no_writer_could_admit_naming_the_log_it_lies_in(tmp_path):
+    """A copy does not spread it: nothing of its batch lands, and the error names the source, where it lies."""
+    source = tmp_path / "source.jsonl"
+    source.write_bytes(b"".join(line + b"\n" for line in _forged(BROKEN["negative"])))
+    target = JsonlStore(tmp_path / "target.jsonl")
+    target.keep(REPLAY_INDEX)
+    with pytest.raises(StoredEntryError, match=f"^{re.escape(str(source))}: position 3 "):
+        target.copy_from(JsonlStore(source))
+    assert target.head().entries == 0
