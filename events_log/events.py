@@ -187,8 +187,8 @@ def check_new(figure: Figure) -> Figure:
     """
     if figure.qualifier is Qualifier.AT_MOST and figure.low != 0:
         raise InputError(
-            f"an 'at_most' figure has no floor (it reads 0 to {figure.high}); leave low empty, "
-            f"or give {figure.low}-{figure.high} as a 'range'",
+            f"an 'at_most' figure has no floor (it reads 0 to {figure.high}): give low as 0 (or leave it empty "
+            f"in a CSV cell or an option), or give {figure.low}-{figure.high} as a 'range'",
             "low",
         )
     return figure

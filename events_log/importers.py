@@ -123,7 +123,12 @@ def _member(choices: type[enum.StrEnum], text: str, name: str):
 
 
 def row_from_observation(observation: Observation) -> dict[str, str]:
-    """The CSV cells of an observation: the inverse of ``observation_from_row``."""
+    """The CSV cells of an observation: the inverse of ``observation_from_row``.
+
+    "At most N" is written with the floor replay reads, 0, even where a log
+    written before holds another: exports say what replay counts, and a
+    correction that leaves the figure alone is not refused for a floor nobody typed.
+    """
     o = observation
     return {
         "id": o.id,
@@ -136,7 +141,7 @@ def row_from_observation(observation: Observation) -> dict[str, str]:
         "category": o.category,
         "location": o.location or "",
         "kind": o.kind.value,
-        "low": str(o.figure.low),
+        "low": "0" if o.figure.qualifier is Qualifier.AT_MOST else str(o.figure.low),
         "high": "" if o.figure.high is None else str(o.figure.high),
         "qualifier": o.figure.qualifier.value,
         "source_url": o.source.url or "",

@@ -581,7 +581,8 @@ def test_at_most_with_a_floor_is_refused_on_every_way_in_yet_read_where_a_log_ho
     that a log written before holds is read as replay reads it, 0 to N."""
     log = _described_log(str(tmp_path / "log.jsonl"))
     before = _lines(log)
-    fragment = "an 'at_most' figure has no floor (it reads 0 to 300); leave low empty, or give 12-300 as a 'range'"
+    fragment = ("an 'at_most' figure has no floor (it reads 0 to 300): give low as 0 (or leave it empty in a CSV "
+                "cell or an option), or give 12-300 as a 'range'")
     options = [*OBSERVATION_OPTIONS]
     options[options.index("--qualifier") + 1] = "at_most"
     options[options.index("--low") + 1] = "12"
@@ -606,6 +607,15 @@ def test_at_most_with_a_floor_is_refused_on_every_way_in_yet_read_where_a_log_ho
                                   batch_end=head.entries, prev_hash=head.head)  # fmt: skip
     store.append_stored([stored_line], head)
     [day] = [d for s in replay(store).series for d in s.segments() if d.observations == ("f12",)]
+    assert (day.low, day.high) == (0, 300)
+    # Exports say what replay counts, and a correction that leaves the figure alone carries 0, not the floor.
+    exported = invoke(["export", "--format", "hxl", "--out", str(tmp_path / "hxl.csv")], log)
+    assert exported.exit_code == 0, exported.output
+    [row] = [r for r in csv.reader(io.StringIO((tmp_path / "hxl.csv").read_text())) if "f12" in r]
+    assert "12" not in row and "0" in row and "300" in row
+    corrected = invoke(["correct", "f12", "--note", "checked", "--reason", "a note"], log)
+    assert corrected.exit_code == 0, corrected.output
+    [day] = [d for s in replay(JsonlStore(log)).series for d in s.segments() if d.observations == ("f12",)]
     assert (day.low, day.high) == (0, 300)
 
 
