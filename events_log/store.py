@@ -357,7 +357,8 @@ class Store(abc.ABC):
 
     def _unreadable(self, position: int, exc: Exception) -> StoredEntryError:
         # A stored entry that cannot be read is a broken log, not bad input: say which log and where.
-        return StoredEntryError(position, str(exc), self.location)
+        reason = f"{exc.args[0]!r} is missing" if isinstance(exc, KeyError) and exc.args else str(exc)
+        return StoredEntryError(position, reason, self.location)
 
     def append(
         self,
@@ -521,6 +522,7 @@ class Store(abc.ABC):
                         "copy into an empty log"
                     )
                 continue
+            source.check_readable(raw)  # before any of its batch is written: a copy never holds what verify refuses
             pending.append(line)
             if raw.position == raw.batch_end and len(pending) >= chunk:
                 self._append_copied(pending, source)
@@ -548,13 +550,16 @@ class Store(abc.ABC):
         """
         check = ChainCheck()
         for line in self.lines():
-            raw = check.feed(line)
-            try:
-                # A line can be whole and chained, yet hold an event no writer could have admitted.
-                event_from_stored(raw.type, raw.schema, raw.event)
-            except (InputError, ValueError) as exc:
-                raise self._unreadable(raw.position, exc) from None
+            self.check_readable(check.feed(line))
         return Verified(check.head, self.torn())
+
+    def check_readable(self, raw: RawEntry) -> None:
+        """Raise ``StoredEntryError`` naming this log and the position of ``raw`` if its event is not one this
+        version reads: a line can be whole and chained, yet hold an event no writer could have admitted."""
+        try:
+            event_from_stored(raw.type, raw.schema, raw.event)
+        except (InputError, ValueError, KeyError, TypeError) as exc:
+            raise self._unreadable(raw.position, exc) from None
 
     def now(self) -> str:
         return format_time(self.clock())

@@ -154,3 +154,28 @@ def test_copy_refuses_a_stored_figure_no_writer_could_admit_naming_the_log_it_li
     with pytest.raises(StoredEntryError, match=f"^{re.escape(str(source))}: position 3 "):
         target.copy_from(JsonlStore(source))
     assert target.head().entries == 0
+
+
+BEYOND_THE_FIGURE = {
+    "an unknown field": (b'"kind":"cumulative"', b'"kind":"cumulative","extra":1'),
+    "a missing field": (b'"measure":"killed",', b""),
+    "a count beyond 64 bits": (FIGURE, b'"figure":{"low":745,"high":' + b"1" * 31 + b',"qualifier":"range"}'),
+    "an unknown type": (b'"type":"Observation"', b'"type":"Observed"'),
+}
+
+
+@pytest.mark.parametrize(("old", "new"), BEYOND_THE_FIGURE.values(), ids=BEYOND_THE_FIGURE.keys())
+def test_copy_refuses_any_entry_verify_refuses_before_writing_anything(tmp_path, old, new):
+    """Whatever makes an entry unreadable, `timeline copy` says so in one line naming the source and the
+    position, and writes none of it (it wrote the whole target, or failed on a traceback, leaving an empty one)."""
+    lines = list(LINES)
+    assert old in lines[3]
+    if old != FIGURE:  # the figure itself is replaced by _forged; any other part here
+        lines[3] = lines[3].replace(old, new, 1)
+    source = tmp_path / "source.jsonl"
+    source.write_bytes(b"".join(line + b"\n" for line in _forged(new if old == FIGURE else FIGURE, lines)))
+    result = invoke(["copy", str(source), str(tmp_path / "target.jsonl")])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"timeline: error: {source}: position 3 is not a readable entry (")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "target.jsonl").exists()
