@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import tempfile
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -92,7 +93,7 @@ def test_import_keeps_the_replay_and_replay_uses_it_until_the_log_grows(tmp_path
     assert added.exit_code == 0, added.output
     second = run("replay", "--log", str(log), "--format", "csv").output
     assert ",803," in second and second.encode() == cold_csv(store)
-    assert kept.read_bytes().split(b"\n", 1)[1] == second.encode()  # kept anew at the new head
+    assert kept_bytes(store) == second.encode()  # kept anew at the new head
 
 
 def test_a_small_import_into_a_larger_log_leaves_the_replay_to_the_next_whole_replay(tmp_path):
@@ -124,12 +125,53 @@ def test_verify_catches_an_edited_kept_replay_and_keeps_it_as_evidence(tmp_path)
     kept = tmp_path / "log.jsonl.replay.csv"
     assert "replay kept as CSV matches the log" in run("verify", "--log", str(log)).output
     kept.write_bytes(kept.read_bytes().replace(b",745,", b",999,"))
-    assert ",999," in run("replay", "--log", str(log), "--format", "csv").output  # read, until verify...
+    replayed = run("replay", "--log", str(log), "--format", "csv")  # its seal fails: passed over, with a warning
+    assert ",745," in replayed.stdout and ",999," not in replayed.stdout
+    assert replayed.stderr == ("timeline: warning: the replay kept as CSV does not hold what was kept (damaged or "
+                               "edited, or kept by an older version); replaying instead, and keeping it anew\n")
+    kept.write_bytes(kept.read_bytes().replace(b",745,", b",999,"))  # edited again, seal and all: verify finds it
     result = invoke(["verify", "--log", str(log)])
     assert result.exit_code == 1 and "does not match a replay of the log" in result.output
     assert b",999," in (tmp_path / "log.jsonl.replay.csv.mismatch-1").read_bytes() and not kept.exists()
     assert ",745," in run("replay", "--log", str(log), "--format", "csv").output
     assert run("verify", "--log", str(log)).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda b: b[:-1], lambda b: b[:-20], lambda b: b[:40] + bytes([b[40] ^ 1]) + b[41:], lambda b: b + b"junk"],
+    ids=["last byte gone", "torn", "one bit", "bytes added"],
+)
+def test_a_damaged_kept_csv_is_passed_over_with_a_warning_and_kept_anew(tmp_path, damage):
+    """The kept CSV is copied out as the answer: one whose seal fails is never printed, and is made again."""
+    log = tmp_path / "log.jsonl"
+    store = JsonlStore(log, clock=StepClock())
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 10, 745)])
+    assert run("replay", "--log", str(log), "--format", "csv").exit_code == 0
+    kept = tmp_path / "log.jsonl.replay.csv"
+    header, body = kept.read_bytes().split(b"\n", 1)
+    kept.write_bytes(header + b"\n" + damage(body))
+    replayed = run("replay", "--log", str(log), "--format", "csv")
+    assert replayed.exit_code == 0 and replayed.stdout.encode() == cold_csv(store)
+    assert replayed.stderr.startswith("timeline: warning: the replay kept as CSV does not hold what was kept")
+    assert kept_bytes(store) == cold_csv(store)  # kept anew, sealed
+    again = run("replay", "--log", str(log), "--format", "csv")
+    assert again.stdout.encode() == cold_csv(store) and again.stderr == ""
+
+
+def test_a_kept_csv_without_a_seal_is_stale_for_verify_not_a_finding(tmp_path):
+    """A kept CSV an older version wrote (the CSV alone) is not used; verify says so without failing."""
+    log = tmp_path / "log.jsonl"
+    store = JsonlStore(log, clock=StepClock())
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 10, 745)])
+    assert run("replay", "--log", str(log), "--format", "csv").exit_code == 0
+    kept = tmp_path / "log.jsonl.replay.csv"
+    kept.write_bytes(kept.read_bytes()[:-12])  # as an older version kept it
+    result = invoke(["verify", "--log", str(log)])
+    assert result.exit_code == 0, result.output
+    assert "the replay kept as CSV was kept without its seal by an older version" in result.output
+    assert kept_bytes(store) is None
+    assert run("replay", "--log", str(log), "--format", "csv").stdout.encode() == cold_csv(store) == kept_bytes(store)
 
 
 def test_sqlite_keeps_the_replay_in_its_projections_table(tmp_path):
@@ -140,7 +182,7 @@ def test_sqlite_keeps_the_replay_in_its_projections_table(tmp_path):
     out = run("replay", "--log", target, "--format", "csv").output
     with sqlite3.connect(tmp_path / "log.db") as db:
         (body,) = db.execute("SELECT body FROM timeline_projections WHERE name = 'replay.csv'").fetchone()
-        assert body == out.encode() == cold_csv(store)
+        assert body[:-12] == out.encode() == cold_csv(store)  # then the seal: its length and CRC-32
         forged = body.replace(b",745,", b",7,")
         db.execute("UPDATE timeline_projections SET body = ? WHERE name = 'replay.csv'", (forged,))
     result = invoke(["verify", "--log", target])

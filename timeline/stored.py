@@ -17,14 +17,24 @@ a replay of the whole log for it.
 The same full replay is kept beside it incident by incident
 (``kept_incidents``), by the same writers and under the same rules: a
 question about one incident as-of any date reads that instead of the index.
+
+The CSV is sealed: its length and CRC-32 follow it, and a kept CSV whose
+seal does not hold (damaged, edited, or kept by a version that did not seal
+it) is passed over with a warning, and the replay made anew.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import shutil
+import struct
+import warnings
+import zlib
 from collections.abc import Callable, Iterable, Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+from events_log.errors import IndexMismatchWarning, StoreError
 from events_log.store import LogHead, Store
 
 from . import kept_incidents
@@ -33,11 +43,12 @@ from .replay import Replay
 from .scratch import full_series
 
 NAME = "replay.csv"
+_SEAL = struct.Struct("<QI")  # after the CSV: its length and CRC-32
 
 
 def kept_csv(store: Store) -> BinaryIO | None:
-    """The kept CSV of the full replay, if it was made at the log's current head."""
-    return store.result(NAME, store.head())
+    """The kept CSV of the full replay, if it was made at the log's current head and its seal holds."""
+    return _unsealed(store.result(NAME, store.head()))
 
 
 def kept_whole(store: Store) -> BinaryIO | None:
@@ -48,7 +59,71 @@ def kept_whole(store: Store) -> BinaryIO | None:
     if by_incident is None:
         return None
     by_incident.close()
-    return store.result(NAME, head)
+    return _unsealed(store.result(NAME, head))
+
+
+def _sealed(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The chunks of a CSV, then its seal: its length and CRC-32."""
+    length, crc = 0, 0
+    for chunk in chunks:
+        length, crc = length + len(chunk), zlib.crc32(chunk, crc)
+        yield chunk
+    yield _SEAL.pack(length, crc)
+
+
+def _unsealed(kept: BinaryIO | None) -> BinaryIO | None:
+    """The CSV of a kept result whose seal holds (read once through to check it), from its start; else None.
+
+    A kept CSV is copied out as the answer: bytes that changed since it
+    was kept must never be, so one that fails is passed over, with a warning.
+    """
+    if kept is None:
+        return None
+    try:
+        start = kept.tell()
+        length = kept.seek(0, os.SEEK_END) - start - _SEAL.size
+        if length >= 0:
+            kept.seek(start + length)
+            seal = _SEAL.unpack(kept.read(_SEAL.size))
+            kept.seek(start)
+            crc = 0
+            for piece in iter(lambda: kept.read(min(1 << 20, length - kept.tell() + start)), b""):
+                crc = zlib.crc32(piece, crc)
+            if seal == (length, crc):
+                kept.seek(start)
+                return io.BufferedReader(_Body(kept, length), 1 << 20)
+    except (OSError, StoreError, struct.error):
+        pass
+    kept.close()
+    warnings.warn(
+        IndexMismatchWarning(
+            "the replay kept as CSV does not hold what was kept (damaged or edited, or kept by an older version); "
+            "replaying instead, and keeping it anew"
+        ),
+        stacklevel=2,
+    )
+    return None
+
+
+class _Body(io.RawIOBase):
+    """The first ``length`` bytes from where ``kept`` stands: a kept CSV without its seal."""
+
+    def __init__(self, kept: BinaryIO, length: int) -> None:
+        self._kept, self._left = kept, length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._kept.read(min(len(buffer), self._left))
+        buffer[: len(data)] = data
+        self._left -= len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._kept.close()
+        super().close()
 
 
 def write_and_keep(store: Store, result: Replay, out: BinaryIO) -> None:
@@ -67,7 +142,7 @@ def write_and_keep(store: Store, result: Replay, out: BinaryIO) -> None:
             yield data
 
     written = chunks()
-    kept = store.keep_result(NAME, result.log, written)  # cut short (nothing kept) if ``out`` fails
+    kept = store.keep_result(NAME, result.log, _sealed(written))  # cut short (nothing kept) if ``out`` fails
     if failed:
         raise failed[0]
     for _ in written:  # whatever the store did not read (it keeps nothing, or failed) still goes out
@@ -86,7 +161,7 @@ def keep(store: Store, progress: Callable[[Iterable, int], Iterable] | None = No
     """
     head, index, series = full_series(store, progress)  # one series at a time: never the whole replay in memory
     with kept_incidents.Writer() as parts:
-        kept = store.keep_result(NAME, head, (chunk.encode() for chunk in csv_chunks(parts.passing(series))))
+        kept = store.keep_result(NAME, head, _sealed(chunk.encode() for chunk in csv_chunks(parts.passing(series))))
         if kept:  # the store read every series
             store.keep_result(kept_incidents.NAME, head, parts.finished(index))
     return kept
@@ -105,9 +180,14 @@ def check(store: Store, *, repair: bool) -> list[tuple[str, bool]]:
         return []
     _, index, series = full_series(store)
     with kept_incidents.Writer() as parts:
-        csv_same = _same_bytes(kept[NAME], (chunk.encode() for chunk in csv_chunks(parts.passing(series))))
-        same = {NAME: csv_same, kept_incidents.NAME: _same_bytes(kept[kept_incidents.NAME], parts.finished(index))}
+        csv = _compared_csv(kept[NAME], (chunk.encode() for chunk in csv_chunks(parts.passing(series))))
+        same = {NAME: csv != "differs", kept_incidents.NAME: _same_bytes(kept[kept_incidents.NAME],
+                                                                         parts.finished(index))}  # fmt: skip
     notes = []
+    if csv == "unsealed":  # not wrong, only stale: the next whole replay keeps it anew, sealed
+        notes.append((f"the replay kept as CSV was kept without its seal by an older version ({_at(head)}); "
+                      "it is not used, and the next whole replay keeps it anew", False))  # fmt: skip
+        kept[NAME] = None
     for name, what in ((NAME, "the replay kept as CSV"), (kept_incidents.NAME, "the replay kept by incident")):
         if kept[name] is None:
             continue
@@ -130,6 +210,25 @@ def copy(kept: BinaryIO, out: BinaryIO) -> None:
 
 def _at(head: LogHead) -> str:
     return f"{head.entries} entries, head {head.head[:12]}"
+
+
+def _compared_csv(kept: BinaryIO | None, chunks: Iterator[bytes]) -> str | None:
+    """Whether ``kept`` holds the CSV of ``chunks`` and its seal ("same"), the CSV alone as an older version kept
+    it ("unsealed"), or anything else ("differs"); None if nothing is kept. ``chunks`` are all read either way."""
+    if kept is None:
+        for _ in chunks:
+            pass
+        return None
+    with kept:
+        same, previous = True, None
+        for chunk in _sealed(chunks):  # the last is the seal
+            if previous is not None:
+                same = same and kept.read(len(previous)) == previous
+            previous = chunk
+        rest = kept.read(_SEAL.size + 1)
+    if same and rest == previous:
+        return "same"
+    return "unsealed" if same and rest == b"" else "differs"
 
 
 def _same_bytes(kept: BinaryIO | None, chunks: Iterator[bytes]) -> bool | None:
