@@ -117,12 +117,17 @@ def test_a_small_import_into_a_larger_log_leaves_the_replay_to_the_next_whole_re
     assert ",1383," in replayed and replayed.encode() == cold_csv(store) == kept_bytes(store)
 
 
-def test_verify_catches_an_edited_kept_replay_and_keeps_it_as_evidence(tmp_path):
+def _replayed_log(tmp_path):
+    """A log of two figures, replayed whole once: its path, its store, and the path of the CSV kept beside it."""
     log = tmp_path / "log.jsonl"
     store = JsonlStore(log, clock=StepClock())
     store.append([*NAMES, obs("a", 8, 532), obs("b", 10, 745)])
     assert run("replay", "--log", str(log), "--format", "csv").exit_code == 0
-    kept = tmp_path / "log.jsonl.replay.csv"
+    return log, store, tmp_path / "log.jsonl.replay.csv"
+
+
+def test_verify_catches_an_edited_kept_replay_and_keeps_it_as_evidence(tmp_path):
+    log, _, kept = _replayed_log(tmp_path)
     assert "replay kept as CSV matches the log" in run("verify", "--log", str(log)).output
     kept.write_bytes(kept.read_bytes().replace(b",745,", b",999,"))
     replayed = run("replay", "--log", str(log), "--format", "csv")  # its seal fails: passed over, with a warning
@@ -144,11 +149,7 @@ def test_verify_catches_an_edited_kept_replay_and_keeps_it_as_evidence(tmp_path)
 )
 def test_a_damaged_kept_csv_is_passed_over_with_a_warning_and_kept_anew(tmp_path, damage):
     """The kept CSV is copied out as the answer: one whose seal fails is never printed, and is made again."""
-    log = tmp_path / "log.jsonl"
-    store = JsonlStore(log, clock=StepClock())
-    store.append([*NAMES, obs("a", 8, 532), obs("b", 10, 745)])
-    assert run("replay", "--log", str(log), "--format", "csv").exit_code == 0
-    kept = tmp_path / "log.jsonl.replay.csv"
+    log, store, kept = _replayed_log(tmp_path)
     header, body = kept.read_bytes().split(b"\n", 1)
     kept.write_bytes(header + b"\n" + damage(body))
     replayed = run("replay", "--log", str(log), "--format", "csv")
@@ -161,11 +162,7 @@ def test_a_damaged_kept_csv_is_passed_over_with_a_warning_and_kept_anew(tmp_path
 
 def test_a_kept_csv_without_a_seal_is_stale_for_verify_not_a_finding(tmp_path):
     """A kept CSV an older version wrote (the CSV alone) is not used; verify says so without failing."""
-    log = tmp_path / "log.jsonl"
-    store = JsonlStore(log, clock=StepClock())
-    store.append([*NAMES, obs("a", 8, 532), obs("b", 10, 745)])
-    assert run("replay", "--log", str(log), "--format", "csv").exit_code == 0
-    kept = tmp_path / "log.jsonl.replay.csv"
+    log, store, kept = _replayed_log(tmp_path)
     kept.write_bytes(kept.read_bytes()[:-12])  # as an older version kept it
     result = invoke(["verify", "--log", str(log)])
     assert result.exit_code == 0, result.output
