@@ -497,9 +497,11 @@ class JsonlStore(Store):
                 os.fsync(out.fileno())
             os.replace(writing, path)
             _fsync_dir(self.path.parent)
-        except OSError:
+        except BaseException as exc:  # a full disk, or Ctrl-C and SIGTERM while it is written: none of it is left
             with contextlib.suppress(OSError):
                 writing.unlink()
+            if not isinstance(exc, OSError):
+                raise
             return False
         return True
 

@@ -264,6 +264,23 @@ def test_sigterm_mid_import_cuts_the_batch_back(tmp_path):
     assert helpers.invoke(["describe", "monitor", "later", "--name", "n", "--log", str(log)]).exit_code == 0
 
 
+def test_sigterm_while_an_import_keeps_its_replay_leaves_the_import_and_no_half_written_file(tmp_path):
+    """The batch landed before the replay is kept: SIGTERM then stops the keeping, and nothing of it is left."""
+    root = Path(__file__).resolve().parents[1]
+    rows, log = tmp_path / "rows.csv", tmp_path / "log.jsonl"
+    subprocess.run([sys.executable, "-m", "bench.generate", "csv", str(rows), "30000"], cwd=root, check=True)
+    process = subprocess.Popen([sys.executable, "-m", "timeline", "import", str(rows), "--describe-new",
+                                "--log", str(log)], cwd=root, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    while not list(tmp_path.glob("log.jsonl.replay.*.writing-*")) and process.poll() is None:
+        time.sleep(0.0005)
+    process.send_signal(signal.SIGTERM)
+    _, errors = process.communicate()
+    assert process.returncode == 143, errors
+    assert errors.startswith("timeline: terminated; a batch is appended whole or not at all")
+    assert not list(tmp_path.glob("*.writing-*"))
+    assert JsonlStore(log).head().entries > 30000 and JsonlStore(log).torn() is None
+
+
 # -- tampering in every store ----------------------------------------------------------------
 
 
