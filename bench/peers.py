@@ -112,13 +112,22 @@ def measure_size(n: int, args, scratch: Path, server: str | None, results: dict)
         in_child("csv", source.with_suffix(".tmp"), n)
         source.with_suffix(".tmp").rename(source)
 
-    def timed(name: str, fresh, command, **kwargs) -> None:
+    def timed(name: str, fresh, command, *, printed: bool = False, **kwargs) -> None:
+        """Median wall time and largest peak memory; ``printed``: the seconds the command prints, not its wall."""
         print(f"measuring {name} ...", file=sys.stderr)
         runs = []
         for _ in range(args.repeat):
             fresh()
-            runs.append(run(command(), **kwargs)[:2])
+            wall, rss, last = run(command(), **kwargs)
+            runs.append((float(last) if printed else wall, rss))
         results[name] = (statistics.median(r[0] for r in runs), max(r[1] for r in runs))
+
+    def clear(path: Path):
+        def fresh() -> None:
+            for leftover in path.parent.glob(path.name + "*"):
+                leftover.unlink()
+
+        return fresh
 
     table = scratch / "plain.db"
     timed(f"{n:,}: sqlite3 shell .import", lambda: table.unlink(missing_ok=True),
@@ -128,24 +137,11 @@ def measure_size(n: int, args, scratch: Path, server: str | None, results: dict)
           lambda: [PY, "-m", "bench.floors", "import", str(source), str(floor)])  # fmt: skip
     # SQLite's own part of an import into the SQLite store: its lines into the store's table (the seconds
     # of the insert and commit alone, as the script prints them).
-    name = f"{n:,}: floor: the rows into the SQLite store's table"
-    print(f"measuring {name} ...", file=sys.stderr)
-    inserts = []
-    for _ in range(args.repeat):
-        for leftover in scratch.glob("floor.db*"):
-            leftover.unlink()
-        _, rss, seconds = run([PY, "-m", "bench.floors", "sqlite", str(floor), str(scratch / "floor.db")])
-        inserts.append((float(seconds), rss))
-    results[name] = (statistics.median(i[0] for i in inserts), max(i[1] for i in inserts))
+    database = scratch / "floor.db"
+    timed(f"{n:,}: floor: the rows into the SQLite store's table", clear(database),
+          lambda: [PY, "-m", "bench.floors", "sqlite", str(floor), str(database)], printed=True)  # fmt: skip
     logs = {"JSON Lines": scratch / "log.jsonl", "SQLite": scratch / "log.db"}
     names = {"JSON Lines": str(logs["JSON Lines"]), "SQLite": f"sqlite:///{logs['SQLite']}"}
-
-    def clear(path: Path):
-        def fresh() -> None:
-            for leftover in path.parent.glob(path.name + "*"):
-                leftover.unlink()
-
-        return fresh
 
     for store, path in logs.items():
         timed(f"{n:,}: timeline import, {store}", clear(path),

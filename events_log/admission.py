@@ -232,7 +232,7 @@ def check_names(used: BatchNames, names: Names, made: Sequence[Event] = ()) -> N
     parts = []
     for (kind, slug), (where, uses) in unknown.items():
         near = suggestions(slug, nearby.of(kind))
-        first = f"line {where.rpartition(':')[2]}" if file else where
+        first = _in_file(where, file)
         at = first + (f" and {uses - 1} more" if uses > 1 else "")
         parts.append(f"{kind} {slug!r} ({at}{'; did you mean ' + ' or '.join(near) + '?' if near else ''})")
     raise InputError(
@@ -379,11 +379,15 @@ def check_dates(observation: Observation, today: dt.date, where: str) -> None:
             raise InputError(f"{day} is in the future: it is recorded on {today} (UTC)", f"{where}: {name}")
 
 
+def _in_file(where: str, file: str) -> str:
+    """A label ("rows.csv:7") in a message that names its file already: the line alone."""
+    named, _, line = where.rpartition(":")
+    return f"line {line}" if file and named == file else where
+
+
 def _given_twice(observation_id: str, first: str, label: str) -> str:
     """Why a batch that gives one observation id twice is refused; ``first`` and ``label`` say where each is."""
-    file, _, line = first.rpartition(":")
-    if file and file == label.rpartition(":")[0]:  # "rows.csv:7" and "rows.csv:9": the line alone
-        first = f"line {line}"
+    first = _in_file(first, label.rpartition(":")[0])
     if CONTENT_ID.fullmatch(observation_id):  # most likely made from the row's content, not typed
         return f"repeats {first} word for word (a row without an id takes its id, {observation_id}, from its content)"
     return f"observation id {observation_id!r} is given twice (also at {first})"

@@ -70,7 +70,7 @@ class _Directory(msgspec.Struct, array_like=True):
 _encode = msgspec.msgpack.Encoder().encode
 _decode_series = msgspec.msgpack.Decoder(list[_Series]).decode
 _decode_directory = msgspec.msgpack.Decoder(_Directory).decode
-_TRAILER = struct.Struct("<QI")  # the directory's length and CRC-32: the last bytes kept
+SEAL = struct.Struct("<QI")  # what follows kept bytes: their length and CRC-32 (here, the directory's)
 
 
 class Writer:
@@ -109,7 +109,7 @@ class Writer:
         """Every byte to keep, the directory last (``index``: the replayed index, for what a replay says
         besides its series)."""
         directory = _encode(_Directory(self._places, index.described, index.last_time))
-        self._out.write(directory + _TRAILER.pack(len(directory), zlib.crc32(directory)))
+        self._out.write(directory + SEAL.pack(len(directory), zlib.crc32(directory)))
         self._out.seek(0)
         return iter(lambda: self._out.read(1 << 20), b"")
 
@@ -144,9 +144,9 @@ def replay(store: Store, as_of: dt.date | None, incident: str, monitor: str | No
 
 def _read(kept: Any, incident: str) -> tuple[_Directory, list[_Series]]:
     start = kept.tell()  # after the store's header
-    kept.seek(-_TRAILER.size, os.SEEK_END)
-    length, crc = _TRAILER.unpack(kept.read(_TRAILER.size))
-    kept.seek(-_TRAILER.size - length, os.SEEK_END)
+    kept.seek(-SEAL.size, os.SEEK_END)
+    length, crc = SEAL.unpack(kept.read(SEAL.size))
+    kept.seek(-SEAL.size - length, os.SEEK_END)
     directory = _decode_directory(_checked(kept.read(length), crc))
     place = directory.incidents.get(incident)
     if place is None:  # nothing reported of it (yet)

@@ -43,7 +43,6 @@ from .replay import Replay
 from .scratch import full_series
 
 NAME = "replay.csv"
-_SEAL = struct.Struct("<QI")  # after the CSV: its length and CRC-32
 
 
 def kept_csv(store: Store) -> BinaryIO | None:
@@ -68,7 +67,7 @@ def _sealed(chunks: Iterable[bytes]) -> Iterator[bytes]:
     for chunk in chunks:
         length, crc = length + len(chunk), zlib.crc32(chunk, crc)
         yield chunk
-    yield _SEAL.pack(length, crc)
+    yield kept_incidents.SEAL.pack(length, crc)
 
 
 def _unsealed(kept: BinaryIO | None) -> BinaryIO | None:
@@ -81,10 +80,10 @@ def _unsealed(kept: BinaryIO | None) -> BinaryIO | None:
         return None
     try:
         start = kept.tell()
-        length = kept.seek(0, os.SEEK_END) - start - _SEAL.size
+        length = kept.seek(0, os.SEEK_END) - start - kept_incidents.SEAL.size
         if length >= 0:
             kept.seek(start + length)
-            seal = _SEAL.unpack(kept.read(_SEAL.size))
+            seal = kept_incidents.SEAL.unpack(kept.read(kept_incidents.SEAL.size))
             kept.seek(start)
             crc = 0
             for piece in iter(lambda: kept.read(min(1 << 20, length - kept.tell() + start)), b""):
@@ -225,7 +224,7 @@ def _compared_csv(kept: BinaryIO | None, chunks: Iterator[bytes]) -> str | None:
             if previous is not None:
                 same = same and kept.read(len(previous)) == previous
             previous = chunk
-        rest = kept.read(_SEAL.size + 1)
+        rest = kept.read(kept_incidents.SEAL.size + 1)
     if same and rest == previous:
         return "same"
     return "unsealed" if same and rest == b"" else "differs"
