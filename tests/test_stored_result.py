@@ -27,15 +27,11 @@ from .test_jsonl_store import NAMES
 def cold_csv(store) -> bytes:
     """The CSV of a replay of the log alone: its entries copied into a new log, nothing beside it."""
     out = io.StringIO()
-    write_csv(replay(_copy_of(store)), out)
+    with tempfile.TemporaryDirectory(prefix="cold-") as folder:
+        copy = JsonlStore(f"{folder}/copy.jsonl")
+        copy.copy_from(store)
+        write_csv(replay(copy), out)
     return out.getvalue().encode()
-
-
-def _copy_of(store):
-    folder = tempfile.mkdtemp(prefix="cold-")
-    copy = JsonlStore(f"{folder}/copy.jsonl")
-    copy.copy_from(store)
-    return copy
 
 
 def kept_bytes(store) -> bytes | None:
