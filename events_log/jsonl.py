@@ -37,7 +37,8 @@ from .admission import Names
 from .envelope import RawEntry, decode_line
 from .errors import IndexMismatchWarning, InputError, LogChangedError, StoreError, TornLogError
 from .known import KNOWN
-from .projection import Folding, Projection, State, Unread, extend, extend_lines, frame, unframe
+from .parallel import in_two
+from .projection import Folding, Projection, State, Unread, extend, extend_lines, extend_read, frame, unframe
 from .spool import SpooledLines
 from .store import (
     Clock,
@@ -54,6 +55,10 @@ from .store import (
 )
 
 _BLOCK = 1 << 18
+# A stretch of the log at least this long is read by two processes (``JsonlStore._extended``), this one
+# taking the first share of its bytes: less than half, as it also takes in what the other read.
+IN_TWO_BYTES = 32 << 20
+_FIRST_SHARE = 0.4
 _WRITE_LINES = 4096
 
 
@@ -201,7 +206,7 @@ class JsonlStore(Store):
                     and since.origin == self._sidecar_origin(projection)
                     and _line_ends_with(fd, since.end_offset, since.last_hash)
                 ):
-                    return self._after(fd, since, tail)
+                    return self._extended(fd, since, projection, tail.end)[0]
                 sidecar = self._read_sidecar(fd, tail, projection)
             self._warn_passed_over(projection, sidecar)
             if sidecar.new and not self.read_only:
@@ -369,7 +374,7 @@ class JsonlStore(Store):
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {exc.strerror}") from None
         start = state.end_offset if found["kept"] else 0
-        state, new = extend_lines(state, self._lines(fd, start, tail.end), self._decoder)
+        state, new = self._extended(fd, state, projection, tail.end, start)
         unread = frames.unread if frames is not None and not found["dropped"] else None
         return _Sidecar(state, found["kept"], new, found["size"], found["dropped"], unread)
 
@@ -527,11 +532,31 @@ class JsonlStore(Store):
             _fsync_dir(self.path.parent)
         return kept
 
-    def _after(self, fd: int, since: State, tail: _Tail) -> State:
-        """``since`` followed by the entries appended after it, parsed from the log."""
-        if since.end_offset == tail.end:
-            return since
-        return extend_lines(since, self._lines(fd, since.end_offset, tail.end), self._decoder)[0]
+    def _extended(
+        self, fd: int, state: State, projection: Projection, end: int, start: int | None = None
+    ) -> tuple[State, list[Any]]:
+        """``state`` followed by the entries of the log from byte ``start`` (its end, if None) to ``end``.
+
+        A projection that reads lines without the log (``read_lines``) has a
+        long stretch read by two processes at once (``parallel.in_two``).
+        """
+        start = state.end_offset if start is None else start
+        if start == end:
+            return state, []
+        read = getattr(projection, "read_lines", None)
+        if read is None:
+            return extend_lines(state, self._lines(fd, start, end), self._decoder)
+
+        def runs(first: int, last: int) -> Iterator[Any]:
+            return (read(lines, at) for at, lines in self._lines(fd, first, last))
+
+        middle = end
+        if end - start >= IN_TWO_BYTES:
+            middle = _line_start_after(fd, start + int((end - start) * _FIRST_SHARE), end)
+        if middle >= end:
+            return extend_read(state, runs(start, end), self._decoder)
+        with contextlib.closing(in_two(lambda: runs(start, middle), lambda: runs(middle, end))) as read_runs:
+            return extend_read(state, read_runs, self._decoder)
 
     def _save_sidecar(self, fd: int, projection: Projection, sidecar: _Sidecar) -> None:
         """Keep what a reader parsed, if no writer is busy: the next reader starts from there."""
@@ -790,6 +815,19 @@ def _line_runs(fd: int, start: int, end: int, location: str) -> Iterator[tuple[i
             yield run_at, lines
     if carry:
         raise StoreError(f"{location}: the acknowledged part does not end in a newline")
+
+
+def _line_start_after(fd: int, at: int, end: int) -> int:
+    """Where the first line starting after byte ``at`` starts (``end`` if none does before it)."""
+    while at < end:
+        chunk = os.pread(fd, min(_BLOCK, end - at), at)
+        if not chunk:
+            break
+        newline = chunk.find(b"\n")
+        if newline >= 0:
+            return at + newline + 1
+        at += len(chunk)
+    return end
 
 
 def _line_ends_with(fd: int, end: int, hash_: str) -> bool:

@@ -97,6 +97,10 @@ class Projection(Protocol):
     def decode(self, body: bytes) -> Any:
         """A block from its stored bytes; raises ``ValueError`` if they are not one."""
 
+    # Optional: ``read_lines(lines, start)``, a run of stored lines (``start``: where the first begins, or -1)
+    # read into what its builder's ``add_run(run, decode)`` takes, with no state of the log, so that any
+    # process can read them. A projection without it has each line decoded and added (``Builder.add``).
+
 
 class Folding:
     """Entries folded onto a state as they come, into blocks cut every ``BLOCK_ENTRIES``.
@@ -115,26 +119,25 @@ class Folding:
             self.blocks.append(self.builder.block())
 
     def add_lines(self, lines: Sequence[bytes], start: int, decode: Decode) -> None:
-        """Add consecutive stored lines (``start``: where the first starts, or -1 if they have no offsets).
-
-        A builder may read lines itself, decoding only what it keeps: its
-        ``add_lines(lines, spans, decode)`` must add them as ``add`` would,
-        sending any line it does not read through ``decode`` and ``add``, so
-        that every line is taken, or refused, as ``add`` takes or refuses it.
-        Other builders get each line decoded.
-        """
-        add_lines = getattr(self.builder, "add_lines", None)
+        """Add consecutive stored lines (``start``: where the first starts, or -1 if they have no offsets)."""
         at = 0
         while at < len(lines):
             piece = lines[at : at + BLOCK_ENTRIES - len(self.builder)]
             where = spans(piece, start)
-            if add_lines is not None:
-                add_lines(piece, where, decode)
-            else:
-                for line, (line_start, end) in zip(piece, where, strict=True):
-                    self.builder.add(decode(line, line_start), line_start, end)
+            for line, (line_start, end) in zip(piece, where, strict=True):
+                self.builder.add(decode(line, line_start), line_start, end)
             start = where[-1][1]
             at += len(piece)
+            if len(self.builder) >= BLOCK_ENTRIES:
+                self.blocks.append(self.builder.block())
+
+    def add_run(self, run: Any, decode: Decode) -> None:
+        """Add a run of lines read by the projection's ``read_lines``, cut where a block ends."""
+        at = 0
+        while at < len(run):
+            left = BLOCK_ENTRIES - len(self.builder)
+            self.builder.add_run(run if at == 0 and len(run) <= left else run.part(at, at + left), decode)
+            at += left
             if len(self.builder) >= BLOCK_ENTRIES:
                 self.blocks.append(self.builder.block())
 
@@ -356,14 +359,23 @@ def spans(lines: Sequence[bytes], start: int) -> list[tuple[int, int]]:
 
 
 def extend_lines(state: State, runs: Iterable[tuple[int, Sequence[bytes]]], decode: Decode) -> tuple[State, list[Any]]:
-    """``extend`` from runs of stored lines (each with where its first line starts, or -1), read by ``decode``.
-
-    The same state as ``extend`` of the decoded entries; a builder that reads
-    lines itself (``Folding.add_lines``) skips what it does not keep.
-    """
+    """``extend`` from runs of stored lines (each with where its first line starts, or -1), read by ``decode``."""
     folding = Folding(state)
     for start, lines in runs:
         folding.add_lines(lines, start, decode)
+    blocks = folding.done()
+    return state.extended(blocks, folding.builder), blocks
+
+
+def extend_read(state: State, runs: Iterable[Any], decode: Decode) -> tuple[State, list[Any]]:
+    """``extend`` from runs of stored lines read by the projection's ``read_lines``.
+
+    The same state as ``extend`` of the decoded entries: the builder takes
+    each line the reader did not read through ``decode``.
+    """
+    folding = Folding(state)
+    for run in runs:
+        folding.add_run(run, decode)
     blocks = folding.done()
     return state.extended(blocks, folding.builder), blocks
 

@@ -8,9 +8,13 @@ exactly what folding the whole log from nothing gives.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import signal
 import sqlite3
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import orjson
@@ -18,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from events_log import jsonl, projection
 from events_log.errors import IndexMismatchWarning, StoredEntryError
 from events_log.jsonl import JsonlStore
 from events_log.known import KNOWN
@@ -248,15 +253,25 @@ def rechained(lines: list[bytes], rewrite) -> bytes:
     return b"".join(out)
 
 
+@contextlib.contextmanager
+def readers(two: bool, block: int = projection.BLOCK_ENTRIES) -> Iterator[None]:
+    """A log read by one process, or by two (``parallel.in_two``) however short, cutting blocks of ``block`` entries."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jsonl, "IN_TWO_BYTES", 0 if two else 1 << 62)
+        patch.setattr(projection, "BLOCK_ENTRIES", block)
+        yield
+
+
 @settings(max_examples=40, deadline=None)
 @given(batches=small_logs(), changes=st.lists(st.sampled_from(sorted(OLD_OR_ODD)), min_size=1, max_size=40),
-       old_fixes=st.booleans())  # fmt: skip
-def test_the_index_read_from_lines_equals_the_exact_fold(tmp_path_factory, batches, changes, old_fixes):
+       old_fixes=st.booleans(), two=st.booleans(), block=st.sampled_from([1, 3, 7, 100_000]))  # fmt: skip
+def test_the_index_read_from_lines_equals_the_exact_fold(tmp_path_factory, batches, changes, old_fixes, two, block):
     """A log read with no index beside it (its observations skimmed) gives the index the exact path gives.
 
     Observations are rewritten as an older schema or with fields the skim
     does not take, fixes optionally as schema 1: those lines must go the
-    exact way, and the index must not tell them apart.
+    exact way, and the index must not tell them apart. So must a reading
+    shared by two processes, and one whose blocks end inside a run read.
     """
     folder = tmp_path_factory.mktemp("skim")
     written = JsonlStore(folder / "written.jsonl", clock=StepClock())
@@ -276,16 +291,21 @@ def test_the_index_read_from_lines_equals_the_exact_fold(tmp_path_factory, batch
     store = JsonlStore(path)
     # Not verify: it also structures each event whole, and refuses a field nobody reads, as input does.
     assert store.head().entries == sum(len(b) for b in batches)
-    read = store.projection(REPLAY_INDEX)
+    with readers(two, block):
+        read = store.projection(REPLAY_INDEX)
     assert read.same(folded(store, REPLAY_INDEX))
     assert JsonlStore(path).projection(REPLAY_INDEX).same(read)  # as kept in the sidecar it wrote
     # A projection that does not read lines itself gets each one decoded, with the same offsets.
     assert store.projection(KNOWN).same(folded(store, KNOWN))
 
 
+@pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
 @pytest.mark.parametrize("change", BROKEN.values(), ids=BROKEN.keys())
-def test_the_index_refuses_a_stored_observation_no_writer_could_admit(tmp_path, change):
-    """Whichever path reads it (the skim, or the exact path an older schema takes), naming its position."""
+def test_the_index_refuses_a_stored_observation_no_writer_could_admit(tmp_path, change, two):
+    """Whichever path reads it (the skim, or the exact path an older schema takes), naming its position.
+
+    The last line is in the part a second process reads, when two do.
+    """
     written = JsonlStore(tmp_path / "written.jsonl", clock=StepClock())
     written.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
     path = tmp_path / "log.jsonl"
@@ -294,6 +314,31 @@ def test_the_index_refuses_a_stored_observation_no_writer_could_admit(tmp_path, 
         return change(data) if position == 3 else (schema, data)
 
     path.write_bytes(rechained(list(written.lines()), rewrite))
-    with pytest.raises(StoredEntryError) as caught:
+    with readers(two), pytest.raises(StoredEntryError) as caught:
         JsonlStore(path).projection(REPLAY_INDEX)
     assert caught.value.position == 3
+
+
+@settings(max_examples=10, deadline=None)
+@given(batches=small_logs(), failure=st.sampled_from(["raises", "exits", "killed"]))
+def test_a_second_reader_that_fails_changes_nothing(tmp_path_factory, batches, failure):
+    """The forked reader dies (an error, an exit, a kill): this process reads its part, to the same index."""
+    folder = tmp_path_factory.mktemp("fork")
+    store = JsonlStore(folder / "log.jsonl", clock=StepClock())
+    for batch in batches:
+        store.append(batch, allow_duplicate=True)
+    parent, read_lines = os.getpid(), type(REPLAY_INDEX).read_lines
+
+    def failing(lines, start):
+        if os.getpid() != parent:
+            if failure == "raises":
+                raise MemoryError
+            if failure == "exits":
+                os._exit(0)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return read_lines(lines, start)
+
+    with readers(two=True), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(REPLAY_INDEX), "read_lines", staticmethod(failing))
+        read = JsonlStore(store.path).projection(REPLAY_INDEX)
+    assert read.same(folded(store, REPLAY_INDEX))

@@ -38,17 +38,12 @@ from events_log.events import EVENT_TYPES, MAX_COUNT, Figure, Kind, Qualifier, f
 from events_log.projection import Decode, Ids, NewIds
 from events_log.spool import OPEN as SPOOLED_OPEN
 
-from .skim import skim
+from .skim import INDEXED, LINE, OPEN, QUALIFIER_CODE, QUALIFIERS, TIME, Skimmed, skim_lines
 
 # The codes stored in the index are positions in these: new event types and qualifiers go at the end.
 TYPES = tuple(EVENT_TYPES)
 TYPE_CODE = {name: code for code, name in enumerate(TYPES)}
-QUALIFIERS = tuple(q.value for q in Qualifier)
-QUALIFIER_CODE = {name: code for code, name in enumerate(QUALIFIERS)}
-OPEN = -1  # an open-ended high in the ``high`` column
-CUMULATIVE = Kind.CUMULATIVE
 OBSERVATION = TYPE_CODE["Observation"]
-OBSERVATION_SCHEMA = SCHEMA["Observation"]
 # A spool keeps a qualifier as its position in ``Qualifier``: its code here, by position.
 _SPOOLED_QUALIFIER = np.array([QUALIFIER_CODE[q.value] for q in Qualifier], dtype=np.int64)
 
@@ -216,47 +211,49 @@ class IndexBuilder:
         else:
             self._described.append((raw.position, raw.type, data))
 
-    def add_lines(self, lines: Sequence[bytes], spans: Sequence[tuple[int, int]], decode: Decode) -> None:
-        """Add the entries of stored lines (``spans``: where each starts and ends), as ``add`` of each would.
+    def add_run(self, run: Skimmed, decode: Decode) -> None:
+        """Add the entries of skimmed lines (``skim.skim_lines``), as ``add`` of each line would.
 
-        An observation of the current schema is skimmed (``skim``): only the
-        fields the index keeps are decoded. Any other line is decoded by
-        ``decode`` and goes through ``add``. One plain loop with its lookups
-        held in locals: on millions of lines, it beats column-wise passes,
-        which build a list per step.
+        The rows between two lines read the exact way are taken in at once;
+        each such line goes through ``decode`` and ``add`` in its turn, so
+        that a fix finds exactly the observations before it, and series are
+        numbered in the order the log first names them.
         """
-        series, new_series, add_new_id = self.series, self._new_series, self.new_ids.add
-        times = self._time_cache
-        add_time, add_type, add_offset = self._times.append, self._types.append, self._offsets.append
-        add_obs, add_id = self._obs.append, self._obs_ids.append
-        for line, (start, end) in zip(lines, spans, strict=True):
-            entry = skim(line)
-            if entry is None or entry.type != "Observation" or entry.schema != OBSERVATION_SCHEMA:
-                self.add(decode(line, start), start, end)
-                continue
-            if self._first is None:
-                self._first = entry.position
-            stamp = times.get(entry.recorded_at)
-            if stamp is None:
-                stamp = times[entry.recorded_at] = time_code(parse_time(entry.recorded_at))
-            add_time(stamp)
-            add_type(OBSERVATION)
-            add_offset(start)
-            self._count += 1
-            self._last_hash = entry.hash
-            self._end = end
-            event = entry.event
-            add_new_id(event.id)
-            key = (event.incident, event.monitor, event.measure, event.category, event.location)
-            number = series.get(key)
-            if number is None:
-                number = series[key] = len(series)
-                new_series.append(key)
-            figure = event.figure
-            high = figure.high
-            add_obs((entry.position, number, event.reported_on.toordinal(), event.kind is CUMULATIVE, figure.low,
-                     OPEN if high is None else high, QUALIFIER_CODE[figure.qualifier]))  # fmt: skip
-            add_id(event.id)
+        rows, starts = run.rows, run.starts
+        table = rows[:, INDEXED]  # a copy: its series are renumbered below
+        times, offsets = rows[:, TIME].tolist(), starts[rows[:, LINE]].tolist()
+        first = 0
+        for done, line in enumerate([*run.others, len(run)]):
+            last = line - done  # the rows before this line
+            if last > first:
+                self._add_rows(run, table, first, last, times, offsets)
+            if line < len(run):
+                self.add(decode(run.others[line], int(starts[line])), int(starts[line]), int(starts[line + 1]))
+            first = last
+        numbers = np.array([self.series.get(key, -1) for key in run.keys], dtype=np.int64)
+        table[:, 1] = numbers[table[:, 1]]  # its series column; the tables added above are views of it
+
+    def _add_rows(self, run: Skimmed, table: np.ndarray, first: int, last: int, times: list, offsets: list) -> None:
+        if self._first is None:
+            self._first = int(table[first, 0])
+        for number in run.new_keys(first, last):
+            key = run.keys[number]
+            if key not in self.series:
+                self.series[key] = len(self.series)
+                self._new_series.append(key)
+        count = last - first
+        self._times += times[first:last]
+        self._types += [OBSERVATION] * count
+        self._offsets += offsets[first:last]
+        self._count += count
+        self._last_hash = run.hashes[64 * (last - 1) : 64 * last]
+        self._end = int(run.starts[run.rows[last - 1, LINE] + 1])
+        self.new_ids.extend(run.ids[first:last])
+        self._obs_ids += run.ids[first:last]
+        if self._obs:  # rows ``add`` added before these
+            self._obs_tables.append(_table(self._obs, 7))
+            self._obs = []
+        self._obs_tables.append(table[first:last])
 
     def add_observations(self, run: Any) -> None:
         """Add consecutive observations from their spooled columns (``spool.ObservationRun``), as ``add`` would.
@@ -539,6 +536,10 @@ class _ReplayIndex:
 
     def load(self, blocks: Iterable[Block]) -> LogIndex:
         return LogIndex(blocks, self.without)
+
+    @staticmethod
+    def read_lines(lines: Sequence[bytes], start: int) -> Skimmed:
+        return skim_lines(lines, start)
 
     def encode(self, block: Block) -> bytes:
         return _encode(block)
