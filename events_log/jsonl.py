@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import glob
 import itertools
 import os
@@ -26,7 +27,7 @@ import stat
 import tempfile
 import time
 import warnings
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -55,9 +56,11 @@ from .store import (
 )
 
 _BLOCK = 1 << 18
-# A stretch of the log at least this long is read by two processes (``JsonlStore._extended``), this one
-# taking the first share of its bytes: less than half, as it also takes in what the other read.
+# A stretch of the log at least this long is read by two processes (``JsonlStore._extended``), a window
+# at a time, this one taking the first share of each: less than half, as it also takes in what the other
+# read. What the other sends of a window (about a fifth of its bytes) waits in memory to be taken in.
 IN_TWO_BYTES = 32 << 20
+IN_TWO_WINDOW = 1 << 30
 _FIRST_SHARE = 0.4
 _WRITE_LINES = 4096
 
@@ -550,12 +553,9 @@ class JsonlStore(Store):
         def runs(first: int, last: int) -> Iterator[Any]:
             return (read(lines, at) for at, lines in self._lines(fd, first, last))
 
-        middle = end
-        if end - start >= IN_TWO_BYTES:
-            middle = _line_start_after(fd, start + int((end - start) * _FIRST_SHARE), end)
-        if middle >= end:
+        if end - start < IN_TWO_BYTES:
             return extend_read(state, runs(start, end), self._decoder)
-        with contextlib.closing(in_two(lambda: runs(start, middle), lambda: runs(middle, end))) as read_runs:
+        with contextlib.closing(_in_windows(fd, start, end, runs)) as read_runs:
             return extend_read(state, read_runs, self._decoder)
 
     def _save_sidecar(self, fd: int, projection: Projection, sidecar: _Sidecar) -> None:
@@ -815,6 +815,20 @@ def _line_runs(fd: int, start: int, end: int, location: str) -> Iterator[tuple[i
             yield run_at, lines
     if carry:
         raise StoreError(f"{location}: the acknowledged part does not end in a newline")
+
+
+def _in_windows(fd: int, start: int, end: int, runs: Callable[[int, int], Iterator[Any]]) -> Iterator[Any]:
+    """``runs`` of the lines from byte ``start`` to ``end``, each window of them read by two processes."""
+    while start < end:
+        stop = _line_start_after(fd, start + IN_TWO_WINDOW, end) if end - start > IN_TWO_WINDOW else end
+        middle = _line_start_after(fd, start + int((stop - start) * _FIRST_SHARE), stop)
+        if middle < stop:
+            first, rest = functools.partial(runs, start, middle), functools.partial(runs, middle, stop)
+            with contextlib.closing(in_two(first, rest)) as window:
+                yield from window
+        else:
+            yield from runs(start, stop)
+        start = stop
 
 
 def _line_start_after(fd: int, at: int, end: int) -> int:

@@ -254,24 +254,30 @@ def rechained(lines: list[bytes], rewrite) -> bytes:
 
 
 @contextlib.contextmanager
-def readers(two: bool, block: int = projection.BLOCK_ENTRIES) -> Iterator[None]:
-    """A log read by one process, or by two (``parallel.in_two``) however short, cutting blocks of ``block`` entries."""
+def readers(two: bool, block: int = projection.BLOCK_ENTRIES, window: int = jsonl.IN_TWO_WINDOW) -> Iterator[None]:
+    """A log read by one process, or by two (``parallel.in_two``) however short, a ``window`` of bytes at a time,
+    cutting blocks of ``block`` entries."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(jsonl, "IN_TWO_BYTES", 0 if two else 1 << 62)
+        patch.setattr(jsonl, "IN_TWO_WINDOW", window)
         patch.setattr(projection, "BLOCK_ENTRIES", block)
         yield
 
 
 @settings(max_examples=40, deadline=None)
 @given(batches=small_logs(), changes=st.lists(st.sampled_from(sorted(OLD_OR_ODD)), min_size=1, max_size=40),
-       old_fixes=st.booleans(), two=st.booleans(), block=st.sampled_from([1, 3, 7, 100_000]))  # fmt: skip
-def test_the_index_read_from_lines_equals_the_exact_fold(tmp_path_factory, batches, changes, old_fixes, two, block):
+       old_fixes=st.booleans(), two=st.booleans(), block=st.sampled_from([1, 3, 7, 100_000]),
+       window=st.sampled_from([1, 3_000, 1 << 30]))  # fmt: skip
+def test_the_index_read_from_lines_equals_the_exact_fold(
+    tmp_path_factory, batches, changes, old_fixes, two, block, window
+):
     """A log read with no index beside it (its observations skimmed) gives the index the exact path gives.
 
     Observations are rewritten as an older schema or with fields the skim
     does not take, fixes optionally as schema 1: those lines must go the
     exact way, and the index must not tell them apart. So must a reading
-    shared by two processes, and one whose blocks end inside a run read.
+    shared by two processes (in windows as short as a line), and one whose
+    blocks end inside a run read.
     """
     folder = tmp_path_factory.mktemp("skim")
     written = JsonlStore(folder / "written.jsonl", clock=StepClock())
@@ -291,7 +297,7 @@ def test_the_index_read_from_lines_equals_the_exact_fold(tmp_path_factory, batch
     store = JsonlStore(path)
     # Not verify: it also structures each event whole, and refuses a field nobody reads, as input does.
     assert store.head().entries == sum(len(b) for b in batches)
-    with readers(two, block):
+    with readers(two, block, window):
         read = store.projection(REPLAY_INDEX)
     assert read.same(folded(store, REPLAY_INDEX))
     assert JsonlStore(path).projection(REPLAY_INDEX).same(read)  # as kept in the sidecar it wrote
