@@ -177,7 +177,8 @@ class _SmallPieces(NewIds):
 
 @given(
     first_row=st.integers(0, 10**6),
-    steps=st.lists(st.tuples(st.sampled_from(["add", "get", "map"]), st.sampled_from("abcdefg")), max_size=40),
+    steps=st.lists(st.tuples(st.sampled_from(["add", "extend", "get", "map"]), st.sampled_from("abcdefg")),
+                   max_size=40),  # fmt: skip
 )
 def test_new_ids_find_the_row_of_each_id_as_a_dict_would(first_row, steps):
     """Ids joined a few to a string and mapped only when asked for answer as a plain dict of id -> last row."""
@@ -187,12 +188,17 @@ def test_new_ids_find_the_row_of_each_id_as_a_dict_would(first_row, steps):
             plain[observation_id] = new_ids.add(observation_id)
             assert plain[observation_id] == first_row + added  # rows follow on from the first
             added += 1
+        elif step == "extend":  # several at once, across a joined string's end
+            more = [observation_id, "x", observation_id.upper()]
+            new_ids.extend(more)
+            plain |= {more_id: first_row + added + n for n, more_id in enumerate(more)}
+            added += len(more)
         elif step == "get":
             assert new_ids.get(observation_id) == plain.get(observation_id)
         else:
             assert new_ids.mapping() == plain
     assert [new_ids.get(i) for i in "abcdefg"] == [plain.get(i) for i in "abcdefg"]
-    assert new_ids.count == sum(1 for step, _ in steps if step == "add")
+    assert new_ids.count == added
 
 
 _IDS = st.lists(st.text(st.characters(blacklist_characters="\n", blacklist_categories=["Cs"]), max_size=6), max_size=8)
