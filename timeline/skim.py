@@ -17,8 +17,8 @@ bounds agree with its qualifier) the index checks a block at a time
 
 ``skim_lines`` reads a run of lines this way into ``Skimmed`` columns,
 knowing nothing of the log around them, so that another process can read
-part of a large log while the index takes in the rest (``index.IndexBuilder
-.add_skimmed``).
+part of a large log while the index takes in the rest
+(``index.IndexBuilder.add_run``).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class Skimmed:
 
     Series are numbered here in the order the run first names them
     (``keys[n]`` is series ``n``), not as the log numbers them: the index
-    renumbers them as it takes the rows in (``IndexBuilder.add_skimmed``).
+    renumbers them as it takes the rows in (``IndexBuilder.add_run``).
     """
 
     starts: np.ndarray  # int64: where each line starts, then where the last ends; all -1 if lines have no offsets
