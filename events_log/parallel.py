@@ -29,14 +29,14 @@ def in_two(first: Callable[[], Iterator[T]], rest: Callable[[], Iterator[T]]) ->
     Only a process with a single thread forks: a fork copies none of the
     others, and could find a lock one of them held taken for ever.
     """
-    forked = _fork()
+    parent, forked = os.getpid(), _fork()
     if forked is None:
         yield from first()
         yield from rest()
         return
     pid, read, write = forked
     if pid == 0:
-        _send(rest, read, write)
+        _send(rest, read, write, parent)
     os.close(write)
     received: list[T] | None = None
     with open(read, "rb") as pipe:
@@ -68,13 +68,22 @@ def _fork() -> tuple[int, int, int] | None:
         return None
 
 
-def _send(rest: Callable[[], Iterator[T]], read: int, write: int) -> None:
-    """In the fork: read the rest, send it down the pipe, and leave without running any of this process's exit code."""
+def _send(rest: Callable[[], Iterator[T]], read: int, write: int, parent: int) -> None:
+    """In the fork: read the rest, send it down the pipe, and leave without running any of this process's exit code.
+
+    It stops as soon as the process it reads for is gone (killed, say): it
+    holds that process's files, and with them its lock on the log.
+    """
     status = 1
     try:
         os.close(read)
+        items = []
+        for item in rest():
+            if os.getppid() != parent:
+                return
+            items.append(item)
         with open(write, "wb") as pipe:
-            pickle.dump(list(rest()), pipe, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(items, pipe, protocol=pickle.HIGHEST_PROTOCOL)
         status = 0
     finally:
         os._exit(status)

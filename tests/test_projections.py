@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import signal
 import sqlite3
@@ -177,8 +178,9 @@ class _SmallPieces(NewIds):
 
 @given(
     first_row=st.integers(0, 10**6),
-    steps=st.lists(st.tuples(st.sampled_from(["add", "extend", "get", "map"]), st.sampled_from("abcdefg")),
-                   max_size=40),  # fmt: skip
+    steps=st.lists(
+        st.tuples(st.sampled_from(["add", "extend", "get", "map"]), st.sampled_from("abcdefg")), max_size=40
+    ),
 )
 def test_new_ids_find_the_row_of_each_id_as_a_dict_would(first_row, steps):
     """Ids joined a few to a string and mapped only when asked for answer as a plain dict of id -> last row."""
@@ -329,6 +331,28 @@ def test_the_index_refuses_a_stored_observation_no_writer_could_admit(tmp_path, 
     with readers(two), pytest.raises(StoredEntryError) as caught:
         JsonlStore(path).projection(REPLAY_INDEX)
     assert caught.value.position == 3
+
+
+@pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
+@pytest.mark.parametrize(
+    "envelope", [{"recorded_at": "yesterday"}, {"recorded_at": "2025-13-45T99:00:00Z"}, {"position": 2**64 - 1},
+                 {"position": 10**30}], ids=["a word", "no such time", "2**64 - 1", "10**30"])  # fmt: skip
+def test_the_index_refuses_a_stored_envelope_no_writer_could_make(tmp_path, envelope, two):
+    """A time that is none, or a position beyond any log's: one error naming the log, not a traceback."""
+    written = JsonlStore(tmp_path / "written.jsonl", clock=StepClock())
+    written.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
+    lines, prev = [], "0" * 64
+    for line in written.lines():
+        entry = orjson.loads(line)
+        entry.pop("hash")
+        entry |= {"prev_hash": prev, **(envelope if entry["position"] == 2 else {})}  # observation a, not the last
+        body = json.dumps(entry, separators=(",", ":")).encode()  # orjson writes no int beyond 64 bits
+        prev = hashlib.sha256(body).hexdigest()
+        lines.append(body[:-1] + b',"hash":"' + prev.encode() + b'"}\n')
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b"".join(lines))
+    with readers(two), pytest.raises(StoredEntryError, match=r"log\.jsonl.*position"):
+        JsonlStore(path).projection(REPLAY_INDEX)
 
 
 @settings(max_examples=10, deadline=None)

@@ -44,6 +44,7 @@ from .skim import INDEXED, LINE, OPEN, QUALIFIER_CODE, QUALIFIERS, TIME, Skimmed
 TYPES = tuple(EVENT_TYPES)
 TYPE_CODE = {name: code for code, name in enumerate(TYPES)}
 OBSERVATION = TYPE_CODE["Observation"]
+MAX_POSITION = 2**63 - 1  # the index keeps positions as int64
 # A spool keeps a qualifier as its position in ``Qualifier``: its code here, by position.
 _SPOOLED_QUALIFIER = np.array([QUALIFIER_CODE[q.value] for q in Qualifier], dtype=np.int64)
 
@@ -185,6 +186,8 @@ class IndexBuilder:
             raise StoredEntryError(raw.position, reason) from None
 
     def _add(self, raw: RawEntry, offset: int, end: int) -> None:
+        if not 0 <= raw.position <= MAX_POSITION:
+            raise ValueError(f"position {raw.position} is not one a log can reach")
         data = raw.event if raw.schema == SCHEMA.get(raw.type) else upcast(raw.type, raw.schema, raw.event)
         values = None
         if raw.type == "Observation":

@@ -66,10 +66,10 @@ class SkimObservation(msgspec.Struct, gc=False):
 
 # An observation's envelope: exactly the fields ``RawEntry`` requires (made from its own, so the two
 # cannot drift apart), so that a line it refuses is refused here; only the event is skimmed.
+# Its position must also fit the index's column, as the exact path checks (``index.MAX_POSITION``).
+_SKIMMED = {"event": SkimObservation, "position": Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]}
 SkimEntry = msgspec.defstruct(
-    "SkimEntry",
-    [(f.name, SkimObservation if f.name == "event" else f.type) for f in msgspec.structs.fields(RawEntry)],
-    gc=False,
+    "SkimEntry", [(f.name, _SKIMMED.get(f.name, f.type)) for f in msgspec.structs.fields(RawEntry)], gc=False
 )
 
 
@@ -159,7 +159,11 @@ def skim_lines(lines: Sequence[bytes], start: int) -> Skimmed:
             continue
         stamp = times.get(entry.recorded_at)
         if stamp is None:
-            stamp = times[entry.recorded_at] = time_code(parse_time(entry.recorded_at))
+            try:
+                stamp = times[entry.recorded_at] = time_code(parse_time(entry.recorded_at))
+            except ValueError:  # no time: the exact path refuses the line, naming its position
+                others[n] = line
+                continue
         event = entry.event
         key = (event.incident, event.monitor, event.measure, event.category, event.location)
         number = keys.get(key)
