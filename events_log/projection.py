@@ -133,13 +133,7 @@ class Folding:
 
     def add_run(self, run: Any, decode: Decode) -> None:
         """Add a run of lines read by the projection's ``read_lines``, cut where a block ends."""
-        at = 0
-        while at < len(run):
-            left = BLOCK_ENTRIES - len(self.builder)
-            self.builder.add_run(run if at == 0 and len(run) <= left else run.part(at, at + left), decode)
-            at += left
-            if len(self.builder) >= BLOCK_ENTRIES:
-                self.blocks.append(self.builder.block())
+        self._in_blocks(run, lambda part: self.builder.add_run(part, decode))
 
     def add_observations(self, run: Any, decode: Decode) -> None:
         """Add a run of a spooled batch's observations (``spool.ObservationRun``) from its columns.
@@ -149,15 +143,23 @@ class Folding:
         where a block ends, as ``add`` cuts it.
         """
         add_observations = getattr(self.builder, "add_observations", None)
-        at = 0
-        while at < len(run):
-            part = run.part(at, at + BLOCK_ENTRIES - len(self.builder))
+
+        def add(part: Any) -> None:
             if add_observations is not None:
                 add_observations(part)
             else:
                 for line, (start, end) in zip(part.lines, part.spans(), strict=True):
                     self.builder.add(decode(line, start), start, end)
-            at += len(part)
+
+        self._in_blocks(run, add)
+
+    def _in_blocks(self, run: Any, add: Callable[[Any], None]) -> None:
+        """``add`` the parts of ``run`` (its ``part(start, stop)``) that fill the builder's blocks in turn."""
+        at = 0
+        while at < len(run):
+            left = BLOCK_ENTRIES - len(self.builder)
+            add(run if at == 0 and len(run) <= left else run.part(at, at + left))
+            at += left
             if len(self.builder) >= BLOCK_ENTRIES:
                 self.blocks.append(self.builder.block())
 

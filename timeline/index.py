@@ -129,7 +129,6 @@ class IndexBuilder:
         self._log_rows = rows
         self._reset()
 
-
     def _reset(self) -> None:
         self._first: int | None = None
         self._count = 0
@@ -237,26 +236,14 @@ class IndexBuilder:
         table[:, 1] = numbers[table[:, 1]]  # its series column; the tables added above are views of it
 
     def _add_rows(self, run: Skimmed, table: np.ndarray, first: int, last: int, times: list, offsets: list) -> None:
-        if self._first is None:
-            self._first = int(table[first, 0])
         for number in run.new_keys(first, last):
             key = run.keys[number]
             if key not in self.series:
                 self.series[key] = len(self.series)
                 self._new_series.append(key)
-        count = last - first
-        self._times += times[first:last]
-        self._types += [OBSERVATION] * count
-        self._offsets += offsets[first:last]
-        self._count += count
-        self._last_hash = run.hashes[64 * (last - 1) : 64 * last]
-        self._end = int(run.starts[run.rows[last - 1, LINE] + 1])
-        self.new_ids.extend(run.ids[first:last])
-        self._obs_ids += run.ids[first:last]
-        if self._obs:  # rows ``add`` added before these
-            self._obs_tables.append(_table(self._obs, 7))
-            self._obs = []
-        self._obs_tables.append(table[first:last])
+        end = int(run.starts[run.rows[last - 1, LINE] + 1])
+        self._take_rows(table[first:last], run.ids[first:last], times[first:last], offsets[first:last],
+                        run.hashes[64 * (last - 1) : 64 * last], end)  # fmt: skip
 
     def add_observations(self, run: Any) -> None:
         """Add consecutive observations from their spooled columns (``spool.ObservationRun``), as ``add`` would.
@@ -264,15 +251,7 @@ class IndexBuilder:
         Their values were worked out when they were spooled; only their
         series are numbered here (``_series_numbers``).
         """
-        if self._first is None:
-            self._first = run.position
         count, figures = len(run), run.figures
-        self._times += [self._time_code(run.recorded_at)] * count
-        self._types += [OBSERVATION] * count
-        self._offsets += run.starts()
-        self._count += count
-        self._last_hash, self._end = run.last_hash, run.end
-        self.new_ids.extend(run.ids)
         high = figures["high"]
         table = np.column_stack((
             np.arange(run.position, run.position + count),
@@ -283,9 +262,26 @@ class IndexBuilder:
             np.where(high == SPOOLED_OPEN, OPEN, high),
             _SPOOLED_QUALIFIER[figures["qualifier"]],
         )).astype(np.int64)  # fmt: skip
-        self._obs_tables += [_table(self._obs, 7), table]  # after the rows ``add`` added before
-        self._obs = []
-        self._obs_ids += run.ids
+        times = [self._time_code(run.recorded_at)] * count
+        self._take_rows(table, run.ids, times, run.starts(), run.last_hash, run.end)
+
+    def _take_rows(
+        self, table: np.ndarray, ids: list[str], times: list[int], offsets: list[int], last_hash: str, end: int
+    ) -> None:
+        """Observation rows taken in at once, in the index's columns, after the rows ``add`` added before them."""
+        if self._first is None:
+            self._first = int(table[0, 0])
+        self._times += times
+        self._types += [OBSERVATION] * len(ids)
+        self._offsets += offsets
+        self._count += len(ids)
+        self._last_hash, self._end = last_hash, end
+        self.new_ids.extend(ids)
+        self._obs_ids += ids
+        if self._obs:
+            self._obs_tables.append(_table(self._obs, 7))
+            self._obs = []
+        self._obs_tables.append(table)
 
     def _time_code(self, recorded_at: str) -> int:
         """The code of a recorded time, parsed once: a batch's entries share one."""
