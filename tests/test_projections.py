@@ -14,8 +14,12 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
+import time
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -378,3 +382,53 @@ def test_a_second_reader_that_fails_changes_nothing(tmp_path_factory, batches, f
         patch.setattr(type(REPLAY_INDEX), "read_lines", staticmethod(failing))
         read = JsonlStore(store.path).projection(REPLAY_INDEX)
     assert read.same(folded(store, REPLAY_INDEX))
+
+
+_READ_FOR_A_KILLED_PROCESS = """
+import os, sys, time
+from events_log import jsonl
+from events_log.jsonl import JsonlStore
+from timeline.index import REPLAY_INDEX
+
+jsonl.IN_TWO_BYTES = 0
+parent, read_lines = os.getpid(), type(REPLAY_INDEX).read_lines
+
+def slow(lines, start):  # the fork reads a run a second, and says who it is
+    if os.getpid() != parent:
+        with open(sys.argv[2], "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(1)
+    return read_lines(lines, start)
+
+type(REPLAY_INDEX).read_lines = staticmethod(slow)
+JsonlStore(sys.argv[1]).projection(REPLAY_INDEX)
+"""
+
+
+def test_a_fork_stops_soon_after_the_process_it_reads_for_is_killed(tmp_path):
+    """Its files, and so the lock on the log, go with it: it must not read on for its whole part."""
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([*NAMES, *(obs(f"o{n}", 1 + n % 28, n) for n in range(6000))])  # about twenty runs of lines
+    pid_file = tmp_path / "fork.pid"
+    reader = subprocess.Popen([sys.executable, "-c", _READ_FOR_A_KILLED_PROCESS, str(store.path), str(pid_file)],
+                              cwd=Path(__file__).parent.parent)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline and reader.poll() is None
+        time.sleep(0.05)
+    fork = int(pid_file.read_text())
+    reader.kill()
+    reader.wait()
+    killed = time.monotonic()
+    while _running(fork):
+        assert time.monotonic() - killed < 3, "the fork read on after its process was killed"
+        time.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie has exited: it holds no files)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
