@@ -505,24 +505,39 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _progress(items: Iterable[T], label: str, length: int | None = None) -> Iterable[T]:
-    """A progress bar on a terminal; silence when stderr is piped or redirected."""
+    """A progress bar on a terminal; silence when stderr is piped or redirected.
+
+    The bar is redrawn from this loop, not by a thread of its own: a process
+    with a second thread never forks, and a long replay reads and folds in
+    two processes (``events_log/parallel.py``).
+    """
     if not sys.stderr.isatty():
         return items
 
     def shown() -> Iterator[T]:
+        import time
+
         from rich.console import Console  # loads only for a long job on a terminal
         from rich.progress import Progress
 
-        with Progress(console=Console(file=sys.stderr)) as bar:
+        with Progress(console=Console(file=sys.stderr), auto_refresh=False) as bar:
             task = bar.add_task(label, total=length)
-            done = 0
+            done, check_at, started = 0, 1, time.monotonic()
+            drawn = started
             for done, item in enumerate(items, 1):
                 yield item
-                if not done % 4096:  # the bar redraws itself; telling it each item would cost more than the work
-                    bar.update(task, completed=done)
-            bar.update(task, completed=done, total=length or done)
+                if done >= check_at:  # the clock is read about four times a drawing, at the pace items came so far
+                    now = time.monotonic()
+                    if now - drawn >= _REDRAW:
+                        bar.update(task, completed=done, refresh=True)
+                        drawn = now
+                    check_at = done + max(1, int(done * _REDRAW / 4 / max(now - started, 1e-6)))
+            bar.update(task, completed=done, total=length or done, refresh=True)
 
     return shown()
+
+
+_REDRAW = 0.1  # seconds between two drawings of a progress bar
 
 
 def _warn_if_torn(store: Store) -> None:

@@ -61,7 +61,7 @@ _BLOCK = 1 << 18
 # read. What the other sends of a window (about a fifth of its bytes) waits in memory to be taken in.
 IN_TWO_BYTES = 32 << 20
 IN_TWO_WINDOW = 1 << 30
-_FIRST_SHARE = 0.4
+_FIRST_SHARE = 0.46
 _WRITE_LINES = 4096
 
 

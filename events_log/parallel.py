@@ -82,8 +82,12 @@ def _send(rest: Callable[[], Iterator[T]], read: int, write: int, parent: int) -
             if os.getppid() != parent:
                 return
             items.append(item)
+        # Pickled whole before any of it is sent: this process waits for the pipe to be read only once
+        # its own work is done, so none of that work is left for the time this process waits.
+        data = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
+        del items
         with open(write, "wb") as pipe:
-            pickle.dump(items, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+            pipe.write(data)
         status = 0
     finally:
         os._exit(status)

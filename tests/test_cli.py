@@ -526,3 +526,54 @@ def test_a_long_job_shows_progress_on_a_terminal_and_nothing_when_piped(tmp_path
     assert all(label in drawn for label in (b"reading", b"writing", b"replaying")), drawn
     piped = subprocess.run([*command, str(tmp_path / "piped.jsonl")], capture_output=True, env=environment, check=True)
     assert piped.stderr == b""
+
+
+_REPLAY_COUNTING_FORKS = """
+import os, sys
+from timeline import scratch
+from timeline_cli import main
+
+scratch.IN_TWO_ROWS = 0  # however few its rows, a replay's series are shared with a fork where one can be made
+forks, fork = [], os.fork
+
+def counted():
+    pid = fork()
+    if pid:
+        forks.append(pid)
+    return pid
+
+os.fork = counted
+try:
+    main(["replay", "--log", sys.argv[1], "--format", "json"])
+finally:
+    with open(sys.argv[2], "w") as f:
+        f.write(str(len(forks)))
+"""
+
+
+def test_a_replay_drawing_its_progress_on_a_terminal_still_folds_in_two_processes(tmp_path, csv_file):
+    """The bar is redrawn by the loop, not by a thread: a process with a second thread never forks."""
+    import pty
+
+    log, counted = tmp_path / "log.jsonl", tmp_path / "forks"
+    subprocess.run([sys.executable, "-m", "timeline", "import", "--describe-new", str(csv_file), "--log", str(log)],
+                   capture_output=True, check=True)  # fmt: skip
+    command = [sys.executable, "-c", _REPLAY_COUNTING_FORKS, str(log), str(counted)]
+    terminal = {**os.environ, "TERM": "xterm"}
+    leader, follower = pty.openpty()
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=follower, env=terminal) as child:
+        os.close(follower)
+        drawn = b""
+        while chunk := _read_terminal(leader):
+            drawn += chunk
+    os.close(leader)
+    assert child.returncode == 0
+    assert b"replaying" in drawn
+    assert counted.read_text() == "1"
+
+
+def _read_terminal(leader: int) -> bytes:
+    try:
+        return os.read(leader, 65536)
+    except OSError:  # the child is gone and its terminal closed
+        return b""

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
+import os
+import shutil
+import signal
+from collections.abc import Iterator
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from events_log.errors import InputError
 from events_log.events import Correction, Retraction
 from events_log.jsonl import JsonlStore
+from timeline import scratch
 from timeline.output import render_table, replay_document, write_json
 from timeline.replay import replay
 
 from .conftest import StepClock
-from .helpers import days, log_of, obs
+from .helpers import days, descriptions_of, log_of, obs
 from .reference import checking, disjoint, replay_reference, replayed, total
 from .strategies import START, described, interval_figures, interval_logs, small_logs
 
@@ -261,11 +267,54 @@ def test_about_tolerance_is_rounded_outwards(tmp_path):
 # -- properties against the plain reference fold (tests/reference.py) ------------------
 
 
-@given(interval_logs(), st.none() | st.integers(0, 6).map(lambda d: START + dt.timedelta(days=d)))
-def test_replay_equals_the_reference_fold(tmp_path_factory, batches, as_of):
-    """On random logs (every wording, same-day totals, floors, fixes of our records), replay equals the reference."""
+@contextlib.contextmanager
+def folders(two: bool) -> Iterator[None]:
+    """Series folded by this process alone, or shared with a fork (``parallel.in_two``) however few rows."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scratch, "IN_TWO_ROWS", 0 if two else 1 << 62)
+        yield
+
+
+@given(interval_logs(), st.none() | st.integers(0, 6).map(lambda d: START + dt.timedelta(days=d)), st.booleans())
+def test_replay_equals_the_reference_fold(tmp_path_factory, batches, as_of, two):
+    """On random logs (every wording, same-day totals, floors, fixes of our records), replay equals the reference,
+    whether its series are folded by one process or two."""
     store = log_of(tmp_path_factory.mktemp("log"), *batches)
-    assert replayed(replay(store, as_of=as_of)) == replay_reference(batches, as_of)
+    with folders(two):
+        assert replayed(replay(store, as_of=as_of)) == replay_reference(batches, as_of)
+
+
+@settings(max_examples=20, deadline=None)
+@given(batches=interval_logs(), failure=st.sampled_from([None, "raises", "exits", "killed"]))
+def test_series_folded_by_two_processes_are_those_one_folds(tmp_path_factory, batches, failure):
+    """A fork folds the later series and sends them back; if it dies (an error, an exit, a kill), this process
+    folds them itself. Either way the replay, and a replay after an append on top of it, are one process's."""
+    one = log_of(tmp_path_factory.mktemp("one"), *batches)
+    two = JsonlStore(tmp_path_factory.mktemp("two") / "log.jsonl", clock=StepClock())
+    shutil.copy(one.path, two.path)
+    parent, fold = os.getpid(), scratch.fold
+
+    def failing(*args, **kwargs):
+        if os.getpid() != parent:
+            if failure == "raises":
+                raise MemoryError
+            if failure == "exits":
+                os._exit(0)
+            if failure == "killed":
+                os.kill(os.getpid(), signal.SIGKILL)
+        return fold(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scratch, "fold", failing)
+        with folders(True):
+            shared = replay(two)
+    alone = replay(one)
+    assert shared.series == alone.series
+    assert replay_document(shared) == replay_document(alone)
+    more = [obs("appended-after-the-fork", 6, 1, "increment")]
+    for store in (one, two):
+        store.append(descriptions_of(more) + more, allow_duplicate=True)
+    assert replay(two).series == replay(one).series
 
 
 @given(interval_logs(), st.integers(0, 6).map(lambda d: START + dt.timedelta(days=d)))

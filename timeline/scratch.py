@@ -15,6 +15,7 @@ import numpy as np
 from events_log.codec import structure
 from events_log.envelope import decode_line, time_code, time_of_code
 from events_log.events import IncidentDescribed, MonitorDescribed
+from events_log.parallel import in_two
 from events_log.store import LogHead, Store
 
 from .index import OPEN, REPLAY_COLUMNS, Columns, LogIndex
@@ -33,7 +34,7 @@ def replay_from_scratch(
 ) -> Replay:
     effective, cut = effective_rows(index, as_of, known_at, incident, monitor)
     last_day = as_of.toordinal() if as_of is not None else None
-    series = list(fold_rows(index, effective, live_rows(effective), last_day, progress))
+    series = list(fold_rows(index, effective, live_rows(effective), last_day, progress, in_two_processes=True))
     incidents, monitors = described_in(index.described, cut)
     return Replay(
         as_of=as_of,
@@ -121,29 +122,38 @@ def apply_corrections(effective: Effective, index: LogIndex, cut: int) -> None:
     effective.corrections, effective.retractions = corrections, retractions
 
 
-def grouped(index: LogIndex, effective: Effective, rows: np.ndarray) -> Iterator[tuple[int, Reports]]:
+def grouped(
+    index: LogIndex, effective: Effective, rows: np.ndarray, rank: np.ndarray | None = None
+) -> Iterator[tuple[int, Reports]]:
     """The given rows as each series' reports, sorted by (day, log position), series in a replay's order.
 
     Series are taken a stretch at a time (about a million rows), and their
     columns become lists a few tens of thousands of rows at a time, so that a
     whole log's series can be folded and written one after another without
-    sorting, or listing, every row at once.
+    sorting, or listing, every row at once. ``rank``: each series number's
+    place in a replay's order (``ranked``), where the caller made it already.
     """
     series, day = effective.columns.series, effective.columns.day
-    ranks = series[rows]  # each row's series number, then its series' rank
-    numbers = np.flatnonzero(np.bincount(ranks, minlength=len(index.series)))
-    rank = np.zeros(len(index.series), dtype=ranks.dtype)
-    rank[sorted(numbers.tolist(), key=lambda n: sort_key(index.series[n]))] = np.arange(len(numbers))
-    ranks = rank[ranks]
-    ends = np.cumsum(np.bincount(ranks, minlength=len(numbers)))  # rows up to and including each rank
+    if rank is None:
+        rank = ranked(index, series[rows])
+    ranks = rank[series[rows]]
+    ends = np.cumsum(np.bincount(ranks))  # rows up to and including each rank
     first = 0  # the first rank of the next stretch
-    while first < len(numbers):
+    while first < len(ends):
         done = int(ends[first - 1]) if first else 0
         last = max(int(np.searchsorted(ends, done + _ROWS_SORTED, side="right")), first + 1)
         chosen = rows[(ranks >= first) & (ranks < last)]
         # Rows are in log order, so sorting by (series, day) keeps log position as the last key.
         yield from _pieces(effective, chosen[np.lexsort((day[chosen], rank[series[chosen]]))])
         first = last
+
+
+def ranked(index: LogIndex, series_of_rows: np.ndarray) -> np.ndarray:
+    """Each series number's place in a replay's order (``sort_key``) among the series these rows name."""
+    numbers = np.flatnonzero(np.bincount(series_of_rows, minlength=len(index.series)))
+    rank = np.zeros(len(index.series), dtype=series_of_rows.dtype)
+    rank[sorted(numbers.tolist(), key=lambda n: sort_key(index.series[n]))] = np.arange(len(numbers))
+    return rank
 
 
 def _pieces(effective: Effective, order: np.ndarray) -> Iterator[tuple[int, Reports]]:
@@ -174,13 +184,34 @@ def fold_rows(
     rows: np.ndarray,
     last_day: int | None,
     progress: Callable[[Iterable, int], Iterable] | None = None,
+    *,
+    in_two_processes: bool = False,
 ) -> Iterator[Series]:
-    """The series of ``rows``, folded one at a time in a replay's order (``sort_key``)."""
-    groups: Iterable = grouped(index, effective, rows)
+    """The series of ``rows``, folded one at a time in a replay's order (``sort_key``).
+
+    ``in_two_processes``: a fork folds the later series meanwhile and sends
+    them back (``parallel.in_two``), for a caller that keeps every series
+    anyway; one writing a series at a time would hold the fork's in memory.
+    """
+    series_of_rows = effective.columns.series[rows]
+    rank = ranked(index, series_of_rows)
+
+    def folded(part: np.ndarray) -> Iterator[Series]:
+        for number, reports in grouped(index, effective, part, rank):
+            yield Series(*index.series[number], folded=fold(reports, last_day))
+
+    series: Iterable[Series]
+    if in_two_processes and len(rows) >= IN_TWO_ROWS:
+        ranks = rank[series_of_rows]
+        ends = np.cumsum(np.bincount(ranks))
+        # The series this process folds: whole series, about its share of the rows.
+        mine = ranks <= int(np.searchsorted(ends, _FIRST_SHARE * len(rows)))
+        series = in_two(lambda: folded(rows[mine]), lambda: folded(rows[~mine]))
+    else:
+        series = folded(rows)
     if progress is not None:
-        groups = progress(groups, np.count_nonzero(np.bincount(effective.columns.series[rows])))
-    for number, reports in groups:
-        yield Series(*index.series[number], folded=fold(reports, last_day))
+        series = progress(series, np.count_nonzero(np.bincount(series_of_rows)))
+    yield from series
 
 
 def head_at(store: Store, index: LogIndex, cut: int) -> LogHead:
@@ -206,6 +237,10 @@ def described_in(described: Iterable[tuple[int, str, dict]], cut: int) -> tuple[
     return incidents, monitors
 
 
+# A fold of at least this many rows is shared with a fork: below it, forking and pickling cost more than
+# they save. This process's share is larger, as the fork must also pickle what it folds.
+IN_TWO_ROWS = 100_000
+_FIRST_SHARE = 0.62
 # Rows made into lists at a time when series are folded: a whole log's never are at once.
 _ROWS_AT_ONCE = 65_536
 # Rows sorted at a time: whole series, in a replay's order.
