@@ -53,8 +53,9 @@ def in_two(first: Callable[[], Iterator[T]], rest: Callable[[], Iterator[T]]) ->
 
 
 def _fork() -> tuple[int, int, int] | None:
-    """A fork and a pipe from it (its pid, the read end, the write end), or None where none can be made."""
-    if threading.active_count() > 1:
+    """A fork and a pipe from it (its pid, the read end, the write end), or None where none can be made
+    (a system without ``fork``, too little memory, or a process with other threads)."""
+    if not hasattr(os, "fork") or threading.active_count() > 1:
         return None
     try:
         read, write = os.pipe()

@@ -285,10 +285,11 @@ def test_replay_equals_the_reference_fold(tmp_path_factory, batches, as_of, two)
 
 
 @settings(max_examples=20, deadline=None)
-@given(batches=interval_logs(), failure=st.sampled_from([None, "raises", "exits", "killed"]))
+@given(batches=interval_logs(), failure=st.sampled_from([None, "raises", "exits", "killed", "no fork"]))
 def test_series_folded_by_two_processes_are_those_one_folds(tmp_path_factory, batches, failure):
     """A fork folds the later series and sends them back; if it dies (an error, an exit, a kill), this process
-    folds them itself. Either way the replay, and a replay after an append on top of it, are one process's."""
+    folds them itself, as it does on a system without ``fork``. Either way the replay, and a replay after an
+    append on top of it, are one process's."""
     one = log_of(tmp_path_factory.mktemp("one"), *batches)
     two = JsonlStore(tmp_path_factory.mktemp("two") / "log.jsonl", clock=StepClock())
     shutil.copy(one.path, two.path)
@@ -306,6 +307,8 @@ def test_series_folded_by_two_processes_are_those_one_folds(tmp_path_factory, ba
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(scratch, "fold", failing)
+        if failure == "no fork":
+            patch.delattr(os, "fork")
         with folders(True):
             shared = replay(two)
     alone = replay(one)
