@@ -38,7 +38,7 @@ from .admission import Names
 from .envelope import RawEntry, decode_line
 from .errors import IndexMismatchWarning, InputError, LogChangedError, StoreError, TornLogError
 from .known import KNOWN
-from .parallel import in_two
+from .parallel import in_two, line_start_after
 from .projection import Folding, Projection, State, Unread, extend, extend_lines, extend_read, frame, unframe
 from .spool import SpooledLines
 from .store import (
@@ -820,8 +820,8 @@ def _line_runs(fd: int, start: int, end: int, location: str) -> Iterator[tuple[i
 def _in_windows(fd: int, start: int, end: int, runs: Callable[[int, int], Iterator[Any]]) -> Iterator[Any]:
     """``runs`` of the lines from byte ``start`` to ``end``, each window of them read by two processes."""
     while start < end:
-        stop = _line_start_after(fd, start + IN_TWO_WINDOW, end) if end - start > IN_TWO_WINDOW else end
-        middle = _line_start_after(fd, start + int((stop - start) * _FIRST_SHARE), stop)
+        stop = line_start_after(fd, start + IN_TWO_WINDOW, end) if end - start > IN_TWO_WINDOW else end
+        middle = line_start_after(fd, start + int((stop - start) * _FIRST_SHARE), stop)
         if middle < stop:
             first, rest = functools.partial(runs, start, middle), functools.partial(runs, middle, stop)
             with contextlib.closing(in_two(first, rest)) as window:
@@ -829,19 +829,6 @@ def _in_windows(fd: int, start: int, end: int, runs: Callable[[int, int], Iterat
         else:
             yield from runs(start, stop)
         start = stop
-
-
-def _line_start_after(fd: int, at: int, end: int) -> int:
-    """Where the first line starting after byte ``at`` starts (``end`` if none does before it)."""
-    while at < end:
-        chunk = os.pread(fd, min(_BLOCK, end - at), at)
-        if not chunk:
-            break
-        newline = chunk.find(b"\n")
-        if newline >= 0:
-            return at + newline + 1
-        at += len(chunk)
-    return end
 
 
 def _line_ends_with(fd: int, end: int, hash_: str) -> bool:

@@ -1,24 +1,26 @@
-"""Two processes reading one long stretch of a log: this one, and a fork reading the rest meanwhile.
+"""Two processes sharing one long job: this one, and a fork doing the rest of it meanwhile.
 
 A first replay of a million-line log spends most of its time reading lines
 (decoding JSON, then a Python step per line) on one core, while the machine
-has more. A projection's ``read_lines`` needs nothing of the log around the
-lines, so a forked copy of this process can read the second part of the
-stretch while this one reads and takes in the first. The fork sends back
-only what it read, and takes no lock, writes no file and prints nothing.
-Whatever goes wrong in it (an error, a kill, no memory for a fork) is no
-error here: this process then reads that part itself, so the result never
-depends on the fork.
+has more; so do the fold of a whole replay's series and the reading of a
+long CSV. Each part of such a job needs nothing of the others, so a forked
+copy of this process can do the second part while this one does the first.
+The fork sends back only what it made, and takes no lock, writes no file
+and prints nothing. Whatever goes wrong in it (an error, a kill, no memory
+for a fork) is no error here: this process then does that part itself, so
+the result never depends on the fork.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import pickle
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 T = TypeVar("T")
 
@@ -26,30 +28,54 @@ T = TypeVar("T")
 def in_two(first: Callable[[], Iterator[T]], rest: Callable[[], Iterator[T]]) -> Iterator[T]:
     """What ``first()`` yields, then what ``rest()`` yields, ``rest`` running in a forked process meanwhile.
 
+    ``first`` may return True: it read on through what ``rest`` reads (a
+    CSV row that ran across where the parts meet), so that is not wanted.
     Only a process with a single thread forks: a fork copies none of the
     others, and could find a lock one of them held taken for ever.
     """
     parent, forked = os.getpid(), _fork()
     if forked is None:
-        yield from first()
-        yield from rest()
+        if not (yield from first()):
+            yield from rest()
         return
     pid, read, write = forked
     if pid == 0:
         _send(rest, read, write, parent)
     os.close(write)
-    received: list[T] | None = None
+    received: bytes | None = None
     with open(read, "rb") as pipe:
         try:
-            yield from first()
-            received = pickle.load(pipe)
-        except (EOFError, pickle.UnpicklingError):
-            pass  # the fork died: read its part here
+            if (yield from first()):
+                return
+            received = _received(pipe)
         finally:
             if received is None:
-                os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-    yield from received if received is not None else rest()
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):  # SIGCHLD ignored: the system reaped it
+                os.waitpid(pid, 0)
+    if received is None:  # the fork died: do its part here
+        yield from rest()
+        return
+    items = io.BytesIO(received)
+    while items.tell() < len(received):
+        yield pickle.load(items)
+
+
+def line_start_after(fd: int, at: int, end: int) -> int:
+    """Where the first line starting after byte ``at`` of a file starts (``end`` if none does before it)."""
+    while at < end:
+        chunk = os.pread(fd, min(_CHUNK, end - at), at)
+        if not chunk:
+            break
+        newline = chunk.find(b"\n")
+        if newline >= 0:
+            return at + newline + 1
+        at += len(chunk)
+    return end
+
+
+_CHUNK = 1 << 18
 
 
 def _fork() -> tuple[int, int, int] | None:
@@ -70,25 +96,37 @@ def _fork() -> tuple[int, int, int] | None:
 
 
 def _send(rest: Callable[[], Iterator[T]], read: int, write: int, parent: int) -> None:
-    """In the fork: read the rest, send it down the pipe, and leave without running any of this process's exit code.
+    """In the fork: do the rest, send it down the pipe, and leave without running any of this process's exit code.
 
-    It stops as soon as the process it reads for is gone (killed, say): it
+    Each item is pickled as it is made, and freed: only their pickles wait,
+    for this process to be done with its own part. They go whole, after
+    their length, so that a part cut short is told from a whole one. It
+    stops as soon as the process it works for is gone (killed, say): it
     holds that process's files, and with them its lock on the log.
     """
     status = 1
     try:
         os.close(read)
-        items = []
+        made = io.BytesIO()
+        pickler = pickle.Pickler(made, protocol=pickle.HIGHEST_PROTOCOL)
         for item in rest():
             if os.getppid() != parent:
                 return
-            items.append(item)
-        # Pickled whole before any of it is sent: this process waits for the pipe to be read only once
-        # its own work is done, so none of that work is left for the time this process waits.
-        data = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
-        del items
+            pickler.dump(item)
+            pickler.clear_memo()
         with open(write, "wb") as pipe:
-            pipe.write(data)
+            pipe.write(made.getbuffer().nbytes.to_bytes(8, "little"))
+            pipe.write(made.getbuffer())
         status = 0
     finally:
         os._exit(status)
+
+
+def _received(pipe: BinaryIO) -> bytes | None:
+    """The pickles a fork sent, or None if it sent less than it said (it died)."""
+    head = pipe.read(8)
+    if len(head) < 8:
+        return None
+    length = int.from_bytes(head, "little")
+    data = pipe.read(length)
+    return data if len(data) == length else None

@@ -11,7 +11,7 @@ import signal
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from events_log.errors import InputError
@@ -284,12 +284,14 @@ def test_replay_equals_the_reference_fold(tmp_path_factory, batches, as_of, two)
         assert replayed(replay(store, as_of=as_of)) == replay_reference(batches, as_of)
 
 
-@settings(max_examples=20, deadline=None)
-@given(batches=interval_logs(), failure=st.sampled_from([None, "raises", "exits", "killed", "no fork"]))
-def test_series_folded_by_two_processes_are_those_one_folds(tmp_path_factory, batches, failure):
+@pytest.mark.parametrize("failure", [None, "raises", "exits", "killed", "no fork", "SIGCHLD ignored"])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=interval_logs())
+def test_series_folded_by_two_processes_are_those_one_folds(tmp_path_factory, failure, batches):
     """A fork folds the later series and sends them back; if it dies (an error, an exit, a kill), this process
-    folds them itself, as it does on a system without ``fork``. Either way the replay, and a replay after an
-    append on top of it, are one process's."""
+    folds them itself, as it does on a system without ``fork``. A process ignoring SIGCHLD (its forks are
+    reaped for it) still replays. Either way the replay, and a replay after an append on top of it, are one
+    process's."""
     one = log_of(tmp_path_factory.mktemp("one"), *batches)
     two = JsonlStore(tmp_path_factory.mktemp("two") / "log.jsonl", clock=StepClock())
     shutil.copy(one.path, two.path)
@@ -309,8 +311,12 @@ def test_series_folded_by_two_processes_are_those_one_folds(tmp_path_factory, ba
         patch.setattr(scratch, "fold", failing)
         if failure == "no fork":
             patch.delattr(os, "fork")
-        with folders(True):
-            shared = replay(two)
+        handler = signal.signal(signal.SIGCHLD, signal.SIG_IGN if failure == "SIGCHLD ignored" else signal.SIG_DFL)
+        try:
+            with folders(True):
+                shared = replay(two)
+        finally:
+            signal.signal(signal.SIGCHLD, handler)
     alone = replay(one)
     assert shared.series == alone.series
     assert replay_document(shared) == replay_document(alone)
