@@ -9,18 +9,21 @@ lands entirely or not at all.
 from __future__ import annotations
 
 import codecs
+import collections
+import contextlib
 import csv
 import datetime as dt
 import enum
 import functools
 import io
+import itertools
 import os
 import re
 import stat
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
@@ -29,7 +32,16 @@ from .columns import COLUMNS
 from .cycles import no_cycle_collection
 from .errors import InputError, shown
 from .events import MAX_COUNT, Event, Figure, Kind, Observation, Qualifier, Source, composed
+from .parallel import in_two, line_start_after
 from .rows import RowEncoder, StoredRows
+
+# A CSV file at least this long is read by two processes (``_stored_in_two``), a window of bytes at a time:
+# this one reads the first share of each, and takes in what a fork read of the rest (the fork holds its rows'
+# stored forms, about twice their CSV, until it sends them).
+IN_TWO_BYTES = 16 << 20
+IN_TWO_WINDOW = 64 << 20
+_FIRST_SHARE = 0.5
+_CHUNK = 1 << 20
 
 _WHOLE_NUMBER = re.compile(r"[0-9]+")
 MAX_DIGITS = 13
@@ -198,10 +210,8 @@ def _line_count(path: Path) -> int:
 def _text_lines(path: Path, progress: Progress | None) -> Iterator[tuple[int, str]]:
     """(line number, text) of each line of a UTF-8 file, read as it goes: memory stays flat in the file's size.
 
-    Lines are split at line feeds (UTF-8 never has that byte inside a character,
-    so decoding line by line is decoding the whole); a leading BOM is dropped.
-    Bad bytes and NULs are refused naming their line, and a file of nothing
-    but white space as empty, as when the file was read whole.
+    A file of nothing but white space is refused as empty, as when the file
+    was read whole.
     """
     with _open(path) as f:
         lines: Iterable[bytes] = f
@@ -210,21 +220,32 @@ def _text_lines(path: Path, progress: Progress | None) -> Iterator[tuple[int, st
             regular = stat.S_ISREG(os.fstat(f.fileno()).st_mode)
             lines = progress(f, _line_count(path) if regular else None)
         blank = True
-        for number, data in enumerate(lines, start=1):
-            if number == 1 and data.startswith(codecs.BOM_UTF8):
-                data = data[len(codecs.BOM_UTF8) :]
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(
-                    f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8", f"{path}:{number}"
-                ) from None
-            if "\x00" in text:
-                raise InputError("contains a NUL byte; this is not a text file", f"{path}:{number}")
+        for number, text in _decoded(path, lines):
             blank = blank and not text.strip()
             yield number, text
     if blank:
         raise InputError("the file is empty", str(path))
+
+
+def _decoded(path: Path, lines: Iterable[bytes], before: int = 0) -> Iterator[tuple[int, str]]:
+    """(line number, text) of the lines of a file after its first ``before``.
+
+    Lines are split at line feeds (UTF-8 never has that byte inside a character,
+    so decoding line by line is decoding the whole); a leading BOM is dropped.
+    Bad bytes and NULs are refused naming their line.
+    """
+    for number, data in enumerate(lines, start=before + 1):
+        if number == 1 and data.startswith(codecs.BOM_UTF8):
+            data = data[len(codecs.BOM_UTF8) :]
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8", f"{path}:{number}"
+            ) from None
+        if "\x00" in text:
+            raise InputError("contains a NUL byte; this is not a text file", f"{path}:{number}")
+        yield number, text
 
 
 def _csv_lines(path: Path, progress: Progress | None) -> Iterator[str]:
@@ -246,6 +267,13 @@ def _csv_rows(path: Path, progress: Progress | None) -> Iterator[tuple[list[str]
     width is refused, naming its line.
     """
     reader = csv.reader(_csv_lines(path, progress), strict=True)
+    header = _header(reader, path)
+    if not (yield from _rows_of(reader, path, header)):
+        raise InputError("no rows below the header", str(path))
+
+
+def _header(reader: Any, path: Path) -> list[str]:
+    """The header a CSV reader reads first, checked: known columns, each once."""
     try:
         header = next(reader)
     except csv.Error as exc:
@@ -262,10 +290,21 @@ def _csv_rows(path: Path, progress: Progress | None) -> Iterator[tuple[list[str]
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated:
         raise InputError(f"column(s) named twice: {', '.join(duplicated)}", f"{path}:1")
+    return header
+
+
+def _rows_of(
+    reader: Any, path: Path, header: list[str], before: int = 0, done: Callable[[], bool] | None = None
+) -> Generator[tuple[list[str], str, list[str]], None, int]:
+    """(header, label, cells) of the rows a CSV reader reads until ``done()`` says so before a row; how many.
+
+    ``before``: the lines before the reader's first, as ``csv`` counts them.
+    Blank rows are skipped and a row of the wrong width is refused, naming its line.
+    """
     rows = 0
-    line = reader.line_num
+    line = before + reader.line_num
     name = str(path)
-    while True:
+    while done is None or not done():
         start = line + 1
         try:
             cells = next(reader)
@@ -273,15 +312,14 @@ def _csv_rows(path: Path, progress: Progress | None) -> Iterator[tuple[list[str]
             break
         except csv.Error as exc:
             raise InputError(f"unreadable CSV: {exc}", f"{path}:{start}") from None
-        line = reader.line_num
+        line = before + reader.line_num
         if not any(map(str.strip, cells)):  # a blank row (mapped in C: once per row of millions)
             continue
         if len(cells) != len(header):
             raise InputError(f"{len(cells)} cells where the header has {len(header)}", f"{path}:{start}")
         rows += 1
         yield header, f"{name}:{start}", cells
-    if not rows:
-        raise InputError("no rows below the header", str(path))
+    return rows
 
 
 def _located_row(header: Sequence[str], label: str, cells: list[str]) -> Observation:
@@ -301,26 +339,209 @@ def iter_csv_stored(path: Path, progress: Progress | None = None, block: int = 4
     """As ``iter_csv``, but in their stored form, ``block`` rows at a time (``rows``), not as objects.
 
     What an import spools: the same rows, checked by the same rules, with the
-    same refusals. A bad line (unreadable CSV, a row of the wrong width) is
-    refused only after the rows read before it are checked, as ``iter_csv``
-    refuses the first bad row.
+    same refusals. A long file is read by two processes (``_stored_in_two``).
     """
-    encoder, labels, rows = None, [], []
     try:
-        for header, label, cells in _csv_rows(path, progress):
+        info = os.stat(path)
+    except OSError:
+        info = None  # opening it says what is wrong
+    if info is not None and stat.S_ISREG(info.st_mode) and info.st_size >= IN_TWO_BYTES:
+        yield from _stored_in_two(path, progress, block)
+    else:
+        yield from _stored(_csv_rows(path, progress), block)
+
+
+def _stored(
+    rows: Iterable[tuple[list[str], str, list[str]]], block: int, encoder: RowEncoder | None = None
+) -> Generator[StoredRows, None, int]:
+    """Rows in their stored form, ``block`` at a time; how many.
+
+    A bad line (unreadable CSV, a row of the wrong width) is refused only
+    after the rows read before it are checked, as ``iter_csv`` refuses the
+    first bad row.
+    """
+    count, labels, cells_of = 0, [], []
+    try:
+        for header, label, cells in rows:
             if encoder is None:  # the header is the file's first line: one for all its rows
                 encoder = RowEncoder(header, functools.partial(_located_row, header))
             labels.append(label)
-            rows.append(cells)
-            if len(rows) == block:
-                yield encoder.encode_rows(labels, rows)
-                labels, rows = [], []
+            cells_of.append(cells)
+            if len(cells_of) == block:
+                yield encoder.encode_rows(labels, cells_of)
+                count, labels, cells_of = count + block, [], []
     except InputError:
-        if rows:
-            encoder.encode_rows(labels, rows)
+        if cells_of:
+            encoder.encode_rows(labels, cells_of)
         raise
-    if rows:
-        yield encoder.encode_rows(labels, rows)
+    if cells_of:
+        yield encoder.encode_rows(labels, cells_of)
+    return count + len(cells_of)
+
+
+class _Place:
+    """Where a reading of a file stands: the byte just after the lines it read, and how many lines that is.
+
+    ``pending``: a line cut at a lone carriage return still has parts the CSV
+    reader has not taken, so the reading is not between two lines yet.
+    """
+
+    __slots__ = ("lines", "offset", "pending")
+
+    def __init__(self, offset: int, lines: int) -> None:
+        self.offset, self.lines, self.pending = offset, lines, False
+
+
+class _PartEnd(NamedTuple):
+    """Where a part read by ``_stored_in_two`` ended: at the first row to end at or past its stop."""
+
+    offset: int
+    lines: int  # the file's lines before ``offset``
+    csv_lines: int  # the same, as ``csv`` counts them (a lone carriage return ends one)
+    rows: int  # the part's rows (blank ones left out)
+    read: int  # the lines it read
+
+
+def _stored_in_two(path: Path, progress: Progress | None, block: int) -> Iterator[StoredRows]:
+    """``iter_csv_stored`` of a long regular file, each window of it read by two processes (``parallel.in_two``).
+
+    This process reads the first share of a window, a fork the rest, from a
+    line that may not start a row (a quoted cell can hold line breaks). So
+    this process reads on to the end of the row it is in when it comes to
+    where the fork started: a row ending exactly there proves that the fork
+    started at a row, and its rows are the file's; a row ending past it ran
+    across, and the fork's rows are dropped. The fork counts the lines before
+    its part, so that its rows and refusals name the lines one process names.
+    """
+    if not _starts_with_a_row(path):
+        yield from _stored(_csv_rows(path, progress), block)
+        return
+    with _open(path) as f:
+        ticks = None
+        if progress is not None:  # the bar counts lines: this process's as it reads them, the fork's once taken
+            lines = _line_count(path)
+            ticks = iter(progress(range(lines), lines))
+        reading = _Reading(f.fileno(), path, block, ticks)
+        size = os.fstat(f.fileno()).st_size
+        while True:
+            window = min(reading.place.offset + IN_TWO_WINDOW, size)
+            split = line_start_after(f.fileno(), reading.place.offset + int((window - reading.place.offset)
+                                                                             * _FIRST_SHARE), size)  # fmt: skip
+            if split >= size:
+                yield from reading.here()
+                break
+            first = functools.partial(reading.here, split)
+            rest = functools.partial(reading.forked, split, window)
+            with contextlib.closing(in_two(first, rest)) as parts:
+                for item in parts:
+                    if isinstance(item, _PartEnd):
+                        reading.moved(item)
+                    else:
+                        yield item
+        if ticks is not None:
+            collections.deque(ticks, maxlen=0)  # the bar ends full
+    if not reading.rows:
+        raise InputError("no rows below the header", str(path))
+
+
+def _starts_with_a_row(path: Path) -> bool:
+    """Whether the file's first CSV row is there, readable and not blank.
+
+    Else one process reads it: it refuses the row the same way, and a file
+    of white space as empty once read to its end.
+    """
+    lines = _csv_lines(path, None)
+    try:
+        first = next(csv.reader(lines, strict=True), None)
+    except (csv.Error, InputError):
+        return False
+    finally:
+        lines.close()
+    return any(cell.strip() for cell in first or ())
+
+
+class _Reading:
+    """A CSV file read in parts: by this process's reader, and from where a part read by a fork ended."""
+
+    def __init__(self, fd: int, path: Path, block: int, ticks: Iterator | None) -> None:
+        self.fd, self.path, self.block, self.ticks = fd, path, block, ticks
+        self.place = _Place(0, 0)
+        self.reader, self.before = _reader(fd, path, self.place, ticks), 0
+        self.header = _header(self.reader, path)
+        self.encoder = RowEncoder(self.header, functools.partial(_located_row, self.header))
+        self.rows = 0
+
+    def here(self, split: int | None = None) -> Generator[StoredRows, None, bool]:
+        """The rows this process's reader reads up to the first row to end at or past ``split`` (None: the end);
+        whether it read past ``split``: a row ran across, and what a fork read from there is not the file's rows."""
+        place = self.place
+        done = None if split is None else (lambda: place.offset >= split and not place.pending)
+        self.rows += yield from _stored(_rows_of(self.reader, self.path, self.header, self.before, done), self.block,
+                                        self.encoder)  # fmt: skip
+        return place.offset != split
+
+    def forked(self, split: int, window: int) -> Iterator[StoredRows | _PartEnd]:
+        """The rows from line ``split`` up to the first row to end at or past ``window``, then where they ended.
+
+        Run by the fork, or by this process where the fork failed (its reader
+        then stands at ``split``): the lines between its reader and ``split``
+        are counted, and a reader of its own reads from there.
+        """
+        place = self.place
+        counted = os.pread(self.fd, split - place.offset, place.offset)
+        lines = counted.count(b"\n")
+        part = _Place(split, place.lines + lines)
+        # Lines as csv counts them: a lone carriage return ends one too.
+        before = self.before + self.reader.line_num + lines + counted.count(b"\r") - counted.count(b"\r\n")
+        reader = _reader(self.fd, self.path, part, None)
+        done = lambda: part.offset >= window and not part.pending  # noqa: E731
+        rows = yield from _stored(_rows_of(reader, self.path, self.header, before, done), self.block, self.encoder)
+        yield _PartEnd(part.offset, part.lines, before + reader.line_num, rows, part.lines - place.lines - lines)
+
+    def moved(self, end: _PartEnd) -> None:
+        """Carry on from where a part read by a fork ended."""
+        self.rows += end.rows
+        self.place = _Place(end.offset, end.lines)
+        self.reader, self.before = _reader(self.fd, self.path, self.place, self.ticks), end.csv_lines
+        if self.ticks is not None:
+            collections.deque(itertools.islice(self.ticks, end.read), maxlen=0)
+
+
+def _reader(fd: int, path: Path, place: _Place, ticks: Iterator | None) -> Any:
+    """A CSV reader of the file's lines from ``place`` on, keeping ``place`` where it has read to."""
+    return csv.reader(_csv_pieces(_decoded(path, _lines_at(fd, place, ticks), place.lines), place), strict=True)
+
+
+def _lines_at(fd: int, place: _Place, ticks: Iterator | None) -> Iterator[bytes]:
+    """The lines of the file from ``place`` on, as a file object gives them (each with its line feed)."""
+    at, carry = place.offset, b""
+    while chunk := os.pread(fd, _CHUNK, at):
+        at += len(chunk)
+        lines = (carry + chunk).split(b"\n")
+        carry = lines.pop()
+        for line in lines:
+            place.offset += len(line) + 1
+            place.lines += 1
+            if ticks is not None:
+                next(ticks, None)
+            yield line + b"\n"
+    if carry:
+        place.offset += len(carry)
+        place.lines += 1
+        yield carry
+
+
+def _csv_pieces(numbered: Iterable[tuple[int, str]], place: _Place) -> Iterator[str]:
+    """``_csv_lines`` of numbered lines, saying in ``place`` while a line's parts are still to be taken."""
+    for _, text in numbered:
+        if "\r" in text.removesuffix("\r\n"):
+            *parts, last = io.StringIO(text, newline="").readlines()
+            place.pending = True
+            yield from parts
+            place.pending = False
+            yield last
+        else:
+            yield text
 
 
 def _skip_blank(reader: Any, path: Path) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import datetime as dt
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -15,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from events_log import projection
+from events_log import importers, projection
 from events_log.errors import InputError, TimelineError
 from events_log.events import (
     Correction,
@@ -287,6 +290,72 @@ def test_a_csv_spooled_in_blocks_of_stored_rows_is_the_csv_spooled_as_events(tmp
         assert _spooled(stored) == _spooled(events)
         # Read back a few bytes at a time (as a batch being written reads them), the ids are the same.
         assert [i for ids in stored.id_lines(block) for i in ids] == [i for ids in stored.id_lines() for i in ids]
+
+
+@contextlib.contextmanager
+def csv_readers(two: bool, window: int = importers.IN_TWO_WINDOW, share: float = 0.35) -> Iterator[None]:
+    """A CSV read by one process, or by two (``parallel.in_two``) however short, a ``window`` of bytes at a time,
+    this process taking ``share`` of each."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(importers, "IN_TWO_BYTES", 0 if two else 1 << 62)
+        patch.setattr(importers, "IN_TWO_WINDOW", window)
+        patch.setattr(importers, "_FIRST_SHARE", share)
+        yield
+
+
+# Lines a CSV may hold besides plain rows, each refused or read as one process reads it.
+_ODD_LINES = [
+    "\n", "  ,  \n", "\r\n", "\r", "x,y\n", '"open quote\n', 'a"b\n', "\x00\n", "caf\xe9\n",
+]  # fmt: skip
+
+
+@st.composite
+def csv_files(draw) -> bytes:
+    """CSV files of observations, their cells quoted or bare, holding line breaks (CR, LF, CRLF) inside quoted
+    cells and between rows, literal quotes in bare cells, blank lines, a BOM, and now and then a bad line."""
+    rows = [row_from_observation(o) for o in draw(st.lists(hostile_observations(), min_size=1, max_size=12))]
+    lines = [",".join(COLUMNS) + draw(st.sampled_from(["\n", "\r\n"]))]
+    for row in rows:
+        breaks = draw(st.sampled_from(["", "\n", "\r\n", "\r", "\n\n"]))
+        # A quoted cell may hold line breaks: around its text they are stripped, inside it they are refused.
+        row["quote"] = f"{breaks}{row['quote']}" if draw(st.integers(0, 9)) else f"{row['quote']}{breaks}said"
+        if draw(st.booleans()) and not breaks:
+            row["source_title"] += '"5"'  # a literal quote in a bare cell
+            cells = [row[c] for c in COLUMNS]
+        else:
+            cells = [f'"{row[c]}"' for c in COLUMNS]
+        lines.append(",".join(cells) + draw(st.sampled_from(["\n", "\r\n", "\r"])))
+        if draw(st.integers(0, 9)) == 0:
+            lines.append(draw(st.sampled_from(_ODD_LINES)))
+    text = "".join(lines)
+    if draw(st.booleans()):
+        text = text.rstrip("\r\n")  # no line break at the end
+    data = text.encode("latin-1" if "\xe9" in text else "utf-8")
+    return (codecs.BOM_UTF8 if draw(st.booleans()) else b"") + data
+
+
+def _read_csv(path: Path) -> tuple:
+    """What reading the file in blocks gives: the spool of its rows, or the refusal."""
+    try:
+        with Spool.of(iter_csv_stored(path, block=3)) as spool:
+            return _spooled(spool)
+    except InputError as exc:
+        return ("refused", str(exc))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=csv_files(), window=st.integers(1, 600), share=st.sampled_from([0.0, 0.2, 0.35, 0.5, 0.9]))
+def test_a_csv_read_by_two_processes_is_the_csv_read_by_one(tmp_path_factory, data, window, share):
+    """A fork reads the later part of each window from a line that may fall inside a quoted cell; the rows,
+    their line numbers and the first refusal are those one process reads, however short the windows."""
+    path = tmp_path_factory.mktemp("csv") / "rows.csv"
+    path.write_bytes(data)
+    with csv_readers(two=False):
+        alone = _read_csv(path)
+    with csv_readers(two=True, window=window, share=share):
+        shared = _read_csv(path)
+    event("refused" if alone[0] == "refused" else "read")
+    assert shared == alone
 
 
 def test_a_bad_row_is_refused_before_a_bad_line_after_it_in_the_same_block(tmp_path):
