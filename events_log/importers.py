@@ -382,14 +382,15 @@ def _stored(
 class _Place:
     """Where a reading of a file stands: the byte just after the lines it read, and how many lines that is.
 
-    ``pending``: a line cut at a lone carriage return still has parts the CSV
-    reader has not taken, so the reading is not between two lines yet.
+    ``pending``: the parts of a line cut at lone carriage returns that the CSV
+    reader has not taken yet; while there are any, the reading is not between
+    two lines.
     """
 
     __slots__ = ("lines", "offset", "pending")
 
     def __init__(self, offset: int, lines: int) -> None:
-        self.offset, self.lines, self.pending = offset, lines, False
+        self.offset, self.lines, self.pending = offset, lines, 0
 
 
 class _PartEnd(NamedTuple):
@@ -445,18 +446,22 @@ def _stored_in_two(path: Path, progress: Progress | None, block: int) -> Iterato
 
 
 def _starts_with_a_row(path: Path) -> bool:
-    """Whether the file's first CSV row is there, readable and not blank.
+    """Whether the file's first line starts with a whole CSV row that is not blank.
 
-    Else one process reads it: it refuses the row the same way, and a file
-    of white space as empty once read to its end.
+    Else one process reads the file: it refuses that row the same way, a
+    file of white space as empty once read to its end, and a first line of
+    a megabyte or more (a file of lone carriage returns is one line) is read
+    once, not twice.
     """
-    lines = _csv_lines(path, None)
+    with _open(path) as f:
+        line = f.readline(_CHUNK)
+    if not line.endswith(b"\n"):
+        return False
     try:
-        first = next(csv.reader(lines, strict=True), None)
+        [(_, text)] = _decoded(path, [line])
+        first = next(csv.reader(io.StringIO(text, newline=""), strict=True), None)
     except (csv.Error, InputError):
         return False
-    finally:
-        lines.close()
     return any(cell.strip() for cell in first or ())
 
 
@@ -491,8 +496,10 @@ class _Reading:
         counted = os.pread(self.fd, split - place.offset, place.offset)
         lines = counted.count(b"\n")
         part = _Place(split, place.lines + lines)
-        # Lines as csv counts them: a lone carriage return ends one too.
-        before = self.before + self.reader.line_num + lines + counted.count(b"\r") - counted.count(b"\r\n")
+        # Lines as csv counts them: a lone carriage return ends one too (and parts of the line this process's
+        # reader is in may be left, after a header that ends at one).
+        before = self.before + self.reader.line_num + place.pending + lines
+        before += counted.count(b"\r") - counted.count(b"\r\n")
         reader = _reader(self.fd, self.path, part, None)
         done = lambda: part.offset >= window and not part.pending  # noqa: E731
         rows = yield from _stored(_rows_of(reader, self.path, self.header, before, done), self.block, self.encoder)
@@ -535,11 +542,10 @@ def _csv_pieces(numbered: Iterable[tuple[int, str]], place: _Place) -> Iterator[
     """``_csv_lines`` of numbered lines, saying in ``place`` while a line's parts are still to be taken."""
     for _, text in numbered:
         if "\r" in text.removesuffix("\r\n"):
-            *parts, last = io.StringIO(text, newline="").readlines()
-            place.pending = True
-            yield from parts
-            place.pending = False
-            yield last
+            parts = io.StringIO(text, newline="").readlines()
+            for taken, part in enumerate(parts, 1):
+                place.pending = len(parts) - taken
+                yield part
         else:
             yield text
 

@@ -314,7 +314,7 @@ def csv_files(draw) -> bytes:
     """CSV files of observations, their cells quoted or bare, holding line breaks (CR, LF, CRLF) inside quoted
     cells and between rows, literal quotes in bare cells, blank lines, a BOM, and now and then a bad line."""
     rows = [row_from_observation(o) for o in draw(st.lists(hostile_observations(), min_size=1, max_size=12))]
-    lines = [",".join(COLUMNS) + draw(st.sampled_from(["\n", "\r\n"]))]
+    lines = [",".join(COLUMNS) + draw(st.sampled_from(["\n", "\r\n", "\r", "\r\r"]))]
     for row in rows:
         breaks = draw(st.sampled_from(["", "\n", "\r\n", "\r", "\n\n"]))
         # A quoted cell may hold line breaks: around its text they are stripped, inside it they are refused.
