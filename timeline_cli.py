@@ -522,16 +522,13 @@ def _progress(items: Iterable[T], label: str, length: int | None = None) -> Iter
 
         with Progress(console=Console(file=sys.stderr), auto_refresh=False) as bar:
             task = bar.add_task(label, total=length)
-            done, check_at, started = 0, 1, time.monotonic()
-            drawn = started
+            done, drawn, clock = 0, time.monotonic(), time.monotonic
             for done, item in enumerate(items, 1):
                 yield item
-                if done >= check_at:  # the clock is read about four times a drawing, at the pace items came so far
-                    now = time.monotonic()
-                    if now - drawn >= _REDRAW:
-                        bar.update(task, completed=done, refresh=True)
-                        drawn = now
-                    check_at = done + max(1, int(done * _REDRAW / 4 / max(now - started, 1e-6)))
+                # The clock at every item (tens of nanoseconds): items may come fast, then slowly.
+                if (now := clock()) - drawn >= _REDRAW:
+                    bar.update(task, completed=done, refresh=True)
+                    drawn = now
             bar.update(task, completed=done, total=length or done, refresh=True)
 
     return shown()

@@ -37,7 +37,7 @@ from .rows import RowEncoder, StoredRows
 
 # A CSV file at least this long is read by two processes (``_stored_in_two``), a window of bytes at a time:
 # this one reads the first share of each, and takes in what a fork read of the rest (the fork holds its rows'
-# stored forms, about twice their CSV, until it sends them).
+# stored forms, pickled, until this one is ready for them: a window bounds the memory that takes).
 IN_TWO_BYTES = 16 << 20
 IN_TWO_WINDOW = 64 << 20
 _FIRST_SHARE = 0.5

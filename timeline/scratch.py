@@ -131,11 +131,11 @@ def grouped(
     columns become lists a few tens of thousands of rows at a time, so that a
     whole log's series can be folded and written one after another without
     sorting, or listing, every row at once. ``rank``: each series number's
-    place in a replay's order (``ranked``), where the caller made it already.
+    place in a replay's order (``_ranked``), where the caller made it already.
     """
     series, day = effective.columns.series, effective.columns.day
     if rank is None:
-        rank = ranked(index, series[rows])
+        rank = _ranked(index, series[rows])
     ranks = rank[series[rows]]
     ends = np.cumsum(np.bincount(ranks))  # rows up to and including each rank
     first = 0  # the first rank of the next stretch
@@ -148,7 +148,7 @@ def grouped(
         first = last
 
 
-def ranked(index: LogIndex, series_of_rows: np.ndarray) -> np.ndarray:
+def _ranked(index: LogIndex, series_of_rows: np.ndarray) -> np.ndarray:
     """Each series number's place in a replay's order (``sort_key``) among the series these rows name."""
     numbers = np.flatnonzero(np.bincount(series_of_rows, minlength=len(index.series)))
     rank = np.zeros(len(index.series), dtype=series_of_rows.dtype)
@@ -194,7 +194,7 @@ def fold_rows(
     anyway; one writing a series at a time would hold the fork's in memory.
     """
     series_of_rows = effective.columns.series[rows]
-    rank = ranked(index, series_of_rows)
+    rank = _ranked(index, series_of_rows)
 
     def folded(part: np.ndarray) -> Iterator[Series]:
         for number, reports in grouped(index, effective, part, rank):
