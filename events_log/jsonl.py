@@ -269,7 +269,7 @@ class JsonlStore(Store):
 
     @naming_entries
     def append_lines(self, subjects: Collection[str], encode: Encoder) -> None:
-        with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
+        with self._writing() as fd:
             tail = self._whole_tail(fd)
             known = self._read_sidecar(fd, tail, KNOWN)
             self._warn_passed_over(KNOWN, known)
@@ -282,7 +282,7 @@ class JsonlStore(Store):
             self._write_and_keep(fd, tail, lines, known)
 
     def append_stored(self, lines: Sequence[bytes], after: LogHead) -> None:
-        with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
+        with self._writing() as fd:
             tail = self._whole_tail(fd)
             if LogHead.of(tail.last) != after:
                 raise LogChangedError(f"{self.location} changed while being written; run the command again")
@@ -519,7 +519,7 @@ class JsonlStore(Store):
 
     def _set_aside(self, path: Path) -> Path:
         """Move a sidecar to a free ``.mismatch-<n>`` name beside it, under the write lock."""
-        with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
+        with self._writing():
             n = 1
             while True:
                 kept = path.with_name(f"{path.name}.mismatch-{n}")
@@ -602,7 +602,7 @@ class JsonlStore(Store):
 
     def repair(self) -> Repaired | None:
         """Move a torn tail into ``<log>.quarantine-<n>`` and cut it from the log; None if whole."""
-        with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
+        with self._writing() as fd:
             tail = _read_tail(fd, self.location, strict=True)
             torn = tail.torn
             if torn is None:
@@ -624,6 +624,35 @@ class JsonlStore(Store):
 
     def _locked(self, fd: int, mode: int):
         return _locked(fd, mode, self.location, self.lock_timeout)
+
+    @contextmanager
+    def _writing(self) -> Iterator[int]:
+        """The log's file descriptor, under the write lock; the file is made if there is none.
+
+        A log file this writer made and left empty (its first write refused,
+        say) is removed before the lock is let go: a refused import leaves no
+        file behind. A writer that was waiting for the lock on it then finds
+        it unlinked, and opens the log anew.
+        """
+        while True:
+            existed = self.path.exists()
+            with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
+                if os.fstat(fd).st_nlink == 0:
+                    continue  # removed by the writer that made it
+                try:
+                    yield fd
+                finally:
+                    if not existed:
+                        self._remove_if_empty(fd)
+                return
+
+    def _remove_if_empty(self, fd: int) -> None:
+        """Unlink the log if it is still empty and still this file (under the write lock)."""
+        with contextlib.suppress(OSError):
+            mine, named = os.fstat(fd), os.stat(self.path)
+            if mine.st_size == 0 and (mine.st_dev, mine.st_ino) == (named.st_dev, named.st_ino):
+                os.unlink(self.path)
+                _fsync_dir(self.path.parent)
 
     @contextmanager
     def _open(self, *, write: bool) -> Iterator[int | None]:

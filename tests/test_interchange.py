@@ -142,7 +142,7 @@ def test_bad_exports_and_imports_change_nothing(tmp_path):
     log = tmp_path / "log.jsonl"
     ran = run("import", str(tmp_path), "--log", str(log))
     assert ran.exit_code == 2 and "datapackage.json" in ran.output
-    assert not log.exists() or log.read_bytes() == b""
+    assert not log.exists()
     assert run("export", "--format", "datapackage", "--out", str(tmp_path / "p")).exit_code == 0
     assert run("import", str(tmp_path / "p" / "datapackage.json"), "--log", str(log)).exit_code == 0
     before = log.read_bytes()

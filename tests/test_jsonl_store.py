@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import os
+import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -50,6 +53,52 @@ def test_a_refused_batch_appends_nothing(store):
     with pytest.raises(InputError, match="'a' is already in the log"):
         store.append([obs("e", 12, 1383), obs("a", 12, 1)])
     assert store.path.read_bytes() == before
+
+
+def test_a_refused_first_write_leaves_no_file(tmp_path):
+    """A log made by a write that is refused is removed again: nothing is left where there was nothing."""
+    store = JsonlStore(tmp_path / "new.jsonl", clock=StepClock())
+    with pytest.raises(InputError, match="not described"):
+        store.append([obs("a", 8, 5)])
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "empty.jsonl").write_bytes(b"")  # an empty log someone made stays
+    with pytest.raises(InputError, match="not described"):
+        JsonlStore(tmp_path / "empty.jsonl").append([obs("a", 8, 5)])
+    assert (tmp_path / "empty.jsonl").read_bytes() == b""
+
+
+def _first_writer(path: str, good: bool, start: float) -> None:
+    """Append to a log no one has made yet, at ``start``: a batch that lands, or one refused."""
+    batch = [obs(f"o{os.getpid()}", 8, 5)]
+    time.sleep(max(0.0, start - time.time()))
+    try:
+        JsonlStore(Path(path), clock=StepClock()).append((descriptions_of(batch) if good else []) + batch)
+    except InputError:
+        os._exit(3)
+    os._exit(0)
+
+
+def test_writers_racing_to_make_a_log_lose_nothing_when_one_is_refused(tmp_path):
+    """Writers start at once on a log none has made, some refused: every batch that lands is in the log at
+    its path (a writer waiting for the lock on a file a refused writer removed opens the log anew)."""
+    context = multiprocessing.get_context("fork")
+    for round_ in range(12):
+        path = tmp_path / f"log-{round_}.jsonl"
+        start = time.time() + 0.2
+        writers = [context.Process(target=_first_writer, args=(str(path), n % 2 == round_ % 2, start))
+                   for n in range(6)]  # fmt: skip
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(30)
+        landed = {f"o{w.pid}" for w in writers if w.exitcode == 0}
+        assert {w.exitcode for w in writers} <= {0, 3}
+        if landed:
+            store = JsonlStore(path)
+            assert store.verify().torn is None
+            assert {o.id for o in replay(store).observations()} == landed
+        else:
+            assert not path.exists()
 
 
 def test_torn_last_line_is_ignored_then_repaired(store):
