@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import errno
 import io
 import os
 import signal
@@ -486,11 +487,16 @@ def main(argv: list[str] | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         code = 0
-    except OSError as exc:  # the output could not be written (a full disk): one line, not a traceback
+    except OSError as exc:  # one line, not a traceback
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"timeline: error: cannot write the output: {exc.strerror or exc}{where}", file=sys.stderr)
+        # A full disk or a failing device on the way out; anything else is said as it is, not blamed on the output.
+        what = "cannot write the output: " if exc.errno in _OUTPUT_FAILURES else ""
+        print(f"timeline: error: {what}{exc.strerror or exc}{where}", file=sys.stderr)
         code = 1
     sys.exit(code)
+
+
+_OUTPUT_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
 
 
 def _say(text: str, *, err: bool = False, end: str = "\n") -> None:

@@ -496,6 +496,20 @@ def test_a_typo_in_the_command_line_is_one_line_with_the_nearest_name(run, args,
     assert_user_error(run(*args), *fragments)
 
 
+def test_a_system_error_that_reaches_the_command_line_is_one_line_saying_what_it_is():
+    """Only a full disk or a failing device is called a failure to write the output; any other error of the
+    system (here a fork that was already reaped) is said as it is, in one line."""
+    script = (
+        "import errno, timeline_cli\n"
+        "def failing(argv):\n"
+        "    raise ChildProcessError(errno.ECHILD, 'No child processes')\n"
+        "timeline_cli.run = failing\n"
+        "timeline_cli.main(['replay'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", "timeline: error: No child processes\n")
+
+
 def test_bare_timeline_shows_the_commands(run):
     result = run()
     assert result.exit_code == 2 and "usage: timeline" in result.stdout
