@@ -632,27 +632,30 @@ class JsonlStore(Store):
         A log file this writer made and left empty (its first write refused,
         say) is removed before the lock is let go: a refused import leaves no
         file behind. A writer that was waiting for the lock on it then finds
-        it unlinked, and opens the log anew.
+        it unlinked, and opens the log anew. Through a symbolic link, the file
+        it names is made and removed, never the link.
         """
         while True:
-            existed = self.path.exists()
+            made = self._make()
             with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
                 if os.fstat(fd).st_nlink == 0:
                     continue  # removed by the writer that made it
                 try:
                     yield fd
                 finally:
-                    if not existed:
-                        self._remove_if_empty(fd)
+                    if made is not None:
+                        _remove_if_empty(made, fd)
                 return
 
-    def _remove_if_empty(self, fd: int) -> None:
-        """Unlink the log if it is still empty and still this file (under the write lock)."""
-        with contextlib.suppress(OSError):
-            mine, named = os.fstat(fd), os.stat(self.path)
-            if mine.st_size == 0 and (mine.st_dev, mine.st_ino) == (named.st_dev, named.st_ino):
-                os.unlink(self.path)
-                _fsync_dir(self.path.parent)
+    def _make(self) -> Path | None:
+        """Make the log's file if there is none, and say where (None: it was there, or cannot be made here)."""
+        target = Path(os.path.realpath(self.path))
+        try:
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except OSError:
+            return None  # there already, or ``_open`` says why it cannot be
+        _fsync_dir(target.parent)
+        return target
 
     @contextmanager
     def _open(self, *, write: bool) -> Iterator[int | None]:
@@ -678,6 +681,15 @@ class JsonlStore(Store):
             yield fd
         finally:
             os.close(fd)
+
+
+def _remove_if_empty(path: Path, fd: int) -> None:
+    """Unlink the log's file if it is still empty and still this file (under the write lock)."""
+    with contextlib.suppress(OSError):
+        mine, named = os.fstat(fd), os.stat(path)
+        if mine.st_size == 0 and (mine.st_dev, mine.st_ino) == (named.st_dev, named.st_ino):
+            os.unlink(path)
+            _fsync_dir(path.parent)
 
 
 @contextmanager

@@ -67,6 +67,19 @@ def test_a_refused_first_write_leaves_no_file(tmp_path):
     assert (tmp_path / "empty.jsonl").read_bytes() == b""
 
 
+def test_a_refused_first_write_through_a_link_leaves_the_link_and_makes_no_file(tmp_path):
+    """A log reached through a symbolic link to a file not made yet: refused, the link stays and names nothing;
+    then a write that lands makes the file it names, never a file in the link's place."""
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(tmp_path / "target.jsonl")
+    with pytest.raises(InputError, match="not described"):
+        JsonlStore(link, clock=StepClock()).append([obs("a", 8, 5)])
+    assert link.is_symlink() and not (tmp_path / "target.jsonl").exists()
+    batch = [obs("a", 8, 5)]
+    JsonlStore(link, clock=StepClock()).append(descriptions_of(batch) + batch)
+    assert link.is_symlink() and [o.id for o in replay(JsonlStore(tmp_path / "target.jsonl")).observations()] == ["a"]
+
+
 def _first_writer(path: str, good: bool, start: float) -> None:
     """Append to a log no one has made yet, at ``start``: a batch that lands, or one refused."""
     batch = [obs(f"o{os.getpid()}", 8, 5)]

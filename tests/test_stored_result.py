@@ -204,3 +204,13 @@ def test_files_left_half_written_by_killed_writers_are_removed_and_live_writers_
     finally:
         live.kill()
         live.wait()
+
+
+def test_a_replay_of_a_log_with_no_entries_keeps_nothing_beside_it(tmp_path):
+    """An empty log (made by someone, or for a moment by a write then refused) replays to a header and keeps no
+    replay beside it: there is nothing to save, and nothing should outlive a log removed again."""
+    log = tmp_path / "empty.jsonl"
+    log.write_bytes(b"")
+    ran = invoke(["replay", "--log", str(log), "--format", "csv"])
+    assert ran.exit_code == 0 and ran.stdout.count("\n") == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["empty.jsonl"]

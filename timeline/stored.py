@@ -141,7 +141,9 @@ def write_and_keep(store: Store, result: Replay, out: BinaryIO) -> None:
             yield data
 
     written = chunks()
-    kept = store.keep_result(NAME, result.log, _sealed(written))  # cut short (nothing kept) if ``out`` fails
+    # Cut short (nothing kept) if ``out`` fails. A log with no entries yet keeps nothing: its replay is no
+    # work, and the file of a refused first write is removed.
+    kept = result.log.entries > 0 and store.keep_result(NAME, result.log, _sealed(written))
     if failed:
         raise failed[0]
     for _ in written:  # whatever the store did not read (it keeps nothing, or failed) still goes out
