@@ -637,50 +637,56 @@ class JsonlStore(Store):
         """
         while True:
             made = self._make()
-            with self._open(write=True) as fd, self._locked(fd, fcntl.LOCK_EX):
-                if os.fstat(fd).st_nlink == 0:
-                    continue  # removed by the writer that made it
-                try:
-                    yield fd
-                finally:
-                    if made is not None:
-                        _remove_if_empty(made, fd)
-                return
+            with self._open(write=True) as fd:
+                if fd is None:
+                    continue  # made, then removed again by the writer that made it, before this one opened it
+                with self._locked(fd, fcntl.LOCK_EX):
+                    if os.fstat(fd).st_nlink == 0:
+                        continue  # removed by the writer that made it
+                    try:
+                        yield fd
+                    finally:
+                        if made is not None:
+                            _remove_if_empty(made, fd)
+                    return
 
     def _make(self) -> Path | None:
-        """Make the log's file if there is none, and say where (None: it was there, or cannot be made here)."""
+        """Make the log's file if there is none, and say where (None: it was there already)."""
+        if self.path.is_dir():
+            raise StoreError(f"{self.location} is a directory, not a log file")
         target = Path(os.path.realpath(self.path))
         try:
             os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-        except OSError:
-            return None  # there already, or ``_open`` says why it cannot be
+        except FileExistsError:
+            return None
+        except OSError as exc:
+            raise self._cannot_open(exc, write=True) from None
         _fsync_dir(target.parent)
         return target
 
     @contextmanager
     def _open(self, *, write: bool) -> Iterator[int | None]:
-        """The log's file descriptor; None when reading a log that does not exist yet."""
+        """The log's file descriptor; None when there is no log file (``_writing`` makes it first)."""
         if self.path.is_dir():
             raise StoreError(f"{self.location} is a directory, not a log file")
-        created = write and not self.path.exists()
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT if write else os.O_RDONLY, 0o644)
+            fd = os.open(self.path, os.O_RDWR if write else os.O_RDONLY)
         except FileNotFoundError:
-            if write:
-                raise StoreError(f"cannot create {self.location}: its folder does not exist") from None
             yield None
             return
-        except PermissionError:
-            what = "write to" if write else "read"
-            raise StoreError(f"cannot {what} {self.location}: permission denied") from None
         except OSError as exc:
-            raise StoreError(f"cannot open {self.location}: {exc.strerror}") from None
+            raise self._cannot_open(exc, write) from None
         try:
-            if created:
-                _fsync_dir(self.path.parent)
             yield fd
         finally:
             os.close(fd)
+
+    def _cannot_open(self, exc: OSError, write: bool) -> StoreError:
+        if isinstance(exc, FileNotFoundError):
+            return StoreError(f"cannot create {self.location}: its folder does not exist")
+        if isinstance(exc, PermissionError):
+            return StoreError(f"cannot {'write to' if write else 'read'} {self.location}: permission denied")
+        return StoreError(f"cannot open {self.location}: {exc.strerror}")
 
 
 def _remove_if_empty(path: Path, fd: int) -> None:

@@ -38,13 +38,12 @@ from events_log.events import EVENT_TYPES, MAX_COUNT, Figure, Kind, Qualifier, f
 from events_log.projection import Decode, Ids, NewIds
 from events_log.spool import OPEN as SPOOLED_OPEN
 
-from .skim import INDEXED, LINE, OPEN, QUALIFIER_CODE, QUALIFIERS, TIME, Skimmed, skim_lines
+from .skim import INDEXED, LINE, MAX_POSITION, OPEN, QUALIFIER_CODE, QUALIFIERS, TIME, Skimmed, skim_lines
 
 # The codes stored in the index are positions in these: new event types and qualifiers go at the end.
 TYPES = tuple(EVENT_TYPES)
 TYPE_CODE = {name: code for code, name in enumerate(TYPES)}
 OBSERVATION = TYPE_CODE["Observation"]
-MAX_POSITION = 2**63 - 1  # the index keeps positions as int64
 # A spool keeps a qualifier as its position in ``Qualifier``: its code here, by position.
 _SPOOLED_QUALIFIER = np.array([QUALIFIER_CODE[q.value] for q in Qualifier], dtype=np.int64)
 

@@ -64,10 +64,11 @@ class SkimObservation(msgspec.Struct, gc=False):
     location: str | None = None
 
 
+MAX_POSITION = 2**63 - 1  # the index keeps positions as int64
 # An observation's envelope: exactly the fields ``RawEntry`` requires (made from its own, so the two
 # cannot drift apart), so that a line it refuses is refused here; only the event is skimmed.
-# Its position must also fit the index's column, as the exact path checks (``index.MAX_POSITION``).
-_SKIMMED = {"event": SkimObservation, "position": Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]}
+# Its position must also fit the index's column, as the exact path checks.
+_SKIMMED = {"event": SkimObservation, "position": Annotated[int, msgspec.Meta(ge=0, le=MAX_POSITION)]}
 SkimEntry = msgspec.defstruct(
     "SkimEntry", [(f.name, _SKIMMED.get(f.name, f.type)) for f in msgspec.structs.fields(RawEntry)], gc=False
 )
