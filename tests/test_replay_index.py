@@ -53,6 +53,25 @@ def test_warm_replay_after_appends_equals_cold_replay(tmp_path_factory, batches,
         assert narrowed == replay_document(replay(fresh, as_of=day, incident=incident))
 
 
+def _held(result) -> tuple:
+    """What a caller holding a replay reads of it: its series, its corrected rows and their records."""
+    figures, keys = result.figures()
+    return replay_document(result), [c.tolist() for c in figures], keys, [o.id for o in result.observations()]
+
+
+@given(small_logs())
+def test_replays_a_caller_holds_are_unchanged_by_later_appends(tmp_path_factory, batches):
+    """The rows of each append are written after the warm replay's (``growing``), and corrections of older rows
+    in a copy: every replay handed out earlier still reads what it read when it was made."""
+    store = JsonlStore(tmp_path_factory.mktemp("held") / "log.jsonl", clock=StepClock())
+    held = []
+    for batch in batches:
+        store.append(batch, allow_duplicate=True)
+        result = replay(store)
+        held.append((result, _held(result)))
+    assert [_held(result) for result, _ in held] == [seen for _, seen in held]
+
+
 @given(small_logs())
 def test_sqlite_warm_replay_equals_cold_replay(tmp_path_factory, batches):
     """The same holds for a store without an index file (SQLite parses what was appended)."""

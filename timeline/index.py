@@ -38,6 +38,7 @@ from events_log.events import EVENT_TYPES, MAX_COUNT, Figure, Kind, Qualifier, f
 from events_log.projection import Decode, Ids, NewIds
 from events_log.spool import OPEN as SPOOLED_OPEN
 
+from .growing import Room
 from .skim import INDEXED, LINE, MAX_POSITION, OPEN, QUALIFIER_CODE, QUALIFIERS, TIME, Skimmed, skim_lines
 
 # The codes stored in the index are positions in these: new event types and qualifiers go at the end.
@@ -402,6 +403,10 @@ def _correction_values(index: LogIndex) -> Columns:
     return Columns(*(getattr(index, f"correction_{name}") for name in COLUMN_TYPES._fields))
 
 
+# The columns of indexes extended by appends: the next append's rows are written after them.
+_EXTENDED = Room()
+
+
 class LogIndex:
     """The index of a whole log prefix, as numpy columns."""
 
@@ -441,8 +446,13 @@ class LogIndex:
         for name, dtype in ARRAYS.items():
             array = None
             if name not in without:
-                array = np.frombuffer(columns.pop(name), dtype=np.dtype(dtype).newbyteorder("<"))
-                array = _read_only(array.astype(dtype, copy=False))
+                data = columns.pop(name)
+                size = np.dtype(dtype).itemsize
+                rows = len(data) // size
+                if not without:  # an index kept up to date by appends: the next ones are written after its rows
+                    data += bytes(rows // 8 * size)
+                array = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype, copy=False)
+                array = _read_only(_EXTENDED.taken(array, rows) if not without else array)
             setattr(self, name, array)
         if without:
             _narrow_figures(self)
@@ -486,7 +496,7 @@ class LogIndex:
         combined.last_time = more.last_time if more.entries else self.last_time
         for name in ARRAYS:
             mine, theirs = getattr(self, name), getattr(more, name)
-            setattr(combined, name, None if mine is None else _read_only(np.concatenate([mine, theirs])))
+            setattr(combined, name, None if mine is None else _read_only(_EXTENDED.appended(mine, theirs)))
         if self.without:
             _narrow_figures(combined)
         combined.correction_values = _correction_values(combined)

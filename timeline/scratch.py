@@ -18,6 +18,7 @@ from events_log.events import IncidentDescribed, MonitorDescribed
 from events_log.parallel import in_two
 from events_log.store import LogHead, Store
 
+from .growing import Room
 from .index import OPEN, REPLAY_COLUMNS, Columns, LogIndex
 from .rule import Reports, fold
 from .series import Behind, Effective, Replay, Series, SeriesKey, chosen_series
@@ -64,6 +65,10 @@ def full_series(
     return head_at(store, index, cut), index, series
 
 
+# The corrected columns of replays: a warm replay writes the rows of the next append after them (``warm``).
+CORRECTED = Room()
+
+
 def effective_rows(
     index: LogIndex,
     as_of: dt.date | None,
@@ -84,7 +89,7 @@ def effective_rows(
     # Corrections are written into the columns, so only then are they copied from the index's: a log
     # without any (an imported dataset) keeps one copy of its largest arrays, not two.
     corrected = len(index.correction_entry) > 0 and int(index.correction_entry[0]) < cut
-    columns = Columns(*(column[:rows_in].copy() if corrected else column[:rows_in] for column in
+    columns = Columns(*(CORRECTED.copied(column[:rows_in]) if corrected else column[:rows_in] for column in
                         index.observation_columns()))  # fmt: skip
     effective = Effective(
         columns=columns, retracted=np.zeros(rows_in, dtype=bool), live=np.ones(rows_in, dtype=bool),

@@ -22,7 +22,7 @@ from events_log.store import LogHead, Store
 from . import kept_incidents
 from .index import REPLAY_INDEX, Columns, LogIndex
 from .rule import fold, resumable
-from .scratch import apply_corrections, described_in, fold_rows, grouped, replay_from_scratch, sort_key
+from .scratch import CORRECTED, apply_corrections, described_in, fold_rows, grouped, replay_from_scratch, sort_key
 from .series import Behind, Effective, Replay, Series, chosen_series
 
 
@@ -66,7 +66,14 @@ def _appended(store: Store, warm: Replay, index: LogIndex) -> Replay:
     state = warm._effective
     rows_before = len(state.retracted)
     stored = index.observation_columns()
-    columns = Columns(*(np.concatenate([mine, c[rows_before:]]) for mine, c in zip(state.columns, stored, strict=True)))
+    if not len(index.correction_entry):  # never corrected: the index's own columns, as a replay from scratch takes them
+        columns = stored
+    else:
+        # The rows of the append go after the warm replay's, where there is room; the rows it corrects anew
+        # are rewritten in a copy if any of them is older than the append, as a caller may hold this replay.
+        rewrites = bool((index.correction_row[state.corrections :] < rows_before).any())
+        columns = Columns(*(CORRECTED.appended(mine, c[rows_before:], copy=rewrites)
+                            for mine, c in zip(state.columns, stored, strict=True)))  # fmt: skip
     new_corrections = len(index.correction_entry) > state.corrections
     # Corrections are few: their map is copied only when new ones arrive (the warm replay keeps its own).
     corrected_by = {r: list(p) for r, p in state.corrected_by.items()} if new_corrections else state.corrected_by
