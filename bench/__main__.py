@@ -137,10 +137,13 @@ print(time.perf_counter() - started, len(result.series))
 KEPT = """
 import sys
 from events_log.stores import open_store
-from timeline import kept_incidents, stored
+from timeline import stored
 store = open_store(sys.argv[1])
-if store.result(kept_incidents.NAME, store.head()) is None:
+kept = stored.kept_whole(store)
+if kept is None:
     stored.keep(store)
+else:
+    kept.close()
 """
 
 

@@ -159,7 +159,7 @@ def points_of(result: Replay, series: Series, worded: Worded | None = None) -> P
     repeat, and a cache of them missed more often than it saved.
     """
     folded = series.folded
-    ids = list(folded.observations)
+    ids = folded.observations_by_segment()
     if worded is None:
         worded = Worded.of((i for observations in ids for i in observations), lambda i: result.qualifier(i).value)
     x = list(map(iso_day, folded.starts))

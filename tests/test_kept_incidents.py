@@ -8,7 +8,9 @@ import os
 import sqlite3
 import subprocess
 import sys
+import zlib
 
+import msgspec
 import numpy as np
 import psycopg
 import pytest
@@ -317,3 +319,52 @@ def test_something_other_than_a_file_in_the_kept_replays_place_is_passed_over(tm
     done = subprocess.run([sys.executable, "-m", "timeline", "replay", "--log", str(log), "--incident", "coastal-2025"],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 0 and "532" in done.stdout
+
+
+def _kept_by_version_one(store) -> list[bytes]:
+    """The replay kept by incident as the version before ``FORMAT`` 2 kept it: a segment's ids as a tuple of
+    them, and a directory that says no format."""
+
+    class Series(msgspec.Struct, array_like=True):
+        key: tuple
+        last: int
+        starts: bytes
+        lows: bytes
+        highs: bytes
+        basis_codes: str
+        observations: tuple[tuple[str, ...], ...]
+        flags: tuple
+        base: tuple | None
+        pending: tuple
+
+    body, places = b"", {}
+    for s in replay(store).series:
+        f = s.folded
+        series = Series(s.key, f.last, f.starts.tobytes(), f.lows.tobytes(), f.highs.tobytes(), f.basis_codes,
+                        tuple(f.observations_by_segment()), f.flags, f.base, f.pending)  # fmt: skip
+        data = msgspec.msgpack.encode(series)
+        offset, length, count, crc = places.get(s.incident, (len(body), 0, 0, 0))
+        places[s.incident] = (offset, length + len(data), count + 1, zlib.crc32(data, crc))
+        body += data
+    index = store.projection(REPLAY_INDEX)
+    directory = msgspec.msgpack.encode([places, index.described, index.last_time])
+    return [body, directory, kept_incidents.SEAL.pack(len(directory), zlib.crc32(directory))]
+
+
+def test_a_replay_kept_by_incident_by_an_older_version_is_stale_not_damaged(tmp_path):
+    """Not read (the index answers), not a finding of ``verify``, and kept anew by the next whole replay."""
+    log = tmp_path / "log.jsonl"
+    store = JsonlStore(log, clock=StepClock())
+    store.append([*NAMES, obs("a", 8, 100, high=300), obs("b", 10, 745), obs("c", 11, 3, "increment")])
+    keep(store)
+    expected = said(replay(JsonlStore(log), incident="coastal-2025"))
+    assert store.keep_result(kept_incidents.NAME, store.head(), _kept_by_version_one(store))
+    assert kept_incidents.replay(store, None, "coastal-2025", None) is None
+    assert said(replay(JsonlStore(log), incident="coastal-2025")) == expected
+    result = invoke(["verify", "--log", str(log)])
+    assert result.exit_code == 0, result.output
+    assert "the replay kept by incident was kept by an older version" in result.output
+    assert "does not match" not in result.output
+    assert invoke(["replay", "--log", str(log), "--format", "csv"]).exit_code == 0  # a whole replay keeps it anew
+    assert said(kept_incidents.replay(store, None, "coastal-2025", None)) == expected
+    assert "older version" not in invoke(["verify", "--log", str(log)]).output

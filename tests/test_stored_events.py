@@ -50,13 +50,13 @@ def _lines() -> list[bytes]:
 LINES = _lines()
 
 
-def _forged(figure: bytes, lines: list[bytes] = LINES) -> list[bytes]:
-    """The log with b's figure replaced and every hash after it recomputed: the chain holds."""
-    assert FIGURE in lines[3]
+def _forged(figure: bytes, lines: list[bytes] = LINES, was: bytes = FIGURE) -> list[bytes]:
+    """The log with b's figure (or ``was``) replaced and every hash after it recomputed: the chain holds."""
+    assert was in lines[3]
     out, prev = [], None
     for n, line in enumerate(lines):
         if n == 3:
-            line = line.replace(FIGURE, figure)
+            line = line.replace(was, figure)
         if prev is not None:
             line = re.sub(rb'"prev_hash":"[0-9a-f]{64}"', b'"prev_hash":"' + prev + b'"', line, count=1)
         body = line[: line.rindex(b',"hash"')]
@@ -83,6 +83,18 @@ def test_replay_and_verify_refuse_a_stored_figure_no_writer_could_admit(log_targ
             read(store)
         assert caught.value.position == 3
         assert str(caught.value).startswith(f"{store.location}: position 3 is not a readable entry (")
+
+
+@pytest.mark.parametrize("forged", ["b c", "b\nc", "", "c\n"], ids=["a space", "a newline", "empty", "a last newline"])
+def test_replay_and_verify_refuse_a_stored_id_no_event_could_have(log_target, forged):
+    """Ids are kept joined by newlines, a segment's by spaces: such an id would shift every id after it."""
+    target = _log_of(log_target, _forged(b'"id":' + orjson.dumps(forged), was=b'"id":"b"'))
+    for read in (replay, lambda store: store.verify()):
+        with open_store(target) as store, pytest.raises(StoredEntryError) as caught:
+            store.keep(REPLAY_INDEX)
+            read(store)
+        assert caught.value.position == 3
+        assert "not a valid id" in str(caught.value)
 
 
 def test_the_command_line_refuses_a_stored_figure_in_one_line(tmp_path):

@@ -72,7 +72,7 @@ def to_arrow(series_list: Iterable[Series], reports_only: bool = False) -> Any:
         lows.append(np.asarray(f.lows, dtype=np.int64))
         highs.append(np.asarray(f.highs, dtype=np.int64))
         codes.append(f.basis_codes)
-        ids.extend(f.observations)
+        ids.extend(f.observations_by_segment())
         segments += len(starts)
     if not keys:
         return _empty(pa)

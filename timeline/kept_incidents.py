@@ -26,7 +26,7 @@ import tempfile
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -40,6 +40,10 @@ from .scratch import described_in, effective_rows, head_at
 from .series import Behind, Effective, Replay, Series
 
 NAME = "replay.incidents"
+# What the series are kept as: 2 keeps a segment's ids as one string (``Folded.rests_on``); 1, which an older
+# version kept without saying, a tuple of them. Kept bytes of another format are not used: a whole replay
+# keeps them anew.
+FORMAT = 2
 
 
 class _Series(msgspec.Struct, array_like=True, gc=False):
@@ -51,7 +55,7 @@ class _Series(msgspec.Struct, array_like=True, gc=False):
     lows: bytes
     highs: bytes
     basis_codes: str
-    observations: tuple[tuple[str, ...], ...]
+    rests_on: str
     flags: tuple[RawFlag, ...]
     base: Base | None
     pending: Pending
@@ -65,6 +69,7 @@ class _Directory(msgspec.Struct, array_like=True):
     incidents: dict[str, tuple[int, int, int, int]]
     described: list[tuple[int, str, dict[str, Any]]]  # the index's descriptions, in log order
     last_recorded: int | None  # the time code of the log's last entry
+    format: int = 1
 
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -108,7 +113,7 @@ class Writer:
     def finished(self, index: LogIndex) -> Iterator[bytes]:
         """Every byte to keep, the directory last (``index``: the replayed index, for what a replay says
         besides its series)."""
-        directory = _encode(_Directory(self._places, index.described, index.last_time))
+        directory = _encode(_Directory(self._places, index.described, index.last_time, FORMAT))
         self._out.write(directory + SEAL.pack(len(directory), zlib.crc32(directory)))
         self._out.seek(0)
         return iter(lambda: self._out.read(1 << 20), b"")
@@ -127,7 +132,11 @@ def replay(store: Store, as_of: dt.date | None, incident: str, monitor: str | No
         return None
     with kept:
         try:
-            directory, stored = _read(kept, incident)
+            body = kept.tell()  # after the store's header
+            directory = _directory(kept)
+            if directory.format != FORMAT:
+                return None
+            stored = _series_of(kept, body, directory, incident)
         except (msgspec.DecodeError, struct.error, ValueError, OSError, StoreError):
             return None
     incidents, monitors = described_in(directory.described, head.entries)
@@ -142,20 +151,34 @@ def replay(store: Store, as_of: dt.date | None, incident: str, monitor: str | No
     )  # fmt: skip
 
 
-def _read(kept: Any, incident: str) -> tuple[_Directory, list[_Series]]:
-    start = kept.tell()  # after the store's header
+def kept_by_older_version(kept: BinaryIO) -> bool:
+    """Whether kept bytes (read from where they stand, and left there) hold a directory of another format."""
+    start = kept.tell()
+    try:
+        return _directory(kept).format != FORMAT
+    except (msgspec.DecodeError, struct.error, ValueError, OSError):
+        return False  # damaged, not older: ``verify`` says they do not match
+    finally:
+        kept.seek(start)
+
+
+def _directory(kept: BinaryIO) -> _Directory:
+    """The directory at the end of kept bytes, checked against its seal."""
     kept.seek(-SEAL.size, os.SEEK_END)
     length, crc = SEAL.unpack(kept.read(SEAL.size))
     kept.seek(-SEAL.size - length, os.SEEK_END)
-    directory = _decode_directory(_checked(kept.read(length), crc))
+    return _decode_directory(_checked(kept.read(length), crc))
+
+
+def _series_of(kept: BinaryIO, body: int, directory: _Directory, incident: str) -> list[_Series]:
     place = directory.incidents.get(incident)
     if place is None:  # nothing reported of it (yet)
-        return directory, []
+        return []
     offset, length, count, crc = place
-    kept.seek(start + offset)
-    body = _checked(kept.read(length), crc)
+    kept.seek(body + offset)
+    data = _checked(kept.read(length), crc)
     # The series were written one after another: read back as one msgpack array (array 32's header) of them.
-    return directory, _decode_series(b"\xdd" + count.to_bytes(4, "big") + body)
+    return _decode_series(b"\xdd" + count.to_bytes(4, "big") + data)
 
 
 def _checked(data: bytes, crc: int) -> bytes:
@@ -180,14 +203,14 @@ def _behind(
 def _kept(series: Series) -> _Series:
     f = series.folded
     return _Series(
-        series.key, f.last, _bytes(f.starts), _bytes(f.lows), _bytes(f.highs), f.basis_codes, f.observations,
+        series.key, f.last, _bytes(f.starts), _bytes(f.lows), _bytes(f.highs), f.basis_codes, f.rests_on,
         f.flags, f.base, f.pending,
     )  # fmt: skip
 
 
 def _series(kept: _Series) -> Series:
     folded = Folded(
-        kept.last, _array(kept.starts), _array(kept.lows), _array(kept.highs), kept.basis_codes, kept.observations,
+        kept.last, _array(kept.starts), _array(kept.lows), _array(kept.highs), kept.basis_codes, kept.rests_on,
         kept.flags, kept.base, kept.pending,
     )  # fmt: skip
     return Series(*kept.key, folded=folded)

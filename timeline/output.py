@@ -103,9 +103,8 @@ def csv_chunks(series_list: Iterable[Series], reports_only: bool = False) -> Ite
         first = folded.first
         texts = dates.between(first, folded.last)
         lines = []
-        for start, end, low, high, code, observations in folded.runs():  # ordinals, not dates: every run of a log
+        for start, end, low, high, code, ids in folded.runs():  # ordinals, not dates: every run of a log
             listedhigh = "" if high == OPEN else high
-            ids = " ".join(observations)
             at = start - first
             until = end - first
             lines.append(f"{prefix}{texts[at]},{low},{listedhigh},{BASES[code]},{ids}\n")

@@ -222,9 +222,11 @@ class Folded(NamedTuple):
     ``base`` and ``pending`` are where the fold stood after the last report,
     so that reports of later days can be folded on without starting over.
 
-    Numbers are kept in C arrays and the bases in a string: a process holding
-    millions of replayed days then gives Python's cycle collector almost
-    nothing to walk through.
+    Numbers are kept in C arrays, the bases and the ids in strings: a
+    process holding millions of replayed days then gives Python's cycle
+    collector almost nothing to walk through, and a fork hands a series over
+    as a few strings (``scratch``). A tuple of ids per segment was a
+    container the collector walked, in every series an append extends.
     """
 
     last: int
@@ -232,7 +234,7 @@ class Folded(NamedTuple):
     lows: array
     highs: array  # OPEN where open-ended
     basis_codes: str  # "r" reported or "d" derived, one per segment
-    observations: tuple[tuple[str, ...], ...]
+    rests_on: str  # the ids each segment rests on, space-separated, a line per segment
     flags: tuple[RawFlag, ...]
     base: Base | None = None
     pending: Pending = Pending()
@@ -248,14 +250,43 @@ class Folded(NamedTuple):
     def basis_of(self, i: int) -> str:
         return BASES[self.basis_codes[i]]
 
-    def runs(self) -> Iterator[tuple[int, int, int, int, str, tuple[str, ...]]]:
-        """Each segment as (first day, last day, low, high, basis code, observations), days as ordinals.
+    def observations(self, i: int) -> tuple[str, ...]:
+        """The ids segment ``i`` rests on: its line of ``rests_on``, split from whichever end is nearer."""
+        count = len(self.starts)
+        if i < 0:
+            i += count
+        if i < count // 2:
+            line = self.rests_on.split("\n", i + 1)[i]
+        else:
+            line = self.rests_on.rsplit("\n", count - i)[-(count - i)]
+        return ids_of(line)
 
-        ``Series.segments`` dresses these as dates; the CSV writer, which walks
-        every segment of every series, takes them as they are.
+    def observations_by_segment(self) -> list[tuple[str, ...]]:
+        return [ids_of(line) for line in self.rests_on.split("\n")]
+
+    def runs(self) -> Iterator[tuple[int, int, int, int, str, str]]:
+        """Each segment as (first day, last day, low, high, basis code, ids), days as ordinals, ids as kept
+        (space-separated).
+
+        ``Series.segments`` dresses these as dates and tuples; the CSV writer,
+        which walks every segment of every series, takes them as they are.
         """
         ends = itertools.chain((start - 1 for start in itertools.islice(self.starts, 1, None)), (self.last,))
-        return zip(self.starts, ends, self.lows, self.highs, self.basis_codes, self.observations, strict=True)
+        lines = self.rests_on.split("\n")
+        return zip(self.starts, ends, self.lows, self.highs, self.basis_codes, lines, strict=True)
+
+    def first_segments(self, keep: int, last: int) -> Folded:
+        """The first ``keep`` segments, the last carried to day ``last``; flags after it gone."""
+        lines = self.rests_on.split("\n", keep)
+        rests_on = self.rests_on[: len(self.rests_on) - len(lines[-1]) - 1] if len(lines) > keep else self.rests_on
+        flags = tuple(flag for flag in self.flags if flag.day <= last)
+        return Folded(last, self.starts[:keep], self.lows[:keep], self.highs[:keep], self.basis_codes[:keep],
+                      rests_on, flags)  # fmt: skip
+
+
+def ids_of(line: str) -> tuple[str, ...]:
+    """A segment's ids from its line of ``Folded.rests_on`` (ids never hold a space: ``events``)."""
+    return tuple(line.split(" ")) if line else ()
 
 
 # Before the first cumulative nothing is known of what came before the increments: [0, open).
@@ -272,16 +303,13 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
     days, ids, cumulative, lows_in, highs_in, qualifiers = reports
     if AT_MOST in qualifiers:  # "at most N" is [0, N], whatever low was stored
         lows_in = [0 if q == AT_MOST else low for low, q in zip(lows_in, qualifiers, strict=True)]
-    if after is None:
-        starts, lows, highs = array("q"), array("q"), array("q")
-        codes: list[str] = []
-        rests_on, flags = [], []
-        base, pending = None, Pending()
-    else:
-        # Copies (memory copies for the arrays): the folded series may still be in use.
-        starts, lows, highs = array("q", after.starts), array("q", after.lows), array("q", after.highs)
-        codes, rests_on, flags = list(after.basis_codes), list(after.observations), list(after.flags)
-        base, pending = after.base, after.pending
+    # The new segments only: with ``after``, they are put after its own at the end (which it keeps: it may
+    # still be in use), and the loop sees the segment before them through ``last_low`` alone.
+    starts, lows, highs = array("q"), array("q"), array("q")
+    codes: list[str] = []
+    rests_on, flags = [], []
+    base, pending = (None, Pending()) if after is None else (after.base, after.pending)
+    last_low = after.lows[-1] if after is not None else None  # the running figure's low on the last day folded
     base_id, base_day, base_low, base_high, base_q = base if base is not None else _NOTHING_KNOWN
     pending_ids, pending_terms = list(pending.ids), list(pending.terms)
     pending_low, pending_high = pending.low, pending.high
@@ -297,7 +325,7 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
             # The common day: one running total, nothing pending to check it against. It is
             # the general case below written out without its lists, as most days take it.
             low, high = lows_in[i], highs_in[i]
-            if lows and high is not None and high < lows[-1]:
+            if last_low is not None and high is not None and high < last_low:
                 # Nothing pending: the day before is the base alone.
                 before = [(base_low, base_high, base_q)]
                 flag = _revised_down(day, ids[i], (low, high, qualifiers[i]), before, None)
@@ -306,9 +334,10 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
             base_id, base_day, base_low, base_high, base_q = ids[i], day, low, high, qualifiers[i]
             starts.append(day)
             lows.append(low)
+            last_low = low
             highs.append(OPEN if high is None else high)
             codes.append("r")
-            rests_on.append((base_id,))
+            rests_on.append(base_id)
             i = end
             continue
         reported = [j for j in range(i, end) if cumulative[j]] if several else ([i] if cumulative[i] else [])
@@ -320,16 +349,17 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
                 pending_low += lows_in[k]
                 pending_high = None if pending_high is None or highs_in[k] is None else pending_high + highs_in[k]
             starts.append(day)
-            lows.append(base_low + pending_low)
+            last_low = base_low + pending_low
+            lows.append(last_low)
             high = None if base_high is None or pending_high is None else base_high + pending_high
             highs.append(OPEN if high is None else high)
             codes.append("d")
-            rests_on.append(((base_id,) if base_id is not None else ()) + tuple(pending_ids))
+            rests_on.append(" ".join(pending_ids) if base_id is None else " ".join([base_id, *pending_ids]))
             i = end
             continue
         # The running figure just before the first cumulative of the day is the day before's;
         # the expected one, base plus every increment since, is there to check it against.
-        before_low = lows[-1] if lows else None
+        before_low = last_low
         check = base_id is not None and (pending_terms or today)
         if check:
             expected_low, expected_high = base_low + pending_low, None if base_high is None else pending_high
@@ -364,10 +394,14 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
             pending_ids, pending_terms, pending_low, pending_high = [], [], 0, 0
         starts.append(day)
         lows.append(base_low)
+        last_low = base_low
         highs.append(OPEN if base_high is None else base_high)
         codes.append("r")
-        rests_on.append((base_id,))
+        rests_on.append(base_id)
         i = end
+    if after is not None:
+        starts, lows, highs = after.starts + starts, after.lows + lows, after.highs + highs
+        codes, rests_on, flags = [after.basis_codes, *codes], [after.rests_on, *rests_on], [*after.flags, *flags]
     last = max(days[-1] if days else starts[-1], last_day or 0, after.last if after else 0)
     return Folded(
         last,
@@ -375,7 +409,7 @@ def fold(reports: Reports, last_day: int | None = None, after: Folded | None = N
         lows,
         highs,
         "".join(codes),
-        tuple(rests_on),
+        "\n".join(rests_on),
         tuple(flags),
         Base(base_id, base_day, base_low, base_high, base_q) if base_id is not None else None,
         Pending(tuple(pending_ids), tuple(pending_terms), pending_low, pending_high),

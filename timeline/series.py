@@ -25,7 +25,7 @@ from events_log.projection import Ids
 from events_log.store import LogHead, Store
 
 from .index import QUALIFIERS, Columns, LogIndex
-from .rule import BASES, CARRIED, OPEN, Folded
+from .rule import BASES, CARRIED, OPEN, Folded, ids_of
 
 SeriesKey = tuple[str, str, str, str, str | None]
 
@@ -95,7 +95,7 @@ class Series:
             return None
         i = bisect.bisect_right(f.starts, ordinal) - 1
         basis = f.basis_of(i) if f.starts[i] == ordinal else CARRIED
-        return DayPoint(date, f.lows[i], f.high(i), basis, f.observations[i])
+        return DayPoint(date, f.lows[i], f.high(i), basis, f.observations(i))
 
     def segments(self) -> Iterator[Segment]:
         """The series run by run, in date order: each report day with the days carried after it.
@@ -103,8 +103,8 @@ class Series:
         What a chart, a CSV file or a table needs without one object per day.
         """
         day = dt.date.fromordinal
-        for start, end, low, high, code, observations in self.folded.runs():
-            yield Segment(day(start), day(end), low, None if high == OPEN else high, BASES[code], observations)
+        for start, end, low, high, code, ids in self.folded.runs():
+            yield Segment(day(start), day(end), low, None if high == OPEN else high, BASES[code], ids_of(ids))
 
     @property
     def days(self) -> Iterator[DayPoint]:
@@ -132,11 +132,7 @@ class Series:
         keep = bisect.bisect_right(f.starts, day)
         if keep == len(f.starts):
             return attrs.evolve(self, folded=f._replace(last=max(day, f.starts[-1])))
-        folded = Folded(
-            day, f.starts[:keep], f.lows[:keep], f.highs[:keep], f.basis_codes[:keep], f.observations[:keep],
-            tuple(flag for flag in f.flags if flag.day <= day),
-        )  # fmt: skip
-        return attrs.evolve(self, folded=folded)
+        return attrs.evolve(self, folded=f.first_segments(keep, day))
 
     @property
     def flags(self) -> tuple[Flag, ...]:

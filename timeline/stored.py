@@ -52,12 +52,14 @@ def kept_csv(store: Store) -> BinaryIO | None:
 
 def kept_whole(store: Store) -> BinaryIO | None:
     """The kept CSV, if the replay kept by incident is at the log's head too: else a whole replay
-    makes both again (one was set aside, or lost to a crash between the two)."""
+    makes both again (one was set aside, lost to a crash between the two, or kept by an older version)."""
     head = store.head()
     by_incident = store.result(kept_incidents.NAME, head)
     if by_incident is None:
         return None
-    by_incident.close()
+    with by_incident:
+        if kept_incidents.kept_by_older_version(by_incident):
+            return None
     return _unsealed(store.result(NAME, head))
 
 
@@ -179,12 +181,18 @@ def check(store: Store, *, repair: bool) -> list[tuple[str, bool]]:
     kept = {name: store.result(name, head) for name in (NAME, kept_incidents.NAME)}
     if all(file is None for file in kept.values()):
         return []
+    notes = []
+    by_incident = kept[kept_incidents.NAME]
+    if by_incident is not None and kept_incidents.kept_by_older_version(by_incident):  # not wrong, only stale
+        notes.append((f"the replay kept by incident was kept by an older version ({_at(head)}); it is not used, "
+                      "and the next whole replay keeps it anew", False))  # fmt: skip
+        by_incident.close()
+        kept[kept_incidents.NAME] = None
     _, index, series = full_series(store)
     with kept_incidents.Writer() as parts:
         csv = _compared_csv(kept[NAME], (chunk.encode() for chunk in csv_chunks(parts.passing(series))))
         same = {NAME: csv != "differs", kept_incidents.NAME: _same_bytes(kept[kept_incidents.NAME],
                                                                          parts.finished(index))}  # fmt: skip
-    notes = []
     if csv == "unsealed":  # not wrong, only stale: the next whole replay keeps it anew, sealed
         notes.append((f"the replay kept as CSV was kept without its seal by an older version ({_at(head)}); "
                       "it is not used, and the next whole replay keeps it anew", False))  # fmt: skip
