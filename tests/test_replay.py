@@ -458,4 +458,5 @@ def test_segments_tile_the_days(tmp_path_factory, batches, as_of):
                 date = segment.start + dt.timedelta(days=day)
                 expanded.append((date, segment.low, segment.high, basis, segment.observations))
         assert expanded == [(p.date, p.low, p.high, p.basis, p.observations) for p in series.days]
+        assert [series.on(p.date) for p in series.days] == list(series.days)  # a day looked up alone
         assert series.last_report == series.on(segments[-1].start)
