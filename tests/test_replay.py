@@ -415,6 +415,11 @@ def test_a_day_never_depends_on_later_reports(tmp_path_factory, batches, day):
             latest = full.latest
             assert (point.low, point.high, point.observations) == (latest.low, latest.high, latest.observations)
         assert [f for f in full.flags if f.date <= day] == list(series.flags)
+        assert full.until(day) == series  # the series cut from the full replay
+    for key, full in everything.items():
+        if key not in as_of:  # it begins after the day
+            with pytest.raises(ValueError, match="begins on"):
+                full.until(day)
 
 
 @given(small_logs())

@@ -130,6 +130,8 @@ class Series:
         f = self.folded
         day = as_of.toordinal()
         keep = bisect.bisect_right(f.starts, day)
+        if not keep:  # a replay as-of that date has no such series
+            raise ValueError(f"the series begins on {self.first}, after {as_of}")
         if keep == len(f.starts):
             return attrs.evolve(self, folded=f._replace(last=max(day, f.starts[-1])))
         return attrs.evolve(self, folded=f.first_segments(keep, day))
