@@ -26,7 +26,7 @@ MAX_QUOTE = 20_000
 # that replay's 64-bit sums of millions of them can never overflow.
 MAX_COUNT = 10**12
 
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
+OBSERVATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _TERM = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _URL = re.compile(r"https?://[^\s<>\"'\x00-\x1f\x7f]+", re.IGNORECASE)
@@ -268,7 +268,7 @@ class Source:
 class Observation:
     """One figure as one monitor published it on one day."""
 
-    id: str = attrs.field(validator=_matches(_ID, "id (letters, digits, . _ : -)"))
+    id: str = attrs.field(validator=_matches(OBSERVATION_ID, "id (letters, digits, . _ : -)"))
     incident: str = attrs.field(validator=_matches(_SLUG, "incident slug"))
     monitor: str = attrs.field(validator=_matches(_SLUG, "monitor slug"))
     reported_on: dt.date = attrs.field(validator=_date)
@@ -305,7 +305,7 @@ class Correction:
     needs no merge rules and the correction is readable on its own.
     """
 
-    observation_id: str = attrs.field(validator=_matches(_ID, "observation id"))
+    observation_id: str = attrs.field(validator=_matches(OBSERVATION_ID, "observation id"))
     replacement: Observation = attrs.field(validator=_instance(Observation))
     reason: str = attrs.field(validator=_text(MAX_TEXT))
     # The record's version this fix was made from: the log position of the
@@ -324,7 +324,7 @@ class Correction:
 class Retraction:
     """Our record of an observation should never have been entered."""
 
-    observation_id: str = attrs.field(validator=_matches(_ID, "observation id"))
+    observation_id: str = attrs.field(validator=_matches(OBSERVATION_ID, "observation id"))
     reason: str = attrs.field(validator=_text(MAX_TEXT))
     # As for a correction: the version of the record it was made from.
     expected_version: int | None = attrs.field(default=None, validator=v.optional(_version))

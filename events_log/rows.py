@@ -31,7 +31,6 @@ from .codec import SCHEMA, event_from_stored, unstructure
 from .columns import COLUMNS
 from .events import (
     _CONTROL,
-    _ID,
     _SLUG,
     _TERM,
     _URL,
@@ -39,6 +38,7 @@ from .events import (
     MAX_QUOTE,
     MAX_TEXT,
     MAX_TITLE,
+    OBSERVATION_ID,
     Kind,
     Observation,
     Qualifier,
@@ -50,7 +50,7 @@ _MAX_DIGITS = 13  # as ``importers.MAX_DIGITS``: more digits are refused there, 
 # Values of the columns that repeat down a file, checked once each; a file of endless new ones stops adding.
 _REMEMBERED = 1 << 16
 # A cell never holds a NUL (``importers`` refuses the line), so NUL joins a column's cells for one check in C.
-_IDS = re.compile(f"(?:{_ID.pattern})(?:\x00(?:{_ID.pattern}))*")
+_IDS = re.compile(f"(?:{OBSERVATION_ID.pattern})(?:\x00(?:{OBSERVATION_ID.pattern}))*")
 _URLS = re.compile(f"(?:{_URL.pattern})?(?:\x00(?:{_URL.pattern})?)*", _URL.flags)
 
 # Stored JSON, id, incident, monitor, figure key, day, and the fields the figure key is made of (``figure_digest``).
@@ -184,7 +184,7 @@ class RowEncoder:
         day = self._date(reported)
         if not (day and self._periods([start], [end], [day])):
             return None
-        if id_ and not _ID.fullmatch(id_):
+        if id_ and not OBSERVATION_ID.fullmatch(id_):
             return None
         if not title or len(title) > MAX_TITLE or len(quote) > MAX_QUOTE or len(note) > MAX_QUOTE:
             return None

@@ -16,12 +16,12 @@ _VALUES = st.lists(st.integers(-(2**31), 2**31 - 1), max_size=12)
 @given(
     _VALUES,
     st.lists(
-        st.tuples(st.integers(0, 10**6), st.sampled_from(["extend", "copy", "prefix", "reversed"]), _VALUES),
+        st.tuples(st.integers(0, 10**6), st.sampled_from(["extend", "copy", "prefix", "reversed", "shifted"]), _VALUES),
         max_size=30,
     ),
 )
 def test_every_array_keeps_its_rows_whatever_is_grown_from_it(first, steps):
-    """Arrays extended from any earlier one, twice from the same, from a prefix or a reversed view of one, or
+    """Arrays extended from any earlier one, twice from the same, from a prefix, a reversed or a shifted view of one, or
     copied to rewrite its rows: each holds what it held when made (or was rewritten to), and each extension
     holds its column's rows followed by the new ones."""
     room = Room()
@@ -32,6 +32,10 @@ def test_every_array_keeps_its_rows_whatever_is_grown_from_it(first, steps):
             column, expected = column[: len(column) // 2], expected[: len(expected) // 2]
         elif how == "reversed":
             column, expected = column[::-1], expected[::-1]
+        elif how == "shifted" and column.base is not None and len(column.base) > len(column):
+            # As many rows as it shows, one further on in the buffer it shows (reached through ``base``).
+            column = column.base[1 : len(column) + 1]
+            expected = column.tolist()
         grown = room.appended(column, np.array(more, dtype=np.int64 if pick % 3 == 0 else np.int32), copy=how == "copy")
         assert grown.tolist() == expected + more
         if how == "copy":  # as an owner that corrects earlier rows does

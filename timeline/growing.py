@@ -41,7 +41,8 @@ class Room:
                 not copy
                 and buffer is not None
                 and self._taken.get(id(buffer)) == rows
-                and column.strides == buffer.strides  # its first rows in order, not reversed
+                and column.ctypes.data == buffer.ctypes.data  # its first rows, in order
+                and column.strides == buffer.strides
                 and len(buffer) >= total
                 and np.can_cast(more.dtype, buffer.dtype)
             )

@@ -34,7 +34,16 @@ from events_log.admission import Names
 from events_log.codec import SCHEMA, parse_date, upcast
 from events_log.envelope import RawEntry, parse_time, time_code
 from events_log.errors import InputError, StoredEntryError, shown
-from events_log.events import EVENT_TYPES, MAX_COUNT, Figure, Kind, Qualifier, figure_problem, series_key_of
+from events_log.events import (
+    EVENT_TYPES,
+    MAX_COUNT,
+    OBSERVATION_ID,
+    Figure,
+    Kind,
+    Qualifier,
+    figure_problem,
+    series_key_of,
+)
 from events_log.projection import Decode, Ids, NewIds
 from events_log.spool import OPEN as SPOOLED_OPEN
 
@@ -161,6 +170,9 @@ class IndexBuilder:
         a figure no writer could have admitted (a negative count, a high
         below its low), which replay would otherwise sum.
         """
+        observation_id = data["id"]
+        if not isinstance(observation_id, str) or not OBSERVATION_ID.fullmatch(observation_id):
+            raise ValueError(f"not a valid id (letters, digits, . _ : -): {shown(observation_id)}")
         stored = data["figure"]
         figure = Figure(stored["low"], stored["high"], Qualifier(stored["qualifier"]))
         return Columns(
@@ -607,10 +619,11 @@ def _check_figures(positions: np.ndarray, low: np.ndarray, high: np.ndarray, qua
 def _check_ids(positions: np.ndarray, ids: list[str], joined: str) -> None:
     """Refuse the first observation whose id holds a space or a newline, or is empty, as no event's can.
 
-    Neither path checks an id a line by line, but replay keeps ids joined by
-    newlines (``Ids``), and a segment's by spaces (``rule.Folded``): a line
+    The skim does not check an id line by line, but replay keeps ids joined
+    by newlines (``Ids``), and a segment's by spaces (``rule.Folded``): a line
     edited by hand must not shift every id after it. Three scans of one
-    string: a few milliseconds a million ids.
+    string: a few milliseconds a million ids. The rest of an id's pattern is
+    checked by the exact path (``_values``) and by ``verify``.
     """
     if (
         " " not in joined
