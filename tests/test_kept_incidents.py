@@ -363,8 +363,8 @@ def test_a_replay_kept_by_incident_by_an_older_version_is_stale_not_damaged(tmp_
     assert said(replay(JsonlStore(log), incident="coastal-2025")) == expected
     result = invoke(["verify", "--log", str(log)])
     assert result.exit_code == 0, result.output
-    assert "the replay kept by incident was kept by an older version" in result.output
+    assert "the replay kept by incident was kept by another version, in another format" in result.output
     assert "does not match" not in result.output
     assert invoke(["replay", "--log", str(log), "--format", "csv"]).exit_code == 0  # a whole replay keeps it anew
     assert said(kept_incidents.replay(store, None, "coastal-2025", None)) == expected
-    assert "older version" not in invoke(["verify", "--log", str(log)]).output
+    assert "another version" not in invoke(["verify", "--log", str(log)]).output

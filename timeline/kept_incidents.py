@@ -151,7 +151,7 @@ def replay(store: Store, as_of: dt.date | None, incident: str, monitor: str | No
     )  # fmt: skip
 
 
-def kept_by_older_version(kept: BinaryIO) -> bool:
+def kept_by_another_version(kept: BinaryIO) -> bool:
     """Whether kept bytes (read from where they stand, and left there) hold a directory of another format."""
     start = kept.tell()
     try:

@@ -52,13 +52,13 @@ def kept_csv(store: Store) -> BinaryIO | None:
 
 def kept_whole(store: Store) -> BinaryIO | None:
     """The kept CSV, if the replay kept by incident is at the log's head too: else a whole replay
-    makes both again (one was set aside, lost to a crash between the two, or kept by an older version)."""
+    makes both again (one was set aside, lost to a crash between the two, or kept by another version)."""
     head = store.head()
     by_incident = store.result(kept_incidents.NAME, head)
     if by_incident is None:
         return None
     with by_incident:
-        if kept_incidents.kept_by_older_version(by_incident):
+        if kept_incidents.kept_by_another_version(by_incident):
             return None
     return _unsealed(store.result(NAME, head))
 
@@ -183,9 +183,9 @@ def check(store: Store, *, repair: bool) -> list[tuple[str, bool]]:
         return []
     notes = []
     by_incident = kept[kept_incidents.NAME]
-    if by_incident is not None and kept_incidents.kept_by_older_version(by_incident):  # not wrong, only stale
-        notes.append((f"the replay kept by incident was kept by an older version ({_at(head)}); it is not used, "
-                      "and the next whole replay keeps it anew", False))  # fmt: skip
+    if by_incident is not None and kept_incidents.kept_by_another_version(by_incident):  # not wrong, only stale
+        notes.append((f"the replay kept by incident was kept by another version, in another format ({_at(head)}); "
+                      "it is not used, and the next whole replay keeps it anew", False))  # fmt: skip
         by_incident.close()
         kept[kept_incidents.NAME] = None
     _, index, series = full_series(store)
