@@ -177,10 +177,15 @@ class NewIds:
     id it added. An import adds millions and a plain one is never asked for
     any: a map of them all would be most of its memory. The ids are kept
     joined, a few thousand to a string, and mapped only when one is asked
-    for (each string once, however many fixes follow).
+    for. A fix mostly names an observation recorded shortly before it, so the
+    newest strings are mapped each on its own, as a lookup going back from
+    the newest reaches them (a few small maps are made faster than one large
+    one, and nothing older is mapped); only a lookup going back further than
+    ``_WINDOW`` strings maps the older ones, once, into one map.
     """
 
     _JOINED = 4096
+    _WINDOW = 64
 
     def __init__(self, first_row: int = 0) -> None:
         self.first_row = first_row
@@ -189,8 +194,9 @@ class NewIds:
         self._pending: list[str] = []  # ids added since the last joined string
         self._pending_map: dict[str, int] = {}  # the first _pending_mapped of them
         self._pending_mapped = 0
-        self._map: dict[str, int] = {}
-        self._mapped = 0  # joined strings already in _map
+        self._recent: dict[int, dict[str, int]] = {}  # joined string k -> its ids' rows, for the newest _WINDOW
+        self._older: dict[str, int] = {}  # the ids of the first _older_count joined strings, the last row of each
+        self._older_count = 0
 
     def add(self, observation_id: str) -> int:
         """Add the id of the next observation row; its row."""
@@ -218,11 +224,24 @@ class NewIds:
         """The row of an id added here (the last, were one added twice), or None."""
         pending, done = self._pending, self._pending_mapped
         if done < len(pending):  # a log of many fixes asks after nearly every add: map only what is new
-            start = self.first_row + len(self._joined) * self._JOINED
+            start = self._start(len(self._joined))
             self._pending_map.update(zip(pending[done:], range(start + done, start + len(pending)), strict=True))
             self._pending_mapped = len(pending)
         row = self._pending_map.get(observation_id)
-        return row if row is not None else self._mapped_joined().get(observation_id)
+        if row is not None:
+            return row
+        window = max(len(self._joined) - self._WINDOW, 0)
+        if len(self._recent) > self._WINDOW:
+            for k in [k for k in self._recent if k < window]:  # passed out of the window
+                del self._recent[k]
+        for k in range(len(self._joined) - 1, window - 1, -1):  # newest first: the last row of an id wins
+            mapped = self._recent.get(k)
+            if mapped is None:
+                mapped = self._recent[k] = self._mapped(k)
+            row = mapped.get(observation_id)
+            if row is not None:
+                return row
+        return self._older_up_to(window).get(observation_id)
 
     def row_of_fix(self, observation_id: str, log_rows: Callable[[], Mapping[str, int]] | None) -> int:
         """The row of the observation a fix names: one added here, else one of the log's (``log_rows``)."""
@@ -235,15 +254,24 @@ class NewIds:
 
     def mapping(self) -> dict[str, int]:
         """Id -> row of every id added."""
-        start = self.first_row + len(self._joined) * self._JOINED
-        return self._mapped_joined() | dict(zip(self._pending, range(start, start + len(self._pending)), strict=True))
+        start = self._start(len(self._joined))
+        pending = dict(zip(self._pending, range(start, start + len(self._pending)), strict=True))
+        return self._older_up_to(len(self._joined)) | pending
 
-    def _mapped_joined(self) -> dict[str, int]:
-        for k in range(self._mapped, len(self._joined)):
-            start = self.first_row + k * self._JOINED
-            self._map.update(zip(self._joined[k].split("\n"), range(start, start + self._JOINED), strict=True))
-        self._mapped = len(self._joined)
-        return self._map
+    def _older_up_to(self, count: int) -> dict[str, int]:
+        """The map of the first ``count`` joined strings (or more, if it was made further already)."""
+        for k in range(self._older_count, count):  # in order: a later row of an id replaces an earlier one
+            self._older.update(self._recent[k] if k in self._recent else self._mapped(k))
+        self._older_count = max(self._older_count, count)
+        return self._older
+
+    def _mapped(self, k: int) -> dict[str, int]:
+        start = self._start(k)
+        return dict(zip(self._joined[k].split("\n"), range(start, start + self._JOINED), strict=True))
+
+    def _start(self, k: int) -> int:
+        """The row of the first id of joined string ``k``."""
+        return self.first_row + k * self._JOINED
 
 
 # Parts an ``Ids`` holds (one per block read, or per append) before they are joined into one.

@@ -178,6 +178,7 @@ def test_admission_survives_a_lost_known_sidecar(tmp_path):
 
 class _SmallPieces(NewIds):
     _JOINED = 3  # so that a few ids already span several joined strings
+    _WINDOW = 2  # and lookups go back past the newest of them
 
 
 @given(
