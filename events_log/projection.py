@@ -204,8 +204,7 @@ class NewIds:
         self._pending.append(observation_id)
         self.count += 1
         if len(self._pending) == self._JOINED:
-            self._joined.append("\n".join(self._pending))
-            self._pending, self._pending_map, self._pending_mapped = [], {}, 0
+            self._join_pending()
         return row
 
     def extend(self, observation_ids: Sequence[str]) -> None:
@@ -217,16 +216,26 @@ class NewIds:
             self.count += len(taken)
             at += len(taken)
             if len(self._pending) == self._JOINED:
-                self._joined.append("\n".join(self._pending))
-                self._pending, self._pending_map, self._pending_mapped = [], {}, 0
+                self._join_pending()
+
+    def _join_pending(self) -> None:
+        """Join the pending ids into a string; if fixes were looking them up, their map is that string's."""
+        if self._pending_map:
+            self._map_pending()
+            self._recent[len(self._joined)] = self._pending_map
+        self._joined.append("\n".join(self._pending))
+        self._pending, self._pending_map, self._pending_mapped = [], {}, 0
+
+    def _map_pending(self) -> None:
+        """Map the pending ids added since they were last mapped (a log of many fixes asks after nearly every add)."""
+        pending, done = self._pending, self._pending_mapped
+        start = self._start(len(self._joined))
+        self._pending_map.update(zip(pending[done:], range(start + done, start + len(pending)), strict=True))
+        self._pending_mapped = len(pending)
 
     def get(self, observation_id: str) -> int | None:
         """The row of an id added here (the last, were one added twice), or None."""
-        pending, done = self._pending, self._pending_mapped
-        if done < len(pending):  # a log of many fixes asks after nearly every add: map only what is new
-            start = self._start(len(self._joined))
-            self._pending_map.update(zip(pending[done:], range(start + done, start + len(pending)), strict=True))
-            self._pending_mapped = len(pending)
+        self._map_pending()
         row = self._pending_map.get(observation_id)
         if row is not None:
             return row
