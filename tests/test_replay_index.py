@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from events_log import projection
-from events_log.errors import IndexMismatchWarning
+from events_log.errors import IndexMismatchWarning, StoreError
+from events_log.events import Correction
 from events_log.jsonl import JsonlStore
 from events_log.projection import frame, unframe
 from events_log.stores import open_store
@@ -181,3 +182,24 @@ def test_verify_checks_the_index_against_the_log(tmp_path):
     assert not sidecar.exists()
     assert sidecar.with_name(sidecar.name + ".mismatch-1").read_bytes() == frame(REPLAY_INDEX.encode(forged))
     assert [s.latest.low for s in replay(JsonlStore(store.path)).series] == [745]
+
+
+def test_a_replay_held_while_its_log_is_replaced_refuses_to_read_another_logs_records(tmp_path):
+    """Appends leave a held replay's records readable; a log put in its place (another log, a copy cut back)
+    makes them a clear error, not another log's lines read at this one's offsets."""
+    log = tmp_path / "log.jsonl"
+    store = JsonlStore(log, clock=StepClock())
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 9, 745)])
+    store.append([Correction(observation_id="a", replacement=obs("a", 8, 533), reason="typo")])
+    held = replay(store)
+    expected = list(held.records())
+    store.append([obs("c", 10, 800)])
+    assert list(held.records()) == expected  # the log only grew
+    other = JsonlStore(tmp_path / "other.jsonl", clock=StepClock())
+    other.append([*NAMES, obs("x", 8, 1), obs("y", 9, 2), obs("z", 10, 3), obs("w", 11, 4)])
+    for replaced in (other.path.read_bytes(), b"".join(log.read_bytes().splitlines(keepends=True)[:4])):
+        log.write_bytes(replaced)
+        for read in (lambda: list(held.records()), lambda: held.observation_data("a"), lambda: held.corrections("a"),
+                     held.retracted, lambda: held.observation("b")):  # fmt: skip
+            with pytest.raises(StoreError, match="no longer holds the log this replay was read at"):
+                read()

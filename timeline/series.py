@@ -19,7 +19,7 @@ import numpy as np
 from events_log.admission import Names
 from events_log.codec import SCHEMA, parse_date, structure, upcast
 from events_log.envelope import decode_line
-from events_log.errors import InputError, shown
+from events_log.errors import InputError, LogError, StoreError, shown
 from events_log.events import Correction, IncidentDescribed, MonitorDescribed, Observation, Qualifier, Retraction
 from events_log.projection import Ids
 from events_log.store import LogHead, Store
@@ -227,9 +227,13 @@ class Replay:
 
     def observation(self, observation_id: str) -> Observation:
         """The effective observation (after corrections) behind an id the series name, read from the log."""
+        return self._observation(observation_id, None)
+
+    def _observation(self, observation_id: str, line_at: Callable[[int, int], bytes] | None) -> Observation:
         found = self._structured.get(observation_id)
         if found is None:
-            found = self._structured[observation_id] = structure(self.observation_data(observation_id), Observation)
+            data = self._data_of_row(self._row(observation_id), line_at)
+            found = self._structured[observation_id] = structure(data, Observation)
         return found
 
     def observation_data(self, observation_id: str) -> dict:
@@ -247,10 +251,34 @@ class Replay:
             raise InputError(f"no effective observation {shown(observation_id)} in {self._store.location}")
         return row
 
-    def _data_of_row(self, row: int) -> dict:
+    def _lines(self) -> Callable[[int, int], bytes]:
+        """The store's ``line_at``, once the log is found to still hold this replay's head.
+
+        Lines are read by their offsets in the log this replay was read from.
+        A log replaced under a replay a caller still holds (rewritten, restored
+        from a copy, cut back) would lend it another log's records, or bytes
+        that are not a line: the head says whether it is still that log (its
+        hash names every entry before it too).
+        """
+        entries = self.log.entries
+        if entries:
+            position = entries - 1
+            try:
+                last = decode_line(self._store.line_at(position, int(self._index.offsets[position])))
+                same = (last.position, last.hash) == (position, self.log.head)
+            except (LogError, InputError, OSError):
+                same = False
+            if not same:
+                raise StoreError(
+                    f"{self._store.location} no longer holds the log this replay was read at ({entries} entries, "
+                    f"head {self.log.head[:12]}): replay it again"
+                )
+        return self._store.line_at
+
+    def _data_of_row(self, row: int, line_at: Callable[[int, int], bytes] | None = None) -> dict:
         corrections = self._effective.corrected_by.get(row)
         position = corrections[-1] if corrections else int(self._index.obs_entry[row])
-        raw = decode_line(self._store.line_at(position, int(self._index.offsets[position])))
+        raw = decode_line((line_at or self._lines())(position, int(self._index.offsets[position])))
         data = raw.event if raw.schema == SCHEMA[raw.type] else upcast(raw.type, raw.schema, raw.event)
         return data["replacement"] if corrections else data
 
@@ -260,7 +288,7 @@ class Replay:
         Each comes as (the record as last corrected, the retraction, when it
         was recorded), so that pages can say what they leave out and why.
         """
-        state, index = self._effective, self._index
+        state, index, line_at = self._effective, self._index, self._lines()
         last_day = self.as_of.toordinal() if self.as_of is not None else None
         found = []
         withdrawn = slice(0, state.retractions)
@@ -270,14 +298,15 @@ class Replay:
                 continue
             if last_day is not None and state.columns.day[row] > last_day:
                 continue
-            raw = decode_line(self._store.line_at(entry, int(index.offsets[entry])))
-            found.append((self._data_of_row(row), structure(raw.event, Retraction), raw.recorded_at))
+            raw = decode_line(line_at(entry, int(index.offsets[entry])))
+            found.append((self._data_of_row(row, line_at), structure(raw.event, Retraction), raw.recorded_at))
         return found
 
     def observations(self, incident: str | None = None) -> Iterator[Observation]:
         """Effective observations in log order, reported on or before as-of."""
+        line_at = self._lines()  # the log checked once, not once an observation
         for observation_id in self.observation_ids(incident):
-            yield self.observation(observation_id)
+            yield self._observation(observation_id, line_at)
 
     def observation_ids(self, incident: str | None = None) -> list[str]:
         """Ids of the effective observations in log order, reported on or before as-of."""
@@ -321,10 +350,10 @@ class Replay:
 
     def corrections(self, observation_id: str) -> list[Correction]:
         """The corrections of our record of an observation, oldest first."""
-        row = self._row(observation_id)
+        row, line_at = self._row(observation_id), self._lines()
         positions = self._effective.corrected_by.get(row, [])
         return [
-            structure(decode_line(self._store.line_at(p, int(self._index.offsets[p]))).event, Correction)
+            structure(decode_line(line_at(p, int(self._index.offsets[p]))).event, Correction)
             for p in positions
         ]
 
@@ -362,7 +391,7 @@ class Replay:
 
         rows = self._rows_of(incident)
         entries = index.obs_entry[rows]
-        offsets, line_at, corrected_by = index.offsets, self._store.line_at, state.corrected_by
+        offsets, line_at, corrected_by = index.offsets, self._lines(), state.corrected_by
         for observation_id, row, position, offset in zip(state.ids.take(rows), rows.tolist(), entries.tolist(),
                                                          offsets[entries].tolist(), strict=True):  # fmt: skip
             corrections = corrected_by.get(row)
