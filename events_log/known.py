@@ -91,8 +91,8 @@ class KnownBuilder:
         self._retractions: list[int] = []
         self._described: list[tuple[str, str]] = []
 
-    def _row(self, observation_id: str) -> int:
-        return self.new_ids.row_of_fix(observation_id, self._log_rows)
+    def _row(self, observation_id: str, position: int) -> int:
+        return self.new_ids.row_of_fix(observation_id, self._log_rows, position)
 
     def add(self, raw: RawEntry, offset: int = -1, end: int = -1) -> None:
         if self._first is None:
@@ -109,10 +109,10 @@ class KnownBuilder:
             self._obs_ids.append(data["id"])
             self._obs_figure.append(figure_code(data))
         elif raw.type == "Correction":
-            row = self._row(data["observation_id"])
+            row = self._row(data["observation_id"], raw.position)
             self._corrections.append((raw.position, row, figure_code(data["replacement"])))
         elif raw.type == "Retraction":
-            self._retractions.append(self._row(data["observation_id"]))
+            self._retractions.append(self._row(data["observation_id"], raw.position))
         else:
             self._described.append((raw.type, data["slug"]))
 

@@ -29,7 +29,7 @@ import attrs
 import numpy as np
 
 from .envelope import RawEntry
-from .errors import StoreError
+from .errors import StoredEntryError, StoreError, shown
 
 # What reading an index whose ids do not match its rows says (its CRC held: written so by a bug, or by hand).
 INCONSISTENT = "an index beside the log is inconsistent; delete it and it will be rebuilt from the log"
@@ -252,13 +252,14 @@ class NewIds:
                 return row
         return self._older_up_to(window).get(observation_id)
 
-    def row_of_fix(self, observation_id: str, log_rows: Callable[[], Mapping[str, int]] | None) -> int:
-        """The row of the observation a fix names: one added here, else one of the log's (``log_rows``)."""
+    def row_of_fix(self, observation_id: str, log_rows: Callable[[], Mapping[str, int]] | None, position: int) -> int:
+        """The row of the observation the fix at ``position`` names: one added here, else one of the log's
+        (``log_rows``)."""
         row = self.get(observation_id)
         if row is None and log_rows is not None:
             row = log_rows().get(observation_id)
         if row is None:
-            raise StoreError(f"a fix names observation {observation_id!r}, which is not in the log before it")
+            raise StoredEntryError(position, f"it fixes observation {shown(observation_id)}, not in the log before it")
         return row
 
     def mapping(self) -> dict[str, int]:

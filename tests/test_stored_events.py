@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from events_log.errors import IndexMismatchWarning, InputError, StoredEntryError
-from events_log.events import MAX_COUNT, Figure, Qualifier
+from events_log.events import MAX_COUNT, Figure, Qualifier, Retraction
 from events_log.jsonl import JsonlStore
 from events_log.projection import frame, unframe
 from events_log.stores import open_store
@@ -50,12 +50,13 @@ def _lines() -> list[bytes]:
 LINES = _lines()
 
 
-def _forged(figure: bytes, lines: list[bytes] = LINES, was: bytes = FIGURE) -> list[bytes]:
-    """The log with b's figure (or ``was``) replaced and every hash after it recomputed: the chain holds."""
-    assert was in lines[3]
+def _forged(figure: bytes, lines: list[bytes] = LINES, was: bytes = FIGURE, at: int = 3) -> list[bytes]:
+    """The log with b's figure (or ``was`` in line ``at``) replaced and every hash after it recomputed: the chain
+    holds."""
+    assert was in lines[at]
     out, prev = [], None
     for n, line in enumerate(lines):
-        if n == 3:
+        if n == at:
             line = line.replace(was, figure)
         if prev is not None:
             line = re.sub(rb'"prev_hash":"[0-9a-f]{64}"', b'"prev_hash":"' + prev + b'"', line, count=1)
@@ -108,6 +109,22 @@ def test_replay_and_verify_refuse_a_stored_id_no_event_could_have(log_target, lo
         with pytest.raises(StoredEntryError, match="position 3"):
             store.append([*NAMES, obs("c", 9, 1)])
         assert store.head().entries == entries
+
+
+def test_a_stored_fix_of_an_observation_not_in_the_log_is_refused_naming_its_position(tmp_path):
+    """Replay, and an append (which reads the log's ids), say which entry it is: the log is what is broken."""
+    with tempfile.TemporaryDirectory() as folder:
+        store = JsonlStore(Path(folder) / "log.jsonl", clock=StepClock())
+        store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
+        store.append([Retraction(observation_id="a", reason="twice")])
+        lines = list(store.lines())
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b"".join(line + b"\n" for line in _forged(b'"observation_id":"zz"', lines,
+                                                                 b'"observation_id":"a"', at=4)))  # fmt: skip
+    for act in (lambda store: replay(store), lambda store: store.append([*NAMES, obs("c", 9, 1)])):
+        with pytest.raises(StoredEntryError, match=r"position 4 .*observation 'zz', not in the log before it"):
+            act(JsonlStore(log))
+    assert len(log.read_bytes().splitlines()) == 5
 
 
 def test_the_command_line_refuses_a_stored_figure_in_one_line(tmp_path):

@@ -218,10 +218,10 @@ class IndexBuilder:
             self._obs.append((raw.position, *values))
             self._obs_ids.append(data["id"])
         elif raw.type == "Correction":
-            row = self._row(data["observation_id"])
+            row = self._row(data["observation_id"], raw.position)
             self._corrections.append((raw.position, row, *values))
         elif raw.type == "Retraction":
-            self._retractions.append((raw.position, self._row(data["observation_id"])))
+            self._retractions.append((raw.position, self._row(data["observation_id"], raw.position)))
         else:
             self._described.append((raw.position, raw.type, data))
 
@@ -320,8 +320,8 @@ class IndexBuilder:
             numbers[spooled_number] = number
         return numbers[spooled]
 
-    def _row(self, observation_id: str) -> int:
-        return self.new_ids.row_of_fix(observation_id, self._log_rows)
+    def _row(self, observation_id: str, position: int) -> int:
+        return self.new_ids.row_of_fix(observation_id, self._log_rows, position)
 
     def __len__(self) -> int:
         return self._count
