@@ -8,6 +8,7 @@ import io
 import os
 import shutil
 import signal
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -284,14 +285,16 @@ def test_replay_equals_the_reference_fold(tmp_path_factory, batches, as_of, two)
         assert replayed(replay(store, as_of=as_of)) == replay_reference(batches, as_of)
 
 
-@pytest.mark.parametrize("failure", [None, "raises", "exits", "killed", "no fork", "SIGCHLD ignored"])
+@pytest.mark.parametrize(
+    "failure", [None, "raises", "exits", "killed", "no fork", "SIGCHLD ignored", "no temporary file", "disk full"]
+)
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=interval_logs())
 def test_series_folded_by_two_processes_are_those_one_folds(tmp_path_factory, failure, batches):
     """A fork folds the later series and sends them back; if it dies (an error, an exit, a kill), this process
-    folds them itself, as it does on a system without ``fork``. A process ignoring SIGCHLD (its forks are
-    reaped for it) still replays. Either way the replay, and a replay after an append on top of it, are one
-    process's."""
+    folds them itself, as it does on a system without ``fork``, or where no temporary file for the fork's
+    series can be made, or written to (``/dev/full``). A process ignoring SIGCHLD (its forks are reaped for it)
+    still replays. Either way the replay, and a replay after an append on top of it, are one process's."""
     one = log_of(tmp_path_factory.mktemp("one"), *batches)
     two = JsonlStore(tmp_path_factory.mktemp("two") / "log.jsonl", clock=StepClock())
     shutil.copy(one.path, two.path)
@@ -311,6 +314,10 @@ def test_series_folded_by_two_processes_are_those_one_folds(tmp_path_factory, fa
         patch.setattr(scratch, "fold", failing)
         if failure == "no fork":
             patch.delattr(os, "fork")
+        if failure == "no temporary file":
+            patch.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("gone") / "missing"))
+        if failure == "disk full":
+            patch.setattr(tempfile, "TemporaryFile", lambda **_: open("/dev/full", "r+b"))  # noqa: SIM115
         handler = signal.signal(signal.SIGCHLD, signal.SIG_IGN if failure == "SIGCHLD ignored" else signal.SIG_DFL)
         try:
             with folders(True):

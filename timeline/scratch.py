@@ -61,7 +61,7 @@ def full_series(
     """
     index = store.projection(REPLAY_COLUMNS)
     effective, cut = effective_rows(index, None, None, None, None)
-    series = fold_rows(index, effective, live_rows(effective), None, progress)
+    series = fold_rows(index, effective, live_rows(effective), None, progress, in_two_processes=True)
     return head_at(store, index, cut), index, series
 
 
@@ -195,8 +195,8 @@ def fold_rows(
     """The series of ``rows``, folded one at a time in a replay's order (``sort_key``).
 
     ``in_two_processes``: a fork folds the later series meanwhile and sends
-    them back (``parallel.in_two``), for a caller that keeps every series
-    anyway; one writing a series at a time would hold the fork's in memory.
+    them back (``parallel.in_two``); they wait in a temporary file, so a
+    caller writing one series at a time still holds only that one.
     """
     series_of_rows = effective.columns.series[rows]
     rank = _ranked(index, series_of_rows)
