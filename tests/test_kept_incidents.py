@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import zlib
 
 import msgspec
@@ -368,3 +369,24 @@ def test_a_replay_kept_by_incident_by_an_older_version_is_stale_not_damaged(tmp_
     assert invoke(["replay", "--log", str(log), "--format", "csv"]).exit_code == 0  # a whole replay keeps it anew
     assert said(kept_incidents.replay(store, None, "coastal-2025", None)) == expected
     assert "another version" not in invoke(["verify", "--log", str(log)]).output
+
+
+def test_a_full_temporary_disk_keeps_nothing_by_incident_and_every_command_answers(tmp_path):
+    """The replay kept by incident is made in a temporary file first: where it cannot be written (``/dev/full``),
+    a whole replay still prints its answer and exits 0, keeping the CSV alone, and ``verify`` says what it could
+    not compare rather than calling the kept copy wrong."""
+    log = tmp_path / "log.jsonl"
+    JsonlStore(log, clock=StepClock()).append([*NAMES, obs("a", 8, 100, high=300), obs("b", 10, 745)])
+    expected = invoke(["replay", "--log", str(log), "--format", "csv"]).stdout  # and both kept
+    kept = log.with_name(log.name + ".replay.incidents")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tempfile, "TemporaryFile", lambda **_: open("/dev/full", "r+b"))  # noqa: SIM115
+        checked = invoke(["verify", "--log", str(log)])
+        assert checked.exit_code == 0, checked.output
+        assert "the replay kept by incident was not compared" in checked.output and "mismatch" not in checked.output
+        assert kept.exists()
+        kept.unlink()
+        log.with_name(log.name + ".replay.csv").unlink()
+        again = invoke(["replay", "--log", str(log), "--format", "csv"])
+    assert (again.exit_code, again.stdout) == (0, expected)
+    assert log.with_name(log.name + ".replay.csv").exists() and not kept.exists()

@@ -18,6 +18,7 @@ replay index, cut at that head, when first asked.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import struct
@@ -83,18 +84,28 @@ class Writer:
 
     The series come in a replay's order, where an incident's are together
     (``scratch.sort_key``); each is written as it comes, and none is held,
-    so an import can write them from the same fold as its CSV.
+    so an import can write them from the same fold as its CSV. They are only
+    a copy of what the index gives: where the temporary file cannot be made
+    or written (a full TMPDIR), none are kept, and the replay goes on.
     """
 
     def __init__(self) -> None:
-        self._out = tempfile.TemporaryFile(prefix="timeline-incidents-")  # noqa: SIM115 - closed by __exit__
         self._places: dict[str, tuple[int, int, int, int]] = {}
+        self._out: BinaryIO | None = None
+        with contextlib.suppress(OSError):
+            self._out = tempfile.TemporaryFile(prefix="timeline-incidents-")  # noqa: SIM115 - closed by __exit__
 
     def __enter__(self) -> Writer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._out.close()
+        self._given_up()
+
+    def _given_up(self) -> None:
+        if self._out is not None:
+            with contextlib.suppress(OSError):
+                self._out.close()
+            self._out = None
 
     def passing(self, series: Iterable[Series]) -> Iterator[Series]:
         """``series``, each one written as it goes by."""
@@ -105,18 +116,30 @@ class Writer:
     def add(self, series: Series) -> None:
         if series.incident in self._places and series.incident != next(reversed(self._places)):
             raise ValueError(f"the series of incident {series.incident!r} do not come together")
+        if self._out is None:
+            return
         body = _encode(_kept(series))
         offset, length, count, crc = self._places.get(series.incident, (self._out.tell(), 0, 0, 0))
         self._places[series.incident] = (offset, length + len(body), count + 1, zlib.crc32(body, crc))
-        self._out.write(body)
+        try:
+            self._out.write(body)
+        except OSError:
+            self._given_up()
 
-    def finished(self, index: LogIndex) -> Iterator[bytes]:
+    def finished(self, index: LogIndex) -> Iterator[bytes] | None:
         """Every byte to keep, the directory last (``index``: the replayed index, for what a replay says
-        besides its series)."""
+        besides its series); None if the temporary file failed."""
+        if self._out is None:
+            return None
+        out = self._out
         directory = _encode(_Directory(self._places, index.described, index.last_time, FORMAT))
-        self._out.write(directory + SEAL.pack(len(directory), zlib.crc32(directory)))
-        self._out.seek(0)
-        return iter(lambda: self._out.read(1 << 20), b"")
+        try:
+            out.write(directory + SEAL.pack(len(directory), zlib.crc32(directory)))
+            out.seek(0)  # writes out what is buffered: a full disk says so here
+        except OSError:
+            self._given_up()
+            return None
+        return iter(lambda: out.read(1 << 20), b"")
 
 
 def replay(store: Store, as_of: dt.date | None, incident: str, monitor: str | None) -> Replay | None:

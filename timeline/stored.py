@@ -154,7 +154,9 @@ def write_and_keep(store: Store, result: Replay, out: BinaryIO) -> None:
         with kept_incidents.Writer() as parts:
             for series in result.series:
                 parts.add(series)
-            store.keep_result(kept_incidents.NAME, result.log, parts.finished(result._index))
+            by_incident = parts.finished(result._index)
+            if by_incident is not None:
+                store.keep_result(kept_incidents.NAME, result.log, by_incident)
 
 
 def keep(store: Store, progress: Callable[[Iterable, int], Iterable] | None = None) -> bool:
@@ -165,8 +167,9 @@ def keep(store: Store, progress: Callable[[Iterable, int], Iterable] | None = No
     head, index, series = full_series(store, progress)  # one series at a time: never the whole replay in memory
     with kept_incidents.Writer() as parts:
         kept = store.keep_result(NAME, head, _sealed(chunk.encode() for chunk in csv_chunks(parts.passing(series))))
-        if kept:  # the store read every series
-            store.keep_result(kept_incidents.NAME, head, parts.finished(index))
+        by_incident = parts.finished(index) if kept else None  # if the store read every series
+        if by_incident is not None:
+            store.keep_result(kept_incidents.NAME, head, by_incident)
     return kept
 
 
@@ -191,8 +194,13 @@ def check(store: Store, *, repair: bool) -> list[tuple[str, bool]]:
     _, index, series = full_series(store)
     with kept_incidents.Writer() as parts:
         csv = _compared_csv(kept[NAME], (chunk.encode() for chunk in csv_chunks(parts.passing(series))))
-        same = {NAME: csv != "differs", kept_incidents.NAME: _same_bytes(kept[kept_incidents.NAME],
-                                                                         parts.finished(index))}  # fmt: skip
+        made = parts.finished(index)
+        if made is None and kept[kept_incidents.NAME] is not None:  # not wrong, only not compared
+            notes.append((f"the replay kept by incident was not compared ({_at(head)}): no room for a temporary "
+                          "file (TMPDIR)", False))  # fmt: skip
+            kept[kept_incidents.NAME].close()
+            kept[kept_incidents.NAME] = None
+        same = {NAME: csv != "differs", kept_incidents.NAME: _same_bytes(kept[kept_incidents.NAME], made or iter(()))}
     if csv == "unsealed":  # not wrong, only stale: the next whole replay keeps it anew, sealed
         notes.append((f"the replay kept as CSV was kept without its seal by an older version ({_at(head)}); "
                       "it is not used, and the next whole replay keeps it anew", False))  # fmt: skip
