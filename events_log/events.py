@@ -27,6 +27,7 @@ MAX_QUOTE = 20_000
 MAX_COUNT = 10**12
 
 OBSERVATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
+_AN_ID = "id (letters, digits, . _ : -)"
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _TERM = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _URL = re.compile(r"https?://[^\s<>\"'\x00-\x1f\x7f]+", re.IGNORECASE)
@@ -50,6 +51,13 @@ class Qualifier(enum.StrEnum):
     AT_LEAST = "at_least"
     AT_MOST = "at_most"
     RANGE = "range"
+
+
+def id_problem(value: object) -> str | None:
+    """What ``Observation`` would say of this id, or None if it takes it: for ids read back from a log."""
+    if isinstance(value, str) and OBSERVATION_ID.fullmatch(value):
+        return None
+    return f"not a valid {_AN_ID}: {shown(value)}"
 
 
 def _matches(pattern: re.Pattern[str], what: str):
@@ -268,7 +276,7 @@ class Source:
 class Observation:
     """One figure as one monitor published it on one day."""
 
-    id: str = attrs.field(validator=_matches(OBSERVATION_ID, "id (letters, digits, . _ : -)"))
+    id: str = attrs.field(validator=_matches(OBSERVATION_ID, _AN_ID))
     incident: str = attrs.field(validator=_matches(_SLUG, "incident slug"))
     monitor: str = attrs.field(validator=_matches(_SLUG, "monitor slug"))
     reported_on: dt.date = attrs.field(validator=_date)

@@ -25,8 +25,8 @@ import numpy as np
 from .admission import LIVE, RETRACTED, Names, figure_key
 from .codec import SCHEMA, upcast
 from .envelope import RawEntry
-from .errors import StoredEntryError, shown
-from .events import OBSERVATION_ID
+from .errors import StoredEntryError
+from .events import id_problem
 from .projection import Ids, NewIds
 
 
@@ -102,8 +102,9 @@ class KnownBuilder:
         self._offsets.append(offset)
         data = raw.event if raw.schema == SCHEMA.get(raw.type) else upcast(raw.type, raw.schema, raw.event)
         if raw.type == "Observation":
-            if not isinstance(data["id"], str) or not OBSERVATION_ID.fullmatch(data["id"]):  # as the index refuses it
-                raise StoredEntryError(raw.position, f"not a valid id (letters, digits, . _ : -): {shown(data['id'])}")
+            problem = id_problem(data["id"])  # as the index refuses it
+            if problem is not None:
+                raise StoredEntryError(raw.position, problem)
             self.new_ids.add(data["id"])
             self._obs_entry.append(raw.position)
             self._obs_ids.append(data["id"])

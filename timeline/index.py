@@ -33,15 +33,15 @@ import numpy as np
 from events_log.admission import Names
 from events_log.codec import SCHEMA, parse_date, upcast
 from events_log.envelope import RawEntry, parse_time, time_code
-from events_log.errors import InputError, StoredEntryError, shown
+from events_log.errors import InputError, StoredEntryError
 from events_log.events import (
     EVENT_TYPES,
     MAX_COUNT,
-    OBSERVATION_ID,
     Figure,
     Kind,
     Qualifier,
     figure_problem,
+    id_problem,
     series_key_of,
 )
 from events_log.projection import Decode, Ids, NewIds
@@ -170,9 +170,9 @@ class IndexBuilder:
         a figure no writer could have admitted (a negative count, a high
         below its low), which replay would otherwise sum.
         """
-        observation_id = data["id"]
-        if not isinstance(observation_id, str) or not OBSERVATION_ID.fullmatch(observation_id):
-            raise ValueError(f"not a valid id (letters, digits, . _ : -): {shown(observation_id)}")
+        problem = id_problem(data["id"])
+        if problem is not None:
+            raise ValueError(problem)
         stored = data["figure"]
         figure = Figure(stored["low"], stored["high"], Qualifier(stored["qualifier"]))
         return Columns(
@@ -460,13 +460,12 @@ class LogIndex:
         for name, dtype in ARRAYS.items():
             array = None
             if name not in without:
-                data = columns.pop(name)
-                size = np.dtype(dtype).itemsize
+                data, size = columns.pop(name), np.dtype(dtype).itemsize
                 rows = len(data) // size
                 if not without:  # an index kept up to date by appends: the next ones are written after its rows
                     data += bytes(rows // 8 * size)
                 array = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype, copy=False)
-                array = _read_only(_EXTENDED.taken(array, rows) if not without else array)
+                array = _read_only(array if without else _EXTENDED.taken(array, rows))
             setattr(self, name, array)
         if without:
             _narrow_figures(self)
@@ -633,7 +632,7 @@ def _check_ids(positions: np.ndarray, ids: list[str], joined: str) -> None:
     ):
         return
     row = next(k for k, id_ in enumerate(ids) if not id_ or " " in id_ or "\n" in id_)
-    raise StoredEntryError(int(positions[row]), f"not a valid id (letters, digits, . _ : -): {shown(ids[row])}")
+    raise StoredEntryError(int(positions[row]), id_problem(ids[row]))
 
 
 REPLAY_INDEX = _ReplayIndex()

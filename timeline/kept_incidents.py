@@ -38,7 +38,7 @@ from events_log.store import LogHead, Store
 from .index import REPLAY_INDEX, LogIndex, names_of
 from .rule import Base, Folded, Pending, RawFlag
 from .scratch import described_in, effective_rows, head_at
-from .series import Behind, Effective, Replay, Series
+from .series import Behind, Effective, Replay, Series, log_replaced
 
 NAME = "replay.incidents"
 # What the series are kept as: 2 keeps a segment's ids as one string (``Folded.rests_on``); 1, which an older
@@ -216,10 +216,7 @@ def _behind(
     """The index and effective rows of the replay, at the head its series were kept at."""
     index = store.projection(REPLAY_INDEX)
     if index.entries < head.entries or head_at(store, index, head.entries) != head:
-        raise StoreError(
-            f"{store.location} no longer holds the log this replay was read at ({head.entries} entries, "
-            f"head {head.head[:12]}): replay it again"
-        )
+        raise log_replaced(store, head)
     return index, effective_rows(index, as_of, None, incident, monitor, entries=head.entries)[0]
 
 

@@ -269,10 +269,7 @@ class Replay:
             except (LogError, InputError, OSError):
                 same = False
             if not same:
-                raise StoreError(
-                    f"{self._store.location} no longer holds the log this replay was read at ({entries} entries, "
-                    f"head {self.log.head[:12]}): replay it again"
-                )
+                raise log_replaced(self._store, self.log)
         return self._store.line_at
 
     def _data_of_row(self, row: int, line_at: Callable[[int, int], bytes] | None = None) -> dict:
@@ -400,6 +397,14 @@ class Replay:
             else:
                 fixes = [read(p, int(offsets[p]), correction) for p in corrections]
                 yield observation_id, fixes[-1].replacement, tuple(fix.reason for fix in fixes)
+
+
+def log_replaced(store: Store, head: LogHead) -> StoreError:
+    """The error of a replay read at ``head`` asked for more of a log that no longer ends there."""
+    return StoreError(
+        f"{store.location} no longer holds the log this replay was read at ({head.entries} entries, "
+        f"head {head.head[:12]}): replay it again"
+    )
 
 
 def chosen_series(index: LogIndex, incident: str | None, monitor: str | None) -> list[int]:
