@@ -57,11 +57,11 @@ from .store import (
 
 _BLOCK = 1 << 18
 # A stretch of the log at least this long is read by two processes (``JsonlStore._extended``), a window
-# at a time, this one taking the first share of each: less than half, as it also takes in what the other
-# read. What the other sends of a window (about a fifth of its bytes) waits in memory to be taken in.
+# at a time, this one taking the first share of each: well under half, as it also takes in what the other
+# read (as the other sends it, once its own share is read: ``parallel.in_two``).
 IN_TWO_BYTES = 32 << 20
 IN_TWO_WINDOW = 1 << 30
-_FIRST_SHARE = 0.46
+_FIRST_SHARE = 0.38
 _WRITE_LINES = 4096
 
 

@@ -15,13 +15,15 @@ result never depends on the fork.
 from __future__ import annotations
 
 import contextlib
+import io
+import itertools
 import os
 import pickle
 import signal
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 T = TypeVar("T")
 
@@ -31,8 +33,11 @@ def in_two(first: Callable[[], Iterator[T]], rest: Callable[[], Iterator[T]]) ->
 
     ``first`` may return True: it read on through what ``rest`` reads (a
     CSV row that ran across where the parts meet), so that is not wanted.
-    Only a process with a single thread forks: a fork copies none of the
-    others, and could find a lock one of them held taken for ever.
+    What the fork has sent is taken as soon as ``first`` is done, while it
+    makes the rest, so the two can share the work unevenly: this process,
+    which takes everything in, does the smaller part. Only a process with a
+    single thread forks: a fork copies none of the others, and could find a
+    lock one of them held taken for ever.
     """
     parent, forked = os.getpid(), _fork()
     if forked is None:
@@ -43,24 +48,23 @@ def in_two(first: Callable[[], Iterator[T]], rest: Callable[[], Iterator[T]]) ->
     if pid == 0:
         _send(rest, read, write, spill, parent)
     os.close(write)
-    length: int | None = None
+    taken = 0
     with spill, open(read, "rb") as pipe:
+        sent = _Sent(pipe, spill)
         try:
             if (yield from first()):
                 return
-            length = _sent(pipe, spill)
+            for item in sent:
+                yield item
+                taken += 1
         finally:
-            if length is None:
+            if not sent.whole:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):  # SIGCHLD ignored: the system reaped it
                 os.waitpid(pid, 0)
-        if length is None:  # the fork died: do its part here
-            yield from rest()
-            return
-        spill.seek(0)
-        while spill.tell() < length:
-            yield pickle.load(spill)
+    if not sent.whole:  # the fork died: do here what it did not send
+        yield from itertools.islice(rest(), taken, None)
 
 
 def line_start_after(fd: int, at: int, end: int) -> int:
@@ -107,34 +111,87 @@ def _send(rest: Callable[[], Iterator[T]], read: int, write: int, spill: BinaryI
     """In the fork: do the rest, into ``spill``, and leave without running any of this process's exit code.
 
     Each item is pickled into the file as it is made, and freed: what waits
-    for this process to be done with its own part is on disk, not in either
-    process's memory. Once every one is written, their length goes down the
-    pipe: a fork that died on the way sends none, and this process does its
-    part itself. It stops as soon as the process it works for is gone
-    (killed, say): it holds that process's files, and with them its lock on
-    the log.
+    for this process to take it is on disk, not in either process's memory.
+    After each, how many bytes of whole items the file holds goes down the
+    pipe, if the pipe has room (a later count says it too); once every item
+    is written, the last count is marked as the end. A fork that died on
+    the way sends no end, and this process does what it did not send. It
+    stops as soon as the process it works for is gone (killed, say): it
+    holds that process's files, and with them its lock on the log.
     """
     status = 1
     try:
         os.close(read)
+        os.set_blocking(write, False)
         pickler = pickle.Pickler(spill, protocol=pickle.HIGHEST_PROTOCOL)
         for item in rest():
             if os.getppid() != parent:
                 return
             pickler.dump(item)
             pickler.clear_memo()
+            spill.flush()
+            with contextlib.suppress(BlockingIOError):  # a message is shorter than PIPE_BUF: all or none of it
+                os.write(write, _MORE + spill.tell().to_bytes(8, "little"))
         spill.flush()
-        with open(write, "wb") as pipe:
-            pipe.write(spill.tell().to_bytes(8, "little"))
+        os.set_blocking(write, True)
+        os.write(write, _END + spill.tell().to_bytes(8, "little"))
         status = 0
     finally:
         os._exit(status)
 
 
-def _sent(pipe: BinaryIO, spill: BinaryIO) -> int | None:
-    """How many bytes of pickles the fork wrote, or None if it died first (it said nothing, or less)."""
-    head = pipe.read(8)
-    if len(head) < 8:
-        return None
-    length = int.from_bytes(head, "little")
-    return length if os.fstat(spill.fileno()).st_size >= length else None
+_MORE, _END = b"+", b"."
+
+
+class _Sent:
+    """The items a fork sends, as it sends them; ``whole`` once it said it sent every one.
+
+    Iteration stops early if the fork died first: it says no more, or
+    names bytes it never wrote.
+    """
+
+    def __init__(self, pipe: BinaryIO, spill: BinaryIO) -> None:
+        self.pipe, self.fd, self.whole = pipe, spill.fileno(), False
+
+    def __iter__(self) -> Iterator[Any]:
+        written = _Written(self.fd)
+        file = io.BufferedReader(written, _READ)
+        while len(message := self.pipe.read(9)) == 9:
+            written.limit = int.from_bytes(message[1:], "little")
+            if os.fstat(self.fd).st_size < written.limit:
+                return
+            while file.tell() < written.limit:
+                yield pickle.load(file)
+            if message[:1] == _END:
+                self.whole = True
+                return
+
+
+_READ = 1 << 20
+
+
+class _Written(io.RawIOBase):
+    """The fork's file, read up to ``limit`` (what it said it wrote) at an offset of its own: the file's own
+    offset is shared with the fork, which is still writing at it."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.at, self.limit = fd, 0, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:  # for the buffer's ``tell``
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self.at = {os.SEEK_SET: 0, os.SEEK_CUR: self.at}[whence] + offset
+        return self.at
+
+    def tell(self) -> int:
+        return self.at
+
+    def readinto(self, buffer: Any) -> int:
+        data = os.pread(self.fd, min(len(buffer), self.limit - self.at), self.at)
+        buffer[: len(data)] = data
+        self.at += len(data)
+        return len(data)

@@ -385,6 +385,34 @@ def test_a_second_reader_that_fails_changes_nothing(tmp_path_factory, batches, f
     assert read.same(folded(store, REPLAY_INDEX))
 
 
+@pytest.mark.parametrize("dies_after", [1, 4], ids=["after its first run", "after four runs"])
+def test_a_second_reader_that_dies_after_some_runs_were_taken_in_changes_nothing(tmp_path, dies_after):
+    """What the fork sent before it died was taken in as it came: this process reads only the runs it did not send.
+
+    Each run is a few lines, and this process's share is short, so it is
+    taking the fork's runs in by the time the fork is killed.
+    """
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([*NAMES, *(obs(f"o{n}", 1 + n % 28, n) for n in range(60))])
+    store.append([obs(f"p{n}", 1 + n % 28, 100 + n) for n in range(60)])
+    parent, read_lines, runs = os.getpid(), type(REPLAY_INDEX).read_lines, []
+
+    def dying(lines, start):
+        if os.getpid() != parent:
+            runs.append(start)
+            if len(runs) > dies_after:
+                time.sleep(0.5)  # this process has taken in what was sent meanwhile
+                os.kill(os.getpid(), signal.SIGKILL)
+        return read_lines(lines, start)
+
+    with readers(two=True), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jsonl, "_BLOCK", 2048)  # a few lines a run
+        patch.setattr(jsonl, "_FIRST_SHARE", 0.05)
+        patch.setattr(type(REPLAY_INDEX), "read_lines", staticmethod(dying))
+        read = JsonlStore(store.path).projection(REPLAY_INDEX)
+    assert read.same(folded(store, REPLAY_INDEX))
+
+
 _READ_FOR_A_KILLED_PROCESS = """
 import os, sys, time
 from events_log import jsonl
