@@ -88,13 +88,16 @@ def test_replay_and_verify_refuse_a_stored_figure_no_writer_could_admit(log_targ
 
 FORGED_IDS = {
     "a space": "b c", "a newline": "b\nc", "empty": "", "a last newline": "c\n", "a number": 5, "null": None,
+    "a slash": "b/c", "a tab": "b\tc", "a quote": 'b"c', "101 characters": "b" * 101, "a leading dot": ".b",
+    "not ASCII": "bé", "a right-to-left mark": "b\u200f",
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("forged", FORGED_IDS.values(), ids=FORGED_IDS.keys())
 def test_replay_and_verify_refuse_a_stored_id_no_event_could_have(log_target, log_kind, forged):
     """Ids are kept joined by newlines, a segment's by spaces: such an id would shift every id after it, and
-    one that is not text stopped replay with a traceback."""
+    one that is not text stopped replay with a traceback. Any other id no event could have (verify refuses
+    it) is refused by replay too, though the fast path reads ids without checking each."""
     target = _log_of(log_target, _forged(b'"id":' + orjson.dumps(forged), was=b'"id":"b"'))
     for read in (replay, lambda store: store.verify()):
         with open_store(target) as store, pytest.raises(StoredEntryError) as caught:
