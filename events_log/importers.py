@@ -433,12 +433,17 @@ def _stored_in_two(path: Path, progress: Progress | None, block: int) -> Iterato
                 break
             first = functools.partial(reading.here, split)
             rest = functools.partial(reading.forked, split, window)
+            # This process moves on only once the parts are done: until then, ``rest`` may be run here again
+            # (a fork that died after sending its part's end), from where ``first`` left the reader.
+            ended = None
             with contextlib.closing(in_two(first, rest)) as parts:
                 for item in parts:
                     if isinstance(item, _PartEnd):
-                        reading.moved(item)
+                        ended = item
                     else:
                         yield item
+            if ended is not None:
+                reading.moved(ended)
         if ticks is not None:
             collections.deque(ticks, maxlen=0)  # the bar ends full
     if not reading.rows:

@@ -40,6 +40,7 @@ from events_log.stores import open_store
 from timeline.index import REPLAY_INDEX
 
 from .conftest import StepClock
+from .helpers import obs
 from .strategies import SMALL_WORLD, figures, small_logs
 
 # A tiny world, so that a batch's events collide: ids repeat, figures repeat, fixes hit or miss,
@@ -341,6 +342,32 @@ def _read_csv(path: Path) -> tuple:
             return _spooled(spool)
     except InputError as exc:
         return ("refused", str(exc))
+
+
+@pytest.mark.parametrize("dies", ["before its first row", "after its part's end was sent"])
+def test_a_csv_fork_that_dies_reads_the_csv_one_process_reads(tmp_path, dies):
+    """Whatever the fork sent before it died was taken in as it came (its part's end too, the last thing it
+    sends): this process reads what it did not send, from where its own part ended, not from the fork's end."""
+    path = tmp_path / "rows.csv"
+    rows = [row_from_observation(obs(f"o{n}", 1 + n % 28, n)) for n in range(400)]
+    path.write_text(",".join(COLUMNS) + "\n" + "".join(",".join(f'"{r[c]}"' for c in COLUMNS) + "\n" for r in rows))
+    with csv_readers(two=False):
+        alone = _read_csv(path)
+    parent, forked = os.getpid(), importers._Reading.forked
+
+    def dying(reading, split, window):
+        if os.getpid() != parent and dies == "before its first row":
+            os.kill(os.getpid(), signal.SIGKILL)
+        yield from forked(reading, split, window)
+        if os.getpid() != parent:
+            time.sleep(0.3)  # this process takes in all it was sent
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    with csv_readers(two=True, share=0.1), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(importers._Reading, "forked", dying)
+        shared = _read_csv(path)
+    assert alone[0] != "refused" and len(alone[0]) == 400
+    assert shared == alone
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
