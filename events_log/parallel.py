@@ -44,25 +44,27 @@ def in_two(first: Callable[[], Iterator[T]], rest: Callable[[], Iterator[T]]) ->
         if not (yield from first()):
             yield from rest()
         return
-    pid, read, write, spill = forked
+    pid, read, write, spill, mask = forked
     if pid == 0:
-        _send(rest, read, write, spill, parent)
-    os.close(write)
-    taken = 0
-    with spill, open(read, "rb") as pipe:
-        sent = _Sent(pipe, spill)
-        try:
+        _send(rest, read, write, spill, parent, mask)
+    taken, sent = 0, None
+    try:
+        os.close(write)
+        with spill, open(read, "rb") as pipe:
+            sent = _Sent(pipe, spill)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # from here, an interrupt ends the fork too
             if (yield from first()):
                 return
             for item in sent:
                 yield item
                 taken += 1
-        finally:
-            if not sent.whole:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):  # SIGCHLD ignored: the system reaped it
-                os.waitpid(pid, 0)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if sent is None or not sent.whole:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):  # SIGCHLD ignored: the system reaped it
+            os.waitpid(pid, 0)
     if not sent.whole:  # the fork died: do here what it did not send
         yield from itertools.islice(rest(), taken, None)
 
@@ -83,10 +85,15 @@ def line_start_after(fd: int, at: int, end: int) -> int:
 _CHUNK = 1 << 18
 
 
-def _fork() -> tuple[int, int, int, BinaryIO] | None:
-    """A fork, a pipe from it and a file for what it makes (its pid, the read end, the write end, the file),
-    or None where none can be made (a system without ``fork``, too little memory or temporary space, or a
-    process with other threads)."""
+def _fork() -> tuple[int, int, int, BinaryIO, set[signal.Signals]] | None:
+    """A fork, a pipe from it and a file for what it makes (its pid, the read end, the write end, the file,
+    and the signal mask to restore), or None where none can be made (a system without ``fork``, too little
+    memory or temporary space, or a process with other threads).
+
+    Both processes return with every signal held back: one handled before
+    each is ready for it (a Ctrl-C) would run this process's code in the
+    fork, or leave the fork waited for by nobody.
+    """
     if not hasattr(os, "fork") or threading.active_count() > 1:
         return None
     try:
@@ -98,16 +105,20 @@ def _fork() -> tuple[int, int, int, BinaryIO] | None:
     except OSError:
         spill.close()
         return None
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     try:
-        return os.fork(), read, write, spill
+        return os.fork(), read, write, spill, mask
     except OSError:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(read)
         os.close(write)
         spill.close()
         return None
 
 
-def _send(rest: Callable[[], Iterator[T]], read: int, write: int, spill: BinaryIO, parent: int) -> None:
+def _send(
+    rest: Callable[[], Iterator[T]], read: int, write: int, spill: BinaryIO, parent: int, mask: set[signal.Signals]
+) -> None:
     """In the fork: do the rest, into ``spill``, and leave without running any of this process's exit code.
 
     Each item is pickled into the file as it is made, and freed: what waits
@@ -121,6 +132,7 @@ def _send(rest: Callable[[], Iterator[T]], read: int, write: int, spill: BinaryI
     """
     status = 1
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(read)
         os.set_blocking(write, False)
         pickler = pickle.Pickler(spill, protocol=pickle.HIGHEST_PROTOCOL)
