@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from events_log.errors import InputError
 from events_log.events import Correction, Retraction
 from events_log.jsonl import JsonlStore
-from timeline import scratch
+from timeline import output, scratch
 from timeline.output import render_table, replay_document, write_json
 from timeline.replay import replay
 
@@ -331,6 +331,30 @@ def test_series_folded_by_two_processes_are_those_one_folds(tmp_path_factory, fa
     for store in (one, two):
         store.append(descriptions_of(more) + more, allow_duplicate=True)
     assert replay(two).series == replay(one).series
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=interval_logs(), reports_only=st.booleans(), share=st.sampled_from([0.0, 0.45, 1.0]),
+       killed=st.booleans())  # fmt: skip
+def test_a_csv_made_by_two_processes_is_the_csv_one_makes(tmp_path_factory, batches, reports_only, share, killed):
+    """A fork makes the text of the later series (of a replay's CSV however short, cut anywhere); if it is
+    killed, this process makes what it did not send."""
+    result = replay(log_of(tmp_path_factory.mktemp("log"), *batches))
+    alone = "".join(output.csv_chunks(result.series, reports_only))
+    parent, rows = os.getpid(), output._csv_rows
+
+    def dying(series_list, reports_only):
+        for n, text in enumerate(rows(series_list, reports_only)):
+            if killed and os.getpid() != parent and n == 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield text
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(output, "IN_TWO_CSV_ROWS", 0)
+        patch.setattr(output, "_FIRST_SHARE", share)
+        patch.setattr(output, "_csv_rows", dying)
+        shared = "".join(output.csv_chunks(result.series, reports_only, in_two_processes=True))
+    assert shared == alone
 
 
 @given(interval_logs(), st.integers(0, 6).map(lambda d: START + dt.timedelta(days=d)))

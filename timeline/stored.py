@@ -133,7 +133,7 @@ def write_and_keep(store: Store, result: Replay, out: BinaryIO) -> None:
     failed: list[OSError] = []
 
     def chunks() -> Iterator[bytes]:
-        for chunk in csv_chunks(result.series):
+        for chunk in csv_chunks(result.series, in_two_processes=True):
             data = chunk.encode()
             try:
                 out.write(data)
