@@ -114,6 +114,44 @@ def test_replay_and_verify_refuse_a_stored_id_no_event_could_have(log_target, lo
         assert store.head().entries == entries
 
 
+def _lines_with_a_retraction() -> list[bytes]:
+    """``LINES``, then a retraction of observation b at position 4."""
+    with tempfile.TemporaryDirectory() as folder:
+        store = JsonlStore(Path(folder) / "log.jsonl", clock=StepClock())
+        store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
+        store.append([Retraction(observation_id="b", reason="entered twice")])
+        return list(store.lines())
+
+
+A_FIGURE = b'"figure":{"low":532,"high":532,"qualifier":"exact"}'
+# Forged lines (new text, the text it replaces, the line), then the position to be named and why.
+EARLIER_FAULTS = {
+    "b's id with a slash": ([(b'"id":"b/c"', b'"id":"b"', 3)], 3, "not a valid id"),
+    "b's id with a space": ([(b'"id":"b c"', b'"id":"b"', 3)], 3, "not a valid id"),
+    "a's figure, then b's id": ([(BROKEN["low above high"], A_FIGURE, 2), (b'"id":"b/c"', b'"id":"b"', 3)], 2, "high"),
+    "a's id, then b's figure": (
+        [(b'"id":"a/c"', b'"id":"a"', 2), (BROKEN["exact with two bounds"], FIGURE, 3)], 2, "valid id"
+    ),
+}
+
+
+@pytest.mark.parametrize("forged", EARLIER_FAULTS.values(), ids=EARLIER_FAULTS.keys())
+def test_replay_names_the_first_entry_it_cannot_read_as_verify_does(log_target, forged):
+    """The fast path checks figures and ids a block at a time; a later entry that fails at once (here a retraction
+    of b, which a forged id leaves naming nothing), or a later row's other fault, must not be named instead."""
+    forgeries, at, reason = forged
+    lines = _lines_with_a_retraction()
+    for text, was, line in forgeries:
+        lines = _forged(text, lines, was, line)
+    target = _log_of(log_target, lines)
+    for read in (replay, lambda store: store.verify()):
+        with open_store(target) as store, pytest.raises(StoredEntryError) as caught:
+            store.keep(REPLAY_INDEX)
+            read(store)
+        assert caught.value.position == at, str(caught.value)
+        assert reason in str(caught.value)
+
+
 def test_a_stored_fix_of_an_observation_not_in_the_log_is_refused_naming_its_position(tmp_path):
     """Replay, and an append (which reads the log's ids), say which entry it is: the log is what is broken."""
     with tempfile.TemporaryDirectory() as folder:

@@ -34,7 +34,7 @@ import numpy as np
 from events_log.admission import Names
 from events_log.codec import SCHEMA, parse_date, upcast
 from events_log.envelope import RawEntry, parse_time, time_code
-from events_log.errors import InputError, StoredEntryError
+from events_log.errors import InputError, LogError, StoredEntryError
 from events_log.events import (
     EVENT_TYPES,
     MAX_COUNT,
@@ -243,7 +243,11 @@ class IndexBuilder:
             if last > first:
                 self._add_rows(run, table, first, last, times, offsets)
             if line < len(run):
-                self.add(decode(run.others[line], int(starts[line])), int(starts[line]), int(starts[line + 1]))
+                try:
+                    self.add(decode(run.others[line], int(starts[line])), int(starts[line]), int(starts[line + 1]))
+                except LogError:
+                    self._taken()  # a row before this line whose figure or id no event could have is named first
+                    raise
             first = last
         numbers = np.array([self.series.get(key, -1) for key in run.keys], dtype=np.int64)
         table[:, 1] = numbers[table[:, 1]]  # its series column; the tables added above are views of it
@@ -327,17 +331,29 @@ class IndexBuilder:
     def __len__(self) -> int:
         return self._count
 
+    def _taken(self) -> tuple[list[np.ndarray], str]:
+        """The columns of the observation rows added since the last block, and their ids joined.
+
+        Raises ``StoredEntryError`` naming the first row whose bounds disagree
+        with its qualifier, or whose id no event could have: the skim leaves
+        these checks here, a few numpy passes a block being cheaper than a
+        call a line (``add`` refused such a row already).
+        """
+        obs = list(np.concatenate([*self._obs_tables, _table(self._obs, 7)]).T)
+        joined = "\n".join(self._obs_ids)
+        refused = [_figure_refused(obs[0], obs[4], obs[5], obs[6]), _id_refused(obs[0], self._obs_ids, joined)]
+        first = min((error for error in refused if error is not None), key=lambda error: error.position, default=None)
+        if first is not None:
+            raise first
+        return obs, joined
+
     def block(self) -> Block:
         """The entries added since the last block, as a block.
 
-        Raises ``StoredEntryError`` if an observation's bounds disagree with
-        its qualifier: the skim leaves that check here, one numpy pass a block
-        being cheaper than a call a line (``add`` refused such a figure already).
+        Raises ``StoredEntryError`` if an observation's figure or id is one no
+        event could have (``_taken``).
         """
-        obs = list(np.concatenate([*self._obs_tables, _table(self._obs, 7)]).T)
-        _check_figures(obs[0], obs[4], obs[5], obs[6])
-        obs_ids = "\n".join(self._obs_ids)
-        _check_ids(obs[0], self._obs_ids, obs_ids)
+        obs, obs_ids = self._taken()
         fix = _columns(self._corrections, 8)
         drop = _columns(self._retractions, 2)
         block = Block(
@@ -603,43 +619,46 @@ def _figures_hold(low: np.ndarray, high: np.ndarray, qualifier: np.ndarray) -> n
     return counts & worded
 
 
-def _check_figures(positions: np.ndarray, low: np.ndarray, high: np.ndarray, qualifier: np.ndarray) -> None:
-    """Refuse the first observation row whose figure ``Figure`` would not take, as ``add`` would refuse its line."""
+def _figure_refused(
+    positions: np.ndarray, low: np.ndarray, high: np.ndarray, qualifier: np.ndarray
+) -> StoredEntryError | None:
+    """The refusal of the first row whose figure ``Figure`` would not take, as ``add`` would refuse its line."""
     bad = np.flatnonzero(~_figures_hold(low, high, qualifier))
     if not len(bad):
-        return
+        return None
     row = int(bad[0])
     stored_high = int(high[row])
     problem = figure_problem(
         int(low[row]), None if stored_high == OPEN else stored_high, Qualifier(QUALIFIERS[qualifier[row]])
     )
-    raise StoredEntryError(int(positions[row]), str(InputError(problem or "is not a figure", "high")))
+    return StoredEntryError(int(positions[row]), str(InputError(problem or "is not a figure", "high")))
 
 
-def _codes(characters: str) -> np.ndarray:
+def _byte_table(characters: str) -> np.ndarray:
+    """Which of the 256 byte values are these (ASCII) characters."""
     table = np.zeros(256, dtype=bool)
     table[list(characters.encode())] = True
     return table
 
 
 _ALNUM = string.ascii_letters + string.digits
-_FIRST_OF_ID = _codes(_ALNUM)  # the pattern of ``events.OBSERVATION_ID``, a character at a time
-_IN_IDS = _codes(_ALNUM + "._:-\n")  # an id's characters, and the newline that joins ids
+_FIRST_OF_ID = _byte_table(_ALNUM)  # the pattern of ``events.OBSERVATION_ID``, a character at a time
+_IN_IDS = _byte_table(_ALNUM + "._:-\n")  # an id's characters, and the newline that joins ids
 _MAX_ID = 100
 
 
-def _check_ids(positions: np.ndarray, ids: list[str], joined: str) -> None:
-    """Refuse the first observation whose id no event could have (``events.OBSERVATION_ID``), as ``add`` would.
+def _id_refused(positions: np.ndarray, ids: list[str], joined: str) -> StoredEntryError | None:
+    """The refusal of the first row whose id no event could have (``events.OBSERVATION_ID``), as ``add``'s.
 
     The skim does not check an id line by line; replay keeps ids joined by
     newlines (``Ids``), and a segment's by spaces (``rule.Folded``), so a
     line edited by hand must not shift every id after it, and an id verify
-    refuses must not be replayed. A few numpy passes over the joined ids,
-    tens of milliseconds a million; only a block that fails them is looked
-    at id by id, to name the first.
+    refuses must not be replayed. A few numpy passes over the joined ids, a
+    few milliseconds a million; only a block that fails them is looked at
+    id by id, to name the first.
     """
     if not ids:
-        return
+        return None
     codes = np.frombuffer(joined.encode("ascii"), np.uint8) if joined.isascii() else None
     if codes is not None and _IN_IDS[codes].all():
         ends = np.flatnonzero(codes == 10)
@@ -647,9 +666,9 @@ def _check_ids(positions: np.ndarray, ids: list[str], joined: str) -> None:
             starts = np.concatenate(([0], ends + 1))
             lengths = np.diff(np.concatenate((starts, [len(codes) + 1]))) - 1
             if lengths.min() >= 1 and lengths.max() <= _MAX_ID and _FIRST_OF_ID[codes[starts]].all():
-                return
+                return None
     row = next(k for k, id_ in enumerate(ids) if id_problem(id_) is not None)
-    raise StoredEntryError(int(positions[row]), id_problem(ids[row]))
+    return StoredEntryError(int(positions[row]), id_problem(ids[row]))
 
 
 REPLAY_INDEX = _ReplayIndex()

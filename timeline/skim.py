@@ -13,7 +13,7 @@ qualifier, a calendar date. A line they refuse, or one of an older schema
 (which must be upcast first), goes through the exact path, which takes or
 refuses it, naming its position. What a struct cannot say (a figure's
 bounds agree with its qualifier) the index checks a block at a time
-(``index._check_figures``), refusing as the exact path would.
+(``IndexBuilder._taken``), refusing as the exact path would.
 
 ``skim_lines`` reads a run of lines this way into ``Skimmed`` columns,
 knowing nothing of the log around them, so that another process can read
