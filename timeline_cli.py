@@ -364,8 +364,10 @@ EXPECTED_VERSION = arg(
 
 # -- running a command ---------------------------------------------------------
 
-# The stores the running command opened: a database's connections end with the command.
+# The stores the running command opened: a database's connections end with the command. Those it opened
+# to write to, too: only their interruption is worth a word on what landed.
 _OPENED: list[Store] = []
+_WRITING: list[Store] = []
 
 
 def open_log(log: str | None, *, write: bool) -> Store:
@@ -392,6 +394,8 @@ def open_log(log: str | None, *, write: bool) -> Store:
         return open_store(str(bundled) if log == "bundled" else log, read_only=True)
     store = open_store(log)
     _OPENED.append(store)
+    if write:
+        _WRITING.append(store)
     # Only writers create a log: a typo in a path must not read as an empty log.
     if not write and not store.exists():
         raise InputError(f"no log at {store.location}")
@@ -427,13 +431,13 @@ def run(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt as exc:
-        _say(
-            f"timeline: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; a batch is appended "
-            "whole or not at all, and `timeline log --last 1` shows whether it was",
-            err=True,
-        )
+        stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        if _WRITING:
+            stopped += "; a batch is appended whole or not at all, and `timeline log --last 1` shows whether it was"
+        _say(f"timeline: {stopped}", err=True)
         return 143 if isinstance(exc, Terminated) else 130
     finally:
+        _WRITING.clear()
         while _OPENED:
             _OPENED.pop().close()
 

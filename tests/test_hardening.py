@@ -264,6 +264,22 @@ def test_sigterm_mid_import_cuts_the_batch_back(tmp_path):
     assert helpers.invoke(["describe", "monitor", "later", "--name", "n", "--log", str(log)]).exit_code == 0
 
 
+def test_an_interrupted_command_that_writes_nothing_says_nothing_of_batches(tmp_path, monkeypatch):
+    """Ctrl-C in a replay: one line saying it was interrupted, exit 130, and no word of a batch that could not
+    have landed (only a command that writes is told how to see whether it did)."""
+    from timeline import stored
+
+    log = tmp_path / "log.jsonl"
+    JsonlStore(log, clock=StepClock()).append([*NAMES, obs("a", 8, 532)])
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stored, "csv_chunks", interrupted)
+    ran = helpers.invoke(["replay", "--log", log, "--format", "csv"])
+    assert (ran.exit_code, ran.stderr) == (130, "timeline: interrupted\n")
+
+
 def test_sigterm_while_an_import_keeps_its_replay_leaves_the_import_and_no_half_written_file(tmp_path):
     """The batch landed before the replay is kept: SIGTERM then stops the keeping, and nothing of it is left."""
     root = Path(__file__).resolve().parents[1]
