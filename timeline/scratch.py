@@ -35,7 +35,7 @@ def replay_from_scratch(
 ) -> Replay:
     effective, cut = effective_rows(index, as_of, known_at, incident, monitor)
     last_day = as_of.toordinal() if as_of is not None else None
-    series = list(fold_rows(index, effective, live_rows(effective), last_day, progress, in_two_processes=True))
+    series = list(fold_rows(index, effective, live_rows(effective), last_day, progress, share=_HELD_SHARE))
     incidents, monitors = described_in(index.described, cut)
     return Replay(
         as_of=as_of,
@@ -61,7 +61,7 @@ def full_series(
     """
     index = store.projection(REPLAY_COLUMNS)
     effective, cut = effective_rows(index, None, None, None, None)
-    series = fold_rows(index, effective, live_rows(effective), None, progress, in_two_processes=True)
+    series = fold_rows(index, effective, live_rows(effective), None, progress, share=_WRITTEN_SHARE)
     return head_at(store, index, cut), index, series
 
 
@@ -190,13 +190,14 @@ def fold_rows(
     last_day: int | None,
     progress: Callable[[Iterable, int], Iterable] | None = None,
     *,
-    in_two_processes: bool = False,
+    share: float | None = None,
 ) -> Iterator[Series]:
     """The series of ``rows``, folded one at a time in a replay's order (``sort_key``).
 
-    ``in_two_processes``: a fork folds the later series meanwhile and sends
-    them back (``parallel.in_two``); they wait in a temporary file, so a
-    caller writing one series at a time still holds only that one.
+    ``share``: a fork folds the later series meanwhile and sends them back
+    (``parallel.in_two``), and this process folds about this share of the
+    rows; they wait in a temporary file, so a caller writing one series at
+    a time still holds only that one.
     """
     series_of_rows = effective.columns.series[rows]
     rank = _ranked(index, series_of_rows)
@@ -206,11 +207,11 @@ def fold_rows(
             yield Series(*index.series[number], folded=fold(reports, last_day))
 
     series: Iterable[Series]
-    if in_two_processes and len(rows) >= IN_TWO_ROWS:
+    if share is not None and len(rows) >= IN_TWO_ROWS:
         ranks = rank[series_of_rows]
         ends = np.cumsum(np.bincount(ranks))
         # The series this process folds: whole series, about its share of the rows.
-        mine = ranks <= int(np.searchsorted(ends, _FIRST_SHARE * len(rows)))
+        mine = ranks <= int(np.searchsorted(ends, share * len(rows)))
         series = in_two(lambda: folded(rows[mine]), lambda: folded(rows[~mine]))
     else:
         series = folded(rows)
@@ -243,10 +244,13 @@ def described_in(described: Iterable[tuple[int, str, dict]], cut: int) -> tuple[
 
 
 # A fold of at least this many rows is shared with a fork: below it, forking and pickling cost more than
-# they save. This process's share is a little larger, as the fork must also pickle what it folds (a series
-# is a few strings and arrays: at 0.62, when it was tuples of ids, the fork now finished 0.3 s first at 1M).
+# they save. This process's share of it: a little more than half where the series are held (a replay:
+# the fork must also pickle what it folds), less where each is written out as it comes (the replay kept
+# beside the log, verify), as this process also writes the fork's (0.30 against 0.52: the 200,000-row
+# import's kept replay 0.41 s against 0.46 s).
 IN_TWO_ROWS = 100_000
-_FIRST_SHARE = 0.52
+_HELD_SHARE = 0.52
+_WRITTEN_SHARE = 0.30
 # Rows made into lists at a time when series are folded: a whole log's never are at once.
 _ROWS_AT_ONCE = 65_536
 # Rows sorted at a time: whole series, in a replay's order.
