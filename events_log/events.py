@@ -26,7 +26,8 @@ MAX_QUOTE = 20_000
 # that replay's 64-bit sums of millions of them can never overflow.
 MAX_COUNT = 10**12
 
-OBSERVATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
+MAX_ID_LENGTH = 100
+OBSERVATION_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._:-]{{0,{MAX_ID_LENGTH - 1}}}")
 _AN_ID = "id (letters, digits, . _ : -)"
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _TERM = re.compile(r"[a-z][a-z0-9_]{0,63}")

@@ -23,7 +23,6 @@ rebuilds it from the log and compares.
 
 from __future__ import annotations
 
-import string
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -38,6 +37,8 @@ from events_log.errors import InputError, LogError, StoredEntryError
 from events_log.events import (
     EVENT_TYPES,
     MAX_COUNT,
+    MAX_ID_LENGTH,
+    OBSERVATION_ID,
     Figure,
     Kind,
     Qualifier,
@@ -634,17 +635,10 @@ def _figure_refused(
     return StoredEntryError(int(positions[row]), str(InputError(problem or "is not a figure", "high")))
 
 
-def _byte_table(characters: str) -> np.ndarray:
-    """Which of the 256 byte values are these (ASCII) characters."""
-    table = np.zeros(256, dtype=bool)
-    table[list(characters.encode())] = True
-    return table
-
-
-_ALNUM = string.ascii_letters + string.digits
-_FIRST_OF_ID = _byte_table(_ALNUM)  # the pattern of ``events.OBSERVATION_ID``, a character at a time
-_IN_IDS = _byte_table(_ALNUM + "._:-\n")  # an id's characters, and the newline that joins ids
-_MAX_ID = 100
+# The pattern of ``events.OBSERVATION_ID`` a byte at a time: which may start an id, which may follow.
+_FIRST_OF_ID = np.array([OBSERVATION_ID.fullmatch(chr(byte)) is not None for byte in range(256)])
+_IN_IDS = np.array([OBSERVATION_ID.fullmatch("a" + chr(byte)) is not None for byte in range(256)])
+_IN_IDS[ord("\n")] = True  # the newline that joins ids
 
 
 def _id_refused(positions: np.ndarray, ids: list[str], joined: str) -> StoredEntryError | None:
@@ -665,7 +659,7 @@ def _id_refused(positions: np.ndarray, ids: list[str], joined: str) -> StoredEnt
         if len(ends) == len(ids) - 1:
             starts = np.concatenate(([0], ends + 1))
             lengths = np.diff(np.concatenate((starts, [len(codes) + 1]))) - 1
-            if lengths.min() >= 1 and lengths.max() <= _MAX_ID and _FIRST_OF_ID[codes[starts]].all():
+            if lengths.min() >= 1 and lengths.max() <= MAX_ID_LENGTH and _FIRST_OF_ID[codes[starts]].all():
                 return None
     row = next(k for k, id_ in enumerate(ids) if id_problem(id_) is not None)
     return StoredEntryError(int(positions[row]), id_problem(ids[row]))

@@ -141,6 +141,12 @@ class Writer:
             return None
         return iter(lambda: out.read(1 << 20), b"")
 
+    def keep(self, store: Store, head: LogHead, index: LogIndex) -> None:
+        """Keep what was written beside the log, as the replay at ``head`` (nothing if the temporary file failed)."""
+        made = self.finished(index)
+        if made is not None:
+            store.keep_result(NAME, head, made)
+
 
 def replay(store: Store, as_of: dt.date | None, incident: str, monitor: str | None) -> Replay | None:
     """The replay of one incident as-of a date from the kept bytes, or None where none are kept at the log's head.

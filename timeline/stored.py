@@ -154,9 +154,7 @@ def write_and_keep(store: Store, result: Replay, out: BinaryIO) -> None:
         with kept_incidents.Writer() as parts:
             for series in result.series:
                 parts.add(series)
-            by_incident = parts.finished(result._index)
-            if by_incident is not None:
-                store.keep_result(kept_incidents.NAME, result.log, by_incident)
+            parts.keep(store, result.log, result._index)
 
 
 def keep(store: Store, progress: Callable[[Iterable, int], Iterable] | None = None) -> bool:
@@ -167,9 +165,8 @@ def keep(store: Store, progress: Callable[[Iterable, int], Iterable] | None = No
     head, index, series = full_series(store, progress)  # one series at a time: never the whole replay in memory
     with kept_incidents.Writer() as parts:
         kept = store.keep_result(NAME, head, _sealed(chunk.encode() for chunk in csv_chunks(parts.passing(series))))
-        by_incident = parts.finished(index) if kept else None  # if the store read every series
-        if by_incident is not None:
-            store.keep_result(kept_incidents.NAME, head, by_incident)
+        if kept:  # the store read every series
+            parts.keep(store, head, index)
     return kept
 
 
