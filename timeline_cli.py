@@ -1039,7 +1039,9 @@ def verify(
     store = open_log(log, write=False)
     kept = cps.parse_lines(store.kept_checkpoints(), store.location, "checkpoint {number} kept in {name}")
     cps.check_signatures(kept, None)
-    checked = store.verify(repair_index=repair_index)
+    checked = store.verify(
+        repair_index=repair_index, progress=lambda lines, length: _progress(lines, "verifying", length)
+    )
     _say(f"{store.location}: {checked.head.entries} entries, chain intact, head {checked.head.head}")
     every = wanted + [(item.where, item.checkpoint) for item in (*recorded, *kept)]
     if every:

@@ -15,6 +15,7 @@ complete, acknowledged entry is ever dropped or rewritten.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import fcntl
@@ -36,15 +37,17 @@ import attrs
 
 from .admission import Names
 from .envelope import RawEntry, decode_line
-from .errors import IndexMismatchWarning, InputError, LogChangedError, StoreError, TornLogError
+from .errors import IndexMismatchWarning, InputError, LogChangedError, LogError, StoreError, TornLogError
 from .known import KNOWN
 from .parallel import in_two, line_start_after
 from .projection import Folding, Projection, State, Unread, extend, extend_lines, extend_read, frame, unframe
 from .spool import SpooledLines
 from .store import (
+    ChainCheck,
     Clock,
     Encoder,
     LogHead,
+    Progress,
     Repaired,
     Store,
     TornTail,
@@ -62,6 +65,12 @@ _BLOCK = 1 << 18
 IN_TWO_BYTES = 32 << 20
 IN_TWO_WINDOW = 1 << 30
 _FIRST_SHARE = 0.38
+# ``verify`` checks a long log's lines the same way, in smaller windows (a fork that finds a bad line leaves
+# this process at most a window to redo). Each process checks lines at the same cost, and this one also
+# rebuilds the index of ids and names from every line, if there is one to compare (``_verify_chain``).
+VERIFY_WINDOW = 128 << 20
+_VERIFY_SHARE = 0.38
+_VERIFY_SHARE_ALONE = 0.5
 _WRITE_LINES = 4096
 
 
@@ -93,6 +102,45 @@ class _Sidecar:
     dropped: int = 0
     # Bytes after its whole blocks that could not be read (a torn write, or damage).
     unread: Unread | None = None
+
+
+class _Rebuilt:
+    """A projection rebuilt the exact way from the log's first ``entries``, as ``verify`` reads the log for its chain.
+
+    A line it cannot fold is named only once the whole chain has been
+    checked (``state``): a broken chain anywhere is the finding reported first.
+    """
+
+    def __init__(self, projection: Projection, entries: int) -> None:
+        self.entries = entries
+        self._start = projection.load([])
+        self._folding = Folding(self._start)
+        self._folded = 0
+        self._error: LogError | None = None
+
+    def add(self, raw: RawEntry, start: int, end: int) -> None:
+        if self._folded < self.entries and self._error is None:
+            try:
+                self._folding.add(raw, start, end)
+            except LogError as exc:
+                self._error = exc
+            self._folded += 1
+
+    def add_lines(self, entries: Iterator[tuple[RawEntry, int, int]]) -> None:
+        """Fold entries whose lines another process checks: one that does not decode is kept as an error too."""
+        try:
+            for raw, start, end in entries:
+                if self._folded >= self.entries or self._error is not None:
+                    return
+                self.add(raw, start, end)
+        except LogError as exc:
+            self._error = exc
+
+    def state(self) -> State:
+        if self._error is not None:
+            raise self._error
+        blocks = self._folding.done()
+        return self._start.extended(blocks, self._folding.builder)
 
 
 class _Spill:
@@ -393,7 +441,7 @@ class JsonlStore(Store):
         return _decode(line, self.location, offset)
 
     @naming_entries
-    def verify(self, *, repair_index: bool = False) -> Verified:
+    def verify(self, *, repair_index: bool = False, progress: Progress | None = None) -> Verified:
         """Check the chain, and that every projection beside the log says what the log says.
 
         A sidecar is compared as it is on disk, before anything reads (and so
@@ -402,10 +450,10 @@ class JsonlStore(Store):
         never deleted, and the finding fails verification unless
         ``repair_index`` asks for a new one to be built at once.
         """
-        checked = super().verify()
+        checked, known = self._verify_chain(progress)
         notes, mismatch = [], False
         for projection in (KNOWN, *self.kept):
-            note, bad = self._verify_sidecar(projection, checked, repair_index)
+            note, bad = self._verify_sidecar(projection, checked, repair_index, known if projection is KNOWN else None)
             if note is not None:
                 notes.append(note)
                 mismatch = mismatch or bad
@@ -413,7 +461,65 @@ class JsonlStore(Store):
             return checked
         return attrs.evolve(checked, index_note="; ".join(notes), index_mismatch=mismatch)
 
-    def _verify_sidecar(self, projection: Projection, checked: Verified, repair: bool) -> tuple[str | None, bool]:
+    def _verify_chain(self, progress: Progress | None) -> tuple[Verified, _Rebuilt | None]:
+        """``Store.verify`` of every line, and the index of ids and names rebuilt from as many as its sidecar holds.
+
+        A long log is checked by two processes, a window at a time: a fork
+        checks the later part of each, while this one checks the earlier part
+        and rebuilds the index from every line of the window (as
+        ``_matches_log`` would, reading the log once more).
+        """
+        with self._open(write=False) as fd:
+            if fd is None:
+                return super().verify(progress=progress), None
+            with self._locked(fd, fcntl.LOCK_SH):
+                tail = _read_tail(fd, self.location)
+            if tail.end < IN_TWO_BYTES:
+                return super().verify(progress=progress), None
+            known = _Rebuilt(KNOWN, self._sidecar_entries(fd, KNOWN))
+
+            def first(start: int, middle: int, stop: int) -> Iterator[int]:
+                yield from self._checked_lines(fd, start, middle, known)
+                known.add_lines(self._parsed(fd, middle, stop))
+
+            share = _VERIFY_SHARE if known.entries else _VERIFY_SHARE_ALONE
+            runs = _in_windows(fd, 0, tail.end, functools.partial(self._checked_lines, fd), VERIFY_WINDOW, share, first)
+            with contextlib.closing(runs):
+                entries = (None for count in runs for _ in range(count))
+                length = None if tail.last is None else tail.last.position + 1  # None: its last line is unreadable
+                collections.deque(entries if progress is None else progress(entries, length), 0)
+        return Verified(LogHead.of(tail.last), tail.torn), known
+
+    def _sidecar_entries(self, fd: int, projection: Projection) -> int:
+        """How many entries a projection's sidecar holds (0: none, or unreadable), read under the shared lock."""
+        with self._locked(fd, fcntl.LOCK_SH):
+            try:
+                with open(self.sidecar_path(projection), "rb") as f:
+                    return projection.load(block for _, block in unframe(f, projection)).entries
+            except (OSError, StoreError):
+                return 0  # ``_verify_sidecar`` says what is wrong with it
+
+    def _checked_lines(self, fd: int, start: int, end: int, known: _Rebuilt | None = None) -> Iterator[int]:
+        """The lines from byte ``start`` to ``end`` checked as ``Store.verify`` checks them; how many, a run at a time.
+
+        The chain is followed from the line before ``start``, only decoded
+        here: the part that ends with it checks it, and comes first.
+        """
+        check = ChainCheck()
+        if start > 0:
+            check.last = decode_line(_line_before(fd, start))
+        for offset, lines in _line_runs(fd, start, end, self.location):
+            for line in lines:
+                raw = check.feed(line)
+                self.check_readable(raw)
+                if known is not None:
+                    known.add(raw, offset, offset + len(line) + 1)
+                offset += len(line) + 1
+            yield len(lines)
+
+    def _verify_sidecar(
+        self, projection: Projection, checked: Verified, repair: bool, rebuilt: _Rebuilt | None = None
+    ) -> tuple[str | None, bool]:
         path = self.sidecar_path(projection)
         with self._open(write=False) as fd:
             if fd is None:
@@ -431,7 +537,7 @@ class JsonlStore(Store):
                     raise StoreError(f"cannot read {path}: {exc.strerror}") from None
                 except StoreError:
                     stored = None
-                matches = stored is not None and self._matches_log(fd, projection, stored, tail)
+                matches = stored is not None and self._matches_log(fd, projection, stored, tail, rebuilt)
         unread = frames.unread if frames is not None else None
         if matches and unread is None:
             return f"the {projection.title} beside the log matches it ({path})", False
@@ -463,12 +569,22 @@ class JsonlStore(Store):
             return f"{finding}; the old one is kept as {kept}; a new one was built", False
         return f"{finding}; the old one is kept as {kept} (`verify --repair-index` builds a new one)", True
 
-    def _matches_log(self, fd: int, projection: Projection, stored: State, tail: _Tail) -> bool:
-        """Whether the stored state is exactly that of the log's first entries (it may lag behind)."""
+    def _matches_log(
+        self, fd: int, projection: Projection, stored: State, tail: _Tail, rebuilt: _Rebuilt | None = None
+    ) -> bool:
+        """Whether the stored state is exactly that of the log's first entries (it may lag behind).
+
+        ``rebuilt``: the projection already rebuilt from the log, used if it
+        holds as many entries (an append since may have extended the sidecar).
+        """
         if stored.entries == 0:
             return True
-        if stored.end_offset > tail.end:
+        if stored.end_offset > tail.end or not _line_ends_with(fd, stored.end_offset, stored.last_hash):
             return False
+        if rebuilt is not None and rebuilt.entries == stored.entries:
+            return stored.same(rebuilt.state())
+        if getattr(projection, "read_lines", None) is not None:  # built as a first replay builds it
+            return stored.same(self._extended(fd, projection.load([]), projection, stored.end_offset, 0)[0])
         entries = itertools.islice(self._parsed(fd, 0, tail.end), stored.entries)
         return stored.same(extend(projection.load([]), entries)[0])
 
@@ -864,17 +980,33 @@ def _line_runs(fd: int, start: int, end: int, location: str) -> Iterator[tuple[i
         raise StoreError(f"{location}: the acknowledged part does not end in a newline")
 
 
-def _in_windows(fd: int, start: int, end: int, runs: Callable[[int, int], Iterator[Any]]) -> Iterator[Any]:
-    """``runs`` of the lines from byte ``start`` to ``end``, each window of them read by two processes."""
+def _in_windows(
+    fd: int,
+    start: int,
+    end: int,
+    runs: Callable[[int, int], Iterator[Any]],
+    window: int | None = None,
+    share: float | None = None,
+    first: Callable[[int, int, int], Iterator[Any]] | None = None,
+) -> Iterator[Any]:
+    """``runs`` of the lines from byte ``start`` to ``end``, each window of them read by two processes.
+
+    This one reads ``share`` of each window (a replay's: ``_FIRST_SHARE`` of
+    ``IN_TWO_WINDOW``) by ``first(start, middle, stop)`` (by default
+    ``runs(start, middle)``), while a fork reads the rest by ``runs(middle, stop)``.
+    """
+    window = IN_TWO_WINDOW if window is None else window
+    share = _FIRST_SHARE if share is None else share
+    first = first or (lambda start, middle, stop: runs(start, middle))
     while start < end:
-        stop = line_start_after(fd, start + IN_TWO_WINDOW, end) if end - start > IN_TWO_WINDOW else end
-        middle = line_start_after(fd, start + int((stop - start) * _FIRST_SHARE), stop)
+        stop = line_start_after(fd, start + window, end) if end - start > window else end
+        middle = line_start_after(fd, start + int((stop - start) * share), stop)
         if middle < stop:
-            first, rest = functools.partial(runs, start, middle), functools.partial(runs, middle, stop)
-            with contextlib.closing(in_two(first, rest)) as window:
-                yield from window
+            parts = in_two(functools.partial(first, start, middle, stop), functools.partial(runs, middle, stop))
+            with contextlib.closing(parts):
+                yield from parts
         else:
-            yield from runs(start, stop)
+            yield from first(start, stop, stop)
         start = stop
 
 
@@ -882,6 +1014,20 @@ def _line_ends_with(fd: int, end: int, hash_: str) -> bool:
     """Whether the line ending at byte ``end`` is the entry with this hash."""
     suffix = f',"hash":"{hash_}"}}\n'.encode()
     return end >= len(suffix) and os.pread(fd, len(suffix), end - len(suffix)) == suffix
+
+
+def _line_before(fd: int, offset: int) -> bytes:
+    """The line that ends at the newline just before byte ``offset``, without that newline."""
+    at, chunks = offset - 1, []
+    while at > 0:
+        chunk = os.pread(fd, min(4096, at), at - min(4096, at))
+        at -= len(chunk)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            chunks.append(chunk[newline + 1 :])
+            break
+        chunks.append(chunk)
+    return b"".join(reversed(chunks))
 
 
 def _line_from(fd: int, offset: int, location: str) -> bytes:

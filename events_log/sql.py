@@ -28,7 +28,7 @@ from .envelope import RawEntry, decode_line
 from .errors import IndexMismatchWarning, LogChangedError, LogError, StoreError
 from .projection import Folding, Projection, State, extend
 from .spool import SpooledLines
-from .store import Encoder, LogHead, Store, Verified, in_pieces, naming_entries
+from .store import Encoder, LogHead, Progress, Store, Verified, in_pieces, naming_entries
 
 TABLE = "timeline_entries"
 # The rows describing incidents and monitors; each database keeps a partial index of them.
@@ -320,14 +320,14 @@ class SqlStore(Store):
             start += len(rows)
 
     @naming_entries
-    def verify(self, *, repair_index: bool = False) -> Verified:
+    def verify(self, *, repair_index: bool = False, progress: Progress | None = None) -> Verified:
         """Check the chain, and that each kept projection's stored blocks say what the log says.
 
         Blocks that do not match are moved under the name ``<name>.mismatch-<n>``
         (kept as evidence, never used again) and the finding fails
         verification, unless ``repair_index`` asks for new blocks at once.
         """
-        checked = super().verify()
+        checked = super().verify(progress=progress)
         connection = self._connection(write=False)
         if connection is None or not self.kept:
             return checked

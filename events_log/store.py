@@ -9,6 +9,7 @@ and live here, so that every store passes one contract test suite.
 from __future__ import annotations
 
 import abc
+import contextlib
 import datetime as dt
 import functools
 import itertools
@@ -65,7 +66,8 @@ class Encoder(Protocol):
     def __call__(self, last: RawEntry | None, now: str, known: KnownIds) -> Iterable[bytes]: ...
 
 
-# Wraps the writing of an admitted batch: given its lines as they are made and how many (for a progress bar).
+# Wraps the lines of a long job (writing an admitted batch, verifying a log) as they are made or read, given
+# how many there are: a progress bar's.
 Progress = Callable[[Iterable[bytes], int], Iterable[bytes]]
 
 
@@ -540,17 +542,20 @@ class Store(abc.ABC):
         except StoredEntryError as exc:
             raise exc.located(source.location) from None
 
-    def verify(self, *, repair_index: bool = False) -> Verified:
+    def verify(self, *, repair_index: bool = False, progress: Progress | None = None) -> Verified:
         """Check every stored line's hash, position, chain link, time and batch.
 
         Raises ``BrokenChainError`` naming the first bad position, or ``StoredEntryError`` for the first
         event that breaks the rules events are built under. ``repair_index``
         matters only to a store that keeps projections beside the log: it
-        rebuilds one that does not match the log.
+        rebuilds one that does not match the log. ``progress`` wraps the
+        lines as they are checked, with their number.
         """
         check = ChainCheck()
-        for line in self.lines():
-            self.check_readable(check.feed(line))
+        # Closed here, not when a traceback that holds this frame goes: a database reads them in a transaction.
+        with contextlib.closing(self.lines()) as lines:
+            for line in lines if progress is None else progress(lines, self.head().entries):
+                self.check_readable(check.feed(line))
         return Verified(check.head, self.torn())
 
     def check_readable(self, raw: RawEntry) -> None:

@@ -203,3 +203,21 @@ def test_a_replay_held_while_its_log_is_replaced_refuses_to_read_another_logs_re
                      held.retracted, lambda: held.observation("b")):  # fmt: skip
             with pytest.raises(StoreError, match="no longer holds the log this replay was read at"):
                 read()
+
+
+@pytest.mark.parametrize("moved", [-5, -1, 7], ids=["inside the last line", "at its newline", "past the log"])
+def test_verify_finds_an_index_whose_end_is_not_where_a_line_ends(tmp_path, moved):
+    """The index is rebuilt up to where it says it ends: an end moved off a line's end is a mismatch, not a crash."""
+    import msgspec
+
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.keep(REPLAY_INDEX)
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
+    store.append([obs("c", 9, 800)])
+    sidecar = store.sidecar_path(REPLAY_INDEX)
+    blocks = [block for _, block in unframe(sidecar.read_bytes(), REPLAY_INDEX)]
+    forged = msgspec.structs.replace(blocks[0], end_offset=blocks[0].end_offset + moved)
+    sidecar.write_bytes(frame(REPLAY_INDEX.encode(forged)))
+    checked = store.verify()
+    assert checked.index_mismatch and "replay index beside the log does not match it" in checked.index_note
+    assert sidecar.with_name(sidecar.name + ".mismatch-1").exists()

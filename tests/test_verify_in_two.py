@@ -1,0 +1,256 @@
+"""``verify`` of a long log checks its lines in two processes, and finds what one process finds.
+
+A JSON Lines log at least ``IN_TWO_BYTES`` long has each window of its lines
+checked by this process and a fork (``parallel.in_two``), each part following
+the chain from the line before it. Here the windows are made as short as a
+line, so that every way of breaking a log lands in either part, and at the
+seam between them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import msgspec
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from events_log import jsonl
+from events_log.errors import BrokenChainError, StoredEntryError
+from events_log.events import Retraction
+from events_log.jsonl import JsonlStore
+from events_log.known import KNOWN
+from events_log.projection import frame, unframe
+
+from . import helpers
+from .conftest import StepClock
+from .helpers import obs
+from .strategies import small_logs
+from .test_jsonl_store import NAMES
+
+
+@contextlib.contextmanager
+def checkers(two: bool, window: int = jsonl.VERIFY_WINDOW, share: float = 0.5) -> Iterator[None]:
+    """A log verified by one process, or by two however short it is, a ``window`` of bytes at a time."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jsonl, "IN_TWO_BYTES", 0 if two else 1 << 62)
+        patch.setattr(jsonl, "VERIFY_WINDOW", window)
+        patch.setattr(jsonl, "_VERIFY_SHARE", share)
+        yield
+
+
+def outcome(path) -> tuple:
+    """What ``verify`` says of a log and its sidecars: its head and notes, or the error it raises.
+
+    The files beside the log are put back as they were: verify sets aside
+    a sidecar that does not match, and the next verify must meet it too.
+    """
+    beside = {other: other.read_bytes() for other in path.parent.glob(path.name + ".*")}
+    try:
+        checked = JsonlStore(path).verify()
+    except (BrokenChainError, StoredEntryError) as exc:
+        return type(exc).__name__, str(exc), getattr(exc, "position", None)
+    finally:
+        for other in path.parent.glob(path.name + ".*"):
+            other.unlink()
+        for other, data in beside.items():
+            other.write_bytes(data)
+    return "verified", checked.head, checked.torn, checked.index_note, checked.index_mismatch
+
+
+def rehashed(lines: list[bytes]) -> list[bytes]:
+    """The lines with their hashes made anew, so that only what they hold is wrong."""
+    out, prev = [], "0" * 64
+    for line in lines:
+        entry = orjson.loads(line)
+        entry.pop("hash")
+        entry["prev_hash"] = prev
+        body = orjson.dumps(entry)
+        prev = hashlib.sha256(body).hexdigest()
+        out.append(body[:-1] + b',"hash":"' + prev.encode() + b'"}')
+    return out
+
+
+def _unreadable_event(lines: list[bytes], at: int) -> list[bytes]:
+    entry = orjson.loads(lines[at])
+    entry["event"]["forged"] = True  # a field no event has: the chain holds, the event cannot be read
+    return rehashed([*lines[:at], orjson.dumps(entry), *lines[at + 1 :]])
+
+
+def _time_going_back(lines: list[bytes], at: int) -> list[bytes]:
+    entry = orjson.loads(lines[at])
+    entry["recorded_at"] = "2000-01-01T00:00:00.000000Z"
+    return rehashed([*lines[:at], orjson.dumps(entry), *lines[at + 1 :]])
+
+
+def _fix_of_nothing(lines: list[bytes], at: int) -> list[bytes]:
+    entry = orjson.loads(lines[at])
+    if entry["type"] not in ("Correction", "Retraction"):
+        return lines
+    # Readable, but it fixes nothing the log holds; as long as the id it had, so that no line moves.
+    entry["event"]["observation_id"] = "z" * len(entry["event"]["observation_id"])
+    return rehashed([*lines[:at], orjson.dumps(entry), *lines[at + 1 :]])
+
+
+def _first_fix_of_nothing_then(tamper):
+    """The first fix made to name nothing, and ``tamper`` at ``at``: which of the two does verify name?"""
+
+    def both(lines: list[bytes], at: int) -> list[bytes]:
+        fixes = [n for n, line in enumerate(lines) if b'"type":"Correction"' in line or b'"type":"Retraction"' in line]
+        return tamper(_fix_of_nothing(lines, fixes[0]) if fixes else lines, at)
+
+    return both
+
+
+TAMPERS = {
+    "edited": lambda ls, at: [*ls[:at], ls[at].replace(b'"position"', b'"position" '), *ls[at + 1 :]],
+    "deleted": lambda ls, at: [*ls[:at], *ls[at + 1 :]],
+    "swapped": lambda ls, at: [*ls[:at], *ls[at + 1 : at + 2], ls[at], *ls[at + 2 :]],
+    "repeated": lambda ls, at: [*ls[: at + 1], ls[at], *ls[at + 1 :]],
+    "not JSON": lambda ls, at: [*ls[:at], b"{not json", *ls[at + 1 :]],
+    "unreadable event": _unreadable_event,
+    "time going back": _time_going_back,
+    "untouched": lambda ls, at: ls,
+    "fix of nothing": _fix_of_nothing,
+    "fix of nothing, then deleted": _first_fix_of_nothing_then(lambda ls, at: [*ls[:at], *ls[at + 1 :]]),
+    "fix of nothing, then cut back": lambda ls, at: _fix_of_nothing(ls, at)[: at + 1],
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=small_logs(), tamper=st.sampled_from(sorted(TAMPERS)), where=st.floats(0, 1),
+       window=st.sampled_from([1, 700, 3_000, 1 << 30]), share=st.sampled_from([0.05, 0.5, 0.95]))  # fmt: skip
+def test_two_processes_find_what_one_finds(tmp_path_factory, batches, tamper, where, window, share):
+    """The same head, or the same first bad position with the same message, wherever the parts meet."""
+    path = tmp_path_factory.mktemp("verify") / "log.jsonl"
+    store = JsonlStore(path, clock=StepClock())
+    for batch in batches:
+        store.append(batch, allow_duplicate=True)
+    lines = list(store.lines())
+    broken = TAMPERS[tamper](lines, min(int(where * len(lines)), len(lines) - 1))
+    path.write_bytes(b"".join(line + b"\n" for line in broken))
+    with checkers(two=False):
+        alone = outcome(path)
+    with checkers(two=True, window=window, share=share):
+        assert outcome(path) == alone
+    if tamper == "untouched":
+        assert alone[0] == "verified" and alone[1].entries == len(lines)
+
+
+def test_a_log_ending_in_a_torn_write_is_verified_up_to_it_in_two_processes(tmp_path):
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([*NAMES, *(obs(f"o{n}", 1 + n % 28, n) for n in range(40))])
+    with open(store.path, "ab") as f:
+        f.write(b'{"position":42,"recorded_at"')  # a writer killed mid-line
+    with checkers(two=False):
+        alone = outcome(store.path)
+    with checkers(two=True, window=500):
+        assert outcome(store.path) == alone
+    assert alone[0] == "verified" and alone[2] is not None and alone[1].entries == 42
+
+
+@pytest.mark.parametrize("broken_at", [None, 50, 110], ids=["a sound log", "bad in this part", "bad in the fork's"])
+def test_a_fork_that_dies_while_checking_leaves_the_check_to_this_process(tmp_path, broken_at):
+    """A fork killed partway through its part is no finding: this process checks that part itself."""
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([*NAMES, *(obs(f"o{n}", 1 + n % 28, n) for n in range(60))])
+    store.append([obs(f"p{n}", 1 + n % 28, 100 + n) for n in range(60)])
+    if broken_at is not None:
+        lines = list(store.lines())
+        store.path.write_bytes(b"".join(line + b"\n" for line in _unreadable_event(lines, broken_at)))
+    with checkers(two=False):
+        alone = outcome(store.path)
+    parent, check_readable, checked = os.getpid(), JsonlStore.check_readable, []
+
+    def dying(self, raw):
+        if os.getpid() != parent:
+            checked.append(raw.position)
+            if len(checked) > 20:
+                time.sleep(0.2)
+                os.kill(os.getpid(), signal.SIGKILL)
+        return check_readable(self, raw)
+
+    with checkers(two=True, share=0.4), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jsonl, "_BLOCK", 2048)  # a few lines a run
+        patch.setattr(JsonlStore, "check_readable", dying)
+        assert outcome(store.path) == alone
+    assert (alone[0] == "verified") == (broken_at is None)
+    if broken_at is not None:
+        assert alone[2] == broken_at
+
+
+@pytest.mark.parametrize(
+    ("tamper", "at", "said"),
+    [(_time_going_back, 61, "position 61: recorded_at goes back in time"),
+     (TAMPERS["not JSON"], 81, "position 81: the line does not end in its hash")],
+    ids=["time going back", "last line not JSON"],
+)  # fmt: skip
+def test_verify_in_two_processes_says_what_one_says_on_the_command_line(tmp_path, monkeypatch, tamper, at, said):
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([*NAMES, *(obs(f"o{n}", 1 + n % 28, n) for n in range(80))])
+    store.path.write_bytes(b"".join(line + b"\n" for line in tamper(list(store.lines()), at)))
+    monkeypatch.setattr(jsonl, "IN_TWO_BYTES", 0)
+    monkeypatch.setattr(jsonl, "VERIFY_WINDOW", 4_000)
+    result = helpers.invoke(["verify", "--log", str(store.path)])
+    assert result.exit_code == 1
+    assert said in result.stderr
+
+
+@pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
+def test_an_index_of_ids_behind_its_log_is_compared_with_as_many_entries(tmp_path, two):
+    """A sidecar may lag behind its log (a reader that could not save): it is compared with the log's first
+    entries only; the same sidecar edited is a mismatch."""
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([*NAMES, *(obs(f"o{n}", 1 + n % 28, n) for n in range(40))])
+    sidecar = store.sidecar_path(KNOWN)
+    first = sidecar.read_bytes()
+    store.append([obs(f"p{n}", 1 + n % 28, 100 + n) for n in range(40)])
+    store.append([Retraction(observation_id="o3", reason="wrong")])
+    sidecar.write_bytes(first)  # its blocks for the first batch only
+    with checkers(two=two, window=3_000):
+        said = outcome(store.path)
+        assert said[0] == "verified" and said[1].entries == 83
+        assert not said[4] and "index of ids and names beside the log matches it" in said[3]
+        [(_, block)] = list(unframe(first, KNOWN))
+        forged = msgspec.structs.replace(block, obs_ids=block.obs_ids.replace("o7", "o8"))
+        sidecar.write_bytes(frame(KNOWN.encode(forged)))
+        said = outcome(store.path)
+        assert said[4] and "index of ids and names beside the log does not match it: it says 42 entries" in said[3]
+
+
+@pytest.mark.parametrize("later", [None, 60], ids=["alone", "then a later line deleted"])
+@pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
+def test_a_fix_of_nothing_is_named_once_the_whole_chain_holds(tmp_path, two, later):
+    """The index of ids and names rebuilt while the chain is checked refuses a fix that names no observation
+    (its chain intact) only once every line is checked: a broken chain after it is named first, as by one process.
+
+    The sidecar says the rewritten log's hashes, so that it is rebuilt over the fix to be compared.
+    """
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([*NAMES, *(obs(f"o{n}", 1 + n % 28, n) for n in range(40))])
+    store.append([Retraction(observation_id="o3", reason="wrong")])
+    store.append([obs(f"p{n}", 1 + n % 28, 100 + n) for n in range(40)])
+    lines = _fix_of_nothing(list(store.lines()), 42)
+    hashes = [orjson.loads(line)["hash"] for line in lines]
+    sidecar = store.sidecar_path(KNOWN)
+    blocks = [block for _, block in unframe(sidecar.read_bytes(), KNOWN)]
+    sidecar.write_bytes(b"".join(
+        frame(KNOWN.encode(msgspec.structs.replace(block, last_hash=hashes[block.first + block.count - 1])))
+        for block in blocks
+    ))  # fmt: skip
+    if later is not None:
+        lines = [*lines[:later], *lines[later + 1 :]]
+    store.path.write_bytes(b"".join(line + b"\n" for line in lines))
+    with checkers(two=two, window=3_000):
+        said = outcome(store.path)
+    if later is None:
+        assert said[:1] == ("StoredEntryError",) and said[2] == 42 and "'zz'" in said[1]
+    else:
+        assert said[:1] == ("BrokenChainError",) and said[2] == later
