@@ -107,40 +107,41 @@ class _Sidecar:
 class _Rebuilt:
     """A projection rebuilt the exact way from the log's first ``entries``, as ``verify`` reads the log for its chain.
 
-    A line it cannot fold is named only once the whole chain has been
-    checked (``state``): a broken chain anywhere is the finding reported first.
+    Lines are folded as they come, some before they are checked (a fork
+    checks them): a line that does not fold leaves the comparison to the
+    exact way (``state`` is None), which reads the log once more after the
+    whole chain has been checked, and so names what one process names.
     """
 
     def __init__(self, projection: Projection, entries: int) -> None:
         self.entries = entries
         self._start = projection.load([])
-        self._folding = Folding(self._start)
+        self._folding: Folding | None = Folding(self._start)
         self._folded = 0
-        self._error: LogError | None = None
 
     def add(self, raw: RawEntry, start: int, end: int) -> None:
-        if self._folded < self.entries and self._error is None:
+        if self._folding is not None and self._folded < self.entries:
             try:
                 self._folding.add(raw, start, end)
-            except LogError as exc:
-                self._error = exc
+            except Exception:  # any line that does not fold is left to the exact way
+                self._folding = None
             self._folded += 1
 
     def add_lines(self, entries: Iterator[tuple[RawEntry, int, int]]) -> None:
-        """Fold entries whose lines another process checks: one that does not decode is kept as an error too."""
+        """Fold entries read as they come, stopping at the first one that does not decode."""
         try:
             for raw, start, end in entries:
-                if self._folded >= self.entries or self._error is not None:
+                if self._folding is None or self._folded >= self.entries:
                     return
                 self.add(raw, start, end)
-        except LogError as exc:
-            self._error = exc
+        except LogError:
+            self._folding = None
 
-    def state(self) -> State:
-        if self._error is not None:
-            raise self._error
-        blocks = self._folding.done()
-        return self._start.extended(blocks, self._folding.builder)
+    def state(self) -> State | None:
+        """The projection rebuilt, or None if a line did not fold."""
+        if self._folding is None:
+            return None
+        return self._start.extended(self._folding.done(), self._folding.builder)
 
 
 class _Spill:
@@ -474,9 +475,10 @@ class JsonlStore(Store):
                 return super().verify(progress=progress), None
             with self._locked(fd, fcntl.LOCK_SH):
                 tail = _read_tail(fd, self.location)
-            if tail.end < IN_TWO_BYTES:
+                # With the tail: an append in between would have extended it past the lines read here.
+                known = _Rebuilt(KNOWN, self._sidecar_entries(KNOWN)) if tail.end >= IN_TWO_BYTES else None
+            if known is None:
                 return super().verify(progress=progress), None
-            known = _Rebuilt(KNOWN, self._sidecar_entries(fd, KNOWN))
 
             def first(start: int, middle: int, stop: int) -> Iterator[int]:
                 yield from self._checked_lines(fd, start, middle, known)
@@ -490,14 +492,13 @@ class JsonlStore(Store):
                 collections.deque(entries if progress is None else progress(entries, length), 0)
         return Verified(LogHead.of(tail.last), tail.torn), known
 
-    def _sidecar_entries(self, fd: int, projection: Projection) -> int:
-        """How many entries a projection's sidecar holds (0: none, or unreadable), read under the shared lock."""
-        with self._locked(fd, fcntl.LOCK_SH):
-            try:
-                with open(self.sidecar_path(projection), "rb") as f:
-                    return projection.load(block for _, block in unframe(f, projection)).entries
-            except (OSError, StoreError):
-                return 0  # ``_verify_sidecar`` says what is wrong with it
+    def _sidecar_entries(self, projection: Projection) -> int:
+        """How many entries a projection's sidecar holds (0: none, or unreadable), under the caller's lock."""
+        try:
+            with open(self.sidecar_path(projection), "rb") as f:
+                return projection.load(block for _, block in unframe(f, projection)).entries
+        except (OSError, StoreError):
+            return 0  # ``_verify_sidecar`` says what is wrong with it
 
     def _checked_lines(self, fd: int, start: int, end: int, known: _Rebuilt | None = None) -> Iterator[int]:
         """The lines from byte ``start`` to ``end`` checked as ``Store.verify`` checks them; how many, a run at a time.
@@ -581,8 +582,8 @@ class JsonlStore(Store):
             return True
         if stored.end_offset > tail.end or not _line_ends_with(fd, stored.end_offset, stored.last_hash):
             return False
-        if rebuilt is not None and rebuilt.entries == stored.entries:
-            return stored.same(rebuilt.state())
+        if rebuilt is not None and rebuilt.entries == stored.entries and (state := rebuilt.state()) is not None:
+            return stored.same(state)
         if getattr(projection, "read_lines", None) is not None:  # built as a first replay builds it
             return stored.same(self._extended(fd, projection.load([]), projection, stored.end_offset, 0)[0])
         entries = itertools.islice(self._parsed(fd, 0, tail.end), stored.entries)

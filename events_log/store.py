@@ -554,9 +554,17 @@ class Store(abc.ABC):
         check = ChainCheck()
         # Closed here, not when a traceback that holds this frame goes: a database reads them in a transaction.
         with contextlib.closing(self.lines()) as lines:
-            for line in lines if progress is None else progress(lines, self.head().entries):
+            for line in lines if progress is None else progress(lines, self._length()):
                 self.check_readable(check.feed(line))
         return Verified(check.head, self.torn())
+
+    def _length(self) -> int | None:
+        """How many entries the log holds, for a progress bar; None if its last entry is unreadable (the check
+        names it, where it lies)."""
+        try:
+            return self.head().entries
+        except LogError:
+            return None
 
     def check_readable(self, raw: RawEntry) -> None:
         """Raise ``StoredEntryError`` naming this log and the position of ``raw`` if its event is not one this

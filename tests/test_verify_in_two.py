@@ -13,8 +13,11 @@ import contextlib
 import hashlib
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import msgspec
 import orjson
@@ -109,6 +112,18 @@ def _first_fix_of_nothing_then(tamper):
     return both
 
 
+def _edited_event(change):
+    """The event of one line changed, its hash left as it was: the sidecars still end where they did, so the
+    index of ids and names is rebuilt over the line (by this process, before the fork has checked it)."""
+
+    def edited(lines: list[bytes], at: int) -> list[bytes]:
+        entry = orjson.loads(lines[at])
+        change(entry)
+        return [*lines[:at], orjson.dumps(entry), *lines[at + 1 :]]
+
+    return edited
+
+
 TAMPERS = {
     "edited": lambda ls, at: [*ls[:at], ls[at].replace(b'"position"', b'"position" '), *ls[at + 1 :]],
     "deleted": lambda ls, at: [*ls[:at], *ls[at + 1 :]],
@@ -118,6 +133,10 @@ TAMPERS = {
     "unreadable event": _unreadable_event,
     "time going back": _time_going_back,
     "untouched": lambda ls, at: ls,
+    "id removed": _edited_event(lambda entry: entry["event"].pop("id", None)),
+    "figure removed": _edited_event(lambda entry: entry["event"].pop("figure", None)),
+    "unknown type": _edited_event(lambda entry: entry.update(type="Bogus")),
+    "unknown schema": _edited_event(lambda entry: entry.update(schema=99)),
     "fix of nothing": _fix_of_nothing,
     "fix of nothing, then deleted": _first_fix_of_nothing_then(lambda ls, at: [*ls[:at], *ls[at + 1 :]]),
     "fix of nothing, then cut back": lambda ls, at: _fix_of_nothing(ls, at)[: at + 1],
@@ -186,17 +205,20 @@ def test_a_fork_that_dies_while_checking_leaves_the_check_to_this_process(tmp_pa
         assert alone[2] == broken_at
 
 
+@pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
 @pytest.mark.parametrize(
     ("tamper", "at", "said"),
     [(_time_going_back, 61, "position 61: recorded_at goes back in time"),
-     (TAMPERS["not JSON"], 81, "position 81: the line does not end in its hash")],
-    ids=["time going back", "last line not JSON"],
+     (TAMPERS["not JSON"], 81, "position 81: the line does not end in its hash"),
+     (TAMPERS["id removed"], 57, "position 57: the line's content does not match its hash")],
+    ids=["time going back", "last line not JSON", "an id removed"],
 )  # fmt: skip
-def test_verify_in_two_processes_says_what_one_says_on_the_command_line(tmp_path, monkeypatch, tamper, at, said):
+def test_verify_names_the_first_bad_position_on_the_command_line(tmp_path, monkeypatch, tamper, at, said, two):
+    """The command line's progress bar (silent here) changes nothing of what verify says."""
     store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
     store.append([*NAMES, *(obs(f"o{n}", 1 + n % 28, n) for n in range(80))])
     store.path.write_bytes(b"".join(line + b"\n" for line in tamper(list(store.lines()), at)))
-    monkeypatch.setattr(jsonl, "IN_TWO_BYTES", 0)
+    monkeypatch.setattr(jsonl, "IN_TWO_BYTES", 0 if two else 1 << 62)
     monkeypatch.setattr(jsonl, "VERIFY_WINDOW", 4_000)
     result = helpers.invoke(["verify", "--log", str(store.path)])
     assert result.exit_code == 1
@@ -254,3 +276,53 @@ def test_a_fix_of_nothing_is_named_once_the_whole_chain_holds(tmp_path, two, lat
         assert said[:1] == ("StoredEntryError",) and said[2] == 42 and "'zz'" in said[1]
     else:
         assert said[:1] == ("BrokenChainError",) and said[2] == later
+
+
+_APPEND = """
+import sys
+from events_log.jsonl import JsonlStore
+from tests.helpers import obs
+JsonlStore(sys.argv[1]).append([obs("late1", 20, 7), obs("late2", 21, 8)])
+"""
+
+
+def test_an_append_while_verify_starts_leaves_the_index_of_ids_matching(tmp_path, monkeypatch):
+    """An append that lands just as verify has read where the log ends is not taken for a mismatch.
+
+    The append, from another process, is started as verify reads the
+    sidecar's length, and lands as soon as it can.
+    """
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([*NAMES, *(obs(f"o{n}", 1 + n % 28, n) for n in range(40))])
+    sidecar_entries, appending = JsonlStore._sidecar_entries, []
+
+    def with_an_append(self, projection):
+        if not appending:
+            root = Path(__file__).resolve().parent.parent
+            appending.append(subprocess.Popen([sys.executable, "-c", _APPEND, str(store.path)], cwd=root))
+            time.sleep(1)  # time for it to land, if nothing holds it back
+        return sidecar_entries(self, projection)
+
+    monkeypatch.setattr(JsonlStore, "_sidecar_entries", with_an_append)
+    with checkers(two=True, window=3_000):
+        checked = JsonlStore(store.path).verify()
+    assert appending[0].wait(timeout=60) == 0
+    assert not checked.index_mismatch and "index of ids and names beside the log matches it" in checked.index_note
+    assert not list(tmp_path.glob("*.mismatch-*"))
+    assert JsonlStore(store.path).head().entries == checked.head.entries + 2
+
+
+@pytest.mark.parametrize("tamper", ["id removed", "figure removed", "unknown type", "unknown schema"])
+def test_a_line_this_process_folds_before_the_fork_checks_it_is_named_as_one_process_names_it(tmp_path, tamper):
+    """Every line of a log edited in turn, its hash left: wherever it lies, two processes say what one says."""
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([*NAMES, *(obs(f"o{n}", 1 + n % 28, n) for n in range(24))])
+    lines, beside = list(store.lines()), {p: p.read_bytes() for p in tmp_path.glob("log.jsonl.*")}
+    for at in range(len(lines)):
+        store.path.write_bytes(b"".join(line + b"\n" for line in TAMPERS[tamper](lines, at)))
+        for path, data in beside.items():
+            path.write_bytes(data)
+        with checkers(two=False):
+            alone = outcome(store.path)
+        with checkers(two=True, window=4_000):
+            assert outcome(store.path) == alone, at
