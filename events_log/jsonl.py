@@ -508,14 +508,15 @@ class JsonlStore(Store):
         """
         check = ChainCheck()
         if start > 0:
-            check.last = decode_line(_line_before(fd, start))
+            [(_, before)] = itertools.islice(_lines_backwards(fd, start), 1)
+            check.last = decode_line(before)
         for offset, lines in _line_runs(fd, start, end, self.location):
             for line in lines:
-                raw = check.feed(line)
+                raw, after = check.feed(line), offset + len(line) + 1
                 self.check_readable(raw)
                 if known is not None:
-                    known.add(raw, offset, offset + len(line) + 1)
-                offset += len(line) + 1
+                    known.add(raw, offset, after)
+                offset = after
             yield len(lines)
 
     def _verify_sidecar(
@@ -724,8 +725,7 @@ class JsonlStore(Store):
             torn = tail.torn
             if torn is None:
                 return None
-            os.lseek(fd, torn.offset, os.SEEK_SET)
-            data = _read_exactly(fd, torn.size)
+            data = _read_exactly(fd, torn.size, torn.offset)
             quarantine = _free_name(self.path)
             # Keep the bytes durable beside the log before they leave it.
             with open(quarantine, "xb") as out:
@@ -879,14 +879,17 @@ def _result_header(head: LogHead) -> bytes:
     return f"timeline result of {head.entries} entries, head {head.head}\n".encode()
 
 
-def _read_exactly(fd: int, size: int) -> bytes:
+def _read_exactly(fd: int, size: int, at: int) -> bytes:
+    """``size`` bytes from byte ``at`` (fewer at the end of the file), leaving the file's offset alone: a fork
+    shares it (``_checked_lines`` reads the line before its part)."""
     chunks, left = [], size
     while left:
-        chunk = os.read(fd, min(left, _BLOCK))
+        chunk = os.pread(fd, min(left, _BLOCK), at)
         if not chunk:
             break
         chunks.append(chunk)
         left -= len(chunk)
+        at += len(chunk)
     return b"".join(chunks)
 
 
@@ -938,8 +941,7 @@ def _lines_backwards(fd: int, size: int) -> Iterator[tuple[int, bytes]]:
     while pos > 0:
         step = min(_BLOCK, pos)
         pos -= step
-        os.lseek(fd, pos, os.SEEK_SET)
-        buffer = _read_exactly(fd, step) + buffer
+        buffer = _read_exactly(fd, step, pos) + buffer
         if cut is None:
             newline = buffer.rfind(b"\n")
             if newline < 0:
@@ -1015,20 +1017,6 @@ def _line_ends_with(fd: int, end: int, hash_: str) -> bool:
     """Whether the line ending at byte ``end`` is the entry with this hash."""
     suffix = f',"hash":"{hash_}"}}\n'.encode()
     return end >= len(suffix) and os.pread(fd, len(suffix), end - len(suffix)) == suffix
-
-
-def _line_before(fd: int, offset: int) -> bytes:
-    """The line that ends at the newline just before byte ``offset``, without that newline."""
-    at, chunks = offset - 1, []
-    while at > 0:
-        chunk = os.pread(fd, min(4096, at), at - min(4096, at))
-        at -= len(chunk)
-        newline = chunk.rfind(b"\n")
-        if newline >= 0:
-            chunks.append(chunk[newline + 1 :])
-            break
-        chunks.append(chunk)
-    return b"".join(reversed(chunks))
 
 
 def _line_from(fd: int, offset: int, location: str) -> bytes:
