@@ -63,6 +63,9 @@ def show_time(moment: dt.datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+MAX_POSITION = 2**63 - 1  # the projections keep positions as int64: a log never reaches it
+
+
 class RawEntry(msgspec.Struct, frozen=True):
     """An entry as decoded on the read path: the event is still plain data."""
 

@@ -11,23 +11,35 @@ Per entry it keeps the byte offset of its line, so that a store can read one
 entry without scanning; per observation, its id, position and the figure
 key (``admission.figure_key``) as 64 bits; per correction, the row it
 replaces and its new figure key; per retraction, the row it withdraws.
+
+A log copied without its sidecars (a clone: sidecars are not kept in git)
+has this index rebuilt by its first append. Decoding each whole line into
+dicts made that 10 s at a million entries, so stored lines are read as the
+replay index reads them (``read_lines``): an observation of the current
+schema is decoded by msgspec into the few fields kept, in any process, and
+every other line (a fix, a description, anything unusual) is left whole to
+``KnownBuilder.add``, which takes or refuses it in its turn.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
+import attrs
 import msgspec
 import numpy as np
+import orjson
 
 from .admission import LIVE, RETRACTED, Names, figure_key
 from .codec import SCHEMA, upcast
-from .envelope import RawEntry
+from .envelope import MAX_POSITION, RawEntry
 from .errors import StoredEntryError
-from .events import id_problem
-from .projection import Ids, NewIds
+from .events import OBSERVATION_ID, id_problem
+from .projection import Decode, Ids, NewIds
 
 
 class KnownBlock(msgspec.Struct, array_like=True, gc=False):
@@ -72,6 +84,108 @@ def _array(parts: list[bytes]) -> np.ndarray:
     return np.frombuffer(b"".join(parts), dtype="<i8").astype(np.int64, copy=False)
 
 
+# What ``read_lines`` decodes of an observation's line: exactly the fields ``KnownBuilder.add`` reads, with the
+# types a writer stores (a line holding anything else is left to ``add``).
+class _Figure(msgspec.Struct, gc=False):
+    low: int
+    high: int | None
+    qualifier: str
+
+
+class _Observation(msgspec.Struct, gc=False):
+    id: str
+    incident: str
+    monitor: str
+    measure: str
+    category: str
+    reported_on: str
+    kind: str
+    figure: _Figure
+    location: str | None = None
+
+
+# The envelope asks for what ``RawEntry`` asks (made from its fields, so the two cannot drift apart), with a
+# position a log can reach (``add`` refuses any other); only the event is read in part.
+_READ = {"event": _Observation, "position": Annotated[int, msgspec.Meta(ge=0, le=MAX_POSITION)]}
+_Entry = msgspec.defstruct(
+    "_Entry", [(f.name, _READ.get(f.name, f.type)) for f in msgspec.structs.fields(RawEntry)], gc=False
+)
+_read_entry = msgspec.json.Decoder(_Entry).decode
+_OBSERVATION_SCHEMA = SCHEMA["Observation"]
+# A run's ids, joined by newlines, each one ``id_problem`` takes: one match in C for the run.
+_IDS = re.compile(f"(?:{OBSERVATION_ID.pattern})(?:\n(?:{OBSERVATION_ID.pattern}))*")
+
+
+@attrs.frozen(eq=False)
+class KnownRun:
+    """A run of stored lines as ``read_lines`` read them: observations as columns, every other line whole."""
+
+    starts: np.ndarray  # int64: where each line starts, then where the last ends; all -1 if lines have no offsets
+    lines: np.ndarray  # int64 per observation read: its line's number in the run
+    positions: np.ndarray  # int64 per observation read
+    figures: np.ndarray  # int64 per observation read: its figure key's first 64 bits (``key_code``)
+    ids: list[str]
+    hashes: str  # each observation's hash (64 hex digits each), joined
+    others: dict[int, bytes]  # the lines not read, by their number in the run, for ``KnownBuilder.add``
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def part(self, start: int, stop: int) -> KnownRun:
+        """Lines ``start`` to ``stop`` of the run (a run cut where a block ends)."""
+        first, last = np.searchsorted(self.lines, [start, stop])
+        return KnownRun(
+            self.starts[start : stop + 1], self.lines[first:last] - start, self.positions[first:last],
+            self.figures[first:last], self.ids[first:last], self.hashes[64 * first : 64 * last],
+            {line - start: text for line, text in self.others.items() if start <= line < stop},
+        )  # fmt: skip
+
+
+def read_lines(lines: Sequence[bytes], start: int) -> KnownRun:
+    """Stored lines (``start``: where the first begins, or -1) read into a ``KnownRun``, knowing nothing of the log.
+
+    The figure key is hashed here, as ``figure_code`` hashes the same values
+    decoded whole: what a process reading part of a long log can do alone.
+    """
+    if start < 0:
+        starts = np.full(len(lines) + 1, -1, dtype=np.int64)
+    else:
+        starts = np.empty(len(lines) + 1, dtype=np.int64)
+        starts[0] = start
+        np.cumsum(np.fromiter(map(len, lines), np.int64, len(lines)) + 1, out=starts[1:])
+        starts[1:] += start
+    numbers, positions, ids, hashes, keys = [], [], [], [], []
+    others: dict[int, bytes] = {}
+    sha256, dumps = hashlib.sha256, orjson.dumps
+    for n, line in enumerate(lines):
+        try:
+            entry = _read_entry(line)
+        except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError
+            others[n] = line
+            continue
+        if entry.type != "Observation" or entry.schema != _OBSERVATION_SCHEMA or len(entry.hash) != 64:
+            others[n] = line
+            continue
+        event, figure = entry.event, entry.event.figure
+        fields = (event.incident, event.monitor, event.measure, event.category, event.location, event.reported_on,
+                  event.kind, figure.low, figure.high, figure.qualifier)  # fmt: skip  # as ``figure_fields``
+        keys.append(sha256(dumps(fields)).digest()[:8])
+        numbers.append(n)
+        positions.append(entry.position)
+        ids.append(event.id)
+        hashes.append(entry.hash)
+    if ids and not _IDS.fullmatch("\n".join(ids)):  # some id ``add`` refuses: it does, naming its position
+        kept = [k for k, i in enumerate(ids) if OBSERVATION_ID.fullmatch(i)]
+        others.update((numbers[k], lines[numbers[k]]) for k in set(range(len(ids))) - set(kept))
+        others = dict(sorted(others.items()))
+        numbers, positions, keys, ids, hashes = ([column[k] for k in kept] for column in (numbers, positions, keys,
+                                                                                           ids, hashes))  # fmt: skip
+    return KnownRun(
+        starts, np.array(numbers, dtype=np.int64), np.array(positions, dtype=np.int64),
+        np.frombuffer(b"".join(keys), dtype="<i8").astype(np.int64), ids, "".join(hashes), others,
+    )  # fmt: skip
+
+
 class KnownBuilder:
     """Folds entries into the next ``KnownBlock``; finds the rows of ids the log already has."""
 
@@ -95,6 +209,8 @@ class KnownBuilder:
         return self.new_ids.row_of_fix(observation_id, self._log_rows, position)
 
     def add(self, raw: RawEntry, offset: int = -1, end: int = -1) -> None:
+        if not 0 <= raw.position <= MAX_POSITION:  # as the replay index refuses it: its column would overflow
+            raise StoredEntryError(raw.position, f"position {raw.position} is not one a log can reach")
         if self._first is None:
             self._first = raw.position
         self._count += 1
@@ -116,6 +232,35 @@ class KnownBuilder:
             self._retractions.append(self._row(data["observation_id"], raw.position))
         else:
             self._described.append((raw.type, data["slug"]))
+
+    def add_run(self, run: KnownRun, decode: Decode) -> None:
+        """Add the entries of lines ``read_lines`` read, as ``add`` of each line would.
+
+        The observations between two lines left whole are taken in at once;
+        each such line is decoded and added in its turn, so that a fix finds
+        exactly the observations before it.
+        """
+        first = 0
+        for done, line in enumerate([*run.others, len(run)]):
+            last = line - done  # the observations read before this line
+            if last > first:
+                self._add_read(run, first, last)
+            if line < len(run):
+                start, end = int(run.starts[line]), int(run.starts[line + 1])
+                self.add(decode(run.others[line], start), start, end)
+            first = last
+
+    def _add_read(self, run: KnownRun, first: int, last: int) -> None:
+        if self._first is None:
+            self._first = int(run.positions[first])
+        self._count += last - first
+        self._end, self._last_hash = int(run.starts[run.lines[last - 1] + 1]), run.hashes[64 * (last - 1) : 64 * last]
+        self._offsets += run.starts[run.lines[first:last]].tolist()
+        ids = run.ids[first:last]
+        self.new_ids.extend(ids)
+        self._obs_entry += run.positions[first:last].tolist()
+        self._obs_ids += ids
+        self._obs_figure += run.figures[first:last].tolist()
 
     def add_observations(self, run: Any) -> None:
         """Add consecutive observations from their spooled columns (``spool.ObservationRun``), as ``add`` would.
@@ -299,6 +444,10 @@ class _Known:
 
     def load(self, blocks: Iterable[KnownBlock]) -> KnownIndex:
         return KnownIndex(blocks)
+
+    @staticmethod
+    def read_lines(lines: Sequence[bytes], start: int) -> KnownRun:
+        return read_lines(lines, start)
 
     def encode(self, block: KnownBlock) -> bytes:
         return _encode(block)

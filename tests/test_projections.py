@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from events_log import jsonl, projection
 from events_log.errors import IndexMismatchWarning, StoredEntryError
+from events_log.events import MAX_COUNT
 from events_log.jsonl import JsonlStore
 from events_log.known import KNOWN
 from events_log.projection import Ids, NewIds, extend
@@ -316,6 +317,93 @@ def test_the_index_read_from_lines_equals_the_exact_fold(
     assert JsonlStore(path).projection(REPLAY_INDEX).same(read)  # as kept in the sidecar it wrote
     # A projection that does not read lines itself gets each one decoded, with the same offsets.
     assert store.projection(KNOWN).same(folded(store, KNOWN))
+
+
+# Rewrites the index of ids (``KNOWN``) must leave to its exact path: its figure key hashes what is stored,
+# whatever that is, so nothing here is refused, but only ``KnownBuilder.add`` may read it.
+KNOWN_ODD = {
+    **{name: change for name, change in OLD_OR_ODD.items() if change is not None},
+    **BROKEN,
+    "a count past any": lambda data: (2, data | {"figure": {"low": 1, "high": MAX_COUNT + 1, "qualifier": "range"}}),
+    "a negative low": lambda data: (2, data | {"figure": data["figure"] | {"low": -1}}),
+    "a count of 2**63": lambda data: (2, data | {"figure": {"low": 2**63, "high": None, "qualifier": "at_least"}}),
+    "a low in words": lambda data: (2, data | {"figure": data["figure"] | {"low": "twelve"}}),
+    "a bool high": lambda data: (2, data | {"figure": data["figure"] | {"high": True}}),
+    "a monitor that is a number": lambda data: (2, data | {"monitor": 7}),
+    "a location written as null": lambda data: (2, data | {"location": None}),
+    "a location with quotes and accents": lambda data: (2, data | {"location": 'Idlib "east" — Ma\u0027arrat'}),
+    "a day with a time": lambda data: (2, data | {"reported_on": data["reported_on"] + "T00:00"}),
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(batches=small_logs(), changes=st.lists(st.sampled_from([None, *sorted(KNOWN_ODD)]), min_size=1, max_size=40),
+       two=st.booleans(), block=st.sampled_from([1, 3, 7, 100_000]),
+       window=st.sampled_from([1, 3_000, 1 << 30]))  # fmt: skip
+def test_the_index_of_ids_read_from_lines_equals_the_exact_fold(tmp_path_factory, batches, changes, two, block, window):
+    """A log copied without its sidecars (a clone) gets the index of ids the exact path gives.
+
+    Its observations are read by msgspec (``known.read_lines``), in one
+    process or two, in windows as short as a line, with blocks ending inside
+    a run read; every line stored in a way a writer does not write is left
+    to the exact path, which hashes it as stored.
+    """
+    folder = tmp_path_factory.mktemp("known")
+    written = JsonlStore(folder / "written.jsonl", clock=StepClock())
+    for batch in batches:
+        written.append(batch, allow_duplicate=True)
+
+    def rewrite(position, type_name, schema, data):
+        change = KNOWN_ODD.get(changes[position % len(changes)]) if type_name == "Observation" else None
+        return (schema, data) if change is None else change(data)
+
+    path = folder / "log.jsonl"
+    path.write_bytes(rechained(list(written.lines()), rewrite))
+    store = JsonlStore(path)
+    with readers(two, block, window):
+        read = store.projection(KNOWN)
+    assert read.same(folded(store, KNOWN))
+    assert JsonlStore(path).projection(KNOWN).same(read)  # as kept in the sidecar it wrote
+
+
+@pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
+@pytest.mark.parametrize("stored_id", ["-starts-badly", "has a space", "x" * 101, 17, None])
+def test_the_index_of_ids_refuses_a_stored_id_no_writer_could_admit(tmp_path, stored_id, two):
+    """Whether the line is read by this process or the second one, the refusal names its position."""
+    written = JsonlStore(tmp_path / "written.jsonl", clock=StepClock())
+    written.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745), obs("c", 9, 800)])
+    path = tmp_path / "log.jsonl"
+
+    def rewrite(position, type_name, schema, data):
+        return (schema, data | {"id": stored_id}) if position == 3 else (schema, data)
+
+    path.write_bytes(rechained(list(written.lines()), rewrite))
+    with readers(two), pytest.raises(StoredEntryError) as caught:
+        JsonlStore(path).projection(KNOWN)
+    assert caught.value.position == 3
+    with pytest.raises(StoredEntryError) as exact:
+        folded(JsonlStore(path), KNOWN)
+    assert str(caught.value) == f"{path}: {exact.value}"  # the store names its log
+
+
+@pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
+@pytest.mark.parametrize("position", [-3, 2**63, 2**64 - 1, 10**30])
+def test_the_index_of_ids_refuses_a_position_no_log_reaches(tmp_path, position, two):
+    """As the replay index refuses it: one error naming the log, not an overflow's traceback."""
+    written = JsonlStore(tmp_path / "written.jsonl", clock=StepClock())
+    written.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
+    lines, prev = [], "0" * 64
+    for line in written.lines():
+        entry = orjson.loads(line)
+        entry.pop("hash")
+        entry |= {"prev_hash": prev, **({"position": position} if entry["position"] == 2 else {})}
+        body = json.dumps(entry, separators=(",", ":")).encode()  # orjson writes no int beyond 64 bits
+        prev = hashlib.sha256(body).hexdigest()
+        lines.append(body[:-1] + b',"hash":"' + prev.encode() + b'"}\n')
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b"".join(lines))
+    with readers(two), pytest.raises(StoredEntryError, match=rf"log\.jsonl: position {position} .*can reach"):
+        JsonlStore(path).projection(KNOWN)
 
 
 @pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])

@@ -32,7 +32,7 @@ import numpy as np
 
 from events_log.admission import Names
 from events_log.codec import SCHEMA, parse_date, upcast
-from events_log.envelope import RawEntry, parse_time, time_code
+from events_log.envelope import MAX_POSITION, RawEntry, parse_time, time_code
 from events_log.errors import InputError, LogError, StoredEntryError
 from events_log.events import (
     EVENT_TYPES,
@@ -50,7 +50,7 @@ from events_log.projection import Decode, Ids, NewIds
 from events_log.spool import OPEN as SPOOLED_OPEN
 
 from .growing import Room
-from .skim import INDEXED, LINE, MAX_POSITION, OPEN, QUALIFIER_CODE, QUALIFIERS, TIME, Skimmed, skim_lines
+from .skim import INDEXED, LINE, OPEN, QUALIFIER_CODE, QUALIFIERS, TIME, Skimmed, skim_lines
 
 # The codes stored in the index are positions in these: new event types and qualifiers go at the end.
 TYPES = tuple(EVENT_TYPES)

@@ -34,7 +34,7 @@ import msgspec
 import numpy as np
 
 from events_log.codec import SCHEMA
-from events_log.envelope import RawEntry, parse_time, time_code
+from events_log.envelope import MAX_POSITION, RawEntry, parse_time, time_code
 from events_log.events import MAX_COUNT, Kind, Qualifier
 
 # The codes the index stores for a figure: new qualifiers go at the end.
@@ -64,7 +64,6 @@ class SkimObservation(msgspec.Struct, gc=False):
     location: str | None = None
 
 
-MAX_POSITION = 2**63 - 1  # the index keeps positions as int64
 # An observation's envelope: exactly the fields ``RawEntry`` requires (made from its own, so the two
 # cannot drift apart), so that a line it refuses is refused here; only the event is skimmed.
 # Its position must also fit the index's column, as the exact path checks.
