@@ -225,10 +225,13 @@ def test_verify_names_the_first_bad_position_on_the_command_line(tmp_path, monke
     assert said in result.stderr
 
 
+@pytest.mark.parametrize(("window", "share"), [(3_000, 0.5), (1 << 20, 0.9), (1 << 20, 0.1)],
+                         ids=["a few lines a window", "its end read here", "its end read by the fork"])  # fmt: skip
 @pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
-def test_an_index_of_ids_behind_its_log_is_compared_with_as_many_entries(tmp_path, two):
+def test_an_index_of_ids_behind_its_log_is_compared_with_as_many_entries(tmp_path, two, window, share):
     """A sidecar may lag behind its log (a reader that could not save): it is compared with the log's first
-    entries only; the same sidecar edited is a mismatch."""
+    entries only, wherever they end (in this process's part of a window, or in the fork's); the same sidecar
+    edited is a mismatch."""
     store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
     store.append([*NAMES, *(obs(f"o{n}", 1 + n % 28, n) for n in range(40))])
     sidecar = store.sidecar_path(KNOWN)
@@ -236,7 +239,7 @@ def test_an_index_of_ids_behind_its_log_is_compared_with_as_many_entries(tmp_pat
     store.append([obs(f"p{n}", 1 + n % 28, 100 + n) for n in range(40)])
     store.append([Retraction(observation_id="o3", reason="wrong")])
     sidecar.write_bytes(first)  # its blocks for the first batch only
-    with checkers(two=two, window=3_000):
+    with checkers(two=two, window=window, share=share):
         said = outcome(store.path)
         assert said[0] == "verified" and said[1].entries == 83
         assert not said[4] and "index of ids and names beside the log matches it" in said[3]
