@@ -82,6 +82,19 @@ class RawEntry(msgspec.Struct, frozen=True):
 _decode_raw = msgspec.json.Decoder(RawEntry).decode
 
 
+class StoredSource(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """An observation's stored source as a reader of part of its line decodes it (``known``, ``timeline.skim``).
+
+    Unread, it would be skipped unchecked: its text must be decoded as
+    ``decode_line`` decodes the whole line, so that a line only that reads
+    (text that is not UTF-8, a number out of range) is never taken.
+    """
+
+    title: str
+    url: str | None = None
+    quote: str | None = None
+
+
 def decode_line(line: bytes) -> RawEntry:
     """Decode one stored line; its hash is not checked here (see ``check_line``)."""
     try:

@@ -692,6 +692,8 @@ class JsonlStore(Store):
         if end - start < IN_TWO_BYTES:
             return extend_read(state, runs(start, end), self._decoder)
         with contextlib.closing(_in_windows(fd, start, end, runs)) as read_runs:
+            if self.rebuilding is not None:  # a read at a time: there are about as many as reads of its bytes
+                read_runs = self.rebuilding(read_runs, -(-(end - start) // _BLOCK), projection.title)
             return extend_read(state, read_runs, self._decoder)
 
     def _save_sidecar(self, fd: int, projection: Projection, sidecar: _Sidecar) -> None:

@@ -16,9 +16,10 @@ A log copied without its sidecars (a clone: sidecars are not kept in git)
 has this index rebuilt by its first append. Decoding each whole line into
 dicts made that 10 s at a million entries, so stored lines are read as the
 replay index reads them (``read_lines``): an observation of the current
-schema is decoded by msgspec into the few fields kept, in any process, and
-every other line (a fix, a description, anything unusual) is left whole to
-``KnownBuilder.add``, which takes or refuses it in its turn.
+schema is decoded by msgspec into structs, in any process, its figure key
+hashed there, and every other line (a fix, a description, anything a writer
+does not write) is left whole to ``KnownBuilder.add``, which takes or
+refuses it in its turn.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ import orjson
 
 from .admission import LIVE, RETRACTED, Names, figure_key
 from .codec import SCHEMA, upcast
-from .envelope import MAX_POSITION, RawEntry
+from .envelope import MAX_POSITION, RawEntry, StoredSource
 from .errors import StoredEntryError
-from .events import OBSERVATION_ID, id_problem
+from .events import MAX_COUNT, OBSERVATION_ID, id_problem
 from .projection import Decode, Ids, NewIds
 
 
@@ -84,15 +85,21 @@ def _array(parts: list[bytes]) -> np.ndarray:
     return np.frombuffer(b"".join(parts), dtype="<i8").astype(np.int64, copy=False)
 
 
-# What ``read_lines`` decodes of an observation's line: exactly the fields ``KnownBuilder.add`` reads, with the
-# types a writer stores (a line holding anything else is left to ``add``).
-class _Figure(msgspec.Struct, gc=False):
-    low: int
-    high: int | None
+# What ``read_lines`` decodes of an observation's line: every field a writer stores, typed as it stores it, and
+# nothing else, so that each byte of the event is decoded as ``decode_line`` decodes it (a field skipped
+# unread would let text that is not UTF-8, or a number out of range, through). A line holding anything else
+# is left to ``add``. Counts are bounded as events bound them: a figure key is never asked of a number that
+# JSON cannot write back.
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
+
+
+class _Figure(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    low: Count
+    high: Count | None
     qualifier: str
 
 
-class _Observation(msgspec.Struct, gc=False):
+class _Observation(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     id: str
     incident: str
     monitor: str
@@ -101,18 +108,23 @@ class _Observation(msgspec.Struct, gc=False):
     reported_on: str
     kind: str
     figure: _Figure
+    source: StoredSource
     location: str | None = None
+    period_start: str | None = None
+    period_end: str | None = None
+    note: str | None = None
 
 
 # The envelope asks for what ``RawEntry`` asks (made from its fields, so the two cannot drift apart), with a
-# position a log can reach (``add`` refuses any other); only the event is read in part.
+# position a log can reach (``add`` refuses any other).
 _READ = {"event": _Observation, "position": Annotated[int, msgspec.Meta(ge=0, le=MAX_POSITION)]}
 _Entry = msgspec.defstruct(
     "_Entry", [(f.name, _READ.get(f.name, f.type)) for f in msgspec.structs.fields(RawEntry)], gc=False
 )
 _read_entry = msgspec.json.Decoder(_Entry).decode
 _OBSERVATION_SCHEMA = SCHEMA["Observation"]
-# A run's ids, joined by newlines, each one ``id_problem`` takes: one match in C for the run.
+# A run's ids, joined by newlines, each one ``id_problem`` takes: one match in C for the run (and a count of the
+# newlines, since an id holding one would read as two).
 _IDS = re.compile(f"(?:{OBSERVATION_ID.pattern})(?:\n(?:{OBSERVATION_ID.pattern}))*")
 
 
@@ -160,8 +172,8 @@ def read_lines(lines: Sequence[bytes], start: int) -> KnownRun:
     for n, line in enumerate(lines):
         try:
             entry = _read_entry(line)
-        except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError
-            others[n] = line
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # ValidationError is a DecodeError
+            others[n] = line  # ``add`` takes it, or refuses it in its turn: after the lines before it
             continue
         if entry.type != "Observation" or entry.schema != _OBSERVATION_SCHEMA or len(entry.hash) != 64:
             others[n] = line
@@ -174,7 +186,8 @@ def read_lines(lines: Sequence[bytes], start: int) -> KnownRun:
         positions.append(entry.position)
         ids.append(event.id)
         hashes.append(entry.hash)
-    if ids and not _IDS.fullmatch("\n".join(ids)):  # some id ``add`` refuses: it does, naming its position
+    joined = "\n".join(ids)
+    if ids and not (_IDS.fullmatch(joined) and joined.count("\n") == len(ids) - 1):  # ``add`` refuses some id
         kept = [k for k, i in enumerate(ids) if OBSERVATION_ID.fullmatch(i)]
         others.update((numbers[k], lines[numbers[k]]) for k in set(range(len(ids))) - set(kept))
         others = dict(sorted(others.items()))

@@ -217,6 +217,9 @@ class Store(abc.ABC):
     clock: Clock = staticmethod(utc_now)
     # The projections that appends keep up to date (see ``keep``).
     kept: tuple[Projection, ...] = ()
+    # Wraps what a projection is rebuilt from when that is a long read (a log copied without its sidecars), given
+    # about how many there are and the projection's title: a command line's progress bar. The JSON Lines store's.
+    rebuilding: Callable[[Iterable, int, str], Iterable] | None = None
 
     # -- what each store implements -------------------------------------
 

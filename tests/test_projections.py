@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -29,7 +30,7 @@ from hypothesis import strategies as st
 
 from events_log import jsonl, projection
 from events_log.errors import IndexMismatchWarning, StoredEntryError
-from events_log.events import MAX_COUNT
+from events_log.events import MAX_COUNT, Retraction
 from events_log.jsonl import JsonlStore
 from events_log.known import KNOWN
 from events_log.projection import Ids, NewIds, extend
@@ -384,6 +385,95 @@ def test_the_index_of_ids_refuses_a_stored_id_no_writer_could_admit(tmp_path, st
     with pytest.raises(StoredEntryError) as exact:
         folded(JsonlStore(path), KNOWN)
     assert str(caught.value) == f"{path}: {exact.value}"  # the store names its log
+
+
+def rehashed(lines: list[bytes], edit) -> bytes:
+    """The log's lines with ``edit(line) -> line`` applied to their bytes, every hash and link made anew.
+
+    Bytes, not data: orjson writes no text that is not UTF-8, no number out
+    of range and no key twice.
+    """
+    out, prev = [], b"0" * 64
+    for line in lines:
+        body = edit(line)[: -len(b',"hash":"') - 64 - 2]
+        body = re.sub(rb'"prev_hash":"[0-9a-f]{64}"', b'"prev_hash":"' + prev + b'"', body, count=1)
+        prev = hashlib.sha256(body + b"}").hexdigest().encode()
+        out.append(body + b',"hash":"' + prev + b'"}\n')
+    return b"".join(out)
+
+
+def _in(observation: bytes, old: bytes, new: bytes):
+    """An edit of one observation's line (by its id): ``old`` replaced by ``new``."""
+    return lambda line: line.replace(old, new, 1) if b'"id":"%s"' % observation in line else line
+
+
+def _both(*edits):
+    def edit(line: bytes) -> bytes:
+        for one in edits:
+            line = one(line)
+        return line
+
+    return edit
+
+
+# Lines only a reader that decodes the whole event refuses, edited as bytes (see ``rehashed``); the last two follow
+# an id no event could have, which must be what both ways name first.
+UNREADABLE_IN_PART = {
+    "a number out of range in a quote": _in(b"b", b'"quote":"..."', b'"quote":1e400'),
+    "text that is not UTF-8 in a title": _in(b"b", b'"title":"', b'"title":"\xff'),
+    "an unknown field holding a number out of range": _in(b"b", b'"event":{', b'"event":{"later":1e400,'),
+    "a source given twice, the first not UTF-8": _in(b"b", b'"source":{', b'"source":{"title":"\xff"},"source":{'),
+    "a field of the source nobody reads, not UTF-8": _in(b"b", b'"source":{', b'"source":{"later":"\xff",'),
+    "an id holding a newline": _in(b"b", b'"id":"b"', b'"id":"b\\nzz"'),
+    "a count past 64 bits, after a bad id": _both(_in(b"a", b'"id":"a"', b'"id":"a a"'),
+                                                  _in(b"c", b'"low":800', b'"low":18446744073709551616')),
+    "a quote nested past any depth, after a bad id": _both(_in(b"a", b'"id":"a"', b'"id":"a a"'),
+                                                           _in(b"c", b'"quote":"..."', b'"quote":' + b"[" * 5000
+                                                               + b"]" * 5000)),
+    "an envelope field nested past any depth, after a bad id": _both(_in(b"a", b'"id":"a"', b'"id":"a a"'),
+                                                                     _in(b"c", b'"schema":', b'"later":' + b"[" * 5000
+                                                                         + b"]" * 5000 + b',"schema":')),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kept", [KNOWN, REPLAY_INDEX], ids=["index of ids", "replay index"])
+def test_observations_as_writers_store_them_are_read_in_part(tmp_path, kept):
+    """Only descriptions and fixes are left to the exact way (a struct that refused every observation would
+    be right, and as slow as the exact way)."""
+    store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745, high=None), obs("c", 9, 800, location="Baniyas")])
+    store.append([Retraction(observation_id="a", reason="wrong"), obs("d", 9, 810, kind="increment", high=900)])
+    lines = list(store.lines())
+    run = kept.read_lines(lines, 0)
+    assert sorted(run.others) == [n for n, line in enumerate(lines) if b'"type":"Observation"' not in line]
+    assert len(run.others) == len(NAMES) + 1
+
+
+@pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
+@pytest.mark.parametrize("kept", [KNOWN, REPLAY_INDEX], ids=["index of ids", "replay index"])
+@pytest.mark.parametrize("edit", UNREADABLE_IN_PART.values(), ids=UNREADABLE_IN_PART.keys())
+def test_a_line_read_in_part_is_read_as_the_whole_line_is(tmp_path, edit, kept, two):
+    """A line whose event only a whole decoding refuses is refused when a projection reads its lines, with the
+    message and at the place the exact way gives: after the lines before it, whichever process read it."""
+    written = JsonlStore(tmp_path / "written.jsonl", clock=StepClock())
+    written.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745), obs("c", 9, 800), obs("d", 9, 900)])
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(rehashed(list(written.lines()), edit))
+
+    def outcome(exact: bool):
+        with contextlib.ExitStack() as stack:
+            if exact:  # the store without the reading of lines: each line decoded whole, then added
+                patch = stack.enter_context(pytest.MonkeyPatch.context())
+                patch.delattr(type(kept), "read_lines")
+            stack.enter_context(readers(two, window=500))
+            try:
+                return JsonlStore(path, read_only=True).projection(kept)
+            except Exception as exc:  # what each way raises is the finding
+                return type(exc), str(exc)
+
+    exact, read = outcome(exact=True), outcome(exact=False)
+    assert isinstance(exact, tuple), "the edit must be one the exact way refuses"
+    assert read == exact
 
 
 @pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])

@@ -33,7 +33,7 @@ import numpy as np
 from events_log.admission import Names
 from events_log.codec import SCHEMA, parse_date, upcast
 from events_log.envelope import MAX_POSITION, RawEntry, parse_time, time_code
-from events_log.errors import InputError, LogError, StoredEntryError
+from events_log.errors import InputError, StoredEntryError
 from events_log.events import (
     EVENT_TYPES,
     MAX_COUNT,
@@ -246,7 +246,7 @@ class IndexBuilder:
             if line < len(run):
                 try:
                     self.add(decode(run.others[line], int(starts[line])), int(starts[line]), int(starts[line + 1]))
-                except LogError:
+                except Exception:  # whatever reading this line raised (a nesting too deep, say)
                     self._taken()  # a row before this line whose figure or id no event could have is named first
                     raise
             first = last

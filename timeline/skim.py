@@ -1,10 +1,13 @@
-"""What the replay index reads of a stored observation, decoded without the rest of its line.
+"""What the replay index reads of a stored observation, decoded into structs rather than dicts.
 
 An observation's line carries its source, quote and hashes; the index keeps
 only its envelope's position, time and hash, and the event's id, series,
-day, kind and figure. msgspec decodes a line into these structs in C,
-skipping every other field without building it, about twice as fast as
-decoding the whole line into dicts.
+day, kind and figure. msgspec decodes a line into these structs in C, about
+twice as fast as decoding the whole line into dicts. The fields the index
+does not keep are decoded too (typed as a writer stores them, and no field
+beyond them), not skipped: a skipped field goes unchecked, and a line the
+exact path cannot decode (text that is not UTF-8 in a quote, a number out
+of range) must not be taken here.
 
 The structs ask at least what the exact path (``RawEntry``, then
 ``IndexBuilder.add``) asks of the fields the index keeps, with the types
@@ -34,7 +37,7 @@ import msgspec
 import numpy as np
 
 from events_log.codec import SCHEMA
-from events_log.envelope import MAX_POSITION, RawEntry, parse_time, time_code
+from events_log.envelope import MAX_POSITION, RawEntry, StoredSource, parse_time, time_code
 from events_log.events import MAX_COUNT, Kind, Qualifier
 
 # The codes the index stores for a figure: new qualifiers go at the end.
@@ -46,13 +49,13 @@ OPEN = -1  # an open-ended high in the ``high`` column
 Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
 
 
-class SkimFigure(msgspec.Struct, gc=False):
+class SkimFigure(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     low: Count
     high: Count | None  # None: open-ended
     qualifier: Qualifier
 
 
-class SkimObservation(msgspec.Struct, gc=False):
+class SkimObservation(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     id: str
     incident: str
     monitor: str
@@ -61,7 +64,11 @@ class SkimObservation(msgspec.Struct, gc=False):
     reported_on: dt.date  # YYYY-MM-DD and a real day, as ``codec.parse_date`` asks
     kind: Kind
     figure: SkimFigure
+    source: StoredSource
     location: str | None = None
+    period_start: str | None = None
+    period_end: str | None = None
+    note: str | None = None
 
 
 # An observation's envelope: exactly the fields ``RawEntry`` requires (made from its own, so the two
@@ -80,8 +87,8 @@ def skim(line: bytes) -> msgspec.Struct | None:
     """The parts of an observation's line the index keeps, or None if the line is not one this can read."""
     try:
         return _decode(line)
-    except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError
-        return None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # ValidationError is a DecodeError
+        return None  # the exact path takes it, or refuses it in its turn: after the lines before it
 
 
 _CUMULATIVE = Kind.CUMULATIVE
