@@ -393,6 +393,7 @@ def open_log(log: str | None, *, write: bool) -> Store:
             raise ReadOnlyLogError("the bundled dataset is read-only; " + _NO_LOG.split(": ", 1)[1])
         return open_store(str(bundled) if log == "bundled" else log, read_only=True)
     store = open_store(log)
+    store.rebuilding = lambda runs, length, title: _progress(runs, f"reading the log into the {title}", length)
     _OPENED.append(store)
     if write:
         _WRITING.append(store)
@@ -539,7 +540,7 @@ def _progress(items: Iterable[T], label: str, length: int | None = None) -> Iter
                 if (now := clock()) - drawn >= _REDRAW:
                     bar.update(task, completed=done, refresh=True)
                     drawn = now
-            bar.update(task, completed=done, total=length or done, refresh=True)
+            bar.update(task, completed=done, total=done, refresh=True)  # done: however many a length guessed
 
     return shown()
 

@@ -586,6 +586,48 @@ def test_a_replay_drawing_its_progress_on_a_terminal_still_folds_in_two_processe
     assert counted.read_text() == "1"
 
 
+_APPEND_TO_A_CLONE = """
+import sys
+from events_log import jsonl
+from timeline_cli import main
+
+jsonl.IN_TWO_BYTES = 0  # however short the log, its sidecars are rebuilt as a long log's are: in two processes
+main(["append", "--log", sys.argv[1], "--incident", "coastal-2025", "--monitor", "SOHR", "--reported-on",
+      "2025-03-09", "--measure", "killed", "--category", "civilians", "--kind", "cumulative", "--low", "900",
+      "--qualifier", "exact", "--source-title", "SOHR daily"])
+"""
+
+
+def test_the_first_append_to_a_cloned_log_shows_its_rebuilds_on_a_terminal(tmp_path, csv_file):
+    """A log copied without its sidecars has both indexes rebuilt by its first append: each draws a bar on a
+    terminal, ending full; piped, stderr stays empty."""
+    import pty
+
+    logs = [tmp_path / "terminal.jsonl", tmp_path / "piped.jsonl"]
+    for log in logs:
+        subprocess.run([sys.executable, "-m", "timeline", "import", "--describe-new", str(csv_file), "--log",
+                        str(log)], capture_output=True, check=True)  # fmt: skip
+        for sidecar in tmp_path.glob(log.name + ".*"):
+            sidecar.unlink()  # as a clone has none
+    terminal = {**os.environ, "TERM": "xterm"}
+    leader, follower = pty.openpty()
+    command = [sys.executable, "-c", _APPEND_TO_A_CLONE]
+    with subprocess.Popen([*command, str(logs[0])], stdout=subprocess.DEVNULL, stderr=follower, env=terminal) as child:
+        os.close(follower)
+        drawn = b""
+        while chunk := _read_terminal(leader):
+            drawn += chunk
+    os.close(leader)
+    assert child.returncode == 0
+    for title in (b"index of ids and names", b"replay index"):
+        assert b"reading the log into the " + title in drawn, drawn
+        last = drawn.rsplit(b"reading the log into the " + title, 1)[1]
+        assert b"100%" in last.split(b"reading the log", 1)[0], drawn  # its last drawing: full
+    piped = subprocess.run([*command, str(logs[1])], capture_output=True, env=terminal, check=True)
+    assert piped.stderr == b"" and b"appended" in piped.stdout
+    assert {path.name for path in tmp_path.glob("piped.jsonl.*")} == {"piped.jsonl.known", "piped.jsonl.index"}
+
+
 def _read_terminal(leader: int) -> bytes:
     try:
         return os.read(leader, 65536)
