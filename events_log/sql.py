@@ -14,6 +14,7 @@ spell the SQL of their database.
 from __future__ import annotations
 
 import abc
+import contextlib
 import itertools
 import tempfile
 import warnings
@@ -26,7 +27,7 @@ from .admission import LIVE, IdIndex, Names, figure_key, subject_id
 from .codec import SCHEMA, upcast
 from .envelope import RawEntry, decode_line
 from .errors import IndexMismatchWarning, LogChangedError, LogError, StoreError
-from .projection import Folding, Projection, State, extend
+from .projection import Folding, Projection, State, extend, extend_read
 from .spool import SpooledLines
 from .store import Encoder, LogHead, Progress, Store, Verified, in_pieces, naming_entries
 
@@ -337,7 +338,7 @@ class SqlStore(Store):
                 stored, damaged = self._stored(connection.cursor(), projection)
             except self.database_errors as error:
                 raise self._failure(error) from None
-            rebuilt = extend(projection.load([]), itertools.islice(self._parsed(0), stored.entries))[0]
+            rebuilt = self._rebuilt(projection, stored.entries)
             if damaged is None and not stored.entries:
                 continue
             if damaged is None and stored.same(rebuilt):
@@ -365,6 +366,16 @@ class SqlStore(Store):
         if not notes:
             return checked
         return attrs.evolve(checked, index_note="; ".join(notes), index_mismatch=mismatch)
+
+    def _rebuilt(self, projection: Projection, entries: int) -> State:
+        """The projection of the log's first ``entries`` made anew: from runs of lines, if it reads lines itself
+        (``read_lines``, as a first replay of a file reads them), else entry by entry."""
+        read = getattr(projection, "read_lines", None)
+        if read is None:
+            return extend(projection.load([]), itertools.islice(self._parsed(0), entries))[0]
+        with contextlib.closing(self.lines()) as lines:  # a database reads them in a transaction
+            runs = (read(piece, -1) for piece in in_pieces(itertools.islice(lines, entries), _ROWS_AT_ONCE))
+            return extend_read(projection.load([]), runs, _decoded)[0]
 
     def _set_aside(self, name: str) -> str:
         """Rename a projection's (or a result's) rows to a free ``<name>.mismatch-<n>``, under the write lock."""

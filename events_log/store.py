@@ -9,6 +9,7 @@ and live here, so that every store passes one contract test suite.
 from __future__ import annotations
 
 import abc
+import collections
 import contextlib
 import datetime as dt
 import functools
@@ -47,6 +48,7 @@ from .envelope import (
 )
 from .errors import BrokenChainError, InputError, LogError, ReadOnlyLogError, StoredEntryError, StoreError, shown
 from .events import Correction, Event, Observation, Retraction
+from .parallel import in_two
 from .projection import Projection, State, extend
 from .spool import Spool, SpooledLines, admit_spool
 
@@ -181,6 +183,45 @@ class ChainCheck:
     @property
     def head(self) -> LogHead:
         return LogHead.of(self.last)
+
+
+# ``verify`` reads a log a window of lines at a time (its lines held, tens of MB), and checks the first share of
+# each here while a fork checks the rest (``parallel.in_two``): the fork only checks lines it inherited, so it
+# never touches the database or the file. A window shorter than ``IN_TWO_LINES`` is checked here alone.
+VERIFY_LINES = 65_536
+IN_TWO_LINES = 16_384
+_VERIFY_SHARE = 0.5
+_CHECKED_RUN = 4096  # lines a fork checks between two reports of its progress
+
+
+def _checked_in_windows(
+    lines: Iterator[bytes], check: ChainCheck, readable: Callable[[RawEntry], None]
+) -> Iterator[int]:
+    """How many lines have been checked, as they are, ``check`` following the chain to the last one."""
+    while window := list(itertools.islice(lines, VERIFY_LINES)):
+        middle = int(len(window) * _VERIFY_SHARE)
+        if len(window) < max(IN_TWO_LINES, 2) or middle == 0:
+            yield from _checked(window, check, readable)
+            continue
+        first = functools.partial(_checked, window[:middle], check, readable)
+        yield from in_two(first, functools.partial(_checked_after, window, middle, readable))
+        check.last = decode_line(window[-1])  # the fork followed the chain to it (or this process did)
+
+
+def _checked(lines: list[bytes], check: ChainCheck, readable: Callable[[RawEntry], None]) -> Iterator[int]:
+    for start in range(0, len(lines), _CHECKED_RUN):
+        run = lines[start : start + _CHECKED_RUN]
+        for line in run:
+            readable(check.feed(line))
+        yield len(run)
+
+
+def _checked_after(window: list[bytes], middle: int, readable: Callable[[RawEntry], None]) -> Iterator[int]:
+    """``_checked`` of the window's lines from ``middle`` on, the chain followed from the line before them (only
+    decoded here: the part that ends with it checks it, and comes first)."""
+    check = ChainCheck()
+    check.last = decode_line(window[middle - 1])
+    yield from _checked(window[middle:], check, readable)
 
 
 T = TypeVar("T")
@@ -552,13 +593,16 @@ class Store(abc.ABC):
         event that breaks the rules events are built under. ``repair_index``
         matters only to a store that keeps projections beside the log: it
         rebuilds one that does not match the log. ``progress`` wraps the
-        lines as they are checked, with their number.
+        entries as they are checked, with their number. A long log shares
+        the check with a fork (``_checked_in_windows``), and names what one
+        process names.
         """
         check = ChainCheck()
         # Closed here, not when a traceback that holds this frame goes: a database reads them in a transaction.
         with contextlib.closing(self.lines()) as lines:
-            for line in lines if progress is None else progress(lines, self._length()):
-                self.check_readable(check.feed(line))
+            counts = _checked_in_windows(lines, check, self.check_readable)
+            entries = (None for count in counts for _ in range(count))
+            collections.deque(entries if progress is None else progress(entries, self._length()), maxlen=0)
         return Verified(check.head, self.torn())
 
     def _length(self) -> int | None:

@@ -307,7 +307,7 @@ def _rewrite(target: str, lines: list[bytes]) -> None:
 
         database = sqlite3.connect(target.removeprefix("sqlite:///"))
         for trigger in ("no_update", "no_delete", "extends_chain"):
-            database.execute(f"DROP TRIGGER timeline_entries_{trigger}")
+            database.execute(f"DROP TRIGGER IF EXISTS timeline_entries_{trigger}")
         database.execute("DELETE FROM timeline_entries")
         database.executemany(
             "INSERT INTO timeline_entries VALUES (?, '', '', NULL, ?, '', ?)",

@@ -2,9 +2,11 @@
 
 A JSON Lines log at least ``IN_TWO_BYTES`` long has each window of its lines
 checked by this process and a fork (``parallel.in_two``), each part following
-the chain from the line before it. Here the windows are made as short as a
-line, so that every way of breaking a log lands in either part, and at the
-seam between them.
+the chain from the line before it; so has a log of rows (SQLite, PostgreSQL)
+or a shorter file, a window of lines read into memory at a time
+(``store.VERIFY_LINES``). Here the windows are made as short as a line, so
+that every way of breaking a log lands in either part, and at the seam
+between them.
 """
 
 from __future__ import annotations
@@ -25,17 +27,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events_log import jsonl
+from events_log import jsonl, parallel
+from events_log import store as store_module
 from events_log.errors import BrokenChainError, StoredEntryError
 from events_log.events import Retraction
 from events_log.jsonl import JsonlStore
 from events_log.known import KNOWN
 from events_log.projection import frame, unframe
+from events_log.stores import open_store
 
 from . import helpers
 from .conftest import StepClock
 from .helpers import obs
 from .strategies import small_logs
+from .test_hardening import _rewrite
 from .test_jsonl_store import NAMES
 
 
@@ -329,3 +334,85 @@ def test_a_line_this_process_folds_before_the_fork_checks_it_is_named_as_one_pro
             alone = outcome(store.path)
         with checkers(two=True, window=4_000):
             assert outcome(store.path) == alone, at
+
+
+@contextlib.contextmanager
+def row_checkers(two: bool, window: int = store_module.VERIFY_LINES, share: float = 0.5) -> Iterator[list]:
+    """A log verified a ``window`` of lines at a time, as a log of rows is, by one process or by two; yields the
+    forks made."""
+    forks, fork = [], os.fork
+
+    def counted():
+        pid = fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jsonl, "IN_TWO_BYTES", 1 << 62)  # a file checked as a log of rows is
+        patch.setattr(store_module, "IN_TWO_LINES", 2 if two else 1 << 62)
+        patch.setattr(store_module, "VERIFY_LINES", window)
+        patch.setattr(store_module, "_VERIFY_SHARE", share)
+        patch.setattr(parallel.os, "fork", counted)
+        yield forks
+
+
+def verified(target: str) -> tuple:
+    """What ``verify`` says of a log, read-only (so that a projection it cannot vouch for stays as it is)."""
+    try:
+        checked = open_store(target, read_only=True).verify()
+    except (BrokenChainError, StoredEntryError) as exc:
+        return type(exc).__name__, str(exc), exc.position
+    return "verified", checked.head, checked.torn, checked.index_note, checked.index_mismatch
+
+
+ROW_TAMPERS = ["edited", "deleted", "swapped", "repeated", "not JSON", "unreadable event", "time going back",
+               "untouched"]  # fmt: skip
+
+
+@pytest.mark.parametrize("tamper", ROW_TAMPERS)
+@pytest.mark.parametrize(("window", "share"), [(2, 0.5), (7, 0.2), (1000, 0.95)])
+def test_a_log_of_rows_is_checked_in_two_processes_as_in_one(log_target, tamper, window, share):
+    """In every store: the same head, or the same first bad position with the same message, wherever a window
+    and its parts begin; a sound log is checked by forks."""
+    store = open_store(log_target)
+    store.clock = StepClock()
+    store.append([*NAMES, *(obs(f"o{n}", 1 + n % 28, n) for n in range(30))])
+    store.append([Retraction(observation_id="o3", reason="wrong"), obs("p", 3, 900)])
+    lines = list(store.lines())
+    store.close()
+    for at in (4, 17, len(lines) - 1):
+        _rewrite(log_target, TAMPERS[tamper](lines, at))
+        with row_checkers(two=False):
+            alone = verified(log_target)
+        with row_checkers(two=True, window=window, share=share) as forks:
+            assert verified(log_target) == alone
+        if tamper == "untouched":
+            assert alone[0] == "verified" and alone[1].entries == len(lines) and forks
+
+
+@pytest.mark.parametrize("broken_at", [None, 10, 60], ids=["a sound log", "bad in this part", "bad in the fork's"])
+def test_a_fork_that_dies_while_checking_rows_leaves_the_check_to_this_process(fresh_logs, broken_at):
+    target = fresh_logs("sqlite")
+    store = open_store(target)
+    store.clock = StepClock()
+    store.append([*NAMES, *(obs(f"o{n}", 1 + n % 28, n) for n in range(80))])
+    lines = list(store.lines())
+    store.close()
+    if broken_at is not None:
+        _rewrite(target, _unreadable_event(lines, broken_at))
+    with row_checkers(two=False):
+        alone = verified(target)
+    parent, check_readable = os.getpid(), store_module.Store.check_readable
+
+    def dying(self, raw):
+        if os.getpid() != parent and raw.position > 50:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return check_readable(self, raw)
+
+    with row_checkers(two=True, window=1000, share=0.4) as forks, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store_module.Store, "check_readable", dying)
+        assert verified(target) == alone
+    assert forks and (alone[0] == "verified") == (broken_at is None)
+    if broken_at is not None:
+        assert alone[2] == broken_at
