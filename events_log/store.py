@@ -185,10 +185,11 @@ class ChainCheck:
         return LogHead.of(self.last)
 
 
-# ``verify`` reads a log a window of lines at a time (its lines held, tens of MB), and checks the first share of
-# each here while a fork checks the rest (``parallel.in_two``): the fork only checks lines it inherited, so it
-# never touches the database or the file. A window shorter than ``IN_TWO_LINES`` is checked here alone.
-VERIFY_LINES = 65_536
+# ``verify`` reads a log a window of lines at a time (held in memory: ``VERIFY_BYTES`` of them), and checks the
+# first share of each here while a fork checks the rest (``parallel.in_two``): the fork only checks lines it
+# inherited, so it never touches the database or the file. A window shorter than ``IN_TWO_LINES`` is checked
+# here alone (a fork would cost more than it saves).
+VERIFY_BYTES = 48 << 20
 IN_TWO_LINES = 16_384
 _VERIFY_SHARE = 0.5
 _CHECKED_RUN = 4096  # lines a fork checks between two reports of its progress
@@ -198,7 +199,7 @@ def _checked_in_windows(
     lines: Iterator[bytes], check: ChainCheck, readable: Callable[[RawEntry], None]
 ) -> Iterator[int]:
     """How many lines have been checked, as they are, ``check`` following the chain to the last one."""
-    while window := list(itertools.islice(lines, VERIFY_LINES)):
+    for window in _windows(lines, VERIFY_BYTES):
         middle = int(len(window) * _VERIFY_SHARE)
         if len(window) < max(IN_TWO_LINES, 2) or middle == 0:
             yield from _checked(window, check, readable)
@@ -206,6 +207,19 @@ def _checked_in_windows(
         first = functools.partial(_checked, window[:middle], check, readable)
         yield from in_two(first, functools.partial(_checked_after, window, middle, readable))
         check.last = decode_line(window[-1])  # the fork followed the chain to it (or this process did)
+
+
+def _windows(lines: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
+    """The lines, in lists of the fewest that hold at least ``size`` bytes (the last may hold fewer)."""
+    window, held = [], 0
+    for line in lines:
+        window.append(line)
+        held += len(line)
+        if held >= size:
+            yield window
+            window, held = [], 0
+    if window:
+        yield window
 
 
 def _checked(lines: list[bytes], check: ChainCheck, readable: Callable[[RawEntry], None]) -> Iterator[int]:

@@ -4,7 +4,7 @@ A JSON Lines log at least ``IN_TWO_BYTES`` long has each window of its lines
 checked by this process and a fork (``parallel.in_two``), each part following
 the chain from the line before it; so has a log of rows (SQLite, PostgreSQL)
 or a shorter file, a window of lines read into memory at a time
-(``store.VERIFY_LINES``). Here the windows are made as short as a line, so
+(``store.VERIFY_BYTES``). Here the windows are made as short as a line, so
 that every way of breaking a log lands in either part, and at the seam
 between them.
 """
@@ -337,9 +337,9 @@ def test_a_line_this_process_folds_before_the_fork_checks_it_is_named_as_one_pro
 
 
 @contextlib.contextmanager
-def row_checkers(two: bool, window: int = store_module.VERIFY_LINES, share: float = 0.5) -> Iterator[list]:
-    """A log verified a ``window`` of lines at a time, as a log of rows is, by one process or by two; yields the
-    forks made."""
+def row_checkers(two: bool, window: int = store_module.VERIFY_BYTES, share: float = 0.5) -> Iterator[list]:
+    """A log verified a ``window`` of bytes of lines at a time, as a log of rows is, by one process or by two;
+    yields the forks made."""
     forks, fork = [], os.fork
 
     def counted():
@@ -351,7 +351,7 @@ def row_checkers(two: bool, window: int = store_module.VERIFY_LINES, share: floa
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(jsonl, "IN_TWO_BYTES", 1 << 62)  # a file checked as a log of rows is
         patch.setattr(store_module, "IN_TWO_LINES", 2 if two else 1 << 62)
-        patch.setattr(store_module, "VERIFY_LINES", window)
+        patch.setattr(store_module, "VERIFY_BYTES", window)
         patch.setattr(store_module, "_VERIFY_SHARE", share)
         patch.setattr(parallel.os, "fork", counted)
         yield forks
@@ -371,7 +371,8 @@ ROW_TAMPERS = ["edited", "deleted", "swapped", "repeated", "not JSON", "unreadab
 
 
 @pytest.mark.parametrize("tamper", ROW_TAMPERS)
-@pytest.mark.parametrize(("window", "share"), [(2, 0.5), (7, 0.2), (1000, 0.95)])
+@pytest.mark.parametrize(("window", "share"), [(1_000, 0.5), (4_000, 0.2), (1 << 20, 0.95)],
+                         ids=["2 lines", "7 lines", "all"])  # fmt: skip
 def test_a_log_of_rows_is_checked_in_two_processes_as_in_one(log_target, tamper, window, share):
     """In every store: the same head, or the same first bad position with the same message, wherever a window
     and its parts begin; a sound log is checked by forks."""
@@ -410,7 +411,7 @@ def test_a_fork_that_dies_while_checking_rows_leaves_the_check_to_this_process(f
             os.kill(os.getpid(), signal.SIGKILL)
         return check_readable(self, raw)
 
-    with row_checkers(two=True, window=1000, share=0.4) as forks, pytest.MonkeyPatch.context() as patch:
+    with row_checkers(two=True, window=1 << 20, share=0.4) as forks, pytest.MonkeyPatch.context() as patch:
         patch.setattr(store_module.Store, "check_readable", dying)
         assert verified(target) == alone
     assert forks and (alone[0] == "verified") == (broken_at is None)
