@@ -150,8 +150,9 @@ class SqliteStore(SqlStore):
     def _select_lines(self, connection: sqlite3.Connection, start: int) -> Iterator[bytes]:
         cursor = connection.execute(f"SELECT line FROM {TABLE} WHERE position >= ? ORDER BY position", (start,))
         for (line,) in cursor:
-            # A row edited behind the triggers may hold text instead of bytes; verify will say so.
-            yield line.encode() if isinstance(line, str) else line
+            # A row edited behind the triggers may hold text, a number or nothing instead of bytes: as text,
+            # it is a line that does not end in its hash, and verify names its position.
+            yield line if isinstance(line, bytes) else str(line).encode()
 
     def _failure(self, error: Exception) -> Exception:
         message = str(error)

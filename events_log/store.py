@@ -199,27 +199,34 @@ def _checked_in_windows(
     lines: Iterator[bytes], check: ChainCheck, readable: Callable[[RawEntry], None]
 ) -> Iterator[int]:
     """How many lines have been checked, as they are, ``check`` following the chain to the last one."""
-    for window in _windows(lines, VERIFY_BYTES):
+    for window, unread in _windows(lines, VERIFY_BYTES):
         middle = int(len(window) * _VERIFY_SHARE)
         if len(window) < max(IN_TWO_LINES, 2) or middle == 0:
             yield from _checked(window, check, readable)
-            continue
-        first = functools.partial(_checked, window[:middle], check, readable)
-        yield from in_two(first, functools.partial(_checked_after, window, middle, readable))
-        check.last = decode_line(window[-1])  # the fork followed the chain to it (or this process did)
+        else:
+            first = functools.partial(_checked, window[:middle], check, readable)
+            yield from in_two(first, functools.partial(_checked_after, window, middle, readable))
+            check.last = decode_line(window[-1])  # the fork followed the chain to it (or this process did)
+        if unread is not None:  # the lines before a row that could not be read are checked first, as they come
+            raise unread
 
 
-def _windows(lines: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
-    """The lines, in lists of the fewest that hold at least ``size`` bytes (the last may hold fewer)."""
+def _windows(lines: Iterator[bytes], size: int) -> Iterator[tuple[list[bytes], Exception | None]]:
+    """The lines, in lists of the fewest that hold at least ``size`` bytes (the last may hold fewer); with the
+    last, what reading the next one raised, if it did (a row the database cannot give back)."""
     window, held = [], 0
-    for line in lines:
-        window.append(line)
-        held += len(line)
-        if held >= size:
-            yield window
-            window, held = [], 0
+    try:
+        for line in lines:
+            window.append(line)
+            held += len(line)
+            if held >= size:
+                yield window, None
+                window, held = [], 0
+    except Exception as exc:  # raised once the lines read before it are checked
+        yield window, exc
+        return
     if window:
-        yield window
+        yield window, None
 
 
 def _checked(lines: list[bytes], check: ChainCheck, readable: Callable[[RawEntry], None]) -> Iterator[int]:

@@ -357,6 +357,26 @@ def test_verify_names_every_tampered_entry(log_target, name, tamper, position):
     assert result.exit_code == 1 and f"position {position}" in result.stderr
 
 
+@pytest.mark.parametrize("value", [7, 2.5], ids=["a number", "a real"])
+def test_a_sqlite_row_holding_no_line_is_named_by_verify(fresh_logs, value):
+    """A row edited behind the triggers to hold a number for its line: one line naming its position."""
+    import sqlite3
+
+    target = fresh_logs("sqlite")
+    store = open_store(target)
+    store.clock = StepClock()
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745), obs("c", 9, 800)])
+    store.close()
+    database = sqlite3.connect(target.removeprefix("sqlite:///"), isolation_level=None)
+    for trigger in ("no_update", "no_delete", "extends_chain"):
+        database.execute(f"DROP TRIGGER IF EXISTS timeline_entries_{trigger}")
+    database.execute("UPDATE timeline_entries SET line = ? WHERE position = 3", (value,))
+    database.close()
+    result = helpers.invoke(["verify", "--log", target])
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "position 3: the line does not end in its hash" in result.stderr
+
+
 # -- a failing environment ---------------------------------------------------------------------
 
 

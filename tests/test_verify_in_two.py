@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from events_log import jsonl, parallel
 from events_log import store as store_module
-from events_log.errors import BrokenChainError, StoredEntryError
+from events_log.errors import BrokenChainError, StoredEntryError, StoreError
 from events_log.events import Retraction
 from events_log.jsonl import JsonlStore
 from events_log.known import KNOWN
@@ -417,3 +417,31 @@ def test_a_fork_that_dies_while_checking_rows_leaves_the_check_to_this_process(f
     assert forks and (alone[0] == "verified") == (broken_at is None)
     if broken_at is not None:
         assert alone[2] == broken_at
+
+
+@pytest.mark.parametrize(("two", "window"), [(False, 1 << 20), (True, 1 << 20), (True, 4_000), (False, 4_000)],
+                         ids=["one process", "two processes", "two, short windows", "one, short windows"])  # fmt: skip
+def test_a_row_the_database_cannot_give_back_is_named_after_the_lines_before_it(fresh_logs, two, window):
+    """A row that cannot be read (text that is not UTF-8) comes after a broken line: the broken line is named,
+    as when the log is read a line at a time, however many lines a window holds."""
+    import sqlite3
+
+    target = fresh_logs("sqlite")
+    store = open_store(target)
+    store.clock = StepClock()
+    store.append([*NAMES, *(obs(f"o{n}", 1 + n % 28, n) for n in range(40))])
+    lines = list(store.lines())
+    store.close()
+    _rewrite(target, TAMPERS["edited"](lines, 10))
+    database = sqlite3.connect(target.removeprefix("sqlite:///"), isolation_level=None)
+    database.execute("UPDATE timeline_entries SET line = CAST(X'7BFF7D' AS TEXT) WHERE position = 30")
+    database.close()
+    with row_checkers(two=two, window=window):
+        said = verified(target)
+    assert said[0] == "BrokenChainError" and said[2] == 10
+    _rewrite(target, lines[:30])
+    database = sqlite3.connect(target.removeprefix("sqlite:///"), isolation_level=None)
+    database.execute("INSERT INTO timeline_entries VALUES (30, '', '', NULL, 'h30', '', CAST(X'7BFF7D' AS TEXT))")
+    database.close()
+    with row_checkers(two=two, window=window), pytest.raises(StoreError, match="UTF-8"):
+        open_store(target, read_only=True).verify()
