@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import attrs
 import msgspec
@@ -80,6 +80,18 @@ class RawEntry(msgspec.Struct, frozen=True):
 
 
 _decode_raw = msgspec.json.Decoder(RawEntry).decode
+
+
+def entry_reading(name: str, event: type) -> type[msgspec.Struct]:
+    """A struct of an entry whose event is read as ``event`` (a reader of part of a line: ``known``, ``skim``).
+
+    The envelope asks for what ``RawEntry`` asks (made from its fields, so
+    the two cannot drift apart), and a position a log can reach: the
+    projections keep it in an int64 column, and refuse any other.
+    """
+    types = {"event": event, "position": Annotated[int, msgspec.Meta(ge=0, le=MAX_POSITION)]}
+    fields = [(field.name, types.get(field.name, field.type)) for field in msgspec.structs.fields(RawEntry)]
+    return msgspec.defstruct(name, fields, gc=False)
 
 
 class StoredSource(msgspec.Struct, forbid_unknown_fields=True, gc=False):

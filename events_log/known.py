@@ -37,7 +37,7 @@ import orjson
 
 from .admission import LIVE, RETRACTED, Names, figure_key
 from .codec import SCHEMA, upcast
-from .envelope import MAX_POSITION, RawEntry, StoredSource
+from .envelope import MAX_POSITION, RawEntry, StoredSource, entry_reading
 from .errors import StoredEntryError
 from .events import MAX_COUNT, OBSERVATION_ID, id_problem
 from .projection import Decode, Ids, NewIds
@@ -115,13 +115,7 @@ class _Observation(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     note: str | None = None
 
 
-# The envelope asks for what ``RawEntry`` asks (made from its fields, so the two cannot drift apart), with a
-# position a log can reach (``add`` refuses any other).
-_READ = {"event": _Observation, "position": Annotated[int, msgspec.Meta(ge=0, le=MAX_POSITION)]}
-_Entry = msgspec.defstruct(
-    "_Entry", [(f.name, _READ.get(f.name, f.type)) for f in msgspec.structs.fields(RawEntry)], gc=False
-)
-_read_entry = msgspec.json.Decoder(_Entry).decode
+_read_entry = msgspec.json.Decoder(entry_reading("KnownEntry", _Observation)).decode
 _OBSERVATION_SCHEMA = SCHEMA["Observation"]
 # A run's ids, joined by newlines, each one ``id_problem`` takes: one match in C for the run (and a count of the
 # newlines, since an id holding one would read as two).

@@ -567,21 +567,12 @@ finally:
 
 def test_a_replay_drawing_its_progress_on_a_terminal_still_folds_in_two_processes(tmp_path, csv_file):
     """The bar is redrawn by the loop, not by a thread: a process with a second thread never forks."""
-    import pty
 
     log, counted = tmp_path / "log.jsonl", tmp_path / "forks"
     subprocess.run([sys.executable, "-m", "timeline", "import", "--describe-new", str(csv_file), "--log", str(log)],
                    capture_output=True, check=True)  # fmt: skip
-    command = [sys.executable, "-c", _REPLAY_COUNTING_FORKS, str(log), str(counted)]
-    terminal = {**os.environ, "TERM": "xterm"}
-    leader, follower = pty.openpty()
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=follower, env=terminal) as child:
-        os.close(follower)
-        drawn = b""
-        while chunk := _read_terminal(leader):
-            drawn += chunk
-    os.close(leader)
-    assert child.returncode == 0
+    returncode, drawn = _on_a_terminal([sys.executable, "-c", _REPLAY_COUNTING_FORKS, str(log), str(counted)])
+    assert returncode == 0
     assert b"replaying" in drawn
     assert counted.read_text() == "1"
 
@@ -601,31 +592,39 @@ main(["append", "--log", sys.argv[1], "--incident", "coastal-2025", "--monitor",
 def test_the_first_append_to_a_cloned_log_shows_its_rebuilds_on_a_terminal(tmp_path, csv_file):
     """A log copied without its sidecars has both indexes rebuilt by its first append: each draws a bar on a
     terminal, ending full; piped, stderr stays empty."""
-    import pty
-
     logs = [tmp_path / "terminal.jsonl", tmp_path / "piped.jsonl"]
     for log in logs:
         subprocess.run([sys.executable, "-m", "timeline", "import", "--describe-new", str(csv_file), "--log",
                         str(log)], capture_output=True, check=True)  # fmt: skip
         for sidecar in tmp_path.glob(log.name + ".*"):
             sidecar.unlink()  # as a clone has none
-    terminal = {**os.environ, "TERM": "xterm"}
-    leader, follower = pty.openpty()
     command = [sys.executable, "-c", _APPEND_TO_A_CLONE]
-    with subprocess.Popen([*command, str(logs[0])], stdout=subprocess.DEVNULL, stderr=follower, env=terminal) as child:
+    returncode, drawn = _on_a_terminal([*command, str(logs[0])])
+    assert returncode == 0
+    for title in (b"index of ids and names", b"replay index"):
+        assert b"reading the log into the " + title in drawn, drawn
+        last = drawn.rsplit(b"reading the log into the " + title, 1)[1]
+        assert b"100%" in last.split(b"reading the log", 1)[0], drawn  # its last drawing: full
+    piped = subprocess.run([*command, str(logs[1])], capture_output=True, env=_TERMINAL, check=True)
+    assert piped.stderr == b"" and b"appended" in piped.stdout
+    assert {path.name for path in tmp_path.glob("piped.jsonl.*")} == {"piped.jsonl.known", "piped.jsonl.index"}
+
+
+_TERMINAL = {**os.environ, "TERM": "xterm"}
+
+
+def _on_a_terminal(command: list[str]) -> tuple[int, bytes]:
+    """Run ``command`` with its stderr on a pseudo-terminal: its exit code, and all it drew there."""
+    import pty
+
+    leader, follower = pty.openpty()
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=follower, env=_TERMINAL) as child:
         os.close(follower)
         drawn = b""
         while chunk := _read_terminal(leader):
             drawn += chunk
     os.close(leader)
-    assert child.returncode == 0
-    for title in (b"index of ids and names", b"replay index"):
-        assert b"reading the log into the " + title in drawn, drawn
-        last = drawn.rsplit(b"reading the log into the " + title, 1)[1]
-        assert b"100%" in last.split(b"reading the log", 1)[0], drawn  # its last drawing: full
-    piped = subprocess.run([*command, str(logs[1])], capture_output=True, env=terminal, check=True)
-    assert piped.stderr == b"" and b"appended" in piped.stdout
-    assert {path.name for path in tmp_path.glob("piped.jsonl.*")} == {"piped.jsonl.known", "piped.jsonl.index"}
+    return child.returncode, drawn
 
 
 def _read_terminal(leader: int) -> bytes:

@@ -476,22 +476,27 @@ def test_a_line_read_in_part_is_read_as_the_whole_line_is(tmp_path, edit, kept, 
     assert read == exact
 
 
-@pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
-@pytest.mark.parametrize("position", [-3, 2**63, 2**64 - 1, 10**30])
-def test_the_index_of_ids_refuses_a_position_no_log_reaches(tmp_path, position, two):
-    """As the replay index refuses it: one error naming the log, not an overflow's traceback."""
-    written = JsonlStore(tmp_path / "written.jsonl", clock=StepClock())
+def _with_envelope(folder: Path, envelope: dict) -> bytes:
+    """A small log's lines with ``envelope`` put in observation a's (position 2, not the last), hashes made anew."""
+    written = JsonlStore(folder / "written.jsonl", clock=StepClock())
     written.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
     lines, prev = [], "0" * 64
     for line in written.lines():
         entry = orjson.loads(line)
         entry.pop("hash")
-        entry |= {"prev_hash": prev, **({"position": position} if entry["position"] == 2 else {})}
+        entry |= {"prev_hash": prev, **(envelope if entry["position"] == 2 else {})}
         body = json.dumps(entry, separators=(",", ":")).encode()  # orjson writes no int beyond 64 bits
         prev = hashlib.sha256(body).hexdigest()
         lines.append(body[:-1] + b',"hash":"' + prev.encode() + b'"}\n')
+    return b"".join(lines)
+
+
+@pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
+@pytest.mark.parametrize("position", [-3, 2**63, 2**64 - 1, 10**30])
+def test_the_index_of_ids_refuses_a_position_no_log_reaches(tmp_path, position, two):
+    """As the replay index refuses it: one error naming the log, not an overflow's traceback."""
     path = tmp_path / "log.jsonl"
-    path.write_bytes(b"".join(lines))
+    path.write_bytes(_with_envelope(tmp_path, {"position": position}))
     with readers(two), pytest.raises(StoredEntryError, match=rf"log\.jsonl: position {position} .*can reach"):
         JsonlStore(path).projection(KNOWN)
 
@@ -522,18 +527,8 @@ def test_the_index_refuses_a_stored_observation_no_writer_could_admit(tmp_path, 
                  {"position": 10**30}], ids=["a word", "no such time", "2**64 - 1", "10**30"])  # fmt: skip
 def test_the_index_refuses_a_stored_envelope_no_writer_could_make(tmp_path, envelope, two):
     """A time that is none, or a position beyond any log's: one error naming the log, not a traceback."""
-    written = JsonlStore(tmp_path / "written.jsonl", clock=StepClock())
-    written.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
-    lines, prev = [], "0" * 64
-    for line in written.lines():
-        entry = orjson.loads(line)
-        entry.pop("hash")
-        entry |= {"prev_hash": prev, **(envelope if entry["position"] == 2 else {})}  # observation a, not the last
-        body = json.dumps(entry, separators=(",", ":")).encode()  # orjson writes no int beyond 64 bits
-        prev = hashlib.sha256(body).hexdigest()
-        lines.append(body[:-1] + b',"hash":"' + prev.encode() + b'"}\n')
     path = tmp_path / "log.jsonl"
-    path.write_bytes(b"".join(lines))
+    path.write_bytes(_with_envelope(tmp_path, envelope))
     with readers(two), pytest.raises(StoredEntryError, match=r"log\.jsonl.*position"):
         JsonlStore(path).projection(REPLAY_INDEX)
 

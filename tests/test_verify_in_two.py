@@ -392,14 +392,20 @@ def test_a_log_of_rows_is_checked_in_two_processes_as_in_one(log_target, tamper,
             assert alone[0] == "verified" and alone[1].entries == len(lines) and forks
 
 
-@pytest.mark.parametrize("broken_at", [None, 10, 60], ids=["a sound log", "bad in this part", "bad in the fork's"])
-def test_a_fork_that_dies_while_checking_rows_leaves_the_check_to_this_process(fresh_logs, broken_at):
+def _sqlite_log(fresh_logs, count: int) -> tuple[str, list[bytes]]:
+    """A new SQLite log of ``count`` observations after its names, and its lines."""
     target = fresh_logs("sqlite")
     store = open_store(target)
     store.clock = StepClock()
-    store.append([*NAMES, *(obs(f"o{n}", 1 + n % 28, n) for n in range(80))])
+    store.append([*NAMES, *(obs(f"o{n}", 1 + n % 28, n) for n in range(count))])
     lines = list(store.lines())
     store.close()
+    return target, lines
+
+
+@pytest.mark.parametrize("broken_at", [None, 10, 60], ids=["a sound log", "bad in this part", "bad in the fork's"])
+def test_a_fork_that_dies_while_checking_rows_leaves_the_check_to_this_process(fresh_logs, broken_at):
+    target, lines = _sqlite_log(fresh_logs, 80)
     if broken_at is not None:
         _rewrite(target, _unreadable_event(lines, broken_at))
     with row_checkers(two=False):
@@ -426,12 +432,7 @@ def test_a_row_the_database_cannot_give_back_is_named_after_the_lines_before_it(
     as when the log is read a line at a time, however many lines a window holds."""
     import sqlite3
 
-    target = fresh_logs("sqlite")
-    store = open_store(target)
-    store.clock = StepClock()
-    store.append([*NAMES, *(obs(f"o{n}", 1 + n % 28, n) for n in range(40))])
-    lines = list(store.lines())
-    store.close()
+    target, lines = _sqlite_log(fresh_logs, 40)
     _rewrite(target, TAMPERS["edited"](lines, 10))
     database = sqlite3.connect(target.removeprefix("sqlite:///"), isolation_level=None)
     database.execute("UPDATE timeline_entries SET line = CAST(X'7BFF7D' AS TEXT) WHERE position = 30")

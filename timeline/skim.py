@@ -37,7 +37,7 @@ import msgspec
 import numpy as np
 
 from events_log.codec import SCHEMA
-from events_log.envelope import MAX_POSITION, RawEntry, StoredSource, parse_time, time_code
+from events_log.envelope import StoredSource, entry_reading, parse_time, time_code
 from events_log.events import MAX_COUNT, Kind, Qualifier
 
 # The codes the index stores for a figure: new qualifiers go at the end.
@@ -71,15 +71,7 @@ class SkimObservation(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     note: str | None = None
 
 
-# An observation's envelope: exactly the fields ``RawEntry`` requires (made from its own, so the two
-# cannot drift apart), so that a line it refuses is refused here; only the event is skimmed.
-# Its position must also fit the index's column, as the exact path checks.
-_SKIMMED = {"event": SkimObservation, "position": Annotated[int, msgspec.Meta(ge=0, le=MAX_POSITION)]}
-SkimEntry = msgspec.defstruct(
-    "SkimEntry", [(f.name, _SKIMMED.get(f.name, f.type)) for f in msgspec.structs.fields(RawEntry)], gc=False
-)
-
-
+SkimEntry = entry_reading("SkimEntry", SkimObservation)  # the envelope as ``RawEntry`` asks for it
 _decode = msgspec.json.Decoder(SkimEntry).decode
 
 
