@@ -95,16 +95,26 @@ def entry_reading(name: str, event: type) -> type[msgspec.Struct]:
 
 
 class StoredSource(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """An observation's stored source as a reader of part of its line decodes it (``known``, ``timeline.skim``).
-
-    Unread, it would be skipped unchecked: its text must be decoded as
-    ``decode_line`` decodes the whole line, so that a line only that reads
-    (text that is not UTF-8, a number out of range) is never taken.
-    """
-
     title: str
     url: str | None = None
     quote: str | None = None
+
+
+class StoredObservation(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """The fields of a stored observation that a reader of part of its line does not keep (``known``,
+    ``timeline.skim``: each adds those it keeps, typed as it keeps them, with ``kw_only=True``).
+
+    They are decoded, not skipped: a skipped field goes unchecked, and its
+    text must be decoded as ``decode_line`` decodes the whole line, so that a
+    line only that reads (text that is not UTF-8, a number out of range) is
+    never taken. No other field is allowed: a line holding one is read whole.
+    """
+
+    source: StoredSource
+    location: str | None = None
+    period_start: str | None = None
+    period_end: str | None = None
+    note: str | None = None
 
 
 def decode_line(line: bytes) -> RawEntry:

@@ -15,7 +15,6 @@ complete, acknowledged entry is ever dropped or rewritten.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import errno
 import fcntl
@@ -66,6 +65,7 @@ from .store import (
     check_log_file,
     in_pieces,
     naming_entries,
+    run_checks,
     utc_now,
 )
 
@@ -505,9 +505,8 @@ class JsonlStore(Store):
             share = _VERIFY_SHARE if known.entries else _VERIFY_SHARE_ALONE
             runs = _in_windows(fd, 0, tail.end, functools.partial(self._checked_lines, fd), VERIFY_WINDOW, share, first)
             with contextlib.closing(runs):
-                entries = (None for count in runs for _ in range(count))
-                length = None if tail.last is None else tail.last.position + 1  # None: its last line is unreadable
-                collections.deque(entries if progress is None else progress(entries, length), 0)
+                # None: its last line is unreadable (the check names it, where it lies)
+                run_checks(runs, progress, lambda: None if tail.last is None else tail.last.position + 1)
         return Verified(LogHead.of(tail.last), tail.torn), known
 
     def _sidecar_entries(self, projection: Projection) -> int:

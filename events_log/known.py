@@ -37,7 +37,7 @@ import orjson
 
 from .admission import LIVE, RETRACTED, Names, figure_key
 from .codec import SCHEMA, upcast
-from .envelope import MAX_POSITION, RawEntry, StoredSource, entry_reading
+from .envelope import MAX_POSITION, RawEntry, StoredObservation, entry_reading
 from .errors import StoredEntryError
 from .events import MAX_COUNT, OBSERVATION_ID, id_problem
 from .projection import Decode, Ids, NewIds
@@ -85,11 +85,9 @@ def _array(parts: list[bytes]) -> np.ndarray:
     return np.frombuffer(b"".join(parts), dtype="<i8").astype(np.int64, copy=False)
 
 
-# What ``read_lines`` decodes of an observation's line: every field a writer stores, typed as it stores it, and
-# nothing else, so that each byte of the event is decoded as ``decode_line`` decodes it (a field skipped
-# unread would let text that is not UTF-8, or a number out of range, through). A line holding anything else
-# is left to ``add``. Counts are bounded as events bound them: a figure key is never asked of a number that
-# JSON cannot write back.
+# What ``read_lines`` decodes of an observation's line: the fields ``add`` reads, as a writer stores them, and
+# the rest (``StoredObservation``); a line holding anything else is left to ``add``. Counts are bounded as
+# events bound them: a figure key is never asked of a number that JSON cannot write back.
 Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
 
 
@@ -99,7 +97,7 @@ class _Figure(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     qualifier: str
 
 
-class _Observation(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+class _Observation(StoredObservation, kw_only=True):
     id: str
     incident: str
     monitor: str
@@ -108,11 +106,6 @@ class _Observation(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     reported_on: str
     kind: str
     figure: _Figure
-    source: StoredSource
-    location: str | None = None
-    period_start: str | None = None
-    period_end: str | None = None
-    note: str | None = None
 
 
 _read_entry = msgspec.json.Decoder(entry_reading("KnownEntry", _Observation)).decode

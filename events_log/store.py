@@ -195,6 +195,13 @@ _VERIFY_SHARE = 0.5
 _CHECKED_RUN = 4096  # lines a fork checks between two reports of its progress
 
 
+def run_checks(counts: Iterator[int], progress: Progress | None, length: Callable[[], int | None]) -> None:
+    """Run a check that says how many entries it has checked as it goes, through a progress bar of ``length()``
+    entries if there is one (asked only then: it may read the log)."""
+    entries = (None for count in counts for _ in range(count))
+    collections.deque(entries if progress is None else progress(entries, length()), maxlen=0)
+
+
 def _checked_in_windows(
     lines: Iterator[bytes], check: ChainCheck, readable: Callable[[RawEntry], None]
 ) -> Iterator[int]:
@@ -621,9 +628,7 @@ class Store(abc.ABC):
         check = ChainCheck()
         # Closed here, not when a traceback that holds this frame goes: a database reads them in a transaction.
         with contextlib.closing(self.lines()) as lines:
-            counts = _checked_in_windows(lines, check, self.check_readable)
-            entries = (None for count in counts for _ in range(count))
-            collections.deque(entries if progress is None else progress(entries, self._length()), maxlen=0)
+            run_checks(_checked_in_windows(lines, check, self.check_readable), progress, self._length)
         return Verified(check.head, self.torn())
 
     def _length(self) -> int | None:

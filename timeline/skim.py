@@ -37,7 +37,7 @@ import msgspec
 import numpy as np
 
 from events_log.codec import SCHEMA
-from events_log.envelope import StoredSource, entry_reading, parse_time, time_code
+from events_log.envelope import StoredObservation, entry_reading, parse_time, time_code
 from events_log.events import MAX_COUNT, Kind, Qualifier
 
 # The codes the index stores for a figure: new qualifiers go at the end.
@@ -55,7 +55,7 @@ class SkimFigure(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     qualifier: Qualifier
 
 
-class SkimObservation(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+class SkimObservation(StoredObservation, kw_only=True):
     id: str
     incident: str
     monitor: str
@@ -64,11 +64,6 @@ class SkimObservation(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     reported_on: dt.date  # YYYY-MM-DD and a real day, as ``codec.parse_date`` asks
     kind: Kind
     figure: SkimFigure
-    source: StoredSource
-    location: str | None = None
-    period_start: str | None = None
-    period_end: str | None = None
-    note: str | None = None
 
 
 SkimEntry = entry_reading("SkimEntry", SkimObservation)  # the envelope as ``RawEntry`` asks for it
