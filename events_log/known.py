@@ -40,7 +40,7 @@ from .codec import SCHEMA, upcast
 from .envelope import MAX_POSITION, RawEntry, StoredObservation, entry_reading
 from .errors import StoredEntryError
 from .events import MAX_COUNT, OBSERVATION_ID, id_problem
-from .projection import Decode, Ids, NewIds
+from .projection import Decode, Ids, NewIds, line_starts
 
 
 class KnownBlock(msgspec.Struct, array_like=True, gc=False):
@@ -146,13 +146,7 @@ def read_lines(lines: Sequence[bytes], start: int) -> KnownRun:
     The figure key is hashed here, as ``figure_code`` hashes the same values
     decoded whole: what a process reading part of a long log can do alone.
     """
-    if start < 0:
-        starts = np.full(len(lines) + 1, -1, dtype=np.int64)
-    else:
-        starts = np.empty(len(lines) + 1, dtype=np.int64)
-        starts[0] = start
-        np.cumsum(np.fromiter(map(len, lines), np.int64, len(lines)) + 1, out=starts[1:])
-        starts[1:] += start
+    starts = line_starts(lines, start)
     numbers, positions, ids, hashes, keys = [], [], [], [], []
     others: dict[int, bytes] = {}
     sha256, dumps = hashlib.sha256, orjson.dumps

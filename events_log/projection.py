@@ -398,6 +398,17 @@ def spans(lines: Sequence[bytes], start: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(itertools.accumulate((len(line) + 1 for line in lines), initial=start)))
 
 
+def line_starts(lines: Sequence[bytes], start: int) -> np.ndarray:
+    """``spans`` as one int64 array: where each line starts, then where the last ends; all -1 if ``start`` is."""
+    if start < 0:
+        return np.full(len(lines) + 1, -1, dtype=np.int64)
+    starts = np.empty(len(lines) + 1, dtype=np.int64)
+    starts[0] = start
+    np.cumsum(np.fromiter(map(len, lines), np.int64, len(lines)) + 1, out=starts[1:])
+    starts[1:] += start
+    return starts
+
+
 def extend_lines(state: State, runs: Iterable[tuple[int, Sequence[bytes]]], decode: Decode) -> tuple[State, list[Any]]:
     """``extend`` from runs of stored lines (each with where its first line starts, or -1), read by ``decode``."""
     folding = Folding(state)

@@ -39,6 +39,7 @@ import numpy as np
 from events_log.codec import SCHEMA
 from events_log.envelope import StoredObservation, entry_reading, parse_time, time_code
 from events_log.events import MAX_COUNT, Kind, Qualifier
+from events_log.projection import line_starts
 
 # The codes the index stores for a figure: new qualifiers go at the end.
 QUALIFIERS = tuple(q.value for q in Qualifier)
@@ -130,13 +131,7 @@ def skim_lines(lines: Sequence[bytes], start: int) -> Skimmed:
     joins them), is kept whole for the exact path. The loop keeps
     its lookups in locals: on millions of lines it beats column-wise passes.
     """
-    if start < 0:
-        starts = np.full(len(lines) + 1, -1, dtype=np.int64)
-    else:
-        starts = np.empty(len(lines) + 1, dtype=np.int64)
-        starts[0] = start
-        np.cumsum(np.fromiter(map(len, lines), np.int64, len(lines)) + 1, out=starts[1:])
-        starts[1:] += start
+    starts = line_starts(lines, start)
     rows = array.array("q")
     keys: dict[tuple, int] = {}
     first_rows: list[int] = []
