@@ -15,10 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import attrs
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from events_log.admission import subject_id
 from events_log.envelope import encode_entry, format_time
 from events_log.errors import BrokenChainError, InputError, StoreError
 from events_log.events import Figure, IncidentDescribed, MonitorDescribed, Qualifier
@@ -300,6 +302,29 @@ def test_sigterm_while_an_import_keeps_its_replay_leaves_the_import_and_no_half_
 # -- tampering in every store ----------------------------------------------------------------
 
 
+def _rows(lines: list[bytes]) -> list[tuple]:
+    """Rows of the entries table holding these lines, each column read from its line as a writer fills it.
+
+    So a forger who rewrote the lines and their hashes leaves columns that
+    agree with them, and only the lines can give the forgery away. A line
+    that is not an entry's, or one whose hash an earlier row holds (a line
+    put in twice: the column is unique), gets a hash no line has.
+    """
+    rows, taken = [], set()
+    for position, line in enumerate(lines):
+        try:
+            entry = orjson.loads(line)
+            columns = (entry["recorded_at"], entry["type"], subject_id(entry["type"], entry["event"]), entry["hash"],
+                       entry["prev_hash"])  # fmt: skip
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            columns = ("", "", None, f"unreadable {position}", "")
+        if columns[3] in taken:
+            columns = (*columns[:3], f"repeated {position}", columns[4])
+        taken.add(columns[3])
+        rows.append((position, *columns, line))
+    return rows
+
+
 def _rewrite(target: str, lines: list[bytes]) -> None:
     """Put these lines in place of the log's, going around every guard the store has."""
     if target.startswith("sqlite:///"):
@@ -309,10 +334,7 @@ def _rewrite(target: str, lines: list[bytes]) -> None:
         for trigger in ("no_update", "no_delete", "extends_chain"):
             database.execute(f"DROP TRIGGER IF EXISTS timeline_entries_{trigger}")
         database.execute("DELETE FROM timeline_entries")
-        database.executemany(
-            "INSERT INTO timeline_entries VALUES (?, '', '', NULL, ?, '', ?)",
-            [(i, f"h{i}", line) for i, line in enumerate(lines)],
-        )
+        database.executemany("INSERT INTO timeline_entries VALUES (?, ?, ?, ?, ?, ?, ?)", _rows(lines))
         database.commit()
     elif target.startswith("postgresql://"):
         import psycopg
@@ -321,10 +343,7 @@ def _rewrite(target: str, lines: list[bytes]) -> None:
             database.execute("ALTER TABLE timeline_entries DISABLE TRIGGER USER")
             database.execute("DELETE FROM timeline_entries")
             with database.cursor() as cursor:
-                cursor.executemany(
-                    "INSERT INTO timeline_entries VALUES (%s, '', '', NULL, %s, '', %s)",
-                    [(i, f"h{i}", line) for i, line in enumerate(lines)],
-                )
+                cursor.executemany("INSERT INTO timeline_entries VALUES (%s, %s, %s, %s, %s, %s, %s)", _rows(lines))
     else:
         Path(target).write_bytes(b"".join(line + b"\n" for line in lines))
 
