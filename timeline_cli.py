@@ -25,7 +25,16 @@ import sys
 import warnings
 
 from events_log.columns import COLUMNS
-from events_log.errors import IndexMismatchWarning, InputError, LogChangedError, ReadOnlyLogError, TimelineError, shown
+from events_log.errors import (
+    IndexMismatchWarning,
+    InputError,
+    LogChangedError,
+    LogError,
+    ReadOnlyLogError,
+    StoredEntryError,
+    TimelineError,
+    shown,
+)
 
 TYPE_CHECKING = False  # typing itself costs 5 ms of start-up; the checkers know this name
 if TYPE_CHECKING:
@@ -1040,9 +1049,12 @@ def verify(
     store = open_log(log, write=False)
     kept = cps.parse_lines(store.kept_checkpoints(), store.location, "checkpoint {number} kept in {name}")
     cps.check_signatures(kept, None)
-    checked = store.verify(
-        repair_index=repair_index, progress=lambda lines, length: _progress(lines, "verifying", length)
-    )
+    try:
+        checked = store.verify(
+            repair_index=repair_index, progress=lambda lines, length: _progress(lines, "verifying", length)
+        )
+    except StoredEntryError as exc:
+        raise LogError(exc.finding) from None
     _say(f"{store.location}: {checked.head.entries} entries, chain intact, head {checked.head.head}")
     every = wanted + [(item.where, item.checkpoint) for item in (*recorded, *kept)]
     if every:

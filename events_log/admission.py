@@ -370,13 +370,22 @@ def check_version(observation_id: str, expected: int, current: tuple[int, str] |
         )
 
 
-def check_dates(observation: Observation, today: dt.date, where: str) -> None:
-    """A figure cannot be reported later than the day it is recorded (with a day of slack)."""
+def late_date(observation: Observation, today: dt.date) -> tuple[str, dt.date] | None:
+    """The first of an observation's dates after the day it is recorded (``today``) and its slack, with its
+    field's name; None if there is none. A figure cannot be reported later than the day it is recorded."""
     latest = today + SLACK
     for name in ("reported_on", "period_start", "period_end"):
         day = getattr(observation, name)
         if day is not None and day > latest:
-            raise InputError(f"{day} is in the future: it is recorded on {today} (UTC)", f"{where}: {name}")
+            return name, day
+    return None
+
+
+def check_dates(observation: Observation, today: dt.date, where: str) -> None:
+    late = late_date(observation, today)
+    if late is not None:
+        name, day = late
+        raise InputError(f"{day} is in the future: it is recorded on {today} (UTC)", f"{where}: {name}")
 
 
 def _in_file(where: str, file: str) -> str:

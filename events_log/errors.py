@@ -83,7 +83,9 @@ class StoredEntryError(LogError):
         self.reason = reason
         self.location = location
         where = f"{location}: " if location else ""
-        super().__init__(f"{where}position {position} is not a readable entry ({reason}); run `timeline verify`")
+        # What verify reports; any other reader adds where to look further.
+        self.finding = f"{where}position {position} is not a readable entry ({reason})"
+        super().__init__(f"{self.finding}; run `timeline verify`")
 
     def located(self, location: str) -> StoredEntryError:
         """The same error, naming the log it was found in (if it does not name one yet)."""

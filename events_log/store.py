@@ -30,6 +30,7 @@ from .admission import (
     admit,
     batch_names,
     check_version,
+    late_date,
     new_descriptions,
     subject_of,
 )
@@ -116,6 +117,13 @@ def check_log_file(path: Path, location: str) -> None:
         raise StoreError(f"cannot create {location}: its folder does not exist")
     elif not os.access(target.parent, os.W_OK | os.X_OK):
         raise StoreError(f"cannot create {location}: permission denied in its folder")
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_of(recorded_at: str) -> dt.date:
+    """The day of a stored time (``ValueError`` if it is not one a writer stamps): the entries of a batch share
+    one, parsed once."""
+    return parse_time(recorded_at).date()
 
 
 def utc_now() -> dt.datetime:
@@ -640,10 +648,18 @@ class Store(abc.ABC):
             return None
 
     def check_readable(self, raw: RawEntry) -> None:
-        """Raise ``StoredEntryError`` naming this log and the position of ``raw`` if its event is not one this
-        version reads: a line can be whole and chained, yet hold an event no writer could have admitted."""
+        """Raise ``StoredEntryError`` naming this log and the position of ``raw`` if it is not an entry this
+        version reads: a line can be whole and chained, yet hold what no writer could have written. Its event
+        must be one events are built as, its time one a writer stamps (the replay index refuses any other), and
+        its figure dated no later than the day it was recorded, as admission asks (``admission.late_date``)."""
         try:
-            event_from_stored(raw.type, raw.schema, raw.event)
+            event = event_from_stored(raw.type, raw.schema, raw.event)
+            recorded_on = _day_of(raw.recorded_at)
+            observation = event.replacement if isinstance(event, Correction) else event
+            late = late_date(observation, recorded_on) if isinstance(observation, Observation) else None
+            if late is not None:
+                name, day = late
+                raise ValueError(f"its {name}, {day}, is after the day it was recorded ({recorded_on}, UTC)")
         except (InputError, ValueError, KeyError, TypeError) as exc:
             raise self._unreadable(raw.position, exc) from None
 

@@ -86,6 +86,44 @@ def test_replay_and_verify_refuse_a_stored_figure_no_writer_could_admit(log_targ
         assert str(caught.value).startswith(f"{store.location}: position 3 is not a readable entry (")
 
 
+# b was recorded on 1 April 2025 (``StepClock``), reported on 8 March: a writer admits a figure dated up to the day
+# after the day it records it (``admission.SLACK``), and stamps a time the replay index can read. Forged text, the
+# text it replaces, and what verify says of it (None: nothing, it is an entry a writer could have made).
+DATED = {
+    "reported the day after it was recorded": (b'"reported_on":"2025-04-02"', b'"reported_on":"2025-03-08"', None),
+    "reported two days after": (b'"reported_on":"2025-04-03"', b'"reported_on":"2025-03-08"',
+                                "its reported_on, 2025-04-03, is after the day it was recorded (2025-04-01, UTC)"),
+    "reported in 2999": (b'"reported_on":"2999-12-31"', b'"reported_on":"2025-03-08"', "reported_on, 2999-12-31"),
+    "a period reported in 2999": (b'"reported_on":"2999-12-31","measure":"killed","category":"civilians",'
+                                  b'"kind":"cumulative","figure":{"low":745,"high":745,"qualifier":"exact"},'
+                                  b'"source":{"title":"2025 massacres of Syrian Alawites","url":null,"quote":"..."},'
+                                  b'"period_start":"2999-12-30","period_end":"2999-12-31"',
+                                  LINES[3][LINES[3].index(b'"reported_on"') : LINES[3].index(b',"location"')],
+                                  "reported_on, 2999-12-31"),
+    "recorded at an hour that is none": (b'"recorded_at":"2025-04-01T99:00:01.000000Z"',
+                                         b'"recorded_at":"2025-04-01T09:00:01.000000Z"', "time data"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("forged", "was", "said"), DATED.values(), ids=DATED.keys())
+def test_verify_and_copy_refuse_a_stored_entry_dated_as_no_writer_dates_one(log_target, tmp_path, forged, was, said):
+    """A figure reported after the day its entry was recorded, or a time no writer stamps, can be hashed into the
+    chain by whoever rewrites it; verify said the chain was intact while replay refused the time. Verify names it,
+    and a copy lands none of it."""
+    target = _log_of(log_target, _forged(forged, was=was))
+    with open_store(target) as store:
+        if said is None:
+            assert store.verify().head.entries == 4
+            return
+        with pytest.raises(StoredEntryError, match=re.escape(said)) as caught:
+            store.verify()
+        assert caught.value.position == 3
+        copied = JsonlStore(tmp_path / "copy.jsonl")
+        with pytest.raises(StoredEntryError, match=re.escape(said)):
+            copied.copy_from(store)
+        assert copied.head().entries == 0
+
+
 FORGED_IDS = {
     "a space": "b c", "a newline": "b\nc", "empty": "", "a last newline": "c\n", "a number": 5, "null": None,
     "a slash": "b/c", "a tab": "b\tc", "a quote": 'b"c', "101 characters": "b" * 101, "a leading dot": ".b",
@@ -177,6 +215,8 @@ def test_the_command_line_refuses_a_stored_figure_in_one_line(tmp_path):
         assert ran.exit_code == 1, ran.output
         assert ran.stderr.count("\n") == 1 and "Traceback" not in ran.stderr
         assert f"{log}: position 3 is not a readable entry" in ran.stderr
+        # Replay says where to look further; verify is where.
+        assert ("run `timeline verify`" in ran.stderr) == (command == "replay")
 
 
 COUNTS = st.one_of(
