@@ -74,6 +74,7 @@ _BLOCK = 1 << 18
 # at a time, this one taking the first share of each: well under half, as it also takes in what the other
 # read (as the other sends it, once its own share is read: ``parallel.in_two``).
 IN_TWO_BYTES = 32 << 20
+_COUNTED = 1 << 24  # bytes read at a time to count the lines before an unreadable one
 IN_TWO_WINDOW = 1 << 30
 _FIRST_SHARE = 0.38
 # ``verify`` checks a long log's lines the same way, in smaller windows (a fork that finds a bad line leaves
@@ -456,7 +457,11 @@ class JsonlStore(Store):
         return _line_runs(fd, start, end, self.location)
 
     def _decoder(self, line: bytes, offset: int) -> RawEntry:
-        return _decode(line, self.location, offset)
+        try:
+            return decode_line(line)
+        except InputError as exc:
+            with open(self.path, "rb") as f:  # a person opens the file at a line, not at a byte
+                raise _unreadable(exc, self.location, f.fileno(), offset) from None
 
     @naming_entries
     def verify(self, *, repair_index: bool = False, progress: Progress | None = None) -> Verified:
@@ -927,29 +932,35 @@ def _read_tail(fd: int, location: str, *, strict: bool = False) -> _Tail:
     start, line = first
     end = start + len(line) + 1
     try:
-        last = _decode(line, location, start)
-    except StoreError:
+        last = decode_line(line)
+    except InputError as exc:
         if strict:
-            raise
+            raise _unreadable(exc, location, fd, start) from None
         return _Tail(end, size, None, 0)
     if last.position == last.batch_end:
         return _Tail(end, size, last, 0)
     # The last batch never finished: its lines are torn too.
     unfinished = 1
     for start, line in lines:
-        raw = _decode(line, location, start)
+        try:
+            raw = decode_line(line)
+        except InputError as exc:
+            raise _unreadable(exc, location, fd, start) from None
         if raw.batch_end != last.batch_end:
             return _Tail(start + len(line) + 1, size, raw, unfinished)
         unfinished += 1
     return _Tail(0, size, None, unfinished)
 
 
-def _decode(line: bytes, location: str, offset: int | None) -> RawEntry:
-    try:
-        return decode_line(line)
-    except InputError as exc:
-        where = f" at byte {offset}" if offset is not None else ""
-        raise StoreError(f"{location}: an entry{where} is unreadable ({exc}); run `timeline verify`") from None
+def _unreadable(exc: InputError, location: str, fd: int, offset: int) -> StoreError:
+    """The error for the line at byte ``offset`` of the log open at ``fd``, named by its number, as an editor
+    shows it (counted only now: a log of millions is read by byte offsets)."""
+    lines, at = 1, 0
+    while at < offset and (chunk := os.pread(fd, min(offset - at, _COUNTED), at)):
+        lines += chunk.count(b"\n")
+        at += len(chunk)
+    return StoreError(f"{location}: the entry on line {lines:,} (byte {offset:,}) is unreadable ({exc}); "
+                      "run `timeline verify`")  # fmt: skip
 
 
 def _lines_backwards(fd: int, size: int) -> Iterator[tuple[int, bytes]]:

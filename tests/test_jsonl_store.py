@@ -149,6 +149,23 @@ def test_an_unfinished_batch_is_torn_as_a_whole(tmp_path, store):
     assert store.path.read_bytes() == whole
 
 
+@pytest.mark.parametrize("where", ["a line inside", "the last line"])
+def test_a_line_no_reader_can_decode_is_named_by_its_line_number(store, where):
+    """A person opens the log in an editor at a line, not at a byte: replay of a log with no index (which reads
+    by offsets) and an append (which reads the last line) name it by both, and change nothing."""
+    lines = store.path.read_bytes().splitlines(keepends=True)
+    at = 3 if where == "a line inside" else len(lines) - 1
+    lines[at] = lines[at].replace(b'"batch_end"', b'"batch_en\xff"', 1)
+    store.path.write_bytes(b"".join(lines))
+    before = store.path.read_bytes()
+    offset = len(b"".join(lines[:at]))
+    said = rf"log\.jsonl: the entry on line {at + 1} \(byte {offset:,}\) is unreadable \(not a log entry: .*batch_end"
+    act = replay if where == "a line inside" else lambda s: s.append([obs("e", 12, 1383)])
+    with pytest.raises(StoreError, match=said):
+        act(JsonlStore(store.path))
+    assert store.path.read_bytes() == before
+
+
 def test_nothing_to_repair_on_a_whole_log(store):
     """Repair of a whole log changes nothing and says so."""
     before = store.path.read_bytes()
