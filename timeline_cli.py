@@ -33,6 +33,7 @@ from events_log.errors import (
     ReadOnlyLogError,
     StoredEntryError,
     TimelineError,
+    UnreadableEntryError,
     shown,
 )
 
@@ -1053,7 +1054,7 @@ def verify(
         checked = store.verify(
             repair_index=repair_index, progress=lambda lines, length: _progress(lines, "verifying", length)
         )
-    except StoredEntryError as exc:
+    except (StoredEntryError, UnreadableEntryError) as exc:
         raise LogError(exc.finding) from None
     _say(f"{store.location}: {checked.head.entries} entries, chain intact, head {checked.head.head}")
     every = wanted + [(item.where, item.checkpoint) for item in (*recorded, *kept)]

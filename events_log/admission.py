@@ -370,10 +370,16 @@ def check_version(observation_id: str, expected: int, current: tuple[int, str] |
         )
 
 
+def latest_day(today: dt.date) -> dt.date:
+    """The latest day a figure recorded ``today`` may say it was reported on: ``today`` and its slack (a
+    calendar ends, in 9999)."""
+    return today + SLACK if today <= dt.date.max - SLACK else dt.date.max
+
+
 def late_date(observation: Observation, today: dt.date) -> tuple[str, dt.date] | None:
     """The first of an observation's dates after the day it is recorded (``today``) and its slack, with its
     field's name; None if there is none. A figure cannot be reported later than the day it is recorded."""
-    latest = today + SLACK
+    latest = latest_day(today)
     for name in ("reported_on", "period_start", "period_end"):
         day = getattr(observation, name)
         if day is not None and day > latest:

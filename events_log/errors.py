@@ -100,6 +100,18 @@ class StoreError(LogError, OSError):
     """The store's medium failed: a file, a disk, a database connection."""
 
 
+class UnreadableEntryError(StoreError):
+    """A stored line that does not decode as an entry at all, named by where it lies.
+
+    Like ``StoredEntryError``, it tells the reader to run verify, and
+    ``finding`` is what verify reports of it.
+    """
+
+    def __init__(self, finding: str) -> None:
+        self.finding = finding
+        super().__init__(f"{finding}; run `timeline verify`")
+
+
 class CheckpointError(LogError):
     """The log does not extend a checkpoint, or a checkpoint's signature does not hold."""
 

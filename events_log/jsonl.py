@@ -36,7 +36,7 @@ import attrs
 
 from .admission import Names
 from .envelope import RawEntry, decode_line
-from .errors import IndexMismatchWarning, InputError, LogChangedError, StoreError, TornLogError
+from .errors import IndexMismatchWarning, InputError, LogChangedError, StoreError, TornLogError, UnreadableEntryError
 from .known import KNOWN
 from .parallel import in_two, line_start_after
 from .projection import (
@@ -952,15 +952,14 @@ def _read_tail(fd: int, location: str, *, strict: bool = False) -> _Tail:
     return _Tail(0, size, None, unfinished)
 
 
-def _unreadable(exc: InputError, location: str, fd: int, offset: int) -> StoreError:
+def _unreadable(exc: InputError, location: str, fd: int, offset: int) -> UnreadableEntryError:
     """The error for the line at byte ``offset`` of the log open at ``fd``, named by its number, as an editor
     shows it (counted only now: a log of millions is read by byte offsets)."""
     lines, at = 1, 0
     while at < offset and (chunk := os.pread(fd, min(offset - at, _COUNTED), at)):
         lines += chunk.count(b"\n")
         at += len(chunk)
-    return StoreError(f"{location}: the entry on line {lines:,} (byte {offset:,}) is unreadable ({exc}); "
-                      "run `timeline verify`")  # fmt: skip
+    return UnreadableEntryError(f"{location}: the entry on line {lines:,} (byte {offset:,}) is unreadable ({exc})")
 
 
 def _lines_backwards(fd: int, size: int) -> Iterator[tuple[int, bytes]]:

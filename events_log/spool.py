@@ -46,7 +46,6 @@ import numpy as np
 import orjson
 
 from .admission import (
-    SLACK,
     BatchNames,
     KnownIds,
     check_in_order,
@@ -55,6 +54,7 @@ from .admission import (
     figure_digest,
     figure_fields,
     figure_key,
+    latest_day,
     similar_records,
     with_descriptions,
 )
@@ -345,7 +345,7 @@ class Spool:
 
     def first_late(self, today) -> int | None:
         """The first row with a figure dated after ``today`` and its slack, if any."""
-        late = np.flatnonzero(np.frombuffer(self._days, dtype=np.int32) > (today + SLACK).toordinal())
+        late = np.flatnonzero(np.frombuffer(self._days, dtype=np.int32) > latest_day(today).toordinal())
         return int(late[0]) if len(late) else None
 
 

@@ -26,7 +26,7 @@ import attrs
 from .admission import LIVE, IdIndex, Names, figure_key, subject_id
 from .codec import SCHEMA, upcast
 from .envelope import RawEntry, decode_line
-from .errors import IndexMismatchWarning, LogChangedError, LogError, StoreError
+from .errors import IndexMismatchWarning, LogChangedError, LogError, UnreadableEntryError
 from .projection import Folding, Projection, State, extend, extend_read
 from .spool import SpooledLines
 from .store import Encoder, LogHead, Progress, Store, Verified, in_pieces, naming_entries
@@ -666,4 +666,4 @@ def _decode(line: bytes, location: str) -> RawEntry:
     try:
         return decode_line(line)
     except ValueError as exc:
-        raise StoreError(f"{location}: the last entry is unreadable ({exc}); run `timeline verify`") from None
+        raise UnreadableEntryError(f"{location}: the last entry is unreadable ({exc})") from None

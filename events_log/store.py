@@ -121,9 +121,12 @@ def check_log_file(path: Path, location: str) -> None:
 
 @functools.lru_cache(maxsize=1024)
 def _day_of(recorded_at: str) -> dt.date:
-    """The day of a stored time (``ValueError`` if it is not one a writer stamps): the entries of a batch share
-    one, parsed once."""
-    return parse_time(recorded_at).date()
+    """The day of a stored time, or ``ValueError`` if it is not written as a writer stamps one (``format_time``:
+    fixed width, so that text order is time order); the entries of a batch share one, parsed once."""
+    moment = parse_time(recorded_at)  # strptime also reads what no writer writes: "2025-4-1T9:0:1.5Z"
+    if format_time(moment) != recorded_at:
+        raise ValueError(f"recorded_at {recorded_at!r} is not a time as writers write one, {format_time(moment)!r}")
+    return moment.date()
 
 
 def utc_now() -> dt.datetime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import re
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from events_log.jsonl import JsonlStore
 from timeline.replay import replay
 
 from .conftest import StepClock
-from .helpers import obs
+from .helpers import invoke, obs
 from .strategies import descriptions_of
 
 # coastal-2025 and SOHR, the names ``obs`` uses: the first two entries of every log here.
@@ -164,6 +165,20 @@ def test_a_line_no_reader_can_decode_is_named_by_its_line_number(store, where):
     with pytest.raises(StoreError, match=said):
         act(JsonlStore(store.path))
     assert store.path.read_bytes() == before
+
+
+def test_verify_reports_a_line_no_reader_can_decode_as_what_it_found(store):
+    """Reading back from the end for the last whole batch meets it (the last line leaves its batch open): one
+    line naming it, exit 1, and no advice to run the command being run."""
+    lines = store.path.read_bytes().splitlines(keepends=True)
+    lines[-2] = b"{not an entry\n"
+    lines[-1] = re.sub(rb'"batch_end":\d+', b'"batch_end":99', lines[-1])
+    store.path.write_bytes(b"".join(lines))
+    ran = invoke(["verify", "--log", str(store.path)])
+    assert ran.exit_code == 1, ran.output
+    assert ran.stderr == f"timeline: error: {store.path}: the entry on line {len(lines) - 1} (byte " \
+        f"{len(b''.join(lines[:-2])):,}) is unreadable (not valid JSON: JSON is malformed: object keys must be " \
+        "strings (byte 1))\n"  # fmt: skip
 
 
 def test_nothing_to_repair_on_a_whole_log(store):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import tempfile
 from pathlib import Path
 
+import attrs
 import msgspec
 import numpy as np
 import orjson
@@ -18,6 +20,7 @@ from events_log.errors import IndexMismatchWarning, InputError, StoredEntryError
 from events_log.events import MAX_COUNT, Figure, Qualifier, Retraction
 from events_log.jsonl import JsonlStore
 from events_log.projection import frame, unframe
+from events_log.spool import Spool
 from events_log.stores import open_store
 from timeline.index import REPLAY_INDEX
 from timeline.replay import replay
@@ -102,6 +105,16 @@ DATED = {
                                   "reported_on, 2999-12-31"),
     "recorded at an hour that is none": (b'"recorded_at":"2025-04-01T99:00:01.000000Z"',
                                          b'"recorded_at":"2025-04-01T09:00:01.000000Z"', "time data"),
+    # Times strptime reads but no writer writes (and that sort after the entry before): text order is time order
+    # only for the fixed width writers write.
+    "recorded at a time cut short": (b'"recorded_at":"2025-04-01T09:00:01.5Z"',
+                                     b'"recorded_at":"2025-04-01T09:00:01.000000Z"',
+                                     "recorded_at '2025-04-01T09:00:01.5Z' is not a time as writers write one"),
+    "recorded at a time ending in z": (b'"recorded_at":"2025-04-01T09:00:01.000000z"',
+                                       b'"recorded_at":"2025-04-01T09:00:01.000000Z"', "not a time as writers"),
+    "recorded at a time in Arabic-Indic digits": ('"recorded_at":"\u0662\u0660\u0662\u0665-04-01T09:00:01.000000Z"'
+                                                  .encode(), b'"recorded_at":"2025-04-01T09:00:01.000000Z"',
+                                                  "not a time as writers"),
 }  # fmt: skip
 
 
@@ -122,6 +135,21 @@ def test_verify_and_copy_refuse_a_stored_entry_dated_as_no_writer_dates_one(log_
         with pytest.raises(StoredEntryError, match=re.escape(said)):
             copied.copy_from(store)
         assert copied.head().entries == 0
+
+
+@pytest.mark.parametrize("clock", [dt.datetime(9999, 12, 31, 23, tzinfo=dt.UTC), dt.datetime(9999, 12, 30, 23, 59,
+                                                                                      tzinfo=dt.UTC)])  # fmt: skip
+def test_a_log_recorded_on_the_last_days_of_the_calendar_is_written_and_verified(tmp_path, clock):
+    """A day of slack after 31 December 9999 is no day: the rule must not overflow, for a writer (in memory or
+    spooled, as an import writes) or for verify."""
+    reported = clock.date() + dt.timedelta(days=1) if clock.day == 30 else clock.date()
+    late = {"id": "c", "reported_on": reported}
+    store = JsonlStore(tmp_path / "log.jsonl", clock=lambda: clock)
+    store.append([*NAMES, obs("a", 8, 532)])
+    with Spool.of([("row 2", obs("b", 8, 745)), ("row 3", attrs.evolve(obs("c", 9, 800), **late))]) as spool:
+        store.append_spool(spool)
+    assert store.verify().head.entries == 5
+    assert JsonlStore(tmp_path / "copy.jsonl").copy_from(store).entries == 5
 
 
 FORGED_IDS = {
