@@ -26,6 +26,7 @@ import warnings
 
 from events_log.columns import COLUMNS
 from events_log.errors import (
+    BrokenChainError,
     IndexMismatchWarning,
     InputError,
     LogChangedError,
@@ -1056,6 +1057,8 @@ def verify(
         )
     except (StoredEntryError, UnreadableEntryError) as exc:
         raise LogError(exc.finding) from None
+    except BrokenChainError as exc:  # found knowing the line, not the log
+        raise LogError(f"{store.location}: {exc}") from None
     _say(f"{store.location}: {checked.head.entries} entries, chain intact, head {checked.head.head}")
     every = wanted + [(item.where, item.checkpoint) for item in (*recorded, *kept)]
     if every:

@@ -298,7 +298,8 @@ def test_verify_and_repair(run, log):
     lines = log.read_bytes().splitlines(keepends=True)
     log.write_bytes(b"".join(lines[:4]) + lines[4].replace(b"303", b"330") + lines[5])
     broken = run("verify", "--log", str(log))
-    assert broken.exit_code == 1 and "position 4" in broken.stderr
+    assert broken.exit_code == 1
+    assert broken.stderr == f"timeline: error: {log}: position 4: the line's content does not match its hash\n"
 
 
 def test_writing_needs_a_log_of_ones_own(run, csv_file):
