@@ -476,7 +476,10 @@ class JsonlStore(Store):
         checked, known = self._verify_chain(progress)
         notes, mismatch = [], False
         for projection in (KNOWN, *self.kept):
-            note, bad = self._verify_sidecar(projection, checked, repair_index, known if projection is KNOWN else None)
+            rebuilt = known if projection is KNOWN else None
+            note, bad, read = self._verify_sidecar(projection, checked, repair_index, rebuilt)
+            if not read:
+                self._read_through(projection, checked.head, rebuilt)
             if note is not None:
                 notes.append(note)
                 mismatch = mismatch or bad
@@ -497,8 +500,10 @@ class JsonlStore(Store):
                 return super().verify(progress=progress), None
             with self._locked(fd, fcntl.LOCK_SH):
                 tail = _read_tail(fd, self.location)
-                # With the tail: an append in between would have extended it past the lines read here.
-                known = _Rebuilt(KNOWN, self._sidecar_entries(KNOWN)) if tail.end >= IN_TWO_BYTES else None
+                # With the tail: an append in between would have extended it past the lines read here. Without
+                # a sidecar, the whole log (``_read_through`` then need not read it again).
+                entries = self._sidecar_entries(KNOWN) or LogHead.of(tail.last).entries
+                known = _Rebuilt(KNOWN, entries) if tail.end >= IN_TWO_BYTES else None
             if known is None:
                 return super().verify(progress=progress), None
 
@@ -541,13 +546,29 @@ class JsonlStore(Store):
                 offset = after
             yield len(lines)
 
+    def _read_through(self, projection: Projection, head: LogHead, rebuilt: _Rebuilt | None) -> None:
+        """Read the whole log into ``projection``, as a reader without its sidecar reads it, for what that refuses
+        (a fix of an observation not in the log before it): verify refuses every log a reader refuses.
+
+        ``rebuilt``: the projection as verify's check of the chain rebuilt it, enough if it holds the whole log.
+        """
+        if rebuilt is not None and rebuilt.entries == head.entries and rebuilt.state() is not None:
+            return
+        with self._open(write=False) as fd:
+            if fd is None:
+                return
+            with self._locked(fd, fcntl.LOCK_SH):
+                self._extended(fd, projection.load([]), projection, _read_tail(fd, self.location).end, 0)
+
     def _verify_sidecar(
         self, projection: Projection, checked: Verified, repair: bool, rebuilt: _Rebuilt | None = None
-    ) -> tuple[str | None, bool]:
+    ) -> tuple[str | None, bool, bool]:
+        """What verify says of a projection's sidecar, whether that is a finding, and whether the log was read
+        through for it (or need not be: there is no log, or the finding stands for it)."""
         path = self.sidecar_path(projection)
         with self._open(write=False) as fd:
             if fd is None:
-                return None, False
+                return None, False, True
             with self._locked(fd, fcntl.LOCK_SH):
                 tail = _read_tail(fd, self.location, strict=True)
                 frames = None
@@ -556,7 +577,7 @@ class JsonlStore(Store):
                         frames = unframe(f, projection)
                         stored = projection.load(block for _, block in frames)
                 except FileNotFoundError:
-                    return None, False
+                    return None, False, False
                 except OSError as exc:
                     raise StoreError(f"cannot read {path}: {exc.strerror}") from None
                 except StoreError:
@@ -564,7 +585,8 @@ class JsonlStore(Store):
                 matches = stored is not None and self._matches_log(fd, projection, stored, tail, rebuilt)
         unread = frames.unread if frames is not None else None
         if matches and unread is None:
-            return f"the {projection.title} beside the log matches it ({path})", False
+            return f"the {projection.title} beside the log matches it ({path})", False, (
+                stored.entries == checked.head.entries)  # fmt: skip
         if matches:
             # Its whole blocks hold; what follows them was never read. A torn write is what a writer
             # killed mid-write leaves (no finding: it is only rebuilt); a damaged block is a finding.
@@ -579,19 +601,19 @@ class JsonlStore(Store):
 
     def _set_sidecar_aside(
         self, projection: Projection, path: Path, finding: str, *, rebuild: bool
-    ) -> tuple[str, bool]:
+    ) -> tuple[str, bool, bool]:
         """Keep a sidecar that verify could not vouch for as evidence, and build a new one if ``rebuild``.
 
         The note says what was found and done; it is a finding (verify fails)
-        unless a new sidecar was built.
+        unless a new sidecar was built, from the whole log.
         """
         if self.read_only:
-            return f"{finding} ({path}, left as it is)", True
+            return f"{finding} ({path}, left as it is)", True, True
         kept = self._set_aside(path)
         if rebuild:
             self.projection(projection)
-            return f"{finding}; the old one is kept as {kept}; a new one was built", False
-        return f"{finding}; the old one is kept as {kept} (`verify --repair-index` builds a new one)", True
+            return f"{finding}; the old one is kept as {kept}; a new one was built", False, True
+        return f"{finding}; the old one is kept as {kept} (`verify --repair-index` builds a new one)", True, True
 
     def _matches_log(
         self, fd: int, projection: Projection, stored: State, tail: _Tail, rebuilt: _Rebuilt | None = None

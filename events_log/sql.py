@@ -339,10 +339,11 @@ class SqlStore(Store):
             except self.database_errors as error:
                 raise self._failure(error) from None
             rebuilt = self._rebuilt(projection, stored.entries)
-            if damaged is None and not stored.entries:
-                continue
-            if damaged is None and stored.same(rebuilt):
-                notes.append(f"the {projection.title} in {PROJECTIONS} matches the log")
+            if damaged is None and (not stored.entries or stored.same(rebuilt)):
+                if stored.entries:
+                    notes.append(f"the {projection.title} in {PROJECTIONS} matches the log")
+                if stored.entries < checked.head.entries:
+                    self._read_through(projection, rebuilt)
                 continue
             if stored.same(rebuilt):
                 # No torn write leaves such a block (a transaction lands whole): it is damage.
@@ -366,6 +367,17 @@ class SqlStore(Store):
         if not notes:
             return checked
         return attrs.evolve(checked, index_note="; ".join(notes), index_mismatch=mismatch)
+
+    def _read_through(self, projection: Projection, state: State) -> None:
+        """Read the rest of the log after ``state`` (the projection of its first entries) into the projection, as
+        a reader with no stored blocks reads it, for what that refuses (a fix of an observation not in the log
+        before it): verify refuses every log a reader refuses."""
+        read = getattr(projection, "read_lines", None)
+        if read is None:
+            extend(state, self._parsed(state.entries))
+            return
+        with contextlib.closing(self.lines(state.entries)) as lines:  # a database reads them in a transaction
+            extend_read(state, (read(piece, -1) for piece in in_pieces(lines, _ROWS_AT_ONCE)), _decoded)
 
     def _rebuilt(self, projection: Projection, entries: int) -> State:
         """The projection of the log's first ``entries`` made anew: from runs of lines, if it reads lines itself

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from events_log import jsonl
 from events_log.errors import IndexMismatchWarning, InputError, StoredEntryError
 from events_log.events import MAX_COUNT, Figure, Qualifier, Retraction
 from events_log.jsonl import JsonlStore
@@ -232,6 +233,23 @@ def test_a_stored_fix_of_an_observation_not_in_the_log_is_refused_naming_its_pos
         with pytest.raises(StoredEntryError, match=r"position 4 .*observation 'zz', not in the log before it"):
             act(JsonlStore(log))
     assert len(log.read_bytes().splitlines()) == 5
+
+
+@pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
+def test_verify_refuses_a_stored_fix_of_an_observation_not_in_the_log_as_replay_does(log_target, log_kind, two):
+    """The chain holds and every event reads on its own: only a reader that knows the ids before it refuses the
+    fix. Verify said the chain was intact while replay refused it, when no index was kept beside the log to compare
+    (verify now reads the log through as a reader would), the JSON Lines log read by one process or two."""
+    lines = _forged(b'"observation_id":"zz"', _lines_with_a_retraction(), b'"observation_id":"b"', at=4)
+    target = _log_of(log_target, lines)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jsonl, "IN_TWO_BYTES", 0 if two else 1 << 62)
+        for read in (replay, lambda store: store.verify()):
+            with open_store(target) as store, pytest.raises(StoredEntryError) as caught:
+                store.keep(REPLAY_INDEX)
+                read(store)
+            assert caught.value.position == 4
+            assert "it fixes observation 'zz', not in the log before it" in str(caught.value)
 
 
 def test_the_command_line_refuses_a_stored_figure_in_one_line(tmp_path):
