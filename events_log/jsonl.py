@@ -74,17 +74,16 @@ _BLOCK = 1 << 18
 # at a time, this one taking the first share of each: well under half, as it also takes in what the other
 # read (as the other sends it, once its own share is read: ``parallel.in_two``).
 IN_TWO_BYTES = 32 << 20
-_COUNTED = 1 << 24  # bytes read at a time to count the lines before an unreadable one
 IN_TWO_WINDOW = 1 << 30
 _FIRST_SHARE = 0.38
 # ``verify`` checks a long log's lines the same way, in smaller windows (a fork that finds a bad line leaves
 # this process at most a window to redo). Each process checks lines at the same cost, and this one also
-# rebuilds the index of ids and names from every line, if there is one to compare (``_verify_chain``): the
-# shares that kept both busy for as long on the bench's 1M log (CPU 15.6 s here, 14.8 s in the fork).
+# rebuilds the index of ids and names from every line (``_verify_chain``): the shares that kept both busy for
+# as long on the bench's 1M log (CPU 15.6 s here, 14.8 s in the fork).
 VERIFY_WINDOW = 128 << 20
 _VERIFY_SHARE = 0.42
-_VERIFY_SHARE_ALONE = 0.5
 _WRITE_LINES = 4096
+_COUNTED = 1 << 24  # bytes read at a time to count the lines before one that does not decode
 
 
 @attrs.frozen
@@ -488,7 +487,8 @@ class JsonlStore(Store):
         return attrs.evolve(checked, index_note="; ".join(notes), index_mismatch=mismatch)
 
     def _verify_chain(self, progress: Progress | None) -> tuple[Verified, _Rebuilt | None]:
-        """``Store.verify`` of every line, and the index of ids and names rebuilt from as many as its sidecar holds.
+        """``Store.verify`` of every line, and the index of ids and names rebuilt from as many as its sidecar holds
+        (from every line, if there is none).
 
         A long log is checked by two processes, a window at a time: a fork
         checks the later part of each, while this one checks the earlier part
@@ -512,8 +512,8 @@ class JsonlStore(Store):
                 known.add_runs((KNOWN.read_lines(lines, at) for at, lines in self._lines(fd, middle, stop)),
                                self._decoder)  # fmt: skip
 
-            share = _VERIFY_SHARE if known.entries else _VERIFY_SHARE_ALONE
-            runs = _in_windows(fd, 0, tail.end, functools.partial(self._checked_lines, fd), VERIFY_WINDOW, share, first)
+            check_part = functools.partial(self._checked_lines, fd)
+            runs = _in_windows(fd, 0, tail.end, check_part, VERIFY_WINDOW, _VERIFY_SHARE, first)
             with contextlib.closing(runs):
                 # None: its last line is unreadable (the check names it, where it lies)
                 run_checks(runs, progress, lambda: None if tail.last is None else tail.last.position + 1)
