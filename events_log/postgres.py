@@ -238,6 +238,16 @@ def schema_sql(schema: str) -> str:
 class PostgresStore(SqlStore):
     placeholder = "%s"
     database_errors = (psycopg.Error,)
+    # The chain trigger checked these columns as each row went in; a row changed around it is found here.
+    first_row_unlike_its_line = f"""
+SELECT position FROM (SELECT *, pg_catalog.convert_from(line, 'UTF8')::jsonb AS j FROM {TABLE}) AS entry
+WHERE recorded_at IS DISTINCT FROM j->>'recorded_at' OR type IS DISTINCT FROM j->>'type'
+   OR hash IS DISTINCT FROM j->>'hash' OR prev_hash IS DISTINCT FROM j->>'prev_hash'
+   OR subject IS DISTINCT FROM (CASE j->>'type' WHEN 'Observation' THEN j->'event'->>'id'
+                                WHEN 'Correction' THEN j->'event'->>'observation_id'
+                                WHEN 'Retraction' THEN j->'event'->>'observation_id' END)
+   OR batch_end <> (j->>'batch_end')::bigint  -- NULL in a row put in before the column was added
+ORDER BY position LIMIT 1"""
 
     def __init__(
         self, url: str, *, read_only: bool = False, clock: Clock = utc_now, lock_timeout: float = LOCK_TIMEOUT

@@ -26,7 +26,7 @@ import attrs
 from .admission import LIVE, IdIndex, Names, figure_key, subject_id
 from .codec import SCHEMA, upcast
 from .envelope import RawEntry, decode_line
-from .errors import IndexMismatchWarning, LogChangedError, LogError, UnreadableEntryError
+from .errors import BrokenChainError, IndexMismatchWarning, LogChangedError, LogError, UnreadableEntryError, shown
 from .projection import Folding, Projection, State, extend, extend_read
 from .spool import SpooledLines
 from .store import Encoder, LogHead, Progress, Store, Verified, in_pieces, naming_entries
@@ -56,6 +56,9 @@ class SqlStore(Store):
     placeholder = "?"
     # The database's own exception classes, turned into project errors by ``_failure``.
     database_errors: tuple[type[Exception], ...] = ()
+    # The position of the first row whose columns do not hold what its line says (``_row``), read from its JSON
+    # by the database itself: writers look entries up by these columns, so verify checks them too.
+    first_row_unlike_its_line: str
 
     # -- what each database supplies ---------------------------------------
 
@@ -330,7 +333,10 @@ class SqlStore(Store):
         """
         checked = super().verify(progress=progress)
         connection = self._connection(write=False)
-        if connection is None or not self.kept:
+        if connection is None:
+            return checked
+        self._check_columns(connection)
+        if not self.kept:
             return checked
         notes, mismatch = [], False
         for projection in self.kept:
@@ -367,6 +373,33 @@ class SqlStore(Store):
         if not notes:
             return checked
         return attrs.evolve(checked, index_note="; ".join(notes), index_mismatch=mismatch)
+
+    def _check_columns(self, connection: Any) -> None:
+        """Raise ``BrokenChainError`` at the first row whose columns do not hold what its line says.
+
+        The chain holds for the lines alone; a row's columns are what writers
+        look entries up by (the last hash, the subject a fix is about), so a
+        row changed around the store's guards could mislead the next writer
+        while every line still checks. Called once the chain holds.
+        """
+        try:
+            cursor = connection.cursor()
+            cursor.execute(self.first_row_unlike_its_line)
+            found = cursor.fetchone()
+            if found is None:
+                return
+            cursor.execute(f"SELECT * FROM {TABLE} WHERE position = {self.placeholder}", (found[0],))
+            stored = dict(zip([column[0] for column in cursor.description], cursor.fetchone(), strict=True))
+        except self.database_errors as error:
+            raise self._failure(error) from None
+        line = stored["line"].encode() if isinstance(stored["line"], str) else bytes(stored["line"])
+        raw = decode_line(line)
+        said = dict(zip(_COLUMNS, _row(line, raw), strict=False))  # the line is the last column
+        if stored.get("batch_end") is not None:  # PostgreSQL keeps it too
+            said["batch_end"] = raw.batch_end
+        differ = [name for name, value in said.items() if stored[name] != value]
+        what = f"{differ[0]} column ({shown(stored[differ[0]])}) does" if differ else "columns do"
+        raise BrokenChainError(f"position {found[0]}: the row's {what} not hold what its line says", found[0])
 
     def _read_through(self, projection: Projection, state: State) -> None:
         """Read the rest of the log after ``state`` (the projection of its first entries) into the projection, as
@@ -633,6 +666,9 @@ class SqlStore(Store):
             return self._names(connection.cursor())
         except self.database_errors as error:
             raise self._failure(error) from None
+
+
+_COLUMNS = ("position", "recorded_at", "type", "subject", "hash", "prev_hash", "line")  # of a row, as ``_row`` makes it
 
 
 def _row(line: bytes, raw: RawEntry) -> tuple:

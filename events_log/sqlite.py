@@ -60,6 +60,14 @@ _DEFAULT_CACHE = -2000  # SQLite's own: 2 MB
 
 class SqliteStore(SqlStore):
     database_errors = (sqlite3.Error,)
+    first_row_unlike_its_line = f"""
+SELECT position FROM (SELECT *, CAST(line AS TEXT) AS j FROM {TABLE})
+WHERE recorded_at IS NOT json_extract(j, '$.recorded_at') OR type IS NOT json_extract(j, '$.type')
+   OR hash IS NOT json_extract(j, '$.hash') OR prev_hash IS NOT json_extract(j, '$.prev_hash')
+   OR subject IS NOT (CASE json_extract(j, '$.type') WHEN 'Observation' THEN json_extract(j, '$.event.id')
+                      WHEN 'Correction' THEN json_extract(j, '$.event.observation_id')
+                      WHEN 'Retraction' THEN json_extract(j, '$.event.observation_id') END)
+ORDER BY position LIMIT 1"""
 
     def __init__(self, path: str | Path, *, read_only: bool = False, clock: Clock = utc_now) -> None:
         self.path = Path(path)

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from events_log.admission import subject_id
 from events_log.envelope import encode_entry, format_time
-from events_log.errors import BrokenChainError, InputError, StoreError
-from events_log.events import Figure, IncidentDescribed, MonitorDescribed, Qualifier
+from events_log.errors import BrokenChainError, InputError, StoreError, shown
+from events_log.events import Figure, IncidentDescribed, MonitorDescribed, Qualifier, Retraction
 from events_log.importers import COLUMNS
 from events_log.jsonl import JsonlStore
 from events_log.stores import open_store
@@ -325,8 +325,20 @@ def _rows(lines: list[bytes]) -> list[tuple]:
     return rows
 
 
+_ROW_COLUMNS = ("position", "recorded_at", "type", "subject", "hash", "prev_hash", "line")
+
+
 def _rewrite(target: str, lines: list[bytes]) -> None:
     """Put these lines in place of the log's, going around every guard the store has."""
+    if target.startswith(("sqlite:///", "postgresql://")):
+        _put_rows(target, _rows(lines))
+    else:
+        Path(target).write_bytes(b"".join(line + b"\n" for line in lines))
+
+
+def _put_rows(target: str, rows: list[tuple]) -> None:
+    """Put these rows (``_ROW_COLUMNS``) in place of a SQL log's entries, going around every guard the store has."""
+    names = ", ".join(_ROW_COLUMNS)
     if target.startswith("sqlite:///"):
         import sqlite3
 
@@ -334,18 +346,16 @@ def _rewrite(target: str, lines: list[bytes]) -> None:
         for trigger in ("no_update", "no_delete", "extends_chain"):
             database.execute(f"DROP TRIGGER IF EXISTS timeline_entries_{trigger}")
         database.execute("DELETE FROM timeline_entries")
-        database.executemany("INSERT INTO timeline_entries VALUES (?, ?, ?, ?, ?, ?, ?)", _rows(lines))
+        database.executemany(f"INSERT INTO timeline_entries ({names}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         database.commit()
-    elif target.startswith("postgresql://"):
+    else:
         import psycopg
 
         with psycopg.connect(target, autocommit=True) as database:
             database.execute("ALTER TABLE timeline_entries DISABLE TRIGGER USER")
             database.execute("DELETE FROM timeline_entries")
             with database.cursor() as cursor:
-                cursor.executemany("INSERT INTO timeline_entries VALUES (%s, %s, %s, %s, %s, %s, %s)", _rows(lines))
-    else:
-        Path(target).write_bytes(b"".join(line + b"\n" for line in lines))
+                cursor.executemany(f"INSERT INTO timeline_entries ({names}) VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
 
 
 @pytest.mark.parametrize(
@@ -374,6 +384,66 @@ def test_verify_names_every_tampered_entry(log_target, name, tamper, position):
     assert caught.value.position == position, name
     result = helpers.invoke(["verify", "--log", log_target])
     assert result.exit_code == 1 and f"position {position}" in result.stderr
+
+
+# A column of one row given another value around the store's guards, the line (and so the chain) left as it was:
+# the row's position (0 and 1 describe the names; observation b is at 3, the retraction of a at 4), the column
+# (its place in ``_ROW_COLUMNS``), the value.
+COLUMNS_CHANGED = {
+    "recorded_at": (3, 1, "2025-04-01T09:00:01.500000Z"),
+    "type": (3, 2, "Retraction"),
+    "subject": (3, 3, "zzz"),
+    "subject of a fix": (4, 3, "b"),
+    "subject of a description": (1, 3, "a"),
+    "hash": (3, 4, "f" * 64),
+    "prev_hash": (3, 5, "0" * 64),
+}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+@pytest.mark.parametrize(("at", "column", "value"), COLUMNS_CHANGED.values(), ids=COLUMNS_CHANGED.keys())
+def test_verify_names_a_row_whose_columns_do_not_hold_what_its_line_says(fresh_logs, kind, at, column, value):
+    """Writers look entries up by these columns (a fix finds its record's version by ``subject``, a projection's
+    block is trusted by ``hash``): a row changed around the guards misled the next writer while verify passed."""
+    target = fresh_logs(kind)
+    with open_store(target) as store:
+        store.clock = StepClock()
+        store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
+        store.append([Retraction(observation_id="a", reason="entered twice")])
+        lines = list(store.lines())
+    rows = _rows(lines)
+    _rewrite(target, lines)
+    with open_store(target) as store:
+        assert store.verify().head.entries == 5  # the rows as writers wrote them
+    forged = list(rows[at])
+    forged[column] = value
+    _put_rows(target, [*rows[:at], tuple(forged), *rows[at + 1 :]])
+    with open_store(target) as store, pytest.raises(BrokenChainError) as caught:
+        location = store.location
+        store.verify()
+    name = _ROW_COLUMNS[column]
+    assert caught.value.position == at
+    said = f"position {at}: the row's {name} column ({shown(value)}) does not hold what its line says"
+    assert str(caught.value) == said
+    ran = helpers.invoke(["verify", "--log", target])
+    assert ran.exit_code == 1 and ran.stderr == f"timeline: error: {location}: {said}\n"
+
+
+def test_verify_names_a_postgresql_row_whose_batch_end_is_not_its_lines(fresh_logs):
+    """The chain trigger keeps each line's batch_end in a column (NULL in rows put in before it had one), and the
+    next entry and the commit check read the column: one edited around the trigger is named."""
+    import psycopg
+
+    target = fresh_logs("postgres")
+    with open_store(target) as store:
+        store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
+        assert store.verify().head.entries == 4
+    with psycopg.connect(target, autocommit=True) as database:
+        database.execute("ALTER TABLE timeline_entries DISABLE TRIGGER USER")
+        database.execute("UPDATE timeline_entries SET batch_end = 2 WHERE position = 3")
+    with open_store(target) as store, pytest.raises(BrokenChainError) as caught:
+        store.verify()
+    assert str(caught.value) == "position 3: the row's batch_end column (2) does not hold what its line says"
 
 
 @pytest.mark.parametrize("value", [7, 2.5], ids=["a number", "a real"])
