@@ -431,6 +431,10 @@ def extend_read(state: State, runs: Iterable[Any], decode: Decode) -> tuple[Stat
     return state.extended(blocks, folding.builder), blocks
 
 
+# Longer than any block a projection writes (``BLOCK_ENTRIES`` entries of at most a few kilobytes each).
+_LONGEST_BLOCK = 1 << 40
+
+
 def frame(body: bytes) -> bytes:
     """A block's bytes as a file keeps them: length, CRC-32, then the bytes, so a torn write is seen."""
     return len(body).to_bytes(8, "little") + zlib.crc32(body).to_bytes(4, "little") + body
@@ -443,7 +447,8 @@ class Unread:
     ``torn``: they could be the start of a block whose write never finished
     (too short for a header, or a length running past the end), the normal
     trace of a writer killed mid-write. Otherwise a block is all there but
-    its CRC-32 or its contents do not hold: damage.
+    its CRC-32 or its contents do not hold, or its length is one no block
+    has: damage.
     """
 
     offset: int
@@ -487,7 +492,8 @@ class Frames:
         head = stream.read(12)
         size = int.from_bytes(head[:8], "little")
         if len(head) < 12 or size > left - 12:  # never read past the end
-            self.unread = Unread(at, left, torn=True)
+            # A write cut short says the length of a block; a length no block has is damage (bytes of anything).
+            self.unread = Unread(at, left, torn=len(head) < 12 or size <= _LONGEST_BLOCK)
             return None
         body = stream.read(size)
         try:

@@ -53,17 +53,28 @@ def test_verify_sets_aside_and_rebuilds_a_sidecar_ending_in_bytes_that_are_not_a
     assert f"the {title} beside the log matches it" in store.verify().index_note  # rebuilt at once
 
 
+# Bytes no writer leaves: a finding, not a torn write.
+DAMAGED = {
+    "a block whose CRC-32 does not hold": _flipped,
+    # A length no block has: random bytes (a hostile tester's 3,000 from /dev/urandom passed for a torn write, and
+    # verify built a new sidecar without being asked and exited 0).
+    "bytes of anything": lambda data: bytes(range(256)) * 12,
+}
+
+
 @pytest.mark.parametrize("title", SIDECARS)
-def test_verify_finds_a_damaged_block_in_a_sidecar(tmp_path, title):
-    """A whole block whose CRC-32 does not hold is damage: a finding (exit 1), kept as evidence."""
+@pytest.mark.parametrize("damage", DAMAGED.values(), ids=DAMAGED.keys())
+def test_verify_finds_a_damaged_block_in_a_sidecar(tmp_path, title, damage):
+    """Damage is a finding (exit 1), kept as evidence, and no new sidecar is built unless asked."""
     store = _log(tmp_path)
     sidecar = store.sidecar_path(SIDECARS[title])
-    damaged = _flipped(sidecar.read_bytes())
+    damaged = damage(sidecar.read_bytes())
     sidecar.write_bytes(damaged)
     ran = invoke(["verify", "--log", store.path])
     assert ran.exit_code == 1
     assert f"the {title} beside the log holds a damaged block at byte 0" in ran.stderr
     assert sidecar.with_name(sidecar.name + ".mismatch-1").read_bytes() == damaged
+    assert not sidecar.exists()
 
 
 def test_replay_warns_once_when_it_passes_over_unreadable_sidecar_bytes(tmp_path):
