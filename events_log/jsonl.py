@@ -315,8 +315,8 @@ class JsonlStore(Store):
         rebuilt from scratch has another, or none.
         """
         try:
-            with open(self.sidecar_path(projection), "rb") as f:
-                return f.read(12)
+            with _opened(self.sidecar_path(projection)) as f:
+                return None if f is None else f.read(12)
         except OSError:
             return None
 
@@ -434,12 +434,13 @@ class JsonlStore(Store):
                 yield block
 
         try:
-            with open(path, "rb") as f:
-                found["size"] = os.fstat(f.fileno()).st_size
-                frames = unframe(f, projection)
-                state = projection.load(matching(frames))
-        except FileNotFoundError:
-            state = projection.load([])
+            with _opened(path) as f:
+                if f is None:
+                    state = projection.load([])
+                else:
+                    found["size"] = os.fstat(f.fileno()).st_size
+                    frames = unframe(f, projection)
+                    state = projection.load(matching(frames))
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {exc.strerror}") from None
         start = state.end_offset if found["kept"] else 0
@@ -522,8 +523,8 @@ class JsonlStore(Store):
     def _sidecar_entries(self, projection: Projection) -> int:
         """How many entries a projection's sidecar holds (0: none, or unreadable), under the caller's lock."""
         try:
-            with open(self.sidecar_path(projection), "rb") as f:
-                return projection.load(block for _, block in unframe(f, projection)).entries
+            with _opened(self.sidecar_path(projection)) as f:
+                return 0 if f is None else projection.load(block for _, block in unframe(f, projection)).entries
         except (OSError, StoreError):
             return 0  # ``_verify_sidecar`` says what is wrong with it
 
@@ -573,11 +574,11 @@ class JsonlStore(Store):
                 tail = _read_tail(fd, self.location, strict=True)
                 frames = None
                 try:
-                    with open(path, "rb") as f:
+                    with _opened(path) as f:
+                        if f is None:
+                            return None, False, False
                         frames = unframe(f, projection)
                         stored = projection.load(block for _, block in frames)
-                except FileNotFoundError:
-                    return None, False, False
                 except OSError as exc:
                     raise StoreError(f"cannot read {path}: {exc.strerror}") from None
                 except StoreError:
@@ -638,15 +639,10 @@ class JsonlStore(Store):
 
     def result(self, name: str, head: LogHead) -> BinaryIO | None:
         try:
-            # Without blocking: a FIFO put in its place would wait for a writer forever.
-            fd = os.open(self.path.with_name(f"{self.path.name}.{name}"), os.O_RDONLY | os.O_NONBLOCK)
+            kept = _open_file(self.path.with_name(f"{self.path.name}.{name}"))
         except OSError:
             return None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            return None
-        kept = os.fdopen(fd, "rb")
-        if kept.readline(200) != _result_header(head):
+        if kept is not None and kept.readline(200) != _result_header(head):
             kept.close()
             return None
         return kept
@@ -741,7 +737,10 @@ class JsonlStore(Store):
         """
         path = self.sidecar_path(projection)
         try:
-            with open(path, "ab") as out:
+            # Without blocking: a FIFO put in its place would wait for a reader forever (ENXIO; it is removed).
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666), "ab") as out:
+                if not stat.S_ISREG(os.fstat(out.fileno()).st_mode):
+                    raise OSError(errno.EINVAL, "not a regular file")
                 if out.tell() != sidecar.size:
                     return  # changed since it was read; its owner knows better
                 out.truncate(sidecar.kept)
@@ -850,6 +849,31 @@ class JsonlStore(Store):
         if isinstance(exc, PermissionError):
             return StoreError(f"cannot {'write to' if write else 'read'} {self.location}: permission denied")
         return StoreError(f"cannot open {self.location}: {exc.strerror}")
+
+
+def _open_file(path: Path) -> BinaryIO | None:
+    """A file kept beside the log, open for reading; None if there is none, or something other than a file is in
+    its place (opened plainly, a FIFO would wait for a writer forever)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return os.fdopen(fd, "rb")
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[BinaryIO | None]:
+    """``_open_file`` of a sidecar, closed afterwards: one that is not a file is read as none (a reader rebuilds
+    it, and writes a file in its place)."""
+    f = _open_file(path)
+    try:
+        yield f
+    finally:
+        if f is not None:
+            f.close()
 
 
 def _remove_if_empty(path: Path, fd: int) -> None:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import stat
+import subprocess
+import sys
+
 import pytest
 
 from events_log.errors import IndexMismatchWarning
@@ -75,6 +81,28 @@ def test_verify_finds_a_damaged_block_in_a_sidecar(tmp_path, title, damage):
     assert f"the {title} beside the log holds a damaged block at byte 0" in ran.stderr
     assert sidecar.with_name(sidecar.name + ".mismatch-1").read_bytes() == damaged
     assert not sidecar.exists()
+
+
+@pytest.mark.parametrize("title", SIDECARS)
+def test_something_other_than_a_file_in_a_sidecars_place_is_passed_over(tmp_path, title):
+    """A FIFO there made every reader and writer wait for its other end forever (opened plainly): each reads the
+    log instead; a writer removes it, and the next reader keeps a sidecar in its place."""
+    store = _log(tmp_path)
+    sidecar = store.sidecar_path(SIDECARS[title])
+    sidecar.unlink()
+    os.mkfifo(sidecar)
+    timeline = [sys.executable, "-m", "timeline"]
+    fixes = ({"type": "Retraction", "observation_id": "a", "reason": "entered twice"},
+             {"type": "Retraction", "observation_id": "b", "reason": "entered twice"})  # fmt: skip
+    said = []
+    for command in (["replay", "--format", "csv"], ["verify"], ["append", "--json", json.dumps(fixes[0])],
+                    ["append", "--json", json.dumps(fixes[1])], ["verify"]):  # fmt: skip
+        done = subprocess.run([*timeline, command[0], "--log", str(store.path), *command[1:]], capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, (command, done.stderr)
+        said.append(done.stdout)
+    assert stat.S_ISREG(os.stat(sidecar).st_mode)  # the first append removed it, the second wrote a file
+    assert f"the {title} beside the log matches it" in said[-1]
 
 
 def test_replay_warns_once_when_it_passes_over_unreadable_sidecar_bytes(tmp_path):
