@@ -754,12 +754,22 @@ class JsonlStore(Store):
                 path.unlink()
 
     def _whole_tail(self, fd: int) -> _Tail:
-        """The tail of a log a writer may extend: readable, and not torn."""
+        """The tail of a log a writer may extend: readable, not torn, and its last line ending in its hash.
+
+        The new entries chain to that hash: a last line changed after it (a
+        carriage return an editor added, say), which verify refuses, is
+        never built on.
+        """
         tail = _read_tail(fd, self.location, strict=True)
         if tail.torn is not None:
             raise TornLogError(
                 f"{self.location} ends in an incomplete write ({tail.torn.size} bytes at byte "
                 f"{tail.torn.offset}); run `timeline repair --log {self.location}` first"
+            )
+        if tail.last is not None and not _line_ends_with(fd, tail.end, tail.last.hash):
+            raise UnreadableEntryError(
+                f"{self.location}: the last entry, at position {tail.last.position}, does not end in its hash (its "
+                "line was changed); nothing was appended"
             )
         return tail
 

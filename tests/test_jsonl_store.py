@@ -167,6 +167,18 @@ def test_a_line_no_reader_can_decode_is_named_by_its_line_number(store, where):
     assert store.path.read_bytes() == before
 
 
+def test_a_last_line_changed_after_its_hash_is_never_built_on(store):
+    """A carriage return an editor added after the last entry's hash: the line still decodes, but verify refuses
+    it, so a writer does too, changing nothing, rather than chain new entries to it."""
+    store.path.write_bytes(store.path.read_bytes()[:-1] + b"\r\n")
+    before = store.path.read_bytes()
+    with pytest.raises(StoreError, match=r"the last entry, at position 5, does not end in its hash"):
+        store.append([obs("e", 12, 1383)])
+    assert store.path.read_bytes() == before
+    with pytest.raises(BrokenChainError, match="position 5: the line does not end in its hash"):
+        store.verify()
+
+
 def test_verify_reports_a_line_no_reader_can_decode_as_what_it_found(store):
     """Reading back from the end for the last whole batch meets it (the last line leaves its batch open): one
     line naming it, exit 1, and no advice to run the command being run."""
