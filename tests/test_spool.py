@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -242,8 +243,10 @@ def test_a_few_ids_against_a_long_log_are_checked_as_the_batch_in_memory(fresh_l
     )  # fmt: skip
     history = [SMALL_WORLD, [attrs.evolve(first, id=f"old-{n}", figure=Figure(n, n, Qualifier.EXACT))
                              for n in range(300)]]  # fmt: skip
-    batch = [attrs.evolve(first, id="new-1", reported_on=dt.date(2025, 3, 2)),
-             attrs.evolve(first, id="new-2" if taken is None else f"old-{taken}", reported_on=dt.date(2025, 3, 3))]
+    batch = [
+        attrs.evolve(first, id="new-1", reported_on=dt.date(2025, 3, 2)),
+        attrs.evolve(first, id="new-2" if taken is None else f"old-{taken}", reported_on=dt.date(2025, 3, 3)),
+    ]
     in_memory, spooled = _log(fresh_logs(log_kind), history), _log(fresh_logs(log_kind), history)
     labels = ["a.csv:2", "a.csv:3"]
     expected = _outcome(lambda: in_memory.append(batch, labels=labels))
@@ -268,7 +271,6 @@ def test_a_refused_spooled_batch_names_its_file_and_line(tmp_path):
     with Spool.of(rows) as spool, pytest.raises(InputError, match=refused):
         store.append_spool(spool)
     assert list(store.lines()) == before
-
 
 
 def _spooled(spool: Spool) -> tuple:
@@ -397,13 +399,12 @@ def test_a_bad_row_is_refused_before_a_bad_line_after_it_in_the_same_block(tmp_p
             list(read(path))
 
 
-
 def _big_file(tmp_path, rows: int):
     """A CSV of ``rows`` cumulative figures of a new incident (described by the import) and two monitors."""
     path = tmp_path / "big.csv"
     lines = [
         f"i{n},idlib-2026,{('SOHR', 'SNHR')[n % 2]},2025-01-01,killed,civilians,{'Idlib' if n % 3 else ''},"
-        f"cumulative,{n},,exact,Report {n},https://example.org/{n},\"at least {n} \"\"dead\"\"\""
+        f'cumulative,{n},,exact,Report {n},https://example.org/{n},"at least {n} ""dead"""'
         for n in range(rows)
     ]
     header = ",".join(("id,incident,monitor,reported_on,measure,category,location,kind,low,high,qualifier",
@@ -430,7 +431,8 @@ def _stopped_at(line: int):
 def test_a_spooled_import_stopped_at_any_line_leaves_the_log_as_it_was(tmp_path_factory, fresh_logs, kind, stop):
     """Stopped at any line of its writing, a spooled batch leaves the log and its indexes as they were."""
     folder = tmp_path_factory.mktemp("import")
-    with open_store(fresh_logs(kind)) as store:
+    target = fresh_logs(kind)
+    with open_store(target) as store:
         store.clock = StepClock()
         store.keep(REPLAY_INDEX)
         store.append(SMALL_WORLD)
@@ -446,6 +448,23 @@ def test_a_spooled_import_stopped_at_any_line_leaves_the_log_as_it_was(tmp_path_
                 assert list(store.lines()) == before
         verified = store.verify()
         assert not verified.index_mismatch and verified.torn is None
+    _assert_the_chain_is_guarded(target)
+
+
+def _assert_the_chain_is_guarded(target: str) -> None:
+    """A SQLite log still refuses an INSERT out of its chain (its writer drops that trigger while it inserts
+    a long batch, and must have it back whatever stopped the batch)."""
+    if target.startswith("sqlite:///"):
+        database = sqlite3.connect(target.removeprefix("sqlite:///"), isolation_level=None)
+        try:
+            database.execute("BEGIN")
+            with pytest.raises(sqlite3.DatabaseError, match="extend the chain"):
+                database.execute(
+                    "INSERT INTO timeline_entries VALUES (999999, 't', 'Observation', 'z', 'h', 'p', x'00')"
+                )
+        finally:
+            database.execute("ROLLBACK")
+            database.close()
 
 
 @pytest.mark.slow
@@ -475,3 +494,4 @@ def test_a_spooled_import_killed_at_any_moment_lands_whole_or_not_at_all(tmp_pat
         event("landed" if len(lines) > len(before) else "nothing landed")
         verified = store.verify()
         assert not verified.index_mismatch and verified.torn is None
+    _assert_the_chain_is_guarded(target)

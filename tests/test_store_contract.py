@@ -119,10 +119,12 @@ def test_copy_refuses_a_log_that_is_not_a_prefix(log_target, fresh_logs):
         other.copy_from(source)
 
 
-def test_sqlite_refuses_to_change_history(fresh_logs):
-    """UPDATE, DELETE and out-of-chain INSERTs are rejected by SQLite's own triggers."""
+@pytest.mark.parametrize("batch", [2, 9_000])
+def test_sqlite_refuses_to_change_history(fresh_logs, batch):
+    """UPDATE, DELETE and out-of-chain INSERTs are rejected by SQLite's own triggers, also after a batch
+    long enough for its writer to insert most of it without the chain's trigger."""
     target = fresh_logs("sqlite")
-    described(target, StepClock()).append([obs("a", 8, 1), obs("b", 9, 2)])
+    described(target, StepClock()).append([obs(f"o{i}", 1 + i % 28, i) for i in range(batch)])
     database = sqlite3.connect(target.removeprefix("sqlite:///"))
     for statement in (
         "UPDATE timeline_entries SET line = x'00' WHERE position = 0",
@@ -132,7 +134,7 @@ def test_sqlite_refuses_to_change_history(fresh_logs):
     ):
         with pytest.raises(sqlite3.DatabaseError, match=r"append-only|extend the chain"):
             database.execute(statement)
-    assert opened(target).verify().head.entries == D + 2
+    assert opened(target).verify().head.entries == D + batch
 
 
 def test_sqlite_tampering_behind_the_triggers_is_named(fresh_logs):
