@@ -145,25 +145,17 @@ class BatchNames:
         else:
             use[1] += 1
 
-    def use_rows(self, labels: Sequence[str], incidents: Sequence[str], monitors: Sequence[str]) -> None:
-        """``add`` of consecutive observations given as columns: the same counts, first labels and order.
-
-        Counted by slug, not row by row; a name new here is filed in the order
-        of its first row (a row's incident before its monitor), as ``add`` files it.
-        """
-        new = []
-        for order, kind, slugs in ((0, "incident", incidents), (1, "monitor", monitors)):
-            first = dict(zip(reversed(slugs), range(len(slugs) - 1, -1, -1), strict=True))
-            for slug, uses in Counter(slugs).items():
-                if slug in self.described.by_kind[kind]:
-                    continue
-                use = self.used.get((kind, slug))
-                if use is None:
-                    new.append((first[slug], order, kind, slug, uses))
-                else:
-                    use[1] += uses
-        for row, _, kind, slug, uses in sorted(new):
-            self.used[(kind, slug)] = [labels[row], uses]
+    def use_counted(self, counted: Iterable[tuple[int, int, str, str, int, str]]) -> None:
+        """``add`` of consecutive observations, given as the names they use (``counted_names``): the same counts,
+        first labels and order."""
+        for _, _, kind, slug, uses, label in counted:
+            if slug in self.described.by_kind[kind]:
+                continue
+            use = self.used.get((kind, slug))
+            if use is None:
+                self.used[(kind, slug)] = [label, uses]
+            else:
+                use[1] += uses
 
     def unknown(self, names: Names) -> dict[tuple[str, str], list]:
         """The names used before any description, in the log or earlier in the batch, in order of first use."""
@@ -175,6 +167,20 @@ class BatchNames:
         for kind in near.by_kind:
             near.of(kind).update(names.of(kind), self.described.of(kind))
         return near
+
+
+def counted_names(
+    labels: Sequence[str], incidents: Sequence[str], monitors: Sequence[str]
+) -> list[tuple[int, int, str, str, int, str]]:
+    """The names consecutive observations use, counted by slug, not row by row: (first row, 0 for an incident or 1
+    for a monitor, kind, slug, uses, the first row's label), in the order ``BatchNames.add`` meets them."""
+    counted = []
+    for order, kind, slugs in ((0, "incident", incidents), (1, "monitor", monitors)):
+        first = dict(zip(reversed(slugs), range(len(slugs) - 1, -1, -1), strict=True))
+        counted += [
+            (first[slug], order, kind, slug, uses, labels[first[slug]]) for slug, uses in Counter(slugs).items()
+        ]
+    return sorted(counted)
 
 
 def batch_names(batch: Sequence[Event], labels: Sequence[str]) -> BatchNames:

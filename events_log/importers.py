@@ -33,11 +33,12 @@ from .cycles import no_cycle_collection
 from .errors import InputError, shown
 from .events import MAX_COUNT, Event, Figure, Kind, Observation, Qualifier, Source, composed
 from .parallel import in_two, line_start_after
-from .rows import RowEncoder, StoredRows
+from .rows import RowEncoder
+from .spool import SpooledRows
 
 # A CSV file at least this long is read by two processes (``_stored_in_two``), a window of bytes at a time:
-# this one reads the first share of each, and takes in what a fork read of the rest (the fork holds its rows'
-# stored forms, pickled, until this one is ready for them: a window bounds the memory that takes).
+# this one reads the first share of each, and takes in what a fork read of the rest (the fork holds its rows,
+# in the form a spool keeps them, pickled, until this one is ready for them: a window bounds the memory that takes).
 IN_TWO_BYTES = 16 << 20
 IN_TWO_WINDOW = 64 << 20
 _FIRST_SHARE = 0.5
@@ -335,8 +336,9 @@ def iter_csv(path: Path, progress: Progress | None = None) -> Iterator[tuple[str
         yield label, _located_row(header, label, cells)
 
 
-def iter_csv_stored(path: Path, progress: Progress | None = None, block: int = 4096) -> Iterator[StoredRows]:
-    """As ``iter_csv``, but in their stored form, ``block`` rows at a time (``rows``), not as objects.
+def iter_csv_stored(path: Path, progress: Progress | None = None, block: int = 4096) -> Iterator[SpooledRows]:
+    """As ``iter_csv``, but in the form a spool keeps them, ``block`` rows at a time (``spool.SpooledRows``), not
+    as objects.
 
     What an import spools: the same rows, checked by the same rules, with the
     same refusals. A long file is read by two processes (``_stored_in_two``).
@@ -353,8 +355,8 @@ def iter_csv_stored(path: Path, progress: Progress | None = None, block: int = 4
 
 def _stored(
     rows: Iterable[tuple[list[str], str, list[str]]], block: int, encoder: RowEncoder | None = None
-) -> Generator[StoredRows, None, int]:
-    """Rows in their stored form, ``block`` at a time; how many.
+) -> Generator[SpooledRows, None, int]:
+    """Rows in the form a spool keeps them, ``block`` at a time; how many.
 
     A bad line (unreadable CSV, a row of the wrong width) is refused only
     after the rows read before it are checked, as ``iter_csv`` refuses the
@@ -368,14 +370,14 @@ def _stored(
             labels.append(label)
             cells_of.append(cells)
             if len(cells_of) == block:
-                yield encoder.encode_rows(labels, cells_of)
+                yield SpooledRows(encoder.encode_rows(labels, cells_of))
                 count, labels, cells_of = count + block, [], []
     except InputError:
         if cells_of:
             encoder.encode_rows(labels, cells_of)
         raise
     if cells_of:
-        yield encoder.encode_rows(labels, cells_of)
+        yield SpooledRows(encoder.encode_rows(labels, cells_of))
     return count + len(cells_of)
 
 
@@ -403,7 +405,7 @@ class _PartEnd(NamedTuple):
     read: int  # the lines it read
 
 
-def _stored_in_two(path: Path, progress: Progress | None, block: int) -> Iterator[StoredRows]:
+def _stored_in_two(path: Path, progress: Progress | None, block: int) -> Iterator[SpooledRows]:
     """``iter_csv_stored`` of a long regular file, each window of it read by two processes (``parallel.in_two``).
 
     This process reads the first share of a window, a fork the rest, from a
@@ -481,7 +483,7 @@ class _Reading:
         self.encoder = RowEncoder(self.header, functools.partial(_located_row, self.header))
         self.rows = 0
 
-    def here(self, split: int | None = None) -> Generator[StoredRows, None, bool]:
+    def here(self, split: int | None = None) -> Generator[SpooledRows, None, bool]:
         """The rows this process's reader reads up to the first row to end at or past ``split`` (None: the end);
         whether it read past ``split``: a row ran across, and what a fork read from there is not the file's rows."""
         place = self.place
@@ -490,7 +492,7 @@ class _Reading:
                                         self.encoder)  # fmt: skip
         return place.offset != split
 
-    def forked(self, split: int, window: int) -> Iterator[StoredRows | _PartEnd]:
+    def forked(self, split: int, window: int) -> Iterator[SpooledRows | _PartEnd]:
         """The rows from line ``split`` up to the first row to end at or past ``window``, then where they ended.
 
         Run by the fork, or by this process where the fork failed (its reader
@@ -593,12 +595,12 @@ def read_jsonl(path: Path, progress: Progress | None = None) -> Labelled:
 
 def iter_events(
     path: str | Path, format: str | None = None, progress: Progress | None = None, *, stored: bool = False
-) -> Iterator[tuple[str, Event] | StoredRows]:
+) -> Iterator[tuple[str, Event] | SpooledRows]:
     """Events from a CSV or JSON Lines file, read as they are asked for; the format follows the file's extension.
 
     ``progress`` wraps the lines read, with their number (the command line shows a bar).
-    With ``stored``, a CSV's rows come in blocks of their stored form
-    (``iter_csv_stored``), as a spool takes them.
+    With ``stored``, a CSV's rows come in blocks in the form a spool keeps
+    them (``iter_csv_stored``).
     """
     path = Path(path)
     format = format or {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(path.suffix.lower())

@@ -22,8 +22,9 @@ the same batch held in memory meets. The store then writes the entries from
 the spooled JSON, without building the events again.
 
 A CSV's rows arrive already in their stored form, a block at a time, with
-their ids, names, figure keys and days worked out (``rows.StoredRows``):
-they are spooled by the block, never built as events at all.
+their ids, names, figure keys and days worked out (``rows.StoredRows``),
+and laid out as the spool keeps them by the process that read them
+(``SpooledRows``): they are spooled by the block, never built as events.
 
 What the indexes keep of each observation (its figure key, series, day,
 kind and figure) waits in a third temporary file, fixed-width rows
@@ -40,6 +41,7 @@ import os
 import struct
 import tempfile
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -51,6 +53,7 @@ from .admission import (
     check_in_order,
     check_names,
     check_repeats,
+    counted_names,
     figure_digest,
     figure_fields,
     figure_key,
@@ -80,7 +83,8 @@ _QUALIFIER = {member.value: code for code, member in enumerate(Qualifier)}
 
 
 def _id_hash(observation_id: str) -> int:
-    # Python's own string hash: a spool lives in one process, and equal hashes are confirmed by the ids.
+    # Python's own string hash: a spool lives in one process (and the forks that read for it, which share its
+    # hash secret), and equal hashes are confirmed by the ids.
     return hash(observation_id)
 
 
@@ -98,6 +102,66 @@ def _cannot_spool(folder: str | None, exc: OSError) -> StoreError:
         f"cannot keep the import's events in {where} while it is read: {exc.strerror}; "
         "nothing was appended (set TMPDIR to a folder with room for about the size of the log it makes)"
     )
+
+
+class SpooledRows:
+    """Consecutive observations of a file (``rows.StoredRows``) in the form a spool keeps them: taken in with a
+    few writes (``Spool.add_rows``).
+
+    Made where the rows were read: the fork that reads part of a long CSV
+    (``importers``) makes these of its rows, so that the process that takes
+    them in, and is the one that waits, has little left to do. Their series
+    are numbered within the block (``series`` holds their keys); the spool
+    numbers them as its own.
+    """
+
+    __slots__ = ("count", "days", "figures", "id_hashes", "ids", "keys", "lengths", "names", "pairs", "records",
+                 "series")  # fmt: skip
+
+    def __init__(self, rows: StoredRows) -> None:
+        self.count = len(rows)
+        records = [
+            _HEADER.pack(len(named), _OBSERVATION, len(stored)) + named + stored
+            for named, stored in zip((label.encode(errors="surrogateescape") for label in rows.labels), rows.stored,
+                                     strict=True)
+        ]  # fmt: skip
+        self.records = b"".join(records)
+        self.lengths = array("q", map(len, records)).tobytes()
+        self.names = counted_names(rows.labels, rows.incidents, rows.monitors)
+        self.pairs = Counter(zip(rows.incidents, rows.monitors, strict=True))  # what the command's tally counts
+        self.id_hashes = array("q", map(_id_hash, rows.ids)).tobytes()
+        self.keys = rows.keys
+        self.ids = "".join(i + "\n" for i in rows.ids).encode()
+        local: dict[SeriesKey, int] = {}  # the block's own numbers of its series (``series``), as first met
+        numbers = [local.setdefault(fields[:5], len(local)) for fields in rows.fields]
+        self.series = list(local)
+        self.figures = _figure_rows(rows.keys, rows.fields, rows.days, numbers)
+        self.days = array("i", rows.days).tobytes()
+
+    def __len__(self) -> int:
+        return self.count
+
+    def event(self, row: int) -> Observation:
+        """The observation at ``row``, built the exact way from its stored data (for the few shown to people)."""
+        start = int(np.frombuffer(self.lengths, dtype=np.int64)[:row].sum())
+        label_length, _, length = _HEADER.unpack_from(self.records, start)
+        stored = self.records[start + _HEADER.size + label_length : start + _HEADER.size + label_length + length]
+        return event_from_stored("Observation", SCHEMA["Observation"], orjson.loads(stored))
+
+
+def _figure_rows(keys: bytes, fields: Sequence[tuple], days: Sequence[int], series: Sequence[int]) -> bytes:
+    """``FIGURES`` rows of observations: their figure keys (16 bytes each), what the keys are made of
+    (``admission.figure_fields``), the days they were reported on (ordinals) and their series' numbers."""
+    rows = np.zeros(len(fields), FIGURES)
+    rows["key"] = np.frombuffer(keys, "V16")
+    *_, kinds, lows, highs, qualifiers = zip(*fields, strict=True)
+    rows["series"] = series
+    rows["day"] = days
+    rows["low"] = lows
+    rows["high"] = [OPEN if high is None else high for high in highs]
+    rows["cumulative"] = list(map("cumulative".__eq__, kinds))
+    rows["qualifier"] = list(map(_QUALIFIER.__getitem__, qualifiers))
+    return rows.tobytes()
 
 
 class Spool:
@@ -126,7 +190,7 @@ class Spool:
         self._end = 0
 
     @classmethod
-    def of(cls, labelled: Iterable[tuple[str, Event] | StoredRows], folder: str | None = None) -> Spool:
+    def of(cls, labelled: Iterable[tuple[str, Event] | SpooledRows], folder: str | None = None) -> Spool:
         """A spool of ``labelled`` events (or blocks of stored rows), read to the end; the first bad one raises."""
         try:
             spool = cls(folder)
@@ -134,7 +198,7 @@ class Spool:
             raise _cannot_spool(folder, exc) from None
         try:
             for item in labelled:
-                if type(item) is StoredRows:
+                if type(item) is SpooledRows:
                     spool.add_rows(item)
                 else:
                     spool.add(*item)
@@ -163,7 +227,8 @@ class Spool:
             self._id_hashes.append(_id_hash(event.id))
             self._keys += key
             self._ids.write(event.id.encode() + b"\n")
-            self._figures.write(self._figure_rows(key, [fields], [event.reported_on.toordinal()]))
+            [series] = self._series_numbers([fields[:5]])
+            self._figures.write(_figure_rows(key, [fields], [event.reported_on.toordinal()], [series]))
         else:
             self._id_hashes.append(0)
             self._keys += _NO_KEY
@@ -175,38 +240,22 @@ class Spool:
         self._days.append(_latest_day(event))
         self.count += 1
 
-    def add_rows(self, rows: StoredRows) -> None:
-        """``add`` of consecutive observations already in their stored form, what they are asked worked out."""
-        records, end, offsets = [], self._end, self._offsets
-        for label, stored in zip(rows.labels, rows.stored, strict=True):
-            named = label.encode(errors="surrogateescape")
-            records.append(_HEADER.pack(len(named), _OBSERVATION, len(stored)) + named + stored)
-            offsets.append(end)
-            end += len(records[-1])
-        self._file.write(b"".join(records))
-        self._end = end
+    def add_rows(self, rows: SpooledRows) -> None:
+        """``add`` of consecutive observations already in the form the spool keeps them: a few writes."""
+        lengths = np.frombuffer(rows.lengths, dtype=np.int64)
+        self._file.write(rows.records)
+        self._offsets.frombytes((self._end + np.cumsum(lengths) - lengths).tobytes())
+        self._end += int(lengths.sum())
         self._types += bytes([_OBSERVATION]) * len(rows)
-        self.names.use_rows(rows.labels, rows.incidents, rows.monitors)
-        self._id_hashes.extend(map(_id_hash, rows.ids))
+        self.names.use_counted(rows.names)
+        self._id_hashes.frombytes(rows.id_hashes)
         self._keys += rows.keys
-        self._ids.write("".join(i + "\n" for i in rows.ids).encode())
-        self._figures.write(self._figure_rows(rows.keys, rows.fields, rows.days))
-        self._days.extend(rows.days)
+        self._ids.write(rows.ids)
+        figures = np.frombuffer(rows.figures, FIGURES).copy()
+        figures["series"] = np.array(self._series_numbers(rows.series), dtype=np.int32)[figures["series"]]
+        self._figures.write(figures.tobytes())
+        self._days.frombytes(rows.days)
         self.count += len(rows)
-
-    def _figure_rows(self, keys: bytes, fields: Sequence[tuple], days: Sequence[int]) -> bytes:
-        """``FIGURES`` rows of observations: their figure keys (16 bytes each), what the keys are made of
-        (``admission.figure_fields``), and the days they were reported on (ordinals)."""
-        rows = np.zeros(len(fields), FIGURES)
-        rows["key"] = np.frombuffer(keys, "V16")
-        *named, _, kinds, lows, highs, qualifiers = zip(*fields, strict=True)
-        rows["series"] = self._series_numbers(list(zip(*named, strict=True)))
-        rows["day"] = days
-        rows["low"] = lows
-        rows["high"] = [OPEN if high is None else high for high in highs]
-        rows["cumulative"] = list(map("cumulative".__eq__, kinds))
-        rows["qualifier"] = list(map(_QUALIFIER.__getitem__, qualifiers))
-        return rows.tobytes()
 
     def _series_numbers(self, keys: list[SeriesKey]) -> list[int]:
         """The spool's number of each series, a new one numbered as it is first met."""

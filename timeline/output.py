@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any
 
@@ -26,7 +25,7 @@ from events_log.events import (
 )
 from events_log.importers import row_from_observation
 from events_log.parallel import in_two
-from events_log.rows import StoredRows
+from events_log.spool import SpooledRows
 
 from .replay import DayPoint, Replay, Series
 from .rule import BASES, CARRIED, OPEN, wording
@@ -262,20 +261,20 @@ class Tally:
         self.by_incident: dict[str, int] = {}
 
     def counting(
-        self, labelled: Iterable[tuple[str, Event] | StoredRows]
-    ) -> Iterator[tuple[str, Event] | StoredRows]:
+        self, labelled: Iterable[tuple[str, Event] | SpooledRows]
+    ) -> Iterator[tuple[str, Event] | SpooledRows]:
         for item in labelled:
-            if type(item) is StoredRows:
+            if type(item) is SpooledRows:
                 self.add_rows(item)
             else:
                 self.add(item[1])
             yield item
 
-    def add_rows(self, rows: StoredRows) -> None:
+    def add_rows(self, rows: SpooledRows) -> None:
         """``add`` of each of a block of stored rows (counted by pair, not row by row)."""
         self.first += [rows.event(row) for row in range(min(len(rows), self.limit - len(self.first)))]
         self.count += len(rows)
-        for (incident, monitor), n in Counter(zip(rows.incidents, rows.monitors, strict=True)).items():
+        for (incident, monitor), n in rows.pairs.items():
             self.by_incident[incident] = self.by_incident.get(incident, 0) + n
             name = f"Observation of {incident} by {monitor}"
             self.pairs[name] = self.pairs.get(name, 0) + n
