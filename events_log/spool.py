@@ -264,6 +264,11 @@ class Spool:
             numbers = [self.series.setdefault(key, len(self.series)) for key in keys]
         return numbers
 
+    def flush(self) -> None:
+        """Write out what the files still buffer: a fork reading them must never write a copy of it too."""
+        for file in (self._file, self._ids, self._figures):
+            file.flush()
+
     def admitted(self) -> None:
         """Let go of what only admission reads (days, id hashes, figure keys): the batch is written next.
 

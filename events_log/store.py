@@ -100,6 +100,27 @@ def spooled_lines(described: Sequence[Event], spool: Spool, head: LogHead, recor
         yield line
 
 
+def _made_by_a_fork(make: Callable[[], Iterator[bytes]], count: int) -> Iterator[bytes]:
+    """The ``count`` lines ``make()`` makes, made by a fork meanwhile (``parallel.in_two``) a piece at a time, while
+    this process writes and folds those made before them.
+
+    Making them (the envelope, the chain's SHA-256) was half of writing an
+    import. They wait for this process in the fork's temporary file, about
+    the size they take in the log; a fork that cannot write it, or dies,
+    leaves what it did not send to this process, which makes the same. A
+    short batch is made here: a fork would cost more than it saves.
+    """
+    if count < IN_TWO_LINES:
+        yield from make()
+        return
+    for piece in in_two(lambda: iter(()), lambda: in_pieces(make(), _MADE_AT_ONCE)):
+        yield from piece
+
+
+IN_TWO_LINES = 20_000
+_MADE_AT_ONCE = 4096
+
+
 def check_log_file(path: Path, location: str) -> None:
     """A log file a writer may use: a regular file it may write, or one it may create in its folder.
 
@@ -506,7 +527,10 @@ class Store(abc.ABC):
             described = new_descriptions(spool.names, known.names) if describe_new else []
             admit_spool(spool, described, known, start=head.entries, today=today, allow_duplicate=allow_duplicate)
             appended[:] = [Appended(described, head.entries + len(described), spool.count)]
-            made = spooled_lines(described, spool, head, recorded_at)
+            spool.flush()  # before the fork that makes the lines reads it
+            made = _made_by_a_fork(
+                lambda: spooled_lines(described, spool, head, recorded_at), len(described) + spool.count
+            )
             made = made if progress is None else progress(made, len(described) + spool.count)
             return SpooledLines(made, spool, head.entries, len(described), recorded_at)
 

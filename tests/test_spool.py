@@ -19,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from events_log import importers, projection
+from events_log import importers, parallel, projection
+from events_log import store as store_module
 from events_log.errors import InputError, TimelineError
 from events_log.events import (
     Correction,
@@ -429,10 +430,12 @@ def _stopped_at(line: int):
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(stop=st.integers(min_value=0, max_value=9_003))
 def test_a_spooled_import_stopped_at_any_line_leaves_the_log_as_it_was(tmp_path_factory, fresh_logs, kind, stop):
-    """Stopped at any line of its writing, a spooled batch leaves the log and its indexes as they were."""
+    """Stopped at any line of its writing, a spooled batch leaves the log and its indexes as they were (its
+    lines made by a fork, however short it is)."""
     folder = tmp_path_factory.mktemp("import")
     target = fresh_logs(kind)
-    with open_store(target) as store:
+    with open_store(target) as store, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store_module, "IN_TWO_LINES", 0)
         store.clock = StepClock()
         store.keep(REPLAY_INDEX)
         store.append(SMALL_WORLD)
@@ -465,6 +468,38 @@ def _assert_the_chain_is_guarded(target: str) -> None:
         finally:
             database.execute("ROLLBACK")
             database.close()
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "sqlite"])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(piece=st.integers(1, 700), killed_at=st.one_of(st.none(), st.integers(0, 600)))
+def test_lines_made_by_a_fork_are_the_lines_one_process_makes(tmp_path_factory, fresh_logs, kind, piece, killed_at):
+    """The lines of a spooled batch are made by a fork (``parallel.in_two``) ``piece`` at a time; killed after
+    any line, this process makes what it did not send: the log is byte for byte the one written without it."""
+    path = _big_file(tmp_path_factory.mktemp("import"), 600)
+    parent, making = os.getpid(), store_module.spooled_lines
+
+    def dying(*args):
+        for n, line in enumerate(making(*args)):
+            if n == killed_at and os.getpid() != parent:
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield line
+
+    logs = []
+    for forked in (True, False):
+        with open_store(fresh_logs(kind)) as store, Spool.of(iter_events(path, stored=True)) as spool:
+            store.clock = StepClock()
+            store.append(SMALL_WORLD)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(store_module, "IN_TWO_LINES", 0)
+                patch.setattr(store_module, "_MADE_AT_ONCE", piece)
+                patch.setattr(store_module, "spooled_lines", dying)
+                if not forked:  # as in a process with a second thread, which never forks
+                    patch.setattr(parallel, "_fork", lambda: None)
+                store.append_spool(spool, describe_new=True)
+            logs.append(list(store.lines()))
+            assert store.verify().head.entries == len(SMALL_WORLD) + 601
+    assert logs[0] == logs[1]
 
 
 @pytest.mark.slow
