@@ -139,7 +139,8 @@ ORDER BY position LIMIT 1"""
                 yield cursor
                 cursor.execute(_EXTENDS_CHAIN)  # back, if ``_insert`` dropped it (a rollback brings it back too)
             except BaseException:
-                cursor.execute("ROLLBACK")
+                if connection.in_transaction:  # SQLite ends it itself on some errors (a full disk): say those
+                    cursor.execute("ROLLBACK")
                 raise
             cursor.execute("COMMIT")
         finally:

@@ -510,6 +510,32 @@ def test_a_full_disk_appends_whole_batches_or_nothing(tmp_path, kind):
         reopened.close()
 
 
+def test_an_import_that_fills_the_disk_of_a_sqlite_log_says_so(tmp_path):
+    """A batch larger than SQLite's cache spills into the log's file as it goes; a full disk there ends the
+    transaction inside SQLite itself: the error is still the full disk, in one line, and nothing is appended."""
+    with small_filesystem(tmp_path / "disk", "8m") as disk:
+        target = f"sqlite:///{disk / 'log.db'}"
+        with open_store(target) as store:
+            store.clock = StepClock()
+            store.append(NAMES)
+            before = list(store.lines())
+        rows = [{**dict.fromkeys(COLUMNS, ""), "id": f"r{n}", "incident": "idlib-2026", "monitor": "SOHR",
+                 "reported_on": "2025-01-01", "measure": "killed", "category": "civilians", "kind": "cumulative",
+                 "low": str(n), "qualifier": "exact", "source_title": f"Report {n}", "quote": "q" * 2_000}
+                for n in range(30_000)]  # fmt: skip
+        path = tmp_path / "big.csv"
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        result = invoke(["import", str(path), "--describe-new"], target)
+        assert result.exit_code == 1
+        assert result.stderr.count("\n") == 1 and "the disk is full; nothing was appended" in result.stderr
+        with open_store(target) as store:
+            assert list(store.lines()) == before
+            assert store.verify().head.entries == len(before)
+
+
 def test_a_read_only_filesystem_is_a_clear_error(tmp_path):
     """A log on a read-only filesystem can be read, and appending says why it cannot."""
     with small_filesystem(tmp_path / "disk", "1m") as disk:
