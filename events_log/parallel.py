@@ -28,7 +28,7 @@ from typing import Any, BinaryIO, TypeVar
 T = TypeVar("T")
 
 
-def in_two(first: Callable[[], Iterator[T]], rest: Callable[[], Iterator[T]]) -> Iterator[T]:
+def in_two(first: Callable[[], Iterator[T]], rest: Callable[[], Iterator[T]], room: int = 0) -> Iterator[T]:
     """What ``first()`` yields, then what ``rest()`` yields, ``rest`` running in a forked process meanwhile.
 
     ``first`` may return True: it read on through what ``rest`` reads (a
@@ -37,9 +37,11 @@ def in_two(first: Callable[[], Iterator[T]], rest: Callable[[], Iterator[T]]) ->
     makes the rest, so the two can share the work unevenly: this process,
     which takes everything in, does the smaller part. Only a process with a
     single thread forks: a fork copies none of the others, and could find a
-    lock one of them held taken for ever.
+    lock one of them held taken for ever. ``room``: the bytes the
+    temporary folder must have free for the fork to be made (what it sends
+    waits there, and must not take the room the job itself needs).
     """
-    parent, forked = os.getpid(), _fork()
+    parent, forked = os.getpid(), _fork(room)
     if forked is None:
         if not (yield from first()):
             yield from rest()
@@ -85,10 +87,10 @@ def line_start_after(fd: int, at: int, end: int) -> int:
 _CHUNK = 1 << 18
 
 
-def _fork() -> tuple[int, int, int, BinaryIO, set[signal.Signals]] | None:
+def _fork(room: int) -> tuple[int, int, int, BinaryIO, set[signal.Signals]] | None:
     """A fork, a pipe from it and a file for what it makes (its pid, the read end, the write end, the file,
     and the signal mask to restore), or None where none can be made (a system without ``fork``, too little
-    memory or temporary space, or a process with other threads).
+    memory, temporary space or less than ``room`` bytes free beside the file, or a process with other threads).
 
     Both processes return with every signal held back: one handled before
     each is ready for it (a Ctrl-C) would run this process's code in the
@@ -100,6 +102,11 @@ def _fork() -> tuple[int, int, int, BinaryIO, set[signal.Signals]] | None:
         spill = tempfile.TemporaryFile(prefix="timeline-fork-")  # noqa: SIM115 - closed by in_two
     except OSError:
         return None
+    if room:
+        free = os.fstatvfs(spill.fileno())
+        if free.f_bavail * free.f_frsize < room:
+            spill.close()
+            return None
     try:
         read, write = os.pipe()
     except OSError:

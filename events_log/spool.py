@@ -298,6 +298,11 @@ class Spool:
     def __len__(self) -> int:
         return self.count
 
+    @property
+    def size(self) -> int:
+        """The bytes its events take as it keeps them: about what their lines take, less the envelopes."""
+        return self._end
+
     # -- reading back ---------------------------------------------------------------
 
     def stored(self) -> Iterator[tuple[str, bytes]]:

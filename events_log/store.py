@@ -100,25 +100,27 @@ def spooled_lines(described: Sequence[Event], spool: Spool, head: LogHead, recor
         yield line
 
 
-def _made_by_a_fork(make: Callable[[], Iterator[bytes]], count: int) -> Iterator[bytes]:
-    """The ``count`` lines ``make()`` makes, made by a fork meanwhile (``parallel.in_two``) a piece at a time, while
-    this process writes and folds those made before them.
+def _made_by_a_fork(make: Callable[[], Iterator[bytes]], count: int, size: int) -> Iterator[bytes]:
+    """The ``count`` lines ``make()`` makes (about ``size`` bytes), made by a fork meanwhile (``parallel.in_two``)
+    a piece at a time, while this process writes and folds those made before them.
 
     Making them (the envelope, the chain's SHA-256) was half of writing an
-    import. They wait for this process in the fork's temporary file, about
-    the size they take in the log; a fork that cannot write it, or dies,
-    leaves what it did not send to this process, which makes the same. A
-    short batch is made here: a fork would cost more than it saves.
+    import. They wait for this process in the fork's temporary file: the
+    fork is made only where the temporary folder has room for them twice
+    over (the log may be on the same disk), and one that cannot write the
+    file, or dies, leaves what it did not send to this process, which makes
+    the same. A short batch is made here: a fork would cost more than it saves.
     """
     if count < IN_TWO_LINES:
         yield from make()
         return
-    for piece in in_two(lambda: iter(()), lambda: in_pieces(make(), _MADE_AT_ONCE)):
+    for piece in in_two(lambda: iter(()), lambda: in_pieces(make(), _MADE_AT_ONCE), room=2 * size):
         yield from piece
 
 
 IN_TWO_LINES = 20_000
 _MADE_AT_ONCE = 4096
+_ENVELOPE = 256  # bytes a line holds besides its event (position, time, type, hashes), and then some
 
 
 def check_log_file(path: Path, location: str) -> None:
@@ -528,9 +530,9 @@ class Store(abc.ABC):
             admit_spool(spool, described, known, start=head.entries, today=today, allow_duplicate=allow_duplicate)
             appended[:] = [Appended(described, head.entries + len(described), spool.count)]
             spool.flush()  # before the fork that makes the lines reads it
-            made = _made_by_a_fork(
-                lambda: spooled_lines(described, spool, head, recorded_at), len(described) + spool.count
-            )
+            count = len(described) + spool.count
+            made = _made_by_a_fork(lambda: spooled_lines(described, spool, head, recorded_at), count,
+                                   spool.size + _ENVELOPE * count)  # fmt: skip
             made = made if progress is None else progress(made, len(described) + spool.count)
             return SpooledLines(made, spool, head.entries, len(described), recorded_at)
 

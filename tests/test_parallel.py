@@ -47,3 +47,16 @@ def test_an_interrupt_just_after_the_fork_runs_none_of_this_process_code_in_the_
     with pytest.raises(ChildProcessError):
         os.waitpid(forks[0], os.WNOHANG)  # waited for already
     assert len(os.listdir("/proc/self/fd")) == open_files
+
+
+@pytest.mark.parametrize("room", [0, 1 << 62])
+def test_a_fork_is_made_only_where_the_temporary_folder_has_the_room_asked_for(room):
+    """What the fork sends waits in the temporary folder: with less room free there than the job asks, this
+    process does the whole job itself, and the result is the same."""
+    parent = os.getpid()
+
+    def rest():
+        yield os.getpid() == parent
+        yield from range(3)
+
+    assert list(parallel.in_two(lambda: iter(()), rest, room=room)) == [room > 0, 0, 1, 2]

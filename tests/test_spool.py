@@ -495,7 +495,7 @@ def test_lines_made_by_a_fork_are_the_lines_one_process_makes(tmp_path_factory, 
                 patch.setattr(store_module, "_MADE_AT_ONCE", piece)
                 patch.setattr(store_module, "spooled_lines", dying)
                 if not forked:  # as in a process with a second thread, which never forks
-                    patch.setattr(parallel, "_fork", lambda: None)
+                    patch.setattr(parallel, "_fork", lambda room: None)
                 store.append_spool(spool, describe_new=True)
             logs.append(list(store.lines()))
             assert store.verify().head.entries == len(SMALL_WORLD) + 601
