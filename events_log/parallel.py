@@ -3,8 +3,9 @@
 A first replay of a million-line log spends most of its time reading lines
 (decoding JSON, then a Python step per line) on one core, while the machine
 has more; so do the fold of a whole replay's series, the reading of a long
-CSV and the making of an import's lines. Each part of such a job needs nothing of the others, so a forked
-copy of this process can do the second part while this one does the first.
+CSV and the making of an import's lines. Each part of such a job needs
+nothing of the others, so a forked copy of this process can do the second
+part while this one does the first.
 The fork sends back only what it made (through a temporary file that has
 no name), and takes no lock, writes no other file and prints nothing.
 Whatever goes wrong in it (an error, a kill, no memory for a fork, a full
