@@ -533,7 +533,7 @@ class Store(abc.ABC):
             count = len(described) + spool.count
             made = _made_by_a_fork(lambda: spooled_lines(described, spool, head, recorded_at), count,
                                    spool.size + _ENVELOPE * count)  # fmt: skip
-            made = made if progress is None else progress(made, len(described) + spool.count)
+            made = made if progress is None else progress(made, count)
             return SpooledLines(made, spool, head.entries, len(described), recorded_at)
 
         with no_cycle_collection():
