@@ -30,6 +30,7 @@ from .events import (
     Observation,
     Retraction,
     series_key_of,
+    stated,
 )
 
 LIVE = "live"
@@ -113,10 +114,10 @@ def unknown_name(kind: str, slug: str, described: Iterable[str], batch: Collecti
 
 def names_in(event: Event) -> list[tuple[str, str]]:
     """The (kind, slug) names an event uses: an observation's, or a correction's replacement's."""
-    observation = event.replacement if isinstance(event, Correction) else event
-    if isinstance(observation, Observation):
-        return [("incident", observation.incident), ("monitor", observation.monitor)]
-    return []
+    observation = stated(event)
+    if observation is None:
+        return []
+    return [("incident", observation.incident), ("monitor", observation.monitor)]
 
 
 class BatchNames:
@@ -382,9 +383,13 @@ def latest_day(today: dt.date) -> dt.date:
     return today + SLACK if today <= dt.date.max - SLACK else dt.date.max
 
 
-def late_date(observation: Observation, today: dt.date) -> tuple[str, dt.date] | None:
-    """The first of an observation's dates after the day it is recorded (``today``) and its slack, with its
-    field's name; None if there is none. A figure cannot be reported later than the day it is recorded."""
+def late_date(event: Event, today: dt.date) -> tuple[str, dt.date] | None:
+    """The first date of the observation an event states after the day it is recorded (``today``) and its
+    slack, with its field's name; None if there is none. A figure cannot be reported later than the day it is
+    recorded."""
+    observation = stated(event)
+    if observation is None:
+        return None
     latest = latest_day(today)
     for name in ("reported_on", "period_start", "period_end"):
         day = getattr(observation, name)
@@ -393,8 +398,8 @@ def late_date(observation: Observation, today: dt.date) -> tuple[str, dt.date] |
     return None
 
 
-def check_dates(observation: Observation, today: dt.date, where: str) -> None:
-    late = late_date(observation, today)
+def check_dates(event: Event, today: dt.date, where: str) -> None:
+    late = late_date(event, today)
     if late is not None:
         name, day = late
         raise InputError(f"{day} is in the future: it is recorded on {today} (UTC)", f"{where}: {name}")
@@ -439,7 +444,7 @@ def check_in_order(
             except InputError as exc:
                 raise exc.located(label) from None
             if today is not None:
-                check_dates(event if isinstance(event, Observation) else event.replacement, today, label)
+                check_dates(event, today, label)
         if isinstance(event, Observation):
             if event.id in given:
                 raise InputError(_given_twice(event.id, given[event.id], label), f"{label}: id")

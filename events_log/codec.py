@@ -23,7 +23,7 @@ import orjson
 from cattrs.preconf.orjson import make_converter
 
 from .errors import InputError, shown
-from .events import EVENT_TYPES, Correction, Event, Observation, check_composed, check_new, composed
+from .events import EVENT_TYPES, Correction, Event, Observation, check_composed, check_new, composed, stated
 
 converter = make_converter(forbid_extra_keys=True)
 
@@ -201,8 +201,8 @@ def _composed_place(observation: dict[str, Any]) -> dict[str, Any]:
 
 def check_new_event(event: Event) -> Event:
     """An event a person gives now, under the rules only new input follows (``events.check_new``)."""
-    observation = event.replacement if isinstance(event, Correction) else event
-    if isinstance(observation, Observation):
+    observation = stated(event)
+    if observation is not None:
         within = "replacement: " if observation is not event else ""
         check_composed(observation.location, within)
         try:

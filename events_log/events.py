@@ -377,3 +377,9 @@ Event = Observation | Correction | Retraction | IncidentDescribed | MonitorDescr
 EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls for cls in (Observation, Correction, Retraction, IncidentDescribed, MonitorDescribed)
 }
+
+
+def stated(event: Event) -> Observation | None:
+    """The observation an event states: an observation itself, or a correction's replacement; None for any other."""
+    observation = event.replacement if isinstance(event, Correction) else event
+    return observation if isinstance(observation, Observation) else None

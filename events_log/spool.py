@@ -63,7 +63,7 @@ from .admission import (
 )
 from .codec import SCHEMA, event_from_stored, unstructure
 from .errors import StoreError
-from .events import EVENT_TYPES, Correction, Event, Observation, Qualifier, Retraction, SeriesKey
+from .events import EVENT_TYPES, Correction, Event, Observation, Qualifier, Retraction, SeriesKey, stated
 from .known import key_code
 from .rows import StoredRows
 
@@ -89,8 +89,8 @@ def _id_hash(observation_id: str) -> int:
 
 
 def _latest_day(event: Event) -> int:
-    observation = event.replacement if isinstance(event, Correction) else event
-    if not isinstance(observation, Observation):
+    observation = stated(event)
+    if observation is None:
         return 0
     days = (observation.reported_on, observation.period_start, observation.period_end)
     return max(day.toordinal() for day in days if day is not None)

@@ -684,8 +684,7 @@ class Store(abc.ABC):
         try:
             event = event_from_stored(raw.type, raw.schema, raw.event)
             recorded_on = _day_of(raw.recorded_at)
-            observation = event.replacement if isinstance(event, Correction) else event
-            late = late_date(observation, recorded_on) if isinstance(observation, Observation) else None
+            late = late_date(event, recorded_on)
             if late is not None:
                 name, day = late
                 raise ValueError(f"its {name}, {day}, is after the day it was recorded ({recorded_on}, UTC)")
