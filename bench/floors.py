@@ -73,7 +73,7 @@ def sqlite_floor(log: str, database: str) -> None:
 
     import orjson
 
-    from events_log.sqlite import _EXTENDS_CHAIN, SCHEMA
+    from events_log.sqlite import EXTENDS_CHAIN, SCHEMA
 
     rows = []
     with open(log, "rb") as f:
@@ -96,7 +96,7 @@ def sqlite_floor(log: str, database: str) -> None:
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
-    connection.execute(_EXTENDS_CHAIN)
+    connection.execute(EXTENDS_CHAIN)
     connection.execute("COMMIT")
     print(time.perf_counter() - started)
 

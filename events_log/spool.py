@@ -143,10 +143,15 @@ class SpooledRows:
 
     def event(self, row: int) -> Observation:
         """The observation at ``row``, built the exact way from its stored data (for the few shown to people)."""
-        start = int(np.frombuffer(self.lengths, dtype=np.int64)[:row].sum())
-        label_length, _, length = _HEADER.unpack_from(self.records, start)
-        stored = self.records[start + _HEADER.size + label_length : start + _HEADER.size + label_length + length]
-        return event_from_stored("Observation", SCHEMA["Observation"], orjson.loads(stored))
+        return _record_event(self.records, int(np.frombuffer(self.lengths, dtype=np.int64)[:row].sum()))[1]
+
+
+def _record_event(records: bytes, at: int = 0) -> tuple[str, Event]:
+    """The label and the event of the spool's record at byte ``at`` of ``records``."""
+    label_length, code, length = _HEADER.unpack_from(records, at)
+    start = at + _HEADER.size + label_length
+    label = records[at + _HEADER.size : start].decode(errors="surrogateescape")
+    return label, event_from_stored(TYPES[code], SCHEMA[TYPES[code]], orjson.loads(records[start : start + length]))
 
 
 def _figure_rows(keys: bytes, fields: Sequence[tuple], days: Sequence[int], series: Sequence[int]) -> bytes:
@@ -316,11 +321,7 @@ class Spool:
         for row in rows:
             start = self._offsets[row]
             size = (self._offsets[row + 1] if row + 1 < self.count else self._end) - start
-            record = os.pread(self._file.fileno(), size, start)
-            label_length, code, _ = _HEADER.unpack_from(record)
-            label = record[_HEADER.size : _HEADER.size + label_length].decode(errors="surrogateescape")
-            data = orjson.loads(record[_HEADER.size + label_length :])
-            yield row, label, event_from_stored(TYPES[code], SCHEMA[TYPES[code]], data)
+            yield row, *_record_event(os.pread(self._file.fileno(), size, start))
 
     def _records(self) -> Iterator[tuple[int, bytes]]:
         self._file.flush()

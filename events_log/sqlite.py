@@ -24,7 +24,7 @@ from .store import Clock, check_log_file, utc_now
 # Checks each row inserted against the last one: the chain that no other program writing to the file may
 # break. It costs SQLite a small program run per row, half the time of inserting an import's rows, so a
 # writer inserting more than one piece of rows drops it for the rest of its transaction (``_insert``).
-_EXTENDS_CHAIN = f"""
+EXTENDS_CHAIN = f"""
 CREATE TRIGGER IF NOT EXISTS {TABLE}_extends_chain BEFORE INSERT ON {TABLE}
 WHEN NEW.position != (SELECT COALESCE(MAX(position) + 1, 0) FROM {TABLE})
   OR NEW.prev_hash != COALESCE((SELECT hash FROM {TABLE} ORDER BY position DESC LIMIT 1), '{GENESIS}')
@@ -57,7 +57,7 @@ CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update BEFORE UPDATE ON {TABLE}
 BEGIN SELECT RAISE(ABORT, 'the log is append-only: entries cannot be changed'); END;
 CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete BEFORE DELETE ON {TABLE}
 BEGIN SELECT RAISE(ABORT, 'the log is append-only: entries cannot be deleted'); END;
-{_EXTENDS_CHAIN}"""
+{EXTENDS_CHAIN}"""
 
 
 _WRITE_CACHE_KB = 64 * 1024
@@ -81,7 +81,8 @@ ORDER BY position LIMIT 1"""
         self.read_only = read_only
         self.clock = clock
         self._open: dict[bool, sqlite3.Connection] = {}
-        self._rows_inserted = 0  # by the write transaction under way
+        # The write transaction under way: whether it inserted rows yet, and dropped the chain trigger (``_insert``).
+        self._inserted = self._chain_dropped = False
 
     def check_writable(self) -> None:
         check_log_file(self.path, self.location)
@@ -134,10 +135,11 @@ ORDER BY position LIMIT 1"""
         try:
             # IMMEDIATE takes the database's write lock now, before the last entry is read.
             cursor.execute("BEGIN IMMEDIATE")
-            self._rows_inserted = 0
+            self._inserted = self._chain_dropped = False
             try:
                 yield cursor
-                cursor.execute(_EXTENDS_CHAIN)  # back, if ``_insert`` dropped it (a rollback brings it back too)
+                if self._chain_dropped:
+                    cursor.execute(EXTENDS_CHAIN)  # back before the commit (a rollback brings it back too)
             except BaseException:
                 if connection.in_transaction:  # SQLite ends it itself on some errors (a full disk): say those
                     cursor.execute("ROLLBACK")
@@ -152,9 +154,10 @@ ORDER BY position LIMIT 1"""
         """The rows, after those inserted before in this transaction; the chain trigger checks the first
         piece's, which joins the batch to the log. Those after it continue this writer's own chain, under
         the write lock no other writer can insert past: the trigger is dropped for them until the commit."""
-        if self._rows_inserted:
+        if self._inserted and not self._chain_dropped:
             cursor.execute(f"DROP TRIGGER IF EXISTS {TABLE}_extends_chain")
-        self._rows_inserted += len(rows)
+            self._chain_dropped = True
+        self._inserted = True
         cursor.executemany(
             f"INSERT INTO {TABLE} (position, recorded_at, type, subject, hash, prev_hash, line) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
