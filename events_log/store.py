@@ -111,14 +111,14 @@ def _made_by_a_fork(make: Callable[[], Iterator[bytes]], count: int, size: int) 
     file, or dies, leaves what it did not send to this process, which makes
     the same. A short batch is made here: a fork would cost more than it saves.
     """
-    if count < IN_TWO_LINES:
+    if count < FORKED_LINES:
         yield from make()
         return
     for piece in in_two(lambda: iter(()), lambda: in_pieces(make(), _MADE_AT_ONCE), room=2 * size):
         yield from piece
 
 
-IN_TWO_LINES = 20_000
+FORKED_LINES = 20_000
 _MADE_AT_ONCE = 4096
 _ENVELOPE = 256  # bytes a line holds besides its event (position, time, type, hashes), and then some
 

@@ -435,7 +435,7 @@ def test_a_spooled_import_stopped_at_any_line_leaves_the_log_as_it_was(tmp_path_
     folder = tmp_path_factory.mktemp("import")
     target = fresh_logs(kind)
     with open_store(target) as store, pytest.MonkeyPatch.context() as patch:
-        patch.setattr(store_module, "IN_TWO_LINES", 0)
+        patch.setattr(store_module, "FORKED_LINES", 0)
         store.clock = StepClock()
         store.keep(REPLAY_INDEX)
         store.append(SMALL_WORLD)
@@ -491,7 +491,7 @@ def test_lines_made_by_a_fork_are_the_lines_one_process_makes(tmp_path_factory, 
             store.clock = StepClock()
             store.append(SMALL_WORLD)
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(store_module, "IN_TWO_LINES", 0)
+                patch.setattr(store_module, "FORKED_LINES", 0)
                 patch.setattr(store_module, "_MADE_AT_ONCE", piece)
                 patch.setattr(store_module, "spooled_lines", dying)
                 if not forked:  # as in a process with a second thread, which never forks
