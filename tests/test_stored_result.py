@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import tempfile
@@ -66,6 +68,44 @@ def test_the_kept_replay_is_a_cold_replay_at_its_head_and_unused_after(fresh_log
 
 def run(*args: str):
     return invoke(list(args))
+
+
+def kept_files(store: JsonlStore) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(store.path.parent.glob("log.jsonl.replay.*"))}
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=10, deadline=None)
+@given(batches=small_logs(), share=st.sampled_from([0.0, 0.5, 1.0]), killed_at=st.none() | st.integers(0, 3))
+def test_a_replay_kept_by_two_processes_is_the_one_process_keeps(tmp_path_factory, batches, share, killed_at):
+    """A fork folds the later series and makes their CSV rows and kept form; if it is killed after any series,
+    this process makes what it did not send. Either way both kept files are byte for byte one process's."""
+    from timeline import scratch
+
+    one = JsonlStore(tmp_path_factory.mktemp("one") / "log.jsonl", clock=StepClock())
+    for batch in batches:
+        one.append(batch, allow_duplicate=True)
+    two = JsonlStore(tmp_path_factory.mktemp("two") / "log.jsonl")
+    shutil.copy(one.path, two.path)
+    assert stored.keep(one)
+    parent, written = os.getpid(), stored._written
+
+    def dying():
+        made, sent = written(), []
+
+        def one_series(series):
+            if killed_at is not None and os.getpid() != parent and len(sent) == killed_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            sent.append(series)
+            return made(series)
+
+        return one_series
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scratch, "IN_TWO_ROWS", 0)
+        patch.setattr(scratch, "_WRITTEN_SHARE", share)
+        patch.setattr(stored, "_written", dying)
+        assert stored.keep(two)
+    assert kept_files(two) == kept_files(one) and len(kept_files(one)) == 2
 
 
 def test_import_keeps_the_replay_and_replay_uses_it_until_the_log_grows(tmp_path):

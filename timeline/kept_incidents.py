@@ -26,7 +26,7 @@ import sys
 import tempfile
 import zlib
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 import msgspec
@@ -107,20 +107,14 @@ class Writer:
                 self._out.close()
             self._out = None
 
-    def passing(self, series: Iterable[Series]) -> Iterator[Series]:
-        """``series``, each one written as it goes by."""
-        for one in series:
-            self.add(one)
-            yield one
-
-    def add(self, series: Series) -> None:
-        if series.incident in self._places and series.incident != next(reversed(self._places)):
-            raise ValueError(f"the series of incident {series.incident!r} do not come together")
+    def add(self, incident: str, body: bytes) -> None:
+        """Write the series of ``incident`` kept as ``body`` (``encoded``): the next after those written before."""
+        if incident in self._places and incident != next(reversed(self._places)):
+            raise ValueError(f"the series of incident {incident!r} do not come together")
         if self._out is None:
             return
-        body = _encode(_kept(series))
-        offset, length, count, crc = self._places.get(series.incident, (self._out.tell(), 0, 0, 0))
-        self._places[series.incident] = (offset, length + len(body), count + 1, zlib.crc32(body, crc))
+        offset, length, count, crc = self._places.get(incident, (self._out.tell(), 0, 0, 0))
+        self._places[incident] = (offset, length + len(body), count + 1, zlib.crc32(body, crc))
         try:
             self._out.write(body)
         except OSError:
@@ -224,6 +218,11 @@ def _behind(
     if index.entries < head.entries or head_at(store, index, head.entries) != head:
         raise log_replaced(store, head)
     return index, effective_rows(index, as_of, None, incident, monitor, entries=head.entries)[0]
+
+
+def encoded(series: Series) -> bytes:
+    """A series as kept: what ``Writer.add`` takes (made by whichever process folded it)."""
+    return _encode(_kept(series))
 
 
 def _kept(series: Series) -> _Series:

@@ -31,6 +31,7 @@ from .replay import DayPoint, Replay, Series
 from .rule import BASES, CARRIED, OPEN, wording
 
 CSV_COLUMNS = ("incident", "monitor", "measure", "category", "location", "date", "low", "high", "basis", "observations")
+CSV_HEADER = ",".join(CSV_COLUMNS) + "\n"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -93,7 +94,7 @@ def csv_chunks(
     the text of a long list's later series is made by a fork meanwhile
     (``parallel.in_two``), for a command that writes a whole replay.
     """
-    yield ",".join(CSV_COLUMNS) + "\n"
+    yield CSV_HEADER
     if in_two_processes and isinstance(series_list, Sequence):
         days = np.cumsum([series.folded.last - series.folded.first + 1 for series in series_list])
         if len(days) and days[-1] >= IN_TWO_CSV_ROWS:
@@ -112,29 +113,38 @@ _FIRST_SHARE = 0.45
 
 def _csv_rows(series_list: Iterable[Series], reports_only: bool) -> Iterator[str]:
     """The rows of ``csv_chunks``, a series' at a time."""
-    dates = _DateTexts()
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="")
-    for series in series_list:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(
+    return map(SeriesCsv(reports_only), series_list)
+
+
+class SeriesCsv:
+    """The CSV rows of one series at a time (``csv_chunks``'s), the text of each day made once for all series."""
+
+    def __init__(self, reports_only: bool = False) -> None:
+        self.reports_only = reports_only
+        self._dates = _DateTexts()
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="")
+
+    def __call__(self, series: Series) -> str:
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._writer.writerow(
             (series.incident, series.monitor, series.measure, series.category, safe_cell(series.location or ""))
         )
-        prefix = buffer.getvalue() + ","
+        prefix = self._buffer.getvalue() + ","
         folded = series.folded
         first = folded.first
-        texts = dates.between(first, folded.last)
+        texts = self._dates.between(first, folded.last)
         lines = []
         for start, end, low, high, code, ids in folded.runs():  # ordinals, not dates: every run of a log
             listedhigh = "" if high == OPEN else high
             at = start - first
             until = end - first
             lines.append(f"{prefix}{texts[at]},{low},{listedhigh},{BASES[code]},{ids}\n")
-            if until > at and not reports_only:
+            if until > at and not self.reports_only:
                 carried = f",{low},{listedhigh},{CARRIED},{ids}\n"
                 lines.append(prefix + (carried + prefix).join(texts[at + 1 : until + 1]) + carried)
-        yield "".join(lines)
+        return "".join(lines)
 
 
 class _DateTexts:

@@ -38,8 +38,8 @@ from events_log.errors import IndexMismatchWarning, StoreError
 from events_log.store import LogHead, Store
 
 from . import kept_incidents
-from .output import csv_chunks
-from .replay import Replay
+from .output import CSV_HEADER, SeriesCsv, csv_chunks
+from .replay import Replay, Series
 from .scratch import full_series
 
 NAME = "replay.csv"
@@ -153,7 +153,7 @@ def write_and_keep(store: Store, result: Replay, out: BinaryIO) -> None:
     if kept:
         with kept_incidents.Writer() as parts:
             for series in result.series:
-                parts.add(series)
+                parts.add(series.incident, kept_incidents.encoded(series))
             parts.keep(store, result.log, result._index)
 
 
@@ -162,12 +162,30 @@ def keep(store: Store, progress: Callable[[Iterable, int], Iterable] | None = No
 
     ``progress`` wraps the replay's loop over series, as ``replay``'s does.
     """
-    head, index, series = full_series(store, progress)  # one series at a time: never the whole replay in memory
+    head, index, written = full_series(store, _written(), progress)  # a series at a time: never the whole replay
     with kept_incidents.Writer() as parts:
-        kept = store.keep_result(NAME, head, _sealed(chunk.encode() for chunk in csv_chunks(parts.passing(series))))
+        kept = store.keep_result(NAME, head, _sealed(_csv_kept(written, parts)))
         if kept:  # the store read every series
             parts.keep(store, head, index)
     return kept
+
+
+def _written() -> Callable[[Series], tuple[str, bytes, bytes]]:
+    """What is written of a series: its incident, its CSV rows and its kept form (``kept_incidents.encoded``).
+
+    Made by the process that folded it (``scratch.full_series``): a fork
+    folding half the series sends back these bytes, not the series.
+    """
+    rows = SeriesCsv()
+    return lambda series: (series.incident, rows(series).encode(), kept_incidents.encoded(series))
+
+
+def _csv_kept(written: Iterable[tuple[str, bytes, bytes]], parts: kept_incidents.Writer) -> Iterator[bytes]:
+    """The CSV of the series ``written``, header first, each series kept by incident on the way (in ``parts``)."""
+    yield CSV_HEADER.encode()
+    for incident, rows, body in written:
+        parts.add(incident, body)
+        yield rows
 
 
 def check(store: Store, *, repair: bool) -> list[tuple[str, bool]]:
@@ -188,9 +206,9 @@ def check(store: Store, *, repair: bool) -> list[tuple[str, bool]]:
                       "it is not used, and the next whole replay keeps it anew", False))  # fmt: skip
         by_incident.close()
         kept[kept_incidents.NAME] = None
-    _, index, series = full_series(store)
+    _, index, written = full_series(store, _written())
     with kept_incidents.Writer() as parts:
-        csv = _compared_csv(kept[NAME], (chunk.encode() for chunk in csv_chunks(parts.passing(series))))
+        csv = _compared_csv(kept[NAME], _csv_kept(written, parts))
         made = parts.finished(index)
         if made is None and kept[kept_incidents.NAME] is not None:  # not wrong, only not compared
             notes.append((f"the replay kept by incident was not compared ({_at(head)}): no room for a temporary "
