@@ -827,18 +827,13 @@ def replay(
     if whole and (kept := stored.kept_whole(store)) is not None:
         stored.copy(kept, sys.stdout.buffer)
         return
-    result = run_replay(
-        store,
-        as_of=as_of,
-        known_at=known_at,
-        incident=incident,
-        monitor=monitor,
-        progress=lambda series, length: _progress(series, "replaying", length),
-    )
+    progress = lambda series, length: _progress(series, "replaying", length)  # noqa: E731
+    if whole:  # folded and written a series at a time, and kept beside the log on the way
+        stored.keep(store, progress, out=sys.stdout.buffer)
+        return
+    result = run_replay(store, as_of=as_of, known_at=known_at, incident=incident, monitor=monitor, progress=progress)
     if format_ == "json":
         output.write_json(result, sys.stdout.buffer, reports_only=days == "reports")
-    elif whole:
-        stored.write_and_keep(store, result, sys.stdout.buffer)
     elif format_ == "csv":
         output.write_csv(result, sys.stdout, reports_only=days == "reports")
     else:

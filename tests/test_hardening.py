@@ -277,7 +277,7 @@ def test_an_interrupted_command_that_writes_nothing_says_nothing_of_batches(tmp_
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(stored, "csv_chunks", interrupted)
+    monkeypatch.setattr(stored, "full_series", interrupted)
     ran = helpers.invoke(["replay", "--log", log, "--format", "csv"])
     assert (ran.exit_code, ran.stderr) == (130, "timeline: interrupted\n")
 

@@ -38,8 +38,8 @@ AS_OF = (None, START - dt.timedelta(days=1), START, START + dt.timedelta(days=4)
 
 
 def keep(store) -> None:
-    """What a whole ``timeline replay --format csv`` does: replay, write, keep beside the log."""
-    stored.write_and_keep(store, replay(store), io.BytesIO())
+    """What a whole ``timeline replay --format csv`` does: fold, write, keep beside the log."""
+    stored.keep(store, out=io.BytesIO())
 
 
 def said(result) -> tuple:

@@ -60,7 +60,7 @@ def test_the_kept_replay_is_a_cold_replay_at_its_head_and_unused_after(fresh_log
             store.append(batch, allow_duplicate=True)
             assert kept_bytes(store) is None  # made at an earlier head: not used
             out = io.BytesIO()
-            stored.write_and_keep(store, replay(store), out)
+            stored.keep(store, out=out)
             assert out.getvalue() == cold_csv(store) == kept_bytes(store)
     finally:
         store.close()
@@ -238,7 +238,7 @@ def test_files_left_half_written_by_killed_writers_are_removed_and_live_writers_
         other = tmp_path / f"log.jsonl.replay.incidents.writing-{gone.pid}"
         for path in (abandoned, busy, other):
             path.write_bytes(b"half a replay")
-        stored.write_and_keep(store, replay(store), io.BytesIO())
+        stored.keep(store, out=io.BytesIO())
         assert not abandoned.exists() and not other.exists() and busy.exists()
         assert kept_bytes(store) == cold_csv(store)
     finally:

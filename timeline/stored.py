@@ -34,12 +34,13 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 
+from events_log.cycles import no_cycle_collection
 from events_log.errors import IndexMismatchWarning, StoreError
 from events_log.store import LogHead, Store
 
 from . import kept_incidents
-from .output import CSV_HEADER, SeriesCsv, csv_chunks
-from .replay import Replay, Series
+from .output import CSV_HEADER, SeriesCsv
+from .replay import Series
 from .scratch import full_series
 
 NAME = "replay.csv"
@@ -127,44 +128,38 @@ class _Body(io.RawIOBase):
         super().close()
 
 
-def write_and_keep(store: Store, result: Replay, out: BinaryIO) -> None:
-    """Write the CSV of ``result`` (a full replay) to ``out``, and keep it beside the log on the way."""
+def keep(
+    store: Store, progress: Callable[[Iterable, int], Iterable] | None = None, out: BinaryIO | None = None
+) -> bool:
+    """Make the full replay's CSV and keep it beside the log, and the replay by incident; whether it was kept.
 
-    failed: list[OSError] = []
-
-    def chunks() -> Iterator[bytes]:
-        for chunk in csv_chunks(result.series, in_two_processes=True):
-            data = chunk.encode()
-            try:
-                out.write(data)
-            except OSError as error:
-                failed.append(error)  # the output's failure, not the store's: raised again below
-                raise
-            yield data
-
-    written = chunks()
-    # Cut short (nothing kept) if ``out`` fails. A log with no entries yet keeps nothing: its replay is no
-    # work, and the file of a refused first write is removed.
-    kept = result.log.entries > 0 and store.keep_result(NAME, result.log, _sealed(written))
-    if failed:
-        raise failed[0]
-    for _ in written:  # whatever the store did not read (it keeps nothing, or failed) still goes out
-        pass
-    if kept:
-        with kept_incidents.Writer() as parts:
-            for series in result.series:
-                parts.add(series.incident, kept_incidents.encoded(series))
-            parts.keep(store, result.log, result._index)
-
-
-def keep(store: Store, progress: Callable[[Iterable, int], Iterable] | None = None) -> bool:
-    """Make the full replay's CSV and keep it beside the log (after an import); whether it was kept.
-
+    ``out``: write the CSV there too, as it is made (``timeline replay
+    --format csv``). Two processes fold the series and make their bytes
+    (``full_series``), and only the one being written is in memory.
     ``progress`` wraps the replay's loop over series, as ``replay``'s does.
     """
-    head, index, written = full_series(store, _written(), progress)  # a series at a time: never the whole replay
-    with kept_incidents.Writer() as parts:
-        kept = store.keep_result(NAME, head, _sealed(_csv_kept(written, parts)))
+    head, index, written = full_series(store, _written(), progress)
+    failed: list[OSError] = []
+    with no_cycle_collection(), kept_incidents.Writer() as parts:
+
+        def chunks() -> Iterator[bytes]:
+            for chunk in _csv_kept(written, parts):
+                if out is not None:
+                    try:
+                        out.write(chunk)
+                    except OSError as error:
+                        failed.append(error)  # the output's failure, not the store's: raised again below
+                        raise
+                yield chunk
+
+        made = chunks()
+        # Cut short (nothing kept) if ``out`` fails. A log with no entries yet keeps nothing: its replay is no
+        # work, and the file of a refused first write is removed.
+        kept = head.entries > 0 and store.keep_result(NAME, head, _sealed(made))
+        if failed:
+            raise failed[0]
+        for _ in made:  # whatever the store did not read (it keeps nothing, or failed) still goes out
+            pass
         if kept:  # the store read every series
             parts.keep(store, head, index)
     return kept
