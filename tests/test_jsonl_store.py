@@ -9,11 +9,14 @@ import re
 import time
 from pathlib import Path
 
+import attrs
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from events_log import jsonl
 from events_log.errors import BrokenChainError, InputError, ReadOnlyLogError, StoreError, TornLogError
+from events_log.events import Source
 from events_log.jsonl import JsonlStore
 from timeline.replay import replay
 
@@ -282,3 +285,21 @@ def test_log_file_is_fsynced_and_has_no_partial_batch_after_disk_full(tmp_path, 
         store.append([obs("b", 9, 2), obs("c", 10, 3)])
     monkeypatch.undo()
     assert store.path.read_bytes() == before
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(quotes=st.lists(st.integers(0, 3000), min_size=1, max_size=10), read=st.sampled_from([1, 7, 300, 1 << 18]))
+def test_lines_are_read_whole_however_the_reads_cut_them(tmp_path_factory, quotes, read):
+    """Read a byte at a time, a few hundred, or a quarter megabyte (lines longer than a read among them): every
+    line whole, as the file holds it, and verify and a replay that parses the log find what they find in big reads."""
+    store = JsonlStore(tmp_path_factory.mktemp("log") / "log.jsonl", clock=StepClock())
+    store.append([*NAMES, *(attrs.evolve(obs(f"o{n}", 8 + n, 100 + n), source=Source(title="t", quote="q" * length))
+                            for n, length in enumerate(quotes))])  # fmt: skip
+    expected = replay(JsonlStore(store.path)).series
+    for sidecar in store.path.parent.glob("log.jsonl.*"):
+        sidecar.unlink()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jsonl, "_BLOCK", read)
+        assert list(store.lines()) == store.path.read_bytes().split(b"\n")[:-1]
+        assert store.verify().head == store.head()
+        assert replay(JsonlStore(store.path)).series == expected
