@@ -374,15 +374,22 @@ def test_a_csv_fork_that_dies_reads_the_csv_one_process_reads(tmp_path, dies):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=csv_files(), window=st.integers(1, 600), share=st.sampled_from([0.0, 0.2, 0.35, 0.5, 0.9]))
-def test_a_csv_read_by_two_processes_is_the_csv_read_by_one(tmp_path_factory, data, window, share):
+@given(
+    data=csv_files(),
+    window=st.integers(1, 600),
+    share=st.sampled_from([0.0, 0.2, 0.35, 0.5, 0.9]),
+    read=st.sampled_from([1, 5, 200, importers._CHUNK]),
+)
+def test_a_csv_read_by_two_processes_is_the_csv_read_by_one(tmp_path_factory, data, window, share, read):
     """A fork reads the later part of each window from a line that may fall inside a quoted cell; the rows,
-    their line numbers and the first refusal are those one process reads, however short the windows."""
+    their line numbers and the first refusal are those one process reads, however short the windows and the
+    reads of the file (a line longer than a read, the last line without a line break)."""
     path = tmp_path_factory.mktemp("csv") / "rows.csv"
     path.write_bytes(data)
     with csv_readers(two=False):
         alone = _read_csv(path)
-    with csv_readers(two=True, window=window, share=share):
+    with csv_readers(two=True, window=window, share=share), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(importers, "_CHUNK", read)
         shared = _read_csv(path)
     event("refused" if alone[0] == "refused" else "read")
     assert shared == alone
