@@ -23,6 +23,7 @@ rebuilds it from the log and compares.
 
 from __future__ import annotations
 
+from array import array
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -145,9 +146,10 @@ class IndexBuilder:
         self._count = 0
         self._last_hash = ""
         self._end = -1
-        self._times: list[int] = []
-        self._types: list[int] = []
-        self._offsets: list[int] = []
+        # Per entry, as machine numbers: a block's are made into bytes at once, not an int at a time.
+        self._times = array("q")
+        self._types = array("b")
+        self._offsets = array("q")
         self._new_series: list[tuple] = []
         self._obs: list[tuple] = []
         self._obs_tables: list[np.ndarray] = []  # rows before those of ``_obs``, as tables (``add_observations``)
@@ -237,7 +239,7 @@ class IndexBuilder:
         """
         rows, starts = run.rows, run.starts
         table = rows[:, INDEXED]  # a copy: its series are renumbered below
-        times, offsets = rows[:, TIME].tolist(), starts[rows[:, LINE]].tolist()
+        times, offsets = rows[:, TIME], starts[rows[:, LINE]]
         first = 0
         for done, line in enumerate([*run.others, len(run)]):
             last = line - done  # the rows before this line
@@ -253,7 +255,9 @@ class IndexBuilder:
         numbers = np.array([self.series.get(key, -1) for key in run.keys], dtype=np.int64)
         table[:, 1] = numbers[table[:, 1]]  # its series column; the tables added above are views of it
 
-    def _add_rows(self, run: Skimmed, table: np.ndarray, first: int, last: int, times: list, offsets: list) -> None:
+    def _add_rows(
+        self, run: Skimmed, table: np.ndarray, first: int, last: int, times: np.ndarray, offsets: np.ndarray
+    ) -> None:
         for number in run.new_keys(first, last):
             key = run.keys[number]
             if key not in self.series:
@@ -280,18 +284,18 @@ class IndexBuilder:
             np.where(high == SPOOLED_OPEN, OPEN, high),
             _SPOOLED_QUALIFIER[figures["qualifier"]],
         )).astype(np.int64)  # fmt: skip
-        times = [self._time_code(run.recorded_at)] * count
+        times = np.full(count, self._time_code(run.recorded_at), dtype=np.int64)
         self._take_rows(table, run.ids, times, run.starts(), run.last_hash, run.end)
 
     def _take_rows(
-        self, table: np.ndarray, ids: list[str], times: list[int], offsets: list[int], last_hash: str, end: int
+        self, table: np.ndarray, ids: list[str], times: np.ndarray, offsets: Sequence[int], last_hash: str, end: int
     ) -> None:
         """Observation rows taken in at once, in the index's columns, after the rows ``add`` added before them."""
         if self._first is None:
             self._first = int(table[0, 0])
-        self._times += times
-        self._types += [OBSERVATION] * len(ids)
-        self._offsets += offsets
+        self._times.frombytes(times.astype(np.int64, copy=False).tobytes())
+        self._types.frombytes(bytes([OBSERVATION]) * len(ids))
+        self._offsets.frombytes(np.asarray(offsets, dtype=np.int64).tobytes())
         self._count += len(ids)
         self._last_hash, self._end = last_hash, end
         self.new_ids.extend(ids)
@@ -401,7 +405,7 @@ def _columns(rows: list[tuple], width: int) -> list[np.ndarray]:
     return [table[:, n] for n in range(width)]
 
 
-def _bytes(values: list[int] | np.ndarray, dtype: Any) -> bytes:
+def _bytes(values: list[int] | array | np.ndarray, dtype: Any) -> bytes:
     return np.asarray(values, dtype=dtype).astype(np.dtype(dtype).newbyteorder("<"), copy=False).tobytes()
 
 
