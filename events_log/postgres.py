@@ -385,9 +385,13 @@ ORDER BY position LIMIT 1"""
             for row in rows:
                 copy.write_row(row)
 
+    def _reading_cursor(self, connection: psycopg.Connection) -> psycopg.Cursor:
+        # Binary results: a bytea column comes as its bytes, not as hex text twice its length to decode.
+        return connection.cursor(binary=True)
+
     def _select_lines(self, connection: psycopg.Connection, start: int) -> Iterator[bytes]:
-        # A server-side cursor streams the log instead of loading it whole.
-        with connection.transaction(), connection.cursor(name="timeline_lines") as cursor:
+        # A server-side cursor streams the log instead of loading it whole, its lines as bytes (``_reading_cursor``).
+        with connection.transaction(), connection.cursor(name="timeline_lines", binary=True) as cursor:
             cursor.itersize = 1000
             cursor.execute(f"SELECT line FROM {TABLE} WHERE position >= %s ORDER BY position", (start,))
             for (line,) in cursor:

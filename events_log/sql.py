@@ -160,7 +160,7 @@ class SqlStore(Store):
         if connection is None:
             return projection.load([])
         try:
-            cursor = connection.cursor()
+            cursor = self._reading_cursor(connection)
             origin = self._origin(cursor, projection)
             if (
                 since is not None
@@ -185,6 +185,10 @@ class SqlStore(Store):
             self._save_without_waiting(lambda cursor: self._insert_blocks(cursor, projection, new))
         state.origin = origin
         return state
+
+    def _reading_cursor(self, connection: Any) -> Any:
+        """A cursor for reading what may be large (a projection's blocks): the database's own."""
+        return connection.cursor()
 
     def _origin(self, cursor: Any, projection: Projection) -> int:
         """How many times ``verify`` has set this projection's blocks aside: a state read before is
@@ -341,7 +345,7 @@ class SqlStore(Store):
         notes, mismatch = [], False
         for projection in self.kept:
             try:
-                stored, damaged = self._stored(connection.cursor(), projection)
+                stored, damaged = self._stored(self._reading_cursor(connection), projection)
             except self.database_errors as error:
                 raise self._failure(error) from None
             rebuilt = self._rebuilt(projection, stored.entries)
