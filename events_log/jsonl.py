@@ -1056,7 +1056,7 @@ def _line_runs(fd: int, start: int, end: int, location: str) -> Iterator[tuple[i
 
     Each read starts where a line does: the part of a line a read ends in
     is read again by the next, never joined to it (joining made a copy of
-    every read, and reading a 800 MB log took 0.8 to 1.2 s of CPU instead
+    every read, and reading an 800 MB log took 0.8 to 1.2 s of CPU instead
     of 0.5). A line longer than a read is read whole by longer reads.
     """
     offset, size = start, _BLOCK
