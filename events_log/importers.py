@@ -32,7 +32,7 @@ from .columns import COLUMNS
 from .cycles import no_cycle_collection
 from .errors import InputError, shown
 from .events import MAX_COUNT, Event, Figure, Kind, Observation, Qualifier, Source, composed
-from .parallel import in_two, line_start_after
+from .parallel import in_two, line_start_after, whole_lines
 from .rows import RowEncoder
 from .spool import SpooledRows
 
@@ -527,30 +527,22 @@ def _reader(fd: int, path: Path, place: _Place, ticks: Iterator | None) -> Any:
 
 
 def _lines_at(fd: int, place: _Place, ticks: Iterator | None) -> Iterator[bytes]:
-    """The lines of the file from ``place`` on, as a file object gives them (each with its line feed).
-
-    Each read starts where a line does: the part of a line a read ends in
-    is read again by the next, never joined to it (as ``jsonl._line_runs``).
-    """
-    at, size = place.offset, _CHUNK
-    while chunk := os.pread(fd, size, at):
-        lines = chunk.split(b"\n")
-        cut = lines.pop()  # the start of the line the read ended in (empty where it ended with one)
-        if not lines and len(chunk) == size:  # a line longer than a read: read it whole
-            size *= 2
-            continue
-        at, size = at + len(chunk) - len(cut), _CHUNK
+    """The lines of the file from ``place`` on, as a file object gives them (each with its line feed)."""
+    end = os.fstat(fd).st_size
+    while place.offset < end:
+        lines, _ = whole_lines(fd, place.offset, end, _CHUNK)
+        if not lines:  # the file's last line, without a line feed
+            if last := os.pread(fd, end - place.offset, place.offset):
+                place.offset += len(last)
+                place.lines += 1
+                yield last
+            return
         for line in lines:
             place.offset += len(line) + 1
             place.lines += 1
             if ticks is not None:
                 next(ticks, None)
             yield line + b"\n"
-        if not lines:  # the file's last line, without a line feed
-            place.offset += len(cut)
-            place.lines += 1
-            yield cut
-            return
 
 
 def _csv_pieces(numbered: Iterable[tuple[int, str]], place: _Place) -> Iterator[str]:

@@ -88,6 +88,26 @@ def line_start_after(fd: int, at: int, end: int) -> int:
 _CHUNK = 1 << 18
 
 
+def whole_lines(fd: int, offset: int, end: int, size: int) -> tuple[list[bytes], int]:
+    """The whole lines (without their line feeds) that one read of a file from ``offset``, where a line starts,
+    holds before ``end``, and where the line the read ends in starts: the next read starts there.
+
+    The part of a line a read ends in is read again by the next, never
+    joined to it (joining copied every read: reading an 800 MB log took 0.8
+    to 1.2 s of CPU instead of 0.5). A read of ``size`` bytes that holds no
+    whole line is made longer; the lines are none where no line ends before
+    ``end`` (the file's last line has no line feed, or the file is shorter).
+    """
+    while True:
+        wanted = min(size, end - offset)
+        chunk = os.pread(fd, wanted, offset)
+        lines = chunk.split(b"\n")
+        cut = lines.pop()  # the start of the line the read ended in (empty where it ended with one)
+        if lines or len(chunk) < wanted or wanted == end - offset:
+            return lines, offset + len(chunk) - len(cut)
+        size *= 2
+
+
 def _fork(room: int) -> tuple[int, int, int, BinaryIO, set[signal.Signals]] | None:
     """A fork, a pipe from it and a file for what it makes (its pid, the read end, the write end, the file,
     and the signal mask to restore), or None where none can be made (a system without ``fork``, too little
