@@ -485,8 +485,9 @@ def small_filesystem(folder: Path, size: str):
 
 @pytest.mark.parametrize("kind", ["jsonl", "sqlite"])
 def test_a_full_disk_appends_whole_batches_or_nothing(tmp_path, kind):
-    """On a real 256 KiB filesystem, appends stop with a clear error; every acknowledged entry stays."""
-    with small_filesystem(tmp_path / "disk", "256k") as disk:
+    """On a real 1 MiB filesystem, appends stop with a clear error; every acknowledged entry stays."""
+    # (A SQLite log's pages are 16 KiB: its first append's write-ahead log alone takes 400 KiB.)
+    with small_filesystem(tmp_path / "disk", "1m") as disk:
         target = str(disk / "log.jsonl") if kind == "jsonl" else f"sqlite:///{disk / 'log.db'}"
         store = open_store(target)
         store.clock = StepClock()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -16,8 +18,10 @@ from hypothesis import strategies as st
 
 from events_log.envelope import encode_entry
 from events_log.errors import InputError, StoreError
+from events_log.events import Retraction
 from events_log.importers import COLUMNS, observation_from_row, read_events, row_from_observation
 from events_log.jsonl import JsonlStore
+from events_log.sqlite import SCHEMA
 from events_log.store import LogHead
 from events_log.stores import open_store
 from tests.conftest import StepClock
@@ -230,6 +234,54 @@ def test_a_batch_stopped_while_its_lines_are_made_leaves_the_log_as_it_was(fresh
         verified = store.verify()
         assert not verified.index_mismatch and verified.torn is None
         assert store.append([obs("after", 3, 5)])[0].position == store.head().entries - 1
+
+
+def _sqlite_indexes(database: str) -> tuple[list[tuple], list[str]]:
+    """The database's indexes (name, table, SQL), and the columns of the table's unique indexes."""
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        indexes = sorted(connection.execute("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'"))
+        unique = [column for (name,) in connection.execute(
+            "SELECT name FROM pragma_index_list('timeline_entries') WHERE \"unique\" AND origin != 'pk'")
+            for (column,) in connection.execute("SELECT name FROM pragma_index_info(?)", (name,))]  # fmt: skip
+        assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]  # each index holds each row
+    return indexes, unique
+
+
+# A log made before the hashes had an index of their own: their table holds them unique.
+_OLDER_SCHEMA = SCHEMA.replace("hash        TEXT NOT NULL,", "hash        TEXT NOT NULL UNIQUE,")
+
+
+@pytest.mark.parametrize("made", ["now", "before the hash index"])
+@pytest.mark.parametrize("stop", [0, 4_095, 4_096, 4_097, 8_191, 8_192, 8_500, len(BIG)])  # pieces of 4,096
+def test_a_batch_larger_than_the_sqlite_log_leaves_its_indexes_whole(tmp_path_factory, made, stop):
+    """A batch as large as the log drops the indexes it fills while it inserts, and makes them again before
+    its commit: landed or stopped at any line, the database has the indexes it had, each holding every row."""
+    database = str(tmp_path_factory.mktemp("sqlite") / "log.db")
+    assert _OLDER_SCHEMA != SCHEMA
+    if made != "now":
+        with contextlib.closing(sqlite3.connect(database)) as connection:
+            connection.executescript(_OLDER_SCHEMA)
+    with open_store(f"sqlite:///{database}") as store:
+        store.clock = StepClock()
+        store.append([obs("first", 1, 1), *(obs(f"m{i}-0", 2, 1, monitor=f"m{i}") for i in range(9))],
+                     describe_new=True)  # fmt: skip
+        before, indexes = list(store.lines()), _sqlite_indexes(database)
+        assert indexes[1] == ["hash"]  # held unique once, by the table's constraint or by the index
+        encode = _stopping_encoder(BIG, stop)
+        if stop < len(BIG):
+            with pytest.raises(KeyboardInterrupt):
+                store.append_lines({o.id for o in BIG}, encode)
+            assert list(store.lines()) == before
+        else:
+            store.append_lines({o.id for o in BIG}, encode)
+            assert store.head().entries == len(before) + len(BIG)
+            with pytest.raises(InputError, match="allow-duplicate"):  # the figures' index answers
+                store.append([attrs.evolve(BIG[-1], id="again")])
+            store.fix(
+                BIG[4_500].id, lambda record, version: Retraction(record.id, reason="wrong", expected_version=version)
+            )
+        assert _sqlite_indexes(database) == indexes
+        assert store.verify().head.entries == store.head().entries
 
 
 def test_an_import_into_sqlite_leaves_its_pages_in_the_database_not_the_write_ahead_log(tmp_path):
