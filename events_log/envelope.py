@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Any
 
 import attrs
@@ -179,6 +180,31 @@ def entry_line(
     ).encode() + stored
     digest = hashlib.sha256(body + b"}").hexdigest()
     return body + b',"hash":"' + digest.encode() + b'"}', digest
+
+
+def chained_lines(
+    events: Iterable[tuple[str, bytes]], *, position: int, recorded_at: str, batch_end: int, prev_hash: str
+) -> Iterator[bytes]:
+    """The stored lines of consecutive events of one batch (type name and stored JSON each), from ``position``
+    on, chained after ``prev_hash``: ``entry_line`` of each, the envelope they share made once per type.
+
+    An import makes a line per event; making each envelope anew was a third
+    of the time the fork that makes them takes.
+    """
+    shared: dict[str, bytes] = {}
+    prev = prev_hash.encode()
+    for at, (type_name, stored) in enumerate(events, position):
+        middle = shared.get(type_name)
+        if middle is None:
+            middle = shared[type_name] = (
+                f',"recorded_at":"{recorded_at}","type":"{type_name}","schema":{SCHEMA[type_name]},'
+                f'"batch_end":{batch_end},"prev_hash":"'
+            ).encode()
+        body = b'{"position":%d%b%b","event":%b' % (at, middle, prev, stored)
+        digest = hashlib.sha256(body)
+        digest.update(b"}")
+        prev = digest.hexdigest().encode()
+        yield body + b',"hash":"' + prev + b'"}'
 
 
 def check_line(line: bytes, position: int, prev_hash: str) -> RawEntry:

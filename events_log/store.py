@@ -40,10 +40,10 @@ from .envelope import (
     GENESIS,
     Entry,
     RawEntry,
+    chained_lines,
     check_line,
     decode_line,
     encode_entry,
-    entry_line,
     format_time,
     parse_time,
 )
@@ -91,13 +91,10 @@ class Appended:
 
 def spooled_lines(described: Sequence[Event], spool: Spool, head: LogHead, recorded_at: str) -> Iterator[bytes]:
     """The stored lines of new descriptions and then of a spool's events, chained after ``head``."""
-    batch_end, prev = head.entries + len(described) + spool.count - 1, head.head
     descriptions = ((type(event).__name__, orjson.dumps(unstructure(event))) for event in described)
-    for position, (type_name, stored) in enumerate(itertools.chain(descriptions, spool.stored()), head.entries):
-        line, prev = entry_line(
-            type_name, stored, position=position, recorded_at=recorded_at, batch_end=batch_end, prev_hash=prev
-        )
-        yield line
+    return chained_lines(itertools.chain(descriptions, spool.stored()), position=head.entries,
+                         recorded_at=recorded_at, batch_end=head.entries + len(described) + spool.count - 1,
+                         prev_hash=head.head)  # fmt: skip
 
 
 def _made_by_a_fork(make: Callable[[], Iterator[bytes]], count: int, size: int) -> Iterator[bytes]:

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from events_log.codec import SCHEMA, event_from_input, event_from_stored, event_to_input, unstructure, upcast
-from events_log.envelope import Entry, decode_line, encode_entry, entry_line, format_time
+from events_log.envelope import Entry, chained_lines, decode_line, encode_entry, entry_line, format_time
 from events_log.errors import InputError
 from events_log.events import Correction, Observation, Retraction
 from events_log.jsonl import JsonlStore
@@ -179,11 +179,12 @@ def test_stored_counts_above_the_limit_do_not_load(low):
 @given(batch=st.lists(events, min_size=1, max_size=6), position=st.integers(0, 10**15),
        prev=st.text("0123456789abcdef", min_size=64, max_size=64))  # fmt: skip
 def test_the_lines_of_a_batch_are_what_orjson_makes_of_each_envelope(batch, position, prev):
-    """A batch's lines are written out directly (``entry_line``): byte for byte the JSON of each whole envelope,
-    each chained to the one before by the SHA-256 of its body."""
-    recorded_at, end = "2025-04-01T09:00:00.000000Z", position + len(batch) - 1
-    for n, event in enumerate(batch):
-        name, stored = type(event).__name__, orjson.dumps(unstructure(event))
+    """A batch's lines are written out directly (``entry_line``, and ``chained_lines`` for a whole batch): byte
+    for byte the JSON of each whole envelope, each chained to the one before by the SHA-256 of its body."""
+    recorded_at, end, first = "2025-04-01T09:00:00.000000Z", position + len(batch) - 1, prev
+    stored_events = [(type(event).__name__, orjson.dumps(unstructure(event))) for event in batch]
+    lines = []
+    for n, (name, stored) in enumerate(stored_events):
         line, digest = entry_line(name, stored, position=position + n, recorded_at=recorded_at, batch_end=end,
                                   prev_hash=prev)  # fmt: skip
         body = orjson.dumps({"position": position + n, "recorded_at": recorded_at, "type": name,
@@ -191,3 +192,7 @@ def test_the_lines_of_a_batch_are_what_orjson_makes_of_each_envelope(batch, posi
                              "event": orjson.loads(stored)})  # fmt: skip
         prev = hashlib.sha256(body).hexdigest()
         assert (line, digest) == (body[:-1] + b',"hash":"' + prev.encode() + b'"}', prev)
+        lines.append(line)
+    chained = chained_lines(stored_events, position=position, recorded_at=recorded_at, batch_end=end,
+                            prev_hash=first)  # fmt: skip
+    assert list(chained) == lines
