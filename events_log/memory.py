@@ -14,7 +14,6 @@ does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter, from glibc's malloc.h
@@ -32,7 +31,9 @@ def give_back_freed() -> None:
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
+        # The process's own symbols, the C library's among them: ``ctypes.util.find_library`` would run
+        # ``ldconfig -p`` in a subprocess, from a process of hundreds of megabytes.
+        libc = ctypes.CDLL(None)
         libc.malloc_trim, libc.mallopt  # noqa: B018 - glibc's alone
     except (OSError, AttributeError):  # no C library to load, or not glibc
         return None
