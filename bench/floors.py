@@ -73,7 +73,7 @@ def sqlite_floor(log: str, database: str) -> None:
 
     import orjson
 
-    from events_log.sqlite import EXTENDS_CHAIN, SCHEMA
+    from events_log.sqlite import EXTENDS_CHAIN, HASH_INDEX, PAGE_SIZE, SCHEMA, drop_indexes
 
     rows = []
     with open(log, "rb") as f:
@@ -84,18 +84,24 @@ def sqlite_floor(log: str, database: str) -> None:
             rows.append((entry["position"], entry["recorded_at"], entry["type"], subject, entry["hash"],
                          entry["prev_hash"], line))  # fmt: skip
     connection = sqlite3.connect(database, isolation_level=None)
+    connection.execute(f"PRAGMA page_size = {PAGE_SIZE}")
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
     connection.execute("PRAGMA cache_size = -65536")
     connection.executescript(SCHEMA)
+    connection.execute(HASH_INDEX)
     started = time.perf_counter()
     connection.execute("BEGIN IMMEDIATE")
-    connection.execute("DROP TRIGGER timeline_entries_extends_chain")  # as the store inserts a long batch
+    # As the store inserts a batch as large as the log: no chain trigger, and the indexes made after the rows.
+    connection.execute("DROP TRIGGER timeline_entries_extends_chain")
+    indexes = drop_indexes(connection.cursor())
     connection.executemany(
         "INSERT INTO timeline_entries (position, recorded_at, type, subject, hash, prev_hash, line) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
+    for index in indexes:
+        connection.execute(index)
     connection.execute(EXTENDS_CHAIN)
     connection.execute("COMMIT")
     print(time.perf_counter() - started)

@@ -68,7 +68,7 @@ _HASH_CONSTRAINT = f"sqlite_autoindex_{TABLE}_1"
 # Pages of 16 KB, not SQLite's 4 KB: an entry's line is most of a kilobyte, and a page holds a few dozen, not
 # a few. An import's commit writes a quarter as many pages to the write-ahead log and back to the database:
 # inserting 200,000 entries took 1.7 s of SQLite's time where it took 2.9 s.
-_PAGE_SIZE = 16384
+PAGE_SIZE = 16384
 _WRITE_CACHE_KB = 64 * 1024
 _DEFAULT_CACHE = -2000  # SQLite's own: 2 MB
 
@@ -132,7 +132,7 @@ ORDER BY position LIMIT 1"""
             uri = f"{self.path.resolve().as_uri()}?mode=ro"
             return sqlite3.connect(uri, uri=True, timeout=120, isolation_level=None)
         connection = sqlite3.connect(self.path, timeout=120, isolation_level=None)
-        connection.execute(f"PRAGMA page_size = {_PAGE_SIZE}")  # a new database's only: one with pages keeps its size
+        connection.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a new database's only: one with pages keeps its size
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         connection.executescript(SCHEMA)
@@ -189,26 +189,13 @@ ORDER BY position LIMIT 1"""
             cursor.execute(f"DROP TRIGGER IF EXISTS {TABLE}_extends_chain")
             self._chain_dropped = True
         if self._inserted and self._inserted >= self._before and self._dropped is None:
-            self._dropped = self._drop_indexes(cursor)
+            self._dropped = drop_indexes(cursor)
         self._inserted += len(rows)
         cursor.executemany(
             f"INSERT INTO {TABLE} (position, recorded_at, type, subject, hash, prev_hash, line) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
-
-    @staticmethod
-    def _drop_indexes(cursor: sqlite3.Cursor) -> list[str]:
-        """Drop the named indexes of the entries and the figures that every row goes into, and say how each is made."""
-        cursor.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN (?, ?) "
-            "AND sql NOT LIKE '% WHERE %'",  # a partial index takes few rows, and making it reads every one
-            (TABLE, FIGURES),
-        )
-        indexes = cursor.fetchall()
-        for name, _ in indexes:
-            cursor.execute('DROP INDEX "{}"'.format(name.replace('"', '""')))
-        return [sql for _, sql in indexes]
 
     def _insert_result(self, cursor: sqlite3.Cursor, key: tuple[str, int, str], body: BinaryIO, size: int) -> None:
         """The row with a blob of ``size`` zeros, then the bytes written into it a piece at a time."""
@@ -268,6 +255,19 @@ ORDER BY position LIMIT 1"""
         for connection in self._open.values():
             connection.close()
         self._open.clear()
+
+
+def drop_indexes(cursor: sqlite3.Cursor) -> list[str]:
+    """Drop the named indexes of the entries and the figures that every row goes into; say how each is made."""
+    cursor.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN (?, ?) "
+        "AND sql NOT LIKE '% WHERE %'",  # a partial index takes few rows, and making it reads every one
+        (TABLE, FIGURES),
+    )
+    indexes = cursor.fetchall()
+    for name, _ in indexes:
+        cursor.execute('DROP INDEX "{}"'.format(name.replace('"', '""')))
+    return [sql for _, sql in indexes]
 
 
 class _Blob(io.RawIOBase):
