@@ -52,6 +52,9 @@ _REMEMBERED = 1 << 16
 # A cell never holds a NUL (``importers`` refuses the line), so NUL joins a column's cells for one check in C.
 _IDS = re.compile(f"(?:{OBSERVATION_ID.pattern})(?:\x00(?:{OBSERVATION_ID.pattern}))*")
 _URLS = re.compile(f"(?:{_URL.pattern})?(?:\x00(?:{_URL.pattern})?)*", _URL.flags)
+# The bytes ``events._CONTROL`` and ``_URL`` refuse in ASCII text (a NUL joins a column's links: no cell holds one).
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F])
+_NOT_IN_LINKS = bytes([*range(0x01, 0x21), 0x7F]) + b"<>\"'"
 
 # Stored JSON, id, incident, monitor, figure key, day, and the fields the figure key is made of (``figure_digest``).
 Encoded = tuple[bytes, str, str, str, bytes, int, tuple]
@@ -149,9 +152,7 @@ class RowEncoder:
             return None
         if max(map(len, quotes)) > MAX_QUOTE or max(map(len, notes)) > MAX_QUOTE:
             return None
-        if any(_CONTROL.search("\n".join(column)) for column in (titles, quotes, notes, locations)):
-            return None
-        if not _URLS.fullmatch("\x00".join(urls)):
+        if not all(map(_no_control, (titles, quotes, notes, locations))) or not _links(urls):
             return None
         digits = "".join(lows) + "".join(highs)
         if (digits and not (digits.isascii() and digits.isdigit())) or max(map(len, lows + highs)) > _MAX_DIGITS:
@@ -195,6 +196,38 @@ class RowEncoder:
         if not all(text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS for text in (low, high) if text):
             return None
         return _row(*(column[0] for column in columns), day)
+
+
+def _no_control(column: Sequence[str]) -> bool:
+    """Whether no cell of a column holds a control character ``events._CONTROL`` refuses.
+
+    Text of ASCII alone (most of a file) is checked as bytes, by deleting
+    the refused ones and comparing lengths: a third of the time the regular
+    expression takes over the same text.
+    """
+    text = "\n".join(column)
+    if text.isascii():
+        data = text.encode("ascii")
+        return len(data.translate(None, _CONTROL_BYTES)) == len(data)
+    return _CONTROL.search(text) is None
+
+
+def _links(urls: Sequence[str]) -> bool:
+    """Whether every link a column gives is one ``events._URL`` takes (an empty cell gives none).
+
+    Links of ASCII alone that each start with "http://" or "https://", go on
+    after it and hold none of the bytes a link may not, are taken at once;
+    any other column is left to the regular expression, which says the same
+    of these in twice the time.
+    """
+    given = [url for url in urls if url]
+    joined = "\x00" + "\x00".join(given) + "\x00"
+    if joined.isascii():
+        data = joined.encode("ascii")
+        if (len(data.translate(None, _NOT_IN_LINKS)) == len(data) and "://\x00" not in joined
+                and joined.count("\x00http://") + joined.count("\x00https://") == len(given)):  # fmt: skip
+            return True
+    return _URLS.fullmatch("\x00".join(urls)) is not None
 
 
 def _row(
