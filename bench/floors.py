@@ -73,7 +73,7 @@ def sqlite_floor(log: str, database: str) -> None:
 
     import orjson
 
-    from events_log.sqlite import EXTENDS_CHAIN, HASH_INDEX, PAGE_SIZE, SCHEMA, drop_indexes
+    from events_log.sqlite import EXTENDS_CHAIN, HASH_INDEX, PAGE_SIZE, SCHEMA, drop_indexes, remake_indexes
 
     rows = []
     with open(log, "rb") as f:
@@ -94,14 +94,13 @@ def sqlite_floor(log: str, database: str) -> None:
     connection.execute("BEGIN IMMEDIATE")
     # As the store inserts a batch as large as the log: no chain trigger, and the indexes made after the rows.
     connection.execute("DROP TRIGGER timeline_entries_extends_chain")
-    indexes = drop_indexes(connection.cursor())
+    dropped = drop_indexes(connection.cursor())
     connection.executemany(
         "INSERT INTO timeline_entries (position, recorded_at, type, subject, hash, prev_hash, line) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
-    for index in indexes:
-        connection.execute(index)
+    remake_indexes(connection.cursor(), dropped)
     connection.execute(EXTENDS_CHAIN)
     connection.execute("COMMIT")
     print(time.perf_counter() - started)

@@ -16,6 +16,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import attrs
+
 from .envelope import GENESIS
 from .errors import LogError, StoreError
 from .sql import DESCRIPTION_ROWS, FIGURES, PROJECTIONS, TABLE, SqlStore
@@ -94,7 +96,7 @@ ORDER BY position LIMIT 1"""
         # it dropped the chain trigger, and the indexes it dropped, to be made again (``_insert``).
         self._before = self._inserted = 0
         self._chain_dropped = False
-        self._dropped: list[str] | None = None
+        self._dropped: DroppedIndexes | None = None
 
     def check_writable(self) -> None:
         check_log_file(self.path, self.location)
@@ -155,8 +157,8 @@ ORDER BY position LIMIT 1"""
             self._chain_dropped, self._dropped = False, None
             try:
                 yield cursor
-                for index in self._dropped or ():  # made again from every row, before the commit
-                    cursor.execute(index)
+                if self._dropped is not None:
+                    remake_indexes(cursor, self._dropped)
                 if self._chain_dropped:
                     cursor.execute(EXTENDS_CHAIN)  # back before the commit (a rollback brings it back too)
             except BaseException:
@@ -181,7 +183,9 @@ ORDER BY position LIMIT 1"""
         written apiece; making an index sorts its keys once. That halves what
         SQLite spends on an import, and costs at most two rows' worth of
         sorting per row inserted. Readers never see it: they read the last
-        commit's snapshot, indexes and all.
+        commit's snapshot, indexes and all. What ANALYZE kept of them is
+        given back; where a trigger not the store's own fires on the tables,
+        none is dropped (``drop_indexes``).
         """
         if not self._inserted:
             self._before = rows[0][0] if rows else 0
@@ -219,7 +223,10 @@ ORDER BY position LIMIT 1"""
         if "append-only" in message or "extend the chain" in message:
             return LogError(f"{self.location}: {message}")
         if "disk is full" in message or "database or disk is full" in message:
-            return StoreError(f"cannot write to {self.location}: the disk is full; nothing was appended")
+            return StoreError(
+                f"cannot write to {self.location}: the disk is full; nothing was appended (or it is SQLite's "
+                f"temporary folder, {_temporary_folder()}, that is full: set SQLITE_TMPDIR to another)"
+            )
         if "readonly" in message or "unable to open" in message:
             return StoreError(f"cannot write to {self.location}: {message}")
         return StoreError(f"{self.location}: {message}")
@@ -257,17 +264,60 @@ ORDER BY position LIMIT 1"""
         self._open.clear()
 
 
-def drop_indexes(cursor: sqlite3.Cursor) -> list[str]:
-    """Drop the named indexes of the entries and the figures that every row goes into; say how each is made."""
+# The store's own triggers; another on its tables might read through an index a large batch drops.
+_OWN_TRIGGERS = frozenset({f"{TABLE}_no_update", f"{TABLE}_no_delete", f"{TABLE}_extends_chain"})
+# What ANALYZE keeps of an index, dropped with it.
+_STATISTICS = ("sqlite_stat1", "sqlite_stat4")
+
+
+@attrs.frozen
+class DroppedIndexes:
+    """Indexes dropped while a large batch is inserted: how each is made, and what ANALYZE kept of them."""
+
+    made: list[str]
+    statistics: list[tuple[str, list[tuple]]]  # (statistics table, its rows of these indexes)
+
+
+def drop_indexes(cursor: sqlite3.Cursor) -> DroppedIndexes:
+    """Drop the named indexes of the entries and the figures that every row goes into (none where a trigger
+    other than the store's own fires on those tables: it may read through them, by name too)."""
+    cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN (?, ?)", (TABLE, FIGURES))
+    if {name for (name,) in cursor.fetchall()} - _OWN_TRIGGERS:
+        return DroppedIndexes([], [])
     cursor.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN (?, ?) "
         "AND sql NOT LIKE '% WHERE %'",  # a partial index takes few rows, and making it reads every one
         (TABLE, FIGURES),
     )
     indexes = cursor.fetchall()
-    for name, _ in indexes:
+    names = [name for name, _ in indexes]
+    statistics = []
+    for table in _STATISTICS:
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+        if cursor.fetchone() is not None:
+            cursor.execute(f"SELECT * FROM {table} WHERE idx IN ({', '.join('?' * len(names))})", names)
+            statistics.append((table, cursor.fetchall()))
+    for name in names:
         cursor.execute('DROP INDEX "{}"'.format(name.replace('"', '""')))
-    return [sql for _, sql in indexes]
+    return DroppedIndexes([sql for _, sql in indexes], statistics)
+
+
+def remake_indexes(cursor: sqlite3.Cursor, dropped: DroppedIndexes) -> None:
+    """Make the dropped indexes again from every row, and give them back what ANALYZE kept of them."""
+    for sql in dropped.made:
+        cursor.execute(sql)
+    for table, rows in dropped.statistics:
+        if rows:
+            cursor.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
+
+
+def _temporary_folder() -> str:
+    """Where SQLite keeps its temporary files (what a sort that does not fit in memory spills, as making an
+    index does): the first of these folders it can write to, in its order."""
+    for folder in (os.environ.get("SQLITE_TMPDIR"), os.environ.get("TMPDIR"), "/var/tmp", "/usr/tmp", "/tmp"):
+        if folder and os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK):
+            return folder
+    return "."
 
 
 class _Blob(io.RawIOBase):

@@ -537,6 +537,45 @@ def test_an_import_that_fills_the_disk_of_a_sqlite_log_says_so(tmp_path):
             assert store.verify().head.entries == len(before)
 
 
+def _increments_csv(path: Path, numbers: range) -> Path:
+    """A CSV of one increment of idlib-2026 for each of ``numbers``."""
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        writer.writerows({**dict.fromkeys(COLUMNS, ""), "incident": "idlib-2026", "monitor": "SOHR",
+                          "reported_on": "2025-01-01", "measure": "killed", "category": "civilians",
+                          "kind": "increment", "low": str(n), "qualifier": "exact", "source_title": f"Report {n}"}
+                         for n in numbers)  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize("logged", [0, 60_000])
+def test_an_import_whose_sqlite_temporary_folder_fills_says_so(tmp_path, logged):
+    """SQLite's temporary folder holds the keys it sorts to make a large batch's indexes again, and what its
+    statements would undo: one too small stops an import with the full disk's one line, naming that folder,
+    and nothing is appended, whether the batch is as large as the log or smaller."""
+    with small_filesystem(tmp_path / "sorting", "64k") as sorting:
+        target = f"sqlite:///{tmp_path / 'log.db'}"
+        with open_store(target) as store:
+            store.clock = StepClock()
+            store.append(NAMES)
+        if logged:
+            assert invoke(["import", str(_increments_csv(tmp_path / "logged.csv", range(logged))),
+                           "--describe-new"], target).exit_code == 0  # fmt: skip
+        with open_store(target) as store:
+            before = list(store.lines())
+        path = _increments_csv(tmp_path / "rows.csv", range(logged, logged + 60_000 if logged else 10_000))
+        command = [sys.executable, "-m", "timeline", "import", "--log", target, "--describe-new", str(path)]
+        environment = {**os.environ, "SQLITE_TMPDIR": str(sorting)}
+        done = subprocess.run(command, capture_output=True, text=True, env=environment)
+        assert done.returncode == 1
+        assert done.stderr.count("\n") == 1 and "the disk is full; nothing was appended" in done.stderr
+        assert str(sorting) in done.stderr
+        with open_store(target) as store:
+            assert list(store.lines()) == before
+            assert store.verify().head.entries == len(before)
+
+
 def test_a_read_only_filesystem_is_a_clear_error(tmp_path):
     """A log on a read-only filesystem can be read, and appending says why it cannot."""
     with small_filesystem(tmp_path / "disk", "1m") as disk:

@@ -236,37 +236,53 @@ def test_a_batch_stopped_while_its_lines_are_made_leaves_the_log_as_it_was(fresh
         assert store.append([obs("after", 3, 5)])[0].position == store.head().entries - 1
 
 
-def _sqlite_indexes(database: str) -> tuple[list[tuple], list[str]]:
-    """The database's indexes (name, table, SQL), and the columns of the table's unique indexes."""
+def _sqlite_indexes(database: str) -> tuple[list[tuple], list[str], list[tuple]]:
+    """The database's indexes (name, table, SQL), the columns of the table's unique indexes, and what ANALYZE
+    keeps of each index."""
     with contextlib.closing(sqlite3.connect(database)) as connection:
         indexes = sorted(connection.execute("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'"))
         unique = [column for (name,) in connection.execute(
             "SELECT name FROM pragma_index_list('timeline_entries') WHERE \"unique\" AND origin != 'pk'")
             for (column,) in connection.execute("SELECT name FROM pragma_index_info(?)", (name,))]  # fmt: skip
+        analyzed = connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone()
+        statistics = sorted(connection.execute("SELECT tbl, idx, stat FROM sqlite_stat1")) if analyzed else []
         assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]  # each index holds each row
-    return indexes, unique
+    return indexes, unique, statistics
 
 
 # A log made before the hashes had an index of their own: their table holds them unique.
 _OLDER_SCHEMA = SCHEMA.replace("hash        TEXT NOT NULL,", "hash        TEXT NOT NULL UNIQUE,")
+# A user's own trigger on the log's table, reading through one of its indexes by name.
+_USERS_TRIGGER = """
+CREATE TABLE audit (subject TEXT, seen INTEGER);
+CREATE TRIGGER audit_entries AFTER INSERT ON timeline_entries WHEN NEW.position % 1000 = 0 BEGIN
+    INSERT INTO audit SELECT NEW.subject, count(*) FROM timeline_entries INDEXED BY timeline_entries_subject
+    WHERE subject = NEW.subject;
+END;
+"""
 
 
-@pytest.mark.parametrize("made", ["now", "before the hash index"])
+@pytest.mark.parametrize("made", ["now", "before the hash index", "with a trigger of a user's", "analyzed"])
 @pytest.mark.parametrize("stop", [0, 4_095, 4_096, 4_097, 8_191, 8_192, 8_500, len(BIG)])  # pieces of 4,096
 def test_a_batch_larger_than_the_sqlite_log_leaves_its_indexes_whole(tmp_path_factory, made, stop):
     """A batch as large as the log drops the indexes it fills while it inserts, and makes them again before
-    its commit: landed or stopped at any line, the database has the indexes it had, each holding every row."""
+    its commit: landed or stopped at any line, the database has the indexes it had, each holding every row,
+    with what ANALYZE said of them. A trigger of a user's on the table keeps them all where they are."""
     database = str(tmp_path_factory.mktemp("sqlite") / "log.db")
     assert _OLDER_SCHEMA != SCHEMA
-    if made != "now":
+    if made == "before the hash index":
         with contextlib.closing(sqlite3.connect(database)) as connection:
             connection.executescript(_OLDER_SCHEMA)
     with open_store(f"sqlite:///{database}") as store:
         store.clock = StepClock()
         store.append([obs("first", 1, 1), *(obs(f"m{i}-0", 2, 1, monitor=f"m{i}") for i in range(9))],
                      describe_new=True)  # fmt: skip
+        if made in ("with a trigger of a user's", "analyzed"):
+            with contextlib.closing(sqlite3.connect(database)) as connection:
+                connection.executescript(_USERS_TRIGGER if made != "analyzed" else "ANALYZE")
         before, indexes = list(store.lines()), _sqlite_indexes(database)
         assert indexes[1] == ["hash"]  # held unique once, by the table's constraint or by the index
+        assert bool(indexes[2]) == (made == "analyzed")
         encode = _stopping_encoder(BIG, stop)
         if stop < len(BIG):
             with pytest.raises(KeyboardInterrupt):
