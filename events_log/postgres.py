@@ -197,6 +197,15 @@ def _create_checkpoints(connection: psycopg.Connection) -> None:
 # -- end of checkpoints ---------------------------------------------------------------------
 
 
+def _copy(cursor: psycopg.Cursor, target: str, types: list[str], rows: list[tuple]) -> None:
+    """Rows into ``target`` (a table and its columns) by one COPY, in binary: a line goes as its bytes, not as
+    hex text twice its length for the server to parse."""
+    with cursor.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+
+
 def _figures_ddl(schema: str) -> str:
     """The figures table (see ``sql.FIGURES``): derived data, kept in the same transactions as the entries."""
     t = f"{schema}.{FIGURES}"
@@ -381,23 +390,13 @@ ORDER BY position LIMIT 1"""
         return f"session {pid}" + (f" ({shown})" if shown else "")
 
     def _insert(self, cursor: psycopg.Cursor, rows: list[tuple]) -> None:
-        # In binary: a line goes as its bytes, not as hex text twice its length for the server to parse.
-        with cursor.copy(
-            f"COPY {TABLE} (position, recorded_at, type, subject, hash, prev_hash, line) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
-            copy.set_types(_COPIED_TYPES)
-            for row in rows:
-                copy.write_row(row)
+        _copy(cursor, f"{TABLE} (position, recorded_at, type, subject, hash, prev_hash, line)", _COPIED_TYPES, rows)
 
     def _insert_figures(self, cursor: psycopg.Cursor, rows: list[tuple[int, str | None]]) -> None:
         # By COPY as the entries: one statement for the server per row (``executemany``) was three quarters
         # of an import's time, the server parsing and planning each.
-        if not rows:
-            return
-        with cursor.copy(f"COPY {FIGURES} (position, figure) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int8", "text"])
-            for row in rows:
-                copy.write_row(row)
+        if rows:
+            _copy(cursor, f"{FIGURES} (position, figure)", ["int8", "text"], rows)
 
     def _reading_cursor(self, connection: psycopg.Connection) -> psycopg.Cursor:
         # Binary results: a bytea column comes as its bytes, not as hex text twice its length to decode.
