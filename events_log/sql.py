@@ -329,7 +329,8 @@ class SqlStore(Store):
 
     @naming_entries
     def verify(self, *, repair_index: bool = False, progress: Progress | None = None) -> Verified:
-        """Check the chain, and that each kept projection's stored blocks say what the log says.
+        """Check the chain, that the figures table holds what the lines make, and that each kept projection's
+        stored blocks say what the log says.
 
         Blocks that do not match are moved under the name ``<name>.mismatch-<n>``
         (kept as evidence, never used again) and the finding fails
@@ -340,9 +341,22 @@ class SqlStore(Store):
         if connection is None:
             return checked
         self._check_columns(connection)
-        if not self.kept:
-            return checked
         notes, mismatch = [], False
+        finding = self._figures_finding(connection)
+        if finding is not None:
+            finding = f"{FIGURES} {finding}"
+            if self.read_only:
+                notes.append(f"{finding} (left as it is)")
+                mismatch = True
+            elif repair_index:
+                self._in_write_transaction(self._remake_figures)
+                notes.append(f"{finding}; it was made again from the lines")
+            else:
+                # A log rewritten around the store leaves the rows its old lines made: the lines may be the wrong ones.
+                notes.append(f"{finding}; the table or the lines were changed around the store (if the lines are "
+                             "right, as `verify --expect` a checkpoint shows, `verify --repair-index` makes it again "
+                             "from them)")  # fmt: skip
+                mismatch = True
         for projection in self.kept:
             try:
                 stored, damaged = self._stored(self._reading_cursor(connection), projection)
@@ -404,6 +418,64 @@ class SqlStore(Store):
         differ = [name for name, value in said.items() if stored[name] != value]
         what = f"{differ[0]} column ({shown(stored[differ[0]])}) does" if differ else "columns do"
         raise BrokenChainError(f"position {found[0]}: the row's {what} not hold what its line says", found[0])
+
+    def _figures_finding(self, connection: Any) -> str | None:
+        """What is wrong with the figures table, or None: each entry it has a row for must be one of the log's
+        first entries, with the figure key the entry's line makes, and no row may be missing before the last.
+
+        The table is what admission looks repeats up by (``_known``): a row
+        changed around the store would let a repeat in while every line still
+        checks, and a row past the log would stop the catch-up from filling
+        the rows before it (``_catch_up_figures`` fills from the last row on).
+        The table may lag behind the log (a log made before it): the next
+        write gives it the rows it lacks.
+        """
+        p = self.placeholder
+        try:
+            cursor = self._reading_cursor(connection)
+            if not self._has_table(cursor, FIGURES):
+                return None
+            # One statement, one snapshot: a writer adds entries and their rows in one transaction.
+            cursor.execute(f"SELECT (SELECT MIN(position) FROM {FIGURES}), (SELECT MAX(position) FROM {FIGURES}), "
+                           f"(SELECT COUNT(*) FROM {FIGURES}), (SELECT COUNT(*) FROM {TABLE})")  # fmt: skip
+            first, last, rows, entries = cursor.fetchone()
+            if not rows:
+                return None
+            if first < 0 or last >= entries:
+                return f"has a row for position {first if first < 0 else last}, which the log does not hold"
+            if rows != last + 1:  # positions are unique: some before the last are missing
+                cursor.execute(
+                    f"SELECT MIN(position) + 1 FROM {FIGURES} f WHERE position < {p} AND NOT EXISTS "
+                    f"(SELECT 1 FROM {FIGURES} g WHERE g.position = f.position + 1)",
+                    (last,),
+                )
+                missing = 0 if first > 0 else cursor.fetchone()[0]
+                return f"has no row for position {missing}, though it has rows after it"
+            done = -1
+            while done < last:
+                cursor.execute(
+                    f"SELECT e.position, e.type, e.line, f.figure FROM {TABLE} e JOIN {FIGURES} f "
+                    f"ON f.position = e.position WHERE e.position > {p} AND e.position <= {p} "
+                    f"ORDER BY e.position LIMIT {_ROWS_AT_ONCE}",
+                    (done, last),
+                )
+                found = cursor.fetchall()
+                for position, type_name, line, figure in found:
+                    made = None
+                    if type_name in ("Observation", "Correction"):
+                        made = _figure_row(decode_line(line.encode() if isinstance(line, str) else bytes(line)))[1]
+                    if figure != made:
+                        said, makes = ("no key" if key is None else shown(key) for key in (figure, made))
+                        return f"holds {said} for position {position}, where its line makes {makes}"
+                done = found[-1][0] if found else last
+        except self.database_errors as error:
+            raise self._failure(error) from None
+        return None
+
+    def _remake_figures(self, cursor: Any) -> None:
+        """Under the write lock: the figures table's rows made again from the lines (``verify --repair-index``)."""
+        cursor.execute(f"DELETE FROM {FIGURES}")
+        self._catch_up_figures(cursor, LogHead.of(self._last(cursor)).entries)
 
     def _read_through(self, projection: Projection, state: State) -> None:
         """Read the rest of the log after ``state`` (the projection of its first entries) into the projection, as

@@ -429,6 +429,95 @@ def test_verify_names_a_row_whose_columns_do_not_hold_what_its_line_says(fresh_l
     assert ran.exit_code == 1 and ran.stderr == f"timeline: error: {location}: {said}\n"
 
 
+def _on_figures(target: str, statement: str) -> None:
+    """Run one statement on a SQL log's figures table: derived data, which no trigger guards."""
+    if target.startswith("sqlite:///"):
+        import sqlite3
+
+        database = sqlite3.connect(target.removeprefix("sqlite:///"))
+        database.execute(statement)
+        database.commit()
+        database.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(target, autocommit=True) as database:
+            database.execute(statement)
+
+
+def _key_at(target: str, position: int) -> str | None:
+    """The figure key a SQL log's figures table holds for an entry."""
+    with open_store(target) as store:
+        cursor = store._connection(write=False).cursor()
+        cursor.execute(f"SELECT figure FROM timeline_figures WHERE position = {store.placeholder}", (position,))
+        return cursor.fetchone()[0]
+
+
+# A change to a SQL log's figures table (positions 0 and 1 describe the names, observations a and b are at 2 and
+# 3), and what verify then says of the table: {a} and {b} stand for the keys of a and b, as shown.
+FIGURES_CHANGED = {
+    "another's key": ("UPDATE timeline_figures SET figure = '{a}' WHERE position = 3", "holds {a} for position 3, "
+                      "where its line makes {b}"),
+    "a key for a description": ("UPDATE timeline_figures SET figure = '{a}' WHERE position = 1", "holds {a} for "
+                                "position 1, where its line makes no key"),
+    "no key": ("UPDATE timeline_figures SET figure = NULL WHERE position = 2", "holds no key for position 2, where "
+               "its line makes {a}"),
+    "a row missing": ("DELETE FROM timeline_figures WHERE position = 2", "has no row for position 2, though it has "
+                      "rows after it"),
+    "the first row missing": ("DELETE FROM timeline_figures WHERE position = 0", "has no row for position 0, though "
+                              "it has rows after it"),
+    "a row past the log": ("INSERT INTO timeline_figures VALUES (4, NULL)", "has a row for position 4, which the log "
+                           "does not hold"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+@pytest.mark.parametrize(("change", "said"), FIGURES_CHANGED.values(), ids=FIGURES_CHANGED.keys())
+def test_verify_names_a_figures_table_that_does_not_hold_what_the_lines_make(fresh_logs, kind, change, said):
+    """Admission looks repeats up in the figures table: a row changed around the store let a repeat in while
+    verify passed, and a row past the log stopped the catch-up from filling the rows before it. verify names the
+    first wrong row and fails; ``--repair-index`` makes the table again from the lines, and repeats are seen."""
+    target = fresh_logs(kind)
+    with open_store(target) as store:
+        store.clock = StepClock()
+        store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
+        location = store.location
+    keys = {"a": _key_at(target, 2), "b": _key_at(target, 3)}
+    _on_figures(target, change.format(**keys))
+    said = "timeline_figures " + said.format(**{name: shown(key) for name, key in keys.items()})
+    ran = helpers.invoke(["verify", "--log", target])
+    assert ran.exit_code == 1
+    assert f"{location}: {said}; the table or the lines were changed around the store (if the lines are right, as " \
+           "`verify --expect` a checkpoint shows, `verify --repair-index` makes it again from them)" in ran.stderr
+    repaired = helpers.invoke(["verify", "--log", target, "--repair-index"])
+    assert repaired.exit_code == 0 and f"{said}; it was made again from the lines" in repaired.stdout
+    again = helpers.invoke(["verify", "--log", target])
+    assert again.exit_code == 0 and "timeline_figures" not in again.stdout + again.stderr
+    assert [_key_at(target, position) for position in range(4)] == [None, None, keys["a"], keys["b"]]
+    with open_store(target) as store, pytest.raises(InputError, match="repeats observation 'b'"):
+        store.append([obs("c", 8, 745)])
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_figures_table_that_lags_behind_the_log_passes_verify_and_is_filled_by_the_next_write(fresh_logs, kind):
+    """A log made before the table lacks rows for its last entries until its next write gives them: no finding."""
+    target = fresh_logs(kind)
+    with open_store(target) as store:
+        store.clock = StepClock()
+        store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
+    key = _key_at(target, 3)
+    _on_figures(target, "DELETE FROM timeline_figures WHERE position >= 2")
+    ran = helpers.invoke(["verify", "--log", target])
+    assert ran.exit_code == 0 and "timeline_figures" not in ran.stdout + ran.stderr
+    with open_store(target) as store:
+        store.clock = StepClock(dt.datetime(2025, 4, 2, tzinfo=dt.UTC))
+        with pytest.raises(InputError, match="repeats observation 'b'"):
+            store.append([obs("c", 8, 745)])
+        store.append([obs("c", 9, 745)])
+    assert _key_at(target, 3) == key and _key_at(target, 4) is not None
+    assert helpers.invoke(["verify", "--log", target]).exit_code == 0
+
+
 def test_verify_names_a_postgresql_row_whose_batch_end_is_not_its_lines(fresh_logs):
     """The chain trigger keeps each line's batch_end in a column (NULL in rows put in before it had one), and the
     next entry and the commit check read the column: one edited around the trigger is named."""
