@@ -132,24 +132,32 @@ def _worded(term: Term) -> str:
     return describe_figure(term.low, term.high, QUALIFIERS[term.qualifier])
 
 
-def _sum(terms: list[Term]) -> Term:
-    """The adding interval of a sum, with the qualifier it is worded with (a code)."""
-    low = sum(t.low for t in terms)
-    high = None if any(t.high is None for t in terms) else sum(t.high for t in terms)
-    qualifier = qualifier_of_sum(low, high, (QUALIFIERS[t.qualifier] for t in terms))
+def _sum(terms: list[tuple]) -> Term:
+    """The adding interval of a sum, with the qualifier it is worded with (a code).
+
+    ``terms`` are ``Term``s or the fold's plain tuples in the same order: one
+    pass each, as the fold flags one cumulative of many on some logs.
+    """
+    low, high, codes = 0, 0, set()
+    for term_low, term_high, code in terms:
+        low += term_low
+        high = None if high is None or term_high is None else high + term_high
+        codes.add(code)
+    qualifier = qualifier_of_sum(low, high, (QUALIFIERS[code] for code in codes))
     return Term(low, high, QUALIFIER_CODE[qualifier])
 
 
-def _checked(terms: list[Term]) -> tuple[int, int | None]:
-    """The checking interval of a sum: "about N" counts as [0.9 N, 1.1 N], floor and ceiling."""
+def _checked(terms: list[tuple]) -> tuple[int, int | None]:
+    """The checking interval of a sum (of ``Term``s or plain tuples): "about N" counts as [0.9 N, 1.1 N], floor and
+    ceiling."""
     low, high = 0, 0
-    for t in terms:
-        if t.qualifier == ABOUT:
-            low += t.low * 9 // 10
-            high = None if high is None else high - (-t.high * 11 // 10)
+    for term_low, term_high, code in terms:
+        if code == ABOUT:
+            low += term_low * 9 // 10
+            high = None if high is None else high - (-term_high * 11 // 10)
         else:
-            low += t.low
-            high = None if high is None or t.high is None else high + t.high
+            low += term_low
+            high = None if high is None or term_high is None else high + term_high
     return low, high
 
 
@@ -427,7 +435,6 @@ def _revised_down(day: int, id_: str, figure: tuple, before: list[tuple], earlie
     The adding intervals are already apart; this checks the checking ones.
     ``earlier_id`` names the earlier cumulative of the same day when ``before`` is that one.
     """
-    figure, before = Term(*figure), [Term(*t) for t in before]
     if not _checked([figure])[1] < _checked(before)[0]:
         return None
     return RawFlag(day, REVISED_DOWN, (id_, earlier_id, *figure, *_sum(before)))
@@ -438,7 +445,6 @@ def _mismatch(day: int, id_: str, figure: tuple, base_id: str, terms: list[tuple
 
     The adding intervals are already apart; this checks the checking ones.
     """
-    figure, terms = Term(*figure), [Term(*t) for t in terms]
     if not _disjoint(_checked([figure]), _checked(terms)):
         return None
     return RawFlag(day, MISMATCH, (id_, base_id, *figure, *_sum(terms), *itertools.chain.from_iterable(terms)))
