@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from events_log import jsonl, projection
 from events_log.errors import IndexMismatchWarning, StoredEntryError
-from events_log.events import MAX_COUNT, Retraction
+from events_log.events import MAX_COUNT, Correction, Retraction
 from events_log.jsonl import JsonlStore
 from events_log.known import KNOWN
 from events_log.projection import Ids, NewIds, extend
@@ -289,8 +289,9 @@ def test_the_index_read_from_lines_equals_the_exact_fold(
     """A log read with no index beside it (its observations skimmed) gives the index the exact path gives.
 
     Observations are rewritten as an older schema or with fields the skim
-    does not take, fixes optionally as schema 1: those lines must go the
-    exact way, and the index must not tell them apart. So must a reading
+    does not take, and so are corrections' observations (where their schema
+    allows), or fixes all as schema 1: those lines must go the exact way,
+    among fixes that are skimmed, and the index must not tell them apart. So must a reading
     shared by two processes (in windows as short as a line), and one whose
     blocks end inside a run read.
     """
@@ -300,11 +301,15 @@ def test_the_index_read_from_lines_equals_the_exact_fold(
         written.append(batch, allow_duplicate=True)
 
     def rewrite(position, type_name, schema, data):
+        change = OLD_OR_ODD[changes[position % len(changes)]]
         if type_name == "Observation":
-            change = OLD_OR_ODD[changes[position % len(changes)]]
             return (schema, data) if change is None else change(data)
         if type_name in ("Correction", "Retraction") and old_fixes:
             return 1, {k: v for k, v in data.items() if k != "expected_version"}
+        if type_name == "Correction" and change is not None:  # its observation, as odd, where its schema allows
+            replaced_schema, replacement = change(data["replacement"])
+            if replaced_schema == schema:
+                return schema, data | {"replacement": replacement}
         return schema, data
 
     path = folder / "log.jsonl"
@@ -438,15 +443,22 @@ UNREADABLE_IN_PART = {
 
 @pytest.mark.parametrize("kept", [KNOWN, REPLAY_INDEX], ids=["index of ids", "replay index"])
 def test_observations_as_writers_store_them_are_read_in_part(tmp_path, kept):
-    """Only descriptions and fixes are left to the exact way (a struct that refused every observation would
-    be right, and as slow as the exact way)."""
+    """Only descriptions are left to the exact way, and fixes where the index of ids reads them (a struct that
+    refused every observation, or every fix, would be right, and as slow as the exact way)."""
     store = JsonlStore(tmp_path / "log.jsonl", clock=StepClock())
     store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745, high=None), obs("c", 9, 800, location="Baniyas")])
-    store.append([Retraction(observation_id="a", reason="wrong"), obs("d", 9, 810, kind="increment", high=900)])
+    fixed = obs("c", 9, 802, location="Baniyas")
+    store.append([Retraction(observation_id="a", reason="wrong"), obs("d", 9, 810, kind="increment", high=900),
+                  Correction(observation_id="c", replacement=fixed, reason="typo")])  # fmt: skip
     lines = list(store.lines())
     run = kept.read_lines(lines, 0)
-    assert sorted(run.others) == [n for n, line in enumerate(lines) if b'"type":"Observation"' not in line]
-    assert len(run.others) == len(NAMES) + 1
+    fixes = [n for n, line in enumerate(lines) if b'"type":"Retraction"' in line or b'"type":"Correction"' in line]
+    assert len(fixes) == 2
+    observations = [n for n, line in enumerate(lines) if b'"type":"Observation"' in line]
+    left = [n for n in range(len(lines)) if n not in observations and (kept is KNOWN or n not in fixes)]
+    assert sorted(run.others) == left
+    if kept is REPLAY_INDEX:
+        assert sorted(run.fixes) == fixes and len(left) == len(NAMES)
 
 
 @pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
@@ -519,6 +531,39 @@ def test_the_index_refuses_a_stored_observation_no_writer_could_admit(tmp_path, 
     with readers(two), pytest.raises(StoredEntryError) as caught:
         JsonlStore(path).projection(REPLAY_INDEX)
     assert caught.value.position == 3
+
+
+# A correction's observation no writer could have admitted: the skim leaves its line to the exact way.
+BROKEN_REPLACEMENTS = {
+    **{name: change for name, change in BROKEN.items() if "schema 1" not in name},
+    "an id no event could have": lambda data: (2, data | {"id": "a b"}),
+    "high below low": lambda data: (2, data | {"figure": {"low": 9, "high": 3, "qualifier": "range"}}),
+    "an open exact figure": lambda data: (2, data | {"figure": {"low": 9, "high": None, "qualifier": "exact"}}),
+}
+
+
+@pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
+@pytest.mark.parametrize("change", BROKEN_REPLACEMENTS.values(), ids=BROKEN_REPLACEMENTS.keys())
+def test_the_index_refuses_a_stored_correction_no_writer_could_admit_as_the_exact_path_does(tmp_path, change, two):
+    """The skim reads a correction's observation as it reads one on its own, and what it refuses is refused by
+    the exact path, in the same words, naming the correction's position."""
+    written = JsonlStore(tmp_path / "written.jsonl", clock=StepClock())
+    written.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
+    written.append([Correction(observation_id="b", replacement=obs("b", 8, 746), reason="typo"), obs("c", 9, 800)])
+    path = tmp_path / "log.jsonl"
+
+    def rewrite(position, type_name, schema, data):
+        if type_name != "Correction":
+            return schema, data
+        return schema, data | {"replacement": change(data["replacement"])[1]}
+
+    path.write_bytes(rechained(list(written.lines()), rewrite))
+    with pytest.raises(StoredEntryError) as exact:
+        folded(JsonlStore(path), REPLAY_INDEX)
+    with readers(two), pytest.raises(StoredEntryError) as caught:
+        JsonlStore(path).projection(REPLAY_INDEX)
+    assert caught.value.position == exact.value.position == 4
+    assert str(exact.value) in str(caught.value)
 
 
 @pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])

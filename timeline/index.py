@@ -51,7 +51,7 @@ from events_log.projection import Decode, Ids, NewIds
 from events_log.spool import OPEN as SPOOLED_OPEN
 
 from .growing import Room
-from .skim import INDEXED, LINE, OPEN, QUALIFIER_CODE, QUALIFIERS, TIME, Skimmed, skim_lines
+from .skim import INDEXED, LINE, OPEN, POSITION, QUALIFIER_CODE, QUALIFIERS, TIME, Fix, Skimmed, skim_lines
 
 # The codes stored in the index are positions in these: new event types and qualifiers go at the end.
 TYPES = tuple(EVENT_TYPES)
@@ -194,13 +194,24 @@ class IndexBuilder:
         Raises ``StoredEntryError`` naming its position if its event is not one
         this version reads.
         """
+        code, time = self._taken_in(raw)
+        self._times.append(time)
+        self._types.append(code)
+        self._offsets.append(offset)
+        self._count += 1
+        self._last_hash = raw.hash
+        self._end = end
+
+    def _taken_in(self, raw: RawEntry) -> tuple[int, int]:
+        """What an entry says, taken in (its observation row, fix or description): all but its own columns, which
+        are its type's code and its time's, returned."""
         try:
-            self._add(raw, offset, end)
+            return self._take(raw)
         except (InputError, ValueError, KeyError, TypeError) as exc:
             reason = f"{exc.args[0]!r} is missing" if isinstance(exc, KeyError) else str(exc)
             raise StoredEntryError(raw.position, reason) from None
 
-    def _add(self, raw: RawEntry, offset: int, end: int) -> None:
+    def _take(self, raw: RawEntry) -> tuple[int, int]:
         if not 0 <= raw.position <= MAX_POSITION:
             raise ValueError(f"position {raw.position} is not one a log can reach")
         data = raw.event if raw.schema == SCHEMA.get(raw.type) else upcast(raw.type, raw.schema, raw.event)
@@ -211,12 +222,7 @@ class IndexBuilder:
             values = self._values(data["replacement"])
         if self._first is None:
             self._first = raw.position
-        self._times.append(self._time_code(raw.recorded_at))
-        self._types.append(TYPE_CODE[raw.type])
-        self._offsets.append(offset)
-        self._count += 1
-        self._last_hash = raw.hash
-        self._end = end
+        time, code = self._time_code(raw.recorded_at), TYPE_CODE[raw.type]
         if raw.type == "Observation":
             self.new_ids.add(data["id"])
             self._obs.append((raw.position, *values))
@@ -228,44 +234,90 @@ class IndexBuilder:
             self._retractions.append((raw.position, self._row(data["observation_id"], raw.position)))
         else:
             self._described.append((raw.position, raw.type, data))
+        return code, time
+
+    def _take_fix(self, fix: Fix) -> None:
+        """A skimmed fix taken in, as ``_take`` takes its line: the row it names is the last one of that id."""
+        if fix.type == "Correction":
+            number = self.series.get(fix.key)
+            if number is None:
+                number = self.series[fix.key] = len(self.series)
+                self._new_series.append(fix.key)
+            row = self._row(fix.observation_id, fix.position)
+            self._corrections.append((fix.position, row, number, *fix.values))
+        else:
+            self._retractions.append((fix.position, self._row(fix.observation_id, fix.position)))
 
     def add_run(self, run: Skimmed, decode: Decode) -> None:
         """Add the entries of skimmed lines (``skim.skim_lines``), as ``add`` of each line would.
 
-        The rows between two lines read the exact way are taken in at once;
-        each such line goes through ``decode`` and ``add`` in its turn, so
-        that a fix finds exactly the observations before it, and series are
-        numbered in the order the log first names them.
+        Walking the run, the rows between two of its other lines (fixes, and
+        lines read the exact way through ``decode``) give only their ids and
+        series as they come, so that a fix finds exactly the observations
+        before it and series are numbered in the order the log first names
+        them. The rows themselves, and every entry's own columns, go in once
+        for the run: with a fix every few dozen lines, taking the rows in
+        between each time cost more than the fixes. A line read the exact way
+        that holds an observation takes in the rows before it first, so that
+        rows stay in log order.
         """
-        rows, starts = run.rows, run.starts
+        rows, starts, count = run.rows, run.starts, len(run)
         table = rows[:, INDEXED]  # a copy: its series are renumbered below
-        times, offsets = rows[:, TIME], starts[rows[:, LINE]]
-        first = 0
-        for done, line in enumerate([*run.others, len(run)]):
+        types = np.full(count, OBSERVATION, dtype=np.int8)
+        times = np.empty(count, dtype=np.int64)
+        times[rows[:, LINE]] = rows[:, TIME]
+        if self._first is None and count and 0 not in run.others:
+            self._first = run.fixes[0].position if 0 in run.fixes else int(rows[0, POSITION])
+        last_hash = run.hashes[-64:]  # the last line's, unless that is a fix or read the exact way
+        taken = 0  # the rows already among the observation rows
+
+        def take_rows(upto: int) -> None:
+            nonlocal taken
+            if upto > taken:
+                if self._obs:
+                    self._obs_tables.append(_table(self._obs, 7))
+                    self._obs = []
+                self._obs_tables.append(table[taken:upto])
+                self._obs_ids += run.ids[taken:upto]
+                taken = upto
+
+        first = 0  # the rows whose ids and series are taken in
+        for done, line in enumerate([*sorted([*run.fixes, *run.others]), count]):
             last = line - done  # the rows before this line
             if last > first:
-                self._add_rows(run, table, first, last, times, offsets)
-            if line < len(run):
-                try:
-                    self.add(decode(run.others[line], int(starts[line])), int(starts[line]), int(starts[line + 1]))
-                except Exception:  # whatever reading this line raised (a nesting too deep, say)
-                    self._taken()  # a row before this line whose figure or id no event could have is named first
-                    raise
-            first = last
+                for number in run.new_keys(first, last):
+                    key = run.keys[number]
+                    if key not in self.series:
+                        self.series[key] = len(self.series)
+                        self._new_series.append(key)
+                self.new_ids.extend(run.ids[first:last])
+                first = last
+            if line == count:
+                break
+            fix = run.fixes.get(line)
+            try:
+                if fix is not None:
+                    self._take_fix(fix)
+                    types[line], times[line], line_hash = TYPE_CODE[fix.type], fix.time, fix.hash
+                else:
+                    take_rows(last)
+                    raw = decode(run.others[line], int(starts[line]))
+                    (types[line], times[line]), line_hash = self._taken_in(raw), raw.hash
+                if line == count - 1:
+                    last_hash = line_hash
+            except Exception:  # whatever reading this line raised (a nesting too deep, say)
+                take_rows(last)
+                self._taken()  # a row before this line whose figure or id no event could have is named first
+                raise
+        take_rows(len(table))
+        self._times.frombytes(times.tobytes())
+        self._types.frombytes(types.tobytes())
+        self._offsets.frombytes(starts[:count].astype(np.int64, copy=False).tobytes())
+        self._count += count
+        if count:
+            self._last_hash, self._end = last_hash, int(starts[count])
         numbers = np.array([self.series.get(key, -1) for key in run.keys], dtype=np.int64)
         table[:, 1] = numbers[table[:, 1]]  # its series column; the tables added above are views of it
-
-    def _add_rows(
-        self, run: Skimmed, table: np.ndarray, first: int, last: int, times: np.ndarray, offsets: np.ndarray
-    ) -> None:
-        for number in run.new_keys(first, last):
-            key = run.keys[number]
-            if key not in self.series:
-                self.series[key] = len(self.series)
-                self._new_series.append(key)
-        end = int(run.starts[run.rows[last - 1, LINE] + 1])
-        self._take_rows(table[first:last], run.ids[first:last], times[first:last], offsets[first:last],
-                        run.hashes[64 * (last - 1) : 64 * last], end)  # fmt: skip
 
     def add_observations(self, run: Any) -> None:
         """Add consecutive observations from their spooled columns (``spool.ObservationRun``), as ``add`` would.

@@ -18,6 +18,12 @@ refuses it, naming its position. What a struct cannot say (a figure's
 bounds agree with its qualifier) the index checks a block at a time
 (``IndexBuilder._taken``), refusing as the exact path would.
 
+Corrections and retractions are skimmed too, each into a ``Fix``: the
+observation it names, and a correction's new values as an observation's
+row holds them. Which row a fix names is found only where the whole log is
+known (``index.IndexBuilder.add_run``); a fix the structs refuse goes the
+exact way, as an observation does.
+
 ``skim_lines`` reads a run of lines this way into ``Skimmed`` columns,
 knowing nothing of the log around them, so that another process can read
 part of a large log while the index takes in the rest
@@ -30,7 +36,7 @@ import array
 import bisect
 import datetime as dt
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import attrs
 import msgspec
@@ -38,7 +44,7 @@ import numpy as np
 
 from events_log.codec import SCHEMA
 from events_log.envelope import StoredObservation, entry_reading, parse_time, time_code
-from events_log.events import MAX_COUNT, Kind, Qualifier
+from events_log.events import MAX_COUNT, Kind, Qualifier, figure_problem, id_problem, series_key
 from events_log.projection import line_starts
 
 # The codes the index stores for a figure: new qualifiers go at the end.
@@ -67,8 +73,38 @@ class SkimObservation(StoredObservation, kw_only=True):
     figure: SkimFigure
 
 
+class SkimCorrection(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    observation_id: str
+    replacement: SkimObservation
+    reason: str
+    expected_version: int | None = None
+
+
+class SkimRetraction(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    observation_id: str
+    reason: str
+    expected_version: int | None = None
+
+
 SkimEntry = entry_reading("SkimEntry", SkimObservation)  # the envelope as ``RawEntry`` asks for it
 _decode = msgspec.json.Decoder(SkimEntry).decode
+# A fix's line, by its type: tried only on a line that is no observation's.
+_FIX_DECODERS = {
+    fix: (f'"type":"{fix}"'.encode(), msgspec.json.Decoder(entry_reading(f"Skim{fix}Entry", event)).decode)
+    for fix, event in (("Correction", SkimCorrection), ("Retraction", SkimRetraction))
+}
+
+
+class Fix(NamedTuple):
+    """A correction or retraction as the index takes it: all but the row of the observation it names."""
+
+    position: int
+    time: int  # the recorded time's code (``envelope.time_code``)
+    hash: str
+    type: str  # "Correction" or "Retraction"
+    observation_id: str
+    key: tuple | None  # a correction's series
+    values: tuple | None  # a correction's day, cumulative, low, high and qualifier, as the index keeps them
 
 
 def skim(line: bytes) -> msgspec.Struct | None:
@@ -77,6 +113,41 @@ def skim(line: bytes) -> msgspec.Struct | None:
         return _decode(line)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # ValidationError is a DecodeError
         return None  # the exact path takes it, or refuses it in its turn: after the lines before it
+
+
+def skim_fix(line: bytes, times: dict[str, int]) -> Fix | None:
+    """A fix's line as the index takes it, or None if it is not one this can read (``times``: the codes of the
+    recorded times met, by their text).
+
+    What ``IndexBuilder.add`` asks of a correction's new observation, the
+    structs ask, and the two checks here; anything else goes the exact way,
+    which takes it or refuses it naming its position.
+    """
+    type_name = next((name for name, (marker, _) in _FIX_DECODERS.items() if marker in line), None)
+    if type_name is None:
+        return None
+    try:
+        entry = _FIX_DECODERS[type_name][1](line)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    if entry.type != type_name or entry.schema != SCHEMA[type_name] or len(entry.hash) != 64:
+        return None
+    stamp = times.get(entry.recorded_at)
+    if stamp is None:
+        try:
+            stamp = times[entry.recorded_at] = time_code(parse_time(entry.recorded_at))
+        except ValueError:
+            return None
+    event = entry.event
+    if type_name == "Retraction":
+        return Fix(entry.position, stamp, entry.hash, type_name, event.observation_id, None, None)
+    new, figure = event.replacement, event.replacement.figure
+    if id_problem(new.id) is not None or figure_problem(figure.low, figure.high, figure.qualifier) is not None:
+        return None
+    values = (new.reported_on.toordinal(), int(new.kind is _CUMULATIVE), figure.low,
+              OPEN if figure.high is None else figure.high, QUALIFIER_CODE[figure.qualifier])  # fmt: skip
+    key = series_key(new.incident, new.monitor, new.measure, new.category, new.location)
+    return Fix(entry.position, stamp, entry.hash, type_name, event.observation_id, key, values)
 
 
 _CUMULATIVE = Kind.CUMULATIVE
@@ -102,6 +173,7 @@ class Skimmed:
     first_rows: list[int]  # the row that first names each of ``keys``
     ids: list[str]  # each row's observation id
     hashes: str  # each row's hash (64 hex digits each), joined
+    fixes: dict[int, Fix]  # the fixes skimmed, by their line's number in the run
     others: dict[int, bytes]  # the lines not skimmed, by their number in the run: read the exact way
 
     def __len__(self) -> int:
@@ -115,6 +187,7 @@ class Skimmed:
         return Skimmed(
             self.starts[start : stop + 1], rows, self.keys, [r - first for r in self.first_rows],
             self.ids[first:last], self.hashes[64 * first : 64 * last],
+            {line - start: fix for line, fix in self.fixes.items() if start <= line < stop},
             {line - start: text for line, text in self.others.items() if start <= line < stop},
         )  # fmt: skip
 
@@ -128,8 +201,9 @@ def skim_lines(lines: Sequence[bytes], start: int) -> Skimmed:
 
     Every line that ``skim`` does not read, or that is not an observation
     of the current schema with a hash of the usual length (``Skimmed``
-    joins them), is kept whole for the exact path. The loop keeps
-    its lookups in locals: on millions of lines it beats column-wise passes.
+    joins them), is a fix ``skim_fix`` reads or is kept whole for the exact
+    path. The loop keeps its lookups in locals: on millions of lines it
+    beats column-wise passes.
     """
     starts = line_starts(lines, start)
     rows = array.array("q")
@@ -137,6 +211,7 @@ def skim_lines(lines: Sequence[bytes], start: int) -> Skimmed:
     first_rows: list[int] = []
     ids: list[str] = []
     hashes: list[str] = []
+    fixes: dict[int, Fix] = {}
     others: dict[int, bytes] = {}
     times: dict[str, int] = {}
     add_row, add_id, add_hash = rows.extend, ids.append, hashes.append
@@ -144,7 +219,11 @@ def skim_lines(lines: Sequence[bytes], start: int) -> Skimmed:
         entry = skim(line)
         if (entry is None or entry.type != "Observation" or entry.schema != _OBSERVATION_SCHEMA
                 or len(entry.hash) != 64):  # fmt: skip
-            others[n] = line
+            fix = skim_fix(line, times) if entry is None else None
+            if fix is None:
+                others[n] = line
+            else:
+                fixes[n] = fix
             continue
         stamp = times.get(entry.recorded_at)
         if stamp is None:
@@ -166,4 +245,4 @@ def skim_lines(lines: Sequence[bytes], start: int) -> Skimmed:
         add_id(event.id)
         add_hash(entry.hash)
     table = np.frombuffer(rows, dtype=np.int64).reshape(-1, 9) if rows else np.empty((0, 9), dtype=np.int64)
-    return Skimmed(starts, table, list(keys), first_rows, ids, "".join(hashes), others)
+    return Skimmed(starts, table, list(keys), first_rows, ids, "".join(hashes), fixes, others)
