@@ -126,6 +126,8 @@ def decode_line(line: bytes) -> RawEntry:
         raise InputError(f"not a log entry: {exc}") from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"not valid JSON: {exc}") from None
+    except RecursionError:  # msgspec's own limit, past some tens of thousands of nested arrays or objects
+        raise InputError("not valid JSON: nested too deeply to read") from None
 
 
 @attrs.frozen

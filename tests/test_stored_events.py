@@ -265,6 +265,22 @@ def test_the_command_line_refuses_a_stored_figure_in_one_line(tmp_path):
         assert ("run `timeline verify`" in ran.stderr) == (command == "replay")
 
 
+@pytest.mark.parametrize("where", [b'"note":null', b'"quote":'], ids=["a note", "a quote"])
+def test_a_stored_value_nested_past_what_a_reader_reads_is_refused_in_one_line(tmp_path, where):
+    """A line nested a hundred thousand deep holds, chained, what no writer wrote: msgspec stops at its own limit,
+    and replay, verify and the log listing each refuse it in one line naming where it lies, not a traceback."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    log = tmp_path / "log.jsonl"
+    nested = where.replace(b"null", deep) if where.endswith(b"null") else where + deep + b',"was":'
+    log.write_bytes(b"".join(line + b"\n" for line in _forged(nested, was=where)))
+    for command in ("replay", "verify", "log"):
+        ran = invoke([command, "--log", log])
+        assert ran.exit_code == 1, ran.output
+        assert ran.stderr.count("\n") == 1 and "Traceback" not in ran.stderr
+        # A line no reader can decode is named by its place in the file where its position is not read.
+        assert ("position 3" in ran.stderr or "line 4 " in ran.stderr) and "nested too deeply to read" in ran.stderr
+
+
 COUNTS = st.one_of(
     st.integers(-2, 2), st.integers(0, 10**6), st.sampled_from([MAX_COUNT, MAX_COUNT + 1, 2**63]),
     st.none(), st.booleans(), st.text(max_size=2), st.just(1.0),
