@@ -23,7 +23,7 @@ import psycopg.errors
 from psycopg.conninfo import conninfo_to_dict
 
 from .envelope import GENESIS
-from .errors import InputError, LogError, StoreError
+from .errors import InputError, LogError, StoreError, shown
 from .sql import DESCRIPTION_ROWS, FIGURES, PROJECTIONS, TABLE, SqlStore
 from .store import Clock, utc_now
 from .stores import redact_url, url_secrets
@@ -433,6 +433,31 @@ ORDER BY position LIMIT 1"""
         for secret in url_secrets(self.url):
             message = message.replace(secret, "***")
         return message
+
+    def _figures_unlike_ours(self, cursor: psycopg.Cursor) -> str | None:
+        cursor.execute("SELECT c.relkind, c.oid FROM pg_class c WHERE c.oid = to_regclass(%s)", (FIGURES,))
+        found = cursor.fetchone()
+        if found is None:
+            return None
+        kind, table = found
+        if kind != "r":
+            return f"a relation of kind {shown(kind)}, not a plain table"
+        cursor.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnum = ANY(i.indkey) FROM pg_attribute a "
+            "LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary "
+            "WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            (table,),
+        )
+        columns = [tuple(column) for column in cursor.fetchall()]
+        if columns != [("position", "bigint", True), ("figure", "text", False)]:
+            return "its columns are not position BIGINT PRIMARY KEY, figure TEXT"
+        cursor.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = %s AND NOT tgisinternal LIMIT 1", (table,))
+        trigger = cursor.fetchone()
+        if trigger is not None:
+            return f"a trigger on it, {shown(trigger[0])}"
+        cursor.execute("SELECT rulename FROM pg_rewrite WHERE ev_class = %s LIMIT 1", (table,))
+        rule = cursor.fetchone()
+        return None if rule is None else f"a rule on it, {shown(rule[0])}"
 
     def _has_table(self, cursor: psycopg.Cursor, name: str) -> bool:
         cursor.execute("SELECT to_regclass(%s)", (name,))

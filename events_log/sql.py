@@ -26,7 +26,14 @@ import attrs
 from .admission import LIVE, IdIndex, Names, figure_key, subject_id
 from .codec import SCHEMA, upcast
 from .envelope import RawEntry, decode_line
-from .errors import BrokenChainError, IndexMismatchWarning, LogChangedError, LogError, UnreadableEntryError, shown
+from .errors import (
+    BrokenChainError,
+    IndexMismatchWarning,
+    LogChangedError,
+    LogError,
+    UnreadableEntryError,
+    shown,
+)
 from .projection import Folding, Projection, State, extend, extend_read
 from .spool import SpooledLines
 from .store import Encoder, LogHead, Progress, Store, Verified, in_pieces, naming_entries
@@ -341,22 +348,7 @@ class SqlStore(Store):
         if connection is None:
             return checked
         self._check_columns(connection)
-        notes, mismatch = [], False
-        finding = self._figures_finding(connection)
-        if finding is not None:
-            finding = f"{FIGURES} {finding}"
-            if self.read_only:
-                notes.append(f"{finding} (left as it is)")
-                mismatch = True
-            elif repair_index:
-                self._in_write_transaction(self._remake_figures)
-                notes.append(f"{finding}; it was made again from the lines")
-            else:
-                # A log rewritten around the store leaves the rows its old lines made: the lines may be the wrong ones.
-                notes.append(f"{finding}; the table or the lines were changed around the store (if the lines are "
-                             "right, as `verify --expect` a checkpoint shows, `verify --repair-index` makes it again "
-                             "from them)")  # fmt: skip
-                mismatch = True
+        notes, mismatch = self._checked_figures(connection, repair_index)
         for projection in self.kept:
             try:
                 stored, damaged = self._stored(self._reading_cursor(connection), projection)
@@ -419,20 +411,58 @@ class SqlStore(Store):
         what = f"{differ[0]} column ({shown(stored[differ[0]])}) does" if differ else "columns do"
         raise BrokenChainError(f"position {found[0]}: the row's {what} not hold what its line says", found[0])
 
-    def _figures_finding(self, connection: Any) -> str | None:
-        """What is wrong with the figures table, or None: each entry it has a row for must be one of the log's
-        first entries, with the figure key the entry's line makes, and no row may be missing before the last.
+    def _checked_figures(self, connection: Any, repair: bool) -> tuple[list[str], bool]:
+        """For ``verify``: what it says of the figures table, and whether that is a finding (``_figures_finding``).
+
+        ``repair`` rebuilds the rows of a table whose rows are wrong, and
+        checks it again. A table the store did not make (other columns, a
+        trigger, a view) is only named: the store makes the table when it
+        is missing, and a database role may have rights on this one.
+        """
+        finding = self._figures_finding(connection)
+        if finding is None:
+            return [], False
+        kind, said = finding
+        said = f"{FIGURES} {said}"
+        if kind == "shape":
+            return [f"{said}: drop it (DROP TABLE {FIGURES}), and the next append by a role allowed to create it makes "
+                    "it again from the log"], True  # fmt: skip
+        if self.read_only:
+            return [f"{said} (left as it is)"], True
+        if not repair:
+            # A log rewritten around the store leaves the keys of its old lines: the lines may be the wrong ones.
+            return [f"{said}; the table or the log was changed outside timeline: if the log's lines are right (as "
+                    "`verify --expect` with a checkpoint shows), `verify --repair-index` rebuilds the table from "
+                    "them"], True  # fmt: skip
+        try:
+            self._in_write_transaction(self._remake_figures)
+        except LogError as error:
+            return [f"{said}; it could not be rebuilt ({error})"], True
+        again = self._figures_finding(connection)
+        if again is not None:
+            return [f"{said}; rebuilt from the log's lines, it still {again[1]}"], True
+        return [f"{said}; it was rebuilt from the log's lines"], False
+
+    def _figures_finding(self, connection: Any) -> tuple[str, str] | None:
+        """What is wrong with the figures table, as ("shape" or "rows", what), or None: it must be the table the
+        store makes, and each entry it has a row for must be one of the log's first entries, with the figure key
+        the entry's line makes, and no row may be missing before the last.
 
         The table is what admission looks repeats up by (``_known``): a row
-        changed around the store would let a repeat in while every line still
-        checks, and a row past the log would stop the catch-up from filling
-        the rows before it (``_catch_up_figures`` fills from the last row on).
-        The table may lag behind the log (a log made before it): the next
-        write gives it the rows it lacks.
+        changed outside the store would let a repeat in while every line
+        still checks, and a row past the log would stop the catch-up from
+        filling the rows before it (``_catch_up_figures`` fills from the last
+        row on). The checks of its rows count on its positions being unique
+        whole numbers, which only its primary key makes them. The table may
+        lag behind the log (a log made before it): the next write gives it
+        the rows it lacks.
         """
         p = self.placeholder
         try:
             cursor = self._reading_cursor(connection)
+            unlike = self._figures_unlike_ours(cursor)
+            if unlike is not None:
+                return "shape", f"is not the table timeline makes ({unlike})"
             if not self._has_table(cursor, FIGURES):
                 return None
             # One statement, one snapshot: a writer adds entries and their rows in one transaction.
@@ -442,7 +472,7 @@ class SqlStore(Store):
             if not rows:
                 return None
             if first < 0 or last >= entries:
-                return f"has a row for position {first if first < 0 else last}, which the log does not hold"
+                return "rows", f"has a row for position {first if first < 0 else last}, which the log does not hold"
             if rows != last + 1:  # positions are unique: some before the last are missing
                 cursor.execute(
                     f"SELECT MIN(position) + 1 FROM {FIGURES} f WHERE position < {p} AND NOT EXISTS "
@@ -450,7 +480,7 @@ class SqlStore(Store):
                     (last,),
                 )
                 missing = 0 if first > 0 else cursor.fetchone()[0]
-                return f"has no row for position {missing}, though it has rows after it"
+                return "rows", f"has no row for position {missing}, though it has rows after it"
             done = -1
             while done < last:
                 cursor.execute(
@@ -465,12 +495,18 @@ class SqlStore(Store):
                     if type_name in ("Observation", "Correction"):
                         made = _figure_row(decode_line(line.encode() if isinstance(line, str) else bytes(line)))[1]
                     if figure != made:
-                        said, makes = ("no key" if key is None else shown(key) for key in (figure, made))
-                        return f"holds {said} for position {position}, where its line makes {makes}"
+                        said = "no key" if figure is None else shown(figure)
+                        makes = "has no figure key" if made is None else f"has the figure key {shown(made)}"
+                        return "rows", f"holds {said} for position {position}, but that entry {makes}"
                 done = found[-1][0] if found else last
         except self.database_errors as error:
             raise self._failure(error) from None
         return None
+
+    @abc.abstractmethod
+    def _figures_unlike_ours(self, cursor: Any) -> str | None:
+        """How the figures table differs from the one the store makes (its columns and key, a trigger on it, not
+        a table at all), or None if it does not, or there is none."""
 
     def _remake_figures(self, cursor: Any) -> None:
         """Under the write lock: the figures table's rows made again from the lines (``verify --repair-index``)."""

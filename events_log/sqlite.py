@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 import attrs
 
 from .envelope import GENESIS
-from .errors import LogError, StoreError
+from .errors import LogError, StoreError, shown
 from .sql import DESCRIPTION_ROWS, FIGURES, PROJECTIONS, TABLE, SqlStore
 from .store import Clock, check_log_file, utc_now
 
@@ -60,6 +60,8 @@ BEGIN SELECT RAISE(ABORT, 'the log is append-only: entries cannot be changed'); 
 CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete BEFORE DELETE ON {TABLE}
 BEGIN SELECT RAISE(ABORT, 'the log is append-only: entries cannot be deleted'); END;
 {EXTENDS_CHAIN}"""
+# The figures table as ``SCHEMA`` makes it, as SQLite keeps its statement (``_figures_unlike_ours``).
+_FIGURES_TABLE = f"CREATE TABLE {FIGURES} (position INTEGER PRIMARY KEY, figure TEXT)"
 # Hashes are unique. A log made before this index holds them unique by a constraint of its table instead
 # (SQLite's ``sqlite_autoindex_..._1``), which it keeps: the two would check every insert twice. A named
 # index can be dropped while a large batch is inserted, and made again before its commit (``_insert``).
@@ -230,6 +232,21 @@ ORDER BY position LIMIT 1"""
         if "readonly" in message or "unable to open" in message:
             return StoreError(f"cannot write to {self.location}: {message}")
         return StoreError(f"{self.location}: {message}")
+
+    def _figures_unlike_ours(self, cursor: sqlite3.Cursor) -> str | None:
+        cursor.execute("SELECT type, sql FROM sqlite_master WHERE name = ?", (FIGURES,))
+        found = cursor.fetchone()
+        if found is None:
+            return None
+        kind, sql = found
+        if kind != "table":
+            return f"a {kind}"
+        # Its key alone holds positions to unique whole numbers. (SQLite quotes a name it renamed a table to.)
+        if " ".join((sql or "").replace('"', "").split()) != _FIGURES_TABLE:
+            return f"made as {shown(sql, 120)}"
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (FIGURES,))
+        trigger = cursor.fetchone()
+        return None if trigger is None else f"a trigger on it, {shown(trigger[0])}"
 
     def _has_table(self, cursor: sqlite3.Cursor, name: str) -> bool:
         cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))

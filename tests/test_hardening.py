@@ -430,13 +430,12 @@ def test_verify_names_a_row_whose_columns_do_not_hold_what_its_line_says(fresh_l
 
 
 def _on_figures(target: str, statement: str) -> None:
-    """Run one statement on a SQL log's figures table: derived data, which no trigger guards."""
+    """Run SQL on a SQL log's figures table: derived data, which no trigger guards."""
     if target.startswith("sqlite:///"):
         import sqlite3
 
         database = sqlite3.connect(target.removeprefix("sqlite:///"))
-        database.execute(statement)
-        database.commit()
+        database.executescript(statement)
         database.close()
     else:
         import psycopg
@@ -457,11 +456,11 @@ def _key_at(target: str, position: int) -> str | None:
 # 3), and what verify then says of the table: {a} and {b} stand for the keys of a and b, as shown.
 FIGURES_CHANGED = {
     "another's key": ("UPDATE timeline_figures SET figure = '{a}' WHERE position = 3", "holds {a} for position 3, "
-                      "where its line makes {b}"),
+                      "but that entry has the figure key {b}"),
     "a key for a description": ("UPDATE timeline_figures SET figure = '{a}' WHERE position = 1", "holds {a} for "
-                                "position 1, where its line makes no key"),
-    "no key": ("UPDATE timeline_figures SET figure = NULL WHERE position = 2", "holds no key for position 2, where "
-               "its line makes {a}"),
+                                "position 1, but that entry has no figure key"),
+    "no key": ("UPDATE timeline_figures SET figure = NULL WHERE position = 2", "holds no key for position 2, but "
+               "that entry has the figure key {a}"),
     "a row missing": ("DELETE FROM timeline_figures WHERE position = 2", "has no row for position 2, though it has "
                       "rows after it"),
     "the first row missing": ("DELETE FROM timeline_figures WHERE position = 0", "has no row for position 0, though "
@@ -474,9 +473,9 @@ FIGURES_CHANGED = {
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 @pytest.mark.parametrize(("change", "said"), FIGURES_CHANGED.values(), ids=FIGURES_CHANGED.keys())
 def test_verify_names_a_figures_table_that_does_not_hold_what_the_lines_make(fresh_logs, kind, change, said):
-    """Admission looks repeats up in the figures table: a row changed around the store let a repeat in while
+    """Admission looks repeats up in the figures table: a row changed outside the store let a repeat in while
     verify passed, and a row past the log stopped the catch-up from filling the rows before it. verify names the
-    first wrong row and fails; ``--repair-index`` makes the table again from the lines, and repeats are seen."""
+    first wrong row and fails; ``--repair-index`` rebuilds the table from the lines, and repeats are seen."""
     target = fresh_logs(kind)
     with open_store(target) as store:
         store.clock = StepClock()
@@ -487,15 +486,85 @@ def test_verify_names_a_figures_table_that_does_not_hold_what_the_lines_make(fre
     said = "timeline_figures " + said.format(**{name: shown(key) for name, key in keys.items()})
     ran = helpers.invoke(["verify", "--log", target])
     assert ran.exit_code == 1
-    assert f"{location}: {said}; the table or the lines were changed around the store (if the lines are right, as " \
-           "`verify --expect` a checkpoint shows, `verify --repair-index` makes it again from them)" in ran.stderr
+    assert f"{location}: {said}; the table or the log was changed outside timeline: if the log's lines are right " \
+           "(as `verify --expect` with a checkpoint shows), `verify --repair-index` rebuilds the table from them" \
+           in ran.stderr
     repaired = helpers.invoke(["verify", "--log", target, "--repair-index"])
-    assert repaired.exit_code == 0 and f"{said}; it was made again from the lines" in repaired.stdout
+    assert repaired.exit_code == 0 and f"{said}; it was rebuilt from the log's lines" in repaired.stdout
     again = helpers.invoke(["verify", "--log", target])
     assert again.exit_code == 0 and "timeline_figures" not in again.stdout + again.stderr
     assert [_key_at(target, position) for position in range(4)] == [None, None, keys["a"], keys["b"]]
     with open_store(target) as store, pytest.raises(InputError, match="repeats observation 'b'"):
         store.append([obs("c", 8, 745)])
+
+
+# A figures table made again otherwise than the store makes it, by SQL run as the table's owner: its rows'
+# checks count on a primary key (unique whole positions), and on nothing changing what is written. Each makes
+# b's row (position 3) a copy of a's first, so that a repeat of b would get in. The SQL per store, and what
+# verify says the table is.
+FIGURES_REMADE = {
+    "no primary key": (
+        "CREATE TABLE t (position INTEGER, figure TEXT); INSERT INTO t SELECT * FROM timeline_figures; "
+        "DROP TABLE timeline_figures; ALTER TABLE t RENAME TO timeline_figures; "
+        "UPDATE timeline_figures SET position = 2 WHERE position = 3; "
+        "INSERT INTO timeline_figures VALUES (3, '{b}')",
+        "CREATE TABLE t (position BIGINT, figure TEXT); INSERT INTO t SELECT * FROM timeline_figures; "
+        "DROP TABLE timeline_figures; ALTER TABLE t RENAME TO timeline_figures; "
+        "UPDATE timeline_figures SET position = 2 WHERE position = 3; "
+        "INSERT INTO timeline_figures VALUES (3, '{b}')",
+        {"sqlite": "made as 'CREATE TABLE \"timeline_figures\" (position INTEGER, figure TEXT)'",
+         "postgres": "its columns are not position BIGINT PRIMARY KEY, figure TEXT"},
+    ),
+    "a trigger": (
+        "CREATE TRIGGER forget AFTER INSERT ON timeline_figures BEGIN "
+        "UPDATE timeline_figures SET figure = NULL WHERE position = new.position; END",
+        "CREATE FUNCTION forget() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.figure := NULL; RETURN NEW; "
+        "END $$; CREATE TRIGGER forget BEFORE INSERT ON timeline_figures FOR EACH ROW EXECUTE FUNCTION forget()",
+        {"sqlite": "a trigger on it, 'forget'", "postgres": "a trigger on it, 'forget'"},
+    ),
+    "a view": (
+        "ALTER TABLE timeline_figures RENAME TO kept; CREATE VIEW timeline_figures AS SELECT * FROM kept",
+        "ALTER TABLE timeline_figures RENAME TO kept; CREATE VIEW timeline_figures AS SELECT * FROM kept",
+        {"sqlite": "a view", "postgres": "a relation of kind 'v', not a plain table"},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+@pytest.mark.parametrize(("sqlite", "postgres", "said"), FIGURES_REMADE.values(), ids=FIGURES_REMADE.keys())
+def test_verify_names_a_figures_table_the_store_did_not_make_and_leaves_it(fresh_logs, kind, sqlite, postgres, said):
+    """A hostile tester's finds: without its key, a table passed verify while it let a repeat in; with a trigger
+    on it, ``--repair-index`` said it rebuilt the rows and the next verify failed again. verify names what the
+    table is, and fails, repair or not; dropped, the table is made again from the log by the next append."""
+    target = fresh_logs(kind)
+    with open_store(target) as store:
+        store.clock = StepClock()
+        store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
+        location = store.location
+    statement = (sqlite if kind == "sqlite" else postgres).format(b=_key_at(target, 2))
+    if kind == "sqlite":
+        import sqlite3
+
+        database = sqlite3.connect(target.removeprefix("sqlite:///"))
+        database.executescript(statement)
+        database.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(target, autocommit=True) as database:
+            database.execute(statement)
+    expected = (f"{location}: timeline_figures is not the table timeline makes ({said[kind]}): drop it (DROP TABLE "
+                "timeline_figures), and the next append by a role allowed to create it makes it again from the log")
+    for repair in ([], ["--repair-index"]):
+        ran = helpers.invoke(["verify", "--log", target, *repair])
+        assert ran.exit_code == 1 and expected in ran.stderr, ran.output
+    drop = "DROP VIEW timeline_figures; DROP TABLE kept" if "VIEW" in statement else "DROP TABLE timeline_figures"
+    _on_figures(target, drop + (" CASCADE" if kind == "postgres" else ""))
+    with open_store(target) as store:
+        store.clock = StepClock(dt.datetime(2025, 4, 2, tzinfo=dt.UTC))
+        with pytest.raises(InputError, match="repeats observation 'b'"):
+            store.append([obs("c", 8, 745)])
+    assert helpers.invoke(["verify", "--log", target]).exit_code == 0
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
