@@ -430,7 +430,8 @@ def test_verify_names_a_row_whose_columns_do_not_hold_what_its_line_says(fresh_l
 
 
 def _on_figures(target: str, statement: str) -> None:
-    """Run SQL on a SQL log's figures table: derived data, which no trigger guards."""
+    """Run SQL on a SQL log's database as its owner, around the store (the figures table is derived data, which no
+    trigger guards)."""
     if target.startswith("sqlite:///"):
         import sqlite3
 
@@ -542,17 +543,7 @@ def test_verify_names_a_figures_table_the_store_did_not_make_and_leaves_it(fresh
         store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
         location = store.location
     statement = (sqlite if kind == "sqlite" else postgres).format(b=_key_at(target, 2))
-    if kind == "sqlite":
-        import sqlite3
-
-        database = sqlite3.connect(target.removeprefix("sqlite:///"))
-        database.executescript(statement)
-        database.close()
-    else:
-        import psycopg
-
-        with psycopg.connect(target, autocommit=True) as database:
-            database.execute(statement)
+    _on_figures(target, statement)
     expected = (f"{location}: timeline_figures is not the table timeline makes ({said[kind]}): drop it (DROP TABLE "
                 "timeline_figures), and the next append by a role allowed to create it makes it again from the log")
     for repair in ([], ["--repair-index"]):
