@@ -116,13 +116,48 @@ ORDER BY position LIMIT 1"""
                 connection = self._connect(write)
                 self._open[write] = connection
             if not write:
-                found = connection.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
-                ).fetchone()
+                try:
+                    found = connection.execute(_HAS_ENTRIES, (TABLE,)).fetchone()
+                except sqlite3.OperationalError as error:
+                    if not self._unchangeable():
+                        if "readonly" in str(error) or "unable to open" in str(error):
+                            raise StoreError(
+                                f"cannot read {self.location}: SQLite reads a log in WAL mode by making "
+                                f"{self.path.name}-shm beside it, and may not in its folder, where someone else may "
+                                "write (a copy in a folder of your own can be read)"
+                            ) from None
+                        raise
+                    connection.close()
+                    connection = self._open[write] = self._connect(write, immutable=True)
+                    found = connection.execute(_HAS_ENTRIES, (TABLE,)).fetchone()
                 return connection if found else None
         except sqlite3.Error as error:
             raise self._failure(error) from None
         return connection
+
+    def _unchangeable(self) -> bool:
+        """Whether no writer can change the log here: its folder is mounted read-only or no one has the right
+        to write in it (a log sent on a stick, a share mounted read-only), and no write-ahead log lies beside it.
+
+        A reader of a database in WAL mode makes its shared-memory file
+        (``-shm``) beside it, and cannot in such a folder: SQLite refuses to
+        read. Where no writer can write either (a writer needs the
+        write-ahead log, ``-wal``, which it cannot make there), the log is
+        read as it lies, with no lock and nothing made beside it
+        (``immutable``). A folder only this reader may not write is not
+        enough: a writer with the right could change the file under it.
+        """
+        folder = self.path.parent
+        try:
+            pending = self.path.with_name(f"{self.path.name}-wal").stat().st_size
+        except FileNotFoundError:
+            pending = 0
+        try:
+            mounted_read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+            no_one_writes = not os.stat(folder).st_mode & 0o222
+        except OSError:
+            return False
+        return not pending and (mounted_read_only or no_one_writes)
 
     def _open_kept(self, cursor: sqlite3.Cursor, key: tuple[str, int, str]) -> BinaryIO | None:
         """By SQLite's incremental blob I/O, from the snapshot of the row it was opened on."""
@@ -131,9 +166,9 @@ ORDER BY position LIMIT 1"""
             return None
         return _Blob(cursor.connection.blobopen(PROJECTIONS, "body", row[0], readonly=True), self.location)
 
-    def _connect(self, write: bool) -> sqlite3.Connection:
+    def _connect(self, write: bool, *, immutable: bool = False) -> sqlite3.Connection:
         if not write:
-            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            uri = f"{self.path.resolve().as_uri()}?mode=ro{'&immutable=1' if immutable else ''}"
             return sqlite3.connect(uri, uri=True, timeout=120, isolation_level=None)
         connection = sqlite3.connect(self.path, timeout=120, isolation_level=None)
         connection.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a new database's only: one with pages keeps its size
@@ -281,6 +316,7 @@ ORDER BY position LIMIT 1"""
         self._open.clear()
 
 
+_HAS_ENTRIES = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
 # The store's own triggers; another on its tables might read through an index a large batch drops.
 _OWN_TRIGGERS = frozenset({f"{TABLE}_no_update", f"{TABLE}_no_delete", f"{TABLE}_extends_chain"})
 # What ANALYZE keeps of an index, dropped with it.

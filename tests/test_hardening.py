@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -576,6 +577,62 @@ def test_a_figures_table_that_lags_behind_the_log_passes_verify_and_is_filled_by
         store.append([obs("c", 9, 745)])
     assert _key_at(target, 3) == key and _key_at(target, 4) is not None
     assert helpers.invoke(["verify", "--log", target]).exit_code == 0
+
+
+@contextmanager
+def _unwritable(folder: Path, mode: int = 0o555) -> Iterator[None]:
+    """``folder`` with ``mode`` (by default, no right to write for anyone) and, for root, whom rights do not stop,
+    ext4's immutable flag; or a skip."""
+    folder.chmod(mode)
+    try:
+        if os.geteuid() == 0:
+            made = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False)
+            if made.returncode:
+                pytest.skip(f"chattr +i failed: {made.stderr.decode().strip()}")
+            try:
+                yield
+            finally:
+                subprocess.run(["chattr", "-i", str(folder)], check=True)
+        else:
+            yield
+    finally:
+        folder.chmod(0o755)
+
+
+def test_a_sqlite_log_in_a_folder_no_one_may_write_is_read_and_verified(tmp_path):
+    """A log sent on a stick, or on a share mounted read-only: SQLite's reader of a WAL database makes a file
+    beside it, and could not there ("attempt to write a readonly database"). With no write-ahead log beside it,
+    no writer can change it, and it is read as it lies. Where the folder's owner may still write, a writer could
+    change the file under the reader: it is not read, and the one line says why."""
+    folder = tmp_path / "sent"
+    folder.mkdir()
+    target = f"sqlite:///{folder / 'log.db'}"
+    with open_store(target) as store:
+        store.clock = StepClock()
+        store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
+    assert sorted(path.name for path in folder.iterdir()) == ["log.db"]  # closed: nothing beside it
+    row = "coastal-2025,SOHR,killed,civilians,,2025-03-08,745,745,reported,b"
+    with _unwritable(folder):
+        verified = helpers.invoke(["verify", "--log", target])
+        assert verified.exit_code == 0 and "4 entries, chain intact" in verified.stdout, verified.output
+        replayed = helpers.invoke(["replay", "--log", target, "--format", "csv"])
+        assert replayed.exit_code == 0 and replayed.stdout.splitlines()[1:] == [row], replayed.output
+        listed = helpers.invoke(["log", "--log", target])
+        assert listed.exit_code == 0 and listed.stdout.count("\n") == 4, listed.output
+        refused = helpers.invoke(["append", "--log", target, "--incident", "coastal-2025", "--monitor", "SOHR",
+                                  *OBSERVATION_OPTIONS])  # fmt: skip
+        assert refused.exit_code == 1 and refused.stderr.startswith(f"timeline: error: cannot write to {target}")
+    assert sorted(path.name for path in folder.iterdir()) == ["log.db"]
+    if os.geteuid() != 0:
+        return  # a folder its owner may write but this reader may not takes another user to make
+    with _unwritable(folder, 0o755):  # its owner has the right: a writer could change the file under the reader
+        for command in (["verify"], ["log"]):
+            ran = helpers.invoke([*command, "--log", target])
+            assert ran.exit_code == 1 and ran.stderr == (
+                f"timeline: error: cannot read {target}: SQLite reads a log in WAL mode by making log.db-shm beside "
+                "it, and may not in its folder, where someone else may write (a copy in a folder of your own can be "
+                "read)\n"
+            )
 
 
 def test_verify_names_a_postgresql_row_whose_batch_end_is_not_its_lines(fresh_logs):
