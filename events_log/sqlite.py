@@ -123,8 +123,9 @@ ORDER BY position LIMIT 1"""
                         if "readonly" in str(error) or "unable to open" in str(error):
                             raise StoreError(
                                 f"cannot read {self.location}: SQLite reads a log in WAL mode by making "
-                                f"{self.path.name}-shm beside it, and may not in its folder, where someone else may "
-                                "write (a copy in a folder of your own can be read)"
+                                f"{self.path.name}-shm beside it, and may not in its folder; it reads one as it lies "
+                                "only where no one may write in the folder and no write-ahead log lies beside it (a "
+                                "copy in a folder of your own can be read)"
                             ) from None
                         raise
                     connection.close()

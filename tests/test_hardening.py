@@ -630,8 +630,8 @@ def test_a_sqlite_log_in_a_folder_no_one_may_write_is_read_and_verified(tmp_path
             ran = helpers.invoke([*command, "--log", target])
             assert ran.exit_code == 1 and ran.stderr == (
                 f"timeline: error: cannot read {target}: SQLite reads a log in WAL mode by making log.db-shm beside "
-                "it, and may not in its folder, where someone else may write (a copy in a folder of your own can be "
-                "read)\n"
+                "it, and may not in its folder; it reads one as it lies only where no one may write in the folder and "
+                "no write-ahead log lies beside it (a copy in a folder of your own can be read)\n"
             )
 
 
