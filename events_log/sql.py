@@ -128,7 +128,7 @@ class SqlStore(Store):
                 cursor.execute(f"SELECT line FROM {TABLE} WHERE position = {self.placeholder}", (position,))
                 row = cursor.fetchone()
                 if row is not None:
-                    return row[0].encode() if isinstance(row[0], str) else bytes(row[0])
+                    return _line_bytes(row[0])
         except self.database_errors as error:
             raise self._failure(error) from None
         raise LogError(f"{self.location} has no entry at position {position}")
@@ -331,7 +331,7 @@ class SqlStore(Store):
             if not rows:
                 return
             for (line,) in rows:
-                yield _decode(line.encode() if isinstance(line, str) else bytes(line), self.location), -1, -1
+                yield _decode(_line_bytes(line), self.location), -1, -1
             start += len(rows)
 
     @naming_entries
@@ -402,7 +402,7 @@ class SqlStore(Store):
             stored = dict(zip([column[0] for column in cursor.description], cursor.fetchone(), strict=True))
         except self.database_errors as error:
             raise self._failure(error) from None
-        line = stored["line"].encode() if isinstance(stored["line"], str) else bytes(stored["line"])
+        line = _line_bytes(stored["line"])
         raw = decode_line(line)
         said = dict(zip(_COLUMNS, _row(line, raw), strict=False))  # the line is the last column
         if stored.get("batch_end") is not None:  # PostgreSQL keeps it too
@@ -493,7 +493,7 @@ class SqlStore(Store):
                 for position, type_name, line, figure in found:
                     made = None
                     if type_name in ("Observation", "Correction"):
-                        made = _figure_row(decode_line(line.encode() if isinstance(line, str) else bytes(line)))[1]
+                        made = _figure_row(decode_line(_line_bytes(line)))[1]
                     if figure != made:
                         said = "no key" if figure is None else shown(figure)
                         makes = "has no figure key" if made is None else f"has the figure key {shown(made)}"
@@ -676,7 +676,7 @@ class SqlStore(Store):
             cursor.execute(
                 f"SELECT line FROM {TABLE} WHERE position > {p} ORDER BY position LIMIT 10000", (done,)
             )
-            lines = [line.encode() if isinstance(line, str) else bytes(line) for (line,) in cursor.fetchall()]
+            lines = [_line_bytes(line) for (line,) in cursor.fetchall()]
             rows = [_figure_row(decode_line(line)) for line in lines]
             if not rows:
                 return
@@ -699,7 +699,7 @@ class SqlStore(Store):
         if row is None:
             return None
         line = row[0]
-        return _decode(line.encode() if isinstance(line, str) else bytes(line), self.location)
+        return _decode(_line_bytes(line), self.location)
 
     def _known(self, cursor: Any, subjects: Collection[str]) -> IdIndex:
         """The status of just the ids a batch is about, read under the write lock."""
@@ -708,7 +708,7 @@ class SqlStore(Store):
         def read(position: int) -> bytes:
             cursor.execute(f"SELECT line FROM {TABLE} WHERE position = {p}", (position,))
             line = cursor.fetchone()[0]
-            return line.encode() if isinstance(line, str) else bytes(line)
+            return _line_bytes(line)
 
         def similar(keys: Iterable[str]) -> Iterator[tuple[str, int]]:
             cursor.execute(f"SELECT 1 FROM {FIGURES} WHERE figure IS NOT NULL LIMIT 1")
@@ -766,7 +766,7 @@ class SqlStore(Store):
         names = Names()
         cursor.execute(f"SELECT line FROM {TABLE} WHERE {DESCRIPTION_ROWS} ORDER BY position")
         for (line,) in cursor.fetchall():
-            raw = decode_line(line.encode() if isinstance(line, str) else bytes(line))
+            raw = decode_line(_line_bytes(line))
             names.add(raw.type, raw.event["slug"])
         return names
 
@@ -796,6 +796,11 @@ def _observation_row(position: int, recorded_at: str, observation_id: str, line:
     at = line.index(b'"prev_hash":"') + 13
     prev_hash = line[at : at + 64].decode()
     return position, recorded_at, "Observation", observation_id, line[-66:-2].decode(), prev_hash, line
+
+
+def _line_bytes(line: Any) -> bytes:
+    """A row's line as bytes: the database's bytes, or text where a row was put in around the store."""
+    return line.encode() if isinstance(line, str) else bytes(line)
 
 
 def _hex_keys(keys: Any) -> list[str]:

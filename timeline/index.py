@@ -159,8 +159,8 @@ class IndexBuilder:
         self._described: list[tuple[int, str, dict]] = []
         self._time_cache: dict[str, int] = {}
 
-    def _series_of(self, data: dict[str, Any]) -> int:
-        key = series_key_of(data)
+    def _series_number(self, key: tuple) -> int:
+        """The number of a series, a new one numbered next: in the order the log first names them."""
         number = self.series.get(key)
         if number is None:
             number = self.series[key] = len(self.series)
@@ -180,7 +180,7 @@ class IndexBuilder:
         stored = data["figure"]
         figure = Figure(stored["low"], stored["high"], Qualifier(stored["qualifier"]))
         return Columns(
-            series=self._series_of(data),
+            series=self._series_number(series_key_of(data)),
             day=parse_date(data["reported_on"]).toordinal(),
             cumulative=Kind(data["kind"]) is Kind.CUMULATIVE,
             low=figure.low,
@@ -239,10 +239,7 @@ class IndexBuilder:
     def _take_fix(self, fix: Fix) -> None:
         """A skimmed fix taken in, as ``_take`` takes its line: the row it names is the last one of that id."""
         if fix.type == "Correction":
-            number = self.series.get(fix.key)
-            if number is None:
-                number = self.series[fix.key] = len(self.series)
-                self._new_series.append(fix.key)
+            number = self._series_number(fix.key)
             row = self._row(fix.observation_id, fix.position)
             self._corrections.append((fix.position, row, number, *fix.values))
         else:
@@ -286,10 +283,7 @@ class IndexBuilder:
             last = line - done  # the rows before this line
             if last > first:
                 for number in run.new_keys(first, last):
-                    key = run.keys[number]
-                    if key not in self.series:
-                        self.series[key] = len(self.series)
-                        self._new_series.append(key)
+                    self._series_number(run.keys[number])
                 self.new_ids.extend(run.ids[first:last])
                 first = last
             if line == count:
@@ -374,12 +368,7 @@ class IndexBuilder:
         met = np.unique(spooled)
         numbers = np.zeros(int(met[-1]) + 1 if len(met) else 0, dtype=np.int64)
         for spooled_number in met.tolist():
-            key = keys[spooled_number]
-            number = self.series.get(key)
-            if number is None:
-                number = self.series[key] = len(self.series)
-                self._new_series.append(key)
-            numbers[spooled_number] = number
+            numbers[spooled_number] = self._series_number(keys[spooled_number])
         return numbers[spooled]
 
     def _row(self, observation_id: str, position: int) -> int:

@@ -115,6 +115,16 @@ def skim(line: bytes) -> msgspec.Struct | None:
         return None  # the exact path takes it, or refuses it in its turn: after the lines before it
 
 
+def _new_time(text: str, times: dict[str, int]) -> int | None:
+    """The code of a recorded time not met before, kept in ``times`` (a run's lines share a few), or None if the
+    text is no time a writer stamps."""
+    try:
+        code = times[text] = time_code(parse_time(text))
+    except ValueError:
+        return None
+    return code
+
+
 def skim_fix(line: bytes, times: dict[str, int]) -> Fix | None:
     """A fix's line as the index takes it, or None if it is not one this can read (``times``: the codes of the
     recorded times met, by their text).
@@ -133,11 +143,8 @@ def skim_fix(line: bytes, times: dict[str, int]) -> Fix | None:
     if entry.type != type_name or entry.schema != SCHEMA[type_name] or len(entry.hash) != 64:
         return None
     stamp = times.get(entry.recorded_at)
-    if stamp is None:
-        try:
-            stamp = times[entry.recorded_at] = time_code(parse_time(entry.recorded_at))
-        except ValueError:
-            return None
+    if stamp is None and (stamp := _new_time(entry.recorded_at, times)) is None:
+        return None
     event = entry.event
     if type_name == "Retraction":
         return Fix(entry.position, stamp, entry.hash, type_name, event.observation_id, None, None)
@@ -226,12 +233,9 @@ def skim_lines(lines: Sequence[bytes], start: int) -> Skimmed:
                 fixes[n] = fix
             continue
         stamp = times.get(entry.recorded_at)
-        if stamp is None:
-            try:
-                stamp = times[entry.recorded_at] = time_code(parse_time(entry.recorded_at))
-            except ValueError:  # no time: the exact path refuses the line, naming its position
-                others[n] = line
-                continue
+        if stamp is None and (stamp := _new_time(entry.recorded_at, times)) is None:
+            others[n] = line  # no time: the exact path refuses the line, naming its position
+            continue
         event = entry.event
         key = (event.incident, event.monitor, event.measure, event.category, event.location)
         number = keys.get(key)
