@@ -40,11 +40,14 @@ from .errors import IndexMismatchWarning, InputError, LogChangedError, StoreErro
 from .known import KNOWN
 from .parallel import in_two, line_start_after, whole_lines
 from .projection import (
+    Block,
     Decode,
     Folding,
+    Part,
     Projection,
     State,
     Unread,
+    bodies,
     extend,
     extend_lines,
     extend_read,
@@ -283,6 +286,35 @@ class JsonlStore(Store):
                 self._save_sidecar(fd, projection, sidecar)
         sidecar.state.origin = self._sidecar_origin(projection)
         return sidecar.state
+
+    def partial_blocks(
+        self, projection: Projection, read: Callable[[Callable[[int, int], bytes]], tuple[Block, Part]]
+    ) -> list[tuple[Block, Part]] | None:
+        """What ``read`` takes of each block of the sidecar, checked against the log as ``projection`` checks them.
+
+        Nothing is parsed or written: where the sidecar does not reach the
+        log's head, or does not match it, or cannot be read, this says None
+        and the caller reads the projection whole, which rebuilds it.
+        """
+        with self._open(write=False) as fd:
+            if fd is None:
+                return None
+            with self._locked(fd, fcntl.LOCK_SH):
+                tail = _read_tail(fd, self.location, strict=True)
+                found: list[tuple[Block, Part]] = []
+                position = 0
+                try:
+                    with _opened(self.sidecar_path(projection)) as f:
+                        for body in bodies(f) if f is not None else ():
+                            block, part = read(body)
+                            if (block.first != position or not 0 < block.end_offset <= tail.end
+                                    or not _line_ends_with(fd, block.end_offset, block.last_hash)):  # fmt: skip
+                                return None
+                            found.append((block, part))
+                            position += block.count
+                except (OSError, ValueError):
+                    return None
+        return found if found and position == LogHead.of(tail.last).entries else None
 
     def sidecar_path(self, projection: Projection) -> Path:
         """Where the blocks of ``projection`` are kept: beside the log, named after it."""
@@ -578,7 +610,7 @@ class JsonlStore(Store):
                     with _opened(path) as f:
                         if f is None:
                             return None, False, False
-                        frames = unframe(f, projection)
+                        frames = unframe(f, projection, checked=True)
                         stored = projection.load(block for _, block in frames)
                 except OSError as exc:
                     raise StoreError(f"cannot read {path}: {exc.strerror}") from None

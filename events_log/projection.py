@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 import attrs
 import numpy as np
@@ -97,6 +98,8 @@ class Projection(Protocol):
     def decode(self, body: bytes) -> Any:
         """A block from its stored bytes; raises ``ValueError`` if they are not one."""
 
+    # Optional: ``decode_checked(body)``, ``decode`` that also checks what a reader of part of a block
+    # (``Store.partial_blocks``) reads against the rest of it; ``verify`` reads blocks with it.
     # Optional: ``read_lines(lines, start)``, a run of stored lines (``start``: where the first begins, or -1)
     # read into what its builder's ``add_run(run, decode)`` takes, with no state of the log, so that any
     # process can read them. A projection without it has each line decoded and added (``Builder.add``).
@@ -470,9 +473,9 @@ class Frames:
     memory as bytes and as blocks at once.
     """
 
-    def __init__(self, source: bytes | BinaryIO, projection: Projection) -> None:
+    def __init__(self, source: bytes | BinaryIO, projection: Projection, *, checked: bool = False) -> None:
         self._stream = io.BytesIO(source) if isinstance(source, bytes) else source
-        self._projection = projection
+        self._decode = getattr(projection, "decode_checked", projection.decode) if checked else projection.decode
         self.unread: Unread | None = None
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
@@ -499,12 +502,43 @@ class Frames:
         try:
             if zlib.crc32(body) != int.from_bytes(head[8:12], "little"):
                 raise ValueError("its CRC-32 does not hold")
-            return self._projection.decode(body)
+            return self._decode(body)
         except ValueError:
             self.unread = Unread(at, left, torn=False)
             return None
 
 
-def unframe(source: bytes | BinaryIO, projection: Projection) -> Frames:
-    """The whole blocks in ``source`` with the offset just after each (``Frames``: afterwards, what was unread)."""
-    return Frames(source, projection)
+# What a reader of blocks in part (``Store.partial_blocks``) takes of each.
+Part = TypeVar("Part")
+
+
+def bodies(stream: BinaryIO) -> Iterator[Callable[[int, int], bytes]]:
+    """The bodies of the blocks framed in a file, each as a function reading ``size`` of its bytes from ``offset``.
+
+    For a projection that keeps a block in parts, each with its own CRC-32
+    (the frame's covers the whole body), and reads only some of them.
+    Raises ``ValueError`` at bytes that are not a whole frame, and for a
+    read past the end of its body.
+    """
+    fd, total = stream.fileno(), os.fstat(stream.fileno()).st_size
+    at = 0
+    while at < total:
+        head = os.pread(fd, 12, at)
+        size = int.from_bytes(head[:8], "little")
+        if len(head) < 12 or size > total - at - 12:
+            raise ValueError(f"bytes at {at} are not a whole block")
+        start = at + 12
+
+        def read(offset: int, length: int, start: int = start, size: int = size) -> bytes:
+            if offset < 0 or length < 0 or offset + length > size:
+                raise ValueError("a read runs past the end of its block")
+            return os.pread(fd, length, start + offset)
+
+        yield read
+        at = start + size
+
+
+def unframe(source: bytes | BinaryIO, projection: Projection, *, checked: bool = False) -> Frames:
+    """The whole blocks in ``source`` with the offset just after each (``Frames``: afterwards, what was unread);
+    ``checked``: read with the projection's ``decode_checked``, where it has one (``verify``)."""
+    return Frames(source, projection, checked=checked)

@@ -50,7 +50,7 @@ from .envelope import (
 from .errors import BrokenChainError, InputError, LogError, ReadOnlyLogError, StoredEntryError, StoreError, shown
 from .events import Correction, Event, Observation, Retraction
 from .parallel import in_two
-from .projection import Projection, State, extend
+from .projection import Block, Part, Projection, State, extend
 from .spool import Spool, SpooledLines, admit_spool
 
 Clock = Callable[[], dt.datetime]
@@ -371,6 +371,20 @@ class Store(abc.ABC):
         ):
             return extend(since, ((raw, -1, -1) for raw in self.records(since.entries)))[0]
         return extend(projection.load([]), ((raw, -1, -1) for raw in self.records()))[0]
+
+    def partial_blocks(
+        self, projection: Projection, read: Callable[[Callable[[int, int], bytes]], tuple[Block, Part]]
+    ) -> list[tuple[Block, Part]] | None:
+        """What ``read`` takes of each stored block of ``projection``, where they cover the whole log and match it.
+
+        ``read`` is given a function reading ``size`` bytes of a block's body
+        from ``offset`` (``projection.bodies``), and returns the block's place
+        in the log with what it read. None where this store cannot read a
+        block in part, or where its blocks do not match the log or do not
+        reach its head: the caller reads the projection whole, which brings
+        it up to date. This default reads none in part.
+        """
+        return None
 
     def check_writable(self) -> None:
         """Raise at once the error a write would meet: an import then fails before it reads a million rows.

@@ -19,10 +19,16 @@ sidecar ``<log>.index``, or rows of a SQL table), trusted only while the log
 still ends where a block says, and extended by every append of a store that
 keeps it. Whatever it says, the log is the truth: ``timeline verify``
 rebuilds it from the log and compares.
+
+A block is stored in parts, each incident's observation rows apart (see the
+end of this module), so that a question about one incident reads only that
+incident's part of each block (``incident_parts``).
 """
 
 from __future__ import annotations
 
+import struct
+import zlib
 from array import array
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -122,6 +128,10 @@ class Block(msgspec.Struct, array_like=True, gc=False):
     retraction_entry: bytes  # int64 per retraction: its position
     retraction_row: bytes  # int64: the observation row it withdraws
     described: list[tuple[int, str, dict[str, Any]]]  # (position, type, event data)
+    correction_ids: str = ""  # the ids of the observations corrected, joined by newlines
+    # Incident slug -> its observation rows in the block (int32, from 0, ascending): a block is kept with each
+    # incident's rows apart (``_ReplayIndex.encode``), so that one incident is read without the others.
+    incident_rows: dict[str, bytes] = msgspec.field(default_factory=dict)
 
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -135,6 +145,7 @@ class IndexBuilder:
         self, series: Iterable[tuple] = (), rows: Callable[[], Mapping[str, int]] | None = None, next_row: int = 0
     ) -> None:
         self.series: dict[tuple, int] = {key: n for n, key in enumerate(series)}
+        self._keys = list(self.series)  # by number
         # New ids are kept apart; the log's own are looked up only if a correction
         # or retraction needs them (making that map costs a pass over every id).
         self.new_ids = NewIds(next_row)
@@ -155,6 +166,7 @@ class IndexBuilder:
         self._obs_tables: list[np.ndarray] = []  # rows before those of ``_obs``, as tables (``add_observations``)
         self._obs_ids: list[str] = []
         self._corrections: list[tuple] = []
+        self._correction_ids: list[str] = []
         self._retractions: list[tuple[int, int]] = []
         self._described: list[tuple[int, str, dict]] = []
         self._time_cache: dict[str, int] = {}
@@ -165,6 +177,7 @@ class IndexBuilder:
         if number is None:
             number = self.series[key] = len(self.series)
             self._new_series.append(key)
+            self._keys.append(key)
         return number
 
     def _values(self, data: dict[str, Any]) -> Columns:
@@ -230,6 +243,7 @@ class IndexBuilder:
         elif raw.type == "Correction":
             row = self._row(data["observation_id"], raw.position)
             self._corrections.append((raw.position, row, *values))
+            self._correction_ids.append(data["observation_id"])
         elif raw.type == "Retraction":
             self._retractions.append((raw.position, self._row(data["observation_id"], raw.position)))
         else:
@@ -242,6 +256,7 @@ class IndexBuilder:
             number = self._series_number(fix.key)
             row = self._row(fix.observation_id, fix.position)
             self._corrections.append((fix.position, row, number, *fix.values))
+            self._correction_ids.append(fix.observation_id)
         else:
             self._retractions.append((fix.position, self._row(fix.observation_id, fix.position)))
 
@@ -430,9 +445,22 @@ class IndexBuilder:
             retraction_entry=_bytes(drop[0], np.int64),
             retraction_row=_bytes(drop[1], np.int64),
             described=self._described,
+            correction_ids="\n".join(self._correction_ids),
+            incident_rows=_incident_rows(obs[1], self._keys),
         )
         self._reset()
         return block
+
+
+def _incident_rows(series: np.ndarray, keys: Sequence[tuple]) -> dict[str, bytes]:
+    """A block's observation rows by incident (``Block.incident_rows``), given their series' numbers."""
+    numbers, of_row = np.unique(series, return_inverse=True)
+    slugs = sorted({keys[number][0] for number in numbers.tolist()})
+    code = {slug: k for k, slug in enumerate(slugs)}
+    codes = np.array([code[keys[number][0]] for number in numbers.tolist()], dtype=np.int64)[of_row]
+    order = np.argsort(codes, kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=len(slugs))))).tolist()
+    return {slug: _bytes(order[bounds[k] : bounds[k + 1]], np.int32) for k, slug in enumerate(slugs)}
 
 
 def _table(rows: list[tuple], width: int) -> np.ndarray:
@@ -626,21 +654,36 @@ class _ReplayIndex:
         return skim_lines(lines, start)
 
     def encode(self, block: Block) -> bytes:
-        return _encode(block)
+        return _in_parts(block)
 
     def decode(self, body: bytes) -> Block:
-        try:
-            block = _decode_block(body)
-        except msgspec.DecodeError as exc:
-            raise ValueError(str(exc)) from None
-        for prefix in ("obs", "correction"):
-            if not _figures_hold(*(_column(block, f"{prefix}_{name}") for name in ("low", "high", "qualifier"))).all():
-                raise ValueError(f"a block holds a figure no event could have ({prefix}_low, _high, _qualifier)")
-        return block
+        """A block from its stored bytes: kept in parts, or whole as versions before parts kept it."""
+        return _decoded(body, checked=False)
+
+    def decode_checked(self, body: bytes) -> Block:
+        """``decode``, also comparing what a reader of one incident reads with what the whole block says."""
+        return _decoded(body, checked=True)
 
 
-def _column(block: Block, name: str) -> np.ndarray:
+def _decoded(body: bytes, *, checked: bool) -> Block:
+    try:
+        block = _assembled(_stored(_reader(body)), checked=checked) if body[:1] == _PARTED else _decode_block(body)
+    except msgspec.DecodeError as exc:
+        raise ValueError(str(exc)) from None
+    _check_figures(block, "obs")
+    _check_figures(block, "correction")
+    return block
+
+
+def block_column(block: Block | BlockHead | Rows, name: str) -> np.ndarray:
+    """A column of a block, or of a part of one, by its name in ``ARRAYS``."""
     return np.frombuffer(getattr(block, name), dtype=np.dtype(ARRAYS[name]).newbyteorder("<"))
+
+
+def _check_figures(block: Block | BlockHead | Rows, prefix: str) -> None:
+    """Raise ``ValueError`` if a block, or a part of one, holds a figure no event could have (``_figures_hold``)."""
+    if not _figures_hold(*(block_column(block, f"{prefix}_{name}") for name in ("low", "high", "qualifier"))).all():
+        raise ValueError(f"a block holds a figure no event could have ({prefix}_low, _high, _qualifier)")
 
 
 def _figures_hold(low: np.ndarray, high: np.ndarray, qualifier: np.ndarray) -> np.ndarray:
@@ -715,3 +758,243 @@ REPLAY_INDEX = _ReplayIndex()
 # observation's position (25 bytes an observation), which only a cut at known-at or reading a line back
 # needs; its figures are narrowed where they fit (``_narrow_figures``).
 REPLAY_COLUMNS = _ReplayIndex(frozenset({"times", "types", "offsets", "obs_entry"}))
+
+
+# -- a block as it is stored: in parts -------------------------------------------------
+#
+# A question about one incident (``timeline replay --incident X --as-of D``) needs a fiftieth of the
+# observation rows, yet a block kept whole must be read, checked and decoded whole. So a block is kept in
+# parts, each with its CRC-32: a head that every read takes (where the block is in the log, its new series,
+# its fixes, its descriptions, and where the other parts lie), the entries' own columns, the ids of its
+# observations in log order, and each incident's observation rows and their ids. Read whole, the parts make
+# the block again (``_assembled``: the ids are the one thing kept twice, as putting an incident's ids back
+# in log order costs more than reading them twice); a reader of one incident (``read_incident``) reads the
+# head and that incident's parts of each block.
+#
+#     body := 0xC1 | head length (u32) | head CRC-32 (u32) | head | parts
+#
+# 0xC1 is the one byte msgpack never uses: a body that starts otherwise is a block kept whole.
+
+_PARTED = b"\xc1"
+_HEAD = struct.Struct("<II")
+
+# Where a part lies after the head: offset, length, CRC-32.
+Place = tuple[int, int, int]
+
+# The columns of a correction besides its position.
+_FIXED = ("row", *COLUMN_TYPES._fields)
+# The observation columns an incident's part holds, in ``Rows``' order.
+_ROW_COLUMNS = ("obs_entry", *(f"obs_{name}" for name in COLUMN_TYPES._fields))
+
+
+class BlockHead(msgspec.Struct, array_like=True, gc=False):
+    """What every read of a stored block takes: all of the block but its entries' columns and observation rows."""
+
+    first: int
+    count: int
+    end_offset: int
+    last_hash: str
+    last_time: int | None  # the time code of its last entry
+    rows: int  # observation rows in the block
+    new_series: list[tuple[str, str, str, str, str | None]]
+    correction_entry: bytes
+    correction_row: bytes
+    correction_series: bytes
+    correction_day: bytes
+    correction_cumulative: bytes
+    correction_low: bytes
+    correction_high: bytes
+    correction_qualifier: bytes
+    correction_ids: str
+    retraction_entry: bytes
+    retraction_row: bytes
+    described: list[tuple[int, str, dict[str, Any]]]
+    entries: Place  # ``_Entries``
+    ids: Place  # every observation's id, in log order, joined by newlines (UTF-8)
+    incidents: dict[str, tuple[Place, Place]]  # slug -> its ``Rows``, and their ids as ``ids`` keeps them
+
+
+class _Entries(msgspec.Struct, array_like=True, gc=False):
+    times: bytes
+    types: bytes
+    offsets: bytes
+
+
+class Rows(msgspec.Struct, array_like=True, gc=False, omit_defaults=True):
+    """One incident's observation rows in a block: which they are (int32, from 0 in the block) and their columns."""
+
+    rows: bytes
+    obs_entry: bytes
+    obs_series: bytes
+    obs_day: bytes
+    obs_cumulative: bytes
+    obs_low: bytes
+    obs_high: bytes
+    obs_qualifier: bytes
+    ids: str = ""  # joined by newlines: a part of their own, filled in by ``read_incident``
+
+
+_decode_head = msgspec.msgpack.Decoder(BlockHead).decode
+_decode_entries = msgspec.msgpack.Decoder(_Entries).decode
+_decode_rows = msgspec.msgpack.Decoder(Rows).decode
+
+# Reads ``size`` bytes of a stored block's body from ``offset``, or raises ``ValueError``.
+Read = Callable[[int, int], bytes]
+_ROWS_CHANGED = "a block's parts do not hold each of its observation rows once"
+
+
+def _in_parts(block: Block) -> bytes:
+    parts: list[bytes] = []
+
+    def placed(data: bytes) -> Place:
+        place = (sum(map(len, parts)), len(data), zlib.crc32(data))
+        parts.append(data)
+        return place
+
+    entries = placed(_encode(_Entries(block.times, block.types, block.offsets)))
+    joined = block.obs_ids.encode()
+    ids = placed(joined)
+    incidents = {}
+    for slug, rows in block.incident_rows.items():
+        taken = np.frombuffer(rows, "<i4")
+        columns = [block_column(block, name)[taken].tobytes() for name in _ROW_COLUMNS]
+        incidents[slug] = (placed(_encode(Rows(rows, *columns))), placed(ids_taken(joined, taken)))
+    count = len(block.obs_entry) // 8
+    if sum(len(rows) // 4 for rows in block.incident_rows.values()) != count:
+        raise ValueError(_ROWS_CHANGED)
+    head = _encode(BlockHead(
+        block.first, block.count, block.end_offset, block.last_hash,
+        int.from_bytes(block.times[-8:], "little", signed=True) if block.count else None, count, block.new_series,
+        block.correction_entry, block.correction_row, block.correction_series, block.correction_day,
+        block.correction_cumulative, block.correction_low, block.correction_high, block.correction_qualifier,
+        block.correction_ids, block.retraction_entry, block.retraction_row, block.described, entries, ids, incidents,
+    ))  # fmt: skip
+    return b"".join([_PARTED, _HEAD.pack(len(head), zlib.crc32(head)), head, *parts])
+
+
+class _Stored(NamedTuple):
+    """A stored block's head, and how to read its other parts."""
+
+    head: BlockHead
+    read: Read
+    after_head: int  # where the parts start in the body
+
+    def part(self, place: Place, *, checked: bool = True) -> bytes:
+        """A part's bytes; ``checked`` against its CRC-32, unless the caller checked the whole body's."""
+        offset, length, crc = place
+        data = self.read(self.after_head + offset, length)
+        if checked and zlib.crc32(data) != crc:
+            raise ValueError("a part of a block does not match its CRC-32")
+        return data
+
+
+def _reader(body: bytes) -> Read:
+    view = memoryview(body)
+
+    def read(offset: int, size: int) -> bytes:
+        if offset < 0 or size < 0 or offset + size > len(view):
+            raise ValueError("a part of a block runs past its end")
+        return view[offset : offset + size]
+
+    return read
+
+
+def _stored(read: Read) -> _Stored:
+    if read(0, 1) != _PARTED:
+        raise ValueError("a block kept whole, not in parts")
+    length, crc = _HEAD.unpack(read(1, _HEAD.size))
+    head_bytes = read(1 + _HEAD.size, length)
+    if zlib.crc32(head_bytes) != crc:
+        raise ValueError("the head of a block does not match its CRC-32")
+    head = _decode_head(head_bytes)
+    corrections = len(block_column(head, "correction_entry"))
+    ids = head.correction_ids.count("\n") + 1 if head.correction_ids else 0
+    if (ids != corrections or len(block_column(head, "retraction_row")) != len(block_column(head, "retraction_entry"))
+            or any(len(block_column(head, f"correction_{name}")) != corrections for name in _FIXED)):  # fmt: skip
+        raise ValueError("a block's fixes do not have one of each of their columns each")
+    return _Stored(head, read, 1 + _HEAD.size + length)
+
+
+def _assembled(stored: _Stored, *, checked: bool) -> Block:
+    """The block whose parts these are: each incident's rows put back in their place.
+
+    The whole body was checked against its frame's CRC-32 (or is a row of a
+    database), so its parts are not checked again; ``checked`` compares the
+    ids an incident's reader reads with the block's (``verify``).
+    """
+    head = stored.head
+    entries = _decode_entries(stored.part(head.entries, checked=False))
+    joined = str(stored.part(head.ids, checked=False), "utf-8")
+    incidents = {slug: _whole(_decode_rows(stored.part(rows, checked=False))) for slug, (rows, _) in
+                 head.incidents.items()}  # fmt: skip
+    taken = np.concatenate([np.frombuffer(rows.rows, "<i4") for rows in incidents.values()] or [np.zeros(0, int)])
+    if len(taken) != head.rows or (head.rows and (np.bincount(taken, minlength=head.rows) != 1).any()):
+        raise ValueError(_ROWS_CHANGED)  # bincount refuses a negative row; one past the end makes it too long
+    if (joined.count("\n") + 1 if joined else 0) != head.rows:
+        raise ValueError("a block's ids are not one an observation row")
+    placed = np.empty(head.rows, dtype=np.int64)
+    placed[taken] = np.arange(head.rows)  # where each row is among the incidents' rows, one after another
+    columns = {}
+    for name in _ROW_COLUMNS:
+        dtype = np.dtype(ARRAYS[name]).newbyteorder("<")
+        together = np.concatenate([np.frombuffer(getattr(rows, name), dtype) for rows in incidents.values()] or
+                                  [np.zeros(0, dtype)])  # fmt: skip
+        columns[name] = together[placed].tobytes()
+    if checked:
+        encoded = joined.encode()
+        for slug, (_, ids) in head.incidents.items():
+            if stored.part(ids, checked=False) != ids_taken(encoded, np.frombuffer(incidents[slug].rows, "<i4")):
+                raise ValueError(f"a block keeps other ids for the rows of {slug!r} than for the block")
+    return Block(
+        head.first, head.count, head.end_offset, head.last_hash, entries.times, entries.types, entries.offsets,
+        head.new_series, *columns.values(), joined, head.correction_entry,
+        head.correction_row, head.correction_series, head.correction_day, head.correction_cumulative,
+        head.correction_low, head.correction_high, head.correction_qualifier, head.retraction_entry,
+        head.retraction_row, head.described, head.correction_ids, {slug: rows.rows for slug, rows in incidents.items()},
+    )  # fmt: skip
+
+
+def _whole(rows: Rows) -> Rows:
+    """An incident's part with as many of each column as it has rows."""
+    count, odd = divmod(len(rows.rows), 4)
+    if odd or any(len(block_column(rows, name)) != count for name in _ROW_COLUMNS):
+        raise ValueError(_ROWS_CHANGED)
+    return rows
+
+
+def ids_taken(joined: bytes, rows: np.ndarray) -> bytes:
+    """The ids at ``rows``, in that order, of ids joined by newlines; joined again. A few numpy passes, no string an
+    id."""
+    if not len(rows):
+        return b""
+    codes = np.frombuffer(joined + b"\n", np.uint8)
+    starts = np.concatenate(([0], np.flatnonzero(codes == 10) + 1))  # where each id starts, then the end
+    begin = starts[rows]
+    length = starts[rows + 1] - begin  # with its newline
+    gather = np.arange(int(length.sum())) + np.repeat(begin - (np.cumsum(length) - length), length)
+    return codes[gather][:-1].tobytes()
+
+
+def read_incident(read: Read, incident: str) -> tuple[BlockHead, Rows | None]:
+    """The head of a stored block and the rows of ``incident`` in it, with their ids (None if it has none), read in
+    part.
+
+    Raises ``ValueError`` if what is read is not a block kept in parts, does
+    not match its CRC-32, or holds a figure no event could have.
+    """
+    try:
+        stored = _stored(read)
+        places = stored.head.incidents.get(incident)
+        rows = None
+        if places is not None:
+            rows = _whole(_decode_rows(stored.part(places[0])))
+            ids = bytes(stored.part(places[1])).decode()
+            if (ids.count("\n") + 1 if ids else 0) != len(rows.rows) // 4:
+                raise ValueError("a block's ids of an incident are not one a row")
+            rows.ids = ids
+    except msgspec.DecodeError as exc:
+        raise ValueError(str(exc)) from None
+    _check_figures(stored.head, "correction")
+    if rows is not None:
+        _check_figures(rows, "obs")
+    return stored.head, rows

@@ -35,10 +35,10 @@ from events_log.envelope import time_of_code
 from events_log.errors import StoreError
 from events_log.store import LogHead, Store
 
-from .index import REPLAY_INDEX, LogIndex, names_of
+from .index import LogIndex, names_of
 from .rule import Base, Folded, Pending, RawFlag
-from .scratch import described_in, effective_rows, head_at
-from .series import Behind, Effective, Replay, Series, log_replaced
+from .scratch import behind_at, described_in
+from .series import Behind, Replay, Series
 
 NAME = "replay.incidents"
 # What the series are kept as: 2 keeps a segment's ids as one string (``Folded.rests_on``); 1, which an older
@@ -170,7 +170,8 @@ def replay(store: Store, as_of: dt.date | None, incident: str, monitor: str | No
     return Replay(
         as_of=as_of, known_at=None, log=head, series=tuple(series), incidents=incidents, monitors=monitors,
         last_recorded_at=None if last is None else time_of_code(last), store=store,
-        behind=Behind(make=lambda: _behind(store, head, as_of, incident, monitor), names=names_of(directory.described)),
+        behind=Behind(make=lambda: behind_at(store, head, as_of, incident, monitor),
+                      names=names_of(directory.described)),
     )  # fmt: skip
 
 
@@ -208,16 +209,6 @@ def _checked(data: bytes, crc: int) -> bytes:
     if zlib.crc32(data) != crc:
         raise ValueError("kept bytes that do not match their CRC-32")
     return data
-
-
-def _behind(
-    store: Store, head: LogHead, as_of: dt.date | None, incident: str, monitor: str | None
-) -> tuple[LogIndex, Effective]:
-    """The index and effective rows of the replay, at the head its series were kept at."""
-    index = store.projection(REPLAY_INDEX)
-    if index.entries < head.entries or head_at(store, index, head.entries) != head:
-        raise log_replaced(store, head)
-    return index, effective_rows(index, as_of, None, incident, monitor, entries=head.entries)[0]
 
 
 def encoded(series: Series) -> bytes:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -20,9 +20,9 @@ from events_log.parallel import in_two
 from events_log.store import LogHead, Store
 
 from .growing import Room
-from .index import OPEN, REPLAY_COLUMNS, Columns, LogIndex
+from .index import OPEN, REPLAY_COLUMNS, REPLAY_INDEX, Columns, LogIndex
 from .rule import Reports, fold
-from .series import Behind, Effective, Replay, Series, SeriesKey, chosen_series
+from .series import Behind, Effective, Replay, Series, SeriesKey, chosen_series, log_replaced
 
 T = TypeVar("T")
 
@@ -38,7 +38,7 @@ def replay_from_scratch(
 ) -> Replay:
     effective, cut = effective_rows(index, as_of, known_at, incident, monitor)
     last_day = as_of.toordinal() if as_of is not None else None
-    series = list(fold_rows(index, effective, live_rows(effective), last_day, progress, share=_HELD_SHARE))
+    series = list(fold_rows(index.series, effective, live_rows(effective), last_day, progress, share=_HELD_SHARE))
     incidents, monitors = described_in(index.described, cut)
     return Replay(
         as_of=as_of,
@@ -66,7 +66,8 @@ def full_series(
     """
     index = store.projection(REPLAY_COLUMNS)
     effective, cut = effective_rows(index, None, None, None, None)
-    written = fold_rows(index, effective, live_rows(effective), None, progress, share=_WRITTEN_SHARE, made=made)
+    written = fold_rows(index.series, effective, live_rows(effective), None, progress, share=_WRITTEN_SHARE,
+                        made=made)  # fmt: skip
     return head_at(store, index, cut), index, written
 
 
@@ -101,13 +102,22 @@ def effective_rows(
         ids=index.obs_ids, corrected_by={}, corrections=0, retractions=0,
     )  # fmt: skip
     apply_corrections(effective, index, cut)
+    effective.live = live_in(effective, index.series, as_of, incident, monitor)
+    return effective, cut
+
+
+def live_in(
+    effective: Effective, keys: Sequence[SeriesKey], as_of: dt.date | None, incident: str | None, monitor: str | None
+) -> np.ndarray:
+    """Which rows count for a replay as-of a date, of an incident and a monitor: not retracted, reported on or before
+    as-of, in a series chosen (``keys``: the series' keys, by number)."""
+    columns = effective.columns
     live = ~effective.retracted
     if as_of is not None:
         live &= columns.day <= as_of.toordinal()
     if incident is not None or monitor is not None:
-        live &= np.isin(columns.series, chosen_series(index, incident, monitor))
-    effective.live = live
-    return effective, cut
+        live &= np.isin(columns.series, chosen_series(keys, incident, monitor))
+    return live
 
 
 def live_rows(effective: Effective) -> np.ndarray:
@@ -116,8 +126,21 @@ def live_rows(effective: Effective) -> np.ndarray:
     return rows.astype(np.int32) if len(effective.live) < 2**31 else rows
 
 
-def apply_corrections(effective: Effective, index: LogIndex, cut: int) -> None:
-    """Apply the corrections and retractions of entries before ``cut`` not applied yet, in log order."""
+class Fixes(NamedTuple):
+    """The corrections and retractions of some rows, in log order, as an index holds all of its rows'."""
+
+    correction_entry: np.ndarray
+    correction_row: np.ndarray
+    correction_values: Columns
+    retraction_entry: np.ndarray
+    retraction_row: np.ndarray
+
+
+def apply_corrections(effective: Effective, index: LogIndex | Fixes, cut: int) -> None:
+    """Apply the corrections and retractions of entries before ``cut`` not applied yet, in log order.
+
+    ``index``: the index whose rows ``effective`` holds, or the fixes of the rows it holds (``Fixes``).
+    """
     done, corrections = effective.corrections, int(np.searchsorted(index.correction_entry, cut))
     rows = index.correction_row[done:corrections]
     if len(rows):
@@ -133,19 +156,20 @@ def apply_corrections(effective: Effective, index: LogIndex, cut: int) -> None:
 
 
 def grouped(
-    index: LogIndex, effective: Effective, rows: np.ndarray, rank: np.ndarray | None = None
+    keys: Sequence[SeriesKey], effective: Effective, rows: np.ndarray, rank: np.ndarray | None = None
 ) -> Iterator[tuple[int, Reports]]:
     """The given rows as each series' reports, sorted by (day, log position), series in a replay's order.
 
     Series are taken a stretch at a time (about a million rows), and their
     columns become lists a few tens of thousands of rows at a time, so that a
     whole log's series can be folded and written one after another without
-    sorting, or listing, every row at once. ``rank``: each series number's
-    place in a replay's order (``_ranked``), where the caller made it already.
+    sorting, or listing, every row at once. ``keys``: the series' keys, by
+    number; ``rank``: each series number's place in a replay's order
+    (``_ranked``), where the caller made it already.
     """
     series, day = effective.columns.series, effective.columns.day
     if rank is None:
-        rank = _ranked(index, series[rows])
+        rank = _ranked(keys, series[rows])
     ranks = rank[series[rows]]
     ends = np.cumsum(np.bincount(ranks))  # rows up to and including each rank
     first = 0  # the first rank of the next stretch
@@ -158,11 +182,11 @@ def grouped(
         first = last
 
 
-def _ranked(index: LogIndex, series_of_rows: np.ndarray) -> np.ndarray:
+def _ranked(keys: Sequence[SeriesKey], series_of_rows: np.ndarray) -> np.ndarray:
     """Each series number's place in a replay's order (``sort_key``) among the series these rows name."""
-    numbers = np.flatnonzero(np.bincount(series_of_rows, minlength=len(index.series)))
-    rank = np.zeros(len(index.series), dtype=series_of_rows.dtype)
-    rank[sorted(numbers.tolist(), key=lambda n: sort_key(index.series[n]))] = np.arange(len(numbers))
+    numbers = np.flatnonzero(np.bincount(series_of_rows, minlength=len(keys)))
+    rank = np.zeros(len(keys), dtype=series_of_rows.dtype)
+    rank[sorted(numbers.tolist(), key=lambda n: sort_key(keys[n]))] = np.arange(len(numbers))
     return rank
 
 
@@ -189,7 +213,7 @@ def _pieces(effective: Effective, order: np.ndarray) -> Iterator[tuple[int, Repo
 
 
 def fold_rows(
-    index: LogIndex,
+    keys: Sequence[SeriesKey],
     effective: Effective,
     rows: np.ndarray,
     last_day: int | None,
@@ -199,7 +223,7 @@ def fold_rows(
     made: Callable[[Series], Any] | None = None,
 ) -> Iterator[Any]:
     """The series of ``rows``, folded one at a time in a replay's order (``sort_key``), or what ``made`` makes
-    of each.
+    of each (``keys``: the series' keys, by number).
 
     ``share``: a fork folds the later series meanwhile and sends them back
     (``parallel.in_two``), and this process folds about this share of the
@@ -207,11 +231,11 @@ def fold_rows(
     a time still holds only that one.
     """
     series_of_rows = effective.columns.series[rows]
-    rank = _ranked(index, series_of_rows)
+    rank = _ranked(keys, series_of_rows)
 
     def folded(part: np.ndarray) -> Iterator[Any]:
-        for number, reports in grouped(index, effective, part, rank):
-            series = Series(*index.series[number], folded=fold(reports, last_day))
+        for number, reports in grouped(keys, effective, part, rank):
+            series = Series(*keys[number], folded=fold(reports, last_day))
             yield series if made is None else made(series)
 
     series: Iterable[Any]
@@ -235,6 +259,21 @@ def head_at(store: Store, index: LogIndex, cut: int) -> LogHead:
     if cut == index.entries:
         return LogHead(cut, index.last_hash)
     return LogHead.of(decode_line(store.line_at(cut - 1, int(index.offsets[cut - 1]))))
+
+
+def behind_at(
+    store: Store, head: LogHead, as_of: dt.date | None, incident: str, monitor: str | None
+) -> tuple[LogIndex, Effective]:
+    """The index and effective rows of a replay of one incident read without them, at the head it was read at.
+
+    For what its series alone do not say (an observation's record, its
+    corrections), asked for after the replay was read: the log may have
+    grown since, but not changed below that head.
+    """
+    index = store.projection(REPLAY_INDEX)
+    if index.entries < head.entries or head_at(store, index, head.entries) != head:
+        raise log_replaced(store, head)
+    return index, effective_rows(index, as_of, None, incident, monitor, entries=head.entries)[0]
 
 
 def described_in(described: Iterable[tuple[int, str, dict]], cut: int) -> tuple[dict, dict]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 import attrs
@@ -313,7 +313,7 @@ class Replay:
         """The rows of the effective observations of ``incident`` (all without one), in log order."""
         rows = self._effective.live
         if incident is not None:
-            rows = rows & np.isin(self._effective.columns.series, chosen_series(self._index, incident, None))
+            rows = rows & np.isin(self._effective.columns.series, chosen_series(self._index.series, incident, None))
         return np.flatnonzero(rows)
 
     def figures(self, incident: str | None = None) -> tuple[Columns, list[SeriesKey]]:
@@ -407,8 +407,9 @@ def log_replaced(store: Store, head: LogHead) -> StoreError:
     )
 
 
-def chosen_series(index: LogIndex, incident: str | None, monitor: str | None) -> list[int]:
-    return [n for n, key in enumerate(index.series)
+def chosen_series(keys: Sequence[SeriesKey], incident: str | None, monitor: str | None) -> list[int]:
+    """The numbers of the series of an incident and a monitor (None: any), among ``keys`` (by number)."""
+    return [n for n, key in enumerate(keys)
             if (incident is None or key[0] == incident) and (monitor is None or key[1] == monitor)]  # fmt: skip
 
 

@@ -5,7 +5,8 @@ the series it touches; an as-of or filtered replay of a log replayed in full
 is cut from that replay, since a day never depends on later reports. In a
 process that has not replayed the log in full, one incident is cut from the
 full replay kept beside the log, where one is kept at its head
-(``kept_incidents``).
+(``kept_incidents``), or else folded from its part of the index
+(``incident_parts``).
 """
 
 from __future__ import annotations
@@ -19,11 +20,20 @@ import numpy as np
 from events_log.envelope import time_of_code
 from events_log.store import LogHead, Store
 
-from . import kept_incidents
+from . import incident_parts, kept_incidents
 from .index import REPLAY_INDEX, Columns, LogIndex
 from .rule import fold, resumable
-from .scratch import CORRECTED, apply_corrections, described_in, fold_rows, grouped, replay_from_scratch, sort_key
-from .series import Behind, Effective, Replay, Series, chosen_series
+from .scratch import (
+    CORRECTED,
+    apply_corrections,
+    described_in,
+    fold_rows,
+    grouped,
+    live_in,
+    replay_from_scratch,
+    sort_key,
+)
+from .series import Behind, Effective, Replay, Series
 
 
 def replay_or_reuse(
@@ -50,6 +60,8 @@ def replay_or_reuse(
         return _narrowed(warm, as_of, incident, monitor)
     if incident is not None and known_at is None:
         kept = kept_incidents.replay(store, as_of, incident, monitor)
+        if kept is None:
+            kept = incident_parts.replay(store, as_of, incident, monitor)
         if kept is not None:
             return kept
     return replay_from_scratch(store, store.projection(REPLAY_INDEX), as_of, known_at, incident, monitor, progress)
@@ -94,7 +106,7 @@ def _appended(store: Store, warm: Replay, index: LogIndex) -> Replay:
     by_key = {s.key: s for s in warm.series}
     updated: dict[tuple, Series] = {}
     resumed = set()
-    for number, reports in grouped(index, effective, new_rows):
+    for number, reports in grouped(index.series, effective, new_rows):
         key = index.series[number]
         before = by_key.get(key)
         if number in touched or before is None or not resumable(before.folded, reports.days[0]):
@@ -105,7 +117,7 @@ def _appended(store: Store, warm: Replay, index: LogIndex) -> Replay:
     refold = touched - resumed
     if refold:
         rows = np.flatnonzero(effective.live & np.isin(effective.columns.series, sorted(refold)))
-        for series in fold_rows(index, effective, rows, None):
+        for series in fold_rows(index.series, effective, rows, None):
             updated[series.key] = series
         for number in refold:
             by_key.pop(index.series[number], None)
@@ -131,12 +143,8 @@ def _narrowed(full: Replay, as_of: dt.date | None, incident: str | None, monitor
         return full
     series = [s for s in full.series if (incident is None or s.incident == incident)
               and (monitor is None or s.monitor == monitor)]  # fmt: skip
-    state = full._effective
-    live = ~state.retracted
     if as_of is not None:
         series = [s.until(as_of) for s in series if s.first <= as_of]
-        live &= state.columns.day <= as_of.toordinal()
-    if incident is not None or monitor is not None:
-        live &= np.isin(state.columns.series, chosen_series(full._index, incident, monitor))
-    effective = attrs.evolve(state, live=live, rows=None)
+    state = full._effective
+    effective = attrs.evolve(state, live=live_in(state, full._index.series, as_of, incident, monitor), rows=None)
     return attrs.evolve(full, as_of=as_of, series=tuple(series), behind=Behind(full._index, effective))

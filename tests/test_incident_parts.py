@@ -1,0 +1,190 @@
+"""One incident read from its part of the replay index: equal to the replay from the whole index, or not read."""
+
+from __future__ import annotations
+
+import datetime as dt
+import struct
+import subprocess
+import sys
+import zlib
+
+import attrs
+import msgspec
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from events_log.errors import IndexMismatchWarning
+from events_log.events import Correction
+from events_log.jsonl import JsonlStore
+from events_log.projection import frame, unframe
+from timeline import incident_parts
+from timeline.index import REPLAY_INDEX
+from timeline.scratch import replay_from_scratch
+
+from .conftest import StepClock
+from .helpers import invoke, obs
+from .strategies import descriptions_of, small_logs
+from .test_kept_incidents import AS_OF, INCIDENTS, MONITORS, said
+
+
+def from_the_whole_index(store, as_of, incident, monitor):
+    return replay_from_scratch(store, store.projection(REPLAY_INDEX), as_of, None, incident, monitor, None)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=40, deadline=None)
+@given(batches=small_logs(), chosen=st.lists(st.tuples(st.sampled_from(INCIDENTS), st.sampled_from(MONITORS),
+                                                       st.sampled_from(AS_OF)), min_size=1, max_size=4))  # fmt: skip
+def test_one_incident_read_in_part_is_the_replay_from_the_whole_index(tmp_path_factory, batches, chosen):
+    """At every head, one block an append: corrections move rows between incidents and blocks."""
+    store = JsonlStore(tmp_path_factory.mktemp("log") / "log.jsonl", clock=StepClock())
+    store.keep(REPLAY_INDEX)
+    for batch in batches:
+        store.append(batch, allow_duplicate=True)
+        for incident, monitor, as_of in chosen:
+            part = incident_parts.replay(store, as_of, incident, monitor)
+            assert part is not None
+            assert said(part) == said(from_the_whole_index(store, as_of, incident, monitor))
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=30, deadline=None)
+@given(batches=small_logs())
+def test_a_block_kept_in_parts_is_read_back_whole_as_it_was(tmp_path_factory, batches):
+    store = JsonlStore(tmp_path_factory.mktemp("log") / "log.jsonl", clock=StepClock())
+    store.keep(REPLAY_INDEX)
+    for batch in batches:
+        store.append(batch, allow_duplicate=True)
+    blocks = [block for _, block in unframe(store.sidecar_path(REPLAY_INDEX).read_bytes(), REPLAY_INDEX)]
+    assert len(blocks) == len(batches)
+    keys = [key for block in blocks for key in block.new_series]
+    for block in blocks:
+        body = REPLAY_INDEX.encode(block)
+        assert REPLAY_INDEX.decode(body) == block == REPLAY_INDEX.decode_checked(body)
+        incidents = [keys[n][0] for n in np.frombuffer(block.obs_series, "<i4").tolist()]
+        assert {slug: np.frombuffer(rows, "<i4").tolist() for slug, rows in block.incident_rows.items()} == {
+            slug: [k for k, incident in enumerate(incidents) if incident == slug] for slug in set(incidents)
+        }
+
+
+def moved_log(path) -> JsonlStore:
+    """Two appends: the second moves an observation of zaraa-2016 into coastal-2025."""
+    store = JsonlStore(path, clock=StepClock())
+    store.keep(REPLAY_INDEX)
+    observations = [obs("a", 8, 532), obs("b", 10, 745), attrs.evolve(obs("z1", 9, 40), incident="zaraa-2016")]
+    store.append([*descriptions_of(observations), *observations])
+    store.append([Correction(observation_id="z1", replacement=obs("z1", 9, 41), reason="wrong incident"),
+                  obs("c", 11, 800)])  # fmt: skip
+    return store
+
+
+def test_a_row_moved_into_the_incident_by_a_correction_is_read_from_the_correction(tmp_path):
+    store = moved_log(tmp_path / "log.jsonl")
+    for incident in ("coastal-2025", "zaraa-2016"):
+        part = incident_parts.replay(store, None, incident, None)
+        assert said(part) == said(from_the_whole_index(store, None, incident, None))
+    [series] = incident_parts.replay(store, None, "coastal-2025", None).series
+    assert series.on(dt.date(2025, 3, 9)).low == 41
+    assert incident_parts.replay(store, None, "zaraa-2016", None).series == ()
+
+
+def test_an_index_that_does_not_reach_the_head_or_kept_whole_is_not_read_in_part(tmp_path):
+    path = tmp_path / "log.jsonl"
+    store = moved_log(path)
+    JsonlStore(path, clock=StepClock()).append([obs("d", 12, 900)])  # a writer that keeps no index
+    assert incident_parts.replay(store, None, "coastal-2025", None) is None
+    replay_from_scratch(store, store.projection(REPLAY_INDEX), None, None, None, None, None)  # brought up to date
+    assert incident_parts.replay(store, None, "coastal-2025", None) is not None
+    # Blocks kept whole, as versions before parts kept them: read whole, never in part.
+    sidecar = store.sidecar_path(REPLAY_INDEX)
+    blocks = [block for _, block in unframe(sidecar.read_bytes(), REPLAY_INDEX)]
+    sidecar.write_bytes(b"".join(frame(msgspec.msgpack.encode(list(msgspec.structs.astuple(b))[:-2])) for b in blocks))
+    assert [block for _, block in unframe(sidecar.read_bytes(), REPLAY_INDEX)] == [
+        msgspec.structs.replace(block, correction_ids="", incident_rows={}) for block in blocks
+    ]
+    assert incident_parts.replay(store, None, "coastal-2025", None) is None
+    assert said(from_the_whole_index(store, None, "coastal-2025", None))[0]
+
+
+def _parts(body: bytes) -> tuple[dict, int]:
+    """A stored block's head (as plain msgpack) and where its parts start."""
+    length, _ = struct.unpack("<II", body[1:9])
+    return msgspec.msgpack.decode(body[9 : 9 + length]), 9 + length
+
+
+def _rewritten(body: bytes, change) -> bytes:
+    """A stored block with its head changed by ``change`` (head as a list), every CRC made to hold again."""
+    head, start = _parts(body)
+    change(head)
+    new_head = msgspec.msgpack.encode(head)
+    return body[:1] + struct.pack("<II", len(new_head), zlib.crc32(new_head)) + new_head + body[start:]
+
+
+def test_a_damaged_part_is_passed_over_and_the_whole_index_rebuilt(tmp_path):
+    store = moved_log(tmp_path / "log.jsonl")
+    expected = said(incident_parts.replay(store, None, "coastal-2025", None))
+    sidecar = store.sidecar_path(REPLAY_INDEX)
+    data = bytearray(sidecar.read_bytes())
+    size = int.from_bytes(data[:8], "little")
+    head, start = _parts(bytes(data[12 : 12 + size]))
+    (rows_place, _ids_place) = head[-1]["coastal-2025"]
+    data[12 + start + rows_place[0] + rows_place[1] - 1] ^= 0x01  # the last byte of coastal-2025's rows
+    sidecar.write_bytes(bytes(data))
+    assert incident_parts.replay(store, None, "coastal-2025", None) is None
+    with pytest.warns(IndexMismatchWarning, match="damaged block"):
+        whole = from_the_whole_index(store, None, "coastal-2025", None)
+    assert said(whole) == expected
+    assert said(incident_parts.replay(store, None, "coastal-2025", None)) == expected
+
+
+def test_verify_fails_on_ids_of_an_incident_that_are_not_the_blocks(tmp_path):
+    """Whole readers read the block's ids; a reader of one incident reads the incident's: verify compares them."""
+    store = moved_log(tmp_path / "log.jsonl")
+    sidecar = store.sidecar_path(REPLAY_INDEX)
+    frames = []
+    for k, (_, block) in enumerate(unframe(sidecar.read_bytes(), REPLAY_INDEX)):
+        body = REPLAY_INDEX.encode(block)
+        if k == 0:  # the ids of coastal-2025's rows swapped, each part's CRC made to hold
+            head, start = _parts(body)
+            (_, (offset, length, _crc)) = head[-1]["coastal-2025"]
+            ids = body[start + offset : start + offset + length]
+            forged = b"\n".join(reversed(ids.split(b"\n")))
+            body = body[: start + offset] + forged + body[start + offset + length :]
+
+            crc = zlib.crc32(forged)
+
+            def change(head, crc=crc):
+                rows, (o, n, _) = head[-1]["coastal-2025"]
+                head[-1]["coastal-2025"] = [rows, [o, n, crc]]
+
+            body = _rewritten(body, change)
+        frames.append(frame(body))
+    sidecar.write_bytes(b"".join(frames))
+    forged_said = said(incident_parts.replay(store, None, "coastal-2025", None))
+    assert forged_said != said(from_the_whole_index(store, None, "coastal-2025", None))  # what verify must catch
+    result = invoke(["verify", "--log", str(store.path)])
+    assert result.exit_code == 1
+    assert "replay index beside the log holds a damaged block at byte 0" in result.output
+    assert sidecar.with_name(sidecar.name + ".mismatch-1").exists()  # set aside as evidence
+    whole = said(from_the_whole_index(store, None, "coastal-2025", None))  # which builds the index again
+    assert said(incident_parts.replay(store, None, "coastal-2025", None)) == whole != forged_said
+
+
+def test_a_fresh_process_answers_one_incident_from_its_part_with_no_replay_kept(tmp_path):
+    """As the command line is used: an append after the last whole replay; the answer is the whole index's."""
+    path = tmp_path / "log.jsonl"
+    store = moved_log(path)
+    assert invoke(["replay", "--log", str(path), "--format", "csv"]).exit_code == 0  # keeps a whole replay
+    assert invoke(["append", "--log", str(path), "--incident", "coastal-2025", "--monitor", "SOHR", "--reported-on",
+                  "2025-03-12", "--measure", "killed", "--category", "civilians", "--kind", "cumulative", "--low",
+                  "900", "--qualifier", "at_least", "--quote", "q", "--source-title", "t", "--source-url",
+                  "https://example.org/x"]).exit_code == 0  # fmt: skip
+    assert incident_parts.replay(store, None, "coastal-2025", None) is not None
+    args = ["-m", "timeline", "replay", "--log", str(path), "--incident", "coastal-2025", "--as-of", "2025-03-11"]
+    fresh = subprocess.run([sys.executable, *args, "--format", "csv"], capture_output=True, text=True, check=True)
+    assert fresh.stdout == invoke(["replay", "--log", str(path), "--incident", "coastal-2025", "--as-of",
+                                  "2025-03-11", "--format", "csv"]).output  # fmt: skip
+    assert "745" in fresh.stdout
+    typo = subprocess.run([sys.executable, *args[:-4], "--incident", "costal-2025", *args[-2:]], capture_output=True,
+                          text=True)  # fmt: skip
+    assert typo.returncode != 0 and "coastal-2025" in typo.stderr
