@@ -45,6 +45,7 @@ from .projection import (
     Folding,
     Part,
     Projection,
+    Read,
     State,
     Unread,
     bodies,
@@ -288,7 +289,7 @@ class JsonlStore(Store):
         return sidecar.state
 
     def partial_blocks(
-        self, projection: Projection, read: Callable[[Callable[[int, int], bytes]], tuple[Block, Part]]
+        self, projection: Projection, read: Callable[[Read], tuple[Block, Part]]
     ) -> list[tuple[Block, Part]] | None:
         """What ``read`` takes of each block of the sidecar, checked against the log as ``projection`` checks them.
 

@@ -24,6 +24,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from .envelope import GENESIS
 from .errors import InputError, LogError, StoreError, shown
+from .projection import Read
 from .sql import DESCRIPTION_ROWS, FIGURES, PROJECTIONS, TABLE, SqlStore
 from .store import Clock, utc_now
 from .stores import redact_url, url_secrets
@@ -463,6 +464,31 @@ ORDER BY position LIMIT 1"""
         cursor.execute("SELECT to_regclass(%s)", (name,))
         return cursor.fetchone()[0] is not None
 
+    @contextmanager
+    def _snapshot(self, connection: psycopg.Connection) -> Iterator[psycopg.Cursor]:
+        with connection.transaction(), connection.cursor(binary=True) as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield cursor
+
+    @contextmanager
+    def _body(self, cursor: psycopg.Cursor, key: tuple[str, int, int, str]) -> Iterator[Read]:
+        """A range at a time (``substr``), from a column stored uncompressed; its first bytes (where a block
+        keeps its head) come with its length, in one round trip."""
+        where = "name = %s AND first_entry = %s AND entries = %s AND last_hash = %s"
+        size, start = cursor.execute(
+            f"SELECT length(body), substr(body, 1, {_HEAD_BYTES}) FROM {PROJECTIONS} WHERE {where}", key
+        ).fetchone()
+
+        def read(offset: int, length: int) -> bytes:
+            if offset < 0 or length < 0 or offset + length > size:
+                raise ValueError("a read runs past the end of its block")
+            if offset + length <= len(start):
+                return start[offset : offset + length]
+            ranged = f"SELECT substr(body, %s, %s) FROM {PROJECTIONS} WHERE {where}"
+            return bytes(cursor.execute(ranged, (offset + 1, length, *key)).fetchone()[0])
+
+        yield read
+
     def _save_without_waiting(self, work) -> None:
         try:
             connection = self._connection(write=True)
@@ -503,6 +529,7 @@ ORDER BY position LIMIT 1"""
 
 
 _TAIL = 1 << 16  # the last bytes of a kept result read with its length: a kept replay's directory is ~9 KB at 1M
+_HEAD_BYTES = 1 << 18  # the first bytes of a block read with its length: a replay index block's head is ~100 KB at 1M
 
 
 class _Ranges(io.RawIOBase):

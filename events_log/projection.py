@@ -510,9 +510,11 @@ class Frames:
 
 # What a reader of blocks in part (``Store.partial_blocks``) takes of each.
 Part = TypeVar("Part")
+# Reads ``size`` bytes of a stored block's body from ``offset``, or raises ``ValueError``.
+Read = Callable[[int, int], bytes]
 
 
-def bodies(stream: BinaryIO) -> Iterator[Callable[[int, int], bytes]]:
+def bodies(stream: BinaryIO) -> Iterator[Read]:
     """The bodies of the blocks framed in a file, each as a function reading ``size`` of its bytes from ``offset``.
 
     For a projection that keeps a block in parts, each with its own CRC-32

@@ -34,7 +34,7 @@ from .errors import (
     UnreadableEntryError,
     shown,
 )
-from .projection import Folding, Projection, State, extend, extend_read
+from .projection import Block, Folding, Part, Projection, Read, State, extend, extend_read
 from .spool import SpooledLines
 from .store import Encoder, LogHead, Progress, Store, Verified, in_pieces, naming_entries
 
@@ -92,6 +92,15 @@ class SqlStore(Store):
     @abc.abstractmethod
     def _has_table(self, cursor: Any, name: str) -> bool:
         """Whether the database holds the store's table ``name`` (a log made before it has not)."""
+
+    @abc.abstractmethod
+    def _snapshot(self, connection: Any) -> contextlib.AbstractContextManager[Any]:
+        """A cursor in a read transaction: what it reads is the database as of one moment."""
+
+    @abc.abstractmethod
+    def _body(self, cursor: Any, key: tuple[str, int, int, str]) -> contextlib.AbstractContextManager[Read]:
+        """A function reading a stored block's body a range at a time, where it lies (``key``: its name, first
+        entry, entries and last hash); it raises ``ValueError`` for a range past the body's end."""
 
     @abc.abstractmethod
     def _save_without_waiting(self, work) -> None:
@@ -265,9 +274,10 @@ class SqlStore(Store):
         cursor.execute("RELEASE SAVEPOINT timeline_projection")
         return done
 
-    def _stored(self, cursor: Any, projection: Projection) -> tuple[State, int | None]:
+    def _stored(self, cursor: Any, projection: Projection, *, checked: bool = False) -> tuple[State, int | None]:
         """The projection's stored blocks that still match the log, from its first entry on, and the
-        first entry of the first block whose bytes could not be read (None if every one could).
+        first entry of the first block whose bytes could not be read (None if every one could); ``checked``:
+        read with the projection's ``decode_checked``, where it has one (``verify``).
 
         A block that cannot be read is passed over (a shorter one from the same entry may stand in for
         it), never taken for one that is not there: the reader parses the log from it and says so.
@@ -282,6 +292,7 @@ class SqlStore(Store):
             (projection.name,),
         )
         damaged: list[int] = []
+        decode = getattr(projection, "decode_checked", projection.decode) if checked else projection.decode
 
         def following() -> Iterator[Any]:
             at = 0
@@ -291,7 +302,7 @@ class SqlStore(Store):
                         return
                     continue
                 try:
-                    block = projection.decode(bytes(body))
+                    block = decode(bytes(body))
                 except ValueError:
                     damaged.append(first)
                     continue
@@ -299,6 +310,48 @@ class SqlStore(Store):
                 yield block
 
         return projection.load(following()), (damaged[0] if damaged else None)
+
+    def partial_blocks(
+        self, projection: Projection, read: Callable[[Read], tuple[Block, Part]]
+    ) -> list[tuple[Block, Part]] | None:
+        """What ``read`` takes of each stored block, its bytes read where they lie, all in one snapshot.
+
+        The blocks are those ``_stored`` takes: the rows that still end with
+        the hash of the log's entry where they say they end, one after
+        another from the first entry. Nothing is parsed or written: where they
+        do not reach the log's head, this says None and the caller reads the
+        projection whole, which brings it up to date.
+        """
+        connection = self._connection(write=False)
+        if connection is None:
+            return None
+        try:
+            with self._snapshot(connection) as cursor:
+                if not self._has_table(cursor, PROJECTIONS):
+                    return None
+                cursor.execute(
+                    f"SELECT b.first_entry, b.entries, b.last_hash FROM {PROJECTIONS} b JOIN {TABLE} e "
+                    f"ON e.position = b.first_entry + b.entries - 1 AND e.hash = b.last_hash "
+                    f"WHERE b.name = {self.placeholder} ORDER BY b.first_entry, b.entries DESC",
+                    (projection.name,),
+                )
+                found: list[tuple[Block, Part]] = []
+                at = 0
+                for first, count, last_hash in cursor.fetchall():
+                    if first != at:
+                        continue  # a shorter block from the same entry, or one past a gap
+                    with self._body(cursor, (projection.name, first, count, last_hash)) as body:
+                        block, part = read(body)
+                    if (block.first, block.count, block.last_hash) != (first, count, last_hash):
+                        return None
+                    found.append((block, part))
+                    at += count
+                entries = LogHead.of(self._last(cursor)).entries
+        except ValueError:
+            return None
+        except self.database_errors as error:
+            raise self._failure(error) from None
+        return found if found and at == entries else None
 
     def _insert_blocks(self, cursor: Any, projection: Projection, blocks: list[Any]) -> bool:
         """Insert ``blocks`` (each of them, whatever the rows beside them); True once done."""
@@ -351,7 +404,7 @@ class SqlStore(Store):
         notes, mismatch = self._checked_figures(connection, repair_index)
         for projection in self.kept:
             try:
-                stored, damaged = self._stored(self._reading_cursor(connection), projection)
+                stored, damaged = self._stored(self._reading_cursor(connection), projection, checked=True)
             except self.database_errors as error:
                 raise self._failure(error) from None
             rebuilt = self._rebuilt(projection, stored.entries)

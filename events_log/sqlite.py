@@ -20,6 +20,7 @@ import attrs
 
 from .envelope import GENESIS
 from .errors import LogError, StoreError, shown
+from .projection import Read
 from .sql import DESCRIPTION_ROWS, FIGURES, PROJECTIONS, TABLE, SqlStore
 from .store import Clock, check_log_file, utc_now
 
@@ -287,6 +288,34 @@ ORDER BY position LIMIT 1"""
     def _has_table(self, cursor: sqlite3.Cursor, name: str) -> bool:
         cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
         return cursor.fetchone() is not None
+
+    @contextmanager
+    def _snapshot(self, connection: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
+        cursor = connection.cursor()
+        cursor.execute("BEGIN")
+        try:
+            yield cursor
+        finally:
+            cursor.execute("COMMIT")  # it only read
+
+    @contextmanager
+    def _body(self, cursor: sqlite3.Cursor, key: tuple[str, int, int, str]) -> Iterator[Read]:
+        """By SQLite's incremental blob I/O, in the caller's snapshot: a range reads those bytes, not the row."""
+        cursor.execute(
+            f"SELECT rowid FROM {PROJECTIONS} WHERE name = ? AND first_entry = ? AND entries = ? AND last_hash = ?", key
+        )
+        blob = cursor.connection.blobopen(PROJECTIONS, "body", cursor.fetchone()[0], readonly=True)
+
+        def read(offset: int, size: int) -> bytes:
+            if offset < 0 or size < 0 or offset + size > len(blob):
+                raise ValueError("a read runs past the end of its block")
+            blob.seek(offset)
+            return blob.read(size)
+
+        try:
+            yield read
+        finally:
+            blob.close()
 
     def _save_without_waiting(self, work) -> None:
         try:

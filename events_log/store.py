@@ -50,7 +50,7 @@ from .envelope import (
 from .errors import BrokenChainError, InputError, LogError, ReadOnlyLogError, StoredEntryError, StoreError, shown
 from .events import Correction, Event, Observation, Retraction
 from .parallel import in_two
-from .projection import Block, Part, Projection, State, extend
+from .projection import Block, Part, Projection, Read, State, extend
 from .spool import Spool, SpooledLines, admit_spool
 
 Clock = Callable[[], dt.datetime]
@@ -373,7 +373,7 @@ class Store(abc.ABC):
         return extend(projection.load([]), ((raw, -1, -1) for raw in self.records()))[0]
 
     def partial_blocks(
-        self, projection: Projection, read: Callable[[Callable[[int, int], bytes]], tuple[Block, Part]]
+        self, projection: Projection, read: Callable[[Read], tuple[Block, Part]]
     ) -> list[tuple[Block, Part]] | None:
         """What ``read`` takes of each stored block of ``projection``, where they cover the whole log and match it.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from events_log.errors import IndexMismatchWarning
 from events_log.events import Correction
 from events_log.jsonl import JsonlStore
 from events_log.projection import frame, unframe
+from events_log.store import Store
+from events_log.stores import open_store
 from timeline import incident_parts
 from timeline.index import REPLAY_INDEX
 from timeline.scratch import replay_from_scratch
@@ -36,16 +39,20 @@ def from_the_whole_index(store, as_of, incident, monitor):
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=40, deadline=None)
 @given(batches=small_logs(), chosen=st.lists(st.tuples(st.sampled_from(INCIDENTS), st.sampled_from(MONITORS),
                                                        st.sampled_from(AS_OF)), min_size=1, max_size=4))  # fmt: skip
-def test_one_incident_read_in_part_is_the_replay_from_the_whole_index(tmp_path_factory, batches, chosen):
+def test_one_incident_read_in_part_is_the_replay_from_the_whole_index(fresh_logs, log_kind, batches, chosen):
     """At every head, one block an append: corrections move rows between incidents and blocks."""
-    store = JsonlStore(tmp_path_factory.mktemp("log") / "log.jsonl", clock=StepClock())
+    store = open_store(fresh_logs(log_kind))
+    store.clock = StepClock()
     store.keep(REPLAY_INDEX)
-    for batch in batches:
-        store.append(batch, allow_duplicate=True)
-        for incident, monitor, as_of in chosen:
-            part = incident_parts.replay(store, as_of, incident, monitor)
-            assert part is not None
-            assert said(part) == said(from_the_whole_index(store, as_of, incident, monitor))
+    try:
+        for batch in batches:
+            store.append(batch, allow_duplicate=True)
+            for incident, monitor, as_of in chosen:
+                part = incident_parts.replay(store, as_of, incident, monitor)
+                assert part is not None
+                assert said(part) == said(from_the_whole_index(store, as_of, incident, monitor))
+    finally:
+        store.close()
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=30, deadline=None)
@@ -67,9 +74,10 @@ def test_a_block_kept_in_parts_is_read_back_whole_as_it_was(tmp_path_factory, ba
         }
 
 
-def moved_log(path) -> JsonlStore:
+def moved_log(target) -> Store:
     """Two appends: the second moves an observation of zaraa-2016 into coastal-2025."""
-    store = JsonlStore(path, clock=StepClock())
+    store = open_store(str(target))
+    store.clock = StepClock()
     store.keep(REPLAY_INDEX)
     observations = [obs("a", 8, 532), obs("b", 10, 745), attrs.evolve(obs("z1", 9, 40), incident="zaraa-2016")]
     store.append([*descriptions_of(observations), *observations])
@@ -137,37 +145,51 @@ def test_a_damaged_part_is_passed_over_and_the_whole_index_rebuilt(tmp_path):
     assert said(incident_parts.replay(store, None, "coastal-2025", None)) == expected
 
 
+def _ids_forged(body: bytes) -> bytes:
+    """A stored block with the ids of coastal-2025's rows in another order, every CRC made to hold."""
+    head, start = _parts(body)
+    (_, (offset, length, _)) = head[-1]["coastal-2025"]
+    forged = b"\n".join(reversed(body[start + offset : start + offset + length].split(b"\n")))
+
+    def change(head):
+        rows, (at, size, _) = head[-1]["coastal-2025"]
+        head[-1]["coastal-2025"] = [rows, [at, size, zlib.crc32(forged)]]
+
+    return _rewritten(body[: start + offset] + forged + body[start + offset + length :], change)
+
+
 def test_verify_fails_on_ids_of_an_incident_that_are_not_the_blocks(tmp_path):
     """Whole readers read the block's ids; a reader of one incident reads the incident's: verify compares them."""
     store = moved_log(tmp_path / "log.jsonl")
     sidecar = store.sidecar_path(REPLAY_INDEX)
-    frames = []
-    for k, (_, block) in enumerate(unframe(sidecar.read_bytes(), REPLAY_INDEX)):
-        body = REPLAY_INDEX.encode(block)
-        if k == 0:  # the ids of coastal-2025's rows swapped, each part's CRC made to hold
-            head, start = _parts(body)
-            (_, (offset, length, _crc)) = head[-1]["coastal-2025"]
-            ids = body[start + offset : start + offset + length]
-            forged = b"\n".join(reversed(ids.split(b"\n")))
-            body = body[: start + offset] + forged + body[start + offset + length :]
-
-            crc = zlib.crc32(forged)
-
-            def change(head, crc=crc):
-                rows, (o, n, _) = head[-1]["coastal-2025"]
-                head[-1]["coastal-2025"] = [rows, [o, n, crc]]
-
-            body = _rewritten(body, change)
-        frames.append(frame(body))
-    sidecar.write_bytes(b"".join(frames))
-    forged_said = said(incident_parts.replay(store, None, "coastal-2025", None))
-    assert forged_said != said(from_the_whole_index(store, None, "coastal-2025", None))  # what verify must catch
+    bodies = [REPLAY_INDEX.encode(block) for _, block in unframe(sidecar.read_bytes(), REPLAY_INDEX)]
+    sidecar.write_bytes(b"".join(frame(body) for body in [_ids_forged(bodies[0]), *bodies[1:]]))
+    forged = said(incident_parts.replay(store, None, "coastal-2025", None))
+    assert forged != said(from_the_whole_index(store, None, "coastal-2025", None))  # what verify must catch
     result = invoke(["verify", "--log", str(store.path)])
     assert result.exit_code == 1
     assert "replay index beside the log holds a damaged block at byte 0" in result.output
     assert sidecar.with_name(sidecar.name + ".mismatch-1").exists()  # set aside as evidence
     whole = said(from_the_whole_index(store, None, "coastal-2025", None))  # which builds the index again
-    assert said(incident_parts.replay(store, None, "coastal-2025", None)) == whole != forged_said
+    assert said(incident_parts.replay(store, None, "coastal-2025", None)) == whole != forged
+
+
+def test_verify_fails_on_ids_of_an_incident_that_are_not_the_blocks_in_sqlite(tmp_path):
+    path = tmp_path / "log.db"
+    store = moved_log(f"sqlite:///{path}")
+    with sqlite3.connect(path) as db:
+        rowid, body = db.execute("SELECT rowid, body FROM timeline_projections WHERE name = 'index' "
+                                 "ORDER BY first_entry LIMIT 1").fetchone()  # fmt: skip
+        db.execute("UPDATE timeline_projections SET body = ? WHERE rowid = ?", (_ids_forged(body), rowid))
+    db.close()
+    forged = said(incident_parts.replay(store, None, "coastal-2025", None))
+    assert forged != said(from_the_whole_index(store, None, "coastal-2025", None))
+    result = invoke(["verify", "--log", f"sqlite:///{path}"])
+    assert result.exit_code == 1
+    assert "the replay index in timeline_projections" in result.output
+    assert invoke(["verify", "--log", f"sqlite:///{path}", "--repair-index"]).exit_code == 0
+    whole = said(from_the_whole_index(store, None, "coastal-2025", None))
+    assert said(incident_parts.replay(store, None, "coastal-2025", None)) == whole != forged
 
 
 def test_a_fresh_process_answers_one_incident_from_its_part_with_no_replay_kept(tmp_path):

@@ -53,7 +53,7 @@ from events_log.events import (
     id_problem,
     series_key_of,
 )
-from events_log.projection import Decode, Ids, NewIds
+from events_log.projection import Decode, Ids, NewIds, Read
 from events_log.spool import OPEN as SPOOLED_OPEN
 
 from .growing import Room
@@ -838,8 +838,6 @@ _decode_head = msgspec.msgpack.Decoder(BlockHead).decode
 _decode_entries = msgspec.msgpack.Decoder(_Entries).decode
 _decode_rows = msgspec.msgpack.Decoder(Rows).decode
 
-# Reads ``size`` bytes of a stored block's body from ``offset``, or raises ``ValueError``.
-Read = Callable[[int, int], bytes]
 _ROWS_CHANGED = "a block's parts do not hold each of its observation rows once"
 
 
