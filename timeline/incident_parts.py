@@ -25,7 +25,7 @@ from events_log.envelope import time_of_code
 from events_log.projection import Ids
 from events_log.store import LogHead, Store
 
-from .index import ARRAYS, REPLAY_INDEX, BlockHead, Columns, Rows, block_column, ids_taken, names_of, read_incident
+from .index import ARRAYS, REPLAY_INDEX, BlockHead, Columns, JoinedIds, Rows, block_column, names_of, read_incident
 from .scratch import Fixes, apply_corrections, behind_at, described_in, fold_rows, live_in, live_rows
 from .series import Behind, Effective, Replay, SeriesKey, chosen_series
 
@@ -76,7 +76,7 @@ def _effective(heads: list[BlockHead], parts: list[Rows | None], keys: list[Seri
     ))  # fmt: skip
     ids = "\n".join([*(rows.ids for rows in parts if rows is not None), *_correction_ids(heads, taken)])
     if len(taken):  # the rows moved in go among the incident's own, in log order: their ids too
-        ids = ids_taken(ids.encode(), order).decode()
+        ids = JoinedIds(ids.encode()).taken(order).decode()
     rows = rows[order]
     effective = Effective(
         columns=columns, retracted=np.zeros(len(rows), dtype=bool), live=np.ones(len(rows), dtype=bool),

@@ -852,11 +852,12 @@ def _in_parts(block: Block) -> bytes:
     entries = placed(_encode(_Entries(block.times, block.types, block.offsets)))
     joined = block.obs_ids.encode()
     ids = placed(joined)
+    each_id = JoinedIds(joined)
     incidents = {}
     for slug, rows in block.incident_rows.items():
         taken = np.frombuffer(rows, "<i4")
         columns = [block_column(block, name)[taken].tobytes() for name in _ROW_COLUMNS]
-        incidents[slug] = (placed(_encode(Rows(rows, *columns))), placed(ids_taken(joined, taken)))
+        incidents[slug] = (placed(_encode(Rows(rows, *columns))), placed(each_id.taken(taken)))
     count = len(block.obs_entry) // 8
     if sum(len(rows) // 4 for rows in block.incident_rows.values()) != count:
         raise ValueError(_ROWS_CHANGED)
@@ -939,9 +940,9 @@ def _assembled(stored: _Stored, *, checked: bool) -> Block:
                                   [np.zeros(0, dtype)])  # fmt: skip
         columns[name] = together[placed].tobytes()
     if checked:
-        encoded = joined.encode()
+        each_id = JoinedIds(joined.encode())
         for slug, (_, ids) in head.incidents.items():
-            if stored.part(ids, checked=False) != ids_taken(encoded, np.frombuffer(incidents[slug].rows, "<i4")):
+            if stored.part(ids, checked=False) != each_id.taken(np.frombuffer(incidents[slug].rows, "<i4")):
                 raise ValueError(f"a block keeps other ids for the rows of {slug!r} than for the block")
     return Block(
         head.first, head.count, head.end_offset, head.last_hash, entries.times, entries.types, entries.offsets,
@@ -960,17 +961,22 @@ def _whole(rows: Rows) -> Rows:
     return rows
 
 
-def ids_taken(joined: bytes, rows: np.ndarray) -> bytes:
-    """The ids at ``rows``, in that order, of ids joined by newlines; joined again. A few numpy passes, no string an
-    id."""
-    if not len(rows):
-        return b""
-    codes = np.frombuffer(joined + b"\n", np.uint8)
-    starts = np.concatenate(([0], np.flatnonzero(codes == 10) + 1))  # where each id starts, then the end
-    begin = starts[rows]
-    length = starts[rows + 1] - begin  # with its newline
-    gather = np.arange(int(length.sum())) + np.repeat(begin - (np.cumsum(length) - length), length)
-    return codes[gather][:-1].tobytes()
+class JoinedIds:
+    """Ids joined by newlines, from which those of any rows are taken, joined again: a few numpy passes, no
+    string an id."""
+
+    def __init__(self, joined: bytes) -> None:
+        self._codes = np.frombuffer(joined + b"\n", np.uint8)
+        self._starts = np.concatenate(([0], np.flatnonzero(self._codes == 10) + 1))  # of each id, then the end
+
+    def taken(self, rows: np.ndarray) -> bytes:
+        """The ids of ``rows``, in that order, joined by newlines."""
+        if not len(rows):
+            return b""
+        begin = self._starts[rows]
+        length = self._starts[rows + 1] - begin  # with its newline
+        gather = np.arange(int(length.sum())) + np.repeat(begin - (np.cumsum(length) - length), length)
+        return self._codes[gather][:-1].tobytes()
 
 
 def read_incident(read: Read, incident: str) -> tuple[BlockHead, Rows | None]:
