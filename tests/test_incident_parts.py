@@ -210,3 +210,95 @@ def test_a_fresh_process_answers_one_incident_from_its_part_with_no_replay_kept(
     typo = subprocess.run([sys.executable, *args[:-4], "--incident", "costal-2025", *args[-2:]], capture_output=True,
                           text=True)  # fmt: skip
     assert typo.returncode != 0 and "coastal-2025" in typo.stderr
+
+
+def _forged(store, change) -> None:
+    """The sidecar with each block re-encoded after ``change(k, block)`` (every CRC holds)."""
+    sidecar = store.sidecar_path(REPLAY_INDEX)
+    blocks = [block for _, block in unframe(sidecar.read_bytes(), REPLAY_INDEX)]
+    sidecar.write_bytes(b"".join(frame(REPLAY_INDEX.encode(change(k, block))) for k, block in enumerate(blocks)))
+
+
+def _rows(*rows: int) -> bytes:
+    return np.array(rows, dtype="<i4").tobytes()
+
+
+PARTS_UNLIKE_COLUMNS = {
+    "a row in another incident's part": lambda k, b: msgspec.structs.replace(
+        b, incident_rows={"coastal-2025": _rows(0, 1, 2)}) if k == 0 else b,
+    "the incidents' parts swapped": lambda k, b: msgspec.structs.replace(
+        b, incident_rows={"coastal-2025": _rows(2), "zaraa-2016": _rows(0, 1)}) if k == 0 else b,
+    "a correction naming another id": lambda k, b: msgspec.structs.replace(b, correction_ids="a") if k == 1 else b,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("change", PARTS_UNLIKE_COLUMNS.values(), ids=PARTS_UNLIKE_COLUMNS)
+def test_verify_fails_on_parts_that_do_not_say_what_the_columns_say(tmp_path, change):
+    """Each CRC holds, and a whole reader reads the same columns: only a reader of one incident is misled."""
+    store = moved_log(tmp_path / "log.jsonl")
+    _forged(store, change)
+    result = invoke(["verify", "--log", str(store.path)])
+    assert result.exit_code == 1
+    assert "the replay index beside the log does not match it" in result.output
+    assert store.sidecar_path(REPLAY_INDEX).with_name("log.jsonl.index.mismatch-1").exists()
+    for incident in ("coastal-2025", "zaraa-2016"):
+        whole = said(from_the_whole_index(store, None, incident, None))
+        assert said(incident_parts.replay(store, None, incident, None)) == whole
+
+
+# What no reader of the parts takes, and the incident whose part it is in.
+PARTS_NO_READER_TAKES = {
+    "rows in reverse": (lambda k, b: msgspec.structs.replace(
+        b, incident_rows={"coastal-2025": _rows(1, 0), "zaraa-2016": _rows(2)}) if k == 0 else b, "coastal-2025"),
+    "a row twice": (lambda k, b: msgspec.structs.replace(
+        b, incident_rows={"coastal-2025": _rows(0, 1, 1)}) if k == 0 else b, "coastal-2025"),
+    "an empty part": (lambda k, b: msgspec.structs.replace(
+        b, incident_rows={**b.incident_rows, "zaraa-2016": b""}) if k == 1 else b, "zaraa-2016"),
+    "a row past its block": ("past", "coastal-2025"),
+}  # fmt: skip
+
+
+def _past_its_block(store) -> None:
+    """The sidecar with the one row of coastal-2025's part of the last block named as the row after it."""
+    sidecar = store.sidecar_path(REPLAY_INDEX)
+    bodies = [REPLAY_INDEX.encode(block) for _, block in unframe(sidecar.read_bytes(), REPLAY_INDEX)]
+    head, start = _parts(bodies[-1])
+    (offset, length, _), ids = head[-1]["coastal-2025"]
+    part = msgspec.msgpack.decode(bodies[-1][start + offset : start + offset + length])
+    part[0] = _rows(1)
+    forged = msgspec.msgpack.encode(part)
+    assert len(forged) == length
+
+    def change(head):
+        head[-1]["coastal-2025"] = [[offset, length, zlib.crc32(forged)], ids]
+
+    body = bodies[-1][: start + offset] + forged + bodies[-1][start + offset + length :]
+    sidecar.write_bytes(b"".join(frame(body) for body in [*bodies[:-1], _rewritten(body, change)]))
+
+
+@pytest.mark.parametrize(("change", "incident"), PARTS_NO_READER_TAKES.values(), ids=PARTS_NO_READER_TAKES)
+def test_a_part_no_reader_takes_is_passed_over_by_both_readers(tmp_path, change, incident):
+    store = moved_log(tmp_path / "log.jsonl")
+    expected = {slug: said(incident_parts.replay(store, None, slug, None)) for slug in INCIDENTS}
+    if change == "past":
+        _past_its_block(store)
+    else:
+        _forged(store, change)
+    assert incident_parts.replay(store, None, incident, None) is None
+    with pytest.warns(IndexMismatchWarning, match="damaged block"):
+        assert said(from_the_whole_index(store, None, "coastal-2025", None)) == expected["coastal-2025"]
+    assert {slug: said(incident_parts.replay(store, None, slug, None)) for slug in INCIDENTS} == expected
+
+
+def test_a_head_that_misnames_its_last_entrys_time_is_damage(tmp_path):
+    store = moved_log(tmp_path / "log.jsonl")
+    sidecar = store.sidecar_path(REPLAY_INDEX)
+    bodies = [REPLAY_INDEX.encode(block) for _, block in unframe(sidecar.read_bytes(), REPLAY_INDEX)]
+
+    def later(head):
+        head[4] += 365 * 86_400_000_000  # a year on
+
+    sidecar.write_bytes(b"".join(frame(body) for body in [*bodies[:-1], _rewritten(bodies[-1], later)]))
+    result = invoke(["verify", "--log", str(store.path)])
+    assert result.exit_code == 1
+    assert "holds a damaged block" in result.output

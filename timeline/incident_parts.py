@@ -41,6 +41,8 @@ def replay(store: Store, as_of: dt.date | None, incident: str, monitor: str | No
     last = heads[-1]
     log = LogHead(last.first + last.count, last.last_hash)
     effective = _effective(heads, [rows for _, rows in parts], keys, incident)
+    if effective is None:
+        return None
     effective.live = live_in(effective, keys, as_of, incident, monitor)
     last_day = as_of.toordinal() if as_of is not None else None
     incidents, monitors = described_in(described, log.entries)
@@ -52,8 +54,11 @@ def replay(store: Store, as_of: dt.date | None, incident: str, monitor: str | No
     )  # fmt: skip
 
 
-def _effective(heads: list[BlockHead], parts: list[Rows | None], keys: list[SeriesKey], incident: str) -> Effective:
-    """The rows that are, or were at some point, of ``incident``, in log order, with every fix of the log applied.
+def _effective(
+    heads: list[BlockHead], parts: list[Rows | None], keys: list[SeriesKey], incident: str
+) -> Effective | None:
+    """The rows that are, or were at some point, of ``incident``, in log order, with every fix of the log applied;
+    None if the incident's parts hold a row of another (``verify`` finds such an index: its reader passes it by).
 
     Which rows those are: the incident's own, and those a correction moved
     into it. Whether they are still of it is the corrections' to say.
@@ -62,8 +67,11 @@ def _effective(heads: list[BlockHead], parts: list[Rows | None], keys: list[Seri
     own = np.concatenate([np.frombuffer(rows.rows, "<i4").astype(np.int64) + start
                           for rows, start in zip(parts, starts.tolist(), strict=False) if rows is not None]
                          or [np.zeros(0, np.int64)])  # fmt: skip
+    mine = chosen_series(keys, incident, None)
+    if not np.isin(_own_column(parts, "series"), mine).all():
+        return None
     fixes = _fixes(heads)
-    moved = np.isin(fixes.correction_values.series, chosen_series(keys, incident, None))
+    moved = np.isin(fixes.correction_values.series, mine)
     moved &= ~np.isin(fixes.correction_row, own)
     # A row moved in: its first correction into the incident stands for the row as stored (a later one replaces it).
     moved_rows, first = np.unique(fixes.correction_row[moved], return_index=True)

@@ -31,7 +31,7 @@ import struct
 import zlib
 from array import array
 from collections import ChainMap
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import msgspec
@@ -518,6 +518,9 @@ class LogIndex:
     _rows: Mapping[str, int] | None = None
     # Set by a store that read the index from a file: what that file began with (see jsonl.py).
     origin: bytes | None = None
+    # Whether each incident's part of each stored block holds that incident's rows, and each correction names
+    # the id of the row it fixes, as a reader of one incident takes them (``_ReplayIndex.load``).
+    parts_hold = True
 
     def __init__(self, blocks: Iterable[Block], without: frozenset[str] = frozenset()) -> None:
         """The index of ``blocks``, taken one at a time; the columns named in ``without`` are left out (None).
@@ -609,14 +612,18 @@ class LogIndex:
         combined.described = self.described + more.described
         combined.lineage = self.lineage
         combined.origin = self.origin
+        combined.parts_hold = self.parts_hold
         if self._rows is not None:
             combined._rows = ChainMap(builder.new_ids.mapping(), self._rows)
         return combined
 
     def same(self, other: LogIndex) -> bool:
-        """Whether two indexes hold the same columns (however their blocks were cut)."""
+        """Whether two indexes hold the same columns (however their blocks were cut), each incident's parts
+        holding what its columns say (``parts_hold``)."""
         return (
-            self.entries == other.entries
+            self.parts_hold
+            and other.parts_hold
+            and self.entries == other.entries
             and self.last_hash == other.last_hash
             and all(np.array_equal(getattr(self, name), getattr(other, name)) for name in ARRAYS)
             and self.obs_ids.tolist() == other.obs_ids.tolist()
@@ -647,7 +654,16 @@ class _ReplayIndex:
         self.without = without
 
     def load(self, blocks: Iterable[Block]) -> LogIndex:
-        return LogIndex(blocks, self.without)
+        """The index of stored blocks, with what only a reader of one incident reads compared with the rest
+        (``_read_back``), so that ``verify``, which compares the index with the log, vouches for it too."""
+        fixed: list[tuple[int, str]] = []
+        held = [True]
+        index = LogIndex(_read_back(blocks, fixed, held), self.without)
+        for start, joined in fixed:
+            ids = joined.split("\n")
+            held[0] = held[0] and index.obs_ids.take(index.correction_row[start : start + len(ids)]) == ids
+        index.parts_hold = held[0]
+        return index
 
     @staticmethod
     def read_lines(lines: Sequence[bytes], start: int) -> Skimmed:
@@ -663,6 +679,33 @@ class _ReplayIndex:
     def decode_checked(self, body: bytes) -> Block:
         """``decode``, also comparing what a reader of one incident reads with what the whole block says."""
         return _decoded(body, checked=True)
+
+
+def _read_back(blocks: Iterable[Block], fixed: list[tuple[int, str]], held: list[bool]) -> Iterator[Block]:
+    """Stored blocks as they come, each incident's rows compared with their series' incident (``held[0]`` says
+    whether every one is of its part's incident), and where each block's corrections' ids start among the log's
+    corrections noted in ``fixed`` (``_ReplayIndex.load`` compares them with the ids of the rows they fix).
+
+    A block knows the series it names first, not the log's before it, so
+    this goes with the blocks in order. Blocks kept whole (by an older
+    version) have no parts, and are never read in part.
+    """
+    codes: dict[str, int] = {}  # incident slug -> a number
+    of_series = np.zeros(0, dtype=np.int64)  # each series' incident's number
+    corrections = 0
+    for block in blocks:
+        if block.new_series:
+            new = [codes.setdefault(key[0], len(codes)) for key in block.new_series]
+            of_series = np.concatenate([of_series, np.array(new, dtype=np.int64)])
+        if block.incident_rows and held[0]:
+            series = block_column(block, "obs_series")
+            held[0] = not len(series) or 0 <= series.min() <= series.max() < len(of_series)
+            for slug, rows in block.incident_rows.items() if held[0] else ():
+                held[0] = held[0] and bool((of_series[series[np.frombuffer(rows, "<i4")]] == codes.get(slug, -1)).all())
+        if block.correction_ids:
+            fixed.append((corrections, block.correction_ids))
+        corrections += len(block.correction_entry) // 8
+        yield block
 
 
 def _decoded(body: bytes, *, checked: bool) -> Block:
@@ -924,8 +967,13 @@ def _assembled(stored: _Stored, *, checked: bool) -> Block:
     head = stored.head
     entries = _decode_entries(stored.part(head.entries, checked=False))
     joined = str(stored.part(head.ids, checked=False), "utf-8")
-    incidents = {slug: _whole(_decode_rows(stored.part(rows, checked=False))) for slug, (rows, _) in
+    incidents = {slug: _whole(_decode_rows(stored.part(rows, checked=False)), head.rows) for slug, (rows, _) in
                  head.incidents.items()}  # fmt: skip
+    times = len(entries.times) // 8
+    if (len(entries.times), len(entries.types), len(entries.offsets)) != (8 * head.count, head.count, 8 * head.count):
+        raise ValueError("a block's entries do not have one of each of their columns each")
+    if head.last_time != (int.from_bytes(entries.times[-8:], "little", signed=True) if times else None):
+        raise ValueError("a block's head does not name the time of its last entry")
     taken = np.concatenate([np.frombuffer(rows.rows, "<i4") for rows in incidents.values()] or [np.zeros(0, int)])
     if len(taken) != head.rows or (head.rows and (np.bincount(taken, minlength=head.rows) != 1).any()):
         raise ValueError(_ROWS_CHANGED)  # bincount refuses a negative row; one past the end makes it too long
@@ -953,10 +1001,13 @@ def _assembled(stored: _Stored, *, checked: bool) -> Block:
     )  # fmt: skip
 
 
-def _whole(rows: Rows) -> Rows:
-    """An incident's part with as many of each column as it has rows."""
+def _whole(rows: Rows, block_rows: int) -> Rows:
+    """An incident's part as its readers take it: at least one row, in log order, each in its block (which has
+    ``block_rows``), and as many of each column."""
     count, odd = divmod(len(rows.rows), 4)
-    if odd or any(len(block_column(rows, name)) != count for name in _ROW_COLUMNS):
+    taken = np.frombuffer(rows.rows[: count * 4], "<i4")
+    if (odd or not count or taken[0] < 0 or taken[-1] >= block_rows or (np.diff(taken) <= 0).any()
+            or any(len(block_column(rows, name)) != count for name in _ROW_COLUMNS)):  # fmt: skip
         raise ValueError(_ROWS_CHANGED)
     return rows
 
@@ -991,7 +1042,7 @@ def read_incident(read: Read, incident: str) -> tuple[BlockHead, Rows | None]:
         places = stored.head.incidents.get(incident)
         rows = None
         if places is not None:
-            rows = _whole(_decode_rows(stored.part(places[0])))
+            rows = _whole(_decode_rows(stored.part(places[0])), stored.head.rows)
             ids = bytes(stored.part(places[1])).decode()
             if (ids.count("\n") + 1 if ids else 0) != len(rows.rows) // 4:
                 raise ValueError("a block's ids of an incident are not one a row")
