@@ -518,9 +518,11 @@ class LogIndex:
     _rows: Mapping[str, int] | None = None
     # Set by a store that read the index from a file: what that file began with (see jsonl.py).
     origin: bytes | None = None
-    # Whether each incident's part of each stored block holds that incident's rows, and each correction names
-    # the id of the row it fixes, as a reader of one incident takes them (``_ReplayIndex.load``).
+    # Whether each incident's part of each stored block holds that incident's rows, as a reader of one incident
+    # takes them (``_ReplayIndex.load``); and the ids the stored blocks name their corrections' rows by, each
+    # string of them with the number of the first correction it names (``same`` compares them with the rows').
     parts_hold = True
+    fixes_named: tuple[tuple[int, str], ...] = ()
 
     def __init__(self, blocks: Iterable[Block], without: frozenset[str] = frozenset()) -> None:
         """The index of ``blocks``, taken one at a time; the columns named in ``without`` are left out (None).
@@ -612,23 +614,30 @@ class LogIndex:
         combined.described = self.described + more.described
         combined.lineage = self.lineage
         combined.origin = self.origin
-        combined.parts_hold = self.parts_hold
+        combined.parts_hold, combined.fixes_named = self.parts_hold, self.fixes_named
         if self._rows is not None:
             combined._rows = ChainMap(builder.new_ids.mapping(), self._rows)
         return combined
 
     def same(self, other: LogIndex) -> bool:
-        """Whether two indexes hold the same columns (however their blocks were cut), each incident's parts
-        holding what its columns say (``parts_hold``)."""
+        """Whether two indexes hold the same columns (however their blocks were cut), and what a reader of one
+        incident reads of each is what its columns say (``_parts_hold``)."""
         return (
-            self.parts_hold
-            and other.parts_hold
+            self._parts_hold()
+            and other._parts_hold()
             and self.entries == other.entries
             and self.last_hash == other.last_hash
             and all(np.array_equal(getattr(self, name), getattr(other, name)) for name in ARRAYS)
             and self.obs_ids.tolist() == other.obs_ids.tolist()
             and self.series == other.series
             and self.described == other.described
+        )
+
+    def _parts_hold(self) -> bool:
+        """Whether what a reader of one incident reads of the stored blocks is what the columns say."""
+        return self.parts_hold and all(
+            self.obs_ids.take(self.correction_row[start : start + joined.count("\n") + 1]) == joined.split("\n")
+            for start, joined in self.fixes_named
         )
 
     def extends(self, other: LogIndex) -> bool:
@@ -659,10 +668,7 @@ class _ReplayIndex:
         fixed: list[tuple[int, str]] = []
         held = [True]
         index = LogIndex(_read_back(blocks, fixed, held), self.without)
-        for start, joined in fixed:
-            ids = joined.split("\n")
-            held[0] = held[0] and index.obs_ids.take(index.correction_row[start : start + len(ids)]) == ids
-        index.parts_hold = held[0]
+        index.parts_hold, index.fixes_named = held[0], tuple(fixed)
         return index
 
     @staticmethod
