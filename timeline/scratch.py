@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
@@ -276,45 +276,18 @@ def behind_at(
     return index, effective_rows(index, as_of, None, incident, monitor, entries=head.entries)[0]
 
 
-def described_in(
-    described: Iterable[tuple[int, str, dict]], cut: int
-) -> tuple[Mapping[str, IncidentDescribed], Mapping[str, MonitorDescribed]]:
+def described_in(described: Iterable[tuple[int, str, dict]], cut: int) -> tuple[dict, dict]:
     """Incidents and monitors as last described in the first ``cut`` entries (``described``: as the index keeps it)."""
-    incidents: dict[str, dict] = {}
-    monitors: dict[str, dict] = {}
+    incidents: dict[str, IncidentDescribed] = {}
+    monitors: dict[str, MonitorDescribed] = {}
     for position, type_name, data in described:
         if position >= cut:
             break
-        (incidents if type_name == "IncidentDescribed" else monitors)[data["slug"]] = data
-    return Described(incidents, IncidentDescribed), Described(monitors, MonitorDescribed)
-
-
-class Described(Mapping[str, T]):
-    """Descriptions by slug, each kept as the index keeps it and made an event when first looked up.
-
-    A replay names every incident and monitor the log describes; a question
-    about one incident looks up one or two, and structuring them all cost a
-    fresh process more than reading that incident's part of the index.
-    """
-
-    def __init__(self, data: dict[str, dict[str, Any]], kind: type[T]) -> None:
-        self._data, self._kind = data, kind
-        self._made: dict[str, T] = {}
-
-    def __getitem__(self, slug: str) -> T:
-        made = self._made.get(slug)
-        if made is None:
-            made = self._made[slug] = structure(self._data[slug], self._kind)
-        return made
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __repr__(self) -> str:
-        return repr(dict(self))
+        if type_name == "IncidentDescribed":
+            incidents[data["slug"]] = structure(data, IncidentDescribed)
+        else:
+            monitors[data["slug"]] = structure(data, MonitorDescribed)
+    return incidents, monitors
 
 
 # A fold of at least this many rows is shared with a fork: below it, forking and pickling cost more than
