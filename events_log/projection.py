@@ -99,7 +99,9 @@ class Projection(Protocol):
         """A block from its stored bytes; raises ``ValueError`` if they are not one."""
 
     # Optional: ``decode_checked(body)``, ``decode`` that also checks what a reader of part of a block
-    # (``Store.partial_blocks``) reads against the rest of it; ``verify`` reads blocks with it.
+    # (``Store.partial_blocks``) reads against the rest of it; ``verify`` reads blocks with it. And
+    # ``decode_framed(body)``, ``decode`` of bytes a frame's CRC-32 vouched for (``Frames``), which need not
+    # check them again.
     # Optional: ``read_lines(lines, start)``, a run of stored lines (``start``: where the first begins, or -1)
     # read into what its builder's ``add_run(run, decode)`` takes, with no state of the log, so that any
     # process can read them. A projection without it has each line decoded and added (``Builder.add``).
@@ -475,7 +477,10 @@ class Frames:
 
     def __init__(self, source: bytes | BinaryIO, projection: Projection, *, checked: bool = False) -> None:
         self._stream = io.BytesIO(source) if isinstance(source, bytes) else source
-        self._decode = getattr(projection, "decode_checked", projection.decode) if checked else projection.decode
+        if checked:
+            self._decode = getattr(projection, "decode_checked", projection.decode)
+        else:
+            self._decode = getattr(projection, "decode_framed", projection.decode)
         self.unread: Unread | None = None
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:

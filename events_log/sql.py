@@ -302,6 +302,8 @@ class SqlStore(Store):
                         return
                     continue
                 try:
+                    if not isinstance(body, bytes | bytearray | memoryview):  # text, or a number: damage
+                        raise ValueError(f"a body of type {type(body).__name__}")
                     block = decode(bytes(body))
                 except ValueError:
                     damaged.append(first)

@@ -304,7 +304,10 @@ ORDER BY position LIMIT 1"""
         cursor.execute(
             f"SELECT rowid FROM {PROJECTIONS} WHERE name = ? AND first_entry = ? AND entries = ? AND last_hash = ?", key
         )
-        blob = cursor.connection.blobopen(PROJECTIONS, "body", cursor.fetchone()[0], readonly=True)
+        try:
+            blob = cursor.connection.blobopen(PROJECTIONS, "body", cursor.fetchone()[0], readonly=True)
+        except sqlite3.OperationalError as error:  # a body that is not a BLOB (damage): the whole reader says so
+            raise ValueError(str(error)) from None
 
         def read(offset: int, size: int) -> bytes:
             if offset < 0 or size < 0 or offset + size > len(blob):

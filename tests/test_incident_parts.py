@@ -302,3 +302,47 @@ def test_a_head_that_misnames_its_last_entrys_time_is_damage(tmp_path):
     result = invoke(["verify", "--log", str(store.path)])
     assert result.exit_code == 1
     assert "holds a damaged block" in result.output
+
+
+def _damaged_in_sqlite(path, change) -> None:
+    """The body of the first index block of a SQLite log changed by ``change`` (bytes -> any value), no CRC fixed."""
+    with sqlite3.connect(path) as db:
+        rowid, body = db.execute("SELECT rowid, body FROM timeline_projections WHERE name = 'index' "
+                                 "ORDER BY first_entry LIMIT 1").fetchone()  # fmt: skip
+        db.execute("UPDATE timeline_projections SET body = ? WHERE rowid = ?", (change(body), rowid))
+    db.close()
+
+
+def _flipped_in_a_part(body: bytes) -> bytes:
+    """A bit of coastal-2025's rows flipped where every other check holds: a day, one later (its CRC-32 left)."""
+    head, start = _parts(body)
+    (offset, length, _), _ = head[-1]["coastal-2025"]
+    part = msgspec.msgpack.decode(body[start + offset : start + offset + length])
+    part[3] = bytes([part[3][0] ^ 0x01]) + part[3][1:]  # obs_day of its first row
+    forged = msgspec.msgpack.encode(part)
+    return body[: start + offset] + forged + body[start + offset + length :]
+
+
+SQLITE_DAMAGE = {
+    "a bit of a part flipped": _flipped_in_a_part,
+    "a number for a body": lambda body: 12345,
+    "text for a body": lambda body: "not a block",
+}
+
+
+@pytest.mark.parametrize("change", SQLITE_DAMAGE.values(), ids=SQLITE_DAMAGE)
+def test_a_damaged_block_of_a_sqlite_log_is_passed_over_by_both_readers(tmp_path, change):
+    """A database row has no frame's CRC-32: its parts' are checked as its reader of one incident checks them."""
+    path = tmp_path / "log.db"
+    store = moved_log(f"sqlite:///{path}")
+    expected = {slug: said(incident_parts.replay(store, None, slug, None)) for slug in INCIDENTS}
+    _damaged_in_sqlite(path, change)
+    assert incident_parts.replay(store, None, "coastal-2025", None) is None
+    with pytest.warns(IndexMismatchWarning, match="cannot be read"):
+        assert said(from_the_whole_index(store, None, "coastal-2025", None)) == expected["coastal-2025"]
+    other = tmp_path / "other.db"
+    moved_log(f"sqlite:///{other}")
+    _damaged_in_sqlite(other, change)
+    result = invoke(["verify", "--log", f"sqlite:///{other}"])
+    assert result.exit_code == 1
+    assert "the replay index in timeline_projections" in result.output

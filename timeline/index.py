@@ -679,12 +679,17 @@ class _ReplayIndex:
         return _in_parts(block)
 
     def decode(self, body: bytes) -> Block:
-        """A block from its stored bytes: kept in parts, or whole as versions before parts kept it."""
-        return _decoded(body, checked=False)
+        """A block from its stored bytes: kept in parts (each checked against its CRC-32), or whole as versions
+        before parts kept it."""
+        return _decoded(body, parts=True, ids=False)
+
+    def decode_framed(self, body: bytes) -> Block:
+        """``decode`` of bytes whose frame's CRC-32 held (a sidecar's): their parts' are not checked again."""
+        return _decoded(body, parts=False, ids=False)
 
     def decode_checked(self, body: bytes) -> Block:
         """``decode``, also comparing what a reader of one incident reads with what the whole block says."""
-        return _decoded(body, checked=True)
+        return _decoded(body, parts=True, ids=True)
 
 
 def _read_back(blocks: Iterable[Block], fixed: list[tuple[int, str]], held: list[bool]) -> Iterator[Block]:
@@ -714,9 +719,9 @@ def _read_back(blocks: Iterable[Block], fixed: list[tuple[int, str]], held: list
         yield block
 
 
-def _decoded(body: bytes, *, checked: bool) -> Block:
+def _decoded(body: bytes, *, parts: bool, ids: bool) -> Block:
     try:
-        block = _assembled(_stored(_reader(body)), checked=checked) if body[:1] == _PARTED else _decode_block(body)
+        block = _assembled(_stored(_reader(body)), parts=parts, ids=ids) if body[:1] == _PARTED else _decode_block(body)
     except msgspec.DecodeError as exc:
         raise ValueError(str(exc)) from None
     _check_figures(block, "obs")
@@ -963,17 +968,17 @@ def _stored(read: Read) -> _Stored:
     return _Stored(head, read, 1 + _HEAD.size + length)
 
 
-def _assembled(stored: _Stored, *, checked: bool) -> Block:
+def _assembled(stored: _Stored, *, parts: bool, ids: bool) -> Block:
     """The block whose parts these are: each incident's rows put back in their place.
 
-    The whole body was checked against its frame's CRC-32 (or is a row of a
-    database), so its parts are not checked again; ``checked`` compares the
-    ids an incident's reader reads with the block's (``verify``).
+    ``parts``: each part read is checked against its CRC-32 (not where the
+    whole body's was); ``ids`` also compares the ids a reader of one
+    incident reads with the block's (``verify``).
     """
     head = stored.head
-    entries = _decode_entries(stored.part(head.entries, checked=False))
-    joined = str(stored.part(head.ids, checked=False), "utf-8")
-    incidents = {slug: _whole(_decode_rows(stored.part(rows, checked=False)), head.rows) for slug, (rows, _) in
+    entries = _decode_entries(stored.part(head.entries, checked=parts))
+    joined = str(stored.part(head.ids, checked=parts), "utf-8")
+    incidents = {slug: _whole(_decode_rows(stored.part(rows, checked=parts)), head.rows) for slug, (rows, _) in
                  head.incidents.items()}  # fmt: skip
     times = len(entries.times) // 8
     if (len(entries.times), len(entries.types), len(entries.offsets)) != (8 * head.count, head.count, 8 * head.count):
@@ -993,10 +998,10 @@ def _assembled(stored: _Stored, *, checked: bool) -> Block:
         together = np.concatenate([np.frombuffer(getattr(rows, name), dtype) for rows in incidents.values()] or
                                   [np.zeros(0, dtype)])  # fmt: skip
         columns[name] = together[placed].tobytes()
-    if checked:
+    if ids:
         each_id = JoinedIds(joined.encode())
-        for slug, (_, ids) in head.incidents.items():
-            if stored.part(ids, checked=False) != each_id.taken(np.frombuffer(incidents[slug].rows, "<i4")):
+        for slug, (_, place) in head.incidents.items():
+            if stored.part(place) != each_id.taken(np.frombuffer(incidents[slug].rows, "<i4")):
                 raise ValueError(f"a block keeps other ids for the rows of {slug!r} than for the block")
     return Block(
         head.first, head.count, head.end_offset, head.last_hash, entries.times, entries.types, entries.offsets,
