@@ -64,8 +64,8 @@ def _effective(
     into it. Whether they are still of it is the corrections' to say.
     """
     starts = np.cumsum([0, *(head.rows for head in heads)])  # each block's first row in the log
-    own = np.concatenate([np.frombuffer(rows.rows, "<i4").astype(np.int64) + start
-                          for rows, start in zip(parts, starts.tolist(), strict=False) if rows is not None]
+    own = np.concatenate([np.frombuffer(part.rows, "<i4").astype(np.int64) + start
+                          for part, start in zip(parts, starts.tolist(), strict=False) if part is not None]
                          or [np.zeros(0, np.int64)])  # fmt: skip
     mine = chosen_series(keys, incident, None)
     if not np.isin(_own_column(parts, "series"), mine).all():
@@ -82,7 +82,7 @@ def _effective(
         np.concatenate([_own_column(parts, name), values[taken]])[order]
         for name, values in zip(Columns._fields, fixes.correction_values, strict=True)
     ))  # fmt: skip
-    ids = "\n".join([*(rows.ids for rows in parts if rows is not None), *_correction_ids(heads, taken)])
+    ids = "\n".join([*(part.ids for part in parts if part is not None), *_correction_ids(heads, taken)])
     if len(taken):  # the rows moved in go among the incident's own, in log order: their ids too
         ids = JoinedIds(ids.encode()).taken(order).decode()
     rows = rows[order]
@@ -105,7 +105,7 @@ def _correction_ids(heads: list[BlockHead], corrections: np.ndarray) -> list[str
 def _own_column(parts: list[Rows | None], name: str) -> np.ndarray:
     """A column of the incident's own rows, in log order, with the dtype the index stores it in."""
     dtype = ARRAYS[f"obs_{name}"]
-    stored = [block_column(rows, f"obs_{name}") for rows in parts if rows is not None]
+    stored = [block_column(part, f"obs_{name}") for part in parts if part is not None]
     return np.concatenate(stored).astype(dtype) if stored else np.zeros(0, dtype)
 
 
