@@ -477,10 +477,7 @@ class Frames:
 
     def __init__(self, source: bytes | BinaryIO, projection: Projection, *, checked: bool = False) -> None:
         self._stream = io.BytesIO(source) if isinstance(source, bytes) else source
-        if checked:
-            self._decode = getattr(projection, "decode_checked", projection.decode)
-        else:
-            self._decode = getattr(projection, "decode_framed", projection.decode)
+        self._decode = decoder(projection, checked=checked, framed=True)
         self.unread: Unread | None = None
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
@@ -511,6 +508,14 @@ class Frames:
         except ValueError:
             self.unread = Unread(at, left, torn=False)
             return None
+
+
+def decoder(projection: Projection, *, checked: bool = False, framed: bool = False) -> Callable[[bytes], Any]:
+    """How to read a stored block of ``projection``: ``checked`` as ``verify`` does (``decode_checked``), or
+    ``framed`` as bytes a frame's CRC-32 vouched for (``decode_framed``), where it has those; else ``decode``."""
+    if checked:
+        return getattr(projection, "decode_checked", projection.decode)
+    return getattr(projection, "decode_framed", projection.decode) if framed else projection.decode
 
 
 # What a reader of blocks in part (``Store.partial_blocks``) takes of each.

@@ -34,7 +34,7 @@ from .errors import (
     UnreadableEntryError,
     shown,
 )
-from .projection import Block, Folding, Part, Projection, Read, State, extend, extend_read
+from .projection import Block, Folding, Part, Projection, Read, State, decoder, extend, extend_read
 from .spool import SpooledLines
 from .store import Encoder, LogHead, Progress, Store, Verified, in_pieces, naming_entries
 
@@ -284,15 +284,9 @@ class SqlStore(Store):
         """
         if not self._has_table(cursor, PROJECTIONS):
             return projection.load([]), None
-        p = self.placeholder
-        cursor.execute(
-            f"SELECT b.first_entry, b.entries, b.body FROM {PROJECTIONS} b JOIN {TABLE} e "
-            f"ON e.position = b.first_entry + b.entries - 1 AND e.hash = b.last_hash "
-            f"WHERE b.name = {p} ORDER BY b.first_entry, b.entries DESC",
-            (projection.name,),
-        )
+        self._select_matching(cursor, projection, "b.body")
         damaged: list[int] = []
-        decode = getattr(projection, "decode_checked", projection.decode) if checked else projection.decode
+        decode = decoder(projection, checked=checked)
 
         def following() -> Iterator[Any]:
             at = 0
@@ -331,12 +325,7 @@ class SqlStore(Store):
             with self._snapshot(connection) as cursor:
                 if not self._has_table(cursor, PROJECTIONS):
                     return None
-                cursor.execute(
-                    f"SELECT b.first_entry, b.entries, b.last_hash FROM {PROJECTIONS} b JOIN {TABLE} e "
-                    f"ON e.position = b.first_entry + b.entries - 1 AND e.hash = b.last_hash "
-                    f"WHERE b.name = {self.placeholder} ORDER BY b.first_entry, b.entries DESC",
-                    (projection.name,),
-                )
+                self._select_matching(cursor, projection, "b.last_hash")
                 found: list[tuple[Block, Part]] = []
                 at = 0
                 for first, count, last_hash in cursor.fetchall():
@@ -354,6 +343,16 @@ class SqlStore(Store):
         except self.database_errors as error:
             raise self._failure(error) from None
         return found if found and at == entries else None
+
+    def _select_matching(self, cursor: Any, projection: Projection, column: str) -> None:
+        """Select (first entry, entries, ``column``) of the projection's blocks whose last entry is still the log's,
+        by first entry, the longest first."""
+        cursor.execute(
+            f"SELECT b.first_entry, b.entries, {column} FROM {PROJECTIONS} b JOIN {TABLE} e "
+            f"ON e.position = b.first_entry + b.entries - 1 AND e.hash = b.last_hash "
+            f"WHERE b.name = {self.placeholder} ORDER BY b.first_entry, b.entries DESC",
+            (projection.name,),
+        )
 
     def _insert_blocks(self, cursor: Any, projection: Projection, blocks: list[Any]) -> bool:
         """Insert ``blocks`` (each of them, whatever the rows beside them); True once done."""

@@ -67,8 +67,9 @@ def _effective(
     own = np.concatenate([np.frombuffer(part.rows, "<i4").astype(np.int64) + start
                           for part, start in zip(parts, starts.tolist(), strict=False) if part is not None]
                          or [np.zeros(0, np.int64)])  # fmt: skip
+    own_columns = Columns(*(_own_column(parts, name) for name in Columns._fields))
     mine = chosen_series(keys, incident, None)
-    if not np.isin(_own_column(parts, "series"), mine).all():
+    if not np.isin(own_columns.series, mine).all():
         return None
     fixes = _fixes(heads)
     moved = np.isin(fixes.correction_values.series, mine)
@@ -78,10 +79,8 @@ def _effective(
     taken = np.flatnonzero(moved)[first]
     rows = np.concatenate([own, moved_rows])
     order = np.argsort(rows, kind="stable")
-    columns = Columns(*(
-        np.concatenate([_own_column(parts, name), values[taken]])[order]
-        for name, values in zip(Columns._fields, fixes.correction_values, strict=True)
-    ))  # fmt: skip
+    columns = Columns(*(np.concatenate([stored, values[taken]])[order]
+                        for stored, values in zip(own_columns, fixes.correction_values, strict=True)))  # fmt: skip
     ids = "\n".join([*(part.ids for part in parts if part is not None), *_correction_ids(heads, taken)])
     if len(taken):  # the rows moved in go among the incident's own, in log order: their ids too
         ids = JoinedIds(ids.encode()).taken(order).decode()

@@ -980,10 +980,9 @@ def _assembled(stored: _Stored, *, parts: bool, ids: bool) -> Block:
     joined = str(stored.part(head.ids, checked=parts), "utf-8")
     incidents = {slug: _whole(_decode_rows(stored.part(rows, checked=parts)), head.rows) for slug, (rows, _) in
                  head.incidents.items()}  # fmt: skip
-    times = len(entries.times) // 8
     if (len(entries.times), len(entries.types), len(entries.offsets)) != (8 * head.count, head.count, 8 * head.count):
         raise ValueError("a block's entries do not have one of each of their columns each")
-    if head.last_time != (int.from_bytes(entries.times[-8:], "little", signed=True) if times else None):
+    if head.last_time != (int.from_bytes(entries.times[-8:], "little", signed=True) if head.count else None):
         raise ValueError("a block's head does not name the time of its last entry")
     taken = np.concatenate([np.frombuffer(rows.rows, "<i4") for rows in incidents.values()] or [np.zeros(0, int)])
     if len(taken) != head.rows or (head.rows and (np.bincount(taken, minlength=head.rows) != 1).any()):
