@@ -230,26 +230,38 @@ def fold_rows(
     rows; they wait in a temporary file, so a caller writing one series at
     a time still holds only that one.
     """
-    series_of_rows = effective.columns.series[rows]
-    rank = _ranked(keys, series_of_rows)
+    rank, count, mine = _planned(keys, effective.columns.series[rows], share if len(rows) >= IN_TWO_ROWS else None)
 
     def folded(part: np.ndarray) -> Iterator[Any]:
         for number, reports in grouped(keys, effective, part, rank):
             series = Series(*keys[number], folded=fold(reports, last_day))
             yield series if made is None else made(series)
 
-    series: Iterable[Any]
-    if share is not None and len(rows) >= IN_TWO_ROWS:
-        ranks = rank[series_of_rows]
-        ends = np.cumsum(np.bincount(ranks))
-        # The series this process folds: whole series, about its share of the rows.
-        mine = ranks <= int(np.searchsorted(ends, share * len(rows)))
-        series = in_two(lambda: folded(rows[mine]), lambda: folded(rows[~mine]))
-    else:
-        series = folded(rows)
+    series: Iterable[Any] = (
+        folded(rows) if mine is None else in_two(lambda: folded(rows[mine]), lambda: folded(rows[~mine]))
+    )
     if progress is not None:
-        series = progress(series, np.count_nonzero(np.bincount(series_of_rows)))
+        series = progress(series, count)
     yield from series
+
+
+def _planned(
+    keys: Sequence[SeriesKey], series_of_rows: np.ndarray, share: float | None
+) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """Each series number's place in a replay's order, how many series the rows name, and which rows this
+    process folds where a fork shares the fold (``share`` of them, whole series).
+
+    Apart from ``fold_rows``, so that its arrays of a number a row (40 MB
+    at 5,000,000 rows) are let go before the fork copies this process, and
+    are not held while the series are folded.
+    """
+    rank = _ranked(keys, series_of_rows)
+    count = int(rank.max()) + 1 if len(series_of_rows) else 0  # the series the rows name are ranked 0 to count - 1
+    if share is None:
+        return rank, count, None
+    ranks = rank[series_of_rows]
+    ends = np.cumsum(np.bincount(ranks))
+    return rank, count, ranks <= int(np.searchsorted(ends, share * len(series_of_rows)))
 
 
 def head_at(store: Store, index: LogIndex, cut: int) -> LogHead:
