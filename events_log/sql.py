@@ -176,17 +176,18 @@ class SqlStore(Store):
         if connection is None:
             return projection.load([])
         try:
-            cursor = self._reading_cursor(connection)
-            origin = self._origin(cursor, projection)
-            if (
-                since is not None
-                and since.entries
-                and since.origin == origin
-                and self._hash_at(cursor, since.entries - 1) == since.last_hash
-            ):
-                return extend(since, self._parsed(since.entries))[0]
-            stored, damaged = self._stored(cursor, projection)
-            state, new = extend(stored, self._parsed(stored.entries))
+            # One snapshot: the blocks are listed, then read one at a time (``_stored``).
+            with self._snapshot(connection) as cursor:
+                origin = self._origin(cursor, projection)
+                if (
+                    since is not None
+                    and since.entries
+                    and since.origin == origin
+                    and self._hash_at(cursor, since.entries - 1) == since.last_hash
+                ):
+                    return extend(since, self._parsed(since.entries))[0]
+                stored, damaged = self._stored(cursor, projection)
+                state, new = extend(stored, self._parsed(stored.entries))
         except self.database_errors as error:
             raise self._failure(error) from None
         if damaged is not None:
@@ -277,24 +278,34 @@ class SqlStore(Store):
     def _stored(self, cursor: Any, projection: Projection, *, checked: bool = False) -> tuple[State, int | None]:
         """The projection's stored blocks that still match the log, from its first entry on, and the
         first entry of the first block whose bytes could not be read (None if every one could); ``checked``:
-        read with the projection's ``decode_checked``, where it has one (``verify``).
+        read with the projection's ``decode_checked``, where it has one (``verify``). ``cursor`` reads one
+        snapshot (a read transaction, or the writer's).
 
         A block that cannot be read is passed over (a shorter one from the same entry may stand in for
         it), never taken for one that is not there: the reader parses the log from it and says so.
         """
         if not self._has_table(cursor, PROJECTIONS):
             return projection.load([]), None
-        self._select_matching(cursor, projection, "b.body")
+        # The blocks are listed, then each body is read by its key: a body in the rows of the query that
+        # orders them was held whole by the client (PostgreSQL: every block at once), or copied into its
+        # sorter (SQLite: 50 MB more at a time, for blocks of 8 MB).
+        self._select_matching(cursor, projection, "b.last_hash")
+        listed = cursor.fetchall()
         damaged: list[int] = []
         decode = decoder(projection, checked=checked)
+        p = self.placeholder
+        body_of = f"SELECT body FROM {PROJECTIONS} WHERE name = {p} AND first_entry = {p} AND entries = {p} " \
+                  f"AND last_hash = {p}"  # fmt: skip
 
         def following() -> Iterator[Any]:
             at = 0
-            for first, count, body in cursor:  # a block at a time, handed over as read: never held twice
+            for first, count, last_hash in listed:  # a block at a time, handed over as read: never held twice
                 if first != at:
                     if first > at:
                         return
                     continue
+                cursor.execute(body_of, (projection.name, first, count, last_hash))
+                (body,) = cursor.fetchone()
                 try:
                     if not isinstance(body, bytes | bytearray | memoryview):  # text, or a number: damage
                         raise ValueError(f"a body of type {type(body).__name__}")
@@ -405,7 +416,8 @@ class SqlStore(Store):
         notes, mismatch = self._checked_figures(connection, repair_index)
         for projection in self.kept:
             try:
-                stored, damaged = self._stored(self._reading_cursor(connection), projection, checked=True)
+                with self._snapshot(connection) as cursor:
+                    stored, damaged = self._stored(cursor, projection, checked=True)
             except self.database_errors as error:
                 raise self._failure(error) from None
             rebuilt = self._rebuilt(projection, stored.entries)
