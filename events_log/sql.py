@@ -305,7 +305,10 @@ class SqlStore(Store):
                         return
                     continue
                 cursor.execute(body_of, (projection.name, first, count, last_hash))
-                (body,) = cursor.fetchone()
+                found = cursor.fetchone()
+                if found is None:  # gone since it was listed (a writer's transaction sees others' commits)
+                    continue
+                body = found[0]
                 try:
                     if not isinstance(body, bytes | bytearray | memoryview):  # text, or a number: damage
                         raise ValueError(f"a body of type {type(body).__name__}")

@@ -9,11 +9,14 @@ import psycopg
 import pytest
 
 from events_log.errors import BrokenChainError, StoreError
+from events_log.sql import SqlStore
 from events_log.stores import open_store
+from timeline.replay import replay
 
 from .conftest import StepClock
 from .helpers import obs
 from .test_jsonl_store import NAMES
+from .test_kept_incidents import said
 
 pytestmark = pytest.mark.postgres
 
@@ -105,3 +108,24 @@ def test_unreachable_server_is_one_clear_error(postgres_server):
     ) as caught:
         store.head()
     assert "secret" not in str(caught.value)
+
+
+def test_an_append_reads_past_index_blocks_deleted_once_listed(postgres_url, tmp_path, monkeypatch):
+    """A writer reads the stored index in its own transaction, which sees what other sessions commit meanwhile:
+    blocks that one not taking the writers' lock deletes between their listing and their reading are read from
+    the log again; the append lands, and replays as a log of the same lines does."""
+    store = seeded(postgres_url)
+    replay(store)  # the replay index is kept in the database from now on, and appends extend it
+    listed = SqlStore._select_matching
+
+    def then_deleted(self, cursor, projection, column):
+        listed(self, cursor, projection, column)
+        with psycopg.connect(postgres_url, autocommit=True) as other:
+            other.execute("DELETE FROM timeline_projections WHERE name = %s", (projection.name,))
+
+    monkeypatch.setattr(SqlStore, "_select_matching", then_deleted)
+    store.append([obs("d", 10, 9)])
+    monkeypatch.undo()
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(b"".join(line + b"\n" for line in open_store(postgres_url).lines()))
+    assert said(replay(open_store(postgres_url))) == said(replay(open_store(str(copy))))
