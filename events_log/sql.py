@@ -275,11 +275,11 @@ class SqlStore(Store):
         cursor.execute("RELEASE SAVEPOINT timeline_projection")
         return done
 
-    def _stored(self, cursor: Any, projection: Projection, *, checked: bool = False) -> tuple[State, int | None]:
+    def _stored(self, cursor: Any, projection: Projection, *, checked: bool = False) -> tuple[State, Any]:
         """The projection's stored blocks that still match the log, from its first entry on, and the
-        first entry of the first block whose bytes could not be read (None if every one could); ``checked``:
-        read with the projection's ``decode_checked``, where it has one (``verify``). ``cursor`` reads one
-        snapshot (a read transaction, or the writer's).
+        first entry (as its row names it) of the first block that could not be read (None if every one could);
+        ``checked``: read with the projection's ``decode_checked``, where it has one (``verify``). ``cursor``
+        reads one snapshot (a read transaction, or the writer's).
 
         A block that cannot be read is passed over (a shorter one from the same entry may stand in for
         it), never taken for one that is not there: the reader parses the log from it and says so.
@@ -291,7 +291,7 @@ class SqlStore(Store):
         # sorter (SQLite: 50 MB more at a time, for blocks of 8 MB).
         self._select_matching(cursor, projection, "b.last_hash")
         listed = cursor.fetchall()
-        damaged: list[int] = []
+        damaged: list[Any] = []
         decode = decoder(projection, checked=checked)
         p = self.placeholder
         body_of = f"SELECT body FROM {PROJECTIONS} WHERE name = {p} AND first_entry = {p} AND entries = {p} " \
@@ -300,6 +300,9 @@ class SqlStore(Store):
         def following() -> Iterator[Any]:
             at = 0
             for first, count, last_hash in listed:  # a block at a time, handed over as read: never held twice
+                if not _whole_numbers(first, count):
+                    damaged.append(first)
+                    continue
                 if first != at:
                     if first > at:
                         return
@@ -343,8 +346,8 @@ class SqlStore(Store):
                 found: list[tuple[Block, Part]] = []
                 at = 0
                 for first, count, last_hash in cursor.fetchall():
-                    if first != at:
-                        continue  # a shorter block from the same entry, or one past a gap
+                    if first != at or not _whole_numbers(first, count):
+                        continue  # a shorter block from the same entry, one past a gap, or damage
                     with self._body(cursor, (projection.name, first, count, last_hash)) as body:
                         block, part = read(body)
                     if (block.first, block.count, block.last_hash) != (first, count, last_hash):
@@ -852,6 +855,12 @@ class SqlStore(Store):
 _COLUMNS = ("position", "recorded_at", "type", "subject", "hash", "prev_hash", "line")  # of a row, as ``_row`` makes it
 
 
+def _whole_numbers(*values: Any) -> bool:
+    """Whether a block's row names its entries by whole numbers: a table remade without its columns' types
+    (damage) may hold text there."""
+    return all(type(value) is int for value in values)
+
+
 def _row(line: bytes, raw: RawEntry) -> tuple:
     return (raw.position, raw.recorded_at, raw.type, subject_id(raw.type, raw.event), raw.hash, raw.prev_hash, line)
 
@@ -891,8 +900,10 @@ def _figure_row(raw: RawEntry) -> tuple[int, str | None]:
     return raw.position, figure_key(data if raw.type == "Observation" else data["replacement"])
 
 
-def _unreadable_block(first: int) -> str:
-    """What a reader says of a stored block whose bytes are not one."""
+def _unreadable_block(first: Any) -> str:
+    """What a reader says of a stored block whose bytes are not one, or whose row does not name its entries."""
+    if not _whole_numbers(first):
+        return f"holds a block whose first entry is {shown(first)}, not a whole number (damage)"
     return f"holds a block from entry {first} whose bytes cannot be read (damage)"
 
 

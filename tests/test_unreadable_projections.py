@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -146,3 +147,35 @@ def _damage_blocks(target: str) -> None:
 
     with psycopg.connect(target, autocommit=True) as database:
         database.execute("UPDATE timeline_projections SET body = '\\x00112233'::bytea WHERE name = 'index'")
+
+
+@pytest.mark.parametrize("change", ["first_entry = 'zz'", "entries = CAST(entries AS TEXT)"])
+def test_a_block_row_naming_its_entries_by_text_is_damage(tmp_path, change):
+    """A projections table remade without its columns' types may hold text where a block names its entries: readers
+    pass the row over with a warning, and verify reports it and repairs it, where all three failed with a
+    traceback."""
+    import sqlite3
+
+    path = tmp_path / "log.db"
+    store = open_store(f"sqlite:///{path}")
+    store.clock = StepClock()
+    store.keep(REPLAY_INDEX)
+    store.append([*NAMES, obs("a", 8, 532), obs("b", 8, 745)])
+    store.close()
+    with sqlite3.connect(path) as database:
+        database.executescript(
+            "CREATE TABLE untyped (name, first_entry, entries, last_hash, body); "
+            "INSERT INTO untyped SELECT * FROM timeline_projections; DROP TABLE timeline_projections; "
+            f"ALTER TABLE untyped RENAME TO timeline_projections; UPDATE timeline_projections SET {change} "
+            "WHERE name = 'index'"
+        )
+    with pytest.warns(IndexMismatchWarning, match="damage"), open_store(f"sqlite:///{path}") as reading:
+        assert [s.latest.low for s in replay(reading).series] == [745]
+    with open_store(f"sqlite:///{path}") as checking:
+        checking.keep(REPLAY_INDEX)  # as `timeline verify` does
+        checked = checking.verify()
+        assert checked.index_mismatch and "index.mismatch-1" in checked.index_note
+        assert not checking.verify(repair_index=True).index_mismatch
+    with warnings.catch_warnings(), open_store(f"sqlite:///{path}") as reading:
+        warnings.simplefilter("error")  # nothing passed over now
+        assert [s.latest.low for s in replay(reading).series] == [745]
