@@ -98,6 +98,10 @@ ARRAYS = {
 }  # fmt: skip
 
 
+# A description as the index keeps it: (its position, its type, its event's data).
+Described = tuple[int, str, dict[str, Any]]
+
+
 class Block(msgspec.Struct, array_like=True, gc=False):
     """Consecutive entries of a log, column by column. Arrays are raw little-endian bytes."""
 

@@ -35,7 +35,7 @@ from events_log.envelope import time_of_code
 from events_log.errors import StoreError
 from events_log.store import LogHead, Store
 
-from .index import LogIndex, names_of
+from .index import Described, names_of
 from .rule import Base, Folded, Pending, RawFlag
 from .scratch import behind_at, described_in
 from .series import Behind, Replay, Series
@@ -120,13 +120,13 @@ class Writer:
         except OSError:
             self._given_up()
 
-    def finished(self, index: LogIndex) -> Iterator[bytes] | None:
-        """Every byte to keep, the directory last (``index``: the replayed index, for what a replay says
-        besides its series); None if the temporary file failed."""
+    def finished(self, described: list[Described], last_time: int | None) -> Iterator[bytes] | None:
+        """Every byte to keep, the directory last (with what a replay says besides its series: the log's
+        descriptions, as its index keeps them, and its last entry's time code); None if the temporary file failed."""
         if self._out is None:
             return None
         out = self._out
-        directory = _encode(_Directory(self._places, index.described, index.last_time, FORMAT))
+        directory = _encode(_Directory(self._places, described, last_time, FORMAT))
         try:
             out.write(directory + SEAL.pack(len(directory), zlib.crc32(directory)))
             out.seek(0)  # writes out what is buffered: a full disk says so here
@@ -135,9 +135,9 @@ class Writer:
             return None
         return iter(lambda: out.read(1 << 20), b"")
 
-    def keep(self, store: Store, head: LogHead, index: LogIndex) -> None:
+    def keep(self, store: Store, head: LogHead, described: list[Described], last_time: int | None) -> None:
         """Keep what was written beside the log, as the replay at ``head`` (nothing if the temporary file failed)."""
-        made = self.finished(index)
+        made = self.finished(described, last_time)
         if made is not None:
             store.keep_result(NAME, head, made)
 

@@ -20,7 +20,7 @@ from events_log.parallel import in_two
 from events_log.store import LogHead, Store
 
 from .growing import Room
-from .index import OPEN, REPLAY_COLUMNS, REPLAY_INDEX, Columns, LogIndex
+from .index import OPEN, REPLAY_COLUMNS, REPLAY_INDEX, Columns, Described, LogIndex
 from .rule import Reports, fold
 from .series import Behind, Effective, Replay, Series, SeriesKey, chosen_series, log_replaced
 
@@ -55,20 +55,23 @@ def replay_from_scratch(
 
 def full_series(
     store: Store, made: Callable[[Series], T], progress: Callable[[Iterable, int], Iterable] | None = None
-) -> tuple[LogHead, LogIndex, Iterator[T]]:
-    """The head of the log, its index and what ``made`` makes of each series of its full replay, folded one at a
-    time as they are asked for.
+) -> tuple[LogHead, list[Described], int | None, Iterator[T]]:
+    """The head of the log, the descriptions in it (as the index keeps them), the time code of its last entry,
+    and what ``made`` makes of each series of its full replay, folded one at a time as they are asked for.
 
     For writing a whole replay out without holding it (an import keeps its
     CSV beside the log): the series come in a replay's order, and only the
     one being written is in memory. ``made`` runs in the process that
-    folded the series: the fork sends back only what is written.
+    folded the series: the fork sends back only what is written. The index
+    is not returned: its columns are let go once the last series is folded,
+    before what was written is stored (a database's client may hold all of
+    it at once).
     """
     index = store.projection(REPLAY_COLUMNS)
     effective, cut = effective_rows(index, None, None, None, None)
     written = fold_rows(index.series, effective, live_rows(effective), None, progress, share=_WRITTEN_SHARE,
                         made=made)  # fmt: skip
-    return head_at(store, index, cut), index, written
+    return head_at(store, index, cut), index.described, index.last_time, written
 
 
 # The corrected columns of replays: a warm replay writes the rows of the next append after them (``warm``).

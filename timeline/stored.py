@@ -138,7 +138,7 @@ def keep(
     (``full_series``), and only the one being written is in memory.
     ``progress`` wraps the replay's loop over series, as ``replay``'s does.
     """
-    head, index, written = full_series(store, _written(), progress)
+    head, described, last_time, written = full_series(store, _written(), progress)
     failed: list[OSError] = []
     with no_cycle_collection(), kept_incidents.Writer() as parts:
 
@@ -161,7 +161,7 @@ def keep(
         for _ in made:  # whatever the store did not read (it keeps nothing, or failed) still goes out
             pass
         if kept:  # the store read every series
-            parts.keep(store, head, index)
+            parts.keep(store, head, described, last_time)
     return kept
 
 
@@ -201,10 +201,10 @@ def check(store: Store, *, repair: bool) -> list[tuple[str, bool]]:
                       "it is not used, and the next whole replay keeps it anew", False))  # fmt: skip
         by_incident.close()
         kept[kept_incidents.NAME] = None
-    _, index, written = full_series(store, _written())
+    _, described, last_time, written = full_series(store, _written())
     with kept_incidents.Writer() as parts:
         csv = _compared_csv(kept[NAME], _csv_kept(written, parts))
-        made = parts.finished(index)
+        made = parts.finished(described, last_time)
         if made is None and kept[kept_incidents.NAME] is not None:  # not wrong, only not compared
             notes.append((f"the replay kept by incident was not compared ({_at(head)}): no room for a temporary "
                           "file (TMPDIR)", False))  # fmt: skip
