@@ -176,18 +176,18 @@ class SqlStore(Store):
         if connection is None:
             return projection.load([])
         try:
-            # One snapshot: the blocks are listed, then read one at a time (``_stored``).
-            with self._snapshot(connection) as cursor:
-                origin = self._origin(cursor, projection)
-                if (
-                    since is not None
-                    and since.entries
-                    and since.origin == origin
-                    and self._hash_at(cursor, since.entries - 1) == since.last_hash
-                ):
-                    return extend(since, self._parsed(since.entries))[0]
-                stored, damaged = self._stored(cursor, projection)
-                state, new = extend(stored, self._parsed(stored.entries))
+            cursor = self._reading_cursor(connection)
+            origin = self._origin(cursor, projection)
+            if (
+                since is not None
+                and since.entries
+                and since.origin == origin
+                and self._hash_at(cursor, since.entries - 1) == since.last_hash
+            ):
+                return extend(since, self._parsed(since.entries))[0]
+            with self._snapshot(connection) as snapshot:  # the blocks are listed, then read one at a time
+                stored, damaged = self._stored(snapshot, projection)
+            state, new = extend(stored, self._parsed(stored.entries))
         except self.database_errors as error:
             raise self._failure(error) from None
         if damaged is not None:
