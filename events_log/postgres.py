@@ -481,7 +481,7 @@ ORDER BY position LIMIT 1"""
     def _body(self, cursor: psycopg.Cursor, key: tuple[str, int, int, str]) -> Iterator[Read]:
         """A range at a time (``substr``), from a column stored uncompressed; its first bytes (where a block
         keeps its head) come with its length, in one round trip."""
-        where = "name = %s AND first_entry = %s AND entries = %s AND last_hash = %s"
+        where = self._block_row()
         size, start = cursor.execute(
             f"SELECT length(body), substr(body, 1, {_HEAD_BYTES}) FROM {PROJECTIONS} WHERE {where}", key
         ).fetchone()

@@ -293,9 +293,7 @@ class SqlStore(Store):
         listed = cursor.fetchall()
         damaged: list[Any] = []
         decode = decoder(projection, checked=checked)
-        p = self.placeholder
-        body_of = f"SELECT body FROM {PROJECTIONS} WHERE name = {p} AND first_entry = {p} AND entries = {p} " \
-                  f"AND last_hash = {p}"  # fmt: skip
+        body_of = f"SELECT body FROM {PROJECTIONS} WHERE {self._block_row()}"
 
         def following() -> Iterator[Any]:
             at = 0
@@ -644,6 +642,11 @@ class SqlStore(Store):
         one incident reads its part of the full replay kept by incident.
         """
         raise NotImplementedError
+
+    def _block_row(self) -> str:
+        """The condition that picks a stored block's row, given its key: name, first entry, entries, last hash."""
+        p = self.placeholder
+        return f"name = {p} AND first_entry = {p} AND entries = {p} AND last_hash = {p}"
 
     def _kept_row(self) -> str:
         """The condition that picks a kept result's row, given its name and the head it was made at."""

@@ -301,9 +301,7 @@ ORDER BY position LIMIT 1"""
     @contextmanager
     def _body(self, cursor: sqlite3.Cursor, key: tuple[str, int, int, str]) -> Iterator[Read]:
         """By SQLite's incremental blob I/O, in the caller's snapshot: a range reads those bytes, not the row."""
-        cursor.execute(
-            f"SELECT rowid FROM {PROJECTIONS} WHERE name = ? AND first_entry = ? AND entries = ? AND last_hash = ?", key
-        )
+        cursor.execute(f"SELECT rowid FROM {PROJECTIONS} WHERE {self._block_row()}", key)
         try:
             blob = cursor.connection.blobopen(PROJECTIONS, "body", cursor.fetchone()[0], readonly=True)
         except sqlite3.OperationalError as error:  # a body that is not a BLOB (damage): the whole reader says so
